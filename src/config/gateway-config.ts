@@ -1,0 +1,51 @@
+import type { AuditLoggerSettings, Rule } from "./schema.js";
+import type { ProviderKind } from "./provider-string.js";
+
+/** The normalised configuration both YAML forms turn into. */
+export interface GatewayConfig {
+  /** Path the config was loaded from (for messages and reloads). */
+  source: string;
+  pack: { name: string; version: string; enabled: boolean } | undefined;
+  targets: Target[];
+  /** Policies in chain order; each holds its rules in order. */
+  policies: Policy[];
+  /** Settings of the `audit-logger` policy; undefined when no audit-logger is configured. */
+  audit: AuditLoggerSettings | undefined;
+  streaming: { mode: "buffered" | "incremental" };
+  apiKeys: ApiKey[];
+  limits: { maxBodyBytes: number | undefined; maxConcurrentStreams: number | undefined };
+}
+
+export interface Target {
+  id: string;
+  provider: string;
+  kind: ProviderKind;
+  /** The model name sent upstream, verbatim: `model:` if set, else the provider string's model. */
+  upstreamModel: string;
+  /** The model named by the provider string (undefined for bare `openllm`). */
+  providerModel: string | undefined;
+  baseUrl: string;
+  secretEnv: string | undefined;
+  /** Bearer token resolved from `secret_key_ref` at load time; never logged or exposed. */
+  secret: string | undefined;
+  timeoutSeconds: number;
+  format: "openai";
+  description: string | undefined;
+  weight: number;
+  healthProbe: boolean;
+}
+
+export interface Policy {
+  id: string;
+  description: string | undefined;
+  rules: Rule[];
+}
+
+export type Scope = "chat" | "admin";
+
+export interface ApiKey {
+  id: string;
+  /** sha256 of the key, lower-case hex: plain keys are hashed at load so only digests stay in memory. */
+  sha256: string;
+  scopes: Scope[];
+}

@@ -1,0 +1,236 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import type { z } from "zod";
+import { ConfigError, type ConfigIssue } from "./config-error.js";
+import type { ApiKey, GatewayConfig, Policy, Target } from "./gateway-config.js";
+import { parseProviderString } from "./provider-string.js";
+import {
+  auditLoggerSchema,
+  configSchema,
+  namedPolicySchema,
+  plainPolicySchema,
+  policyChainSchema,
+  type AuditLoggerSettings,
+  type RawConfig,
+} from "./schema.js";
+
+type Path = readonly (string | number)[];
+type Env = Record<string, string | undefined>;
+
+/** Reads, validates and normalises a policy-config.yaml; throws ConfigError listing every problem found. */
+export function loadConfigFile(file: string, env: Env = process.env): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "file not found" : "cannot be read";
+    throw new ConfigError([{ file, line: 1, col: 1, field: "(file)", message: reason }]);
+  }
+  return parseConfig(text, file, env);
+}
+
+export function parseConfig(text: string, file: string, env: Env = process.env): GatewayConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const issues: ConfigIssue[] = [];
+  const at = (path: Path, message: string, onKey = false) => {
+    const offset = locate(doc, path, onKey);
+    const pos = lineCounter.linePos(offset);
+    issues.push({ file, line: pos.line, col: pos.col, field: formatPath(path), message });
+  };
+
+  for (const e of doc.errors) {
+    const pos = lineCounter.linePos(e.pos[0]);
+    issues.push({ file, line: pos.line, col: pos.col, field: "(yaml)", message: e.message.split("\n")[0]! });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const raw: unknown = doc.toJS() ?? {};
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) reportZod(parsed.error.issues, [], at);
+
+  // Cross-field checks run on the raw tree too, so one run reports every problem, not the first layer.
+  const r = raw as Record<string, any>;
+  const targets: any[] = Array.isArray(r?.providers?.targets) ? r.providers.targets : [];
+  const seenTargets = new Map<string, number>();
+  targets.forEach((t, i) => {
+    if (typeof t?.id !== "string") return;
+    if (seenTargets.has(t.id)) at(["providers", "targets", i, "id"], `duplicate target id '${t.id}' (first at targets[${seenTargets.get(t.id)}])`);
+    else seenTargets.set(t.id, i);
+    const envName = t?.secret_key_ref?.env;
+    if (typeof envName === "string" && envName && env[envName] === undefined)
+      at(["providers", "targets", i, "secret_key_ref", "env"], `environment variable ${envName} is not set`);
+    if (t?.provider === "openllm" && typeof t?.model !== "string")
+      at(["providers", "targets", i], "the bare `openllm` provider needs `model:` to name the upstream model");
+  });
+
+  const keys: any[] = Array.isArray(r?.auth?.api_keys) ? r.auth.api_keys : [];
+  const seenKeys = new Set<string>();
+  keys.forEach((k, i) => {
+    if (typeof k?.id === "string") {
+      if (seenKeys.has(k.id)) at(["auth", "api_keys", i, "id"], `duplicate api key id '${k.id}'`);
+      seenKeys.add(k.id);
+    }
+    const envName = k?.secret_key_ref?.env;
+    if (typeof envName === "string" && envName && env[envName] === undefined)
+      at(["auth", "api_keys", i, "secret_key_ref", "env"], `environment variable ${envName} is not set`);
+  });
+
+  const policies = collectPolicies(r, at);
+  checkRuleTargets(policies.list, seenTargets, at);
+
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(issues.sort((a, b) => a.line - b.line || a.col - b.col));
+  return normalise(parsed.data, policies.list, policies.audit, file, env);
+}
+
+interface PolicyPaths {
+  list: { policy: Policy; path: Path }[];
+  audit: AuditLoggerSettings | undefined;
+}
+
+function collectPolicies(r: Record<string, any>, at: (p: Path, m: string, k?: boolean) => void): PolicyPaths {
+  const out: PolicyPaths = { list: [], audit: undefined };
+  const named = r?.policy;
+  if (Array.isArray(r?.policies)) {
+    if (named !== undefined) at(["policy"], "`policy:` definitions are used with the pack form `policies: { chain: [...] }`", true);
+    const seen = new Set<string>();
+    r.policies.forEach((p: any, i: number) => {
+      if (typeof p?.id === "string" && seen.has(p.id)) at(["policies", i, "id"], `duplicate policy id '${p.id}'`);
+      seen.add(p?.id);
+      const res = plainPolicySchema.safeParse(p);
+      if (!res.success) reportZod(res.error.issues, ["policies", i], at);
+      else if (res.data.enabled)
+        out.list.push({ policy: { id: p.id, description: res.data.description, rules: res.data.rules }, path: ["policies", i] });
+    });
+    return out;
+  }
+  if (r?.policies === undefined || r.policies === null) {
+    if (named !== undefined) at(["policy"], "`policy:` definitions need `policies: { chain: [...] }` to put them in order", true);
+    return out;
+  }
+  const form = policyChainSchema.safeParse(r.policies);
+  if (!form.success) {
+    reportZod(form.error.issues, ["policies"], at);
+    return out;
+  }
+  const chain = form.data.chain;
+  chain.forEach((name, i) => {
+    if (typeof name !== "string") return;
+    const def = named?.[name];
+    if (name === "audit-logger") {
+      const res = auditLoggerSchema.safeParse(def ?? {});
+      if (res.success) out.audit = res.data;
+      else reportZod(res.error.issues, ["policy", name], at);
+      return;
+    }
+    if (def === undefined) {
+      at(["policies", "chain", i], `policy '${name}' is not defined under \`policy:\``);
+      return;
+    }
+    const res = namedPolicySchema.safeParse(def);
+    if (!res.success) reportZod(res.error.issues, ["policy", name], at);
+    else out.list.push({ policy: { id: name, description: res.data.description, rules: res.data.rules }, path: ["policy", name] });
+  });
+  if (named && typeof named === "object")
+    for (const name of Object.keys(named))
+      if (!chain.includes(name)) at(["policy", name], `policy '${name}' is defined but not in policies.chain`, true);
+  return out;
+}
+
+function checkRuleTargets(list: PolicyPaths["list"], targets: Map<string, number>, at: (p: Path, m: string) => void) {
+  for (const { policy, path } of list)
+    policy.rules.forEach((rule: any, i) => {
+      if (rule?.type !== "content_filter" || rule.engine !== "llama_guard") return;
+      if (typeof rule.target !== "string") at([...path, "rules", i], "engine llama_guard needs `target:` naming the guard model's target id");
+      else if (!targets.has(rule.target)) at([...path, "rules", i, "target"], `unknown target '${rule.target}'`);
+    });
+}
+
+function reportZod(zodIssues: z.core.$ZodIssue[], prefix: Path, at: (p: Path, m: string, k?: boolean) => void) {
+  for (const issue of zodIssues) {
+    const path = [...prefix, ...(issue.path as (string | number)[])];
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) at([...path, key], "unknown key", true);
+    } else if (issue.code === "invalid_type" && /received undefined/.test(issue.message)) {
+      at(path, "is required");
+    } else {
+      at(path, issue.message.replace(/^Invalid input: /, ""));
+    }
+  }
+}
+
+/** Offset of the node at `path` (or of its key), falling back to the deepest node that exists. */
+function locate(doc: Document, path: Path, onKey: boolean): number {
+  let node: Node | null | undefined = doc.contents as Node | null;
+  let offset = node?.range?.[0] ?? 0;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i]!;
+    if (isMap(node)) {
+      const pair = node.items.find((p: any) => (p.key?.value ?? p.key) === seg);
+      if (!pair) break;
+      const keyNode = pair.key as Node | null;
+      const last = i === path.length - 1;
+      if (last && onKey && keyNode?.range) return keyNode.range[0];
+      node = pair.value as Node | null;
+      offset = node?.range?.[0] ?? keyNode?.range?.[0] ?? offset;
+    } else if (isSeq(node) && typeof seg === "number") {
+      node = node.items[seg] as Node | null;
+      if (!node) break;
+      offset = node.range?.[0] ?? offset;
+    } else break;
+  }
+  return offset;
+}
+
+function formatPath(path: Path): string {
+  let out = "";
+  for (const seg of path) out += typeof seg === "number" ? `[${seg}]` : out ? `.${seg}` : seg;
+  return out || "(root)";
+}
+
+function normalise(
+  c: RawConfig,
+  policies: PolicyPaths["list"],
+  audit: AuditLoggerSettings | undefined,
+  source: string,
+  env: Env,
+): GatewayConfig {
+  const targets: Target[] = c.providers.targets.map((t) => {
+    const p = parseProviderString(t.provider)!;
+    return {
+      id: t.id,
+      provider: t.provider,
+      kind: p.kind,
+      upstreamModel: t.model ?? p.model!,
+      providerModel: p.model,
+      baseUrl: t.base_url.replace(/\/+$/, ""),
+      secretEnv: t.secret_key_ref?.env,
+      secret: t.secret_key_ref ? env[t.secret_key_ref.env] : undefined,
+      timeoutSeconds: t.timeout_seconds,
+      format: t.format,
+      description: t.description,
+      weight: t.weight,
+      healthProbe: t.health_probe,
+    };
+  });
+  const apiKeys: ApiKey[] = (c.auth?.api_keys ?? []).map((k) => ({
+    id: k.id,
+    sha256: k.sha256 ? k.sha256.toLowerCase() : sha256Hex(env[k.secret_key_ref!.env]!),
+    scopes: k.scopes,
+  }));
+  return {
+    source,
+    pack: c.pack ? { name: c.pack.name, version: c.pack.version, enabled: c.pack.enabled } : undefined,
+    targets,
+    policies: policies.map((p) => p.policy),
+    audit,
+    streaming: { mode: c.streaming?.mode ?? "buffered" },
+    apiKeys,
+    limits: { maxBodyBytes: c.limits?.max_body_bytes, maxConcurrentStreams: c.limits?.max_concurrent_streams },
+  };
+}
+
+export function sha256Hex(value: string): string {
+  return createHash("sha256").update(value).digest("hex");
+}

@@ -1,0 +1,136 @@
+import { z } from "zod";
+import { parseProviderString } from "./provider-string.js";
+
+/** zod schemas for policy-config.yaml: both the plain form and the `pack:` form. */
+
+const secretKeyRef = z.strictObject({
+  env: z.string().min(1, "must name an environment variable"),
+});
+
+export const targetSchema = z.strictObject({
+  id: z.string().min(1, "must not be empty"),
+  provider: z.string().refine((p) => parseProviderString(p) !== undefined, {
+    message: "unknown provider string: use openllm, openllm:chat:<model> or openllm:completion:<model>",
+  }),
+  model: z.string().min(1).optional(),
+  base_url: z
+    .string()
+    .default("http://localhost:3000/v1")
+    .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), { message: "must be an http(s) URL" })
+    .refine((u) => /\/v1\/?$/.test(u), { message: "must include the /v1 path (OpenLLM serves its OpenAI API under /v1)" }),
+  secret_key_ref: secretKeyRef.optional(),
+  timeout_seconds: z.number().positive().default(30),
+  format: z.literal("openai").default("openai"),
+  description: z.string().optional(),
+  weight: z.int().nonnegative().default(1),
+  health_probe: z.boolean().default(false),
+});
+
+const customPattern = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9_]*$/i, "must be a simple identifier"),
+  regex: z.string().refine(
+    (r) => {
+      try {
+        new RegExp(r, "u");
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: "is not a valid regular expression" },
+  ),
+});
+
+export const applyTo = z.enum(["request", "response", "both"]).default("both");
+
+export const piiRuleSchema = z.strictObject({
+  type: z.literal("pii_detection"),
+  id: z.string().optional(),
+  action: z.enum(["redact", "mask", "block", "log"]).default("redact"),
+  patterns: z.array(z.union([z.string(), customPattern])).min(1),
+  apply_to: applyTo,
+  replacement: z.string().optional(),
+});
+
+export const contentCategories = ["violence", "self_harm", "hate", "sexual", "harassment", "illicit"] as const;
+
+export const contentFilterRuleSchema = z.strictObject({
+  type: z.literal("content_filter"),
+  id: z.string().optional(),
+  action: z.enum(["block", "log"]).default("block"),
+  categories: z.array(z.enum(contentCategories)).min(1),
+  engine: z.enum(["builtin", "llama_guard"]).default("builtin"),
+  target: z.string().optional(),
+  fail_open: z.boolean().default(false),
+  apply_to: applyTo,
+  threshold: z.number().positive().optional(),
+});
+
+export const ruleSchema = z.discriminatedUnion("type", [piiRuleSchema, contentFilterRuleSchema]);
+
+export const plainPolicySchema = z.strictObject({
+  id: z.string().min(1),
+  description: z.string().optional(),
+  enabled: z.boolean().default(true),
+  rules: z.array(ruleSchema).default([]),
+});
+
+export const auditLoggerSchema = z.strictObject({
+  immutable: z.boolean().default(true),
+  retention_days: z.int().positive().default(365),
+  log_all_access: z.boolean().default(false),
+  path: z.string().min(1).default("./audit-log"),
+  segment_bytes: z.int().positive().default(64 * 1024 * 1024),
+});
+
+export const policyChainSchema = z.strictObject({ chain: z.array(z.string().min(1)) });
+
+export const namedPolicySchema = z.strictObject({
+  description: z.string().optional(),
+  rules: z.array(ruleSchema).default([]),
+});
+
+const apiKeySchema = z
+  .strictObject({
+    id: z.string().min(1),
+    secret_key_ref: secretKeyRef.optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/i, "must be 64 hex digits")
+      .optional(),
+    scopes: z.array(z.enum(["chat", "admin"])).default(["chat"]),
+  })
+  .refine((k) => (k.secret_key_ref === undefined) !== (k.sha256 === undefined), {
+    message: "needs exactly one of secret_key_ref or sha256",
+  });
+
+export const configSchema = z.strictObject({
+  pack: z
+    .strictObject({
+      name: z.string().min(1),
+      version: z.string().min(1),
+      enabled: z.boolean().default(true),
+      description: z.string().optional(),
+    })
+    .optional(),
+  auth: z.strictObject({ api_keys: z.array(apiKeySchema).default([]) }).optional(),
+  providers: z.strictObject({ targets: z.array(targetSchema).min(1, "needs at least one target") }),
+  // Validated by form (list or chain) in load-config, so errors point inside the policies.
+  policies: z.unknown().optional(),
+  policy: z.record(z.string(), z.unknown()).optional(),
+  streaming: z.strictObject({ mode: z.enum(["buffered", "incremental"]).default("buffered") }).optional(),
+  limits: z
+    .strictObject({
+      max_body_bytes: z.int().positive().optional(),
+      max_concurrent_streams: z.int().positive().optional(),
+    })
+    .optional(),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type RawTarget = z.infer<typeof targetSchema>;
+export type Rule = z.infer<typeof ruleSchema>;
+export type PiiRule = z.infer<typeof piiRuleSchema>;
+export type ContentFilterRule = z.infer<typeof contentFilterRuleSchema>;
+export type AuditLoggerSettings = z.infer<typeof auditLoggerSchema>;
+export type ContentCategory = (typeof contentCategories)[number];

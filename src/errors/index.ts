@@ -1,0 +1,2 @@
+export { errorCodes, type ErrorCode } from "./error-codes.js";
+export { GatewayError, isGatewayError, toGatewayError, type GatewayErrorOptions } from "./gateway-error.js";
