@@ -152,6 +152,8 @@ function reportZod(zodIssues: z.core.$ZodIssue[], prefix: Path, at: (p: Path, m:
     const path = [...prefix, ...(issue.path as (string | number)[])];
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) at([...path, key], "unknown key", true);
+    } else if (issue.code === "invalid_value" && issue.values.length > 1) {
+      at(path, `must be one of: ${issue.values.map(String).join(", ")}`);
     } else if (issue.code === "invalid_type" && /received undefined/.test(issue.message)) {
       at(path, "is required");
     } else {

@@ -1,0 +1,1 @@
+export { TargetRegistry, type ProbeResult, type ServedModel, type TargetState } from "./target-registry.js";

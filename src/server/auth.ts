@@ -1,0 +1,49 @@
+import { createHash } from "node:crypto";
+import type { ApiKey, Scope } from "../config/index.js";
+import type { Principal } from "../chat/index.js";
+import { GatewayError } from "../errors/index.js";
+
+/**
+ * API key → principal. Keys are held only as SHA-256 digests; a presented key is hashed and looked
+ * up, so neither memory nor a timing difference gives a key away. With no keys configured the
+ * gateway trusts loopback clients only.
+ */
+export class Authenticator {
+  private readonly byDigest: Map<string, Principal>;
+  readonly open: boolean;
+
+  constructor(keys: ApiKey[]) {
+    this.byDigest = new Map(keys.map((k) => [k.sha256, { keyId: k.id, scopes: k.scopes }]));
+    this.open = keys.length === 0;
+  }
+
+  /** `authorization` is the raw header value; `remote` the peer address. */
+  authenticate(authorization: string | undefined, remote: string | undefined, need: Scope = "chat"): Principal {
+    let principal: Principal | undefined;
+    if (this.open) {
+      if (!isLoopback(remote))
+        throw new GatewayError("KT_ERR_UNAUTHENTICATED", "this gateway has no API keys configured and serves loopback clients only");
+      principal = LOOPBACK;
+    } else {
+      const token = bearer(authorization);
+      if (!token) throw new GatewayError("KT_ERR_UNAUTHENTICATED", "missing API key: send `Authorization: Bearer <key>`");
+      principal = this.byDigest.get(createHash("sha256").update(token).digest("hex"));
+      if (!principal) throw new GatewayError("KT_ERR_UNAUTHENTICATED", "invalid API key");
+    }
+    if (!principal.scopes.includes(need)) throw new GatewayError("KT_ERR_FORBIDDEN", `this API key lacks the '${need}' scope`);
+    return principal;
+  }
+}
+
+const LOOPBACK: Principal = { keyId: "loopback", scopes: ["chat", "admin"] };
+
+function bearer(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
+  return m?.[1];
+}
+
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
+}

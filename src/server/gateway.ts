@@ -1,0 +1,115 @@
+import { ChatPipeline, noopObserver, type ChatPolicy, type RequestObserver, type Runtime } from "../chat/index.js";
+import { ConfigError, loadConfigFile, type GatewayConfig } from "../config/index.js";
+import { TargetRegistry } from "../routing/index.js";
+import { Authenticator } from "./auth.js";
+import { listen, type Listener } from "./listener.js";
+import { createOpenAiShim } from "./openai-shim.js";
+import { createRequestHandler, type ConnectServices } from "./request-handler.js";
+
+export interface GatewayOptions {
+  /** `host:port`; port 0 picks a free one. */
+  listen: string;
+  configPath: string;
+  maxBodyBytes?: number;
+  tls?: { certFile: string; keyFile: string };
+  env?: Record<string, string | undefined>;
+  compilePolicy: (config: GatewayConfig, registry: TargetRegistry) => ChatPolicy;
+  observer?: RequestObserver;
+  /** Connect/gRPC services mounted beside the shim; absent in a shim-only gateway. */
+  connect?: (gateway: Gateway) => ConnectServices;
+  /** Interval of `health_probe` checks. */
+  probeIntervalMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  runtime(): Runtime;
+  auth(): Authenticator;
+  readonly pipeline: ChatPipeline;
+  /** Validates the config file again and swaps it in whole; the old one stays on any error. */
+  reload(): Promise<{ ok: true; config: GatewayConfig } | { ok: false; error: ConfigError }>;
+  readonly loadedAt: Date;
+  close(opts?: { drainMs?: number }): Promise<void>;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const env = opts.env ?? process.env;
+  const { host, port } = parseListen(opts.listen);
+
+  const build = async (config: GatewayConfig): Promise<{ rt: Runtime; auth: Authenticator }> => {
+    const registry = new TargetRegistry(config.targets);
+    await registry.startProbes(opts.probeIntervalMs);
+    return { rt: { config, registry, policy: opts.compilePolicy(config, registry) }, auth: new Authenticator(config.apiKeys) };
+  };
+
+  let current = await build(loadConfigFile(opts.configPath, env));
+  let loadedAt = new Date();
+  let ready = false;
+  const pipeline = new ChatPipeline(() => current.rt, opts.observer ?? noopObserver);
+  const maxBodyBytes = opts.maxBodyBytes ?? current.rt.config.limits.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+
+  const shim = createOpenAiShim({ pipeline, runtime: () => current.rt, auth: () => current.auth, maxBodyBytes, ready: () => ready });
+
+  let listener: Listener | undefined;
+  const gateway: Gateway = {
+    get url() {
+      return `${opts.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${listener!.port}`;
+    },
+    host,
+    get port() {
+      return listener!.port;
+    },
+    runtime: () => current.rt,
+    auth: () => current.auth,
+    pipeline,
+    get loadedAt() {
+      return loadedAt;
+    },
+    async reload() {
+      let config: GatewayConfig;
+      try {
+        config = loadConfigFile(opts.configPath, env);
+      } catch (err) {
+        if (err instanceof ConfigError) return { ok: false, error: err };
+        throw err;
+      }
+      const old = current;
+      current = await build(config);
+      loadedAt = new Date();
+      // Requests already running hold the old runtime; its pools close once they finish.
+      void old.rt.registry.close();
+      return { ok: true, config };
+    },
+    async close({ drainMs = 10_000 } = {}) {
+      ready = false;
+      const l = listener;
+      if (l) {
+        const timer = setTimeout(() => l.destroyAll(), drainMs);
+        timer.unref();
+        await l.close();
+        clearTimeout(timer);
+      }
+      await current.rt.registry.close();
+    },
+  };
+
+  const handler = createRequestHandler({ shim, services: opts.connect?.(gateway), maxBodyBytes });
+  listener = await listen({ host, port, handler, tls: opts.tls });
+  ready = true;
+  if (current.auth.open) log(`keeptrusts: no API keys configured (auth.api_keys): serving loopback clients only`);
+  return gateway;
+}
+
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value) ?? /^()()(\d+)$/.exec(value);
+  if (!m) throw new Error(`--listen must be HOST:PORT, got '${value}'`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new Error(`--listen port out of range: ${port}`);
+  return { host: m[1] || m[2] || "0.0.0.0", port };
+}

@@ -1,0 +1,125 @@
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+
+type Handler = (req: any, res: any) => void;
+
+export interface ListenerOptions {
+  host: string;
+  port: number;
+  handler: Handler;
+  tls?: { certFile: string; keyFile: string };
+  /** Idle keep-alive sockets and HTTP/2 sessions close after this long. */
+  idleTimeoutMs?: number;
+  /** Slow-loris guard: the whole header block must arrive within this time. */
+  headersTimeoutMs?: number;
+}
+
+export interface Listener {
+  readonly host: string;
+  readonly port: number;
+  /** Stops accepting; resolves when every connection has closed (idle ones are closed at once). */
+  close(): Promise<void>;
+  /** Closes every open connection now. */
+  destroyAll(): void;
+}
+
+/** "PRI * HTTP/2.0": no HTTP/1 method starts with these bytes, so three are enough to tell. */
+const H2_PREFACE = Buffer.from("PRI");
+
+/**
+ * One port for everything. Plaintext: a net.Server reads the first bytes of each connection and
+ * hands it to an HTTP/2 server (gRPC, Connect over h2c) or an HTTP/1.1 server (OpenAI SDKs, curl,
+ * Connect and gRPC-Web over 1.1); both share one handler. TLS: one secure HTTP/2 server with
+ * HTTP/1.1 allowed through ALPN.
+ */
+export async function listen(opts: ListenerOptions): Promise<Listener> {
+  const idle = opts.idleTimeoutMs ?? 60_000;
+  const sockets = new Set<net.Socket>();
+  const h2sessions = new Set<http2.Http2Session>();
+
+  if (opts.tls) {
+    const server = http2.createSecureServer(
+      { allowHTTP1: true, cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) },
+      opts.handler,
+    );
+    server.setTimeout(idle);
+    server.on("session", (s) => trackSession(h2sessions, s));
+    server.on("secureConnection", (s: net.Socket) => trackSocket(sockets, s));
+    await listenOn(server, opts.host, opts.port);
+    return makeListener(server, sockets, h2sessions);
+  }
+
+  const h1 = http.createServer({ keepAliveTimeout: 5_000, headersTimeout: opts.headersTimeoutMs ?? 20_000, requestTimeout: 0 }, opts.handler);
+  h1.keepAliveTimeout = 5_000;
+  const h2 = http2.createServer({}, opts.handler);
+  h2.setTimeout(idle);
+  h2.on("session", (s) => trackSession(h2sessions, s));
+  const front = net.createServer((socket) => {
+    trackSocket(sockets, socket);
+    socket.setNoDelay(true);
+    // A client that connects and says nothing is dropped.
+    socket.setTimeout(idle, () => socket.destroy());
+    socket.once("data", (first: Buffer) => {
+      socket.setTimeout(0);
+      socket.pause();
+      socket.unshift(first);
+      const isH2 = first.length >= 3 && first.subarray(0, 3).equals(H2_PREFACE);
+      (isH2 ? h2 : h1).emit("connection", socket);
+      socket.resume();
+    });
+  });
+  await listenOn(front, opts.host, opts.port);
+  const listener = makeListener(front, sockets, h2sessions);
+  const close = listener.close;
+  return {
+    ...listener,
+    host: listener.host,
+    port: listener.port,
+    close: async () => {
+      h1.closeIdleConnections();
+      await close();
+      h1.close();
+      h2.close();
+    },
+  };
+}
+
+function trackSocket(set: Set<net.Socket>, s: net.Socket) {
+  set.add(s);
+  s.once("close", () => set.delete(s));
+}
+
+function trackSession(set: Set<http2.Http2Session>, s: http2.Http2Session) {
+  set.add(s);
+  s.once("close", () => set.delete(s));
+}
+
+function listenOn(server: net.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+function makeListener(server: net.Server, sockets: Set<net.Socket>, sessions: Set<http2.Http2Session>): Listener {
+  const addr = server.address() as net.AddressInfo;
+  return {
+    host: addr.address,
+    port: addr.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Ask HTTP/2 peers to stop opening streams; in-flight ones finish.
+        for (const s of sessions) if (!s.closed) s.close();
+      }),
+    destroyAll: () => {
+      for (const s of sessions) s.destroy();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}

@@ -1,0 +1,184 @@
+import type { ServerResponse } from "node:http";
+import type { Http2ServerResponse } from "node:http2";
+import type { ChatPipeline, Chunk, Operation, Principal, Runtime } from "../chat/index.js";
+import { GatewayError, toGatewayError } from "../errors/index.js";
+import { SSE_DONE, sseData } from "../upstream/index.js";
+import type { Authenticator } from "./auth.js";
+import { readJsonBody, type NodeRequest } from "./http-body.js";
+
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+export interface ShimDeps {
+  pipeline: ChatPipeline;
+  runtime: () => Runtime;
+  auth: () => Authenticator;
+  maxBodyBytes: number;
+  /** False while starting or draining: /readyz answers 503. */
+  ready: () => boolean;
+  /** Called for each principal that read the models list (audit of access). */
+  onError?: (err: GatewayError, req: NodeRequest) => void;
+}
+
+/** The OpenAI-compatible HTTP API: what the openai SDKs and curl talk to. */
+export function createOpenAiShim(deps: ShimDeps) {
+  return function openAiShim(req: NodeRequest, res: NodeResponse): void {
+    handle(deps, req, res).catch((err) => {
+      // handle() answers its own errors; this only guards against a fault while answering.
+      if (!res.headersSent) sendError(res, toGatewayError(err));
+      else res.destroy();
+    });
+  };
+}
+
+async function handle(deps: ShimDeps, req: NodeRequest, res: NodeResponse): Promise<void> {
+  const url = req.url ?? "/";
+  const q = url.indexOf("?");
+  const path = q < 0 ? url : url.slice(0, q);
+  const method = req.method ?? "GET";
+  try {
+    switch (path) {
+      case "/v1/chat/completions":
+      case "/chat/completions":
+        return await completion(deps, req, res, "chat", method);
+      case "/v1/completions":
+      case "/completions":
+        return await completion(deps, req, res, "completion", method);
+      case "/v1/models":
+        allow(method, "GET");
+        authenticate(deps, req);
+        return sendJson(res, 200, modelList(deps.runtime()));
+      case "/healthz":
+        allow(method, "GET");
+        return sendJson(res, 200, { status: "ok" });
+      case "/readyz": {
+        allow(method, "GET");
+        const rt = deps.runtime();
+        const healthy = rt.registry.states.filter((s) => s.healthy).length;
+        const ready = deps.ready() && healthy > 0;
+        return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "not_ready", healthy_targets: healthy, targets: rt.registry.states.length });
+      }
+      default:
+        if (path.startsWith("/v1/models/")) {
+          allow(method, "GET");
+          authenticate(deps, req);
+          const id = decodeURIComponent(path.slice("/v1/models/".length));
+          const m = modelList(deps.runtime()).data.find((x) => x.id === id);
+          if (!m) throw new GatewayError("KT_ERR_UNKNOWN_MODEL", `The model \`${id}\` does not exist.`, { param: "model" });
+          return sendJson(res, 200, m);
+        }
+        throw new GatewayError("KT_ERR_ROUTE_NOT_FOUND", `no route for ${method} ${path}`);
+    }
+  } catch (err) {
+    const e = toGatewayError(err);
+    deps.onError?.(e, req);
+    if (!res.headersSent) sendError(res, e);
+    else res.destroy();
+  }
+}
+
+function allow(method: string, expected: string): void {
+  if (method !== expected) throw new GatewayError("KT_ERR_METHOD_NOT_ALLOWED", `use ${expected} for this route`);
+}
+
+function authenticate(deps: ShimDeps, req: NodeRequest): Principal {
+  return deps.auth().authenticate(header(req, "authorization"), req.socket?.remoteAddress);
+}
+
+function header(req: NodeRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, op: Operation, method: string): Promise<void> {
+  allow(method, "POST");
+  const principal = authenticate(deps, req);
+  const body = await readJsonBody(req, deps.maxBodyBytes);
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  (res as unknown as NodeJS.EventEmitter).once("close", onClose);
+  const result = await deps.pipeline.run(op, body, {
+    principal,
+    signal: abort.signal,
+    frontDoor: "openai",
+    traceparent: header(req, "traceparent"),
+    tracestate: header(req, "tracestate"),
+  });
+  if (!result.stream) return sendJson(res, 200, result.body);
+  await relayStream(result.chunks, res, abort);
+}
+
+/**
+ * Pulls the first chunk before answering, so a failure that happens before any data (an upstream
+ * fault, a buffered-mode block) is a plain HTTP error the SDK maps to its error class. After the
+ * headers, a failure becomes an OpenAI-style `data: {"error":…}` event and the stream ends.
+ */
+async function relayStream(chunks: AsyncIterable<Chunk>, response: NodeResponse, abort: AbortController): Promise<void> {
+  // http and http2 compat responses share this surface; TypeScript cannot call through their union.
+  const res = response as ServerResponse;
+  const it = chunks[Symbol.asyncIterator]();
+  let next = await it.next();
+  res.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+  });
+  try {
+    while (!next.done) {
+      if (abort.signal.aborted) break;
+      if (!res.write(sseData(JSON.stringify(next.value)))) await drained(res, abort.signal);
+      next = await it.next();
+    }
+    if (!abort.signal.aborted) res.end(SSE_DONE);
+  } catch (err) {
+    if (abort.signal.aborted) return;
+    const e = toGatewayError(err);
+    res.write(sseData(JSON.stringify(e.toOpenAI())));
+    res.end(SSE_DONE);
+  } finally {
+    if (abort.signal.aborted) await it.return?.();
+  }
+}
+
+function drained(res: NodeResponse, signal: AbortSignal): Promise<void> {
+  const em = res as unknown as NodeJS.EventEmitter;
+  return new Promise((resolve) => {
+    const done = () => {
+      em.off("drain", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    em.once("drain", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function modelList(rt: Runtime) {
+  const created = Math.floor(Date.now() / 1000);
+  return {
+    object: "list" as const,
+    data: rt.registry.models().map((m) => ({
+      id: m.id,
+      object: "model" as const,
+      created,
+      owned_by: "openllm",
+      kind: m.kind,
+      targets: m.targets,
+    })),
+  };
+}
+
+export function sendJson(res: NodeResponse, status: number, body: unknown, extra?: Record<string, string>): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...extra });
+  res.end(text);
+}
+
+export function sendError(res: NodeResponse, e: GatewayError): void {
+  const extra: Record<string, string> = {};
+  // A policy block or a bad request will not change on retry; tell the SDKs so.
+  if (e.status < 500 && e.status !== 429 && e.status !== 408) extra["x-should-retry"] = "false";
+  if (e.retryAfter !== undefined) extra["retry-after"] = String(e.retryAfter);
+  sendJson(res, e.status, e.toOpenAI(), extra);
+}

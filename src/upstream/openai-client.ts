@@ -1,0 +1,206 @@
+import { Pool } from "undici";
+import type { Target } from "../config/index.js";
+import { GatewayError } from "../errors/index.js";
+import type { Chunk, JsonObject, Operation } from "../chat/types.js";
+import { SseDecoder } from "./sse-decoder.js";
+import { transportError, upstreamStatusError } from "./upstream-error.js";
+
+export interface UpstreamCall {
+  op: Operation;
+  /** The request body as it goes upstream (model already set to the target's model). */
+  body: JsonObject;
+  signal: AbortSignal;
+  traceparent?: string;
+  tracestate?: string;
+}
+
+/** Largest upstream body the gateway reads (non-streamed responses and error bodies). */
+const MAX_UPSTREAM_BODY = 64 * 1024 * 1024;
+
+/**
+ * An OpenAI-wire client for one target: a keep-alive undici pool, the target's bearer token
+ * (never the client's), and OpenLLM's quirks normalised into GatewayErrors.
+ */
+export class UpstreamClient {
+  private readonly pool: Pool;
+  private readonly basePath: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(readonly target: Target, opts: { connections?: number } = {}) {
+    const url = new URL(target.baseUrl);
+    this.basePath = url.pathname.replace(/\/+$/, "");
+    this.pool = new Pool(url.origin, {
+      connections: opts.connections ?? 128,
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 600_000,
+      connect: { timeout: 10_000 },
+    });
+    this.headers = { "content-type": "application/json", accept: "application/json", "user-agent": "keeptrusts-gateway" };
+    if (target.secret) this.headers.authorization = `Bearer ${target.secret}`;
+  }
+
+  private requestHeaders(call: UpstreamCall, accept: string): Record<string, string> {
+    const h: Record<string, string> = { ...this.headers, accept };
+    if (call.traceparent) h.traceparent = call.traceparent;
+    if (call.tracestate) h.tracestate = call.tracestate;
+    return h;
+  }
+
+  private path(op: Operation): string {
+    return this.basePath + (op === "chat" ? "/chat/completions" : "/completions");
+  }
+
+  /** A non-streamed call, bounded by the target's `timeout_seconds`. */
+  async json(call: UpstreamCall): Promise<JsonObject> {
+    const timeoutMs = this.target.timeoutSeconds * 1000;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = AbortSignal.any([call.signal, timeout]);
+    let res;
+    try {
+      res = await this.pool.request({
+        method: "POST",
+        path: this.path(call.op),
+        headers: this.requestHeaders(call, "application/json"),
+        body: JSON.stringify(call.body),
+        signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (err) {
+      throw transportError(err, this.target.id, abortCause(call.signal, timeout));
+    }
+    let text: string;
+    try {
+      text = await readText(res.body, MAX_UPSTREAM_BODY);
+    } catch (err) {
+      throw err instanceof GatewayError ? err : transportError(err, this.target.id, abortCause(call.signal, timeout));
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) throw upstreamStatusError(res.statusCode, text, this.target.id);
+    try {
+      const body = JSON.parse(text);
+      if (body && typeof body === "object" && !Array.isArray(body)) return body as JsonObject;
+    } catch {
+      // fall through to the protocol error
+    }
+    throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${this.target.id}' sent a response that is not a JSON object`);
+  }
+
+  /**
+   * A streamed call. Resolves once the upstream has answered with its headers (so failures before
+   * the first byte reach the caller as a rejected promise, not a broken stream), then yields chunks.
+   */
+  async stream(call: UpstreamCall): Promise<AsyncIterable<Chunk>> {
+    const firstByteMs = this.target.timeoutSeconds * 1000;
+    let res;
+    try {
+      res = await this.pool.request({
+        method: "POST",
+        path: this.path(call.op),
+        headers: this.requestHeaders(call, "text/event-stream"),
+        body: JSON.stringify(call.body),
+        signal: call.signal,
+        headersTimeout: firstByteMs,
+        // The idle gap allowed between two chunks of a stream.
+        bodyTimeout: Math.max(firstByteMs, 60_000),
+      });
+    } catch (err) {
+      throw transportError(err, this.target.id, abortCause(call.signal, undefined));
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const text = await readText(res.body, MAX_UPSTREAM_BODY).catch(() => "");
+      throw upstreamStatusError(res.statusCode, text, this.target.id);
+    }
+    const contentType = String(res.headers["content-type"] ?? "");
+    if (!contentType.startsWith("text/event-stream")) {
+      const text = await readText(res.body, MAX_UPSTREAM_BODY).catch(() => "");
+      // Some servers answer an error as JSON under 200; anything else is a protocol fault.
+      const asError = upstreamStatusError(500, text, this.target.id);
+      throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${this.target.id}' did not stream (content-type ${contentType || "none"}): ${asError.message}`);
+    }
+    return decodeChunks(res.body, this.target.id, call.signal);
+  }
+
+  /** GET {base_url}/models, for health probes. */
+  async probe(timeoutMs: number): Promise<void> {
+    const res = await this.pool.request({
+      method: "GET",
+      path: `${this.basePath}/models`,
+      headers: this.headers,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await readText(res.body, 1024 * 1024);
+    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+    const body = JSON.parse(text);
+    if (!Array.isArray(body?.data)) throw new Error("not an OpenAI model list");
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  destroy(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
+
+function abortCause(client: AbortSignal, timeout: AbortSignal | undefined): "client" | "timeout" | undefined {
+  if (client.aborted) return "client";
+  if (timeout?.aborted) return "timeout";
+  return undefined;
+}
+
+async function readText(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const part of body) {
+    size += part.length;
+    if (size > limit) throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", "upstream response is too large");
+    parts.push(part);
+  }
+  return parts.length === 1 ? parts[0]!.toString("utf8") : Buffer.concat(parts).toString("utf8");
+}
+
+async function* decodeChunks(body: AsyncIterable<Buffer> & { destroy?: (e?: Error) => void }, targetId: string, signal: AbortSignal): AsyncGenerator<Chunk> {
+  const decoder = new SseDecoder();
+  let done = false;
+  try {
+    for await (const bytes of body) {
+      for (const ev of decoder.push(bytes)) {
+        if (done) continue;
+        if (ev.data === "[DONE]") {
+          done = true;
+          continue;
+        }
+        yield parseChunk(ev.data, ev.event, targetId);
+      }
+      if (done) break;
+    }
+    if (!done) for (const ev of decoder.end()) if (ev.data === "[DONE]") done = true;
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw transportError(err, targetId, signal.aborted ? "client" : undefined);
+  } finally {
+    // Leaving early (client gone, policy block) must release the upstream socket at once.
+    if (!done) body.destroy?.();
+  }
+  if (!done) throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${targetId}' ended the stream without [DONE]`);
+}
+
+function parseChunk(data: string, event: string | undefined, targetId: string): Chunk {
+  let obj: any;
+  try {
+    obj = JSON.parse(data);
+  } catch {
+    throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${targetId}' sent a stream event that is not JSON`);
+  }
+  if (!obj || typeof obj !== "object" || Array.isArray(obj))
+    throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${targetId}' sent a stream event that is not a JSON object`);
+  if (obj.error !== undefined || event === "error") {
+    const e = obj.error && typeof obj.error === "object" ? obj.error : obj;
+    const msg = typeof e.message === "string" ? e.message : "upstream error";
+    throw new GatewayError("KT_ERR_UPSTREAM_FAILED", `target '${targetId}' failed mid-stream: ${msg}`);
+  }
+  return obj as Chunk;
+}

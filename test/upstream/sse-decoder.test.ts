@@ -1,0 +1,94 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { SseDecoder, type SseEvent } from "../../src/upstream/index.js";
+
+const enc = new TextEncoder();
+
+function decodeAll(parts: Uint8Array[]): SseEvent[] {
+  const d = new SseDecoder();
+  const out: SseEvent[] = [];
+  for (const p of parts) out.push(...d.push(p));
+  out.push(...d.end());
+  return out;
+}
+
+function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const parts: Uint8Array[] = [];
+  let prev = 0;
+  for (const p of points) {
+    parts.push(bytes.subarray(prev, p));
+    prev = p;
+  }
+  parts.push(bytes.subarray(prev));
+  return parts;
+}
+
+describe("SseDecoder", () => {
+  it("decodes vLLM's stream with usage chunk and [DONE]", () => {
+    const wire =
+      'data: {"id":"chatcmpl-X","choices":[{"index":0,"delta":{"content":"Hello"}}]}\n\n' +
+      'data: {"id":"chatcmpl-X","choices":[],"usage":{"prompt_tokens":12}}\n\n' +
+      "data: [DONE]\n\n";
+    const events = decodeAll([enc.encode(wire)]);
+    expect(events.map((e) => e.data)).toEqual([
+      '{"id":"chatcmpl-X","choices":[{"index":0,"delta":{"content":"Hello"}}]}',
+      '{"id":"chatcmpl-X","choices":[],"usage":{"prompt_tokens":12}}',
+      "[DONE]",
+    ]);
+  });
+
+  it("accepts CR, LF and CRLF line ends, comments, event names, multi-line data and no space after the colon", () => {
+    const wire = ": keep-alive\r\nevent: error\r\ndata: line one\rdata:line two\n\r\nid: 7\ndata: x\n\n";
+    const events = decodeAll([enc.encode(wire)]);
+    expect(events).toEqual([
+      { event: "error", data: "line one\nline two", id: undefined },
+      { event: undefined, data: "x", id: "7" },
+    ]);
+  });
+
+  it("keeps a CRLF split across two network chunks as one line end", () => {
+    const events = decodeAll([enc.encode("data: a\r"), enc.encode("\ndata: b\r\n\r\n")]);
+    expect(events).toEqual([{ event: undefined, data: "a\nb", id: undefined }]);
+  });
+
+  it("reassembles UTF-8 split inside a character", () => {
+    const bytes = enc.encode("data: héllo 😀 wörld\n\n");
+    const events = decodeAll([...bytes].map((b) => Uint8Array.of(b)));
+    expect(events[0]!.data).toBe("héllo 😀 wörld");
+  });
+
+  it("drops an event that never got its blank line and reports the truncation", () => {
+    const d = new SseDecoder();
+    expect(d.push(enc.encode("data: whole\n\ndata: cut"))).toHaveLength(1);
+    expect(d.pending).toBe(true);
+    expect(d.end()).toEqual([]);
+  });
+
+  it("gives the same events for every chunking of the same bytes (property)", () => {
+    const line = fc.string({ unit: fc.constantFrom("a", "é", "😀", " ", ":", "{", "}", '"'), maxLength: 12 });
+    const event = fc.record({ data: fc.array(line, { minLength: 1, maxLength: 3 }), comment: fc.boolean(), eol: fc.constantFrom("\n", "\r\n", "\r") });
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 6 }), fc.array(fc.nat(), { maxLength: 10 }), (evs, cuts) => {
+        const wire = evs
+          .map((e) => (e.comment ? `: note${e.eol}` : "") + e.data.map((d) => `data: ${d}${e.eol}`).join("") + e.eol)
+          .join("");
+        const bytes = enc.encode(wire);
+        const whole = decodeAll([bytes]);
+        expect(whole.map((e) => e.data)).toEqual(evs.map((e) => e.data.join("\n")));
+        expect(decodeAll(splitAt(bytes, cuts))).toEqual(whole);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("never throws on arbitrary bytes (fuzz)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 8 }), (parts) => {
+        const events = decodeAll(parts);
+        for (const e of events) expect(typeof e.data).toBe("string");
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
