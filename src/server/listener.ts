@@ -53,6 +53,9 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
 
   const h1 = http.createServer({ keepAliveTimeout: 5_000, headersTimeout: opts.headersTimeoutMs ?? 20_000, requestTimeout: 0 }, opts.handler);
   h1.keepAliveTimeout = 5_000;
+  // This server never listens itself (sockets reach it from the sniffer), but Node only tracks its
+  // connections (headers/request timeouts, closeIdleConnections) once 'listening' has fired.
+  h1.emit("listening");
   const h2 = http2.createServer({}, opts.handler);
   h2.setTimeout(idle);
   h2.on("session", (s) => trackSession(h2sessions, s));
