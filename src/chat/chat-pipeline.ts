@@ -19,6 +19,18 @@ export interface ChatPolicy {
     onEvent: (e: GovernanceEvent) => void,
     signal?: AbortSignal,
   ): AsyncIterable<Chunk>;
+  /** One text through the chain, for GovernanceService.EvaluatePolicy and `kt policy test`. */
+  evaluateText(
+    text: string,
+    direction: "request" | "response",
+    policyId?: string,
+    signal?: AbortSignal,
+  ): Promise<{
+    decision: string;
+    findings: { policy: string; rule: string; type: string; start: number; end: number; action?: string }[];
+    redactedText: string;
+    events: GovernanceEvent[];
+  }>;
 }
 
 /** One consistent configuration: swapped whole on reload, so a request never sees half of two. */

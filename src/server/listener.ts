@@ -69,8 +69,14 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
       socket.pause();
       socket.unshift(first);
       const isH2 = first.length >= 3 && first.subarray(0, 3).equals(H2_PREFACE);
-      (isH2 ? h2 : h1).emit("connection", socket);
-      socket.resume();
+      if (isH2) {
+        // The HTTP/2 session reads the socket natively and takes the unshifted bytes itself;
+        // resuming here would have the JS side steal frames from it.
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
     });
   });
   await listenOn(front, opts.host, opts.port);

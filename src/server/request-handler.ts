@@ -1,5 +1,6 @@
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { remoteAddressKey } from "./connect/call-context.js";
 
 export interface ConnectServices {
   routes: (router: ConnectRouter) => void;
@@ -20,8 +21,7 @@ export function createRequestHandler(opts: {
     interceptors: opts.services?.interceptors,
     fallback: opts.shim,
     readMaxBytes: opts.maxBodyBytes,
-    grpc: true,
-    grpcWeb: true,
-    connect: true,
+    // Loopback-only mode needs the peer address, which Connect's handler context does not carry.
+    contextValues: (req) => createContextValues().set(remoteAddressKey, req.socket?.remoteAddress),
   });
 }

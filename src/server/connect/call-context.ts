@@ -1,0 +1,26 @@
+import { createContextKey, type HandlerContext } from "@connectrpc/connect";
+import type { CallContext, FrontDoor, Principal } from "../../chat/index.js";
+
+/** The authenticated principal, set by the auth interceptor for the handlers. */
+export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "keeptrusts principal" });
+/** The peer address, from the Node request (Connect's context does not carry the socket). */
+export const remoteAddressKey = createContextKey<string | undefined>(undefined, { description: "peer address" });
+
+export function frontDoorOf(contentType: string | null): FrontDoor {
+  if (!contentType) return "connect";
+  if (contentType.startsWith("application/grpc-web")) return "grpc-web";
+  if (contentType.startsWith("application/grpc")) return "grpc";
+  return "connect";
+}
+
+export function callContext(ctx: HandlerContext): CallContext {
+  const principal = ctx.values.get(principalKey);
+  if (!principal) throw new Error("auth interceptor did not run");
+  return {
+    principal,
+    signal: ctx.signal,
+    frontDoor: frontDoorOf(ctx.requestHeader.get("content-type")),
+    traceparent: ctx.requestHeader.get("traceparent") ?? undefined,
+    tracestate: ctx.requestHeader.get("tracestate") ?? undefined,
+  };
+}

@@ -1,0 +1,69 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { ChatService, ListModelsResponseSchema, ModelSchema } from "../../../gen/keeptrusts/v1/chat_pb.js";
+import type { ChatPipeline, Chunk, Runtime } from "../../chat/index.js";
+import { GatewayError } from "../../errors/index.js";
+import { callContext } from "./call-context.js";
+import { toConnectError } from "./connect-errors.js";
+import {
+  chatChunkFromOpenAI,
+  chatRequestToOpenAI,
+  chatResponseFromOpenAI,
+  completionChunkFromOpenAI,
+  completionRequestToOpenAI,
+  completionResponseFromOpenAI,
+} from "./convert.js";
+
+/** ChatService: a thin adapter onto the chat pipeline; no policy, routing or upstream logic here. */
+export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): ServiceImpl<typeof ChatService> {
+  return {
+    async createChatCompletion(req, ctx) {
+      const call = callContext(ctx);
+      try {
+        const r = await pipeline.run("chat", chatRequestToOpenAI(req), call);
+        if (r.stream) throw new GatewayError("KT_ERR_INTERNAL", "pipeline streamed a unary call");
+        return chatResponseFromOpenAI(r.body);
+      } catch (err) {
+        throw toConnectError(err, ctx.signal);
+      }
+    },
+    async *streamChatCompletion(req, ctx) {
+      const call = callContext(ctx);
+      yield* relay(() => pipeline.run("chat", chatRequestToOpenAI(req, { stream: true }), call), chatChunkFromOpenAI, ctx.signal);
+    },
+    async createCompletion(req, ctx) {
+      const call = callContext(ctx);
+      try {
+        const r = await pipeline.run("completion", completionRequestToOpenAI(req), call);
+        if (r.stream) throw new GatewayError("KT_ERR_INTERNAL", "pipeline streamed a unary call");
+        return completionResponseFromOpenAI(r.body);
+      } catch (err) {
+        throw toConnectError(err, ctx.signal);
+      }
+    },
+    async *streamCompletion(req, ctx) {
+      const call = callContext(ctx);
+      yield* relay(() => pipeline.run("completion", completionRequestToOpenAI(req, { stream: true }), call), completionChunkFromOpenAI, ctx.signal);
+    },
+    async listModels() {
+      const models = runtime().registry.models();
+      return create(ListModelsResponseSchema, {
+        models: models.map((m) => create(ModelSchema, { id: m.id, ownedBy: "openllm", targetIds: m.targets })),
+      });
+    },
+  };
+}
+
+async function* relay<T>(
+  start: () => ReturnType<ChatPipeline["run"]>,
+  convert: (c: Chunk) => T,
+  signal: AbortSignal,
+): AsyncGenerator<T> {
+  try {
+    const r = await start();
+    if (!r.stream) throw new GatewayError("KT_ERR_INTERNAL", "pipeline answered a stream with one body");
+    for await (const chunk of r.chunks) yield convert(chunk);
+  } catch (err) {
+    throw toConnectError(err, signal);
+  }
+}

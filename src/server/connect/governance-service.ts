@@ -1,0 +1,115 @@
+import { create, type JsonObject } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import {
+  Direction,
+  EvaluatePolicyResponseSchema,
+  FindingSchema,
+  GetPolicyConfigResponseSchema,
+  GovernanceService,
+  ListTargetsResponseSchema,
+  PolicyPackSchema,
+  ProbeResultSchema,
+  ReloadPolicyConfigResponseSchema,
+  TargetSchema,
+} from "../../../gen/keeptrusts/v1/governance_pb.js";
+import type { GatewayConfig } from "../../config/index.js";
+import { formatConfigIssue } from "../../config/index.js";
+import type { Gateway } from "../gateway.js";
+import { toConnectError } from "./connect-errors.js";
+
+/** The audit RPCs, supplied by src/audit when an audit log is configured. */
+export type AuditRpcs = Pick<ServiceImpl<typeof GovernanceService>, "listAuditEvents" | "watchAuditEvents" | "verifyAuditLog">;
+
+export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | undefined): ServiceImpl<typeof GovernanceService> {
+  const noAudit = () => new ConnectError("no audit-logger is configured in policy-config.yaml", Code.FailedPrecondition);
+  return {
+    listTargets() {
+      const states = gateway.runtime().registry.states;
+      return create(ListTargetsResponseSchema, {
+        targets: states.map((s) =>
+          create(TargetSchema, {
+            id: s.target.id,
+            provider: s.target.provider,
+            baseUrl: s.target.baseUrl,
+            model: s.target.upstreamModel,
+            weight: s.target.weight,
+            healthy: s.healthy,
+            description: s.target.description ?? "",
+            kind: s.target.kind,
+            timeoutSeconds: s.target.timeoutSeconds,
+            healthProbe: s.target.healthProbe,
+            circuitState: "closed",
+            lastProbe: s.lastProbe
+              ? create(ProbeResultSchema, { time: timestampFromDate(s.lastProbe.at), ok: s.lastProbe.ok, error: s.lastProbe.error ?? "" })
+              : undefined,
+          }),
+        ),
+      });
+    },
+    getPolicyConfig() {
+      const c = gateway.runtime().config;
+      return create(GetPolicyConfigResponseSchema, {
+        config: maskedConfig(c),
+        source: c.source,
+        pack: c.pack ? create(PolicyPackSchema, c.pack) : undefined,
+        loadedAt: timestampFromDate(gateway.loadedAt),
+      });
+    },
+    async reloadPolicyConfig() {
+      const r = await gateway.reload();
+      return create(ReloadPolicyConfigResponseSchema, {
+        ok: r.ok,
+        errors: r.ok ? [] : r.error.issues.map(formatConfigIssue),
+        loadedAt: timestampFromDate(gateway.loadedAt),
+      });
+    },
+    async evaluatePolicy(req, ctx) {
+      if (req.direction === Direction.UNSPECIFIED) throw new ConnectError("direction is required (REQUEST or RESPONSE)", Code.InvalidArgument);
+      const direction = req.direction === Direction.RESPONSE ? "response" : "request";
+      const policy = gateway.runtime().policy;
+      if (req.policyId !== undefined && !gateway.runtime().config.policies.some((p) => p.id === req.policyId))
+        throw new ConnectError(`unknown policy '${req.policyId}'`, Code.NotFound);
+      try {
+        const r = await policy.evaluateText(req.text, direction, req.policyId, ctx.signal);
+        return create(EvaluatePolicyResponseSchema, {
+          decision: r.decision,
+          redactedText: r.redactedText,
+          findings: r.findings.map((f) => create(FindingSchema, { policy: f.policy, rule: f.rule, type: f.type, start: f.start, end: f.end, action: f.action ?? "" })),
+        });
+      } catch (err) {
+        throw toConnectError(err, ctx.signal);
+      }
+    },
+    listAuditEvents(req, ctx) {
+      const a = audit?.();
+      if (!a?.listAuditEvents) throw noAudit();
+      return a.listAuditEvents(req, ctx);
+    },
+    watchAuditEvents(req, ctx) {
+      const a = audit?.();
+      if (!a?.watchAuditEvents) throw noAudit();
+      return a.watchAuditEvents(req, ctx);
+    },
+    verifyAuditLog(req, ctx) {
+      const a = audit?.();
+      if (!a?.verifyAuditLog) throw noAudit();
+      return a.verifyAuditLog(req, ctx);
+    },
+  };
+}
+
+/** The effective config as JSON, with every secret replaced: safe to hand to an operator. */
+export function maskedConfig(c: GatewayConfig): JsonObject {
+  return JSON.parse(
+    JSON.stringify({
+      pack: c.pack ?? null,
+      targets: c.targets.map((t) => ({ ...t, secret: t.secret === undefined ? null : "***" })),
+      policies: c.policies,
+      audit: c.audit ?? null,
+      streaming: c.streaming,
+      api_keys: c.apiKeys.map((k) => ({ id: k.id, scopes: k.scopes, sha256: "***" })),
+      limits: c.limits,
+    }),
+  ) as JsonObject;
+}

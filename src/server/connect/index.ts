@@ -1,0 +1,23 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { ChatService } from "../../../gen/keeptrusts/v1/chat_pb.js";
+import { GovernanceService } from "../../../gen/keeptrusts/v1/governance_pb.js";
+import type { Gateway } from "../gateway.js";
+import type { ConnectServices } from "../request-handler.js";
+import { authInterceptor } from "./auth-interceptor.js";
+import { chatService } from "./chat-service.js";
+import { governanceService, type AuditRpcs } from "./governance-service.js";
+
+export { maskedConfig, type AuditRpcs } from "./governance-service.js";
+export { toConnectError } from "./connect-errors.js";
+export { remoteAddressKey, principalKey } from "./call-context.js";
+
+/** ChatService and GovernanceService for the one-port handler. */
+export function connectServices(gateway: Gateway, audit?: () => AuditRpcs | undefined): ConnectServices {
+  return {
+    routes: (router: ConnectRouter) => {
+      router.service(ChatService, chatService(gateway.pipeline, gateway.runtime));
+      router.service(GovernanceService, governanceService(gateway, audit));
+    },
+    interceptors: [authInterceptor(gateway.auth)],
+  };
+}
