@@ -2,7 +2,7 @@ import type { GatewayConfig } from "../config/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import type { GovernanceEvent } from "../policy/governance-event.js";
 import type { TargetRegistry, TargetState } from "../routing/index.js";
-import { noopObserver, type Outcome, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
+import { noopObserver, type Outcome, type RequestObserver, type RequestSummary } from "./request-observer.js";
 import { validateRequest } from "./request-validation.js";
 import type { CallContext, ChatResult, Chunk, JsonObject, Operation } from "./types.js";
 
@@ -41,13 +41,23 @@ export interface Runtime {
 }
 
 /** Failures before the first byte that another target of the group may not share. */
-const RETRYABLE = new Set(["KT_ERR_UPSTREAM_CONNECT", "KT_ERR_UPSTREAM_FAILED"]);
+const RETRYABLE = new Set([
+  "KT_ERR_UPSTREAM_CONNECT",
+  "KT_ERR_UPSTREAM_CONNECT_TIMEOUT",
+  "KT_ERR_UPSTREAM_FAILED",
+  "KT_ERR_UPSTREAM_TIMEOUT",
+  "KT_ERR_UPSTREAM_PROTOCOL",
+  "KT_ERR_UPSTREAM_IDLE_TIMEOUT",
+]);
+/** Per-request attempt budget: the first try plus two failovers. */
 const MAX_ATTEMPTS = 3;
+
+type UpstreamArgs = { body: JsonObject; signal: AbortSignal; traceparent?: string; tracestate?: string };
 
 /**
  * The one chat pipeline both front doors call: validate, resolve the model, run the request
- * phase of the policy chain, call a healthy target (failing over before the first byte), run the
- * response phase (whole body or stream guard), and end the request's trace exactly once.
+ * phase of the policy chain, call an available target (failing over while nothing has reached the
+ * client), run the response phase (whole body or stream guard), and end the request's trace once.
  */
 export class ChatPipeline {
   constructor(
@@ -96,23 +106,44 @@ export class ChatPipeline {
         summary.events.push(...checked.events);
         upstreamBody = checked.body;
       }
-      if (!stream) {
-        const response = await this.callWithFailover(rt, group, summary, trace, ctx, (s, call) => s.client.json({ ...call, op }), upstreamBody);
-        let out = response;
-        if (rt.policy.hasResponseRules) {
-          const checked = await rt.policy.checkResponse(response, op, ctx.signal);
-          summary.events.push(...checked.events);
-          out = checked.body;
-        }
-        noteResponse(summary, out);
-        finish("ok");
-        return { stream: false, body: out };
+      const args = (s: TargetState): UpstreamArgs => ({
+        // A shallow copy: only `model` changes, every other field goes upstream verbatim.
+        body: { ...upstreamBody, model: s.target.upstreamModel },
+        signal: ctx.signal,
+        traceparent: trace.traceparent,
+        tracestate: trace.tracestate,
+      });
+      if (stream) {
+        const chunks = this.streamWithFailover(rt, group, summary, ctx, (s) => {
+          return s.client.stream({ ...args(s), op }).then((upstream) =>
+            rt.policy.hasResponseRules ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), ctx.signal) : upstream,
+          );
+        });
+        return { stream: true, chunks: observeStream(chunks, summary, started, ctx.signal, finish) };
       }
-      const upstream = await this.callWithFailover(rt, group, summary, trace, ctx, (s, call) => s.client.stream({ ...call, op }), upstreamBody);
-      const guarded = rt.policy.hasResponseRules
-        ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), ctx.signal)
-        : upstream;
-      return { stream: true, chunks: observeStream(guarded, summary, started, ctx.signal, finish) };
+      const tried = new Set<TargetState>();
+      let response: JsonObject;
+      for (;;) {
+        const s = this.pickNext(rt, group, tried, summary);
+        try {
+          response = await s.client.json({ ...args(s), op });
+          rt.registry.report(s, undefined);
+          break;
+        } catch (err) {
+          const e = toGatewayError(err);
+          rt.registry.report(s, e);
+          if (!this.mayRetry(rt, group, tried, e, ctx)) throw e;
+        }
+      }
+      let out = response;
+      if (rt.policy.hasResponseRules) {
+        const checked = await rt.policy.checkResponse(response, op, ctx.signal);
+        summary.events.push(...checked.events);
+        out = checked.body;
+      }
+      noteResponse(summary, out);
+      finish("ok");
+      return { stream: false, body: out };
     } catch (err) {
       const e = toGatewayError(err);
       finish(outcomeOf(e, ctx.signal), e);
@@ -120,29 +151,64 @@ export class ChatPipeline {
     }
   }
 
-  private async callWithFailover<T>(
+  private pickNext(rt: Runtime, group: TargetState[], tried: Set<TargetState>, summary: RequestSummary): TargetState {
+    const s = rt.registry.pick(group, tried);
+    tried.add(s);
+    summary.target = s.target;
+    summary.attempts.push(s.target.id);
+    return s;
+  }
+
+  private mayRetry(rt: Runtime, group: TargetState[], tried: Set<TargetState>, e: GatewayError, ctx: CallContext): boolean {
+    return RETRYABLE.has(e.code) && tried.size < MAX_ATTEMPTS && !ctx.signal.aborted && rt.registry.hasAlternative(group, tried);
+  }
+
+  /**
+   * Streams from one target; while no chunk has been handed on (headers not yet sent to the
+   * client, or a buffered guard still collecting), a target fault moves on to the next target.
+   */
+  private async *streamWithFailover(
     rt: Runtime,
     group: TargetState[],
     summary: RequestSummary,
-    trace: RequestTrace,
     ctx: CallContext,
-    call: (s: TargetState, c: { body: JsonObject; signal: AbortSignal; traceparent?: string; tracestate?: string }) => Promise<T>,
-    body: JsonObject,
-  ): Promise<T> {
+    open: (s: TargetState) => Promise<AsyncIterable<Chunk>>,
+  ): AsyncGenerator<Chunk> {
     const tried = new Set<TargetState>();
     for (;;) {
-      const s = rt.registry.pick(group, tried);
-      tried.add(s);
-      summary.target = s.target;
-      summary.attempts.push(s.target.id);
+      const s = this.pickNext(rt, group, tried, summary);
+      let it: AsyncIterator<Chunk> | undefined;
+      let next: IteratorResult<Chunk>;
       try {
-        // A shallow copy: only `model` changes, every other field goes upstream verbatim.
-        return await call(s, { body: { ...body, model: s.target.upstreamModel }, signal: ctx.signal, traceparent: trace.traceparent, tracestate: trace.tracestate });
+        it = (await open(s))[Symbol.asyncIterator]();
+        next = await it.next();
       } catch (err) {
         const e = toGatewayError(err);
-        const another = group.some((g) => g.healthy && !tried.has(g));
-        if (!RETRYABLE.has(e.code) || !another || tried.size >= MAX_ATTEMPTS || ctx.signal.aborted) throw e;
+        rt.registry.report(s, e);
+        await it?.return?.().catch(() => {});
+        if (this.mayRetry(rt, group, tried, e, ctx)) continue;
+        throw e;
       }
+      let finished = false;
+      try {
+        while (!next.done) {
+          yield next.value;
+          next = await it.next();
+        }
+        finished = true;
+        rt.registry.report(s, undefined);
+      } catch (err) {
+        finished = true;
+        rt.registry.report(s, toGatewayError(err));
+        throw err;
+      } finally {
+        // The consumer left early: release the upstream stream now.
+        if (!finished) {
+          rt.registry.report(s, new GatewayError("KT_ERR_CANCELLED", "the client cancelled the stream"));
+          await it.return?.().catch(() => {});
+        }
+      }
+      return;
     }
   }
 }

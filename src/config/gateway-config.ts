@@ -28,7 +28,13 @@ export interface Target {
   secretEnv: string | undefined;
   /** Bearer token resolved from `secret_key_ref` at load time; never logged or exposed. */
   secret: string | undefined;
+  /** Time to the response headers (first byte); for a non-streamed call, to the whole answer. */
   timeoutSeconds: number;
+  connectTimeoutSeconds: number;
+  /** Longest gap between two chunks of a stream; defaults to max(timeout_seconds, 60). */
+  idleTimeoutSeconds: number;
+  /** Whole-request bound, streams included; undefined for none. */
+  totalTimeoutSeconds: number | undefined;
   format: "openai";
   description: string | undefined;
   weight: number;

@@ -20,6 +20,10 @@ export const targetSchema = z.strictObject({
     .refine((u) => /\/v1\/?$/.test(u), { message: "must include the /v1 path (OpenLLM serves its OpenAI API under /v1)" }),
   secret_key_ref: secretKeyRef.optional(),
   timeout_seconds: z.number().positive().default(30),
+  // Ours, beside the spec's table: each timeout is its own error and audit outcome.
+  connect_timeout_seconds: z.number().positive().default(10),
+  idle_timeout_seconds: z.number().positive().optional(),
+  total_timeout_seconds: z.number().positive().optional(),
   format: z.literal("openai").default("openai"),
   description: z.string().optional(),
   weight: z.int().nonnegative().default(1),

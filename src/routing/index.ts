@@ -1,1 +1,2 @@
-export { TargetRegistry, type ProbeResult, type ServedModel, type TargetState } from "./target-registry.js";
+export { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitOptions, type CircuitState } from "./circuit-breaker.js";
+export { TargetRegistry, TargetState, type ProbeResult, type ServedModel } from "./target-registry.js";

@@ -2,6 +2,7 @@ import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import type { Operation } from "../chat/types.js";
 import { UpstreamClient } from "../upstream/index.js";
+import { CircuitBreaker } from "./circuit-breaker.js";
 
 export interface ProbeResult {
   at: Date;
@@ -11,11 +12,27 @@ export interface ProbeResult {
 }
 
 /** One configured target and what the gateway knows about its health. */
-export interface TargetState {
-  readonly target: Target;
+export class TargetState {
   readonly client: UpstreamClient;
-  healthy: boolean;
+  readonly circuit = new CircuitBreaker();
+  /** Result of active probing; true for targets without `health_probe`. */
+  probeOk = true;
   lastProbe: ProbeResult | undefined;
+  inFlight = 0;
+
+  constructor(readonly target: Target) {
+    this.client = new UpstreamClient(target);
+  }
+
+  /** Healthy: the probe (if any) passes and the circuit is not open. */
+  get healthy(): boolean {
+    return this.probeOk && this.circuit.state !== "open";
+  }
+
+  /** May take a request now: healthy, and not a half-open circuit whose trial is out. */
+  available(now: number): boolean {
+    return this.probeOk && this.circuit.allows(now);
+  }
 }
 
 export interface ServedModel {
@@ -27,9 +44,19 @@ export interface ServedModel {
 
 const PROBE_TIMEOUT_MS = 5_000;
 
+/** Errors that say something about the target's health (not the client's request). */
+const TARGET_FAULTS = new Set([
+  "KT_ERR_UPSTREAM_FAILED",
+  "KT_ERR_UPSTREAM_PROTOCOL",
+  "KT_ERR_UPSTREAM_CONNECT",
+  "KT_ERR_UPSTREAM_CONNECT_TIMEOUT",
+  "KT_ERR_UPSTREAM_TIMEOUT",
+  "KT_ERR_UPSTREAM_IDLE_TIMEOUT",
+]);
+
 /**
  * Resolves a client's `model` to the group of targets that serve it and picks one by weight among
- * the healthy ones. A model may be named by target id, provider string or bare model name.
+ * the available ones. A model may be named by target id, provider string or bare model name.
  */
 export class TargetRegistry {
   readonly states: TargetState[];
@@ -37,7 +64,7 @@ export class TargetRegistry {
   private probeTimer: NodeJS.Timeout | undefined;
 
   constructor(targets: Target[]) {
-    this.states = targets.map((target) => ({ target, client: new UpstreamClient(target), healthy: true, lastProbe: undefined }));
+    this.states = targets.map((target) => new TargetState(target));
     for (const s of this.states) {
       const t = s.target;
       for (const name of new Set([t.id, t.provider, t.providerModel, t.upstreamModel])) {
@@ -63,32 +90,53 @@ export class TargetRegistry {
     return group;
   }
 
-  /** Weighted random choice among healthy targets; `exclude` holds targets already tried. */
+  /** Weighted random choice among available targets; `exclude` holds targets already tried. */
   pick(group: TargetState[], exclude?: ReadonlySet<TargetState>): TargetState {
+    const now = Date.now();
     let total = 0;
-    let healthy = 0;
+    const candidates: TargetState[] = [];
     for (const s of group) {
-      if (!s.healthy || exclude?.has(s)) continue;
-      healthy++;
+      if (exclude?.has(s) || !s.available(now)) continue;
+      candidates.push(s);
       total += s.target.weight;
     }
-    if (healthy === 0) {
+    if (candidates.length === 0) {
       throw new GatewayError("KT_ERR_NO_HEALTHY_TARGET", `no healthy target serves \`${group[0]?.target.providerModel ?? group[0]?.target.id}\` right now`, {
         retryAfter: 5,
       });
     }
+    let chosen = candidates[candidates.length - 1]!;
     if (total === 0) {
       // Every candidate has weight 0 (standbys): share evenly rather than refuse.
-      const candidates = group.filter((s) => s.healthy && !exclude?.has(s));
-      return candidates[Math.floor(Math.random() * candidates.length)]!;
+      chosen = candidates[Math.floor(Math.random() * candidates.length)]!;
+    } else {
+      let r = Math.random() * total;
+      for (const s of candidates) {
+        r -= s.target.weight;
+        if (r < 0) {
+          chosen = s;
+          break;
+        }
+      }
     }
-    let r = Math.random() * total;
-    for (const s of group) {
-      if (!s.healthy || exclude?.has(s)) continue;
-      r -= s.target.weight;
-      if (r < 0) return s;
-    }
-    return group.find((s) => s.healthy && !exclude?.has(s))!;
+    chosen.circuit.onDispatch();
+    chosen.inFlight++;
+    return chosen;
+  }
+
+  /** Whether another target of the group could take a retry. */
+  hasAlternative(group: TargetState[], tried: ReadonlySet<TargetState>): boolean {
+    const now = Date.now();
+    return group.some((s) => !tried.has(s) && s.probeOk && (s.circuit.state !== "open" || now >= s.circuit.openUntil));
+  }
+
+  /** Ends a dispatch from pick(): feeds its outcome to the target's circuit breaker. */
+  report(s: TargetState, error: GatewayError | undefined): void {
+    s.inFlight--;
+    if (!error) s.circuit.onSuccess();
+    else if (TARGET_FAULTS.has(error.code)) s.circuit.onFailure(error.code, error.message, Date.now());
+    else if (error.code === "KT_ERR_UPSTREAM_REJECTED") s.circuit.onSuccess(); // it answered; the request was at fault
+    else s.circuit.onNeutral();
   }
 
   get(id: string): TargetState | undefined {
@@ -125,7 +173,7 @@ export class TargetRegistry {
       result = { at: new Date(), ok: false, error: e.code ?? e.message ?? "probe failed" };
     }
     s.lastProbe = result;
-    s.healthy = result.ok;
+    s.probeOk = result.ok;
     return result;
   }
 

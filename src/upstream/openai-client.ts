@@ -3,7 +3,7 @@ import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import type { Chunk, JsonObject, Operation } from "../chat/types.js";
 import { SseDecoder } from "./sse-decoder.js";
-import { transportError, upstreamStatusError } from "./upstream-error.js";
+import { transportError, upstreamStatusError, type AbortCause } from "./upstream-error.js";
 
 export interface UpstreamCall {
   op: Operation;
@@ -33,7 +33,7 @@ export class UpstreamClient {
       connections: opts.connections ?? 128,
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 600_000,
-      connect: { timeout: 10_000 },
+      connect: { timeout: target.connectTimeoutSeconds * 1000 },
     });
     this.headers = { "content-type": "application/json", accept: "application/json", "user-agent": "keeptrusts-gateway" };
     if (target.secret) this.headers.authorization = `Bearer ${target.secret}`;
@@ -50,11 +50,14 @@ export class UpstreamClient {
     return this.basePath + (op === "chat" ? "/chat/completions" : "/completions");
   }
 
-  /** A non-streamed call, bounded by the target's `timeout_seconds`. */
+  /** A non-streamed call, bounded by the target's `timeout_seconds` (and `total_timeout_seconds`). */
   async json(call: UpstreamCall): Promise<JsonObject> {
-    const timeoutMs = this.target.timeoutSeconds * 1000;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = AbortSignal.any([call.signal, timeout]);
+    const t = this.target;
+    const timeoutMs = t.timeoutSeconds * 1000;
+    const firstByte = AbortSignal.timeout(timeoutMs);
+    const total = t.totalTimeoutSeconds === undefined ? undefined : AbortSignal.timeout(t.totalTimeoutSeconds * 1000);
+    const signal = AbortSignal.any(total ? [call.signal, firstByte, total] : [call.signal, firstByte]);
+    const cause = () => abortCause(call.signal, firstByte, total);
     let res;
     try {
       res = await this.pool.request({
@@ -67,22 +70,22 @@ export class UpstreamClient {
         bodyTimeout: timeoutMs,
       });
     } catch (err) {
-      throw transportError(err, this.target.id, abortCause(call.signal, timeout));
+      throw transportError(err, t.id, cause());
     }
     let text: string;
     try {
       text = await readText(res.body, MAX_UPSTREAM_BODY);
     } catch (err) {
-      throw err instanceof GatewayError ? err : transportError(err, this.target.id, abortCause(call.signal, timeout));
+      throw err instanceof GatewayError ? err : transportError(err, t.id, cause());
     }
-    if (res.statusCode < 200 || res.statusCode >= 300) throw upstreamStatusError(res.statusCode, text, this.target.id);
+    if (res.statusCode < 200 || res.statusCode >= 300) throw upstreamStatusError(res.statusCode, text, t.id);
     try {
       const body = JSON.parse(text);
       if (body && typeof body === "object" && !Array.isArray(body)) return body as JsonObject;
     } catch {
       // fall through to the protocol error
     }
-    throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${this.target.id}' sent a response that is not a JSON object`);
+    throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${t.id}' sent a response that is not a JSON object`);
   }
 
   /**
@@ -90,7 +93,9 @@ export class UpstreamClient {
    * the first byte reach the caller as a rejected promise, not a broken stream), then yields chunks.
    */
   async stream(call: UpstreamCall): Promise<AsyncIterable<Chunk>> {
-    const firstByteMs = this.target.timeoutSeconds * 1000;
+    const t = this.target;
+    const total = t.totalTimeoutSeconds === undefined ? undefined : AbortSignal.timeout(t.totalTimeoutSeconds * 1000);
+    const signal = total ? AbortSignal.any([call.signal, total]) : call.signal;
     let res;
     try {
       res = await this.pool.request({
@@ -98,13 +103,12 @@ export class UpstreamClient {
         path: this.path(call.op),
         headers: this.requestHeaders(call, "text/event-stream"),
         body: JSON.stringify(call.body),
-        signal: call.signal,
-        headersTimeout: firstByteMs,
-        // The idle gap allowed between two chunks of a stream.
-        bodyTimeout: Math.max(firstByteMs, 60_000),
+        signal,
+        headersTimeout: t.timeoutSeconds * 1000,
+        bodyTimeout: t.idleTimeoutSeconds * 1000,
       });
     } catch (err) {
-      throw transportError(err, this.target.id, abortCause(call.signal, undefined));
+      throw transportError(err, t.id, abortCause(call.signal, undefined, total));
     }
     if (res.statusCode < 200 || res.statusCode >= 300) {
       const text = await readText(res.body, MAX_UPSTREAM_BODY).catch(() => "");
@@ -117,7 +121,7 @@ export class UpstreamClient {
       const asError = upstreamStatusError(500, text, this.target.id);
       throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${this.target.id}' did not stream (content-type ${contentType || "none"}): ${asError.message}`);
     }
-    return decodeChunks(res.body, this.target.id, call.signal);
+    return decodeChunks(res.body, this.target.id, () => abortCause(call.signal, undefined, total));
   }
 
   /** GET {base_url}/models, for health probes. */
@@ -145,9 +149,10 @@ export class UpstreamClient {
   }
 }
 
-function abortCause(client: AbortSignal, timeout: AbortSignal | undefined): "client" | "timeout" | undefined {
+function abortCause(client: AbortSignal, firstByte: AbortSignal | undefined, total: AbortSignal | undefined): AbortCause {
   if (client.aborted) return "client";
-  if (timeout?.aborted) return "timeout";
+  if (total?.aborted) return "total";
+  if (firstByte?.aborted) return "first-byte";
   return undefined;
 }
 
@@ -162,7 +167,7 @@ async function readText(body: AsyncIterable<Buffer>, limit: number): Promise<str
   return parts.length === 1 ? parts[0]!.toString("utf8") : Buffer.concat(parts).toString("utf8");
 }
 
-async function* decodeChunks(body: AsyncIterable<Buffer> & { destroy?: (e?: Error) => void }, targetId: string, signal: AbortSignal): AsyncGenerator<Chunk> {
+async function* decodeChunks(body: AsyncIterable<Buffer> & { destroy?: (e?: Error) => void }, targetId: string, cause: () => AbortCause): AsyncGenerator<Chunk> {
   const decoder = new SseDecoder();
   let done = false;
   try {
@@ -180,7 +185,7 @@ async function* decodeChunks(body: AsyncIterable<Buffer> & { destroy?: (e?: Erro
     if (!done) for (const ev of decoder.end()) if (ev.data === "[DONE]") done = true;
   } catch (err) {
     if (err instanceof GatewayError) throw err;
-    throw transportError(err, targetId, signal.aborted ? "client" : undefined);
+    throw transportError(err, targetId, cause());
   } finally {
     // Leaving early (client gone, policy block) must release the upstream socket at once.
     if (!done) body.destroy?.();

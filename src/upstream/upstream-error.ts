@@ -48,17 +48,22 @@ export function parseErrorBody(text: string): ParsedError {
   return { message: undefined, type: undefined, param: undefined };
 }
 
-/** Maps undici / socket failures onto our codes; `timedOut` says whether our own deadline fired. */
-export function transportError(err: unknown, targetId: string, cause: "client" | "timeout" | undefined): GatewayError {
+/** Whose deadline ended the call, when one did: the client's, or one of the target's timeouts. */
+export type AbortCause = "client" | "first-byte" | "total" | undefined;
+
+/** Maps undici / socket failures onto our codes: each timeout is its own code and audit outcome. */
+export function transportError(err: unknown, targetId: string, cause: AbortCause): GatewayError {
   if (cause === "client") return new GatewayError("KT_ERR_CANCELLED", "the client cancelled the request", { cause: err });
-  if (cause === "timeout") return new GatewayError("KT_ERR_UPSTREAM_TIMEOUT", `target '${targetId}' did not answer in time`, { cause: err });
+  if (cause === "first-byte") return new GatewayError("KT_ERR_UPSTREAM_TIMEOUT", `target '${targetId}' did not answer within timeout_seconds`, { cause: err });
+  if (cause === "total") return new GatewayError("KT_ERR_UPSTREAM_TOTAL_TIMEOUT", `target '${targetId}' did not finish within total_timeout_seconds`, { cause: err });
   const code = (err as { code?: string })?.code;
   switch (code) {
     case "UND_ERR_HEADERS_TIMEOUT":
-      return new GatewayError("KT_ERR_UPSTREAM_TIMEOUT", `target '${targetId}' sent no response headers in time`, { cause: err });
+      return new GatewayError("KT_ERR_UPSTREAM_TIMEOUT", `target '${targetId}' sent no response headers within timeout_seconds`, { cause: err });
     case "UND_ERR_BODY_TIMEOUT":
-      return new GatewayError("KT_ERR_UPSTREAM_TIMEOUT", `target '${targetId}' stopped sending data`, { cause: err });
+      return new GatewayError("KT_ERR_UPSTREAM_IDLE_TIMEOUT", `target '${targetId}' went silent for longer than idle_timeout_seconds`, { cause: err });
     case "UND_ERR_CONNECT_TIMEOUT":
+      return new GatewayError("KT_ERR_UPSTREAM_CONNECT_TIMEOUT", `target '${targetId}' did not accept a connection within connect_timeout_seconds`, { cause: err });
     case "ECONNREFUSED":
     case "ENOTFOUND":
     case "EAI_AGAIN":

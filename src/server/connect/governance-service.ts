@@ -39,7 +39,14 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
             kind: s.target.kind,
             timeoutSeconds: s.target.timeoutSeconds,
             healthProbe: s.target.healthProbe,
-            circuitState: "closed",
+            circuitState: s.circuit.state,
+            consecutiveFailures: s.circuit.consecutiveFailures,
+            totalFailures: BigInt(s.circuit.totalFailures),
+            totalSuccesses: BigInt(s.circuit.totalSuccesses),
+            lastError: s.circuit.lastError ? `${s.circuit.lastError.code}: ${s.circuit.lastError.message}` : "",
+            lastErrorTime: s.circuit.lastError ? timestampFromDate(s.circuit.lastError.at) : undefined,
+            openUntil: s.circuit.state === "open" ? timestampFromDate(new Date(s.circuit.openUntil)) : undefined,
+            inFlight: s.inFlight,
             lastProbe: s.lastProbe
               ? create(ProbeResultSchema, { time: timestampFromDate(s.lastProbe.at), ok: s.lastProbe.ok, error: s.lastProbe.error ?? "" })
               : undefined,

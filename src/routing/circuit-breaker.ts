@@ -1,0 +1,74 @@
+/**
+ * Passive health for one target: consecutive failures open the circuit for a cool-down that
+ * doubles with each re-opening (with jitter, so replicas do not probe in lock-step); after it one
+ * trial request is let through (half-open) and its outcome closes or re-opens the circuit.
+ */
+export type CircuitState = "closed" | "open" | "half_open";
+
+export interface CircuitOptions {
+  failureThreshold: number;
+  baseCooldownMs: number;
+  maxCooldownMs: number;
+}
+
+export const DEFAULT_CIRCUIT: CircuitOptions = { failureThreshold: 5, baseCooldownMs: 5_000, maxCooldownMs: 60_000 };
+
+export class CircuitBreaker {
+  state: CircuitState = "closed";
+  consecutiveFailures = 0;
+  totalFailures = 0;
+  totalSuccesses = 0;
+  opens = 0;
+  openUntil = 0;
+  lastError: { at: Date; code: string; message: string } | undefined;
+  private trialInFlight = false;
+
+  constructor(private readonly opts: CircuitOptions = DEFAULT_CIRCUIT) {}
+
+  /** Whether a request may go to this target now; moves an expired open circuit to half-open. */
+  allows(now: number): boolean {
+    if (this.state === "closed") return true;
+    if (this.state === "open") {
+      if (now < this.openUntil) return false;
+      this.state = "half_open";
+      this.trialInFlight = false;
+    }
+    return !this.trialInFlight;
+  }
+
+  /** Called when a request is sent; in half-open it becomes the one trial. */
+  onDispatch(): void {
+    if (this.state === "half_open") this.trialInFlight = true;
+  }
+
+  onSuccess(): void {
+    this.totalSuccesses++;
+    this.consecutiveFailures = 0;
+    if (this.state !== "closed") {
+      this.state = "closed";
+      this.opens = 0;
+      this.trialInFlight = false;
+    }
+  }
+
+  onFailure(code: string, message: string, now: number): void {
+    this.totalFailures++;
+    this.consecutiveFailures++;
+    this.lastError = { at: new Date(now), code, message };
+    if (this.state === "half_open" || this.consecutiveFailures >= this.opts.failureThreshold) this.open(now);
+  }
+
+  /** A request that ended without saying anything about the target (client cancel) frees the trial. */
+  onNeutral(): void {
+    this.trialInFlight = false;
+  }
+
+  private open(now: number): void {
+    this.opens++;
+    const base = Math.min(this.opts.maxCooldownMs, this.opts.baseCooldownMs * 2 ** (this.opens - 1));
+    const jitter = base * (0.8 + Math.random() * 0.4);
+    this.state = "open";
+    this.openUntil = now + jitter;
+    this.trialInFlight = false;
+  }
+}
