@@ -2,8 +2,9 @@ import type { GatewayConfig } from "../config/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import type { GovernanceEvent } from "../policy/governance-event.js";
 import type { TargetRegistry, TargetState } from "../routing/index.js";
-import { noopObserver, type Outcome, type RequestObserver, type RequestSummary } from "./request-observer.js";
+import { noopObserver, type Outcome, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
 import { validateRequest } from "./request-validation.js";
+import { StreamLimiter } from "./stream-limiter.js";
 import type { CallContext, ChatResult, Chunk, JsonObject, Operation } from "./types.js";
 
 /** What the pipeline needs of the policy engine (src/policy implements it). */
@@ -60,10 +61,14 @@ type UpstreamArgs = { body: JsonObject; signal: AbortSignal; traceparent?: strin
  * client), run the response phase (whole body or stream guard), and end the request's trace once.
  */
 export class ChatPipeline {
+  readonly streams: StreamLimiter;
+
   constructor(
     private readonly runtime: () => Runtime,
     private readonly observer: RequestObserver = noopObserver,
-  ) {}
+  ) {
+    this.streams = new StreamLimiter(() => this.runtime().config.limits);
+  }
 
   async run(op: Operation, body: unknown, ctx: CallContext): Promise<ChatResult> {
     const rt = this.runtime();
@@ -90,11 +95,18 @@ export class ChatPipeline {
       outcome: "ok",
       error: undefined,
     };
-    const finish = (outcome: Outcome, error?: GatewayError) => {
+    const finish = async (outcome: Outcome, error?: GatewayError): Promise<void> => {
       summary.outcome = outcome;
       summary.error = error;
       summary.latencyMs = performance.now() - started;
-      trace.end(summary);
+      const pending = trace.end(summary);
+      if (pending) {
+        try {
+          await pending;
+        } catch {
+          throw new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written");
+        }
+      }
     };
 
     try {
@@ -114,12 +126,19 @@ export class ChatPipeline {
         tracestate: trace.tracestate,
       });
       if (stream) {
+        const release = this.streams.acquire(ctx.principal.keyId);
         const chunks = this.streamWithFailover(rt, group, summary, ctx, (s) => {
           return s.client.stream({ ...args(s), op }).then((upstream) =>
             rt.policy.hasResponseRules ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), ctx.signal) : upstream,
           );
         });
-        return { stream: true, chunks: observeStream(chunks, summary, started, ctx.signal, finish) };
+        return {
+          stream: true,
+          chunks: observeStream(chunks, summary, started, ctx.signal, trace, (o, e) => {
+            release();
+            return finish(o, e);
+          }),
+        };
       }
       const tried = new Set<TargetState>();
       let response: JsonObject;
@@ -142,11 +161,11 @@ export class ChatPipeline {
         out = checked.body;
       }
       noteResponse(summary, out);
-      finish("ok");
+      await finish("ok");
       return { stream: false, body: out };
     } catch (err) {
       const e = toGatewayError(err);
-      finish(outcomeOf(e, ctx.signal), e);
+      if (summary.latencyMs === 0) await finish(outcomeOf(e, ctx.signal), e);
       throw e;
     }
   }
@@ -237,24 +256,31 @@ async function* observeStream(
   summary: RequestSummary,
   started: number,
   signal: AbortSignal,
-  finish: (o: Outcome, e?: GatewayError) => void,
+  trace: RequestTrace,
+  finish: (o: Outcome, e?: GatewayError) => Promise<void>,
 ): AsyncGenerator<Chunk> {
   let ended = false;
   try {
     for await (const chunk of chunks) {
-      if (summary.firstChunkMs === undefined) summary.firstChunkMs = performance.now() - started;
+      if (summary.firstChunkMs === undefined) {
+        summary.firstChunkMs = performance.now() - started;
+        trace.firstChunk?.();
+      }
       noteResponse(summary, chunk);
       yield chunk;
     }
     ended = true;
-    finish("ok");
+    // Before the stream's end reaches the client, so a saturated audit log holds the stream back.
+    await finish("ok");
   } catch (err) {
-    ended = true;
     const e = toGatewayError(err);
-    finish(outcomeOf(e, signal), e);
+    if (!ended) {
+      ended = true;
+      await finish(outcomeOf(e, signal), e).catch(() => {});
+    }
     throw e;
   } finally {
     // The consumer stopped early (client went away): the upstream was released by the iterator's return().
-    if (!ended) finish("cancelled", new GatewayError("KT_ERR_CANCELLED", "the client cancelled the stream"));
+    if (!ended) void finish("cancelled", new GatewayError("KT_ERR_CANCELLED", "the client cancelled the stream")).catch(() => {});
   }
 }

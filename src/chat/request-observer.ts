@@ -31,7 +31,13 @@ export interface RequestTrace {
   /** W3C trace context to send to the upstream. */
   readonly traceparent: string | undefined;
   readonly tracestate: string | undefined;
-  end(summary: RequestSummary): void;
+  /** The first chunk went to the client (time to first chunk). */
+  firstChunk?(): void;
+  /**
+   * Ends the trace. A returned promise means the caller must wait before answering: the audit
+   * log is applying back-pressure, or a durable record is required first.
+   */
+  end(summary: RequestSummary): Promise<void> | void;
 }
 
 export interface RequestObserver {

@@ -20,6 +20,9 @@ export async function runGateway(args: string[]): Promise<number> {
   const maxBody = values["max-body-bytes"] === undefined ? undefined : positiveInt(values["max-body-bytes"], "--max-body-bytes");
   const drainMs = positiveInt(values["drain-seconds"]!, "--drain-seconds") * 1000;
 
+  // Telemetry first: the SDK must be in place before undici and the servers load.
+  const { startTelemetry } = await import("../audit/telemetry.js");
+  const telemetry = (await startTelemetry()) ?? null;
   const { createGatewayServices } = await import("./compose.js");
   const { ConfigError } = await import("../config/index.js");
   let services;
@@ -29,6 +32,7 @@ export async function runGateway(args: string[]): Promise<number> {
       configPath: values["policy-config"]!,
       maxBodyBytes: maxBody,
       tls: values["tls-cert"] ? { certFile: values["tls-cert"]!, keyFile: values["tls-key"]! } : undefined,
+      telemetry,
     });
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -7,6 +7,7 @@ Usage:
                  [--tls-cert FILE --tls-key FILE] [--drain-seconds N]
   kt config validate [FILE]
   kt models [--policy-config FILE]
+  kt targets [--url URL] [--api-key KEY]      (health and circuit state from a running gateway)
   kt policy test TEXT [--policy-config FILE] [--direction request|response]
   kt audit verify --path DIR
   kt audit tail --path DIR [--follow]
@@ -30,6 +31,7 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./audit-command.js")).runAuditCommand([command!, ...rest]);
       default:
         if (group === "models") return (await import("./config-command.js")).listModels(argv.slice(1));
+        if (group === "targets") return await (await import("./targets-command.js")).listTargets(argv.slice(1));
         if (group === "config" && command === undefined) return (await import("./config-command.js")).validateConfig([]);
         process.stdout.write(USAGE);
         return group === undefined || group === "help" || group === "--help" || group === "-h" ? 0 : 2;

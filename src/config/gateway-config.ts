@@ -13,7 +13,15 @@ export interface GatewayConfig {
   audit: AuditLoggerSettings | undefined;
   streaming: { mode: "buffered" | "incremental" };
   apiKeys: ApiKey[];
-  limits: { maxBodyBytes: number | undefined; maxConcurrentStreams: number | undefined };
+  limits: {
+    maxBodyBytes: number | undefined;
+    /** Streams open at once across all clients; more get 429. */
+    maxConcurrentStreams: number;
+    /** Streams open at once per API key; undefined for no per-key bound. */
+    maxStreamsPerKey: number | undefined;
+    /** Deepest JSON nesting a request body may have. */
+    maxJsonDepth: number;
+  };
 }
 
 export interface Target {

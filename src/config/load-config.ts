@@ -232,7 +232,12 @@ function normalise(
     audit,
     streaming: { mode: c.streaming?.mode ?? "buffered" },
     apiKeys,
-    limits: { maxBodyBytes: c.limits?.max_body_bytes, maxConcurrentStreams: c.limits?.max_concurrent_streams },
+    limits: {
+      maxBodyBytes: c.limits?.max_body_bytes,
+      maxConcurrentStreams: c.limits?.max_concurrent_streams ?? 2000,
+      maxStreamsPerKey: c.limits?.max_streams_per_key,
+      maxJsonDepth: c.limits?.max_json_depth ?? 64,
+    },
   };
 }
 

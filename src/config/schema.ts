@@ -126,7 +126,9 @@ export const configSchema = z.strictObject({
   limits: z
     .strictObject({
       max_body_bytes: z.int().positive().optional(),
-      max_concurrent_streams: z.int().positive().optional(),
+      max_concurrent_streams: z.int().positive().default(2000),
+      max_streams_per_key: z.int().positive().optional(),
+      max_json_depth: z.int().positive().default(64),
     })
     .optional(),
 });

@@ -17,6 +17,8 @@ export interface GatewayOptions {
   observer?: RequestObserver;
   /** Connect/gRPC services mounted beside the shim; absent in a shim-only gateway. */
   connect?: (gateway: Gateway) => ConnectServices;
+  /** Runs for every config about to go into force (start-up and reload), before the swap. */
+  prepare?: (config: GatewayConfig) => Promise<void>;
   /** Interval of `health_probe` checks. */
   probeIntervalMs?: number;
   log?: (line: string) => void;
@@ -43,6 +45,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { host, port } = parseListen(opts.listen);
 
   const build = async (config: GatewayConfig): Promise<{ rt: Runtime; auth: Authenticator }> => {
+    await opts.prepare?.(config);
     const registry = new TargetRegistry(config.targets);
     await registry.startProbes(opts.probeIntervalMs);
     return { rt: { config, registry, policy: opts.compilePolicy(config, registry) }, auth: new Authenticator(config.apiKeys) };

@@ -7,7 +7,7 @@ export type NodeRequest = IncomingMessage | Http2ServerRequest;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Reads a JSON request body within `limit` bytes; every failure is a GatewayError for the client. */
-export async function readJsonBody(req: NodeRequest, limit: number): Promise<unknown> {
+export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 64): Promise<unknown> {
   const declared = Number(req.headers["content-length"]);
   if (declared > limit) throw tooLarge(limit);
   const parts: Buffer[] = [];
@@ -25,6 +25,8 @@ export async function readJsonBody(req: NodeRequest, limit: number): Promise<unk
   } catch {
     throw new GatewayError("KT_ERR_MALFORMED_JSON", "the request body is not valid UTF-8");
   }
+  if (nestingExceeds(bytes, maxDepth))
+    throw new GatewayError("KT_ERR_INVALID_REQUEST", `the request body nests deeper than ${maxDepth} levels`);
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -35,4 +37,24 @@ export async function readJsonBody(req: NodeRequest, limit: number): Promise<unk
 
 function tooLarge(limit: number): GatewayError {
   return new GatewayError("KT_ERR_BODY_TOO_LARGE", `the request body exceeds the limit of ${limit} bytes`);
+}
+
+/**
+ * True when brackets outside strings nest deeper than `max`. Checked on the raw bytes before
+ * parsing, so a hostile body cannot drive the parser or later tree walks into deep recursion.
+ */
+export function nestingExceeds(bytes: Uint8Array, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (inString) {
+      if (c === 0x5c /* \\ */) i++;
+      else if (c === 0x22 /* " */) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
 }

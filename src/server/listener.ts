@@ -14,6 +14,8 @@ export interface ListenerOptions {
   idleTimeoutMs?: number;
   /** Slow-loris guard: the whole header block must arrive within this time. */
   headersTimeoutMs?: number;
+  /** The whole request, body included, must arrive within this time. */
+  requestTimeoutMs?: number;
 }
 
 export interface Listener {
@@ -51,12 +53,21 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
     return makeListener(server, sockets, h2sessions);
   }
 
-  const h1 = http.createServer({ keepAliveTimeout: 5_000, headersTimeout: opts.headersTimeoutMs ?? 20_000, requestTimeout: 0 }, opts.handler);
+  const h1 = http.createServer(
+    {
+      keepAliveTimeout: 5_000,
+      headersTimeout: opts.headersTimeoutMs ?? 20_000,
+      // Receiving a request (headers and body) must finish in time; the response may stream for long.
+      requestTimeout: opts.requestTimeoutMs ?? 60_000,
+      maxHeaderSize: 32 * 1024,
+    },
+    opts.handler,
+  );
   h1.keepAliveTimeout = 5_000;
   // This server never listens itself (sockets reach it from the sniffer), but Node only tracks its
   // connections (headers/request timeouts, closeIdleConnections) once 'listening' has fired.
   h1.emit("listening");
-  const h2 = http2.createServer({}, opts.handler);
+  const h2 = http2.createServer({ maxSessionMemory: 32, settings: { maxHeaderListSize: 32 * 1024 } }, opts.handler);
   h2.setTimeout(idle);
   h2.on("session", (s) => trackSession(h2sessions, s));
   const front = net.createServer((socket) => {

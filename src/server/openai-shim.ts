@@ -35,6 +35,8 @@ async function handle(deps: ShimDeps, req: NodeRequest, res: NodeResponse): Prom
   const q = url.indexOf("?");
   const path = q < 0 ? url : url.slice(0, q);
   const method = req.method ?? "GET";
+  // Draining: answer this request, then let the HTTP/1.1 client reconnect elsewhere.
+  if (!deps.ready() && req.httpVersionMajor === 1) (res as ServerResponse).setHeader("connection", "close");
   try {
     switch (path) {
       case "/v1/chat/completions":
@@ -92,7 +94,7 @@ function header(req: NodeRequest, name: string): string | undefined {
 async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, op: Operation, method: string): Promise<void> {
   allow(method, "POST");
   const principal = authenticate(deps, req);
-  const body = await readJsonBody(req, deps.maxBodyBytes);
+  const body = await readJsonBody(req, deps.maxBodyBytes, deps.runtime().config.limits.maxJsonDepth);
   const abort = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) abort.abort();

@@ -124,7 +124,7 @@ describe("OpenAI shim with the real openai SDK", () => {
   });
 
   it("answers malformed JSON, bad UTF-8, non-objects, oversize bodies, wrong methods and routes in OpenAI's error shape", async () => {
-    const post = (body: BodyInit, headers: Record<string, string> = {}) =>
+    const post = (body: string | Uint8Array, headers: Record<string, string> = {}) =>
       fetch(`${stack.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
     const cases: [Promise<Response>, number, string][] = [
       [post("{not json"), 400, "invalid_json"],

@@ -1,0 +1,464 @@
+import { chmod, mkdir, open, stat, truncate, unlink, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { fsyncDir, readAnchor, sealAnchor, writeAnchor, type AuditAnchor } from "./audit-anchor.js";
+import type { AuditRecordInput, StoredAuditRecord } from "./audit-record.js";
+import { canonicalJson } from "./canonical-json.js";
+import { chainHash, GENESIS_HASH } from "./hash-chain.js";
+import { queryAuditLog, type AuditQuery, type AuditQueryResult } from "./query-log.js";
+import { listSegments, readLastCompleteLine, readSegmentLines, segmentName, type SegmentFile } from "./segment-files.js";
+
+export interface AuditLogOptions {
+  /** Directory of the log; created if missing. */
+  path: string;
+  /** Seal rotated segments (and the anchor) read-only. Default true. */
+  immutable?: boolean;
+  /** Prune sealed segments whose newest record is older than this. Default 365. */
+  retention_days?: number;
+  /** Rotate the active segment before it would exceed this many bytes. Default 64 MiB. */
+  segment_bytes?: number;
+  /** Records accepted but not yet durable before `append` starts waiting. Default 8192. */
+  maxPending?: number;
+  /** How often retention runs while open; 0 turns the timer off. Default one hour. */
+  pruneIntervalMs?: number;
+  /** Clock for retention (tests). */
+  now?: () => number;
+}
+
+export type AuditListener = (record: StoredAuditRecord) => void;
+
+export interface PruneResult {
+  prunedSegments: string[];
+  anchor: AuditAnchor | undefined;
+}
+
+interface PendingEntry {
+  seq: number;
+  line: Buffer;
+  record: StoredAuditRecord;
+  time: number;
+  resolve: (seq: number) => void;
+  reject: (e: Error) => void;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The embedded audit store: append-only JSON-lines segments chained by SHA-256 (see hash-chain.ts,
+ * verify-log.ts). One writer per directory: the gateway process that opened it.
+ *
+ * Durability is group-committed: records are hashed and queued synchronously (so seq order is call
+ * order), one write + one fdatasync then covers everything queued while the previous sync ran, and
+ * each `append` promise resolves only after the sync that covers its record. A bounded queue gives
+ * back-pressure: when it is full `append` waits for room instead of dropping.
+ */
+export class AuditLog {
+  readonly path: string;
+  private readonly immutable: boolean;
+  private readonly retentionDays: number;
+  private readonly segmentBytes: number;
+  private readonly maxPending: number;
+  private readonly now: () => number;
+
+  private nextSeq = 1;
+  private lastHash = GENESIS_HASH;
+  private pendingAnchor: string | undefined;
+
+  private fh!: FileHandle;
+  private activeName = "";
+  private activeFirstSeq = 1;
+  private activeSize = 0;
+  private activeMaxTime = 0;
+  /** Newest record time per sealed segment: sealed files never change, so one scan each. */
+  private readonly sealedMaxTime = new Map<string, number>();
+
+  private pending: PendingEntry[] = [];
+  /** Records accepted (queued or being written) and not yet settled. */
+  private accepted = 0;
+  private readonly waiters: Array<() => void> = [];
+  private flushing: Promise<void> = Promise.resolve();
+  /** Cleared synchronously when the loop finds the queue empty, so no append can slip past it. */
+  private flushRunning = false;
+  private failure: Error | undefined;
+  private closed = false;
+  private readonly listeners = new Set<AuditListener>();
+  private maintenance: Promise<unknown> = Promise.resolve();
+  private pruneTimer: NodeJS.Timeout | undefined;
+
+  private constructor(opts: AuditLogOptions) {
+    this.path = opts.path;
+    this.immutable = opts.immutable ?? true;
+    this.retentionDays = opts.retention_days ?? 365;
+    this.segmentBytes = opts.segment_bytes ?? 64 * 1024 * 1024;
+    this.maxPending = Math.max(1, opts.maxPending ?? 8192);
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Opens (or creates) the log, recovering from a crash: a torn final line is cut off and the chain continues. */
+  static async open(opts: AuditLogOptions): Promise<AuditLog> {
+    const log = new AuditLog(opts);
+    await log.recover();
+    await log.prune();
+    const every = opts.pruneIntervalMs ?? 3_600_000;
+    if (every > 0) {
+      log.pruneTimer = setInterval(() => {
+        log.prune().catch(() => undefined);
+      }, every);
+      log.pruneTimer.unref();
+    }
+    return log;
+  }
+
+  /** Seq of the last record accepted (durable or queued). */
+  /** True while appends would wait for room: callers use it to hold requests back, not drop records. */
+  get saturated(): boolean {
+    return this.accepted >= this.maxPending || this.waiters.length > 0;
+  }
+
+  /** Set once a write failed; the log accepts nothing more until reopened. */
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  get headHash(): string {
+    return this.lastHash;
+  }
+
+  private async recover(): Promise<void> {
+    await mkdir(this.path, { recursive: true });
+    const anchor = await readAnchor(this.path);
+    let segments = await listSegments(this.path);
+
+    // A crash between writing anchor.json and unlinking the pruned segments leaves segments wholly
+    // before the anchor: finish that prune so the chain starts where the anchor says.
+    if (anchor) {
+      const stale = segments.filter((s, i) => i + 1 < segments.length && segments[i + 1]!.firstSeq <= anchor.seq);
+      for (const s of stale) await unlink(s.path);
+      if (stale.length) await fsyncDir(this.path);
+      segments = segments.slice(stale.length);
+    }
+
+    this.nextSeq = anchor?.seq ?? 1;
+    this.lastHash = anchor?.prev ?? GENESIS_HASH;
+
+    // Find the newest complete record, cutting a torn tail off the last segment.
+    for (let i = segments.length - 1; i >= 0; i--) {
+      const seg = segments[i]!;
+      const last = await readLastCompleteLine(seg.path);
+      if (i === segments.length - 1 && last.size > last.completeBytes) {
+        await truncate(seg.path, last.completeBytes);
+      }
+      if (last.text !== undefined) {
+        const rec = JSON.parse(last.text) as { seq: number; hash: string };
+        if (!Number.isSafeInteger(rec.seq) || typeof rec.hash !== "string") {
+          throw new Error(`audit log ${seg.path}: last record is malformed; run kt audit verify`);
+        }
+        this.nextSeq = rec.seq + 1;
+        this.lastHash = rec.hash;
+        break;
+      }
+    }
+    // The first record after a prune commits the anchor; if the crash came before it was written, redo that.
+    if (anchor && anchor.commitSeq >= this.nextSeq) this.pendingAnchor = anchor.hash;
+
+    const last = segments[segments.length - 1];
+    const lastWritable = last !== undefined && ((await stat(last.path)).mode & 0o200) !== 0;
+    if (last && lastWritable) {
+      await this.openActive(last, false);
+    } else {
+      await this.openActive({ name: segmentName(this.nextSeq), path: join(this.path, segmentName(this.nextSeq)), firstSeq: this.nextSeq }, true);
+    }
+  }
+
+  private async openActive(seg: SegmentFile, created: boolean): Promise<void> {
+    this.fh = await open(seg.path, "a", 0o644);
+    this.activeName = seg.name;
+    this.activeFirstSeq = seg.firstSeq;
+    this.activeSize = (await this.fh.stat()).size;
+    this.activeMaxTime = created || this.activeSize === 0 ? 0 : await scanMaxTime(seg.path);
+    if (created) await fsyncDir(this.path);
+  }
+
+  /**
+   * Appends one record and resolves with its seq once it is on disk (fdatasync'd). Never drops:
+   * when too many records are waiting for the disk it waits for room.
+   */
+  async append(input: AuditRecordInput): Promise<number> {
+    this.assertWritable();
+    if (this.accepted >= this.maxPending || this.waiters.length > 0) {
+      // The releaser counts us in before waking us, so the bound holds across the wake-up.
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      if (this.failure || this.closed) {
+        this.accepted--;
+        this.assertWritable();
+      }
+    } else {
+      this.accepted++;
+    }
+
+    const seq = this.nextSeq++;
+    const prev = this.lastHash;
+    const record: StoredAuditRecord = { ...pickRecordFields(input), seq, prev } as StoredAuditRecord;
+    if (this.pendingAnchor !== undefined) {
+      record.anchor = this.pendingAnchor;
+      this.pendingAnchor = undefined;
+    }
+    const body = canonicalJson(record);
+    const hash = chainHash(prev, body);
+    record.hash = hash;
+    this.lastHash = hash;
+    // The line is the canonical body with `hash` appended last; the verifier re-canonicalises, so
+    // where `hash` sits in the line does not matter, and this avoids a second serialisation.
+    const line = Buffer.from(`${body.slice(0, -1)},"hash":"${hash}"}\n`, "utf8");
+    const time = Date.parse(input.time);
+
+    return new Promise<number>((resolve, reject) => {
+      this.pending.push({ seq, line, record, time: Number.isFinite(time) ? time : 0, resolve, reject });
+      if (!this.flushRunning) {
+        this.flushRunning = true;
+        this.flushing = this.flushLoop();
+      }
+    });
+  }
+
+  private assertWritable(): void {
+    if (this.closed) throw new Error("audit log is closed");
+    if (this.failure) throw new Error(`audit log failed: ${this.failure.message}`);
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      await this.drain();
+    } finally {
+      this.flushRunning = false;
+    }
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      try {
+        await this.exclusive(() => this.writeBatch(batch));
+      } catch (e) {
+        // What reached the disk is unknown: stop accepting, fail everything in flight. Reopening
+        // recovers a consistent chain from whatever is durable.
+        this.failure = e instanceof Error ? e : new Error(String(e));
+        const all = [...batch, ...this.pending];
+        this.pending = [];
+        for (const p of all) {
+          this.accepted--;
+          p.reject(this.failure);
+        }
+        this.releaseWaiters(true);
+        return;
+      }
+      for (const p of batch) {
+        this.accepted--;
+        p.resolve(p.seq);
+      }
+      for (const p of batch) this.emit(p.record);
+      this.releaseWaiters(false);
+    }
+  }
+
+  private releaseWaiters(all: boolean): void {
+    while (this.waiters.length > 0 && (all || this.accepted < this.maxPending)) {
+      this.accepted++;
+      this.waiters.shift()!();
+    }
+  }
+
+  private async writeBatch(batch: PendingEntry[]): Promise<void> {
+    let i = 0;
+    while (i < batch.length) {
+      let bytes = 0;
+      let j = i;
+      // Fill the active segment up to segment_bytes; a record bigger than a whole segment still
+      // goes in, alone, rather than being refused.
+      while (j < batch.length) {
+        const len = batch[j]!.line.length;
+        if (this.activeSize + bytes + len > this.segmentBytes && this.activeSize + bytes > 0) break;
+        bytes += len;
+        j++;
+      }
+      if (j === i) {
+        await this.rotate(batch[i]!.seq);
+        continue;
+      }
+      const buf = j - i === 1 ? batch[i]!.line : Buffer.concat(batch.slice(i, j).map((p) => p.line), bytes);
+      await writeFully(this.fh, buf);
+      this.activeSize += buf.length;
+      for (let k = i; k < j; k++) if (batch[k]!.time > this.activeMaxTime) this.activeMaxTime = batch[k]!.time;
+      i = j;
+      if (i < batch.length) await this.rotate(batch[i]!.seq);
+    }
+    await this.fh.datasync();
+  }
+
+  /** Closes the active segment durably, seals it, and starts the next one named by its first seq. */
+  private async rotate(nextFirstSeq: number): Promise<void> {
+    await this.fh.datasync();
+    await this.fh.close();
+    const sealedPath = join(this.path, this.activeName);
+    if (this.immutable) await chmod(sealedPath, 0o444);
+    this.sealedMaxTime.set(this.activeName, this.activeMaxTime);
+    const name = segmentName(nextFirstSeq);
+    await this.openActive({ name, path: join(this.path, name), firstSeq: nextFirstSeq }, true);
+  }
+
+  /** Serialises rotation and pruning, the two things that change the set of segment files. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.maintenance.then(fn, fn);
+    this.maintenance = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Retention: removes the oldest sealed segments whose newest record is older than
+   * `retention_days`, whole segments only, and re-anchors the chain (see audit-anchor.ts).
+   */
+  prune(now = this.now()): Promise<PruneResult> {
+    return this.exclusive(async () => {
+      const cutoff = now - this.retentionDays * DAY_MS;
+      const segments = await listSegments(this.path);
+      const doomed: SegmentFile[] = [];
+      let newest = 0;
+      for (const seg of segments) {
+        if (seg.name === this.activeName) break;
+        let maxTime = this.sealedMaxTime.get(seg.name);
+        if (maxTime === undefined) {
+          maxTime = await scanMaxTime(seg.path);
+          this.sealedMaxTime.set(seg.name, maxTime);
+        }
+        if (maxTime >= cutoff) break;
+        doomed.push(seg);
+        newest = Math.max(newest, maxTime);
+      }
+      if (doomed.length === 0) return { prunedSegments: [], anchor: undefined };
+
+      const lastDoomed = await readLastCompleteLine(doomed[doomed.length - 1]!.path);
+      if (lastDoomed.text === undefined) return { prunedSegments: [], anchor: undefined };
+      const tail = JSON.parse(lastDoomed.text) as { seq: number; hash: string };
+      const previous = await readAnchor(this.path);
+      // Built and registered for commit in one synchronous step, so commitSeq is the very next
+      // record whichever append comes first.
+      const anchor = sealAnchor({
+        version: 1,
+        seq: tail.seq + 1,
+        prev: tail.hash,
+        prunedSegments: (previous?.prunedSegments ?? 0) + doomed.length,
+        prunedThroughTime: new Date(newest).toISOString(),
+        time: new Date(now).toISOString(),
+        retentionDays: this.retentionDays,
+        commitSeq: this.nextSeq,
+        anchorPrev: previous?.hash ?? GENESIS_HASH,
+      });
+      this.pendingAnchor = anchor.hash;
+      // Anchor first, then unlink: a crash in between leaves extra old segments that the next open
+      // removes, never a chain with nothing to start from.
+      await writeAnchor(this.path, anchor, this.immutable);
+      for (const seg of doomed) {
+        await unlink(seg.path);
+        this.sealedMaxTime.delete(seg.name);
+      }
+      await fsyncDir(this.path);
+      return { prunedSegments: doomed.map((s) => s.name), anchor };
+    });
+  }
+
+  /** Live feed of records as they become durable. Returns the unsubscribe function. */
+  watch(listener: AuditListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  private emit(record: StoredAuditRecord): void {
+    for (const l of this.listeners) {
+      try {
+        l(record);
+      } catch {
+        // A faulty subscriber must not break the writer.
+      }
+    }
+  }
+
+  query(q: AuditQuery): Promise<AuditQueryResult> {
+    return queryAuditLog(this.path, q);
+  }
+
+  /** Resolves once everything appended so far is durable. */
+  async flush(): Promise<void> {
+    while (this.flushRunning) await this.flushing;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    this.releaseWaiters(true);
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    await this.maintenance;
+    await this.fh.close();
+  }
+}
+
+async function writeFully(fh: FileHandle, buf: Buffer): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off, null);
+    off += bytesWritten;
+  }
+}
+
+async function scanMaxTime(path: string): Promise<number> {
+  let max = 0;
+  for await (const line of readSegmentLines(path)) {
+    if (!line.complete) break;
+    let t = NaN;
+    try {
+      t = Date.parse((JSON.parse(line.text) as { time: string }).time);
+    } catch {
+      /* the verifier reports malformed lines; retention just skips them */
+    }
+    if (Number.isFinite(t) && t > max) max = t;
+  }
+  return max;
+}
+
+/**
+ * Copies only the fields an AuditRecord defines, so whatever else a caller's object carries
+ * (a request body, a header) can never reach the log.
+ */
+function pickRecordFields(r: AuditRecordInput): AuditRecordInput {
+  return {
+    time: r.time,
+    traceId: r.traceId,
+    spanId: r.spanId,
+    kind: r.kind,
+    operation: r.operation,
+    frontDoor: r.frontDoor,
+    principal: r.principal,
+    model: r.model,
+    target: r.target,
+    targetDescription: r.targetDescription,
+    stream: r.stream,
+    outcome: r.outcome,
+    errorCode: r.errorCode,
+    httpStatus: r.httpStatus,
+    decision: r.decision,
+    rulesFired: r.rulesFired,
+    redactions: r.redactions,
+    events: r.events,
+    usage: r.usage,
+    finishReasons: r.finishReasons,
+    latencyMs: r.latencyMs,
+    ttfcMs: r.ttfcMs,
+    pack: r.pack,
+  };
+}
