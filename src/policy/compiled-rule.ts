@@ -1,0 +1,80 @@
+import type { ContentCategory, GatewayConfig, Rule } from "../config/index.js";
+import { DEFAULT_THRESHOLD } from "./content/index.js";
+import { builtinPatternName, builtinPiiTypes, customRecogniser, recognisersFor, type BuiltinPiiType } from "./pii/index.js";
+import { compileReplacement } from "./redaction.js";
+import { compileScanner, type Recogniser, type Scanner } from "./scan/index.js";
+
+export type Phase = "request" | "response";
+
+interface RuleBase {
+  policy: string;
+  /** The rule's id, or `<type>#<index in policy>`. */
+  rule: string;
+  phases: Readonly<Record<Phase, boolean>>;
+}
+
+export interface CompiledPiiRule extends RuleBase {
+  kind: "pii_detection";
+  action: "redact" | "mask" | "block" | "log";
+  scanner: Scanner;
+  replacement: (type: string) => string;
+}
+
+export interface CompiledContentRule extends RuleBase {
+  kind: "content_filter";
+  action: "block" | "log";
+  engine: "builtin" | "llama_guard";
+  categories: readonly ContentCategory[];
+  threshold: number;
+  failOpen: boolean;
+  target: string | undefined;
+}
+
+export type CompiledRule = CompiledPiiRule | CompiledContentRule;
+
+function phases(applyTo: "request" | "response" | "both"): Record<Phase, boolean> {
+  return { request: applyTo !== "response", response: applyTo !== "request" };
+}
+
+function compileRule(policy: string, rule: Rule, index: number): CompiledRule {
+  const id = rule.id ?? `${rule.type}#${index}`;
+  if (rule.type === "content_filter")
+    return {
+      kind: "content_filter",
+      policy,
+      rule: id,
+      phases: phases(rule.apply_to),
+      action: rule.action,
+      engine: rule.engine,
+      categories: [...new Set(rule.categories)],
+      threshold: rule.threshold ?? DEFAULT_THRESHOLD,
+      failOpen: rule.fail_open,
+      target: rule.target,
+    };
+  const builtins: BuiltinPiiType[] = [];
+  const custom: Recogniser[] = [];
+  for (const p of rule.patterns) {
+    if (typeof p !== "string") custom.push(customRecogniser(p.name, p.regex));
+    else {
+      const name = builtinPatternName(p);
+      if (name === undefined)
+        throw new Error(`policy '${policy}' rule '${id}': unknown PII pattern '${p}' (built-in patterns: ${builtinPiiTypes.join(", ")})`);
+      builtins.push(name);
+    }
+  }
+  return {
+    kind: "pii_detection",
+    policy,
+    rule: id,
+    phases: phases(rule.apply_to),
+    action: rule.action,
+    scanner: compileScanner([...recognisersFor(builtins), ...custom]),
+    replacement: compileReplacement(rule.replacement),
+  };
+}
+
+/** The chain in order: policies as configured, then each policy's rules. */
+export function compileRules(config: GatewayConfig): CompiledRule[] {
+  if (config.pack?.enabled === false) return [];
+  return config.policies.flatMap((p) => p.rules.map((r, i) => compileRule(p.id, r, i)));
+}

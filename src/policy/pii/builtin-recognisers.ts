@@ -1,0 +1,71 @@
+import type { Recogniser } from "../scan/index.js";
+import { creditCard } from "./credit-card.js";
+import { btcBech32, btcLegacy, ethAddress } from "./crypto-wallet.js";
+import { email } from "./email.js";
+import { iban } from "./iban.js";
+import { ipv4, ipv6 } from "./ip-address.js";
+import { phoneInternational, phoneNanp } from "./phone.js";
+import { secrets } from "./secret.js";
+import { ssn } from "./ssn.js";
+import { ukNhs } from "./uk-nhs.js";
+import { usPassport } from "./us-passport.js";
+
+export const builtinPiiTypes = [
+  "ssn",
+  "credit_card",
+  "email",
+  "phone",
+  "iban",
+  "ip_address",
+  "us_passport",
+  "uk_nhs",
+  "crypto_wallet",
+  "secret",
+] as const;
+
+export type BuiltinPiiType = (typeof builtinPiiTypes)[number];
+
+/**
+ * Recognisers by pattern name, in priority order: when two recognisers match the same span with the
+ * same length, the one listed first names the finding (a checksummed NHS number beats the phone
+ * shape it shares).
+ */
+export const builtinRecognisers: Readonly<Record<BuiltinPiiType, readonly Recogniser[]>> = {
+  secret: secrets,
+  crypto_wallet: [btcLegacy, btcBech32, ethAddress],
+  credit_card: [creditCard],
+  iban: [iban],
+  ssn: [ssn],
+  uk_nhs: [ukNhs],
+  us_passport: [usPassport],
+  email: [email],
+  ip_address: [ipv4, ipv6],
+  phone: [...phoneNanp, phoneInternational],
+};
+
+const priority = Object.keys(builtinRecognisers) as BuiltinPiiType[];
+
+/** Names people reach for in configs, mapped to the canonical pattern name. */
+const aliases: Readonly<Record<string, BuiltinPiiType>> = {
+  phone_number: "phone",
+  ip: "ip_address",
+  ipv4: "ip_address",
+  ipv6: "ip_address",
+  api_key: "secret",
+  secrets: "secret",
+  passport: "us_passport",
+  nhs_number: "uk_nhs",
+  credit_card_number: "credit_card",
+};
+
+export function builtinPatternName(name: string): BuiltinPiiType | undefined {
+  const n = name.toLowerCase();
+  if ((builtinPiiTypes as readonly string[]).includes(n)) return n as BuiltinPiiType;
+  return aliases[n];
+}
+
+/** Recognisers for a set of built-in names, deduplicated and in priority order. */
+export function recognisersFor(names: Iterable<BuiltinPiiType>): Recogniser[] {
+  const wanted = new Set(names);
+  return priority.filter((n) => wanted.has(n)).flatMap((n) => builtinRecognisers[n]);
+}

@@ -1,0 +1,7 @@
+export { builtinPatternName, builtinPiiTypes, builtinRecognisers, recognisersFor, type BuiltinPiiType } from "./builtin-recognisers.js";
+export { isValidCardNumber } from "./credit-card.js";
+export { CUSTOM_PATTERN_HOLD, customRecogniser } from "./custom-pattern.js";
+export { ibanChecksumValid, ibanLengths, isValidIban } from "./iban.js";
+export { luhnValid } from "./luhn.js";
+export { isValidSsn } from "./ssn.js";
+export { isValidNhsNumber } from "./uk-nhs.js";

@@ -1,0 +1,117 @@
+import type { Chunk, JsonObject, Operation } from "../chat/types.js";
+import type { GatewayConfig } from "../config/index.js";
+import { GatewayError } from "../errors/index.js";
+import { requestSegments, responseSegments, withTexts, type TextSegment } from "./body-texts.js";
+import { requestConversations, responseConversations, runChain, type ChainFinding } from "./chain-runner.js";
+import { compileRules, type CompiledRule } from "./compiled-rule.js";
+import { guardConversation, scoreText } from "./content/index.js";
+import type { GovernanceEvent, PolicyDecision } from "./governance-event.js";
+import { guardChunks } from "./stream-guard.js";
+
+export interface PolicyEngineDeps {
+  askGuard?: (targetId: string, messages: { role: string; content: string }[], signal?: AbortSignal) => Promise<string>;
+}
+
+export interface PolicyEngine {
+  /** False when there are no rules at all (the pipeline then skips all policy work). */
+  readonly enabled: boolean;
+  readonly hasResponseRules: boolean;
+  /**
+   * Request phase over the canonical OpenAI body. Returns a new body with redactions applied (the
+   * input is not mutated) and the events. Throws PolicyError (a GatewayError) with
+   * KT_ERR_POLICY_BLOCKED on a block, or KT_ERR_POLICY_ENGINE_UNAVAILABLE when a guard model fails
+   * closed; its `events` hold what fired up to then.
+   */
+  checkRequest(body: JsonObject, op: Operation, signal?: AbortSignal): Promise<{ body: JsonObject; events: GovernanceEvent[] }>;
+  /** Response phase over a non-streamed response body. Same contract. */
+  checkResponse(body: JsonObject, op: Operation, signal?: AbortSignal): Promise<{ body: JsonObject; events: GovernanceEvent[] }>;
+  /**
+   * Response phase over a stream of chunks. `buffered`: nothing goes out before the whole response
+   * passed. `incremental`: text goes out as soon as no rule can still change it; the concatenated
+   * output equals the buffered result for every chunking. On a block the iterator throws a
+   * PolicyError after `onEvent` has received the events.
+   */
+  guardStream(
+    chunks: AsyncIterable<Chunk>,
+    op: Operation,
+    mode: "buffered" | "incremental",
+    onEvent: (e: GovernanceEvent) => void,
+    signal?: AbortSignal,
+  ): AsyncIterable<Chunk>;
+  /** For GovernanceService.EvaluatePolicy and `kt policy test`: never throws on a block, reports it. */
+  evaluateText(
+    text: string,
+    direction: "request" | "response",
+    policyId?: string,
+    signal?: AbortSignal,
+  ): Promise<{ decision: PolicyDecision; findings: ChainFinding[]; redactedText: string; events: GovernanceEvent[] }>;
+}
+
+function decisionOf(events: readonly GovernanceEvent[], blocked: boolean): PolicyDecision {
+  if (blocked) return "block";
+  if (events.some((e) => e.action === "redact" || e.action === "mask")) return "redact";
+  if (events.length > 0) return "log";
+  return "allow";
+}
+
+/** Compiles every rule of the chain once: scanners, lexicon, replacements. Nothing is compiled per request. */
+export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDeps = {}): PolicyEngine {
+  const rules = compileRules(config);
+  const requestRules = rules.filter((r) => r.phases.request);
+  const responseRules = rules.filter((r) => r.phases.response);
+  if (rules.some((r) => r.kind === "content_filter" && r.engine === "builtin")) scoreText("warm up the lexicon regex");
+  const askGuard = deps.askGuard;
+
+  async function check(
+    phaseRules: readonly CompiledRule[],
+    phase: "request" | "response",
+    body: JsonObject,
+    segments: TextSegment[],
+    signal: AbortSignal | undefined,
+  ): Promise<{ body: JsonObject; events: GovernanceEvent[] }> {
+    if (phaseRules.length === 0 || segments.length === 0) return { body, events: [] };
+    const r = await runChain(phaseRules, {
+      phase,
+      segments,
+      guardConversations: phase === "request" ? requestConversations : responseConversations,
+      askGuard,
+      signal,
+      collectFindings: false,
+    });
+    if (r.blocked) throw r.blocked;
+    const changes = r.segments.filter((s, i) => s.text !== segments[i]!.text);
+    return { body: withTexts(body, changes), events: r.events };
+  }
+
+  return {
+    enabled: rules.length > 0,
+    hasResponseRules: responseRules.length > 0,
+    checkRequest: (body, op, signal) => check(requestRules, "request", body, requestSegments(body, op), signal),
+    checkResponse: (body, _op, signal) => check(responseRules, "response", body, responseSegments(body), signal),
+    guardStream(chunks, op, mode, onEvent, signal) {
+      if (responseRules.length === 0) return chunks;
+      return guardChunks(responseRules, chunks, op, mode, onEvent, askGuard, signal);
+    },
+    async evaluateText(text, direction, policyId, signal) {
+      if (policyId !== undefined && !config.policies.some((p) => p.id === policyId))
+        throw new GatewayError("KT_ERR_INVALID_REQUEST", `unknown policy '${policyId}'`, { param: "policy_id" });
+      const chosen = (direction === "request" ? requestRules : responseRules).filter((r) => policyId === undefined || r.policy === policyId);
+      const role = direction === "request" ? "user" : "assistant";
+      const r = await runChain(chosen, {
+        phase: direction,
+        segments: [{ path: [], text, role, json: false, choice: 0 }],
+        guardConversations: (segs) => (segs[0]!.text === "" ? [] : [guardConversation([{ role, content: segs[0]!.text }])]),
+        askGuard,
+        signal,
+        collectFindings: true,
+      });
+      if (r.blocked?.code === "KT_ERR_POLICY_ENGINE_UNAVAILABLE") throw r.blocked;
+      return {
+        decision: decisionOf(r.events, r.blocked !== undefined),
+        findings: r.findings,
+        redactedText: r.segments[0]!.text,
+        events: r.events,
+      };
+    },
+  };
+}

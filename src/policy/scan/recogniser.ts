@@ -1,0 +1,41 @@
+/**
+ * One thing the scanner can find. Recognisers are plain data plus an optional validator so that a
+ * rule's whole set can be folded into one combined regular expression, compiled once.
+ */
+export interface Recogniser {
+  /** Finding type reported for a match: `email`, `credit_card`, a custom pattern's name, a content category. */
+  readonly type: string;
+  /**
+   * Regex source. Built-in patterns use non-capturing groups only, so they can be joined into one
+   * alternation; anything else (custom patterns) must set `standalone`.
+   */
+  readonly pattern: string;
+  /**
+   * Upper bound on the length of any regex match (not just valid ones). The incremental stream guard
+   * holds back this much text, so it must be a true bound: patterns use bounded quantifiers.
+   */
+  readonly maxLength: number;
+  /**
+   * A literal every match contains, starting within `within` characters of the match start
+   * (`within: 1` means the match begins with it). Lets the stream guard release text that cannot
+   * start a match long before `maxLength` characters have arrived (a PEM block, `@` in an email).
+   */
+  readonly anchor?: { readonly literal: string; readonly within: number };
+  /** How many characters before a match the pattern's lookbehind or the validator inspects. */
+  readonly lookbehind?: number;
+  /**
+   * Checks a regex match (checksums, ranges, context). Returns the accepted end offset — which may be
+   * shorter than `end` when the regex over-reached — or -1 to reject.
+   */
+  readonly validate?: (text: string, start: number, end: number) => number;
+  /**
+   * Finds the leftmost position at or after `from` where a match could start (-1 for none), in place
+   * of regex scanning. For recognisers whose regex would be slow to run at every position but which
+   * hinge on a rare character (`@`, `:`). It may report positions that fail, never skip one that matches.
+   */
+  readonly seek?: (text: string, from: number) => number;
+  /** Scanned with its own regex instead of the combined one (may use groups, backreferences). */
+  readonly standalone?: boolean;
+  /** Regex flags for a standalone recogniser (e.g. `u`). */
+  readonly flags?: string;
+}

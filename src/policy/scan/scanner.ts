@@ -1,0 +1,193 @@
+import type { Recogniser } from "./recogniser.js";
+
+export interface Finding {
+  type: string;
+  start: number;
+  end: number;
+  /** Index of the recogniser that produced it, in the scanner's list. */
+  recogniser: number;
+}
+
+/**
+ * A compiled set of recognisers. Scanning is leftmost-first: at the leftmost position where any
+ * recogniser has a valid match, the longest valid match wins (ties go to the earlier recogniser),
+ * and scanning resumes after it — so findings never overlap and the result is deterministic.
+ */
+export interface Scanner {
+  readonly recognisers: readonly Recogniser[];
+  /** Characters before a position that can influence the outcome there (lookbehinds, context checks). */
+  readonly lookbehind: number;
+  /** Every finding in `text`. */
+  scan(text: string): Finding[];
+  /**
+   * Decides positions from `from` while the next candidate lies before `limit`, pushing findings into
+   * `out`. Returns the cursor: every position before it is decided (it may pass `limit` when a finding
+   * does). With `limit >= text.length` this is a complete scan.
+   */
+  scanUntil(text: string, from: number, limit: number, out: Finding[]): number;
+  /**
+   * For a text that may still grow: the first position whose outcome could change once more text
+   * arrives. Positions before it are decided exactly as they would be in the complete text.
+   */
+  frontier(text: string): number;
+}
+
+/** Characters after a match that trailing lookaheads may read (`(?![\w-]|\.\d)` reads two). */
+const LOOKAHEAD_MARGIN = 4;
+
+function regexSeek(re: RegExp): (text: string, from: number) => number {
+  return (text, from) => {
+    re.lastIndex = from;
+    const m = re.exec(text);
+    return m === null ? -1 : m.index;
+  };
+}
+
+interface AnchorGroup {
+  literal: string;
+  within: number;
+  hold: number;
+}
+
+export interface ScannerOptions {
+  ignoreCase?: boolean;
+  /**
+   * An assertion every shared pattern starts with (e.g. `\\b`), written once outside the alternation
+   * so the combined regex rejects most positions with one test instead of one per alternative.
+   */
+  prefix?: string;
+  /**
+   * Take the first alternative (in list order) that matches at a position instead of the longest.
+   * Saves trying every recogniser at every candidate when there are hundreds (the content lexicon,
+   * which lists its strong phrases first).
+   */
+  firstMatch?: boolean;
+}
+
+export function compileScanner(recognisers: readonly Recogniser[], opts: ScannerOptions = {}): Scanner {
+  const ci = opts.ignoreCase === true ? "i" : "";
+  const prefix = opts.prefix ?? "";
+  const firstMatch = opts.firstMatch === true;
+  // One combined regex for the built-in shapes: a single pass over the text finds every candidate,
+  // and its capture groups tell which alternative matched first — the ones before it cannot match
+  // at that position, so only the rest need trying.
+  const shared: number[] = [];
+  const own: { index: number; seek: (text: string, from: number) => number }[] = [];
+  recognisers.forEach((r, i) => {
+    if (r.seek) own.push({ index: i, seek: r.seek });
+    else if (r.standalone) own.push({ index: i, seek: regexSeek(new RegExp(r.pattern, "g" + ci + (r.flags ?? ""))) });
+    else shared.push(i);
+  });
+  const rank = recognisers.map((_, i) => shared.indexOf(i));
+  const combined = shared.length > 0 ? new RegExp(`${prefix}(?:${shared.map((i) => `(${recognisers[i]!.pattern})`).join("|")})`, "g" + ci) : undefined;
+  const sticky = recognisers.map((r) =>
+    r.standalone ? new RegExp(r.pattern, "y" + ci + (r.flags ?? "")) : new RegExp(prefix + r.pattern, "y" + ci),
+  );
+  const lookbehind = Math.max(8, ...recognisers.map((r) => r.lookbehind ?? 0));
+
+  // Hold-back bookkeeping for the stream guard, precomputed so frontier() does no allocation.
+  let unanchoredHold = 0;
+  const anchors = new Map<string, AnchorGroup>();
+  for (const r of recognisers) {
+    const hold = r.maxLength + LOOKAHEAD_MARGIN;
+    if (!r.anchor) {
+      unanchoredHold = Math.max(unanchoredHold, hold);
+      continue;
+    }
+    const g = anchors.get(r.anchor.literal);
+    if (g) {
+      g.hold = Math.max(g.hold, hold);
+      g.within = Math.max(g.within, r.anchor.within);
+    } else anchors.set(r.anchor.literal, { literal: r.anchor.literal, within: r.anchor.within, hold });
+  }
+  const anchorGroups = [...anchors.values()];
+
+  /** Longest valid match at p, trying shared recognisers only from rank `sharedFrom` on. */
+  function bestAt(text: string, p: number, sharedFrom: number): Finding | undefined {
+    let best: Finding | undefined;
+    for (let i = 0; i < sticky.length; i++) {
+      const rk = rank[i]!;
+      if (rk !== -1 && rk < sharedFrom) continue;
+      const re = sticky[i]!;
+      re.lastIndex = p;
+      if (!re.test(text)) continue;
+      let end = re.lastIndex;
+      if (end <= p) continue;
+      const v = recognisers[i]!.validate;
+      if (v) end = v(text, p, end);
+      if (end > p && (best === undefined || end > best.end)) best = { type: recognisers[i]!.type, start: p, end, recogniser: i };
+    }
+    return best;
+  }
+
+  function scanUntil(text: string, from: number, limit: number, out: Finding[]): number {
+    // Next candidate of the combined regex (and the rank of the alternative that matched), and of
+    // each seek/standalone recogniser; each is re-run only once the cursor passes it.
+    let cPos = combined ? -2 : -1;
+    let cRank = 0;
+    let cEnd = 0;
+    const oPos = own.map(() => -2);
+    let pos = from;
+    for (;;) {
+      if (cPos !== -1 && cPos < pos) {
+        combined!.lastIndex = pos;
+        const m = combined!.exec(text);
+        if (m === null) cPos = -1;
+        else {
+          cPos = m.index;
+          let g = 1;
+          while (m[g] === undefined) g++;
+          cRank = g - 1;
+          cEnd = m.index + m[0].length;
+        }
+      }
+      let p = cPos;
+      for (let k = 0; k < own.length; k++) {
+        let c = oPos[k]!;
+        if (c !== -1 && c < pos) oPos[k] = c = own[k]!.seek(text, pos);
+        if (c !== -1 && (p === -1 || c < p)) p = c;
+      }
+      if (p === -1 || p >= limit) return Math.max(pos, Math.min(limit, text.length));
+      let best: Finding | undefined;
+      if (firstMatch && p === cPos && cEnd > p && !recognisers[shared[cRank]!]!.validate)
+        best = { type: recognisers[shared[cRank]!]!.type, start: p, end: cEnd, recogniser: shared[cRank]! };
+      else best = bestAt(text, p, p === cPos ? cRank : shared.length);
+      if (best) {
+        out.push(best);
+        pos = best.end;
+      } else pos = p + 1;
+    }
+  }
+
+  function frontier(text: string): number {
+    const len = text.length;
+    let f = len - unanchoredHold;
+    for (const g of anchorGroups) {
+      const floor = len - g.hold;
+      if (floor >= f) continue;
+      // Earliest place the literal starts (or may start, if cut off at the end) at or after floor.
+      let j = text.indexOf(g.literal, Math.max(0, floor));
+      if (j === -1) j = len;
+      for (let k = Math.min(g.literal.length - 1, len); k > 0; k--) {
+        if (len - k < j && g.literal.startsWith(text.slice(len - k))) {
+          j = len - k;
+          break;
+        }
+      }
+      f = Math.min(f, Math.max(floor, j - g.within + 1));
+    }
+    return Math.max(0, Math.min(f, len));
+  }
+
+  return {
+    recognisers,
+    lookbehind,
+    scan(text) {
+      const out: Finding[] = [];
+      scanUntil(text, 0, text.length, out);
+      return out;
+    },
+    scanUntil,
+    frontier,
+  };
+}

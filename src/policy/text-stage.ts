@@ -1,0 +1,226 @@
+import type { CompiledContentRule, CompiledPiiRule, CompiledRule } from "./compiled-rule.js";
+import { IncrementalScorer, guardConversation, type AskGuard } from "./content/index.js";
+import { askVerdict } from "./guard-call.js";
+import { blockedMessage } from "./policy-error.js";
+import { replacementFor } from "./redaction.js";
+
+/**
+ * What a rule has seen across every text of one stream. Becomes the rule's governance event at the
+ * end, or at a block.
+ */
+export interface RuleTally {
+  rule: CompiledRule;
+  counts: Record<string, number>;
+  fired: boolean;
+  failedOpen: boolean;
+  /** Set by the stage that decided to stop the stream. */
+  stop?: { code: "KT_ERR_POLICY_BLOCKED" | "KT_ERR_POLICY_ENGINE_UNAVAILABLE"; message: string; cause?: unknown };
+}
+
+/** Thrown by a stage to end the stream; the guard turns it into a PolicyError after reporting events. */
+export class StageStop extends Error {
+  constructor(readonly tally: RuleTally) {
+    super("policy stop");
+  }
+}
+
+/**
+ * One rule over one stream of text. `push` returns the text that is decided and may go out; `finish`
+ * returns the rest. For every way of cutting a text into pieces, the concatenated output equals the
+ * whole-text result of the rule — the property the incremental stream guard rests on.
+ */
+export interface TextStage {
+  push(piece: string): string;
+  finish(): Promise<string>;
+}
+
+/** PII: holds back only the tail in which a match could still start, per the scanner's frontier. */
+class PiiStage implements TextStage {
+  private buf = "";
+  /** Absolute offset of buf[0]. */
+  private base = 0;
+  /** Absolute offset up to which text has been decided and emitted. */
+  private done = 0;
+
+  constructor(
+    private readonly rule: CompiledPiiRule,
+    private readonly tally: RuleTally,
+    private readonly json: boolean,
+  ) {}
+
+  push(piece: string): string {
+    this.buf += piece;
+    return this.advance(false);
+  }
+
+  finish(): Promise<string> {
+    return Promise.resolve(this.advance(true));
+  }
+
+  private advance(final: boolean): string {
+    const { scanner } = this.rule;
+    const buf = this.buf;
+    const limit = final ? buf.length : scanner.frontier(buf);
+    const found: { type: string; start: number; end: number; recogniser: number }[] = [];
+    const cursor = scanner.scanUntil(buf, this.done - this.base, limit, found);
+    let out = "";
+    let at = this.done - this.base;
+    for (const f of found) {
+      this.tally.counts[f.type] = (this.tally.counts[f.type] ?? 0) + 1;
+      this.tally.fired = true;
+      if (this.rule.action === "block") {
+        this.tally.stop = {
+          code: "KT_ERR_POLICY_BLOCKED",
+          message: blockedMessage("response", this.rule.policy, this.rule.rule, Object.keys(this.tally.counts)),
+        };
+        throw new StageStop(this.tally);
+      }
+      if (this.rule.action === "log") continue;
+      out += buf.slice(at, f.start) + replacementFor(this.rule.action, this.rule.replacement, f, buf, this.json);
+      at = f.end;
+    }
+    out += buf.slice(at, cursor);
+    this.done = this.base + cursor;
+    // Keep what lookbehinds and context checks may still read.
+    const keep = cursor - scanner.lookbehind;
+    if (keep > 1024) {
+      this.buf = buf.slice(keep);
+      this.base += keep;
+    }
+    return out;
+  }
+}
+
+/** Built-in content filter: scores as text is decided; blocks before the deciding phrase goes out. */
+class ContentStage implements TextStage {
+  private readonly scorer = new IncrementalScorer();
+  private pending = "";
+  /** Absolute offset of pending[0]. */
+  private base = 0;
+
+  constructor(
+    private readonly rule: CompiledContentRule,
+    private readonly tally: RuleTally,
+  ) {}
+
+  push(piece: string): string {
+    return this.advance(piece, false);
+  }
+
+  finish(): Promise<string> {
+    return Promise.resolve(this.advance("", true));
+  }
+
+  private advance(piece: string, final: boolean): string {
+    this.pending += piece;
+    const released = this.scorer.push(piece, final);
+    const fired = this.rule.categories.filter((c) => this.scorer.acc.score(c) >= this.rule.threshold);
+    if (fired.length > 0) {
+      for (const c of fired) this.tally.counts[c] = this.scorer.acc.matches.filter((m) => m.category === c).length;
+      this.tally.fired = true;
+      if (this.rule.action === "block") {
+        this.tally.stop = { code: "KT_ERR_POLICY_BLOCKED", message: blockedMessage("response", this.rule.policy, this.rule.rule, fired) };
+        throw new StageStop(this.tally);
+      }
+    }
+    const n = released - this.base;
+    const out = this.pending.slice(0, n);
+    this.pending = this.pending.slice(n);
+    this.base = released;
+    return out;
+  }
+}
+
+/** A stage that passes text straight through and only counts (log actions change nothing, so need not hold back). */
+class LogOnlyStage implements TextStage {
+  constructor(private readonly inner: TextStage) {}
+  push(piece: string): string {
+    this.inner.push(piece);
+    return piece;
+  }
+  async finish(): Promise<string> {
+    await this.inner.finish();
+    return "";
+  }
+}
+
+/** Guard model: needs the whole text, so everything is held until the end. */
+class GuardStage implements TextStage {
+  private text = "";
+
+  constructor(
+    private readonly rule: CompiledContentRule,
+    private readonly tally: RuleTally,
+    private readonly askGuard: AskGuard | undefined,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  push(piece: string): string {
+    this.text += piece;
+    return "";
+  }
+
+  async finish(): Promise<string> {
+    if (this.text === "") return "";
+    const v = await askVerdict(this.rule, guardConversation([{ role: "assistant", content: this.text }]), this.askGuard, this.signal);
+    if (!v.ok) {
+      if (this.rule.failOpen) {
+        this.tally.failedOpen = true;
+        this.tally.fired = true;
+        return this.text;
+      }
+      this.tally.fired = true;
+      this.tally.stop = {
+        code: "KT_ERR_POLICY_ENGINE_UNAVAILABLE",
+        message: `policy '${this.rule.policy}' rule '${this.rule.rule}': the guard model could not give a verdict`,
+        cause: v.cause,
+      };
+      throw new StageStop(this.tally);
+    }
+    if (v.categories.length > 0) {
+      for (const c of v.categories) this.tally.counts[c] = (this.tally.counts[c] ?? 0) + 1;
+      this.tally.fired = true;
+      if (this.rule.action === "block") {
+        this.tally.stop = { code: "KT_ERR_POLICY_BLOCKED", message: blockedMessage("response", this.rule.policy, this.rule.rule, v.categories) };
+        throw new StageStop(this.tally);
+      }
+    }
+    return this.text;
+  }
+}
+
+export function createStage(
+  tally: RuleTally,
+  json: boolean,
+  askGuard: AskGuard | undefined,
+  signal: AbortSignal | undefined,
+): TextStage {
+  const rule = tally.rule;
+  if (rule.kind === "pii_detection") {
+    const s = new PiiStage(rule, tally, json);
+    return rule.action === "log" ? new LogOnlyStage(s) : s;
+  }
+  if (rule.engine === "llama_guard") return new GuardStage(rule, tally, askGuard, signal);
+  const s = new ContentStage(rule, tally);
+  return rule.action === "log" ? new LogOnlyStage(s) : s;
+}
+
+/** The response rules chained: each stage's output is the next one's input. */
+export class StageChain {
+  constructor(private readonly stages: readonly TextStage[]) {}
+
+  push(piece: string): string {
+    let t = piece;
+    for (const s of this.stages) {
+      if (t === "") break;
+      t = s.push(t);
+    }
+    return t;
+  }
+
+  async finish(): Promise<string> {
+    let t = "";
+    for (const s of this.stages) t = (t === "" ? "" : s.push(t)) + (await s.finish());
+    return t;
+  }
+}
