@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { builtinPatternName, builtinPiiTypes } from "../policy/pii/index.js";
 import { parseProviderString } from "./provider-string.js";
 
 /** zod schemas for policy-config.yaml: both the plain form and the `pack:` form. */
@@ -51,7 +52,16 @@ export const piiRuleSchema = z.strictObject({
   type: z.literal("pii_detection"),
   id: z.string().optional(),
   action: z.enum(["redact", "mask", "block", "log"]).default("redact"),
-  patterns: z.array(z.union([z.string(), customPattern])).min(1),
+  patterns: z
+    .array(
+      z.union([
+        z.string().refine((n) => builtinPatternName(n) !== undefined, {
+          message: `unknown pattern: use one of ${builtinPiiTypes.join(", ")}, or {name, regex} for a custom one`,
+        }),
+        customPattern,
+      ]),
+    )
+    .min(1),
   apply_to: applyTo,
   replacement: z.string().optional(),
 });

@@ -2,6 +2,6 @@ export { compilePolicyEngine, type PolicyEngine, type PolicyEngineDeps } from ".
 export type { GovernanceEvent, PolicyDecision } from "./governance-event.js";
 export { PolicyError } from "./policy-error.js";
 export type { ChainFinding as PolicyFinding } from "./chain-runner.js";
-export { builtinPiiTypes, builtinRecognisers, type BuiltinPiiType } from "./pii/index.js";
+export { builtinPatternName, builtinPiiTypes, builtinRecognisers, type BuiltinPiiType } from "./pii/index.js";
 export { llamaGuardCategories, parseGuardReply } from "./content/index.js";
 export { compileScanner, type Finding, type Recogniser, type Scanner } from "./scan/index.js";

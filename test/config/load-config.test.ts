@@ -146,3 +146,16 @@ describe("provider strings", () => {
     for (const bad of ["openllm:chat:", "openllm:embed:x", "vllm:chat:x", "", "openllm:chat"]) expect(parseProviderString(bad)).toBeUndefined();
   });
 });
+
+describe("policy rules in config", () => {
+  it("rejects an unknown PII pattern name with its position", () => {
+    const text = `providers:\n  targets:\n    - { id: a, provider: "openllm:chat:x" }\npolicies:\n  - id: p\n    rules:\n      - type: pii_detection\n        patterns: [email, social]\n`;
+    let message = "";
+    try {
+      parseConfig(text, "c.yaml", {});
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/^c\.yaml:8:27 policies\[0\]\.rules\[0\]\.patterns\[1\]: unknown pattern: use one of /);
+  });
+});

@@ -1,0 +1,256 @@
+/**
+ * `npm run bench`: every benchmark in one run, reported as ratios against a direct call to the
+ * same fake OpenLLM in the same run. Prints a markdown report and writes bench/results/latest.md.
+ *
+ *   1. throughput: direct, nginx (if installed), gateway with policies off, gateway with the full
+ *      chain (PII redaction both ways, content filter, audit log); wrk 16 connections, 2 threads
+ *   2. streaming: time to first token, direct vs gateway (off, full chain buffered, full chain
+ *      incremental), against a fake that waits 20 ms between chunks
+ *   3. scanner throughput: bench/scanner.ts, when present
+ *   4. memory: 1,000 concurrent streams through the full-chain gateway against a slow-drip fake
+ *
+ * Environment: BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (16),
+ * BENCH_THREADS (2), BENCH_STREAMS (20), BENCH_CHUNK_DELAY_MS (20), BENCH_MEM_STREAMS (1000),
+ * BENCH_DRIP_MS (100), BENCH_ONLY (comma list of: throughput,streaming,scanner,memory).
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { CHAT_BODY, writeGatewayConfig } from "./lib/configs.js";
+import { envNum, loadSettings, measure, probe, type LoadRow, type LoadSettings } from "./lib/load.js";
+import { ROOT, startChild, stopAll, tail } from "./lib/proc.js";
+import { RssSampler, rssKb } from "./lib/procfs.js";
+import { brief, delta, fmt, fmtInt, machineLine, ratio, table, writeReport } from "./lib/report.js";
+import { nginxPath, startFake, startGateway, startNginx, type Service } from "./lib/services.js";
+import { concurrentStreams, sequentialStreams, type TtftSummary } from "./lib/streams.js";
+import { throughputTable } from "./lib/throughput.js";
+import { wrkPath } from "./lib/wrk.js";
+import { measureDirect, measureGateway } from "./overhead.js";
+
+const CHAT = "/v1/chat/completions";
+const only = new Set((process.env.BENCH_ONLY ?? "throughput,streaming,scanner,memory").split(",").map((s) => s.trim()));
+const sections: string[] = [];
+const skipped: string[] = [];
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+async function throughput(tmp: string): Promise<void> {
+  const s: LoadSettings = loadSettings(tmp, CHAT_BODY);
+  const fake = await startFake();
+  const rows: LoadRow[] = [];
+  const probes: string[] = [];
+  try {
+    log(`direct (${s.warmupSeconds}+${s.seconds} s)`);
+    rows.push(await measureDirect(fake, s));
+
+    if (nginxPath()) {
+      log("nginx");
+      let ng: Service | undefined;
+      try {
+        ng = await startNginx(fake.origin, tmp);
+        rows.push(await measure("nginx reverse proxy", ng.origin + CHAT, s, { proxy: ng.child.pid, upstream: fake.child.pid }));
+      } catch (e) {
+        skipped.push(`nginx: ${brief(e)}`);
+      } finally {
+        await ng?.stop();
+      }
+    } else skipped.push("nginx: not installed (`apt-get install nginx-light`); its row and the CPU-vs-nginx ratio are absent");
+
+    for (const [label, policies] of [
+      ["gateway, policies off", "off"],
+      ["gateway, full chain", "full"],
+    ] as const) {
+      log(label);
+      try {
+        const row = await measureGateway(label, fake, s, policies);
+        rows.push(row);
+        const leaked = policies === "full" && /jane\.doe@example\.com|4111 1111 1111 1111/.test(row.probe.snippet);
+        probes.push(`- ${label}: HTTP ${row.probe.status}, \`${row.probe.snippet.replace(/`/g, "'")}\`${leaked ? " — **PII not redacted: the policy chain did not run**" : ""}`);
+      } catch (e) {
+        skipped.push(`${label}: ${brief(e)}`);
+      }
+    }
+  } finally {
+    await fake.stop();
+  }
+  sections.push(
+    [
+      "## 1. Throughput and latency (non-streaming POST /v1/chat/completions)",
+      "",
+      `${rows[0]?.load.tool === "wrk" ? "wrk" : "undici loop (wrk not installed)"}: ${s.connections} connections, ${s.threads} threads, ${s.seconds} s per row after ${s.warmupSeconds} s warm-up. Body: an email and a card number (4111 1111 1111 1111).`,
+      "",
+      throughputTable(rows),
+      "",
+      probes.length ? "What one request answered (the fake echoes the prompt it received, so redaction both ways shows here):\n\n" + probes.join("\n") : "",
+    ].join("\n"),
+  );
+}
+
+async function streaming(tmp: string): Promise<void> {
+  const n = envNum("BENCH_STREAMS", 20);
+  const delayMs = envNum("BENCH_CHUNK_DELAY_MS", 20);
+  const fake = await startFake({ chunkDelayMs: delayMs, name: "fake-openllm (paced)" });
+  const rows: [string, TtftSummary | string][] = [];
+  try {
+    log(`streaming: direct, ${n} streams`);
+    rows.push(["direct (fake OpenLLM)", await sequentialStreams(fake.origin, n)]);
+    const variants = [
+      ["gateway, policies off", "off", undefined],
+      ["gateway, full chain, buffered", "full", "buffered"],
+      ["gateway, full chain, incremental", "full", "incremental"],
+    ] as const;
+    for (const [label, policies, mode] of variants) {
+      log(`streaming: ${label}`);
+      let gw: Service | undefined;
+      try {
+        const cfg = writeGatewayConfig(tmp, `stream-${policies}-${mode ?? "default"}`, {
+          baseUrl: fake.origin + "/v1",
+          policies,
+          streaming: mode,
+          auditDir: path.join(tmp, `audit-stream-${mode}`),
+        });
+        gw = await startGateway(cfg, `gateway (${label})`);
+        rows.push([label, await sequentialStreams(gw.origin, n)]);
+      } catch (e) {
+        rows.push([label, "could not run (see the end)"]);
+        skipped.push(`streaming, ${label}: ${brief(e)}`);
+      } finally {
+        await gw?.stop();
+      }
+    }
+  } finally {
+    await fake.stop();
+  }
+  const direct = rows[0]![1] as TtftSummary;
+  sections.push(
+    [
+      "## 2. Streaming: time to first token",
+      "",
+      `${n} sequential streams per row over one keep-alive connection (one warm-up stream first); a 41-word answer with an email as its 8th word, one word per chunk, the fake waiting ${delayMs} ms between chunks. TTFT is the time to the first non-empty content delta.`,
+      "",
+      table(
+        ["path", "TTFT p50 ms", "TTFT p90 ms", "added TTFT p50 ms", "total p50 ms", "errors"],
+        rows.map(([label, r]) =>
+          typeof r === "string"
+            ? [label, r, undefined, undefined, undefined, undefined]
+            : [label, fmt(r.ttftP50Ms), fmt(r.ttftP90Ms), r === direct ? undefined : delta(r.ttftP50Ms, direct.ttftP50Ms), fmt(r.totalP50Ms), r.errors ? `${r.errors} (${r.firstError})` : 0],
+        ),
+      ),
+    ].join("\n"),
+  );
+}
+
+async function scanner(): Promise<void> {
+  const file = path.join(ROOT, "bench", "scanner.ts");
+  if (!existsSync(file)) {
+    skipped.push("scanner throughput: bench/scanner.ts is not there yet");
+    return;
+  }
+  log("scanner");
+  const child = startChild("bench/scanner.ts", process.execPath, ["--import", "tsx", file]);
+  const guard = setTimeout(() => void child.stop(2000), 120_000);
+  const code = await child.exited;
+  clearTimeout(guard);
+  const out = child.stdout().trim();
+  if (code !== 0) skipped.push(`scanner throughput: bench/scanner.ts exited ${code}: ${tail(child.stderr(), 3).replace(/\n/g, " / ")}`);
+  if (out) sections.push(["## 3. Scanner throughput (bench/scanner.ts)", "", "```", out, "```"].join("\n"));
+}
+
+async function memory(tmp: string): Promise<void> {
+  const n = envNum("BENCH_MEM_STREAMS", 1000);
+  const drip = envNum("BENCH_DRIP_MS", 100);
+  const fake = await startFake({ chunkDelayMs: drip, name: "fake-openllm (drip)" });
+  let gw: Service | undefined;
+  const mb = (kb: number | undefined) => fmt(kb === undefined ? undefined : kb / 1024, 1);
+  const s = (ms: number | undefined) => fmt(ms === undefined ? undefined : ms / 1000, 2);
+  const rows: (string | number | undefined)[][] = [];
+  const burst = async (label: string, origin: string, pid: number) => {
+    log(`memory: ${n} concurrent streams, ${label}`);
+    const idleKb = rssKb(pid);
+    const sampler = new RssSampler(pid, 100).start();
+    const r = await concurrentStreams(origin, n, undefined, 180_000);
+    const { peakKb } = sampler.stop();
+    await new Promise((res) => setTimeout(res, 1000));
+    const afterKb = rssKb(pid);
+    rows.push([
+      label,
+      r.completed,
+      r.errors ? `${r.errors} ${JSON.stringify(r.errorKinds).replace(/\|/g, "\\|")}` : 0,
+      mb(idleKb),
+      mb(peakKb),
+      fmt(idleKb !== undefined ? (peakKb - idleKb) / n : undefined, 1),
+      mb(afterKb),
+      s(r.wallMs),
+      s(r.ttftP50Ms),
+      s(r.ttftMaxMs),
+      s(r.totalP50Ms),
+      s(r.totalMaxMs),
+    ]);
+  };
+  try {
+    await burst("direct (RSS of the fake)", fake.origin, fake.child.pid);
+    const cfg = writeGatewayConfig(tmp, "memory-full", { baseUrl: fake.origin + "/v1", policies: "full", auditDir: path.join(tmp, "audit-memory") });
+    gw = await startGateway(cfg, "gateway (memory)");
+    await burst("gateway, full chain (RSS of the gateway)", gw.origin, gw.child.pid);
+  } catch (e) {
+    skipped.push(`memory with ${n} concurrent streams: ${brief(e)}`);
+  } finally {
+    await gw?.stop();
+    await fake.stop();
+  }
+  if (rows.length === 0) return;
+  sections.push(
+    [
+      `## 4. Memory: ${n} concurrent streams`,
+      "",
+      `${n} streams opened at once, each on its own client connection; the fake waits ${drip} ms between chunks (one stream alone takes about ${((drip * 13) / 1000).toFixed(1)} s). Gateway: full chain, buffered (the default). RSS sampled every 100 ms.`,
+      "",
+      table(
+        ["path", "completed", "errors", "RSS idle MB", "RSS peak MB", "(peak − idle)/stream KB", "RSS 1 s after MB", "wall s", "TTFT p50 s", "TTFT max s", "stream p50 s", "stream max s"],
+        rows,
+      ),
+    ].join("\n"),
+  );
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "kt-bench-"));
+  if (!wrkPath()) skipped.push("wrk: not installed (`apt-get install wrk`); throughput used the built-in undici loop, which shares this process's CPU");
+  try {
+    for (const [name, fn] of [
+      ["throughput", () => throughput(tmp)],
+      ["streaming", () => streaming(tmp)],
+      ["scanner", () => scanner()],
+      ["memory", () => memory(tmp)],
+    ] as const) {
+      if (!only.has(name)) continue;
+      try {
+        await fn();
+      } catch (e) {
+        skipped.push(`${name}: ${brief(e)}`);
+      }
+    }
+  } finally {
+    await stopAll();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const md = [
+    "# Keeptrusts gateway benchmarks",
+    "",
+    `${new Date().toISOString()} · ${machineLine()} · ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    "",
+    "Everything on one machine over loopback: the load generator, the fake OpenLLM and the proxy share the CPUs, so read the ratios, not the absolute numbers.",
+    "",
+    sections.join("\n\n"),
+    "",
+    skipped.length ? "## Not measured in this run\n\n" + skipped.map((s) => `- ${s}`).join("\n") : "",
+  ].join("\n");
+  const p = writeReport("latest.md", md);
+  log(`written to ${path.relative(process.cwd(), p)}`);
+}
+
+main().catch(async (e) => {
+  process.stderr.write(`bench: ${(e as Error).stack ?? e}\n`);
+  await stopAll();
+  process.exit(1);
+});
