@@ -22,7 +22,11 @@ export function auditObserver(opts: AuditObserverOptions): RequestObserver {
   return {
     start(info): RequestTrace {
       // Fail closed: a request that cannot be recorded is not served.
-      if (opts.log()?.failed) throw new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written; requests are refused until it is repaired");
+      const log = opts.log();
+      if (log?.failed) throw new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written; requests are refused until it is repaired");
+      const telemetry = opts.telemetry();
+      // Nothing records this request: pass the client's trace context on and do no other work.
+      if (!log && !telemetry) return { traceparent: info.traceparent, tracestate: info.tracestate, end() {} };
       const span = startRequestSpan(
         {
           operation: info.op,
@@ -34,7 +38,7 @@ export function auditObserver(opts: AuditObserverOptions): RequestObserver {
           tracestate: info.tracestate,
           pack: opts.pack(),
         },
-        opts.telemetry(),
+        telemetry,
       );
       return {
         traceparent: span.traceparent(),
@@ -54,7 +58,6 @@ export function auditObserver(opts: AuditObserverOptions): RequestObserver {
             responseModel: summary.responseModel,
             responseId: summary.responseId,
           });
-          const log = opts.log();
           if (!log) return;
           const saturated = log.saturated;
           const appended = log.append(record).then(

@@ -10,15 +10,26 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 64): Promise<unknown> {
   const declared = Number(req.headers["content-length"]);
   if (declared > limit) throw tooLarge(limit);
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const part of req as AsyncIterable<Buffer>) {
-    size += part.length;
-    if (size > limit) throw tooLarge(limit);
-    parts.push(part);
-  }
+  // Plain events rather than an async iterator: this runs for every request.
+  const { bytes, size } = await new Promise<{ bytes: Buffer; size: number }>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const r = req as unknown as NodeJS.ReadableStream;
+    r.on("data", (part: Buffer) => {
+      size += part.length;
+      if (size > limit) {
+        r.removeAllListeners("data");
+        r.resume();
+        reject(tooLarge(limit));
+        return;
+      }
+      parts.push(part);
+    });
+    r.once("end", () => resolve({ bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts, size), size }));
+    r.once("error", reject);
+    (r as unknown as { once(e: "aborted", f: () => void): void }).once("aborted", () => reject(new GatewayError("KT_ERR_CANCELLED", "the client went away while sending the body")));
+  });
   if (size === 0) throw new GatewayError("KT_ERR_MALFORMED_JSON", "the request body is empty; send a JSON object");
-  const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
   let text: string;
   try {
     text = utf8.decode(bytes);

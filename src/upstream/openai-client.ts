@@ -54,10 +54,11 @@ export class UpstreamClient {
   async json(call: UpstreamCall): Promise<JsonObject> {
     const t = this.target;
     const timeoutMs = t.timeoutSeconds * 1000;
-    const firstByte = AbortSignal.timeout(timeoutMs);
+    // undici's own header and body timers bound the call; an extra AbortSignal per request is
+    // only paid for when a total bound is configured.
     const total = t.totalTimeoutSeconds === undefined ? undefined : AbortSignal.timeout(t.totalTimeoutSeconds * 1000);
-    const signal = AbortSignal.any(total ? [call.signal, firstByte, total] : [call.signal, firstByte]);
-    const cause = () => abortCause(call.signal, firstByte, total);
+    const signal = total ? AbortSignal.any([call.signal, total]) : call.signal;
+    const cause = () => abortCause(call.signal, undefined, total);
     let res;
     try {
       res = await this.pool.request({
