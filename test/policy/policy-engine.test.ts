@@ -90,8 +90,11 @@ describe("request phase", () => {
     expect(engineWith([pii({ apply_to: "request" })]).hasResponseRules).toBe(false);
   });
 
-  it("rejects an unknown built-in pattern name at compile time", () => {
-    expect(() => engineWith([{ type: "pii_detection", patterns: ["social"] }])).toThrow(/unknown PII pattern 'social'/);
+  it("rejects an unknown built-in pattern name at compile time, even past the config schema", () => {
+    expect(() => engineWith([{ type: "pii_detection", patterns: ["social"] }])).toThrow(/unknown pattern: use one of ssn/);
+    const unchecked = configWith([]);
+    unchecked.policies = [{ id: "p", description: undefined, rules: [{ type: "pii_detection", action: "redact", apply_to: "both", patterns: ["social"] }] }];
+    expect(() => compilePolicyEngine(unchecked)).toThrow(/unknown PII pattern 'social'/);
   });
 });
 
