@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { AuditLog, auditObserver, startTelemetry, type Telemetry } from "../audit/index.js";
 import type { AuditLoggerSettings, GatewayConfig } from "../config/index.js";
 import { compilePolicyEngine } from "../policy/index.js";
@@ -93,5 +94,8 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
 }
 
 function auditOptions(a: AuditLoggerSettings) {
-  return { path: a.path, immutable: a.immutable, retention_days: a.retention_days, segment_bytes: a.segment_bytes };
+  // Under --workers each process keeps its own chain: one chain cannot take appends from several writers.
+  const worker = process.env.KT_WORKER_ID;
+  const path = worker ? join(a.path, `worker-${worker}`) : a.path;
+  return { path, immutable: a.immutable, retention_days: a.retention_days, segment_bytes: a.segment_bytes };
 }

@@ -4,7 +4,7 @@ const USAGE = `kt — Keeptrusts governance gateway for OpenLLM
 
 Usage:
   kt gateway run [--listen HOST:PORT] [--policy-config FILE] [--max-body-bytes N]
-                 [--tls-cert FILE --tls-key FILE] [--drain-seconds N]
+                 [--tls-cert FILE --tls-key FILE] [--drain-seconds N] [--workers N]
   kt config validate [FILE]
   kt models [--policy-config FILE]
   kt targets [--url URL] [--api-key KEY]      (health and circuit state from a running gateway)

@@ -46,7 +46,13 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
   }
   if (issues.length > 0) throw new ConfigError(issues);
 
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    // Aliases are resolved here: an unresolved alias or an alias bomb throws a ReferenceError.
+    throw new ConfigError([{ file, line: 1, col: 1, field: "(yaml)", message: (err as Error).message.split("\n")[0]! }]);
+  }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) reportZod(parsed.error.issues, [], at);
 

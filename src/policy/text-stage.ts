@@ -60,7 +60,7 @@ class PiiStage implements TextStage {
   private advance(final: boolean): string {
     const { scanner } = this.rule;
     const buf = this.buf;
-    const limit = final ? buf.length : scanner.frontier(buf);
+    const limit = final ? buf.length : scanner.frontier(buf, this.done - this.base);
     const found: { type: string; start: number; end: number; recogniser: number }[] = [];
     const cursor = scanner.scanUntil(buf, this.done - this.base, limit, found);
     let out = "";

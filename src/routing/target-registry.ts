@@ -2,7 +2,7 @@ import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import type { Operation } from "../chat/types.js";
 import { UpstreamClient } from "../upstream/index.js";
-import { CircuitBreaker } from "./circuit-breaker.js";
+import { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitOptions } from "./circuit-breaker.js";
 
 export interface ProbeResult {
   at: Date;
@@ -14,14 +14,18 @@ export interface ProbeResult {
 /** One configured target and what the gateway knows about its health. */
 export class TargetState {
   readonly client: UpstreamClient;
-  readonly circuit = new CircuitBreaker();
+  readonly circuit: CircuitBreaker;
   /** Result of active probing; true for targets without `health_probe`. */
   probeOk = true;
   lastProbe: ProbeResult | undefined;
   inFlight = 0;
 
-  constructor(readonly target: Target) {
+  constructor(
+    readonly target: Target,
+    circuit: CircuitOptions = DEFAULT_CIRCUIT,
+  ) {
     this.client = new UpstreamClient(target);
+    this.circuit = new CircuitBreaker(circuit);
   }
 
   /** Healthy: the probe (if any) passes and the circuit is not open. */
@@ -63,8 +67,13 @@ export class TargetRegistry {
   private readonly byName = new Map<string, TargetState[]>();
   private probeTimer: NodeJS.Timeout | undefined;
 
-  constructor(targets: Target[]) {
-    this.states = targets.map((target) => new TargetState(target));
+  /**
+   * `opts.circuit` overrides the passive-health thresholds (failures to open, cool-down); the
+   * defaults (DEFAULT_CIRCUIT) suit production, tests shorten the cool-down.
+   */
+  constructor(targets: Target[], opts: { circuit?: Partial<CircuitOptions> } = {}) {
+    const circuit: CircuitOptions = { ...DEFAULT_CIRCUIT, ...opts.circuit };
+    this.states = targets.map((target) => new TargetState(target, circuit));
     for (const s of this.states) {
       const t = s.target;
       for (const name of new Set([t.id, t.provider, t.providerModel, t.upstreamModel])) {

@@ -1,6 +1,6 @@
 import { ChatPipeline, noopObserver, type ChatPolicy, type RequestObserver, type Runtime } from "../chat/index.js";
 import { ConfigError, loadConfigFile, type GatewayConfig } from "../config/index.js";
-import { TargetRegistry } from "../routing/index.js";
+import { TargetRegistry, type CircuitOptions } from "../routing/index.js";
 import { Authenticator } from "./auth.js";
 import { listen, type Listener } from "./listener.js";
 import { createOpenAiShim } from "./openai-shim.js";
@@ -21,6 +21,12 @@ export interface GatewayOptions {
   prepare?: (config: GatewayConfig) => Promise<void>;
   /** Interval of `health_probe` checks. */
   probeIntervalMs?: number;
+  /** Passive-health (circuit breaker) thresholds; defaults: 5 failures, 5 s cool-down doubling to 60 s. */
+  circuit?: Partial<CircuitOptions>;
+  /** Slow-loris guard of the HTTP/1.1 listener: the header block must arrive within this (default 20 s). */
+  headersTimeoutMs?: number;
+  /** The whole HTTP/1.1 request (headers and body) must arrive within this (default 60 s). */
+  requestTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -46,7 +52,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const build = async (config: GatewayConfig): Promise<{ rt: Runtime; auth: Authenticator }> => {
     await opts.prepare?.(config);
-    const registry = new TargetRegistry(config.targets);
+    const registry = new TargetRegistry(config.targets, { circuit: opts.circuit });
     await registry.startProbes(opts.probeIntervalMs);
     return { rt: { config, registry, policy: opts.compilePolicy(config, registry) }, auth: new Authenticator(config.apiKeys) };
   };
@@ -103,7 +109,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 
   const handler = createRequestHandler({ shim, services: opts.connect?.(gateway), maxBodyBytes });
-  listener = await listen({ host, port, handler, tls: opts.tls });
+  listener = await listen({ host, port, handler, tls: opts.tls, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs });
   ready = true;
   if (current.auth.open) log(`keeptrusts: no API keys configured (auth.api_keys): serving loopback clients only`);
   return gateway;

@@ -53,12 +53,16 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
     return makeListener(server, sockets, h2sessions);
   }
 
+  const headersTimeout = opts.headersTimeoutMs ?? 20_000;
   const h1 = http.createServer(
     {
       keepAliveTimeout: 5_000,
-      headersTimeout: opts.headersTimeoutMs ?? 20_000,
+      headersTimeout,
       // Receiving a request (headers and body) must finish in time; the response may stream for long.
       requestTimeout: opts.requestTimeoutMs ?? 60_000,
+      // Node enforces both timeouts only when it sweeps its connections (default every 30 s, which
+      // would let a slow-loris client hold a socket up to 30 s past headersTimeout): sweep often enough.
+      connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 4))),
       maxHeaderSize: 32 * 1024,
     },
     opts.handler,
@@ -99,7 +103,15 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
     port: listener.port,
     close: async () => {
       h1.closeIdleConnections();
-      await close();
+      // Keep-alive connections whose response ends during the drain go idle later: close them as
+      // they do, so the drain ends when the last response does rather than a keep-alive timeout later.
+      const sweep = setInterval(() => h1.closeIdleConnections(), 100);
+      sweep.unref();
+      try {
+        await close();
+      } finally {
+        clearInterval(sweep);
+      }
       h1.close();
       h2.close();
     },

@@ -58,7 +58,10 @@ export class UpstreamClient {
     // only paid for when a total bound is configured.
     const total = t.totalTimeoutSeconds === undefined ? undefined : AbortSignal.timeout(t.totalTimeoutSeconds * 1000);
     const signal = total ? AbortSignal.any([call.signal, total]) : call.signal;
-    const cause = () => abortCause(call.signal, undefined, total);
+    // timeout_seconds bounds a non-streamed answer, body included: undici's body timer firing is
+    // the same fault as the header timer (upstream_timeout), not a stream's idle timeout.
+    const cause = (err: unknown) =>
+      abortCause(call.signal, undefined, total) ?? ((err as { code?: string } | undefined)?.code === "UND_ERR_BODY_TIMEOUT" ? "first-byte" : undefined);
     let res;
     try {
       res = await this.pool.request({
@@ -71,13 +74,13 @@ export class UpstreamClient {
         bodyTimeout: timeoutMs,
       });
     } catch (err) {
-      throw transportError(err, t.id, cause());
+      throw transportError(err, t.id, cause(err));
     }
     let text: string;
     try {
       text = await readText(res.body, MAX_UPSTREAM_BODY);
     } catch (err) {
-      throw err instanceof GatewayError ? err : transportError(err, t.id, cause());
+      throw err instanceof GatewayError ? err : transportError(err, t.id, cause(err));
     }
     if (res.statusCode < 200 || res.statusCode >= 300) throw upstreamStatusError(res.statusCode, text, t.id);
     try {

@@ -117,7 +117,9 @@ export class IncrementalScorer {
     const { harmful, benign } = lexicon();
     this.text += normaliseForLexicon(piece);
     const len = this.text.length;
-    const limit = final ? len : Math.min(harmful.frontier(this.text), benign.frontier(this.text));
+    const limit = final
+      ? len
+      : Math.min(harmful.frontier(this.text, this.harmfulCursor - this.base), benign.frontier(this.text, this.benignCursor - this.base));
     const hf: Finding[] = [];
     this.harmfulCursor = harmful.scanUntil(this.text, this.harmfulCursor - this.base, limit, hf) + this.base;
     const bf: Finding[] = [];

@@ -1,3 +1,4 @@
+import { tailSource } from "./prefix.js";
 import type { Recogniser } from "./recogniser.js";
 
 export interface Finding {
@@ -28,8 +29,10 @@ export interface Scanner {
   /**
    * For a text that may still grow: the first position whose outcome could change once more text
    * arrives. Positions before it are decided exactly as they would be in the complete text.
+   * `from` says the caller needs no answer below it (positions it has already decided): the search
+   * starts there, so a stream pays per new character, not per character held.
    */
-  frontier(text: string): number;
+  frontier(text: string, from?: number): number;
 }
 
 /** Characters after a match that trailing lookaheads may read (`(?![\w-]|\.\d)` reads two). */
@@ -85,11 +88,29 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   );
   const lookbehind = Math.max(8, ...recognisers.map((r) => r.lookbehind ?? 0));
 
-  // Hold-back bookkeeping for the stream guard, precomputed so frontier() does no allocation.
+  // Hold-back for the stream guard. Each recogniser's pattern is turned into a "tail" regex that
+  // matches at a position exactly when a match there could still change as text is appended (see
+  // prefix.ts); frontier() is the leftmost such position. The shared recognisers' tails are joined
+  // into one regex, wrapped in a lookahead so that test() leaves lastIndex at the position itself
+  // (no match arrays: frontier runs on every chunk). maxLength caps how far back it looks.
+  // Recognisers whose pattern the tail construction cannot follow keep the old bound: a fixed
+  // maxLength window, or from an anchor literal when they declare one.
+  const sharedTails: string[] = [];
+  let sharedHold = 0;
+  const ownTails: { re: RegExp; hold: number }[] = [];
   let unanchoredHold = 0;
   const anchors = new Map<string, AnchorGroup>();
   for (const r of recognisers) {
     const hold = r.maxLength + LOOKAHEAD_MARGIN;
+    const src = r.standalone ? tailSource(r.pattern, ci + (r.flags ?? "")) : tailSource(prefix + r.pattern, ci);
+    if (src !== undefined) {
+      if (r.standalone) ownTails.push({ re: new RegExp(`(?=${src})`, "g" + ci + (r.flags ?? "")), hold });
+      else {
+        sharedTails.push(src);
+        sharedHold = Math.max(sharedHold, hold);
+      }
+      continue;
+    }
     if (!r.anchor) {
       unanchoredHold = Math.max(unanchoredHold, hold);
       continue;
@@ -100,6 +121,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       g.within = Math.max(g.within, r.anchor.within);
     } else anchors.set(r.anchor.literal, { literal: r.anchor.literal, within: r.anchor.within, hold });
   }
+  const sharedTail = sharedTails.length > 0 ? new RegExp(`(?=${sharedTails.join("|")})`, "g" + ci) : undefined;
   const anchorGroups = [...anchors.values()];
 
   /** Longest valid match at p, trying shared recognisers only from rank `sharedFrom` on. */
@@ -159,9 +181,20 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     }
   }
 
-  function frontier(text: string): number {
+  /** Leftmost position in [from, limit) where `re` (a zero-width tail regex) matches, else limit. */
+  function firstTail(re: RegExp, text: string, from: number, limit: number): number {
+    if (from >= limit) return limit;
+    re.lastIndex = from;
+    return re.test(text) ? Math.min(re.lastIndex, limit) : limit;
+  }
+
+  function frontier(text: string, from = 0): number {
     const len = text.length;
-    let f = len - unanchoredHold;
+    const start = Math.max(0, Math.min(from, len));
+    let f = len;
+    if (sharedTail) f = firstTail(sharedTail, text, Math.max(start, len - sharedHold), f);
+    for (const t of ownTails) f = firstTail(t.re, text, Math.max(start, len - t.hold), f);
+    if (unanchoredHold > 0) f = Math.min(f, len - unanchoredHold);
     for (const g of anchorGroups) {
       const floor = len - g.hold;
       if (floor >= f) continue;
@@ -169,14 +202,14 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       let j = text.indexOf(g.literal, Math.max(0, floor));
       if (j === -1) j = len;
       for (let k = Math.min(g.literal.length - 1, len); k > 0; k--) {
-        if (len - k < j && g.literal.startsWith(text.slice(len - k))) {
+        if (len - k < j && text.startsWith(g.literal.slice(0, k), len - k)) {
           j = len - k;
           break;
         }
       }
       f = Math.min(f, Math.max(floor, j - g.within + 1));
     }
-    return Math.max(0, Math.min(f, len));
+    return Math.max(start, Math.min(f, len));
   }
 
   return {

@@ -1,0 +1,269 @@
+/**
+ * "Could a match still be in progress here?" — derived from a recogniser's own regex.
+ *
+ * The outcome of running a regex at position p of a text that may still grow can change only if some
+ * path of the regex from p reads past the end of the text: an atom wanting one more character, a
+ * greedy quantifier looking for another repetition, a `\b`, `$` or lookahead evaluated at the end.
+ * Every other path reads only characters that are already there and decides the same way in any
+ * extension. `tailSource(pattern)` builds the regex P(pattern) that matches at p exactly when such a
+ * path exists (with every path ending in `$`), so the stream guard can hold back the text a match
+ * could still reach into — a word or two of prose — instead of a fixed worst-case window.
+ *
+ * The construction, for the nodes a pattern is made of:
+ *   P(atom)          = $                      (it wants a character that is not there yet)
+ *   P(a b … z)       = P(a) | a P(b … z)
+ *   P(a | b)         = P(a) | P(b)
+ *   P(a{m,n})        = (?:a){0,n-1} P(a)      (k < n whole copies, then one cut off by the end)
+ *   P(\b), P(\B), P($) = $
+ *   P((?=a)), P((?!a)) = (?=P(a))           (and the sequence goes on after the lookahead as written)
+ *   P(^), P(lookbehind) = nothing            (they only read text before the position)
+ * It over-approximates what the engine actually reads (it ignores that alternation stops at the first
+ * success), which is the safe direction: it may hold a little more, never less. Patterns using
+ * constructs outside this list (backreferences, modifiers) get no tail regex; the scanner then falls
+ * back to holding the recogniser's maxLength.
+ */
+
+type Node =
+  | { t: "atom"; src: string }
+  | { t: "assert"; src: string }
+  | { t: "seq"; items: Node[] }
+  | { t: "alt"; options: Node[] }
+  | { t: "rep"; body: Node; min: number; max: number; lazy: boolean }
+  | { t: "look"; behind: boolean; neg: boolean; body: Node };
+
+class Unsupported extends Error {}
+
+class Parser {
+  private i = 0;
+  constructor(private readonly s: string) {}
+
+  parse(): Node {
+    const n = this.disjunction();
+    if (this.i !== this.s.length) throw new Unsupported(`unexpected '${this.s[this.i]}'`);
+    return n;
+  }
+
+  private disjunction(): Node {
+    const options = [this.alternative()];
+    while (this.s[this.i] === "|") {
+      this.i++;
+      options.push(this.alternative());
+    }
+    return options.length === 1 ? options[0]! : { t: "alt", options };
+  }
+
+  private alternative(): Node {
+    const items: Node[] = [];
+    while (this.i < this.s.length && this.s[this.i] !== "|" && this.s[this.i] !== ")") items.push(this.term());
+    return items.length === 1 ? items[0]! : { t: "seq", items };
+  }
+
+  private term(): Node {
+    const s = this.s;
+    const c = s[this.i]!;
+    if (c === "^" || c === "$") {
+      this.i++;
+      return { t: "assert", src: c };
+    }
+    if (c === "\\" && (s[this.i + 1] === "b" || s[this.i + 1] === "B")) {
+      this.i += 2;
+      return { t: "assert", src: "\\" + s[this.i - 1] };
+    }
+    if (c === "(" && s[this.i + 1] === "?" && (s[this.i + 2] === "=" || s[this.i + 2] === "!")) {
+      const neg = s[this.i + 2] === "!";
+      this.i += 3;
+      const body = this.groupBody();
+      // Annex B allows quantified lookaheads; nothing here needs them.
+      if (this.quantifierAhead()) throw new Unsupported("quantified lookahead");
+      return { t: "look", behind: false, neg, body };
+    }
+    if (c === "(" && s.startsWith("?<=", this.i + 1)) {
+      this.i += 4;
+      return { t: "look", behind: true, neg: false, body: this.groupBody() };
+    }
+    if (c === "(" && s.startsWith("?<!", this.i + 1)) {
+      this.i += 4;
+      return { t: "look", behind: true, neg: true, body: this.groupBody() };
+    }
+    let atom: Node;
+    if (c === "(") {
+      if (s[this.i + 1] === "?") {
+        if (s[this.i + 2] === ":") this.i += 3;
+        else if (s[this.i + 2] === "<") {
+          // Named group: kept as a plain group (names would clash once P repeats a subpattern).
+          const close = s.indexOf(">", this.i);
+          if (close === -1) throw new Unsupported("group name");
+          this.i = close + 1;
+        } else throw new Unsupported("group modifier");
+      } else this.i++;
+      atom = this.groupBody();
+    } else if (c === "[") atom = { t: "atom", src: this.charClass() };
+    else if (c === "\\") atom = { t: "atom", src: this.escape() };
+    else if (c === ")" || c === "*" || c === "+" || c === "?" || c === "{" || c === "}" || c === "]") throw new Unsupported(`stray '${c}'`);
+    else {
+      // One character; a surrogate pair is one atom (it is one character under the u flag).
+      const code = s.charCodeAt(this.i);
+      const n = code >= 0xd800 && code <= 0xdbff && this.i + 1 < s.length ? 2 : 1;
+      atom = { t: "atom", src: s.slice(this.i, this.i + n) };
+      this.i += n;
+    }
+    return this.quantified(atom);
+  }
+
+  private groupBody(): Node {
+    const body = this.disjunction();
+    if (this.s[this.i] !== ")") throw new Unsupported("unclosed group");
+    this.i++;
+    return body;
+  }
+
+  private quantifierAhead(): boolean {
+    const c = this.s[this.i];
+    return c === "*" || c === "+" || c === "?" || (c === "{" && /^\{\d+(?:,\d*)?\}/.test(this.s.slice(this.i)));
+  }
+
+  private quantified(body: Node): Node {
+    const s = this.s;
+    let min: number;
+    let max: number;
+    const c = s[this.i];
+    if (c === "*" || c === "+" || c === "?") {
+      min = c === "+" ? 1 : 0;
+      max = c === "?" ? 1 : Infinity;
+      this.i++;
+    } else if (c === "{") {
+      const m = /^\{(\d+)(,(\d*))?\}/.exec(s.slice(this.i));
+      if (!m) throw new Unsupported("literal '{'");
+      min = Number(m[1]);
+      max = m[2] === undefined ? min : m[3] === "" ? Infinity : Number(m[3]);
+      this.i += m[0].length;
+    } else return body;
+    let lazy = false;
+    if (s[this.i] === "?") {
+      lazy = true;
+      this.i++;
+    }
+    if (this.quantifierAhead()) throw new Unsupported("nested quantifier");
+    return { t: "rep", body, min, max, lazy };
+  }
+
+  private charClass(): string {
+    const s = this.s;
+    const start = this.i;
+    let j = this.i + 1;
+    if (s[j] === "^") j++;
+    for (; j < s.length; j++) {
+      if (s[j] === "\\") j++;
+      else if (s[j] === "]") return s.slice(start, (this.i = j + 1));
+      else if (s[j] === "[") throw new Unsupported("nested class");
+    }
+    throw new Unsupported("unclosed class");
+  }
+
+  private escape(): string {
+    const s = this.s;
+    const start = this.i;
+    const c = s[this.i + 1];
+    if (c === undefined) throw new Unsupported("trailing backslash");
+    if ((c >= "1" && c <= "9") || c === "k") throw new Unsupported("backreference");
+    let n = 2;
+    if (c === "x") n = 4;
+    else if (c === "c") n = 3;
+    else if (c === "u") n = s[this.i + 2] === "{" ? s.indexOf("}", this.i) + 1 - this.i : 6;
+    else if (c === "p" || c === "P") n = s[this.i + 2] === "{" ? s.indexOf("}", this.i) + 1 - this.i : 2;
+    if (n <= 0 || start + n > s.length) throw new Unsupported("escape");
+    this.i = start + n;
+    return s.slice(start, this.i);
+  }
+}
+
+/** The node's own regex source (capturing groups become non-capturing). */
+function emit(n: Node): string {
+  switch (n.t) {
+    case "atom":
+    case "assert":
+      return n.src;
+    case "seq":
+      return n.items.map(emitGrouped).join("");
+    case "alt":
+      return `(?:${n.options.map(emit).join("|")})`;
+    case "rep":
+      return `${emitGrouped(n.body)}${quant(n.min, n.max)}${n.lazy ? "?" : ""}`;
+    case "look":
+      return `(?${n.behind ? "<" : ""}${n.neg ? "!" : "="}${emit(n.body)})`;
+  }
+}
+
+function emitGrouped(n: Node): string {
+  return n.t === "seq" ? `(?:${emit(n)})` : emit(n);
+}
+
+function quant(min: number, max: number): string {
+  if (max === Infinity) return min === 0 ? "*" : min === 1 ? "+" : `{${min},}`;
+  return min === max ? `{${min}}` : `{${min},${max}}`;
+}
+
+/** P(n) as described above; undefined when no path of n can read past the end. */
+function tail(n: Node, eof: string): string | undefined {
+  switch (n.t) {
+    case "atom":
+      return eof;
+    case "assert":
+      return n.src === "^" ? undefined : "$";
+    case "seq":
+      return tailSeq(n.items, 0, eof);
+    case "alt": {
+      const parts = n.options.map((o) => tail(o, eof)).filter((p): p is string => p !== undefined);
+      return parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : `(?:${parts.join("|")})`;
+    }
+    case "rep": {
+      if (n.max === 0) return undefined;
+      const inner = tail(n.body, eof);
+      if (inner === undefined) return undefined;
+      const reps = n.max === 1 ? "" : `${emitGrouped(n.body)}${quant(0, n.max - 1)}`;
+      return reps === "" ? inner : `${reps}(?:${inner})`;
+    }
+    case "look": {
+      if (n.behind) return undefined;
+      const inner = tail(n.body, eof);
+      return inner === undefined ? undefined : `(?=${inner})`;
+    }
+  }
+}
+
+function tailSeq(items: Node[], k: number, eof: string): string | undefined {
+  if (k >= items.length) return undefined;
+  const head = tail(items[k]!, eof);
+  const rest = tailSeq(items, k + 1, eof);
+  // tail() never returns a top-level alternation, so plain concatenation keeps the meaning.
+  const on = rest === undefined ? undefined : emitGrouped(items[k]!) + rest;
+  if (head === undefined) return on;
+  if (on === undefined) return head;
+  return `(?:${head}|${on})`;
+}
+
+/**
+ * Source of a regex matching at p when a match of `pattern` at p could still change as text is
+ * appended (see above), or undefined when the pattern uses something this cannot follow. With the `u`
+ * flag a trailing lone high surrogate counts as the end too: its pair may be in the next piece.
+ */
+export function tailSource(pattern: string, flags = ""): string | undefined {
+  let node: Node;
+  try {
+    node = new Parser(pattern).parse();
+  } catch (e) {
+    if (e instanceof Unsupported) return undefined;
+    throw e;
+  }
+  const eof = flags.includes("u") || flags.includes("v") ? "(?:$|[\\uD800-\\uDBFF]$)" : "$";
+  const src = tail(node, eof);
+  if (src === undefined) return "(?!)";
+  // Guard against the source not meaning what the parser thought: it must compile with the flags.
+  try {
+    new RegExp(src, flags);
+    new RegExp(emit(node), flags);
+  } catch {
+    return undefined;
+  }
+  return src;
+}
