@@ -79,7 +79,13 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
     socket.setNoDelay(true);
     // A client that connects and says nothing is dropped.
     socket.setTimeout(idle, () => socket.destroy());
-    socket.once("data", (first: Buffer) => {
+    let seen: Buffer = Buffer.alloc(0);
+    const onData = (data: Buffer) => {
+      seen = seen.length === 0 ? data : Buffer.concat([seen, data]);
+      // A client may send its first bytes one at a time: decide only once three are in.
+      if (seen.length < 3 && H2_PREFACE.subarray(0, seen.length).equals(seen)) return;
+      socket.off("data", onData);
+      const first = seen;
       socket.setTimeout(0);
       socket.pause();
       socket.unshift(first);
@@ -92,7 +98,8 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
         h1.emit("connection", socket);
         socket.resume();
       }
-    });
+    };
+    socket.on("data", onData);
   });
   await listenOn(front, opts.host, opts.port);
   const listener = makeListener(front, sockets, h2sessions);

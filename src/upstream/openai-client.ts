@@ -54,6 +54,7 @@ export class UpstreamClient {
   async json(call: UpstreamCall): Promise<JsonObject> {
     const t = this.target;
     const timeoutMs = t.timeoutSeconds * 1000;
+    const deadline = performance.now() + timeoutMs;
     // undici's own header and body timers bound the call; an extra AbortSignal per request is
     // only paid for when a total bound is configured.
     const total = t.totalTimeoutSeconds === undefined ? undefined : AbortSignal.timeout(t.totalTimeoutSeconds * 1000);
@@ -78,7 +79,7 @@ export class UpstreamClient {
     }
     let text: string;
     try {
-      text = await readText(res.body, MAX_UPSTREAM_BODY);
+      text = await readText(res.body, MAX_UPSTREAM_BODY, deadline, t.id);
     } catch (err) {
       throw err instanceof GatewayError ? err : transportError(err, t.id, cause(err));
     }
@@ -160,12 +161,20 @@ function abortCause(client: AbortSignal, firstByte: AbortSignal | undefined, tot
   return undefined;
 }
 
-async function readText(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+/**
+ * Reads a whole body. `deadline` (a performance.now() value) bounds a body trickled in pieces
+ * that each arrive within the idle timer: checked as pieces come, so it costs no timer.
+ */
+async function readText(body: AsyncIterable<Buffer> & { destroy?: (e?: Error) => void }, limit: number, deadline = Infinity, targetId = ""): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
   for await (const part of body) {
     size += part.length;
     if (size > limit) throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", "upstream response is too large");
+    if (performance.now() > deadline) {
+      body.destroy?.();
+      throw new GatewayError("KT_ERR_UPSTREAM_TIMEOUT", `target '${targetId}' did not finish its answer within timeout_seconds`);
+    }
     parts.push(part);
   }
   return parts.length === 1 ? parts[0]!.toString("utf8") : Buffer.concat(parts).toString("utf8");

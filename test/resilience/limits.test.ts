@@ -326,3 +326,33 @@ limits:
     });
   });
 });
+
+describe("the one-port sniffer", () => {
+  it("routes a client that sends its first bytes one at a time to the right server", async () => {
+    const { startStack, simpleConfig } = await import("../helpers/harness.js");
+    const stack = await startStack(simpleConfig());
+    try {
+      const port = Number(new URL(stack.url).port);
+      const reply = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(port, "127.0.0.1");
+        let out = "";
+        const request = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        let i = 0;
+        const tick = setInterval(() => {
+          if (i < 3) s.write(request[i++]!);
+          else {
+            clearInterval(tick);
+            s.write(request.slice(3));
+          }
+        }, 30);
+        s.on("data", (d) => (out += d.toString()));
+        s.on("end", () => resolve(out));
+        s.on("error", reject);
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 200/);
+      expect(reply).toContain('"status":"ok"');
+    } finally {
+      await stack.close();
+    }
+  });
+});

@@ -54,7 +54,12 @@ class Parser {
 
   private alternative(): Node {
     const items: Node[] = [];
-    while (this.i < this.s.length && this.s[this.i] !== "|" && this.s[this.i] !== ")") items.push(this.term());
+    while (this.i < this.s.length && this.s[this.i] !== "|" && this.s[this.i] !== ")") {
+      const t = this.term();
+      // A plain group's sequence is spliced in: same meaning, and shared leading parts become visible.
+      if (t.t === "seq") items.push(...t.items);
+      else items.push(t);
+    }
     return items.length === 1 ? items[0]! : { t: "seq", items };
   }
 
@@ -203,43 +208,123 @@ function quant(min: number, max: number): string {
   return min === max ? `{${min}}` : `{${min},${max}}`;
 }
 
-/** P(n) as described above; undefined when no path of n can read past the end. */
-function tail(n: Node, eof: string): string | undefined {
+/** Whether some path of n consumes at least one character. */
+function canConsume(n: Node): boolean {
   switch (n.t) {
     case "atom":
-      return eof;
+      return true;
     case "assert":
-      return n.src === "^" ? undefined : "$";
+    case "look":
+      return false;
     case "seq":
-      return tailSeq(n.items, 0, eof);
-    case "alt": {
-      const parts = n.options.map((o) => tail(o, eof)).filter((p): p is string => p !== undefined);
-      return parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : `(?:${parts.join("|")})`;
-    }
+      return n.items.some(canConsume);
+    case "alt":
+      return n.options.some(canConsume);
+    case "rep":
+      return n.max > 0 && canConsume(n.body);
+  }
+}
+
+/**
+ * P(n) as described above; undefined when no path of n can read past the end. A path that reads past
+ * the end without consuming anything only does so at the very end of the text, which the stream guard
+ * never releases anyway; so while nothing is known to be consumed (`consumed` false) those bare `$`
+ * branches are left out. That keeps every top-level branch starting with a real character, which
+ * is what lets the engine reject a position on its first character.
+ */
+function tail(n: Node, eof: string, consumed: boolean): string | undefined {
+  switch (n.t) {
+    case "atom":
+      return consumed ? eof : undefined;
+    case "assert":
+      return n.src === "^" || !consumed ? undefined : "$";
+    case "seq":
+      return tailSeq(n.items, 0, eof, consumed);
+    case "alt":
+      return tailAlt(n.options, eof, consumed);
     case "rep": {
       if (n.max === 0) return undefined;
-      const inner = tail(n.body, eof);
+      // Zero whole copies keeps `consumed`; with one or more it is true. Taking true for both only
+      // adds `$` branches reachable without consuming, i.e. at the end of the text: harmless.
+      const inner = tail(n.body, eof, consumed || (n.max > 1 && canConsume(n.body)));
       if (inner === undefined) return undefined;
-      const reps = n.max === 1 ? "" : `${emitGrouped(n.body)}${quant(0, n.max - 1)}`;
-      return reps === "" ? inner : `${reps}(?:${inner})`;
+      return n.max === 1 ? inner : `${emitGrouped(n.body)}${quant(0, n.max - 1)}${group(inner)}`;
     }
     case "look": {
       if (n.behind) return undefined;
-      const inner = tail(n.body, eof);
+      const inner = tail(n.body, eof, consumed);
       return inner === undefined ? undefined : `(?=${inner})`;
     }
   }
 }
 
-function tailSeq(items: Node[], k: number, eof: string): string | undefined {
+function group(src: string): string {
+  return src.startsWith("(?:") && src.endsWith(")") && balancedGroup(src) ? src : `(?:${src})`;
+}
+
+/** Whether `src` is one `(?:…)` group from its first character to its last. */
+function balancedGroup(src: string): boolean {
+  let depth = 0;
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i];
+    if (c === "\\") i++;
+    else if (c === "[") {
+      for (i++; i < src.length && src[i] !== "]"; i++) if (src[i] === "\\") i++;
+    } else if (c === "(") depth++;
+    else if (c === ")" && --depth === 0 && i !== src.length - 1) return false;
+  }
+  return depth === 0;
+}
+
+function tailSeq(items: Node[], k: number, eof: string, consumed: boolean): string | undefined {
   if (k >= items.length) return undefined;
-  const head = tail(items[k]!, eof);
-  const rest = tailSeq(items, k + 1, eof);
-  // tail() never returns a top-level alternation, so plain concatenation keeps the meaning.
-  const on = rest === undefined ? undefined : emitGrouped(items[k]!) + rest;
+  const item = items[k]!;
+  const head = tail(item, eof, consumed);
+  // After the item: if it may consume, treat the rest as consumed (see rep above for why that is safe).
+  const rest = tailSeq(items, k + 1, eof, consumed || canConsume(item));
+  const on = rest === undefined ? undefined : emitGrouped(item) + rest;
   if (head === undefined) return on;
   if (on === undefined) return head;
   return `(?:${head}|${on})`;
+}
+
+function flattenAlt(options: Node[]): Node[] {
+  return options.flatMap((o) => (o.t === "alt" ? flattenAlt(o.options) : [o]));
+}
+
+/**
+ * An alternation, left-factored: options that begin with the same node (by source) share it, so the
+ * combined tail of hundreds of phrases is a trie — `how to …`, `how do i …` and every phrase opening
+ * with INTENT are tried once up to where they differ. Same language, so the same tail.
+ */
+function tailAlt(options: Node[], eof: string, consumed: boolean): string | undefined {
+  // Map iteration follows insertion order, so buckets keep the order of their first option.
+  const buckets = new Map<string, { head: Node; rests: Node[][] }>();
+  for (const o of flattenAlt(options)) {
+    const items = o.t === "seq" ? o.items : [o];
+    if (items.length === 0) continue;
+    const key = emitGrouped(items[0]!);
+    const b = buckets.get(key);
+    if (b) b.rests.push(items.slice(1));
+    else buckets.set(key, { head: items[0]!, rests: [items.slice(1)] });
+  }
+  const parts: string[] = [];
+  for (const { head, rests } of buckets.values()) {
+    let src: string | undefined;
+    if (rests.length === 1) src = tailSeq([head, ...rests[0]!], 0, eof, consumed);
+    else {
+      const own = tail(head, eof, consumed);
+      const after = tailAlt(
+        rests.map((items): Node => ({ t: "seq", items })),
+        eof,
+        consumed || canConsume(head),
+      );
+      const on = after === undefined ? undefined : emitGrouped(head) + group(after);
+      src = own === undefined ? on : on === undefined ? own : `(?:${own}|${on})`;
+    }
+    if (src !== undefined) parts.push(src);
+  }
+  return parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : `(?:${parts.join("|")})`;
 }
 
 /**
@@ -256,7 +341,7 @@ export function tailSource(pattern: string, flags = ""): string | undefined {
     throw e;
   }
   const eof = flags.includes("u") || flags.includes("v") ? "(?:$|[\\uD800-\\uDBFF]$)" : "$";
-  const src = tail(node, eof);
+  const src = tail(node, eof, false);
   if (src === undefined) return "(?!)";
   // Guard against the source not meaning what the parser thought: it must compile with the flags.
   try {

@@ -95,7 +95,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   // (no match arrays: frontier runs on every chunk). maxLength caps how far back it looks.
   // Recognisers whose pattern the tail construction cannot follow keep the old bound: a fixed
   // maxLength window, or from an anchor literal when they declare one.
-  const sharedTails: string[] = [];
+  const sharedPatterns: string[] = [];
   let sharedHold = 0;
   const ownTails: { re: RegExp; hold: number }[] = [];
   let unanchoredHold = 0;
@@ -106,7 +106,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     if (src !== undefined) {
       if (r.standalone) ownTails.push({ re: new RegExp(`(?=${src})`, "g" + ci + (r.flags ?? "")), hold });
       else {
-        sharedTails.push(src);
+        sharedPatterns.push(r.pattern);
         sharedHold = Math.max(sharedHold, hold);
       }
       continue;
@@ -121,7 +121,10 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       g.within = Math.max(g.within, r.anchor.within);
     } else anchors.set(r.anchor.literal, { literal: r.anchor.literal, within: r.anchor.within, hold });
   }
-  const sharedTail = sharedTails.length > 0 ? new RegExp(`(?=${sharedTails.join("|")})`, "g" + ci) : undefined;
+  // One tail for all of them, built from their alternation so that shared openings are factored.
+  const sharedSrc = sharedPatterns.length > 0 ? tailSource(`${prefix}(?:${sharedPatterns.map((p) => `(?:${p})`).join("|")})`, ci) : undefined;
+  if (sharedPatterns.length > 0 && sharedSrc === undefined) throw new Error("scanner: the recognisers' tails do not combine");
+  const sharedTail = sharedSrc === undefined ? undefined : new RegExp(`(?=${sharedSrc})`, "g" + ci);
   const anchorGroups = [...anchors.values()];
 
   /** Longest valid match at p, trying shared recognisers only from rank `sharedFrom` on. */
