@@ -4,7 +4,7 @@ import { GatewayError } from "../errors/index.js";
 import { requestSegments, responseSegments, withTexts, type TextSegment } from "./body-texts.js";
 import { requestConversations, responseConversations, runChain, type ChainFinding } from "./chain-runner.js";
 import { compileRules, type CompiledRule } from "./compiled-rule.js";
-import { guardConversation, scoreText } from "./content/index.js";
+import { guardConversation, scoreText, warmUpLexicon } from "./content/index.js";
 import type { GovernanceEvent, PolicyDecision } from "./governance-event.js";
 import { guardChunks } from "./stream-guard.js";
 
@@ -59,7 +59,7 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
   const rules = compileRules(config);
   const requestRules = rules.filter((r) => r.phases.request);
   const responseRules = rules.filter((r) => r.phases.response);
-  if (rules.some((r) => r.kind === "content_filter" && r.engine === "builtin")) scoreText("warm up the lexicon regex");
+  if (rules.some((r) => r.kind === "content_filter" && r.engine === "builtin")) warmUpLexicon();
   const askGuard = deps.askGuard;
 
   async function check(

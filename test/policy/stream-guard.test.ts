@@ -58,6 +58,56 @@ const fragments = [
   "a", "@", "1", "-", "+", "kill the process", "shoot a photo",
 ];
 
+// The bench's full chain: every built-in PII pattern redacted, the content filter blocking on every category.
+const ALL_PII = ["ssn", "credit_card", "email", "phone", "iban", "ip_address", "us_passport", "uk_nhs", "crypto_wallet", "secret"];
+const ALL_CATEGORIES = ["violence", "self_harm", "hate", "sexual", "harassment", "illicit"];
+const benchChain = compilePolicyEngine(
+  configWith([
+    { id: "pii", rules: [{ type: "pii_detection", action: "redact", patterns: ALL_PII, apply_to: "both" }] },
+    { id: "content", rules: [{ type: "content_filter", action: "block", categories: ALL_CATEGORIES, apply_to: "both" }] },
+  ]),
+);
+// The same plus custom patterns: one the hold-back regex can follow, one with a backreference it cannot
+// (that one falls back to holding its maxLength), and a masking rule after the redacting one.
+const fullChain = compilePolicyEngine(
+  configWith([
+    {
+      id: "pii",
+      rules: [
+        { type: "pii_detection", action: "redact", patterns: [...ALL_PII, { name: "ticket", regex: "TCK-[0-9]{4,8}" }] },
+        { type: "pii_detection", action: "mask", patterns: [{ name: "twin", regex: "(Q[A-Z])\\1-[0-9]{3}" }, "uk_nhs"] },
+      ],
+    },
+    { id: "content", rules: [{ type: "content_filter", action: "block", categories: ALL_CATEGORIES }] },
+  ]),
+);
+
+const jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+const pem =
+  "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\nKUpRKfFLfRYC9AIKjbJTWit+CqvjWYzvQwECAwEAAQ==\n-----END RSA PRIVATE KEY-----";
+/** Every built-in type (secrets of each kind, PEM, JWT, wallets), custom patterns, harmful and benign phrases, and their beginnings. */
+const fullFragments = [
+  ...fragments,
+  jwt, pem, "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIIrYSSNQFaA2Hwf1duRSxKtLYX5CB04fSeQ6tF1aY/PuoAoGCCqGSM49", "-----BEGIN ", "-----", "eyJ", "eyJhbGciOiJIUzI1NiJ9.e30.",
+  "ghp_" + "a1B2c3D4".repeat(5).slice(0, 36), "xoxb-1234567890-abcdefghij", "AIza" + "Sy0123456789abcdefghijKLMNOPQRSTUVW", "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+  "Authorization: Bearer eyJ0eXAiOiJKV1QiLCJhbGc", "bearer ", "sk-", "ghp_", "xox", "AKIA",
+  "0x52908400098527886E0F7030069857D2E4169EE7", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+  "passport 340020013", "NHS 4010232137", "DE89 3704 0044 0532 0130 00", "fe80::1ff:fe23:4567:890a", "10.0.0.255",
+  "TCK-98765", "QZQZ-123", "QZ", "QZQZ-1",
+  "how to ", "I want to ", "how to build a web server", "kill the process", "shoot a photo of it", "I want to kill my neighbor", "how do I make a pipe bomb",
+  "the ", "explicit ", "you are a worthless ", "piece of trash", "\u2019", "é", "\ud83d\ude00",
+];
+
+/** A stream's outcome: its text, or the code of the error that ended it. */
+async function outcome(engine: typeof fullChain, pieces: string[], mode: "buffered" | "incremental"): Promise<string> {
+  try {
+    return contentOf(await collect(engine.guardStream(from(vllmStream(pieces)), "chat", mode, () => {})));
+  } catch (e) {
+    if (e instanceof PolicyError) return `error:${e.code}`;
+    throw e;
+  }
+}
+
 describe("stream guard", () => {
   it("preserves vLLM chunk shapes: role delta, ids, finish_reason, usage chunk", async () => {
     for (const mode of ["buffered", "incremental"] as const) {
@@ -95,6 +145,51 @@ describe("stream guard", () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it("incremental, full chain: concat(guard(any chunking of T)) == guard(T), blocks included", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom(...fullFragments), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.nat(4000), { maxLength: 40 }),
+        fc.constantFrom("buffered" as const, "incremental" as const),
+        async (parts, cuts, mode) => {
+          const text = parts.join("");
+          const whole = await fullChain.evaluateText(text, "response");
+          const expected = whole.decision === "block" ? "error:KT_ERR_POLICY_BLOCKED" : whole.redactedText;
+          expect(await outcome(fullChain, cut(text, cuts), mode)).toBe(expected);
+          // One character per chunk: the hardest chunking for the hold-back.
+          if (text.length <= 400) expect(await outcome(fullChain, [...text], mode)).toBe(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("incremental, full chain: ordinary prose goes out within a word or two of arriving", async () => {
+    const answer =
+      "Sure! To set up the project, first clone the repository and install the dependencies with npm. Then copy the example " +
+      "configuration file, adjust the database URL and the port, and start the development server. If the build fails, check " +
+      "that you are running Node 20 or later, clear the cache, and try again. Let me know if you need anything else, and I will help.";
+    // vLLM streams one token per chunk, the space in front of the word.
+    const pieces = answer.match(/\s*\S+/g)!;
+    expect(pieces.length).toBeGreaterThanOrEqual(60);
+    let sent = 0;
+    let emitted = 0;
+    let maxHeld = 0;
+    let i = 0;
+    for await (const c of benchChain.guardStream(from(vllmStream(pieces)), "chat", "incremental", () => {})) {
+      emitted += contentOf([c]).length;
+      // Output chunk i answers input chunk i: the role chunk, then one per piece.
+      if (i >= 1 && i <= pieces.length) {
+        sent += pieces[i - 1]!.length;
+        maxHeld = Math.max(maxHeld, sent - emitted);
+        expect(sent - emitted, `after piece ${i} (${JSON.stringify(pieces[i - 1])})`).toBeLessThanOrEqual(40);
+      }
+      i++;
+    }
+    expect(emitted).toBe(answer.length);
+    expect(maxHeld).toBeLessThanOrEqual(40);
   });
 
   it("incremental: emits early for long texts", async () => {

@@ -88,6 +88,19 @@ export class ScoreAccumulator {
   }
 }
 
+/**
+ * Runs the lexicon once over a short text as a whole and as a stream, so that V8 compiles its
+ * regexes (the stream guard's hold-back ones are large) when the engine is compiled, not in the first
+ * request.
+ */
+export function warmUpLexicon(): void {
+  const text = "Warm up the lexicon: here is how to set up the server, kill the process and shoot a photo of it.";
+  scoreText(text);
+  const s = new IncrementalScorer();
+  for (const w of text.split(/(?<= )/)) s.push(w, false);
+  s.push("", true);
+}
+
 export function scoreText(text: string): ContentScore {
   const t = normaliseForLexicon(text);
   const { harmful, benign } = lexicon();

@@ -1,4 +1,4 @@
-export { IncrementalScorer, scoreText, type ContentMatch, type ContentScore } from "./builtin-engine.js";
+export { IncrementalScorer, scoreText, warmUpLexicon, type ContentMatch, type ContentScore } from "./builtin-engine.js";
 export { DEFAULT_THRESHOLD, benignPatterns, harmfulEntries, MAX_PHRASE, WEAK_CAP, type LexiconEntry } from "./lexicon.js";
 export {
   guardConversation,

@@ -327,6 +327,17 @@ function tailAlt(options: Node[], eof: string, consumed: boolean): string | unde
   return parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : `(?:${parts.join("|")})`;
 }
 
+/** Whether tailSource can follow `pattern` (parsing only; nothing is compiled). */
+export function tailSupported(pattern: string): boolean {
+  try {
+    new Parser(pattern).parse();
+    return true;
+  } catch (e) {
+    if (e instanceof Unsupported) return false;
+    throw e;
+  }
+}
+
 /**
  * Source of a regex matching at p when a match of `pattern` at p could still change as text is
  * appended (see above), or undefined when the pattern uses something this cannot follow. With the `u`

@@ -12,13 +12,15 @@ export interface Recogniser {
   readonly pattern: string;
   /**
    * Upper bound on the length of any regex match (not just valid ones). The incremental stream guard
-   * holds back this much text, so it must be a true bound: patterns use bounded quantifiers.
+   * never looks further back than this for a match in progress (what it holds is decided by the
+   * pattern itself, see prefix.ts), so it must be a true bound: patterns use bounded quantifiers.
    */
   readonly maxLength: number;
   /**
    * A literal every match contains, starting within `within` characters of the match start
-   * (`within: 1` means the match begins with it). Lets the stream guard release text that cannot
-   * start a match long before `maxLength` characters have arrived (a PEM block, `@` in an email).
+   * (`within: 1` means the match begins with it). Only used by the stream guard when the pattern is
+   * one its tail construction cannot follow: text that cannot start a match is then released long
+   * before `maxLength` characters have arrived (a PEM block, `@` in an email).
    */
   readonly anchor?: { readonly literal: string; readonly within: number };
   /** How many characters before a match the pattern's lookbehind or the validator inspects. */

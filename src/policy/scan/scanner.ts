@@ -1,4 +1,4 @@
-import { tailSource } from "./prefix.js";
+import { tailSource, tailSupported } from "./prefix.js";
 import type { Recogniser } from "./recogniser.js";
 
 export interface Finding {
@@ -102,7 +102,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   const anchors = new Map<string, AnchorGroup>();
   for (const r of recognisers) {
     const hold = r.maxLength + LOOKAHEAD_MARGIN;
-    const src = r.standalone ? tailSource(r.pattern, ci + (r.flags ?? "")) : tailSource(prefix + r.pattern, ci);
+    const src = r.standalone ? tailSource(r.pattern, ci + (r.flags ?? "")) : tailSupported(r.pattern) ? "" : undefined;
     if (src !== undefined) {
       if (r.standalone) ownTails.push({ re: new RegExp(`(?=${src})`, "g" + ci + (r.flags ?? "")), hold });
       else {

@@ -1,0 +1,76 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { lexicon } from "../../src/policy/content/builtin-engine.js";
+import { builtinPiiTypes, customRecogniser, recognisersFor } from "../../src/policy/pii/index.js";
+import { compileScanner, type Finding, type Scanner } from "../../src/policy/scan/index.js";
+import { tailSource } from "../../src/policy/scan/prefix.js";
+
+const followed = [...recognisersFor(builtinPiiTypes), customRecogniser("ticket", "TCK-[0-9]{4,8}")];
+const pii = compileScanner(followed);
+/** With a custom pattern the tail construction cannot follow (a backreference): that one holds its maxLength. */
+const piiFallback = compileScanner([...followed, customRecogniser("twin", "(Q[A-Z])\\1-[0-9]{3}")]);
+const { harmful, benign } = lexicon();
+
+const pieces = [
+  "alice@example.com", "123-45-6789", "4111 1111 1111 1111", "(415) 555-2671", "+44 20 7946 0958", "GB82 WEST 1234 5698 7654 32",
+  "192.168.0.1", "2001:db8::1", "sk-proj-abcdefghijklmnopqrstuvwx", "AKIAIOSFODNN7EXAMPLE", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+  "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "0x52908400098527886E0F7030069857D2E4169EE7", "943 476 5919", "passport 340020013",
+  "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf\n-----END RSA PRIVATE KEY-----",
+  "Bearer abcdefghijklmnop0123", "xoxb-1234567890-abcdefghij", "TCK-123456", "QZQZ-123",
+  "how to ", "I want to kill my neighbor", "kill the process", "shoot a photo", "suicide hotline", "heil hitler", "kys",
+  " ", "\n", ". ", ", ", "the quick brown fox", "a", "@", "1", "-", "+", ":", "-----", "eyJ", "Q", "é",
+];
+
+/** Findings of `scanner` over a prefix of `text`, decided up to the prefix's frontier. */
+function decided(scanner: Scanner, prefix: string): { f: number; found: Finding[] } {
+  const f = scanner.frontier(prefix);
+  const found: Finding[] = [];
+  scanner.scanUntil(prefix, 0, f, found);
+  return { f, found };
+}
+
+describe("scanner frontier", () => {
+  it("positions before the frontier of any prefix are decided as in the whole text", () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 25 }), fc.nat(), (parts, at) => {
+        const text = parts.join("");
+        const k = at % (text.length + 1);
+        for (const scanner of [pii, piiFallback, harmful, benign]) {
+          const whole = scanner.scan(text);
+          const { f, found } = decided(scanner, text.slice(0, k));
+          expect(f).toBeLessThanOrEqual(k);
+          expect(found).toEqual(whole.filter((x) => x.start < f));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("holds back only what a match could still reach into", () => {
+    const prose = "Sure, first clone the repository and install the dependencies. Then start the development server.";
+    for (let k = 0; k <= prose.length; k++) {
+      const t = prose.slice(0, k);
+      for (const scanner of [pii, harmful, benign]) expect(k - scanner.frontier(t), JSON.stringify(t)).toBeLessThanOrEqual(24);
+    }
+    // A match in progress is held from where it starts.
+    expect(pii.frontier("key: -----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf")).toBe(5);
+    expect(pii.frontier("mail bob@exa")).toBe(5);
+    expect(pii.frontier("token eyJhbGciOi")).toBe(6);
+    expect(pii.frontier("done. -----BEG")).toBe(6);
+    expect(harmful.frontier("Here is how to")).toBe(8);
+    // A word that cannot begin any phrase is released as soon as it is complete.
+    expect(harmful.frontier("Here is the list ")).toBe(17);
+    // "plan a …" opens a phrase ("plan a bombing"): held until the next word rules it out.
+    expect(harmful.frontier("Here is the plan ")).toBe(12);
+    expect(harmful.frontier("Here is the plan for ")).toBe(21);
+    expect(piiFallback.frontier("x".repeat(2000))).toBe(2000 - 1028);
+  });
+
+  it("tail regexes: unsupported constructs are reported, not guessed", () => {
+    expect(tailSource("(a)\\1")).toBeUndefined();
+    expect(tailSource("(?i:a)")).toBeUndefined();
+    const t = new RegExp(`^(?:${tailSource("ab{2,3}c(?!d)")!})`);
+    for (const s of ["a", "ab", "abb", "abbb", "abbc"]) expect(t.test(s), s).toBe(true);
+    for (const s of ["abbbb", "ac", "abbcx", "b"]) expect(t.test(s), s).toBe(false);
+  });
+});
