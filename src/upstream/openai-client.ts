@@ -30,7 +30,10 @@ export class UpstreamClient {
     const url = new URL(target.baseUrl);
     this.basePath = url.pathname.replace(/\/+$/, "");
     this.pool = new Pool(url.origin, {
-      connections: opts.connections ?? 128,
+      // A stream holds its connection for its whole length, so the pool must be as wide as the
+      // streams the gateway admits (limits.max_concurrent_streams, default 2000); fewer would
+      // queue streams behind each other.
+      connections: opts.connections ?? 2048,
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 600_000,
       connect: { timeout: target.connectTimeoutSeconds * 1000 },
