@@ -1,38 +1,14 @@
 import type { GatewayConfig } from "../config/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
-import type { GovernanceEvent } from "../policy/governance-event.js";
+import { PolicyError, type PolicyEngine } from "../policy/index.js";
 import type { TargetRegistry, TargetState } from "../routing/index.js";
 import { noopObserver, type Outcome, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
 import { validateRequest } from "./request-validation.js";
 import { StreamLimiter } from "./stream-limiter.js";
 import type { CallContext, ChatResult, Chunk, JsonObject, Operation } from "./types.js";
 
-/** What the pipeline needs of the policy engine (src/policy implements it). */
-export interface ChatPolicy {
-  readonly enabled: boolean;
-  readonly hasResponseRules: boolean;
-  checkRequest(body: JsonObject, op: Operation, signal?: AbortSignal): Promise<{ body: JsonObject; events: GovernanceEvent[] }>;
-  checkResponse(body: JsonObject, op: Operation, signal?: AbortSignal): Promise<{ body: JsonObject; events: GovernanceEvent[] }>;
-  guardStream(
-    chunks: AsyncIterable<Chunk>,
-    op: Operation,
-    mode: "buffered" | "incremental",
-    onEvent: (e: GovernanceEvent) => void,
-    signal?: AbortSignal,
-  ): AsyncIterable<Chunk>;
-  /** One text through the chain, for GovernanceService.EvaluatePolicy and `kt policy test`. */
-  evaluateText(
-    text: string,
-    direction: "request" | "response",
-    policyId?: string,
-    signal?: AbortSignal,
-  ): Promise<{
-    decision: string;
-    findings: { policy: string; rule: string; type: string; start: number; end: number; action?: string }[];
-    redactedText: string;
-    events: GovernanceEvent[];
-  }>;
-}
+/** The policy engine as the pipeline uses it (src/policy implements it). */
+export type ChatPolicy = PolicyEngine;
 
 /** One consistent configuration: swapped whole on reload, so a request never sees half of two. */
 export interface Runtime {
@@ -165,6 +141,8 @@ export class ChatPipeline {
       return { stream: false, body: out };
     } catch (err) {
       const e = toGatewayError(err);
+      // A block's events (which rule fired, counts by type) belong in the refused request's record.
+      if (err instanceof PolicyError) summary.events.push(...err.events);
       if (summary.latencyMs === 0) await finish(outcomeOf(e, ctx.signal), e);
       throw e;
     }

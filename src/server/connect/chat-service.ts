@@ -1,7 +1,7 @@
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { ChatService, ListModelsResponseSchema, ModelSchema } from "../../../gen/keeptrusts/v1/chat_pb.js";
-import type { ChatPipeline, Chunk, Runtime } from "../../chat/index.js";
+import type { ChatPipeline, Chunk, JsonObject, Operation, Runtime } from "../../chat/index.js";
 import { GatewayError } from "../../errors/index.js";
 import { callContext } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";
@@ -17,34 +17,12 @@ import {
 /** ChatService: a thin adapter onto the chat pipeline; no policy, routing or upstream logic here. */
 export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): ServiceImpl<typeof ChatService> {
   return {
-    async createChatCompletion(req, ctx) {
-      const call = callContext(ctx);
-      try {
-        const r = await pipeline.run("chat", chatRequestToOpenAI(req), call);
-        if (r.stream) throw new GatewayError("KT_ERR_INTERNAL", "pipeline streamed a unary call");
-        return chatResponseFromOpenAI(r.body);
-      } catch (err) {
-        throw toConnectError(err, ctx.signal);
-      }
-    },
-    async *streamChatCompletion(req, ctx) {
-      const call = callContext(ctx);
-      yield* relay(() => pipeline.run("chat", chatRequestToOpenAI(req, { stream: true }), call), chatChunkFromOpenAI, ctx.signal);
-    },
-    async createCompletion(req, ctx) {
-      const call = callContext(ctx);
-      try {
-        const r = await pipeline.run("completion", completionRequestToOpenAI(req), call);
-        if (r.stream) throw new GatewayError("KT_ERR_INTERNAL", "pipeline streamed a unary call");
-        return completionResponseFromOpenAI(r.body);
-      } catch (err) {
-        throw toConnectError(err, ctx.signal);
-      }
-    },
-    async *streamCompletion(req, ctx) {
-      const call = callContext(ctx);
-      yield* relay(() => pipeline.run("completion", completionRequestToOpenAI(req, { stream: true }), call), completionChunkFromOpenAI, ctx.signal);
-    },
+    createChatCompletion: (req, ctx) => unary(pipeline, "chat", () => chatRequestToOpenAI(req), ctx, chatResponseFromOpenAI),
+    streamChatCompletion: (req, ctx) =>
+      relay(() => pipeline.run("chat", chatRequestToOpenAI(req, { stream: true }), callContext(ctx)), chatChunkFromOpenAI, ctx.signal),
+    createCompletion: (req, ctx) => unary(pipeline, "completion", () => completionRequestToOpenAI(req), ctx, completionResponseFromOpenAI),
+    streamCompletion: (req, ctx) =>
+      relay(() => pipeline.run("completion", completionRequestToOpenAI(req, { stream: true }), callContext(ctx)), completionChunkFromOpenAI, ctx.signal),
     async listModels() {
       const models = runtime().registry.models();
       return create(ListModelsResponseSchema, {
@@ -52,6 +30,16 @@ export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): Ser
       });
     },
   };
+}
+
+async function unary<T>(pipeline: ChatPipeline, op: Operation, body: () => JsonObject, ctx: HandlerContext, convert: (b: JsonObject) => T): Promise<T> {
+  try {
+    const r = await pipeline.run(op, body(), callContext(ctx));
+    if (r.stream) throw new GatewayError("KT_ERR_INTERNAL", "pipeline streamed a unary call");
+    return convert(r.body);
+  } catch (err) {
+    throw toConnectError(err, ctx.signal);
+  }
 }
 
 async function* relay<T>(

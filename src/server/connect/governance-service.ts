@@ -79,10 +79,13 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
         throw new ConnectError(`unknown policy '${req.policyId}'`, Code.NotFound);
       try {
         const r = await policy.evaluateText(req.text, direction, req.policyId, ctx.signal);
+        const actionOf = new Map(r.events.map((e) => [`${e.policy}/${e.rule}`, e.action]));
         return create(EvaluatePolicyResponseSchema, {
           decision: r.decision,
           redactedText: r.redactedText,
-          findings: r.findings.map((f) => create(FindingSchema, { policy: f.policy, rule: f.rule, type: f.type, start: f.start, end: f.end, action: f.action ?? "" })),
+          findings: r.findings.map((f) =>
+            create(FindingSchema, { policy: f.policy, rule: f.rule, type: f.type, start: f.start, end: f.end, action: actionOf.get(`${f.policy}/${f.rule}`) ?? "" }),
+          ),
         });
       } catch (err) {
         throw toConnectError(err, ctx.signal);
