@@ -45,7 +45,12 @@ export function auditObserver(opts: AuditObserverOptions): RequestObserver {
         tracestate: span.tracestate(),
         firstChunk: () => span.markFirstChunk(),
         end(summary: RequestSummary) {
-          if (summary.target) span.setAttributes({ target: { id: summary.target.id, description: summary.target.description, baseUrl: summary.target.baseUrl } });
+          if (summary.target)
+            span.setAttributes({
+              target: { id: summary.target.id, description: summary.target.description, baseUrl: summary.target.baseUrl },
+              targetHealth: summary.targetHealth,
+              attempts: summary.attempts.length,
+            });
           for (const e of summary.events) span.addGovernanceEvent(e);
           const err = summary.error;
           const record = span.end({

@@ -35,6 +35,10 @@ export interface RequestSpanTarget {
 /** Typed on purpose: there is no free-form attribute, so no content can be attached by accident. */
 export interface RequestSpanAttributes {
   target?: RequestSpanTarget;
+  /** The serving target's health when the request ended (metrics-style attributes). */
+  targetHealth?: { circuitState: string; consecutiveFailures: number; inFlight: number };
+  /** How many targets were tried (more than 1 when failover happened). */
+  attempts?: number;
   /** Overrides the decision derived from governance events. */
   decision?: PolicyDecision;
 }
@@ -181,6 +185,14 @@ class GatewayRequestSpan implements RequestSpan {
       this.server = attrs.target.baseUrl ? serverOf(attrs.target.baseUrl) : undefined;
     }
     if (attrs.decision) this.decisionOverride = attrs.decision;
+    if (this.otel && attrs.targetHealth) {
+      this.otel.setAttributes({
+        "kt.target.circuit_state": attrs.targetHealth.circuitState,
+        "kt.target.consecutive_failures": attrs.targetHealth.consecutiveFailures,
+        "kt.target.in_flight": attrs.targetHealth.inFlight,
+      });
+    }
+    if (this.otel && attrs.attempts !== undefined) this.otel.setAttribute("kt.attempts", attrs.attempts);
   }
 
   addGovernanceEvent(e: GovernanceEvent): void {

@@ -26,6 +26,9 @@ const RETRYABLE = new Set([
   "KT_ERR_UPSTREAM_PROTOCOL",
   "KT_ERR_UPSTREAM_IDLE_TIMEOUT",
 ]);
+/** The target serving each request, kept beside its summary so the summary stays plain data. */
+const servingOf = new WeakMap<RequestSummary, TargetState>();
+
 /** Per-request attempt budget: the first try plus two failovers. */
 const MAX_ATTEMPTS = 3;
 
@@ -60,6 +63,7 @@ export class ChatPipeline {
       model,
       stream,
       target: undefined,
+      targetHealth: undefined,
       attempts: [],
       events: [],
       usage: undefined,
@@ -72,6 +76,8 @@ export class ChatPipeline {
       error: undefined,
     };
     const finish = async (outcome: Outcome, error?: GatewayError): Promise<void> => {
+      const serving = servingOf.get(summary);
+      if (serving) summary.targetHealth = { circuitState: serving.circuit.state, consecutiveFailures: serving.circuit.consecutiveFailures, inFlight: serving.inFlight };
       summary.outcome = outcome;
       summary.error = error;
       summary.latencyMs = performance.now() - started;
@@ -150,6 +156,7 @@ export class ChatPipeline {
 
   private pickNext(rt: Runtime, group: TargetState[], tried: Set<TargetState>, summary: RequestSummary): TargetState {
     const s = rt.registry.pick(group, tried);
+    servingOf.set(summary, s);
     tried.add(s);
     summary.target = s.target;
     summary.attempts.push(s.target.id);

@@ -13,6 +13,8 @@ export interface RequestSummary {
   model: string;
   stream: boolean;
   target: Target | undefined;
+  /** The serving target's health when the request ended, for metrics-style span attributes. */
+  targetHealth: { circuitState: string; consecutiveFailures: number; inFlight: number } | undefined;
   /** Target ids tried, in order (more than one when failover happened). */
   attempts: string[];
   events: GovernanceEvent[];

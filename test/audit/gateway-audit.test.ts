@@ -109,6 +109,10 @@ describe.each(["http/json", "http/protobuf"] as const)("a gateway exporting OTLP
       "kt.pack.name": "openllm-audit-pack",
       "kt.pack.version": "2.1.0",
       "server.address": "127.0.0.1",
+      "kt.target.circuit_state": "closed",
+      "kt.target.consecutive_failures": 0,
+      "kt.target.in_flight": 0,
+      "kt.attempts": 1,
     });
     expect(unary.attributes["gen_ai.usage.input_tokens"]).toBeGreaterThan(0);
     expect(unary.attributes["gen_ai.usage.output_tokens"]).toBeGreaterThan(0);
