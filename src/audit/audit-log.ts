@@ -2,7 +2,7 @@ import { chmod, mkdir, open, stat, truncate, unlink, type FileHandle } from "nod
 import { join } from "node:path";
 import { fsyncDir, readAnchor, sealAnchor, writeAnchor, type AuditAnchor } from "./audit-anchor.js";
 import type { AuditRecordInput, StoredAuditRecord } from "./audit-record.js";
-import { canonicalJson } from "./canonical-json.js";
+import { canonicalAuditRecord, canonicalAuditRecordJson } from "./canonical-json.js";
 import { chainHash, GENESIS_HASH } from "./hash-chain.js";
 import { queryAuditLog, type AuditQuery, type AuditQueryResult } from "./query-log.js";
 import { listSegments, readLastCompleteLine, readSegmentLines, segmentName, type SegmentFile } from "./segment-files.js";
@@ -209,12 +209,9 @@ export class AuditLog {
 
     const seq = this.nextSeq++;
     const prev = this.lastHash;
-    const record: StoredAuditRecord = { ...pickRecordFields(input), seq, prev } as StoredAuditRecord;
-    if (this.pendingAnchor !== undefined) {
-      record.anchor = this.pendingAnchor;
-      this.pendingAnchor = undefined;
-    }
-    const body = canonicalJson(record);
+    const record = canonicalAuditRecord(input, seq, prev, this.pendingAnchor);
+    this.pendingAnchor = undefined;
+    const body = canonicalAuditRecordJson(record);
     const hash = chainHash(prev, body);
     record.hash = hash;
     this.lastHash = hash;
@@ -443,38 +440,6 @@ async function scanMaxTime(path: string): Promise<number> {
     if (Number.isFinite(t) && t > max) max = t;
   }
   return max;
-}
-
-/**
- * Copies only the fields an AuditRecord defines, so whatever else a caller's object carries
- * (a request body, a header) can never reach the log.
- */
-function pickRecordFields(r: AuditRecordInput): AuditRecordInput {
-  return {
-    time: r.time,
-    traceId: r.traceId,
-    spanId: r.spanId,
-    kind: r.kind,
-    operation: r.operation,
-    frontDoor: r.frontDoor,
-    principal: r.principal,
-    model: r.model,
-    target: r.target,
-    targetDescription: r.targetDescription,
-    stream: r.stream,
-    outcome: r.outcome,
-    errorCode: r.errorCode,
-    httpStatus: r.httpStatus,
-    decision: r.decision,
-    rulesFired: r.rulesFired,
-    redactions: r.redactions,
-    events: r.events,
-    usage: r.usage,
-    finishReasons: r.finishReasons,
-    latencyMs: r.latencyMs,
-    ttfcMs: r.ttfcMs,
-    pack: r.pack,
-  };
 }
 
 function delay(ms: number): Promise<void> {

@@ -293,3 +293,33 @@ describe("AuditLog", () => {
     });
   });
 });
+
+describe("canonicalAuditRecord", () => {
+  it("serialises to exactly canonicalJson's bytes, for any record", async () => {
+    const fc = (await import("fast-check")).default;
+    const { canonicalJson, canonicalAuditRecord, canonicalAuditRecordJson } = await import("../../src/audit/canonical-json.js");
+    const str = fc.string({ maxLength: 10 });
+    const counts = fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.nat());
+    const event = fc.record(
+      { policy: str, rule: str, ruleType: fc.constantFrom("pii_detection", "content_filter"), action: fc.constantFrom("redact", "mask", "block", "log"), phase: fc.constantFrom("request", "response"), counts, engine: fc.constantFrom("builtin", "llama_guard"), failedOpen: fc.boolean() },
+      { requiredKeys: ["policy", "rule", "ruleType", "action", "phase", "counts"] },
+    );
+    const input = fc.record(
+      {
+        time: str, traceId: str, spanId: str, kind: fc.constantFrom("request", "access"), operation: str, frontDoor: fc.constantFrom("openai", "grpc"), principal: str, model: str,
+        target: str, targetDescription: str, stream: fc.boolean(), outcome: fc.constantFrom("ok", "error"), errorCode: str, httpStatus: fc.nat(), decision: fc.constantFrom("allow", "redact"),
+        rulesFired: fc.array(str), redactions: counts, events: fc.array(event, { maxLength: 3 }), usage: fc.record({ input: fc.nat(), output: fc.nat() }),
+        finishReasons: fc.array(str), latencyMs: fc.double({ noNaN: true }), ttfcMs: fc.nat(), pack: fc.record({ name: str, version: str }),
+      },
+      { requiredKeys: ["time", "traceId", "spanId", "kind", "operation", "frontDoor", "principal", "model", "stream", "outcome", "decision", "rulesFired", "redactions", "events", "latencyMs"] },
+    );
+    fc.assert(
+      fc.property(input, fc.nat(), str, fc.option(str, { nil: undefined }), (i, seq, prev, anchor) => {
+        const r = canonicalAuditRecord(i as never, seq, prev, anchor);
+        expect(canonicalAuditRecordJson(r)).toBe(canonicalJson(r));
+        expect(canonicalJson(r)).toBe(canonicalJson({ ...i, seq, prev, ...(anchor === undefined ? {} : { anchor }) }));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
