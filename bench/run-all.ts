@@ -2,8 +2,9 @@
  * `npm run bench`: every benchmark in one run, reported as ratios against a direct call to the
  * same fake OpenLLM in the same run. Prints a markdown report and writes bench/results/latest.md.
  *
- *   1. throughput: direct, nginx (if installed), gateway with policies off, gateway with the full
- *      chain (PII redaction both ways, content filter, audit log); wrk 16 connections, 2 threads
+ *   1. throughput: direct, nginx (if installed), the Portkey AI gateway (installed on demand into
+ *      <tmpdir>/kt-bench-portkey, never a dependency), gateway with policies off, gateway with the
+ *      full chain (PII redaction both ways, content filter, audit log); wrk 16 connections, 2 threads
  *   2. streaming: time to first token, direct vs gateway (off, full chain buffered, full chain
  *      incremental), against a fake that waits 20 ms between chunks
  *   3. scanner throughput: bench/scanner.ts, when present
@@ -11,7 +12,8 @@
  *
  * Environment: BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (16),
  * BENCH_THREADS (2), BENCH_STREAMS (20), BENCH_CHUNK_DELAY_MS (20), BENCH_MEM_STREAMS (1000),
- * BENCH_DRIP_MS (100), BENCH_ONLY (comma list of: throughput,streaming,scanner,memory).
+ * BENCH_DRIP_MS (100), BENCH_ONLY (comma list of: throughput,streaming,scanner,memory),
+ * BENCH_PORTKEY (1; 0 skips the Portkey row), BENCH_PORTKEY_VERSION (1.15.2).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -21,9 +23,10 @@ import { envNum, loadSettings, measure, probe, type LoadRow, type LoadSettings }
 import { ROOT, startChild, stopAll, tail } from "./lib/proc.js";
 import { RssSampler, rssKb } from "./lib/procfs.js";
 import { brief, delta, fmt, fmtInt, machineLine, ratio, table, writeReport } from "./lib/report.js";
+import { ensurePortkey, portkeyEnabled, portkeyHeaders, PORTKEY_DIR, PORTKEY_PACKAGE, startPortkey, verifyPortkey, type PortkeyInstall } from "./lib/portkey.js";
 import { nginxPath, startFake, startGateway, startNginx, type Service } from "./lib/services.js";
 import { concurrentStreams, sequentialStreams, type TtftSummary } from "./lib/streams.js";
-import { throughputTable } from "./lib/throughput.js";
+import { portkeyComparison, throughputTable } from "./lib/throughput.js";
 import { wrkPath } from "./lib/wrk.js";
 import { measureDirect, measureGateway } from "./overhead.js";
 
@@ -35,6 +38,17 @@ const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 async function throughput(tmp: string): Promise<void> {
   const s: LoadSettings = loadSettings(tmp, CHAT_BODY);
+  // Installed (or found) before anything is measured, so npm's CPU overlaps no row.
+  let portkey: PortkeyInstall | undefined;
+  if (!portkeyEnabled()) skipped.push("Portkey gateway: skipped (BENCH_PORTKEY=0); its row and the full-chain ÷ Portkey ratio are absent");
+  else {
+    try {
+      portkey = await ensurePortkey(log);
+      log(`portkey ${portkey.version}: ${portkey.reused ? "reusing" : "installed"} ${path.relative(PORTKEY_DIR, portkey.entry)} in ${PORTKEY_DIR}`);
+    } catch (e) {
+      skipped.push(`Portkey gateway: install failed: ${brief(e)}`);
+    }
+  }
   const fake = await startFake();
   const rows: LoadRow[] = [];
   const probes: string[] = [];
@@ -54,6 +68,22 @@ async function throughput(tmp: string): Promise<void> {
         await ng?.stop();
       }
     } else skipped.push("nginx: not installed (`apt-get install nginx-light`); its row and the CPU-vs-nginx ratio are absent");
+
+    if (portkey) {
+      const label = `Portkey gateway ${portkey.version}`;
+      log(label);
+      let pk: Service | undefined;
+      try {
+        pk = await startPortkey(portkey, tmp);
+        const p = await verifyPortkey(pk, fake.origin, pk.origin + CHAT, s.body);
+        probes.push(`- ${label}: HTTP ${p.status}, \`${p.snippet.replace(/`/g, "'")}\``);
+        rows.push(await measure(label, pk.origin + CHAT, s, { proxy: pk.child.pid, upstream: fake.child.pid }, portkeyHeaders(fake.origin)));
+      } catch (e) {
+        skipped.push(`Portkey gateway: ${brief(e)}`);
+      } finally {
+        await pk?.stop();
+      }
+    }
 
     for (const [label, policies] of [
       ["gateway, policies off", "off"],
@@ -80,6 +110,10 @@ async function throughput(tmp: string): Promise<void> {
       "",
       throughputTable(rows),
       "",
+      portkeyComparison(rows) ?? "",
+      portkey && rows.some((r) => r.label.startsWith("Portkey"))
+        ? `\nPortkey: \`${PORTKEY_PACKAGE}@${portkey.version}\` from npm, installed outside this repository in \`${PORTKEY_DIR}\`, run as \`node ${path.relative(PORTKEY_DIR, portkey.entry)} --port=P --headless\` (bound to 127.0.0.1 by a preload), no config file; every request carries \`x-portkey-provider: openai\`, \`x-portkey-custom-host: <fake>/v1\` and \`Authorization: Bearer x\`.\n`
+        : "",
       probes.length ? "What one request answered (the fake echoes the prompt it received, so redaction both ways shows here):\n\n" + probes.join("\n") : "",
     ].join("\n"),
   );

@@ -43,21 +43,36 @@ export interface LoadRow {
   upstreamRssMb?: number;
 }
 
-let script: string | undefined;
+/** Extra request headers of a row (e.g. Portkey's routing headers); none for the other rows. */
+export type Headers = Record<string, string>;
 
-async function load(url: string, s: LoadSettings, seconds: number): Promise<LoadResult> {
+/** One wrk script per distinct header set, written once into the run's temp dir. */
+const scripts = new Map<string, string>();
+
+async function load(url: string, s: LoadSettings, seconds: number, headers: Headers = {}): Promise<LoadResult> {
   if (wrkPath()) {
-    script ??= writeWrkScript(s.tmpDir, s.body);
+    const key = JSON.stringify(headers);
+    let script = scripts.get(key);
+    if (!script) {
+      script = writeWrkScript(s.tmpDir, s.body, `post-${scripts.size}.lua`, headers);
+      scripts.set(key, script);
+    }
     return runWrk({ url, script, seconds, connections: s.connections, threads: s.threads });
   }
-  return runNodeLoad({ url, body: s.body, seconds, connections: s.connections });
+  return runNodeLoad({ url, body: s.body, seconds, connections: s.connections, headers });
 }
 
-export async function measure(label: string, url: string, s: LoadSettings, pids: { proxy?: number; upstream: number }): Promise<LoadRow> {
-  if (s.warmupSeconds > 0) await load(url, s, s.warmupSeconds);
+export async function measure(
+  label: string,
+  url: string,
+  s: LoadSettings,
+  pids: { proxy?: number; upstream: number },
+  headers: Headers = {},
+): Promise<LoadRow> {
+  if (s.warmupSeconds > 0) await load(url, s, s.warmupSeconds, headers);
   const p0 = pids.proxy !== undefined ? cpuTicks(pids.proxy) : undefined;
   const u0 = cpuTicks(pids.upstream);
-  const r = await load(url, s, s.seconds);
+  const r = await load(url, s, s.seconds, headers);
   const p1 = pids.proxy !== undefined ? cpuTicks(pids.proxy) : undefined;
   const u1 = cpuTicks(pids.upstream);
   const mb = (kb: number | undefined) => (kb === undefined ? undefined : kb / 1024);
@@ -72,9 +87,9 @@ export async function measure(label: string, url: string, s: LoadSettings, pids:
 }
 
 /** One request, to show what the measured path answers (status and a snippet). */
-export async function probe(url: string, body: string): Promise<{ status: number; snippet: string }> {
+export async function probe(url: string, body: string, headers: Headers = {}): Promise<{ status: number; snippet: string }> {
   try {
-    const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body, signal: AbortSignal.timeout(10_000) });
+    const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body, signal: AbortSignal.timeout(10_000) });
     const text = await r.text();
     let snippet = text;
     try {

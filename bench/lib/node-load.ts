@@ -6,7 +6,7 @@
 import { Pool } from "undici";
 import type { LoadResult } from "./wrk.js";
 
-export async function runNodeLoad(o: { url: string; body: string; seconds: number; connections?: number }): Promise<LoadResult> {
+export async function runNodeLoad(o: { url: string; body: string; seconds: number; connections?: number; headers?: Record<string, string> }): Promise<LoadResult> {
   const u = new URL(o.url);
   const conns = o.connections ?? 16;
   const pool = new Pool(u.origin, { connections: conns, pipelining: 1 });
@@ -22,7 +22,7 @@ export async function runNodeLoad(o: { url: string; body: string; seconds: numbe
         const r = await pool.request({
           path: u.pathname,
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: { "content-type": "application/json", ...o.headers },
           body: o.body,
           headersTimeout: 10_000,
           bodyTimeout: 10_000,

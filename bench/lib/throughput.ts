@@ -24,3 +24,21 @@ export function throughputTable(rows: LoadRow[]): string {
     ]),
   );
 }
+
+/**
+ * The comparison with the Portkey gateway under the throughput table: the full-chain gateway's
+ * req/s ÷ Portkey's (the target is ≥ 10×), and CPU per request and added p50 side by side.
+ */
+export function portkeyComparison(rows: LoadRow[]): string | undefined {
+  const direct = rows.find((r) => r.label.startsWith("direct"));
+  const pk = rows.find((r) => r.label.startsWith("Portkey"));
+  const full = rows.find((r) => r.label === "gateway, full chain");
+  if (!pk || !full) return undefined;
+  const x = full.load.rps / pk.load.rps;
+  const verdict = !Number.isFinite(x) ? "" : x >= 10 ? " — target ≥ 10× met" : " — target ≥ 10× **not met**";
+  return [
+    `**gateway full chain req/s ÷ Portkey req/s = ${ratio(full.load.rps, pk.load.rps) ?? "—"}** (${fmtInt(full.load.rps) ?? "—"} ÷ ${fmtInt(pk.load.rps) ?? "—"})${verdict}.`,
+    `CPU per request: full chain ${fmtInt(full.proxyCpuUs) ?? "—"} µs, Portkey ${fmtInt(pk.proxyCpuUs) ?? "—"} µs (${ratio(full.proxyCpuUs, pk.proxyCpuUs) ?? "—"}); ` +
+      `added p50: full chain ${delta(full.load.p50Ms, direct?.load.p50Ms) ?? "—"} ms, Portkey ${delta(pk.load.p50Ms, direct?.load.p50Ms) ?? "—"} ms.`,
+  ].join(" ");
+}

@@ -20,8 +20,21 @@ export function wrkPath(): string | undefined {
   return hasCommand("wrk");
 }
 
-/** A wrk script that POSTs `body` as JSON; returns its path. */
-export function writeWrkScript(dir: string, body: string, name = "post.lua"): string {
+/** A Lua string literal: `"…"`, quotes, backslashes, control and non-ASCII bytes escaped as `\ddd`. */
+export function luaString(v: string): string {
+  let out = '"';
+  for (const b of Buffer.from(v, "utf8")) {
+    if (b === 0x22 || b === 0x5c || b < 0x20 || b >= 0x7f) out += `\\${b.toString().padStart(3, "0")}`;
+    else out += String.fromCharCode(b);
+  }
+  return out + '"';
+}
+
+/**
+ * A wrk script that POSTs `body` as JSON, with `headers` added to every request (e.g. the
+ * `x-portkey-*` routing headers of the Portkey row); returns its path.
+ */
+export function writeWrkScript(dir: string, body: string, name = "post.lua", headers: Record<string, string> = {}): string {
   let eq = "=";
   while (body.includes(`]${eq}]`)) eq += "=";
   const lua = [
@@ -29,6 +42,7 @@ export function writeWrkScript(dir: string, body: string, name = "post.lua"): st
     `wrk.body = [${eq}[${body}]${eq}]`,
     'wrk.headers["Content-Type"] = "application/json"',
     'wrk.headers["Accept"] = "application/json"',
+    ...Object.entries(headers).map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}`),
     "",
   ].join("\n");
   const p = path.join(dir, name);
