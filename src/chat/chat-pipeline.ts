@@ -1,7 +1,7 @@
 import type { GatewayConfig } from "../config/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import { PolicyError, type PolicyEngine } from "../policy/index.js";
-import type { TargetRegistry, TargetState } from "../routing/index.js";
+import { isTargetFault, type TargetRegistry, type TargetState } from "../routing/index.js";
 import { noopObserver, type Outcome, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
 import { validateRequest } from "./request-validation.js";
 import { StreamLimiter } from "./stream-limiter.js";
@@ -17,15 +17,6 @@ export interface Runtime {
   policy: ChatPolicy;
 }
 
-/** Failures before the first byte that another target of the group may not share. */
-const RETRYABLE = new Set([
-  "KT_ERR_UPSTREAM_CONNECT",
-  "KT_ERR_UPSTREAM_CONNECT_TIMEOUT",
-  "KT_ERR_UPSTREAM_FAILED",
-  "KT_ERR_UPSTREAM_TIMEOUT",
-  "KT_ERR_UPSTREAM_PROTOCOL",
-  "KT_ERR_UPSTREAM_IDLE_TIMEOUT",
-]);
 /** The target serving each request, kept beside its summary so the summary stays plain data. */
 const servingOf = new WeakMap<RequestSummary, TargetState>();
 
@@ -164,7 +155,7 @@ export class ChatPipeline {
   }
 
   private mayRetry(rt: Runtime, group: TargetState[], tried: Set<TargetState>, e: GatewayError, ctx: CallContext): boolean {
-    return RETRYABLE.has(e.code) && tried.size < MAX_ATTEMPTS && !ctx.signal.aborted && rt.registry.hasAlternative(group, tried);
+    return isTargetFault(e) && tried.size < MAX_ATTEMPTS && !ctx.signal.aborted && rt.registry.hasAlternative(group, tried);
   }
 
   /**

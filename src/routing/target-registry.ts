@@ -48,8 +48,11 @@ export interface ServedModel {
 
 const PROBE_TIMEOUT_MS = 5_000;
 
-/** Errors that say something about the target's health (not the client's request). */
-const TARGET_FAULTS = new Set([
+/**
+ * Errors that say something about the target's health rather than the client's request: they
+ * count against its circuit, and (before any byte reached the client) another target may be tried.
+ */
+const TARGET_FAULTS: ReadonlySet<string> = new Set([
   "KT_ERR_UPSTREAM_FAILED",
   "KT_ERR_UPSTREAM_PROTOCOL",
   "KT_ERR_UPSTREAM_CONNECT",
@@ -57,6 +60,10 @@ const TARGET_FAULTS = new Set([
   "KT_ERR_UPSTREAM_TIMEOUT",
   "KT_ERR_UPSTREAM_IDLE_TIMEOUT",
 ]);
+
+export function isTargetFault(e: GatewayError): boolean {
+  return TARGET_FAULTS.has(e.code);
+}
 
 /**
  * Resolves a client's `model` to the group of targets that serve it and picks one by weight among
@@ -143,7 +150,7 @@ export class TargetRegistry {
   report(s: TargetState, error: GatewayError | undefined): void {
     s.inFlight--;
     if (!error) s.circuit.onSuccess();
-    else if (TARGET_FAULTS.has(error.code)) s.circuit.onFailure(error.code, error.message, Date.now());
+    else if (isTargetFault(error)) s.circuit.onFailure(error.code, error.message, Date.now());
     else if (error.code === "KT_ERR_UPSTREAM_REJECTED") s.circuit.onSuccess(); // it answered; the request was at fault
     else s.circuit.onNeutral();
   }

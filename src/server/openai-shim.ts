@@ -15,8 +15,6 @@ export interface ShimDeps {
   maxBodyBytes: number;
   /** False while starting or draining: /readyz answers 503. */
   ready: () => boolean;
-  /** Called for each principal that read the models list (audit of access). */
-  onError?: (err: GatewayError, req: NodeRequest) => void;
 }
 
 /** The OpenAI-compatible HTTP API: what the openai SDKs and curl talk to. */
@@ -72,7 +70,6 @@ async function handle(deps: ShimDeps, req: NodeRequest, res: NodeResponse): Prom
     }
   } catch (err) {
     const e = toGatewayError(err);
-    deps.onError?.(e, req);
     if (!res.headersSent) sendError(res, e);
     else res.destroy();
   }

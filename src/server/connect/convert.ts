@@ -158,27 +158,32 @@ const DELTA_KNOWN = new Set(["role", "content", "tool_calls", "reasoning_content
 /** An OpenAI `chat.completion` object as a ChatCompletionResponse. */
 export function chatResponseFromOpenAI(body: OpenAIJson): ChatCompletionResponse {
   return create(ChatCompletionResponseSchema, {
-    id: str(body.id) ?? "",
-    created: int64(body.created),
-    model: str(body.model) ?? "",
+    ...envelopeOf(body),
     choices: objects(body.choices).map((c) => ({
       index: int32(c.index),
       message: isObject(c.message) ? messageFromOpenAI(c.message) : undefined,
       finishReason: str(c.finish_reason) ?? "",
       extra: extraOf(c, CHAT_CHOICE_KNOWN),
     })),
-    usage: usageFromOpenAI(body.usage),
-    extra: extraOf(body, TOP_KNOWN),
   });
+}
+
+/** The fields every response and chunk shares: id, created, model, usage and the unknown rest. */
+function envelopeOf(o: OpenAIJson) {
+  return {
+    id: str(o.id) ?? "",
+    created: int64(o.created),
+    model: str(o.model) ?? "",
+    usage: usageFromOpenAI(o.usage),
+    extra: extraOf(o, TOP_KNOWN),
+  };
 }
 
 /** An OpenAI `chat.completion.chunk` object as a ChatCompletionChunk. */
 export function chatChunkFromOpenAI(chunk: OpenAIJson): ChatCompletionChunk {
   assertNotError(chunk);
   return create(ChatCompletionChunkSchema, {
-    id: str(chunk.id) ?? "",
-    created: int64(chunk.created),
-    model: str(chunk.model) ?? "",
+    ...envelopeOf(chunk),
     choices: objects(chunk.choices).map((c) => {
       const d = isObject(c.delta) ? c.delta : undefined;
       return {
@@ -205,20 +210,14 @@ export function chatChunkFromOpenAI(chunk: OpenAIJson): ChatCompletionChunk {
         extra: extraOf(c, CHUNK_CHOICE_KNOWN),
       };
     }),
-    usage: usageFromOpenAI(chunk.usage),
-    extra: extraOf(chunk, TOP_KNOWN),
   });
 }
 
 /** An OpenAI `text_completion` object as a CompletionResponse. */
 export function completionResponseFromOpenAI(body: OpenAIJson): CompletionResponse {
   return create(CompletionResponseSchema, {
-    id: str(body.id) ?? "",
-    created: int64(body.created),
-    model: str(body.model) ?? "",
+    ...envelopeOf(body),
     choices: objects(body.choices).map(completionChoiceFromOpenAI),
-    usage: usageFromOpenAI(body.usage),
-    extra: extraOf(body, TOP_KNOWN),
   });
 }
 
@@ -226,12 +225,8 @@ export function completionResponseFromOpenAI(body: OpenAIJson): CompletionRespon
 export function completionChunkFromOpenAI(chunk: OpenAIJson): CompletionChunk {
   assertNotError(chunk);
   return create(CompletionChunkSchema, {
-    id: str(chunk.id) ?? "",
-    created: int64(chunk.created),
-    model: str(chunk.model) ?? "",
+    ...envelopeOf(chunk),
     choices: objects(chunk.choices).map(completionChoiceFromOpenAI),
-    usage: usageFromOpenAI(chunk.usage),
-    extra: extraOf(chunk, TOP_KNOWN),
   });
 }
 
