@@ -1,3 +1,4 @@
+import { writeSync } from "node:fs";
 import { chmod, mkdir, open, stat, truncate, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { fsyncDir, readAnchor, sealAnchor, writeAnchor, type AuditAnchor } from "./audit-anchor.js";
@@ -19,9 +20,11 @@ export interface AuditLogOptions {
   /** Records accepted but not yet durable before `append` starts waiting. Default 8192. */
   maxPending?: number;
   /**
-   * Group commit: how long the first record of a batch waits for others before one write and one
-   * fdatasync cover them all. Appends resolve after that fsync; answers are not held for it.
-   * Default 5 ms.
+   * Group commit: how long after a record is written the fdatasync that makes it durable may wait,
+   * so that one sync covers every record written meanwhile. Appends resolve after that sync;
+   * answers are never held for it. Records reach the file (the OS) at the end of the event-loop
+   * turn that appended them, whatever this is, so a crash of the process loses nothing; only a
+   * crash of the machine can lose the last window. Default 20 ms.
    */
   commitDelayMs?: number;
   /** How often retention runs while open; 0 turns the timer off. Default one hour. */
@@ -52,10 +55,11 @@ const DAY_MS = 86_400_000;
  * The embedded audit store: append-only JSON-lines segments chained by SHA-256 (see hash-chain.ts,
  * verify-log.ts). One writer per directory: the gateway process that opened it.
  *
- * Durability is group-committed: records are hashed and queued synchronously (so seq order is call
- * order), one write + one fdatasync then covers everything queued while the previous sync ran, and
- * each `append` promise resolves only after the sync that covers its record. A bounded queue gives
- * back-pressure: when it is full `append` waits for room instead of dropping.
+ * Records are hashed synchronously (so seq order is call order) and written to the file at the end
+ * of the event-loop turn that appended them, all of that turn's records in one write. Durability is
+ * group-committed: one fdatasync per commit window covers everything written before it, and each
+ * `append` promise resolves only after the sync that covers its record. A bounded count of records
+ * not yet durable gives back-pressure: when it is full `append` waits for room instead of dropping.
  */
 export class AuditLog {
   readonly path: string;
@@ -78,13 +82,20 @@ export class AuditLog {
   /** Newest record time per sealed segment: sealed files never change, so one scan each. */
   private readonly sealedMaxTime = new Map<string, number>();
 
-  private pending: PendingEntry[] = [];
+  /** Appended during this event-loop turn; written to the file at its end. */
+  private unwritten: PendingEntry[] = [];
+  /** Written to the file, waiting for the fdatasync that makes them durable. */
+  private unsynced: PendingEntry[] = [];
+  private writeScheduled = false;
+  /** While the active segment is being replaced, writes wait for the new file. */
+  private rotating = false;
+  private syncTimer: NodeJS.Timeout | undefined;
   /** Records accepted (queued or being written) and not yet settled. */
   private accepted = 0;
+  /** Highest seq whose append has settled; records settle in seq order. */
+  private settledSeq = 0;
   private readonly waiters: Array<() => void> = [];
-  private flushing: Promise<void> = Promise.resolve();
-  /** Cleared synchronously when the loop finds the queue empty, so no append can slip past it. */
-  private flushRunning = false;
+  private readonly flushWaiters: Array<() => void> = [];
   private failure: Error | undefined;
   private closed = false;
   private readonly listeners = new Set<AuditListener>();
@@ -97,7 +108,7 @@ export class AuditLog {
     this.retentionDays = opts.retention_days ?? 365;
     this.segmentBytes = opts.segment_bytes ?? 64 * 1024 * 1024;
     this.maxPending = Math.max(1, opts.maxPending ?? 8192);
-    this.commitDelayMs = Math.max(0, opts.commitDelayMs ?? 5);
+    this.commitDelayMs = Math.max(0, opts.commitDelayMs ?? 20);
     this.now = opts.now ?? Date.now;
   }
 
@@ -105,6 +116,7 @@ export class AuditLog {
   static async open(opts: AuditLogOptions): Promise<AuditLog> {
     const log = new AuditLog(opts);
     await log.recover();
+    log.settledSeq = log.nextSeq - 1;
     await log.prune();
     const every = opts.pruneIntervalMs ?? 3_600_000;
     if (every > 0) {
@@ -221,11 +233,8 @@ export class AuditLog {
     const time = Date.parse(input.time);
 
     return new Promise<number>((resolve, reject) => {
-      this.pending.push({ seq, line, record, time: Number.isFinite(time) ? time : 0, resolve, reject });
-      if (!this.flushRunning) {
-        this.flushRunning = true;
-        this.flushing = this.commitDelayMs > 0 ? delay(this.commitDelayMs).then(() => this.flushLoop()) : this.flushLoop();
-      }
+      this.unwritten.push({ seq, line, record, time: Number.isFinite(time) ? time : 0, resolve, reject });
+      this.scheduleWrite();
     });
   }
 
@@ -234,46 +243,130 @@ export class AuditLog {
     if (this.failure) throw new Error(`audit log failed: ${this.failure.message}`);
   }
 
-  private async flushLoop(): Promise<void> {
-    try {
-      await this.drain();
-    } finally {
-      this.flushRunning = false;
-    }
-    // Appends woken from back-pressure may have queued records after drain() saw an empty queue
-    // but before the flag dropped; they must not wait for an append that may never come.
-    if (this.pending.length > 0 && !this.failure) {
-      this.flushRunning = true;
-      this.flushing = this.flushLoop();
-    }
+  private scheduleWrite(): void {
+    if (this.writeScheduled || this.rotating) return;
+    this.writeScheduled = true;
+    setImmediate(this.writeOut);
   }
 
-  private async drain(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch = this.pending;
-      this.pending = [];
+  /**
+   * Writes what this turn appended with one synchronous write (to the page cache: no thread-pool
+   * round trip per batch, and nothing a process crash could lose), then leaves the fdatasync to
+   * the commit timer. Stops at a segment boundary and rotates before writing the rest.
+   */
+  private readonly writeOut = (): void => {
+    this.writeScheduled = false;
+    if (this.rotating || this.failure || this.unwritten.length === 0) return;
+    const batch = this.unwritten;
+    let bytes = 0;
+    let n = 0;
+    // Fill the active segment up to segment_bytes; a record bigger than a whole segment still goes
+    // in, alone, rather than being refused.
+    while (n < batch.length) {
+      const len = batch[n]!.line.length;
+      if (this.activeSize + bytes + len > this.segmentBytes && this.activeSize + bytes > 0) break;
+      bytes += len;
+      n++;
+    }
+    if (n > 0) {
       try {
-        await this.exclusive(() => this.writeBatch(batch));
+        writeFullySync(this.fh.fd, n === 1 ? batch[0]!.line : joinLines(batch, n, bytes));
       } catch (e) {
-        // What reached the disk is unknown: stop accepting, fail everything in flight. Reopening
-        // recovers a consistent chain from whatever is durable.
-        this.failure = e instanceof Error ? e : new Error(String(e));
-        const all = [...batch, ...this.pending];
-        this.pending = [];
-        for (const p of all) {
-          this.accepted--;
-          p.reject(this.failure);
-        }
-        this.releaseWaiters(true);
+        this.fail(e, []);
         return;
       }
-      for (const p of batch) {
-        this.accepted--;
-        p.resolve(p.seq);
+      this.activeSize += bytes;
+      for (let k = 0; k < n; k++) {
+        const p = batch[k]!;
+        if (p.time > this.activeMaxTime) this.activeMaxTime = p.time;
+        this.unsynced.push(p);
       }
-      for (const p of batch) this.emit(p.record);
-      this.releaseWaiters(false);
     }
+    this.unwritten = n === batch.length ? [] : batch.slice(n);
+    if (this.unwritten.length > 0) this.startRotation(this.unwritten[0]!.seq);
+    else this.scheduleSync();
+  };
+
+  private scheduleSync(): void {
+    if (this.syncTimer !== undefined || this.unsynced.length === 0 || this.failure) return;
+    this.syncTimer = setTimeout(this.runCommit, this.commitDelayMs);
+  }
+
+  private readonly runCommit = (): void => {
+    this.syncTimer = undefined;
+    void this.exclusive(() => this.commit()).then(() => this.scheduleSync());
+  };
+
+  /** One fdatasync for everything written so far; settles those appends. */
+  private async commit(): Promise<void> {
+    const batch = this.unsynced;
+    this.unsynced = [];
+    if (batch.length === 0) return;
+    try {
+      await this.fh.datasync();
+    } catch (e) {
+      this.fail(e, batch);
+      return;
+    }
+    this.settle(batch);
+  }
+
+  private startRotation(nextFirstSeq: number): void {
+    this.rotating = true;
+    if (this.syncTimer !== undefined) {
+      clearTimeout(this.syncTimer);
+      this.syncTimer = undefined;
+    }
+    void this.exclusive(async () => {
+      const batch = this.unsynced;
+      this.unsynced = [];
+      try {
+        // rotate() syncs the old file before closing it: that sync covers this batch.
+        await this.rotate(nextFirstSeq);
+      } catch (e) {
+        this.fail(e, batch);
+        return;
+      }
+      this.settle(batch);
+      this.rotating = false;
+      this.scheduleWrite();
+    });
+  }
+
+  private settle(batch: PendingEntry[]): void {
+    for (const p of batch) {
+      this.accepted--;
+      p.resolve(p.seq);
+    }
+    if (batch.length > 0) this.settledSeq = batch[batch.length - 1]!.seq;
+    for (const p of batch) this.emit(p.record);
+    this.releaseWaiters(false);
+    this.wakeFlushers();
+  }
+
+  /**
+   * What reached the disk is unknown: stop accepting and fail everything in flight. Reopening
+   * recovers a consistent chain from whatever is durable.
+   */
+  private fail(e: unknown, inFlight: PendingEntry[]): void {
+    if (!this.failure) this.failure = e instanceof Error ? e : new Error(String(e));
+    if (this.syncTimer !== undefined) {
+      clearTimeout(this.syncTimer);
+      this.syncTimer = undefined;
+    }
+    const all = [...inFlight, ...this.unsynced, ...this.unwritten];
+    this.unsynced = [];
+    this.unwritten = [];
+    for (const p of all) {
+      this.accepted--;
+      p.reject(this.failure);
+    }
+    this.releaseWaiters(true);
+    this.wakeFlushers();
+  }
+
+  private wakeFlushers(): void {
+    for (const w of this.flushWaiters.splice(0)) w();
   }
 
   private releaseWaiters(all: boolean): void {
@@ -281,33 +374,6 @@ export class AuditLog {
       this.accepted++;
       this.waiters.shift()!();
     }
-  }
-
-  private async writeBatch(batch: PendingEntry[]): Promise<void> {
-    let i = 0;
-    while (i < batch.length) {
-      let bytes = 0;
-      let j = i;
-      // Fill the active segment up to segment_bytes; a record bigger than a whole segment still
-      // goes in, alone, rather than being refused.
-      while (j < batch.length) {
-        const len = batch[j]!.line.length;
-        if (this.activeSize + bytes + len > this.segmentBytes && this.activeSize + bytes > 0) break;
-        bytes += len;
-        j++;
-      }
-      if (j === i) {
-        await this.rotate(batch[i]!.seq);
-        continue;
-      }
-      const buf = j - i === 1 ? batch[i]!.line : Buffer.concat(batch.slice(i, j).map((p) => p.line), bytes);
-      await writeFully(this.fh, buf);
-      this.activeSize += buf.length;
-      for (let k = i; k < j; k++) if (batch[k]!.time > this.activeMaxTime) this.activeMaxTime = batch[k]!.time;
-      i = j;
-      if (i < batch.length) await this.rotate(batch[i]!.seq);
-    }
-    await this.fh.datasync();
   }
 
   /** Closes the active segment durably, seals it, and starts the next one named by its first seq. */
@@ -403,9 +469,19 @@ export class AuditLog {
     return queryAuditLog(this.path, q);
   }
 
-  /** Resolves once everything appended so far is durable. */
+  /** Resolves once everything appended so far is durable (or the log has failed). */
   async flush(): Promise<void> {
-    while (this.flushRunning) await this.flushing;
+    const target = this.nextSeq - 1;
+    while (!this.failure && this.settledSeq < target) {
+      const woken = new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+      // Someone is waiting: write and sync now rather than at the end of the commit window.
+      this.writeOut();
+      if (this.syncTimer !== undefined) {
+        clearTimeout(this.syncTimer);
+        this.runCommit();
+      }
+      await woken;
+    }
   }
 
   async close(): Promise<void> {
@@ -414,17 +490,22 @@ export class AuditLog {
     this.closed = true;
     this.releaseWaiters(true);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
     await this.maintenance;
     await this.fh.close();
   }
 }
 
-async function writeFully(fh: FileHandle, buf: Buffer): Promise<void> {
+function writeFullySync(fd: number, buf: Buffer): void {
   let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off, null);
-    off += bytesWritten;
-  }
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+function joinLines(batch: readonly PendingEntry[], n: number, bytes: number): Buffer {
+  const buf = Buffer.allocUnsafe(bytes);
+  let off = 0;
+  for (let k = 0; k < n; k++) off += batch[k]!.line.copy(buf, off);
+  return buf;
 }
 
 async function scanMaxTime(path: string): Promise<number> {
@@ -440,8 +521,4 @@ async function scanMaxTime(path: string): Promise<number> {
     if (Number.isFinite(t) && t > max) max = t;
   }
   return max;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
