@@ -62,6 +62,26 @@ afterEach(() => {
 });
 
 describe("helpers", () => {
+  it("keepRequests bounds what a long-running fake remembers, newest kept", async () => {
+    const small = await startFakeOpenLLM({ port: 0, keepRequests: 3 });
+    try {
+      for (let i = 0; i < 10; i++) {
+        const res = await fetch(small.url + "/chat/completions", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: `n${i}` }] }),
+        });
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+      }
+      expect(small.requests.length).toBeLessThan(6);
+      expect(small.requests.at(-1)!.rawBody).toContain("n9");
+      expect(small.requests.map((r) => r.rawBody).join()).not.toContain("n0");
+    } finally {
+      await small.close();
+    }
+  });
+
   it("splitWords keeps leading whitespace and concatenates back exactly", () => {
     expect(splitWords("You said: hello world")).toEqual(["You", " said:", " hello", " world"]);
     for (const t of ["", " ", "a", "  a  b\n\nc ", "x\ty"]) expect(splitWords(t).join("")).toBe(t);
