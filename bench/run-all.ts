@@ -2,7 +2,8 @@
  * `npm run bench`: every benchmark in one run, reported as ratios against a direct call to the
  * same fake OpenLLM in the same run. Prints a markdown report and writes bench/results/latest.md.
  *
- *   1. throughput: direct, nginx (if installed), the Portkey AI gateway (installed on demand into
+ *   1. throughput: direct, nginx (if installed), a plain Node proxy with no governance (the floor
+ *      for any gateway on node:http + undici), the Portkey AI gateway (installed on demand into
  *      <tmpdir>/kt-bench-portkey, never a dependency), gateway with policies off, gateway with the
  *      full chain (PII redaction both ways, content filter, audit log); wrk 16 connections, 2 threads
  *   2. streaming: time to first token, direct vs gateway (off, full chain buffered, full chain
@@ -24,7 +25,7 @@ import { ROOT, startChild, stopAll, tail } from "./lib/proc.js";
 import { RssSampler, rssKb } from "./lib/procfs.js";
 import { brief, delta, fmt, fmtInt, machineLine, ratio, table, writeReport } from "./lib/report.js";
 import { ensurePortkey, portkeyEnabled, portkeyHeaders, PORTKEY_DIR, PORTKEY_PACKAGE, startPortkey, verifyPortkey, type PortkeyInstall } from "./lib/portkey.js";
-import { nginxPath, startFake, startGateway, startNginx, type Service } from "./lib/services.js";
+import { nginxPath, startFake, startGateway, startNginx, startPlainNodeProxy, type Service } from "./lib/services.js";
 import { concurrentStreams, sequentialStreams, type TtftSummary } from "./lib/streams.js";
 import { portkeyComparison, throughputTable } from "./lib/throughput.js";
 import { wrkPath } from "./lib/wrk.js";
@@ -68,6 +69,17 @@ async function throughput(tmp: string): Promise<void> {
         await ng?.stop();
       }
     } else skipped.push("nginx: not installed (`apt-get install nginx-light`); its row and the CPU-vs-nginx ratio are absent");
+
+    log("plain Node proxy");
+    let plain: Service | undefined;
+    try {
+      plain = await startPlainNodeProxy(fake.origin);
+      rows.push(await measure("plain Node proxy (no governance)", plain.origin + CHAT, s, { proxy: plain.child.pid, upstream: fake.child.pid }));
+    } catch (e) {
+      skipped.push(`plain Node proxy: ${brief(e)}`);
+    } finally {
+      await plain?.stop();
+    }
 
     if (portkey) {
       const label = `Portkey gateway ${portkey.version}`;

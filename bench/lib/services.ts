@@ -82,3 +82,12 @@ export async function startGateway(configPath: string, name = "gateway"): Promis
   await waitForHttp200(child, `${origin}/readyz`, 45_000);
   return { name, child, origin, stop: () => child.stop(8000) };
 }
+
+/** The no-governance Node reverse proxy (bench/lib/plain-node-proxy.ts): the floor for any Node gateway. */
+export async function startPlainNodeProxy(upstreamOrigin: string): Promise<Service> {
+  const port = await freePort();
+  const child = startChild("plain Node proxy", process.execPath, ["--import", "tsx", "bench/lib/plain-node-proxy.ts", upstreamOrigin, String(port)], { env: cleanEnv() });
+  await waitForOutput(child, /plain-node-proxy listening on/, 30_000);
+  const origin = `http://127.0.0.1:${port}`;
+  return { name: "plain Node proxy", child, origin, stop: () => child.stop() };
+}

@@ -33,6 +33,8 @@ export function portkeyComparison(rows: LoadRow[]): string | undefined {
   const direct = rows.find((r) => r.label.startsWith("direct"));
   const pk = rows.find((r) => r.label.startsWith("Portkey"));
   const full = rows.find((r) => r.label === "gateway, full chain");
+  const plain = rows.find((r) => r.label.startsWith("plain Node proxy"));
+  const nginx = rows.find((r) => r.label.startsWith("nginx"));
   if (!pk || !full) return undefined;
   const x = full.load.rps / pk.load.rps;
   const verdict = !Number.isFinite(x) ? "" : x >= 10 ? " — target ≥ 10× met" : " — target ≥ 10× **not met**";
@@ -40,5 +42,10 @@ export function portkeyComparison(rows: LoadRow[]): string | undefined {
     `**gateway full chain req/s ÷ Portkey req/s = ${ratio(full.load.rps, pk.load.rps) ?? "—"}** (${fmtInt(full.load.rps) ?? "—"} ÷ ${fmtInt(pk.load.rps) ?? "—"})${verdict}.`,
     `CPU per request: full chain ${fmtInt(full.proxyCpuUs) ?? "—"} µs, Portkey ${fmtInt(pk.proxyCpuUs) ?? "—"} µs (${ratio(full.proxyCpuUs, pk.proxyCpuUs) ?? "—"}); ` +
       `added p50: full chain ${delta(full.load.p50Ms, direct?.load.p50Ms) ?? "—"} ms, Portkey ${delta(pk.load.p50Ms, direct?.load.p50Ms) ?? "—"} ms.`,
+    plain
+      ? `For scale, the plain Node proxy with no governance reaches ${ratio(plain.load.rps, pk.load.rps) ?? "—"} Portkey's req/s at ${fmtInt(plain.proxyCpuUs) ?? "—"} µs/req` +
+        `${nginx ? ` (${ratio(plain.proxyCpuUs, nginx.proxyCpuUs, 1) ?? "—"} nginx's)` : ""}, added p50 ${delta(plain.load.p50Ms, direct?.load.p50Ms) ?? "—"} ms: ` +
+        `the full chain costs ${fmtInt(full.proxyCpuUs !== undefined && plain.proxyCpuUs !== undefined ? full.proxyCpuUs - plain.proxyCpuUs : undefined) ?? "—"} µs/req more than Node's HTTP stack and undici alone.`
+      : "",
   ].join(" ");
 }

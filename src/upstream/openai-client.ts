@@ -164,26 +164,37 @@ function abortCause(client: AbortSignal, firstByte: AbortSignal | undefined, tot
   return undefined;
 }
 
+type BodyStream = AsyncIterable<Buffer> & NodeJS.EventEmitter & { destroy?: (e?: Error) => void };
+
 /**
  * Reads a whole body. `deadline` (a performance.now() value) bounds a body trickled in pieces
- * that each arrive within the idle timer: checked as pieces come, so it costs no timer.
+ * that each arrive within the idle timer: checked as pieces come, so it costs no timer. Plain
+ * stream events rather than `for await`: this runs for every non-streamed answer, and the async
+ * iterator costs a promise per piece.
  */
-async function readText(body: AsyncIterable<Buffer> & { destroy?: (e?: Error) => void }, limit: number, deadline = Infinity, targetId = ""): Promise<string> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const part of body) {
-    size += part.length;
-    if (size > limit) throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", "upstream response is too large");
-    if (performance.now() > deadline) {
+function readText(body: BodyStream, limit: number, deadline = Infinity, targetId = ""): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const fail = (e: Error) => {
+      body.removeListener("data", onData);
       body.destroy?.();
-      throw new GatewayError("KT_ERR_UPSTREAM_TIMEOUT", `target '${targetId}' did not finish its answer within timeout_seconds`);
-    }
-    parts.push(part);
-  }
-  return parts.length === 1 ? parts[0]!.toString("utf8") : Buffer.concat(parts).toString("utf8");
+      reject(e);
+    };
+    const onData = (part: Buffer) => {
+      size += part.length;
+      if (size > limit) return fail(new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", "upstream response is too large"));
+      if (performance.now() > deadline)
+        return fail(new GatewayError("KT_ERR_UPSTREAM_TIMEOUT", `target '${targetId}' did not finish its answer within timeout_seconds`));
+      parts.push(part);
+    };
+    body.on("data", onData);
+    body.once("end", () => resolve(parts.length === 1 ? parts[0]!.toString("utf8") : Buffer.concat(parts, size).toString("utf8")));
+    body.on("error", reject);
+  });
 }
 
-async function* decodeChunks(body: AsyncIterable<Buffer> & { destroy?: (e?: Error) => void }, targetId: string, cause: () => AbortCause): AsyncGenerator<Chunk> {
+async function* decodeChunks(body: BodyStream, targetId: string, cause: () => AbortCause): AsyncGenerator<Chunk> {
   const decoder = new SseDecoder();
   let done = false;
   try {
