@@ -5,7 +5,7 @@ import { isTargetFault, type TargetRegistry, type TargetState } from "../routing
 import { noopObserver, type Outcome, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
 import { validateRequest } from "./request-validation.js";
 import { StreamLimiter } from "./stream-limiter.js";
-import type { CallContext, ChatResult, Chunk, JsonObject, Operation } from "./types.js";
+import type { CallContext, CancelSignal, ChatResult, Chunk, JsonObject, Operation } from "./types.js";
 
 /** The policy engine as the pipeline uses it (src/policy implements it). */
 export type ChatPolicy = PolicyEngine;
@@ -23,7 +23,7 @@ const servingOf = new WeakMap<RequestSummary, TargetState>();
 /** Per-request attempt budget: the first try plus two failovers. */
 const MAX_ATTEMPTS = 3;
 
-type UpstreamArgs = { body: JsonObject; signal: AbortSignal; traceparent?: string; tracestate?: string };
+type UpstreamArgs = { body: JsonObject; signal: CancelSignal; traceparent?: string; tracestate?: string };
 
 /**
  * The one chat pipeline both front doors call: validate, resolve the model, run the request
@@ -43,6 +43,7 @@ export class ChatPipeline {
   async run(op: Operation, body: unknown, ctx: CallContext): Promise<ChatResult> {
     const rt = this.runtime();
     const started = performance.now();
+    const cancel = ctx.cancel ?? ctx.signal;
     const b = body as JsonObject;
     const stream = b?.stream === true;
     const model = typeof b?.model === "string" ? b.model : "";
@@ -87,14 +88,15 @@ export class ChatPipeline {
       const group = rt.registry.resolve(body.model, op);
       let upstreamBody: JsonObject = body;
       if (rt.policy.enabled) {
-        const checked = await rt.policy.checkRequest(body, op, ctx.signal);
+        const checked = await rt.policy.checkRequest(body, op, rt.policy.usesSignal ? ctx.signal : undefined);
         summary.events.push(...checked.events);
         upstreamBody = checked.body;
       }
       const args = (s: TargetState): UpstreamArgs => ({
         // A shallow copy: only `model` changes, every other field goes upstream verbatim.
         body: { ...upstreamBody, model: s.target.upstreamModel },
-        signal: ctx.signal,
+        // Streams hold on to theirs for their whole length; a single answer takes the cheap form.
+        signal: stream ? ctx.signal : cancel,
         traceparent: trace.traceparent,
         tracestate: trace.tracestate,
       });
@@ -129,7 +131,7 @@ export class ChatPipeline {
       }
       let out = response;
       if (rt.policy.hasResponseRules) {
-        const checked = await rt.policy.checkResponse(response, op, ctx.signal);
+        const checked = await rt.policy.checkResponse(response, op, rt.policy.usesSignal ? ctx.signal : undefined);
         summary.events.push(...checked.events);
         out = checked.body;
       }
@@ -140,7 +142,7 @@ export class ChatPipeline {
       const e = toGatewayError(err);
       // A block's events (which rule fired, counts by type) belong in the refused request's record.
       if (err instanceof PolicyError) summary.events.push(...err.events);
-      if (summary.latencyMs === 0) await finish(outcomeOf(e, ctx.signal), e);
+      if (summary.latencyMs === 0) await finish(outcomeOf(e, cancel), e);
       throw e;
     }
   }
@@ -155,7 +157,7 @@ export class ChatPipeline {
   }
 
   private mayRetry(rt: Runtime, group: TargetState[], tried: Set<TargetState>, e: GatewayError, ctx: CallContext): boolean {
-    return isTargetFault(e) && tried.size < MAX_ATTEMPTS && !ctx.signal.aborted && rt.registry.hasAlternative(group, tried);
+    return isTargetFault(e) && tried.size < MAX_ATTEMPTS && !(ctx.cancel ?? ctx.signal).aborted && rt.registry.hasAlternative(group, tried);
   }
 
   /**
@@ -208,7 +210,7 @@ export class ChatPipeline {
   }
 }
 
-function outcomeOf(e: GatewayError, signal: AbortSignal): Outcome {
+function outcomeOf(e: GatewayError, signal: CancelSignal): Outcome {
   if (e.code === "KT_ERR_POLICY_BLOCKED") return "blocked";
   if (e.code === "KT_ERR_CANCELLED" || signal.aborted) return "cancelled";
   return "error";

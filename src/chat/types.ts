@@ -16,10 +16,22 @@ export interface Principal {
 
 export type FrontDoor = "openai" | "grpc" | "connect" | "grpc-web";
 
+/**
+ * What undici accepts as a request's `signal`, and all the pipeline itself asks of one: an
+ * AbortSignal, or an EventEmitter that emits `abort` and says whether it has.
+ */
+export type CancelSignal = AbortSignal | (NodeJS.EventEmitter & { readonly aborted: boolean; readonly reason?: unknown });
+
 export interface CallContext {
   principal: Principal;
   /** Aborts when the client goes away or its deadline passes; reaches the upstream request. */
-  signal: AbortSignal;
+  readonly signal: AbortSignal;
+  /**
+   * The same cancellation in a cheaper form, where the front door has one (the OpenAI shim makes
+   * its AbortSignal only when asked): non-streamed upstream calls and the pipeline's own checks
+   * use it, so the common request never builds an AbortSignal.
+   */
+  readonly cancel?: CancelSignal;
   frontDoor: FrontDoor;
   /** Incoming W3C trace context, when the client sent one. */
   traceparent?: string;

@@ -16,6 +16,8 @@ export interface PolicyEngine {
   /** False when there are no rules at all (the pipeline then skips all policy work). */
   readonly enabled: boolean;
   readonly hasResponseRules: boolean;
+  /** True when a rule calls a guard model, the only policy work a cancellation signal can stop. */
+  readonly usesSignal: boolean;
   /**
    * Request phase over the canonical OpenAI body. Returns a new body with redactions applied (the
    * input is not mutated) and the events. Throws PolicyError (a GatewayError) with
@@ -86,6 +88,7 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
   return {
     enabled: rules.length > 0,
     hasResponseRules: responseRules.length > 0,
+    usesSignal: rules.some((r) => r.kind === "content_filter" && r.engine === "llama_guard"),
     checkRequest: (body, op, signal) => check(requestRules, "request", body, requestSegments(body, op), signal),
     checkResponse: (body, _op, signal) => check(responseRules, "response", body, responseSegments(body), signal),
     guardStream(chunks, op, mode, onEvent, signal) {

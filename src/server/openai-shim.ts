@@ -4,6 +4,7 @@ import type { ChatPipeline, Chunk, Operation, Principal, Runtime } from "../chat
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import { SSE_DONE, sseData } from "../upstream/index.js";
 import type { Authenticator } from "./auth.js";
+import { ClientCancel } from "./client-cancel.js";
 import { readJsonBody, type NodeRequest } from "./http-body.js";
 
 export type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -92,20 +93,23 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   allow(method, "POST");
   const principal = authenticate(deps, req);
   const body = await readJsonBody(req, deps.maxBodyBytes, deps.runtime().config.limits.maxJsonDepth);
-  const abort = new AbortController();
+  const cancel = new ClientCancel();
   const onClose = () => {
-    if (!res.writableFinished) abort.abort();
+    if (!res.writableFinished) cancel.abort();
   };
   (res as unknown as NodeJS.EventEmitter).once("close", onClose);
   const result = await deps.pipeline.run(op, body, {
     principal,
-    signal: abort.signal,
+    get signal() {
+      return cancel.signal;
+    },
+    cancel,
     frontDoor: "openai",
     traceparent: header(req, "traceparent"),
     tracestate: header(req, "tracestate"),
   });
   if (!result.stream) return sendJson(res, 200, result.body);
-  await relayStream(result.chunks, res, abort);
+  await relayStream(result.chunks, res, cancel);
 }
 
 /**
@@ -113,7 +117,7 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
  * fault, a buffered-mode block) is a plain HTTP error the SDK maps to its error class. After the
  * headers, a failure becomes an OpenAI-style `data: {"error":…}` event and the stream ends.
  */
-async function relayStream(chunks: AsyncIterable<Chunk>, response: NodeResponse, abort: AbortController): Promise<void> {
+async function relayStream(chunks: AsyncIterable<Chunk>, response: NodeResponse, cancel: ClientCancel): Promise<void> {
   // http and http2 compat responses share this surface; TypeScript cannot call through their union.
   const res = response as ServerResponse;
   const it = chunks[Symbol.asyncIterator]();
@@ -125,31 +129,31 @@ async function relayStream(chunks: AsyncIterable<Chunk>, response: NodeResponse,
   });
   try {
     while (!next.done) {
-      if (abort.signal.aborted) break;
-      if (!res.write(sseData(JSON.stringify(next.value)))) await drained(res, abort.signal);
+      if (cancel.aborted) break;
+      if (!res.write(sseData(JSON.stringify(next.value)))) await drained(res, cancel);
       next = await it.next();
     }
-    if (!abort.signal.aborted) res.end(SSE_DONE);
+    if (!cancel.aborted) res.end(SSE_DONE);
   } catch (err) {
-    if (abort.signal.aborted) return;
+    if (cancel.aborted) return;
     const e = toGatewayError(err);
     res.write(sseData(JSON.stringify(e.toOpenAI())));
     res.end(SSE_DONE);
   } finally {
-    if (abort.signal.aborted) await it.return?.();
+    if (cancel.aborted) await it.return?.();
   }
 }
 
-function drained(res: NodeResponse, signal: AbortSignal): Promise<void> {
+function drained(res: NodeResponse, cancel: ClientCancel): Promise<void> {
   const em = res as unknown as NodeJS.EventEmitter;
   return new Promise((resolve) => {
     const done = () => {
       em.off("drain", done);
-      signal.removeEventListener("abort", done);
+      cancel.off("abort", done);
       resolve();
     };
     em.once("drain", done);
-    signal.addEventListener("abort", done, { once: true });
+    cancel.once("abort", done);
   });
 }
 

@@ -1,7 +1,7 @@
 import { Pool } from "undici";
 import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
-import type { Chunk, JsonObject, Operation } from "../chat/types.js";
+import type { CancelSignal, Chunk, JsonObject, Operation } from "../chat/types.js";
 import { SseDecoder } from "./sse-decoder.js";
 import { transportError, upstreamStatusError, type AbortCause } from "./upstream-error.js";
 
@@ -9,7 +9,7 @@ export interface UpstreamCall {
   op: Operation;
   /** The request body as it goes upstream (model already set to the target's model). */
   body: JsonObject;
-  signal: AbortSignal;
+  signal: CancelSignal;
   traceparent?: string;
   tracestate?: string;
 }
@@ -61,7 +61,7 @@ export class UpstreamClient {
     // undici's own header and body timers bound the call; an extra AbortSignal per request is
     // only paid for when a total bound is configured.
     const total = t.totalTimeoutSeconds === undefined ? undefined : AbortSignal.timeout(t.totalTimeoutSeconds * 1000);
-    const signal = total ? AbortSignal.any([call.signal, total]) : call.signal;
+    const signal = total ? AbortSignal.any([abortSignalOf(call.signal), total]) : call.signal;
     // timeout_seconds bounds a non-streamed answer, body included: undici's body timer firing is
     // the same fault as the header timer (upstream_timeout), not a stream's idle timeout.
     const cause = (err: unknown) =>
@@ -103,7 +103,7 @@ export class UpstreamClient {
   async stream(call: UpstreamCall): Promise<AsyncIterable<Chunk>> {
     const t = this.target;
     const total = t.totalTimeoutSeconds === undefined ? undefined : AbortSignal.timeout(t.totalTimeoutSeconds * 1000);
-    const signal = total ? AbortSignal.any([call.signal, total]) : call.signal;
+    const signal = total ? AbortSignal.any([abortSignalOf(call.signal), total]) : call.signal;
     let res;
     try {
       res = await this.pool.request({
@@ -157,7 +157,16 @@ export class UpstreamClient {
   }
 }
 
-function abortCause(client: AbortSignal, firstByte: AbortSignal | undefined, total: AbortSignal | undefined): AbortCause {
+/** An AbortSignal for APIs that take nothing else (AbortSignal.any). */
+function abortSignalOf(s: CancelSignal): AbortSignal {
+  if (s instanceof AbortSignal) return s;
+  const c = new AbortController();
+  if (s.aborted) c.abort(s.reason);
+  else s.once("abort", () => c.abort(s.reason));
+  return c.signal;
+}
+
+function abortCause(client: CancelSignal, firstByte: AbortSignal | undefined, total: AbortSignal | undefined): AbortCause {
   if (client.aborted) return "client";
   if (total?.aborted) return "total";
   if (firstByte?.aborted) return "first-byte";

@@ -193,6 +193,21 @@ describe("OpenAI shim with the real openai SDK", () => {
     expect(stack.fake.aborted).toBe(1);
   });
 
+  it("cancels the upstream request when the client of a non-streamed call goes away", async () => {
+    stack.fake.setBehavior("hang");
+    const before = stack.fake.aborted;
+    const ac = new AbortController();
+    const pending = client.chat.completions.create({ model: "openllm-llama3", messages: [{ role: "user", content: "slow" }] }, { signal: ac.signal }).catch((e) => e);
+    const deadline = Date.now() + 3000;
+    while (stack.fake.inFlight === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(stack.fake.inFlight).toBe(1);
+    ac.abort();
+    expect(await pending).toBeInstanceOf(OpenAI.APIUserAbortError);
+    await stack.fake.waitForAborted(before + 1, 3000);
+    expect(stack.fake.aborted).toBe(before + 1);
+    expect(stack.fake.inFlight).toBe(0);
+  });
+
   it("answers /healthz and /readyz", async () => {
     expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${stack.url}/readyz`);
