@@ -11,7 +11,7 @@
  *   3. scanner throughput: bench/scanner.ts, when present
  *   4. memory: 1,000 concurrent streams through the full-chain gateway against a slow-drip fake
  *
- * Environment: BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (16),
+ * Environment: BENCH_SECONDS (8), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (16),
  * BENCH_THREADS (2), BENCH_STREAMS (20), BENCH_CHUNK_DELAY_MS (20), BENCH_MEM_STREAMS (1000),
  * BENCH_DRIP_MS (100), BENCH_ONLY (comma list of: throughput,streaming,scanner,memory),
  * BENCH_PORTKEY (1; 0 skips the Portkey row), BENCH_PORTKEY_VERSION (1.15.2).
@@ -20,7 +20,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CHAT_BODY, writeGatewayConfig } from "./lib/configs.js";
-import { envNum, loadSettings, measure, probe, type LoadRow, type LoadSettings } from "./lib/load.js";
+import { envNum, loadSettings, measure, probe, warmUp, type LoadRow, type LoadSettings } from "./lib/load.js";
 import { ROOT, startChild, stopAll, tail } from "./lib/proc.js";
 import { RssSampler, rssKb } from "./lib/procfs.js";
 import { brief, delta, fmt, fmtInt, machineLine, ratio, table, writeReport } from "./lib/report.js";
@@ -29,13 +29,28 @@ import { nginxPath, startFake, startGateway, startNginx, startPlainNodeProxy, ty
 import { concurrentStreams, sequentialStreams, type TtftSummary } from "./lib/streams.js";
 import { portkeyComparison, throughputTable } from "./lib/throughput.js";
 import { wrkPath } from "./lib/wrk.js";
-import { measureDirect, measureGateway } from "./overhead.js";
 
 const CHAT = "/v1/chat/completions";
 const only = new Set((process.env.BENCH_ONLY ?? "throughput,streaming,scanner,memory").split(",").map((s) => s.trim()));
 const sections: string[] = [];
 const skipped: string[] = [];
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+interface Target {
+  label: string;
+  url: string;
+  pids: { proxy?: number; upstream: number };
+  headers?: Record<string, string>;
+}
+
+/** The round whose CPU per request is the median (req/s for the direct row), with the range noted. */
+function medianRound(runs: LoadRow[]): LoadRow {
+  const key = (r: LoadRow) => r.proxyCpuUs ?? -r.load.rps;
+  const sorted = [...runs].sort((a, b) => key(a) - key(b));
+  const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  const cpus = runs.map((r) => r.proxyCpuUs).filter((c): c is number => c !== undefined);
+  return cpus.length > 1 ? { ...mid, cpuRange: [Math.min(...cpus), Math.max(...cpus)] } : mid;
+}
 
 async function throughput(tmp: string): Promise<void> {
   const s: LoadSettings = loadSettings(tmp, CHAT_BODY);
@@ -51,49 +66,42 @@ async function throughput(tmp: string): Promise<void> {
     }
   }
   const fake = await startFake();
-  const rows: LoadRow[] = [];
+  const rounds = Math.max(1, Math.floor(envNum("BENCH_ROUNDS", 3)));
+  const targets: Target[] = [{ label: "direct (fake OpenLLM)", url: fake.origin + CHAT, pids: { upstream: fake.child.pid } }];
+  const services: Service[] = [];
   const probes: string[] = [];
+  let rows: LoadRow[] = [];
   try {
-    log(`direct (${s.warmupSeconds}+${s.seconds} s)`);
-    rows.push(await measureDirect(fake, s));
-
+    // Every path is started first and stays up, idle, while the others are measured: the rounds
+    // then interleave the paths, so a slow spell of the machine hits all of them, not one row.
     if (nginxPath()) {
-      log("nginx");
-      let ng: Service | undefined;
       try {
-        ng = await startNginx(fake.origin, tmp);
-        rows.push(await measure("nginx reverse proxy", ng.origin + CHAT, s, { proxy: ng.child.pid, upstream: fake.child.pid }));
+        const ng = await startNginx(fake.origin, tmp);
+        services.push(ng);
+        targets.push({ label: "nginx reverse proxy", url: ng.origin + CHAT, pids: { proxy: ng.child.pid, upstream: fake.child.pid } });
       } catch (e) {
         skipped.push(`nginx: ${brief(e)}`);
-      } finally {
-        await ng?.stop();
       }
     } else skipped.push("nginx: not installed (`apt-get install nginx-light`); its row and the CPU-vs-nginx ratio are absent");
 
-    log("plain Node proxy");
-    let plain: Service | undefined;
     try {
-      plain = await startPlainNodeProxy(fake.origin);
-      rows.push(await measure("plain Node proxy (no governance)", plain.origin + CHAT, s, { proxy: plain.child.pid, upstream: fake.child.pid }));
+      const plain = await startPlainNodeProxy(fake.origin);
+      services.push(plain);
+      targets.push({ label: "plain Node proxy (no governance)", url: plain.origin + CHAT, pids: { proxy: plain.child.pid, upstream: fake.child.pid } });
     } catch (e) {
       skipped.push(`plain Node proxy: ${brief(e)}`);
-    } finally {
-      await plain?.stop();
     }
 
     if (portkey) {
       const label = `Portkey gateway ${portkey.version}`;
-      log(label);
-      let pk: Service | undefined;
       try {
-        pk = await startPortkey(portkey, tmp);
+        const pk = await startPortkey(portkey, tmp);
+        services.push(pk);
         const p = await verifyPortkey(pk, fake.origin, pk.origin + CHAT, s.body);
         probes.push(`- ${label}: HTTP ${p.status}, \`${p.snippet.replace(/`/g, "'")}\``);
-        rows.push(await measure(label, pk.origin + CHAT, s, { proxy: pk.child.pid, upstream: fake.child.pid }, portkeyHeaders(fake.origin)));
+        targets.push({ label, url: pk.origin + CHAT, pids: { proxy: pk.child.pid, upstream: fake.child.pid }, headers: portkeyHeaders(fake.origin) });
       } catch (e) {
         skipped.push(`Portkey gateway: ${brief(e)}`);
-      } finally {
-        await pk?.stop();
       }
     }
 
@@ -101,24 +109,39 @@ async function throughput(tmp: string): Promise<void> {
       ["gateway, policies off", "off"],
       ["gateway, full chain", "full"],
     ] as const) {
-      log(label);
       try {
-        const row = await measureGateway(label, fake, s, policies);
-        rows.push(row);
-        const leaked = policies === "full" && /jane\.doe@example\.com|4111 1111 1111 1111/.test(row.probe.snippet);
-        probes.push(`- ${label}: HTTP ${row.probe.status}, \`${row.probe.snippet.replace(/`/g, "'")}\`${leaked ? " — **PII not redacted: the policy chain did not run**" : ""}`);
+        const cfg = writeGatewayConfig(tmp, `gateway-${policies}`, { baseUrl: fake.origin + "/v1", policies, auditDir: path.join(tmp, `audit-${policies}`) });
+        const gw = await startGateway(cfg, `gateway (${policies})`);
+        services.push(gw);
+        const p = await probe(gw.origin + CHAT, s.body);
+        const leaked = policies === "full" && /jane\.doe@example\.com|4111 1111 1111 1111/.test(p.snippet);
+        probes.push(`- ${label}: HTTP ${p.status}, \`${p.snippet.replace(/`/g, "'")}\`${leaked ? " — **PII not redacted: the policy chain did not run**" : ""}`);
+        targets.push({ label, url: gw.origin + CHAT, pids: { proxy: gw.child.pid, upstream: fake.child.pid } });
       } catch (e) {
         skipped.push(`${label}: ${brief(e)}`);
       }
     }
+
+    for (const t of targets) {
+      log(`warm-up: ${t.label} (${s.warmupSeconds} s)`);
+      await warmUp(t.url, s, t.headers);
+    }
+    const byTarget = targets.map(() => [] as LoadRow[]);
+    for (let r = 0; r < rounds; r++)
+      for (const [i, t] of targets.entries()) {
+        log(`round ${r + 1}/${rounds}: ${t.label} (${s.seconds} s)`);
+        byTarget[i]!.push(await measure(t.label, t.url, { ...s, warmupSeconds: 0 }, t.pids, t.headers));
+      }
+    rows = byTarget.map(medianRound);
   } finally {
+    for (const svc of services.reverse()) await svc.stop().catch(() => {});
     await fake.stop();
   }
   sections.push(
     [
       "## 1. Throughput and latency (non-streaming POST /v1/chat/completions)",
       "",
-      `${rows[0]?.load.tool === "wrk" ? "wrk" : "undici loop (wrk not installed)"}: ${s.connections} connections, ${s.threads} threads, ${s.seconds} s per row after ${s.warmupSeconds} s warm-up. Body: an email and a card number (4111 1111 1111 1111).`,
+      `${rows[0]?.load.tool === "wrk" ? "wrk" : "undici loop (wrk not installed)"}: ${s.connections} connections, ${s.threads} threads. Every path warmed up for ${s.warmupSeconds} s, then measured ${s.seconds} s at a time in ${rounds} interleaved rounds (all paths in turn, ${rounds} times); each row is the round with the median CPU per request (the median req/s for the direct row), and the last column gives the CPU range over the rounds. Body: an email and a card number (4111 1111 1111 1111).`,
       "",
       throughputTable(rows),
       "",

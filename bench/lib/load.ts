@@ -14,7 +14,7 @@ export interface LoadSettings {
 
 export function loadSettings(tmpDir: string, body: string): LoadSettings {
   return {
-    seconds: envNum("BENCH_SECONDS", 10),
+    seconds: envNum("BENCH_SECONDS", 8),
     warmupSeconds: envNum("BENCH_WARMUP_SECONDS", 2),
     connections: envNum("BENCH_CONNECTIONS", 16),
     threads: envNum("BENCH_THREADS", 2),
@@ -41,6 +41,8 @@ export interface LoadRow {
   /** RSS of the process under test at the end of the run, MiB. */
   proxyRssMb?: number;
   upstreamRssMb?: number;
+  /** Lowest and highest CPU µs per request over the rounds, when several were run. */
+  cpuRange?: [number, number];
 }
 
 /** Extra request headers of a row (e.g. Portkey's routing headers); none for the other rows. */
@@ -84,6 +86,11 @@ export async function measure(
     proxyRssMb: pids.proxy !== undefined ? mb(rssKb(pids.proxy)) : undefined,
     upstreamRssMb: mb(rssKb(pids.upstream)),
   };
+}
+
+/** Load without measuring: JIT, pools and caches warm before the first measured round. */
+export async function warmUp(url: string, s: LoadSettings, headers: Headers = {}): Promise<void> {
+  if (s.warmupSeconds > 0) await load(url, s, s.warmupSeconds, headers);
 }
 
 /** One request, to show what the measured path answers (status and a snippet). */

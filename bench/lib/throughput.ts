@@ -6,7 +6,7 @@ export function throughputTable(rows: LoadRow[]): string {
   const direct = rows.find((r) => r.label.startsWith("direct"));
   const nginx = rows.find((r) => r.label.startsWith("nginx"));
   return table(
-    ["path", "tool", "req/s", "req/s vs direct", "p50 ms", "p99 ms", "added p50 ms", "non-2xx", "socket errors", "proxy CPU µs/req", "CPU/req vs nginx", "proxy RSS MB", "fake CPU µs/req"],
+    ["path", "tool", "req/s", "req/s vs direct", "p50 ms", "p99 ms", "added p50 ms", "non-2xx", "socket errors", "proxy CPU µs/req", "CPU/req vs nginx", "proxy RSS MB", "fake CPU µs/req", "CPU µs/req over rounds"],
     rows.map((r) => [
       r.label,
       r.load.tool,
@@ -21,6 +21,7 @@ export function throughputTable(rows: LoadRow[]): string {
       r === nginx || r === direct ? undefined : ratio(r.proxyCpuUs, nginx?.proxyCpuUs, 1),
       fmt(r.proxyRssMb, 1),
       fmtInt(r.upstreamCpuUs),
+      r.cpuRange ? `${fmtInt(r.cpuRange[0])}–${fmtInt(r.cpuRange[1])}` : undefined,
     ]),
   );
 }
