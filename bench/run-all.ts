@@ -162,6 +162,19 @@ async function streaming(tmp: string): Promise<void> {
   try {
     log(`streaming: direct, ${n} streams`);
     rows.push(["direct (fake OpenLLM)", await sequentialStreams(fake.origin, n)]);
+    // What any extra hop adds on this machine: a process woken from idle per chunk.
+    if (nginxPath()) {
+      log("streaming: nginx");
+      let ng: Service | undefined;
+      try {
+        ng = await startNginx(fake.origin, path.join(tmp, "stream"));
+        rows.push(["nginx reverse proxy (proxy_buffering off)", await sequentialStreams(ng.origin, n)]);
+      } catch (e) {
+        skipped.push(`streaming, nginx: ${brief(e)}`);
+      } finally {
+        await ng?.stop();
+      }
+    }
     const variants = [
       ["gateway, policies off", "off", undefined],
       ["gateway, full chain, buffered", "full", "buffered"],
