@@ -2,6 +2,7 @@ import { Pool } from "undici";
 import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import type { CancelSignal, Chunk, JsonObject, Operation } from "../chat/types.js";
+import { postForText } from "./post-for-text.js";
 import { SseDecoder } from "./sse-decoder.js";
 import { transportError, upstreamStatusError, type AbortCause } from "./upstream-error.js";
 
@@ -58,35 +59,34 @@ export class UpstreamClient {
     const t = this.target;
     const timeoutMs = t.timeoutSeconds * 1000;
     const deadline = performance.now() + timeoutMs;
-    // undici's own header and body timers bound the call; an extra AbortSignal per request is
-    // only paid for when a total bound is configured.
+    // undici's own header and body timers bound the call; an AbortSignal per request is only
+    // paid for when a total bound is configured.
     const total = t.totalTimeoutSeconds === undefined ? undefined : AbortSignal.timeout(t.totalTimeoutSeconds * 1000);
     const signal = total ? AbortSignal.any([abortSignalOf(call.signal), total]) : call.signal;
     // timeout_seconds bounds a non-streamed answer, body included: undici's body timer firing is
     // the same fault as the header timer (upstream_timeout), not a stream's idle timeout.
     const cause = (err: unknown) =>
       abortCause(call.signal, undefined, total) ?? ((err as { code?: string } | undefined)?.code === "UND_ERR_BODY_TIMEOUT" ? "first-byte" : undefined);
-    let res;
+    let res: { status: number; text: string };
     try {
-      res = await this.pool.request({
-        method: "POST",
-        path: this.path(call.op),
-        headers: this.requestHeaders(call, "application/json"),
-        body: JSON.stringify(call.body),
+      res = await postForText(
+        this.pool,
+        {
+          path: this.path(call.op),
+          headers: this.requestHeaders(call, "application/json"),
+          body: JSON.stringify(call.body),
+          timeoutMs,
+          deadline,
+          limit: MAX_UPSTREAM_BODY,
+          targetId: t.id,
+        },
         signal,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-    } catch (err) {
-      throw transportError(err, t.id, cause(err));
-    }
-    let text: string;
-    try {
-      text = await readText(res.body, MAX_UPSTREAM_BODY, deadline, t.id);
+      );
     } catch (err) {
       throw err instanceof GatewayError ? err : transportError(err, t.id, cause(err));
     }
-    if (res.statusCode < 200 || res.statusCode >= 300) throw upstreamStatusError(res.statusCode, text, t.id);
+    const text = res.text;
+    if (res.status < 200 || res.status >= 300) throw upstreamStatusError(res.status, text, t.id);
     try {
       const body = JSON.parse(text);
       if (body && typeof body === "object" && !Array.isArray(body)) return body as JsonObject;

@@ -46,6 +46,7 @@ describe("stream faults of a single target", () => {
       packConfig(auditDir, [
         `{ id: t, provider: "openllm:chat:llama3:8b-instruct", model: "${MODEL}", base_url: "${urls[0]}", timeout_seconds: 1, idle_timeout_seconds: 0.5 }`,
         `{ id: total, provider: "openllm:chat:llama3:8b-instruct", model: "${MODEL}", base_url: "${urls[0]}", timeout_seconds: 1, idle_timeout_seconds: 5, total_timeout_seconds: 1 }`,
+        `{ id: total-json, provider: "openllm:chat:llama3:8b-instruct", model: "${MODEL}", base_url: "${urls[0]}", timeout_seconds: 3, total_timeout_seconds: 0.5 }`,
       ]),
     );
   });
@@ -148,6 +149,39 @@ describe("stream faults of a single target", () => {
     const grpc = await within(BOUND_MS, settle(rig.kt("grpc").chat.createChatCompletion({ model: "t", messages: [{ role: "user", content: "x" }] })));
     expect((grpc as { error: any }).error.code).toBe(Code.DeadlineExceeded);
     await servedNormally("t");
+  });
+
+  it("non-streamed: a body trickled past timeout_seconds is cut off at the deadline, 504 upstream_timeout", async () => {
+    // Each piece arrives well within undici's between-chunk timer; only the whole-answer deadline catches it.
+    rig.fakes[0]!.setBehavior({ kind: "trickle-body", intervalMs: 300 });
+    const before = (await rig.audit()).length;
+    const t0 = Date.now();
+    const r = await within(BOUND_MS, settle(rig.openai().chat.completions.create({ model: "t", messages: [{ role: "user", content: "x" }] })));
+    const err = (r as { error: any }).error;
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err.status).toBe(504);
+    expect(err.code).toBe("upstream_timeout");
+    expect(err.message).toMatch(/did not finish its answer within timeout_seconds/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const rec = await rig.nextAudit(before);
+    expect(rec).toMatchObject({ outcome: "error", errorCode: "KT_ERR_UPSTREAM_TIMEOUT", stream: false, target: "t" });
+    await servedNormally("t");
+  });
+
+  it("non-streamed: total_timeout_seconds bounds a call before timeout_seconds does, 504 with its own code", async () => {
+    rig.fakes[0]!.setBehavior("hang");
+    const before = (await rig.audit()).length;
+    const t0 = Date.now();
+    const r = await within(BOUND_MS, settle(rig.openai().chat.completions.create({ model: "total-json", messages: [{ role: "user", content: "x" }] })));
+    const err = (r as { error: any }).error;
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err.status).toBe(errorCodes.KT_ERR_UPSTREAM_TOTAL_TIMEOUT.status);
+    expect(err.code).toBe(errorCodes.KT_ERR_UPSTREAM_TOTAL_TIMEOUT.code);
+    expect(err.message).toMatch(/total_timeout_seconds/);
+    expect(Date.now() - t0).toBeLessThan(2500);
+    const rec = await rig.nextAudit(before);
+    expect(rec).toMatchObject({ outcome: "error", errorCode: "KT_ERR_UPSTREAM_TOTAL_TIMEOUT", stream: false, target: "total-json" });
+    await servedNormally("total-json");
   });
 
   it("failed streams release their slots and upstream dispatches; repeated faults open the circuit", async () => {
