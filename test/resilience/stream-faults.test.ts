@@ -134,17 +134,22 @@ describe("stream faults of a single target", () => {
     });
   });
 
-  it("non-streamed: headers then silence is bounded by timeout_seconds (the whole answer), 504 upstream_timeout", async () => {
-    rig.fakes[0]!.setBehavior("hang-after-headers");
+  /** One non-streamed call against a misbehaving fake: the SDK's error, how long it took, and its audit record. */
+  const nonStreamed = async (behavior: Behavior, model: string) => {
+    rig.fakes[0]!.setBehavior(behavior);
     const before = (await rig.audit()).length;
     const t0 = Date.now();
-    const r = await within(BOUND_MS, settle(rig.openai().chat.completions.create({ model: "t", messages: [{ role: "user", content: "x" }] })));
+    const r = await within(BOUND_MS, settle(rig.openai().chat.completions.create({ model, messages: [{ role: "user", content: "x" }] })));
     const err = (r as { error: any }).error;
     expect(err).toBeInstanceOf(OpenAI.APIError);
+    return { err, ms: Date.now() - t0, rec: await rig.nextAudit(before) };
+  };
+
+  it("non-streamed: headers then silence is bounded by timeout_seconds (the whole answer), 504 upstream_timeout", async () => {
+    const { err, ms, rec } = await nonStreamed("hang-after-headers", "t");
     expect(err.status).toBe(504);
     expect(err.code).toBe("upstream_timeout");
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
-    const rec = await rig.nextAudit(before);
+    expect(ms).toBeGreaterThanOrEqual(900);
     expect(rec).toMatchObject({ outcome: "error", errorCode: "KT_ERR_UPSTREAM_TIMEOUT", stream: false });
     const grpc = await within(BOUND_MS, settle(rig.kt("grpc").chat.createChatCompletion({ model: "t", messages: [{ role: "user", content: "x" }] })));
     expect((grpc as { error: any }).error.code).toBe(Code.DeadlineExceeded);
@@ -153,33 +158,21 @@ describe("stream faults of a single target", () => {
 
   it("non-streamed: a body trickled past timeout_seconds is cut off at the deadline, 504 upstream_timeout", async () => {
     // Each piece arrives well within undici's between-chunk timer; only the whole-answer deadline catches it.
-    rig.fakes[0]!.setBehavior({ kind: "trickle-body", intervalMs: 300 });
-    const before = (await rig.audit()).length;
-    const t0 = Date.now();
-    const r = await within(BOUND_MS, settle(rig.openai().chat.completions.create({ model: "t", messages: [{ role: "user", content: "x" }] })));
-    const err = (r as { error: any }).error;
-    expect(err).toBeInstanceOf(OpenAI.APIError);
+    const { err, ms, rec } = await nonStreamed({ kind: "trickle-body", intervalMs: 300 }, "t");
     expect(err.status).toBe(504);
     expect(err.code).toBe("upstream_timeout");
     expect(err.message).toMatch(/did not finish its answer within timeout_seconds/);
-    expect(Date.now() - t0).toBeLessThan(2000);
-    const rec = await rig.nextAudit(before);
+    expect(ms).toBeLessThan(2000);
     expect(rec).toMatchObject({ outcome: "error", errorCode: "KT_ERR_UPSTREAM_TIMEOUT", stream: false, target: "t" });
     await servedNormally("t");
   });
 
   it("non-streamed: total_timeout_seconds bounds a call before timeout_seconds does, 504 with its own code", async () => {
-    rig.fakes[0]!.setBehavior("hang");
-    const before = (await rig.audit()).length;
-    const t0 = Date.now();
-    const r = await within(BOUND_MS, settle(rig.openai().chat.completions.create({ model: "total-json", messages: [{ role: "user", content: "x" }] })));
-    const err = (r as { error: any }).error;
-    expect(err).toBeInstanceOf(OpenAI.APIError);
+    const { err, ms, rec } = await nonStreamed("hang", "total-json");
     expect(err.status).toBe(errorCodes.KT_ERR_UPSTREAM_TOTAL_TIMEOUT.status);
     expect(err.code).toBe(errorCodes.KT_ERR_UPSTREAM_TOTAL_TIMEOUT.code);
     expect(err.message).toMatch(/total_timeout_seconds/);
-    expect(Date.now() - t0).toBeLessThan(2500);
-    const rec = await rig.nextAudit(before);
+    expect(ms).toBeLessThan(2500);
     expect(rec).toMatchObject({ outcome: "error", errorCode: "KT_ERR_UPSTREAM_TOTAL_TIMEOUT", stream: false, target: "total-json" });
     await servedNormally("total-json");
   });
