@@ -205,9 +205,9 @@ class GatewayRequestSpan implements RequestSpan {
       action: e.action,
       phase: e.phase,
       counts: { ...e.counts },
-      ...(e.engine !== undefined ? { engine: e.engine } : {}),
-      ...(e.failedOpen !== undefined ? { failedOpen: e.failedOpen } : {}),
     };
+    if (e.engine !== undefined) ev.engine = e.engine;
+    if (e.failedOpen !== undefined) ev.failedOpen = e.failedOpen;
     this.facts.events.push(ev);
     const fired = `${ev.policy}/${ev.rule}`;
     if (!this.facts.rulesFired.includes(fired)) this.facts.rulesFired.push(fired);

@@ -104,9 +104,12 @@ export function warmUpLexicon(): void {
 export function scoreText(text: string): ContentScore {
   const t = normaliseForLexicon(text);
   const { harmful, benign } = lexicon();
+  const found = harmful.scan(t);
+  // Benign phrases only ever clear a harmful match: most texts have none, and skip that scan.
+  if (found.length === 0) return { scores: {}, matches: [] };
   const cleared = new BenignIndex(benign.scan(t));
   const acc = new ScoreAccumulator();
-  for (const f of harmful.scan(t)) if (!cleared.overlaps(f)) acc.add(f);
+  for (const f of found) if (!cleared.overlaps(f)) acc.add(f);
   return { scores: acc.scores(), matches: acc.matches };
 }
 
