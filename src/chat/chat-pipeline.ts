@@ -117,10 +117,11 @@ export class ChatPipeline {
       }
       const tried = new Set<TargetState>();
       let response: JsonObject;
+      let text: string;
       for (;;) {
         const s = this.pickNext(rt, group, tried, summary);
         try {
-          response = await s.client.json({ ...args(s), op });
+          ({ body: response, text } = await s.client.jsonText({ ...args(s), op }));
           rt.registry.report(s, undefined);
           break;
         } catch (err) {
@@ -137,7 +138,9 @@ export class ChatPipeline {
       }
       noteResponse(summary, out);
       await finish("ok");
-      return { stream: false, body: out };
+      // Unchanged by policy (the response phase returns its input when it redacts nothing): the
+      // upstream's bytes can go out as they came, without serialising the object again.
+      return out === response ? { stream: false, body: out, raw: text } : { stream: false, body: out };
     } catch (err) {
       const e = toGatewayError(err);
       // A block's events (which rule fired, counts by type) belong in the refused request's record.

@@ -42,7 +42,12 @@ export interface CallContext {
 export type Chunk = JsonObject;
 
 export type ChatResult =
-  | { stream: false; body: JsonObject }
+  | {
+      stream: false;
+      body: JsonObject;
+      /** The upstream's own bytes of `body`, when nothing changed it: a front door may send them as they are. */
+      raw?: string;
+    }
   | {
       stream: true;
       /** Chunks in order; a failure mid-stream is thrown from the iterator as a GatewayError. */

@@ -99,7 +99,7 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   };
   (res as unknown as NodeJS.EventEmitter).once("close", onClose);
   const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate")));
-  if (!result.stream) return sendJson(res, 200, result.body);
+  if (!result.stream) return result.raw !== undefined ? sendJsonText(res, 200, result.raw) : sendJson(res, 200, result.body);
   await relayStream(result.chunks, res, cancel);
 }
 
@@ -184,7 +184,10 @@ function modelList(rt: Runtime) {
 }
 
 export function sendJson(res: NodeResponse, status: number, body: unknown, extra?: Record<string, string>): void {
-  const text = JSON.stringify(body);
+  sendJsonText(res, status, JSON.stringify(body), extra);
+}
+
+function sendJsonText(res: NodeResponse, status: number, text: string, extra?: Record<string, string>): void {
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...extra });
   res.end(text);
 }

@@ -56,6 +56,11 @@ export class UpstreamClient {
 
   /** A non-streamed call, bounded by the target's `timeout_seconds` (and `total_timeout_seconds`). */
   async json(call: UpstreamCall): Promise<JsonObject> {
+    return (await this.jsonText(call)).body;
+  }
+
+  /** As json(), with the answer's text as the upstream sent it. */
+  async jsonText(call: UpstreamCall): Promise<{ body: JsonObject; text: string }> {
     const t = this.target;
     const timeoutMs = t.timeoutSeconds * 1000;
     const deadline = performance.now() + timeoutMs;
@@ -89,7 +94,7 @@ export class UpstreamClient {
     if (res.status < 200 || res.status >= 300) throw upstreamStatusError(res.status, text, t.id);
     try {
       const body = JSON.parse(text);
-      if (body && typeof body === "object" && !Array.isArray(body)) return body as JsonObject;
+      if (body && typeof body === "object" && !Array.isArray(body)) return { body: body as JsonObject, text };
     } catch {
       // fall through to the protocol error
     }
