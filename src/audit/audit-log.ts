@@ -287,6 +287,14 @@ export class AuditLog {
     else this.scheduleSync();
   };
 
+  /** True when a sync was waiting for its window (and now will not run). */
+  private cancelSyncTimer(): boolean {
+    if (this.syncTimer === undefined) return false;
+    clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+    return true;
+  }
+
   private scheduleSync(): void {
     if (this.syncTimer !== undefined || this.unsynced.length === 0 || this.failure) return;
     this.syncTimer = setTimeout(this.runCommit, this.commitDelayMs);
@@ -313,10 +321,7 @@ export class AuditLog {
 
   private startRotation(nextFirstSeq: number): void {
     this.rotating = true;
-    if (this.syncTimer !== undefined) {
-      clearTimeout(this.syncTimer);
-      this.syncTimer = undefined;
-    }
+    this.cancelSyncTimer();
     void this.exclusive(async () => {
       const batch = this.unsynced;
       this.unsynced = [];
@@ -350,10 +355,7 @@ export class AuditLog {
    */
   private fail(e: unknown, inFlight: PendingEntry[]): void {
     if (!this.failure) this.failure = e instanceof Error ? e : new Error(String(e));
-    if (this.syncTimer !== undefined) {
-      clearTimeout(this.syncTimer);
-      this.syncTimer = undefined;
-    }
+    this.cancelSyncTimer();
     const all = [...inFlight, ...this.unsynced, ...this.unwritten];
     this.unsynced = [];
     this.unwritten = [];
@@ -476,10 +478,7 @@ export class AuditLog {
       const woken = new Promise<void>((resolve) => this.flushWaiters.push(resolve));
       // Someone is waiting: write and sync now rather than at the end of the commit window.
       this.writeOut();
-      if (this.syncTimer !== undefined) {
-        clearTimeout(this.syncTimer);
-        this.runCommit();
-      }
+      if (this.cancelSyncTimer()) this.runCommit();
       await woken;
     }
   }
@@ -490,7 +489,7 @@ export class AuditLog {
     this.closed = true;
     this.releaseWaiters(true);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
-    if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
+    this.cancelSyncTimer();
     await this.maintenance;
     await this.fh.close();
   }

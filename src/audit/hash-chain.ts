@@ -1,4 +1,4 @@
-import * as crypto from "node:crypto";
+import { hash } from "node:crypto";
 import { canonicalJson } from "./canonical-json.js";
 
 /** The `prev` of the very first record of a log that has never been pruned. */
@@ -10,11 +10,9 @@ export const GENESIS_HASH = "0".repeat(64);
  * deletion, an insertion or a reorder changes some hash and breaks every link after it.
  */
 export function chainHash(prev: string, canonicalBody: string): string {
-  return oneShot ? oneShot("sha256", prev + canonicalBody, "hex") : crypto.createHash("sha256").update(prev, "utf8").update(canonicalBody, "utf8").digest("hex");
+  // One call, no Hash stream object: this runs once per appended record.
+  return hash("sha256", prev + canonicalBody, "hex");
 }
-
-// crypto.hash (Node 20.12+) hashes without building a Hash stream object: one call per append.
-const oneShot = (crypto as { hash?: (alg: string, data: string, enc: "hex") => string }).hash;
 
 /** The canonical body of a stored entry: the parsed object minus its `hash`. */
 export function canonicalBodyOf(entry: Record<string, unknown>): string {

@@ -43,7 +43,7 @@ export class ChatPipeline {
   async run(op: Operation, body: unknown, ctx: CallContext): Promise<ChatResult> {
     const rt = this.runtime();
     const started = performance.now();
-    const cancel = ctx.cancel ?? ctx.signal;
+    const cancel = cancelOf(ctx);
     const b = body as JsonObject;
     const stream = b?.stream === true;
     const model = typeof b?.model === "string" ? b.model : "";
@@ -88,7 +88,7 @@ export class ChatPipeline {
       const group = rt.registry.resolve(body.model, op);
       let upstreamBody: JsonObject = body;
       if (rt.policy.enabled) {
-        const checked = await rt.policy.checkRequest(body, op, rt.policy.usesSignal ? ctx.signal : undefined);
+        const checked = await rt.policy.checkRequest(body, op, guardSignal(rt, ctx));
         summary.events.push(...checked.events);
         upstreamBody = checked.body;
       }
@@ -132,7 +132,7 @@ export class ChatPipeline {
       }
       let out = response;
       if (rt.policy.hasResponseRules) {
-        const checked = await rt.policy.checkResponse(response, op, rt.policy.usesSignal ? ctx.signal : undefined);
+        const checked = await rt.policy.checkResponse(response, op, guardSignal(rt, ctx));
         summary.events.push(...checked.events);
         out = checked.body;
       }
@@ -160,7 +160,7 @@ export class ChatPipeline {
   }
 
   private mayRetry(rt: Runtime, group: TargetState[], tried: Set<TargetState>, e: GatewayError, ctx: CallContext): boolean {
-    return isTargetFault(e) && tried.size < MAX_ATTEMPTS && !(ctx.cancel ?? ctx.signal).aborted && rt.registry.hasAlternative(group, tried);
+    return isTargetFault(e) && tried.size < MAX_ATTEMPTS && !cancelOf(ctx).aborted && rt.registry.hasAlternative(group, tried);
   }
 
   /**
@@ -211,6 +211,16 @@ export class ChatPipeline {
       return;
     }
   }
+}
+
+/** The cheapest form of the call's cancellation the front door offers. */
+function cancelOf(ctx: CallContext): CancelSignal {
+  return ctx.cancel ?? ctx.signal;
+}
+
+/** The AbortSignal a policy check needs only when a rule calls a guard model; not built otherwise. */
+function guardSignal(rt: Runtime, ctx: CallContext): AbortSignal | undefined {
+  return rt.policy.usesSignal ? ctx.signal : undefined;
 }
 
 function outcomeOf(e: GatewayError, signal: CancelSignal): Outcome {

@@ -2,6 +2,7 @@ import { Pool } from "undici";
 import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import type { CancelSignal, Chunk, JsonObject, Operation } from "../chat/types.js";
+import { abortSignalOf } from "./cancel-signal.js";
 import { postForText } from "./post-for-text.js";
 import { SseDecoder } from "./sse-decoder.js";
 import { transportError, upstreamStatusError, type AbortCause } from "./upstream-error.js";
@@ -50,7 +51,15 @@ export class UpstreamClient {
     return h;
   }
 
-  private path(op: Operation): string {
+  /** The client's signal, joined with the target's total_timeout_seconds when it has one. */
+  private bounded(client: CancelSignal): { total: AbortSignal | undefined; signal: CancelSignal } {
+    const seconds = this.target.totalTimeoutSeconds;
+    if (seconds === undefined) return { total: undefined, signal: client };
+    const total = AbortSignal.timeout(seconds * 1000);
+    return { total, signal: AbortSignal.any([abortSignalOf(client), total]) };
+  }
+
+    private path(op: Operation): string {
     return this.basePath + (op === "chat" ? "/chat/completions" : "/completions");
   }
 
@@ -66,8 +75,7 @@ export class UpstreamClient {
     const deadline = performance.now() + timeoutMs;
     // undici's own header and body timers bound the call; an AbortSignal per request is only
     // paid for when a total bound is configured.
-    const total = t.totalTimeoutSeconds === undefined ? undefined : AbortSignal.timeout(t.totalTimeoutSeconds * 1000);
-    const signal = total ? AbortSignal.any([abortSignalOf(call.signal), total]) : call.signal;
+    const { total, signal } = this.bounded(call.signal);
     // timeout_seconds bounds a non-streamed answer, body included: undici's body timer firing is
     // the same fault as the header timer (upstream_timeout), not a stream's idle timeout.
     const cause = (err: unknown) =>
@@ -107,8 +115,7 @@ export class UpstreamClient {
    */
   async stream(call: UpstreamCall): Promise<AsyncIterable<Chunk>> {
     const t = this.target;
-    const total = t.totalTimeoutSeconds === undefined ? undefined : AbortSignal.timeout(t.totalTimeoutSeconds * 1000);
-    const signal = total ? AbortSignal.any([abortSignalOf(call.signal), total]) : call.signal;
+    const { total, signal } = this.bounded(call.signal);
     let res;
     try {
       res = await this.pool.request({
@@ -160,15 +167,6 @@ export class UpstreamClient {
   destroy(): Promise<void> {
     return this.pool.destroy();
   }
-}
-
-/** An AbortSignal for APIs that take nothing else (AbortSignal.any). */
-function abortSignalOf(s: CancelSignal): AbortSignal {
-  if (s instanceof AbortSignal) return s;
-  const c = new AbortController();
-  if (s.aborted) c.abort(s.reason);
-  else s.once("abort", () => c.abort(s.reason));
-  return c.signal;
 }
 
 function abortCause(client: CancelSignal, firstByte: AbortSignal | undefined, total: AbortSignal | undefined): AbortCause {

@@ -1,6 +1,7 @@
 import type { Dispatcher } from "undici";
 import type { CancelSignal } from "../chat/types.js";
 import { GatewayError } from "../errors/index.js";
+import { onCancel } from "./cancel-signal.js";
 
 export interface TextPost {
   path: string;
@@ -36,7 +37,7 @@ export function postForText(pool: Dispatcher, post: TextPost, signal: CancelSign
       if (controller) controller.abort(reason);
       else early = reason;
     };
-    const detach = listen(signal, onAbort);
+    const detach = onCancel(signal, onAbort);
     const settle = (err: unknown, value?: { status: number; text: string }) => {
       if (settled) return;
       settled = true;
@@ -78,13 +79,4 @@ export function postForText(pool: Dispatcher, post: TextPost, signal: CancelSign
       settle(err);
     }
   });
-}
-
-function listen(signal: CancelSignal, fn: () => void): () => void {
-  if (signal instanceof AbortSignal) {
-    signal.addEventListener("abort", fn, { once: true });
-    return () => signal.removeEventListener("abort", fn);
-  }
-  signal.once("abort", fn);
-  return () => signal.removeListener("abort", fn);
 }

@@ -39,19 +39,24 @@ export interface ToOpenAIOptions {
 // Requests: proto → OpenAI JSON
 // ---------------------------------------------------------------------------------------------
 
-/** A ChatCompletionRequest as the OpenAI `POST /v1/chat/completions` body. */
-export function chatRequestToOpenAI(req: ChatCompletionRequest, opts: ToOpenAIOptions = {}): OpenAIJson {
-  const out: OpenAIJson = { ...req.extra };
-  out.model = req.model;
-  out.messages = req.messages.map(messageToOpenAI);
+/** The sampling fields chat and completion requests share, under their OpenAI names. */
+function putSampling(out: OpenAIJson, req: ChatCompletionRequest | CompletionRequest): void {
+  putNumber(out, "max_tokens", req.maxTokens);
   putNumber(out, "temperature", req.temperature);
   putNumber(out, "top_p", req.topP);
-  putNumber(out, "max_tokens", req.maxTokens);
   putNumber(out, "n", req.n);
   if (req.stop.length > 0) out.stop = req.stop.slice();
   putInt64(out, "seed", req.seed);
   putNumber(out, "presence_penalty", req.presencePenalty);
   putNumber(out, "frequency_penalty", req.frequencyPenalty);
+}
+
+/** A ChatCompletionRequest as the OpenAI `POST /v1/chat/completions` body. */
+export function chatRequestToOpenAI(req: ChatCompletionRequest, opts: ToOpenAIOptions = {}): OpenAIJson {
+  const out: OpenAIJson = { ...req.extra };
+  out.model = req.model;
+  out.messages = req.messages.map(messageToOpenAI);
+  putSampling(out, req);
   if (req.user !== undefined) out.user = req.user;
   if (req.tools.length > 0) out.tools = req.tools.map(toolToOpenAI);
   applyStream(out, opts.stream === true, req.includeUsage);
@@ -66,14 +71,7 @@ export function completionRequestToOpenAI(req: CompletionRequest, opts: ToOpenAI
   else if (req.prompt !== undefined) out.prompt = req.prompt;
   // Otherwise `extra.prompt` (e.g. token ids) stays as given.
   if (req.suffix !== undefined) out.suffix = req.suffix;
-  putNumber(out, "max_tokens", req.maxTokens);
-  putNumber(out, "temperature", req.temperature);
-  putNumber(out, "top_p", req.topP);
-  putNumber(out, "n", req.n);
-  if (req.stop.length > 0) out.stop = req.stop.slice();
-  putInt64(out, "seed", req.seed);
-  putNumber(out, "presence_penalty", req.presencePenalty);
-  putNumber(out, "frequency_penalty", req.frequencyPenalty);
+  putSampling(out, req);
   if (req.echo !== undefined) out.echo = req.echo;
   putNumber(out, "logprobs", req.logprobs);
   putNumber(out, "best_of", req.bestOf);
