@@ -176,7 +176,13 @@ function abortCause(client: CancelSignal, firstByte: AbortSignal | undefined, to
   return undefined;
 }
 
-type BodyStream = AsyncIterable<Buffer> & NodeJS.EventEmitter & { destroy?: (e?: Error) => void };
+type BodyStream = AsyncIterable<Buffer> &
+  NodeJS.EventEmitter & {
+    destroy?: (e?: Error) => void;
+    iterator(opts: { destroyOnReturn: boolean }): AsyncIterable<Buffer>;
+    readonly readableEnded: boolean;
+    resume(): void;
+  };
 
 /**
  * Reads a whole body. `deadline` (a performance.now() value) bounds a body trickled in pieces
@@ -210,7 +216,10 @@ async function* decodeChunks(body: BodyStream, targetId: string, cause: () => Ab
   const decoder = new SseDecoder();
   let done = false;
   try {
-    for await (const bytes of body) {
+    // Leaving the loop at [DONE] must not destroy the body: the chunked terminator usually comes
+    // in a later read, and a body destroyed before it costs the pooled connection (every stream
+    // would then open a new one, paying a TCP handshake before its first token).
+    for await (const bytes of body.iterator({ destroyOnReturn: false })) {
       for (const ev of decoder.push(bytes)) {
         if (done) continue;
         if (ev.data === "[DONE]") {
@@ -226,10 +235,31 @@ async function* decodeChunks(body: BodyStream, targetId: string, cause: () => Ab
     if (err instanceof GatewayError) throw err;
     throw transportError(err, targetId, cause());
   } finally {
-    // Leaving early (client gone, policy block) must release the upstream socket at once.
-    if (!done) body.destroy?.();
+    // Leaving early (client gone, policy block) must release the upstream socket at once. The
+    // iterator no longer listens for errors, and the abort error a destroy emits concerns no one.
+    if (!done) {
+      body.on("error", ignore);
+      body.destroy?.();
+    } else if (!body.readableEnded) drainAfterDone(body);
   }
   if (!done) throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${targetId}' ended the stream without [DONE]`);
+}
+
+function ignore(): void {}
+
+/** How long a body may go on after [DONE] before its connection is given up instead of reused. */
+const AFTER_DONE_MS = 1000;
+
+/** Reads what follows [DONE] (normally just the end of the response) so the connection goes back to the pool. */
+function drainAfterDone(body: BodyStream): void {
+  const timer = setTimeout(() => body.destroy?.(), AFTER_DONE_MS);
+  timer.unref();
+  const stop = () => clearTimeout(timer);
+  body.once("end", stop);
+  body.once("close", stop);
+  // Errors after [DONE] do not concern the client, whose stream is complete.
+  body.on("error", stop);
+  body.resume();
 }
 
 function parseChunk(data: string, event: string | undefined, targetId: string): Chunk {
