@@ -1,5 +1,5 @@
 import type { ContentCategory } from "../../config/index.js";
-import { compileScanner, type Finding, type Scanner } from "../scan/index.js";
+import { compileScanner, type Finding, type Recogniser, type Scanner, type ScannerOptions } from "../scan/index.js";
 import { benignPatterns, harmfulEntries, MAX_PHRASE, WEAK_CAP } from "./lexicon.js";
 
 export interface ContentMatch {
@@ -28,18 +28,24 @@ let compiled: Lexicon | undefined;
  */
 const ordered = [...harmfulEntries].sort((a, b) => b.weight - a.weight);
 
+/** The lexicon's recognisers and scanner options, as lexicon() compiles them. */
+export function lexiconSpec(): Record<keyof Lexicon, { recognisers: Recogniser[]; options: ScannerOptions }> {
+  const options: ScannerOptions = { ignoreCase: true, prefix: "\\b", firstMatch: true };
+  return {
+    harmful: { recognisers: ordered.map((x) => ({ type: x.category, pattern: `(?:${x.pattern})\\b`, maxLength: MAX_PHRASE, lookbehind: 1 })), options },
+    benign: { recognisers: benignPatterns.map((p) => ({ type: "benign", pattern: `(?:${p})\\b`, maxLength: MAX_PHRASE, lookbehind: 1 })), options },
+  };
+}
+
 /** The lexicon is the same for every rule: compiled once, on first use by compilePolicyEngine. */
 export function lexicon(): Lexicon {
-  compiled ??= {
-    harmful: compileScanner(
-      ordered.map((x) => ({ type: x.category, pattern: `(?:${x.pattern})\\b`, maxLength: MAX_PHRASE, lookbehind: 1 })),
-      { ignoreCase: true, prefix: "\\b", firstMatch: true },
-    ),
-    benign: compileScanner(
-      benignPatterns.map((p) => ({ type: "benign", pattern: `(?:${p})\\b`, maxLength: MAX_PHRASE, lookbehind: 1 })),
-      { ignoreCase: true, prefix: "\\b", firstMatch: true },
-    ),
-  };
+  if (!compiled) {
+    const spec = lexiconSpec();
+    compiled = {
+      harmful: compileScanner(spec.harmful.recognisers, spec.harmful.options),
+      benign: compileScanner(spec.benign.recognisers, spec.benign.options),
+    };
+  }
   return compiled;
 }
 

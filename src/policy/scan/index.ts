@@ -1,2 +1,3 @@
 export type { Recogniser } from "./recogniser.js";
-export { compileScanner, type Finding, type Scanner } from "./scanner.js";
+export { compileScanner, type Finding, type Scanner, type ScannerOptions } from "./scanner.js";
+export { prefilterFor, requiredLiterals } from "./required-literals.js";

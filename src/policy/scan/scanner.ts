@@ -1,5 +1,6 @@
 import { tailSource, tailSupported } from "./prefix.js";
 import type { Recogniser } from "./recogniser.js";
+import { prefilterFor } from "./required-literals.js";
 
 export interface Finding {
   type: string;
@@ -33,6 +34,11 @@ export interface Scanner {
    * starts there, so a stream pays per new character, not per character held.
    */
   frontier(text: string, from?: number): number;
+  /**
+   * Literals one of which every match contains (see required-literals.ts): `scan` returns at once
+   * for a text without any. Undefined when some recogniser has no such set.
+   */
+  readonly prefilter: RegExp | undefined;
 }
 
 /** Characters after a match that trailing lookaheads may read (`(?![\w-]|\.\d)` reads two). */
@@ -65,6 +71,8 @@ export interface ScannerOptions {
    * which lists its strong phrases first).
    */
   firstMatch?: boolean;
+  /** Test the text for the recognisers' required literals before scanning it (default true). */
+  prefilter?: boolean;
 }
 
 export function compileScanner(recognisers: readonly Recogniser[], opts: ScannerOptions = {}): Scanner {
@@ -87,6 +95,14 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     r.standalone ? new RegExp(r.pattern, "y" + ci + (r.flags ?? "")) : new RegExp(prefix + r.pattern, "y" + ci),
   );
   const lookbehind = Math.max(8, ...recognisers.map((r) => r.lookbehind ?? 0));
+  // Standalone recognisers may carry flags of their own (u), under which literals fold differently.
+  const prefilter =
+    opts.prefilter !== false && recognisers.length > 0 && !recognisers.some((r) => r.standalone)
+      ? prefilterFor(
+          recognisers.map((r) => prefix + r.pattern),
+          ci,
+        )
+      : undefined;
 
   // Hold-back for the stream guard. Each recogniser's pattern is turned into a "tail" regex that
   // matches at a position exactly when a match there could still change as text is appended (see
@@ -218,8 +234,10 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   return {
     recognisers,
     lookbehind,
+    prefilter,
     scan(text) {
       const out: Finding[] = [];
+      if (prefilter !== undefined && !prefilter.test(text)) return out;
       scanUntil(text, 0, text.length, out);
       return out;
     },
