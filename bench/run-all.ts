@@ -217,8 +217,29 @@ async function streaming(tmp: string): Promise<void> {
             : [label, fmt(r.ttftP50Ms), fmt(r.ttftP90Ms), r === direct ? undefined : delta(r.ttftP50Ms, direct.ttftP50Ms), fmt(r.totalP50Ms), r.errors ? `${r.errors} (${r.firstError})` : 0],
         ),
       ),
+      ...holdNote(rows, direct, delayMs),
     ].join("\n"),
   );
+}
+
+/**
+ * Incremental mode cannot forward the first word before the next chunk arrives: "You" may still
+ * become "You@example.com", and a PII value must never go out in part. So its added TTFT is one
+ * chunk interval plus the gateway's own time; this line separates the two.
+ */
+function holdNote(rows: [string, TtftSummary | string][], direct: TtftSummary, delayMs: number): string[] {
+  const inc = rows.find(([label]) => label.endsWith("incremental"))?.[1];
+  const off = rows.find(([label]) => label === "gateway, policies off")?.[1];
+  if (typeof inc !== "object" || inc.ttftP50Ms === undefined || direct.ttftP50Ms === undefined) return [];
+  const added = inc.ttftP50Ms - direct.ttftP50Ms;
+  const own = added - delayMs;
+  const offAdded = typeof off === "object" && off.ttftP50Ms !== undefined ? off.ttftP50Ms - direct.ttftP50Ms : undefined;
+  return [
+    "",
+    `Incremental mode holds the first word until the next chunk shows where it ends (it could still begin a PII value or a blocked phrase), so its added TTFT is one chunk interval (${delayMs} ms here) plus the gateway's own time: ` +
+      `**${own.toFixed(2)} ms** of the +${added.toFixed(2)} ms` +
+      (offAdded !== undefined ? ` (policies off: +${offAdded.toFixed(2)} ms, nothing held).` : "."),
+  ];
 }
 
 async function scanner(): Promise<void> {
