@@ -14,15 +14,16 @@
  * Environment: BENCH_SECONDS (8), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (16),
  * BENCH_THREADS (2), BENCH_STREAMS (20), BENCH_CHUNK_DELAY_MS (20), BENCH_MEM_STREAMS (1000),
  * BENCH_DRIP_MS (100), BENCH_ONLY (comma list of: throughput,streaming,scanner,memory),
- * BENCH_PORTKEY (1; 0 skips the Portkey row), BENCH_PORTKEY_VERSION (1.15.2).
+ * BENCH_PORTKEY (1; 0 skips the Portkey row), BENCH_PORTKEY_VERSION (1.15.2), BENCH_PINNED_ROUNDS (5) and
+ * BENCH_PINNED_SECONDS (4) for the pinned CPU measurement that follows the throughput rounds.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CHAT_BODY, writeGatewayConfig } from "./lib/configs.js";
 import { envNum, loadSettings, measure, probe, warmUp, type LoadRow, type LoadSettings } from "./lib/load.js";
-import { ROOT, startChild, stopAll, tail } from "./lib/proc.js";
-import { RssSampler, rssKb } from "./lib/procfs.js";
+import { hasCommand, ROOT, startChild, stopAll, tail } from "./lib/proc.js";
+import { pinTree, RssSampler, rssKb } from "./lib/procfs.js";
 import { brief, delta, fmt, fmtInt, machineLine, ratio, table, writeReport } from "./lib/report.js";
 import { ensurePortkey, portkeyEnabled, portkeyHeaders, PORTKEY_DIR, PORTKEY_PACKAGE, startPortkey, verifyPortkey, type PortkeyInstall } from "./lib/portkey.js";
 import { nginxPath, startFake, startGateway, startNginx, startPlainNodeProxy, type Service } from "./lib/services.js";
@@ -71,6 +72,7 @@ async function throughput(tmp: string): Promise<void> {
   const services: Service[] = [];
   const probes: string[] = [];
   let rows: LoadRow[] = [];
+  let pinned: LoadRow[] | string = "not run";
   try {
     // Every path is started first and stays up, idle, while the others are measured: the rounds
     // then interleave the paths, so a slow spell of the machine hits all of them, not one row.
@@ -133,6 +135,7 @@ async function throughput(tmp: string): Promise<void> {
         byTarget[i]!.push(await measure(t.label, t.url, { ...s, warmupSeconds: 0 }, t.pids, t.headers));
       }
     rows = byTarget.map(medianRound);
+    pinned = await pinnedCpu(targets, fake.child.pid, s);
   } finally {
     for (const svc of services.reverse()) await svc.stop().catch(() => {});
     await fake.stop();
@@ -150,8 +153,72 @@ async function throughput(tmp: string): Promise<void> {
         ? `\nPortkey: \`${PORTKEY_PACKAGE}@${portkey.version}\` from npm, installed outside this repository in \`${PORTKEY_DIR}\`, run as \`node ${path.relative(PORTKEY_DIR, portkey.entry)} --port=P --headless\` (bound to 127.0.0.1 by a preload), no config file; every request carries \`x-portkey-provider: openai\`, \`x-portkey-custom-host: <fake>/v1\` and \`Authorization: Bearer x\`.\n`
         : "",
       probes.length ? "What one request answered (the fake echoes the prompt it received, so redaction both ways shows here):\n\n" + probes.join("\n") : "",
+      "",
+      pinnedSection(pinned),
     ].join("\n"),
   );
+}
+
+/**
+ * The same paths again, each given a core of its own: the process under test pinned to CPU 1, wrk
+ * (one thread) and the fake pinned to CPU 0. Unpinned, every process competes with its own load
+ * generator and upstream for two cores, and a busier proxy pays more for that (cache, migrations,
+ * wake-ups) than a light one; pinned, each pays only for its own work, which is what the CPU-per-
+ * request comparison with nginx is about.
+ */
+async function pinnedCpu(targets: Target[], fakePid: number, s: LoadSettings): Promise<LoadRow[] | string> {
+  if (os.cpus().length < 2) return "skipped: needs 2 CPUs";
+  if (!wrkPath()) return "skipped: needs wrk";
+  if (!hasCommand("taskset")) return "skipped: needs taskset (util-linux)";
+  const proxies = targets.filter((t) => t.pids.proxy !== undefined);
+  if (!pinTree(fakePid, 0)) return "skipped: taskset could not pin the fake";
+  for (const t of proxies) if (!pinTree(t.pids.proxy!, 1)) return `skipped: taskset could not pin ${t.label}`;
+  const rounds = Math.max(1, Math.floor(envNum("BENCH_PINNED_ROUNDS", 5)));
+  const ps: LoadSettings = { ...s, seconds: envNum("BENCH_PINNED_SECONDS", 4), warmupSeconds: 1, threads: 1 };
+  for (const t of proxies) await measure(t.label, t.url, ps, t.pids, t.headers, 0);
+  const by = proxies.map(() => [] as LoadRow[]);
+  for (let r = 0; r < rounds; r++)
+    for (const [i, t] of proxies.entries()) {
+      log(`pinned round ${r + 1}/${rounds}: ${t.label} (${ps.seconds} s)`);
+      by[i]!.push(await measure(t.label, t.url, { ...ps, warmupSeconds: 0 }, t.pids, t.headers, 0));
+    }
+  return by.map(medianRound);
+}
+
+function pinnedSection(pinned: LoadRow[] | string): string {
+  const head = "### CPU per request, each proxy on a core of its own";
+  if (typeof pinned === "string") return `${head}\n\n${pinned}.`;
+  const nginx = pinned.find((r) => r.label.startsWith("nginx"));
+  const plain = pinned.find((r) => r.label.startsWith("plain Node proxy"));
+  const full = pinned.find((r) => r.label === "gateway, full chain");
+  const rounds = Math.max(1, Math.floor(envNum("BENCH_PINNED_ROUNDS", 5)));
+  const lines = [
+    head,
+    "",
+    `The process under test pinned to CPU 1 (all its threads and children, \`taskset -a\`), wrk (1 thread, ${envNum("BENCH_CONNECTIONS", 16)} connections) and the fake pinned to CPU 0; ${rounds} interleaved rounds of ${envNum("BENCH_PINNED_SECONDS", 4)} s after a 1 s warm-up, each row its median round. req/s here is bounded by CPU 0 (wrk and the fake) for the light proxies.`,
+    "",
+    table(
+      ["path", "req/s", "proxy CPU µs/req", "CPU/req vs nginx", "CPU µs/req over rounds", "non-2xx", "socket errors"],
+      pinned.map((r) => [
+        r.label,
+        fmtInt(r.load.rps),
+        fmtInt(r.proxyCpuUs),
+        r === nginx ? undefined : ratio(r.proxyCpuUs, nginx?.proxyCpuUs, 1),
+        r.cpuRange ? `${fmtInt(r.cpuRange[0])}–${fmtInt(r.cpuRange[1])}` : undefined,
+        r.load.non2xx,
+        r.load.socketErrors,
+      ]),
+    ),
+  ];
+  if (full?.proxyCpuUs !== undefined && nginx?.proxyCpuUs !== undefined) {
+    const x = full.proxyCpuUs / nginx.proxyCpuUs;
+    lines.push(
+      "",
+      `**gateway full chain CPU per request = ${x.toFixed(1)}× nginx's** (${fmtInt(full.proxyCpuUs)} ÷ ${fmtInt(nginx.proxyCpuUs)} µs) — target ≤ 6× ${x <= 6 ? "met" : "**not met**"}` +
+        (plain?.proxyCpuUs !== undefined ? `; the plain Node proxy: ${fmtInt(plain.proxyCpuUs)} µs (${(plain.proxyCpuUs / nginx.proxyCpuUs).toFixed(1)}×), so governance costs ${fmtInt(full.proxyCpuUs - plain.proxyCpuUs)} µs above Node's HTTP stack and undici.` : "."),
+    );
+  }
+  return lines.join("\n");
 }
 
 async function streaming(tmp: string): Promise<void> {

@@ -51,7 +51,7 @@ export type Headers = Record<string, string>;
 /** One wrk script per distinct header set, written once into the run's temp dir. */
 const scripts = new Map<string, string>();
 
-async function load(url: string, s: LoadSettings, seconds: number, headers: Headers = {}): Promise<LoadResult> {
+async function load(url: string, s: LoadSettings, seconds: number, headers: Headers = {}, cpu?: number): Promise<LoadResult> {
   if (wrkPath()) {
     const key = JSON.stringify(headers);
     let script = scripts.get(key);
@@ -59,7 +59,7 @@ async function load(url: string, s: LoadSettings, seconds: number, headers: Head
       script = writeWrkScript(s.tmpDir, s.body, `post-${scripts.size}.lua`, headers);
       scripts.set(key, script);
     }
-    return runWrk({ url, script, seconds, connections: s.connections, threads: s.threads });
+    return runWrk({ url, script, seconds, connections: s.connections, threads: s.threads, cpu });
   }
   return runNodeLoad({ url, body: s.body, seconds, connections: s.connections, headers });
 }
@@ -70,11 +70,12 @@ export async function measure(
   s: LoadSettings,
   pids: { proxy?: number; upstream: number },
   headers: Headers = {},
+  cpu?: number,
 ): Promise<LoadRow> {
-  if (s.warmupSeconds > 0) await load(url, s, s.warmupSeconds, headers);
+  if (s.warmupSeconds > 0) await load(url, s, s.warmupSeconds, headers, cpu);
   const p0 = pids.proxy !== undefined ? cpuTicks(pids.proxy) : undefined;
   const u0 = cpuTicks(pids.upstream);
-  const r = await load(url, s, s.seconds, headers);
+  const r = await load(url, s, s.seconds, headers, cpu);
   const p1 = pids.proxy !== undefined ? cpuTicks(pids.proxy) : undefined;
   const u1 = cpuTicks(pids.upstream);
   const mb = (kb: number | undefined) => (kb === undefined ? undefined : kb / 1024);

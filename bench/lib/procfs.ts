@@ -130,3 +130,17 @@ export class RssSampler {
     return { peakKb: this.peakKb, samples: this.samples };
   }
 }
+
+/**
+ * Pins a process tree (every thread of every process) to one CPU with `taskset -a -p`; false when
+ * taskset is missing or refuses. Used for the pinned CPU measurement, where the process under test
+ * gets a core of its own and its load generator and upstream share the other.
+ */
+export function pinTree(pid: number, cpu: number): boolean {
+  try {
+    for (const p of processTree(pid)) execFileSync("taskset", ["-a", "-p", "-c", String(cpu), String(p)], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}

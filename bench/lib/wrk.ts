@@ -57,6 +57,8 @@ export interface WrkOptions {
   connections?: number;
   threads?: number;
   timeoutSeconds?: number;
+  /** Run wrk on this CPU only (`taskset -c`), for the pinned measurement. */
+  cpu?: number;
 }
 
 export async function runWrk(o: WrkOptions): Promise<LoadResult> {
@@ -73,7 +75,7 @@ export async function runWrk(o: WrkOptions): Promise<LoadResult> {
     o.script,
     o.url,
   ];
-  const child = startChild("wrk", bin, args);
+  const child = o.cpu === undefined ? startChild("wrk", bin, args) : startChild("wrk", "taskset", ["-c", String(o.cpu), bin, ...args]);
   // wrk stops itself after -d; this is the bound if it does not.
   const guard = setTimeout(() => void child.stop(1000), (o.seconds + 20) * 1000);
   const code = await child.exited;
