@@ -35,6 +35,15 @@ export interface ChainResult {
   blocked: PolicyError | undefined;
 }
 
+/** A span of a segment's current text, mapped back through the rules' edits to the text as it came in. */
+function toOriginal(edits: readonly Edit[][], start: number, end: number): { start: number; end: number } {
+  for (let k = edits.length - 1; k >= 0; k--) {
+    start = mapBack(start, edits[k]!, "start");
+    end = mapBack(end, edits[k]!, "end");
+  }
+  return { start, end };
+}
+
 function add(counts: Record<string, number>, type: string, n = 1): void {
   counts[type] = (counts[type] ?? 0) + n;
 }
@@ -45,18 +54,11 @@ export async function runChain(rules: readonly CompiledRule[], input: ChainInput
   const edits: Edit[][][] = segs.map(() => []);
   const events: GovernanceEvent[] = [];
   const findings: ChainFinding[] = [];
-  const toOriginal = (seg: number, start: number, end: number) => {
-    for (let k = edits[seg]!.length - 1; k >= 0; k--) {
-      start = mapBack(start, edits[seg]![k]!, "start");
-      end = mapBack(end, edits[seg]![k]!, "end");
-    }
-    return { start, end };
-  };
 
   for (const rule of rules) {
     if (!rule.phases[input.phase]) continue;
     const outcome =
-      rule.kind === "pii_detection" ? runPii(rule, segs, edits, input, findings, toOriginal) : await runContent(rule, segs, input, findings, toOriginal);
+      rule.kind === "pii_detection" ? runPii(rule, segs, edits, input, findings) : await runContent(rule, segs, edits, input, findings);
     if (outcome.event) events.push(outcome.event);
     if (outcome.block) return { segments: segs, events, findings, blocked: outcome.block(events) };
   }
@@ -74,7 +76,6 @@ function runPii(
   edits: Edit[][][],
   input: ChainInput,
   findings: ChainFinding[],
-  toOriginal: (seg: number, s: number, e: number) => { start: number; end: number },
 ): RuleOutcome {
   const counts: Record<string, number> = {};
   segs.forEach((seg, i) => {
@@ -82,7 +83,7 @@ function runPii(
     if (found.length === 0) return;
     for (const f of found) {
       add(counts, f.type);
-      if (input.collectFindings) findings.push({ policy: rule.policy, rule: rule.rule, type: f.type, ...toOriginal(i, f.start, f.end) });
+      if (input.collectFindings) findings.push({ policy: rule.policy, rule: rule.rule, type: f.type, ...toOriginal(edits[i]!, f.start, f.end) });
     }
     if (rule.action === "redact" || rule.action === "mask") {
       const action = rule.action;
@@ -101,9 +102,9 @@ function runPii(
 async function runContent(
   rule: CompiledContentRule,
   segs: TextSegment[],
+  edits: Edit[][][],
   input: ChainInput,
   findings: ChainFinding[],
-  toOriginal: (seg: number, s: number, e: number) => { start: number; end: number },
 ): Promise<RuleOutcome> {
   const counts: Record<string, number> = {};
   const base = { policy: rule.policy, rule: rule.rule, ruleType: "content_filter" as const, phase: input.phase, engine: rule.engine };
@@ -115,7 +116,7 @@ async function runContent(
       for (const m of matches) {
         if (!fired.includes(m.category)) continue;
         add(counts, m.category);
-        if (input.collectFindings) findings.push({ policy: rule.policy, rule: rule.rule, type: m.category, ...toOriginal(i, m.start, m.end) });
+        if (input.collectFindings) findings.push({ policy: rule.policy, rule: rule.rule, type: m.category, ...toOriginal(edits[i]!, m.start, m.end) });
       }
     });
   } else {
@@ -131,7 +132,7 @@ async function runContent(
       if (input.collectFindings)
         for (const c of v.categories) {
           const i = segs.findIndex((s) => s.text !== "");
-          if (i !== -1) findings.push({ policy: rule.policy, rule: rule.rule, type: c, ...toOriginal(i, 0, segs[i]!.text.length) });
+          if (i !== -1) findings.push({ policy: rule.policy, rule: rule.rule, type: c, ...toOriginal(edits[i]!, 0, segs[i]!.text.length) });
         }
       if (v.categories.length > 0 && rule.action === "block") break;
     }

@@ -94,10 +94,11 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   const principal = authenticate(deps, req);
   const body = await readJsonBody(req, deps.maxBodyBytes, deps.runtime().config.limits.maxJsonDepth);
   const cancel = new ClientCancel();
-  const onClose = () => {
+  // Inline, not a named const: the CLI runs through tsx, whose esbuild keepNames would give a
+  // named closure a defineProperty call on every request.
+  (res as unknown as NodeJS.EventEmitter).once("close", () => {
     if (!res.writableFinished) cancel.abort();
-  };
-  (res as unknown as NodeJS.EventEmitter).once("close", onClose);
+  });
   const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate")));
   if (!result.stream) return result.raw !== undefined ? sendJsonText(res, 200, result.raw) : sendJson(res, 200, result.body);
   await relayStream(result.chunks, res, cancel);
