@@ -12,7 +12,7 @@
  *   4. memory: 1,000 concurrent streams through the full-chain gateway against a slow-drip fake
  *
  * Environment: BENCH_SECONDS (8), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (16),
- * BENCH_THREADS (2), BENCH_STREAMS (20), BENCH_CHUNK_DELAY_MS (20), BENCH_MEM_STREAMS (1000),
+ * BENCH_THREADS (2), BENCH_STREAMS (30), BENCH_STREAM_ROUNDS (3), BENCH_CHUNK_DELAY_MS (20), BENCH_MEM_STREAMS (1000),
  * BENCH_DRIP_MS (100), BENCH_ONLY (comma list of: throughput,streaming,scanner,memory),
  * BENCH_PORTKEY (1; 0 skips the Portkey row), BENCH_PORTKEY_VERSION (1.15.2), BENCH_PINNED_ROUNDS (5) and
  * BENCH_PINNED_SECONDS (4) for the pinned CPU measurement that follows the throughput rounds.
@@ -27,7 +27,7 @@ import { pinTree, RssSampler, rssKb } from "./lib/procfs.js";
 import { brief, delta, fmt, fmtInt, machineLine, ratio, table, writeReport } from "./lib/report.js";
 import { ensurePortkey, portkeyEnabled, portkeyHeaders, PORTKEY_DIR, PORTKEY_PACKAGE, startPortkey, verifyPortkey, type PortkeyInstall } from "./lib/portkey.js";
 import { nginxPath, startFake, startGateway, startNginx, startPlainNodeProxy, type Service } from "./lib/services.js";
-import { concurrentStreams, sequentialStreams, type TtftSummary } from "./lib/streams.js";
+import { concurrentStreams, StreamSampler, type TtftSummary } from "./lib/streams.js";
 import { portkeyComparison, throughputTable } from "./lib/throughput.js";
 import { wrkPath } from "./lib/wrk.js";
 
@@ -222,59 +222,71 @@ function pinnedSection(pinned: LoadRow[] | string): string {
 }
 
 async function streaming(tmp: string): Promise<void> {
-  const n = envNum("BENCH_STREAMS", 20);
+  const n = envNum("BENCH_STREAMS", 30);
+  const rounds = Math.max(1, Math.floor(envNum("BENCH_STREAM_ROUNDS", 3)));
   const delayMs = envNum("BENCH_CHUNK_DELAY_MS", 20);
   const fake = await startFake({ chunkDelayMs: delayMs, name: "fake-openllm (paced)" });
-  const rows: [string, TtftSummary | string][] = [];
+  const services: Service[] = [];
+  const paths: { label: string; origin?: string; failed?: string }[] = [{ label: "direct (fake OpenLLM)", origin: fake.origin }];
+  const samplers: (StreamSampler | undefined)[] = [];
   try {
-    log(`streaming: direct, ${n} streams`);
-    rows.push(["direct (fake OpenLLM)", await sequentialStreams(fake.origin, n)]);
-    // What any extra hop adds on this machine: a process woken from idle per chunk.
-    if (nginxPath()) {
-      log("streaming: nginx");
-      let ng: Service | undefined;
+    // Every path is started first; the streams then go to each in turn, in rounds, so that a slow
+    // spell of the machine lands on all rows alike (as in the throughput section).
+    const start = async (label: string, up: () => Promise<Service>) => {
       try {
-        ng = await startNginx(fake.origin, path.join(tmp, "stream"));
-        rows.push(["nginx reverse proxy (proxy_buffering off)", await sequentialStreams(ng.origin, n)]);
+        const svc = await up();
+        services.push(svc);
+        paths.push({ label, origin: svc.origin });
       } catch (e) {
-        skipped.push(`streaming, nginx: ${brief(e)}`);
-      } finally {
-        await ng?.stop();
+        paths.push({ label, failed: "could not run (see the end)" });
+        skipped.push(`streaming, ${label}: ${brief(e)}`);
       }
-    }
+    };
+    // What any extra hop adds on this machine: a process woken from idle per chunk.
+    if (nginxPath()) await start("nginx reverse proxy (proxy_buffering off)", () => startNginx(fake.origin, path.join(tmp, "stream")));
+    // The same for a Node process: node:http in, undici out, the SSE bytes piped through.
+    await start("plain Node proxy (no governance, bytes piped)", () => startPlainNodeProxy(fake.origin));
     const variants = [
       ["gateway, policies off", "off", undefined],
       ["gateway, full chain, buffered", "full", "buffered"],
       ["gateway, full chain, incremental", "full", "incremental"],
     ] as const;
-    for (const [label, policies, mode] of variants) {
-      log(`streaming: ${label}`);
-      let gw: Service | undefined;
-      try {
-        const cfg = writeGatewayConfig(tmp, `stream-${policies}-${mode ?? "default"}`, {
-          baseUrl: fake.origin + "/v1",
-          policies,
-          streaming: mode,
-          auditDir: path.join(tmp, `audit-stream-${mode}`),
-        });
-        gw = await startGateway(cfg, `gateway (${label})`);
-        rows.push([label, await sequentialStreams(gw.origin, n)]);
-      } catch (e) {
-        rows.push([label, "could not run (see the end)"]);
-        skipped.push(`streaming, ${label}: ${brief(e)}`);
-      } finally {
-        await gw?.stop();
-      }
+    for (const [label, policies, mode] of variants)
+      await start(label, () =>
+        startGateway(
+          writeGatewayConfig(tmp, `stream-${policies}-${mode ?? "default"}`, {
+            baseUrl: fake.origin + "/v1",
+            policies,
+            streaming: mode,
+            auditDir: path.join(tmp, `audit-stream-${mode}`),
+          }),
+          `gateway (${label})`,
+        ),
+      );
+    for (const p of paths) {
+      const sampler = p.origin ? new StreamSampler(p.origin) : undefined;
+      samplers.push(sampler);
+      await sampler?.warmUp();
     }
+    for (let r = 0; r < rounds; r++)
+      for (const [i, p] of paths.entries()) {
+        const k = Math.floor(n / rounds) + (r < n % rounds ? 1 : 0);
+        if (!samplers[i] || k === 0) continue;
+        log(`streaming round ${r + 1}/${rounds}: ${p.label}, ${k} streams`);
+        await samplers[i]!.take(k);
+      }
   } finally {
+    await Promise.all(samplers.map((s) => s?.close().catch(() => {})));
+    for (const svc of services.reverse()) await svc.stop().catch(() => {});
     await fake.stop();
   }
+  const rows: [string, TtftSummary | string][] = paths.map((p, i) => [p.label, samplers[i]?.summary() ?? p.failed ?? "not run"]);
   const direct = rows[0]![1] as TtftSummary;
   sections.push(
     [
       "## 2. Streaming: time to first token",
       "",
-      `${n} sequential streams per row over one keep-alive connection (one warm-up stream first); a 41-word answer with an email as its 8th word, one word per chunk, the fake waiting ${delayMs} ms between chunks. TTFT is the time to the first non-empty content delta.`,
+      `${n} sequential streams per row over one keep-alive connection (one warm-up stream first), taken in ${rounds} interleaved rounds (every path started first, then each in turn); a 41-word answer with an email as its 8th word, one word per chunk, the fake waiting ${delayMs} ms between chunks. TTFT is the time to the first non-empty content delta.`,
       "",
       table(
         ["path", "TTFT p50 ms", "TTFT p90 ms", "added TTFT p50 ms", "total p50 ms", "errors"],
@@ -297,6 +309,7 @@ async function streaming(tmp: string): Promise<void> {
 function holdNote(rows: [string, TtftSummary | string][], direct: TtftSummary, delayMs: number): string[] {
   const inc = rows.find(([label]) => label.endsWith("incremental"))?.[1];
   const off = rows.find(([label]) => label === "gateway, policies off")?.[1];
+  const plain = rows.find(([label]) => label.startsWith("plain Node proxy"))?.[1];
   if (typeof inc !== "object" || inc.ttftP50Ms === undefined || direct.ttftP50Ms === undefined) return [];
   const added = inc.ttftP50Ms - direct.ttftP50Ms;
   const own = added - delayMs;
@@ -305,7 +318,9 @@ function holdNote(rows: [string, TtftSummary | string][], direct: TtftSummary, d
     "",
     `Incremental mode holds the first word until the next chunk shows where it ends (it could still begin a PII value or a blocked phrase), so its added TTFT is one chunk interval (${delayMs} ms here) plus the gateway's own time: ` +
       `**${own.toFixed(2)} ms** of the +${added.toFixed(2)} ms` +
-      (offAdded !== undefined ? ` (policies off: +${offAdded.toFixed(2)} ms, nothing held).` : "."),
+      (offAdded !== undefined ? ` (policies off: +${offAdded.toFixed(2)} ms, nothing held` : "") +
+      (typeof plain === "object" && plain.ttftP50Ms !== undefined ? `; a plain Node relay: +${(plain.ttftP50Ms - direct.ttftP50Ms).toFixed(2)} ms` : "") +
+      (offAdded !== undefined ? ")." : "."),
   ];
 }
 

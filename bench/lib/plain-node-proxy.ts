@@ -1,7 +1,8 @@
 /**
  * The reference row for "what Node itself costs": a reverse proxy with no governance at all —
  * node:http in, an undici Pool out, the JSON body parsed and re-serialised both ways as any
- * OpenAI-aware proxy must (to read `model`, to find usage). Run as its own process by the bench:
+ * OpenAI-aware proxy must (to read `model`, to find usage); a streamed answer (SSE) is piped
+ * through as it comes, chunk by chunk. Run as its own process by the bench:
  *
  *   node --import tsx bench/lib/plain-node-proxy.ts UPSTREAM_ORIGIN PORT
  *
@@ -30,6 +31,12 @@ const server = http.createServer((req, res) => {
           headers: { "content-type": "application/json" },
           body: JSON.stringify(body),
         });
+        if (String(up.headers["content-type"] ?? "").startsWith("text/event-stream")) {
+          res.writeHead(up.statusCode, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+          for await (const chunk of up.body) res.write(chunk);
+          res.end();
+          return;
+        }
         const out = JSON.stringify(JSON.parse(await up.body.text()));
         res.writeHead(up.statusCode, { "content-type": "application/json", "content-length": Buffer.byteLength(out) });
         res.end(out);

@@ -110,31 +110,65 @@ export interface TtftSummary {
   firstError?: string;
 }
 
-/** `n` streams one after another over one keep-alive connection (after one unmeasured warm-up stream). */
-export async function sequentialStreams(origin: string, n: number, body = TTFT_BODY): Promise<TtftSummary> {
-  const client = new Client(origin, { keepAliveTimeout: 60_000 });
-  try {
-    await oneStream(client, body);
-    const ttft: number[] = [];
-    const total: number[] = [];
-    let errors = 0;
-    let firstError: string | undefined;
-    for (let i = 0; i < n; i++) {
-      const r = await oneStream(client, body);
+/**
+ * Streams one after another over one keep-alive connection, taken in batches (`take`) so that
+ * several paths can be measured in interleaved rounds; `summary` covers every stream taken.
+ */
+export class StreamSampler {
+  private readonly client: Client;
+  private readonly ttft: number[] = [];
+  private readonly total: number[] = [];
+  private n = 0;
+  private errors = 0;
+  private firstError: string | undefined;
+
+  constructor(
+    origin: string,
+    private readonly body = TTFT_BODY,
+  ) {
+    this.client = new Client(origin, { keepAliveTimeout: 60_000 });
+  }
+
+  /** One unmeasured stream: connection, JIT and pools warm before the first measured one. */
+  async warmUp(): Promise<void> {
+    await oneStream(this.client, this.body);
+  }
+
+  async take(k: number): Promise<void> {
+    for (let i = 0; i < k; i++) {
+      this.n++;
+      const r = await oneStream(this.client, this.body);
       const bad = streamFailed(r);
       if (bad) {
-        errors++;
-        firstError ??= bad;
+        this.errors++;
+        this.firstError ??= bad;
         continue;
       }
-      if (r.ttftMs !== undefined) ttft.push(r.ttftMs);
-      total.push(r.totalMs);
+      if (r.ttftMs !== undefined) this.ttft.push(r.ttftMs);
+      this.total.push(r.totalMs);
     }
-    ttft.sort((a, b) => a - b);
-    total.sort((a, b) => a - b);
-    return { n, ttftP50Ms: percentile(ttft, 50), ttftP90Ms: percentile(ttft, 90), totalP50Ms: percentile(total, 50), errors, firstError };
+  }
+
+  summary(): TtftSummary {
+    const ttft = [...this.ttft].sort((a, b) => a - b);
+    const total = [...this.total].sort((a, b) => a - b);
+    return { n: this.n, ttftP50Ms: percentile(ttft, 50), ttftP90Ms: percentile(ttft, 90), totalP50Ms: percentile(total, 50), errors: this.errors, firstError: this.firstError };
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
+/** `n` streams one after another over one keep-alive connection (after one unmeasured warm-up stream). */
+export async function sequentialStreams(origin: string, n: number, body = TTFT_BODY): Promise<TtftSummary> {
+  const s = new StreamSampler(origin, body);
+  try {
+    await s.warmUp();
+    await s.take(n);
+    return s.summary();
   } finally {
-    await client.close();
+    await s.close();
   }
 }
 
