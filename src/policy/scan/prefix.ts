@@ -23,7 +23,7 @@
  * back to holding the recogniser's maxLength.
  */
 
-import { Parser, Unsupported, type Node } from "./regex-ast.js";
+import { parsePattern, type Node } from "./regex-ast.js";
 
 /** The node's own regex source (capturing groups become non-capturing). */
 function emit(n: Node): string {
@@ -172,13 +172,7 @@ function tailAlt(options: Node[], eof: string, consumed: boolean): string | unde
 
 /** Whether tailSource can follow `pattern` (parsing only; nothing is compiled). */
 export function tailSupported(pattern: string): boolean {
-  try {
-    new Parser(pattern).parse();
-    return true;
-  } catch (e) {
-    if (e instanceof Unsupported) return false;
-    throw e;
-  }
+  return parsePattern(pattern) !== undefined;
 }
 
 /**
@@ -187,13 +181,8 @@ export function tailSupported(pattern: string): boolean {
  * flag a trailing lone high surrogate counts as the end too: its pair may be in the next piece.
  */
 export function tailSource(pattern: string, flags = ""): string | undefined {
-  let node: Node;
-  try {
-    node = new Parser(pattern).parse();
-  } catch (e) {
-    if (e instanceof Unsupported) return undefined;
-    throw e;
-  }
+  const node = parsePattern(pattern);
+  if (!node) return undefined;
   const eof = flags.includes("u") || flags.includes("v") ? "(?:$|[\\uD800-\\uDBFF]$)" : "$";
   const src = tail(node, eof, false);
   if (src === undefined) return "(?!)";

@@ -163,3 +163,13 @@ export class Parser {
   }
 }
 
+
+/** The tree of `pattern`, or undefined when it uses something outside the subset followed here. */
+export function parsePattern(pattern: string): Node | undefined {
+  try {
+    return new Parser(pattern).parse();
+  } catch (e) {
+    if (e instanceof Unsupported) return undefined;
+    throw e;
+  }
+}

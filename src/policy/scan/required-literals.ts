@@ -15,7 +15,7 @@
  * "Best" is the set whose shortest string is longest (short strings hit ordinary text), then the
  * smaller set.
  */
-import { Parser, Unsupported, type Node } from "./regex-ast.js";
+import { parsePattern, type Node } from "./regex-ast.js";
 
 /** Largest exact set followed; beyond it a node is treated as "anything". */
 const MAX_EXACT = 256;
@@ -43,6 +43,8 @@ function union(sets: Strings[]): Strings | undefined {
 
 /** The characters a class or escape stands for, when it is a short list of literal characters. */
 function atomStrings(src: string): Strings | undefined {
+  // A NUL in a pattern would read as the boundary mark: such a pattern gets no literal from it.
+  if (src.includes(BOUNDARY)) return undefined;
   if (src.length === 1 || (src.length === 2 && src.charCodeAt(0) >= 0xd800 && src.charCodeAt(0) <= 0xdbff)) return src === "." ? undefined : [src];
   if (src[0] === "\\") return src.length === 2 && !/[0-9A-Za-z]/.test(src[1]!) ? [src[1]!] : undefined;
   if (src[0] !== "[" || src[1] === "^") return undefined;
@@ -271,14 +273,8 @@ function required(n: Node): Strings | undefined {
 
 /** A set of literals every match of `pattern` contains one of, or undefined when none is known. */
 export function requiredLiterals(pattern: string): string[] | undefined {
-  let node: Node;
-  try {
-    node = new Parser(pattern).parse();
-  } catch (e) {
-    if (e instanceof Unsupported) return undefined;
-    throw e;
-  }
-  const r = required(node);
+  const node = parsePattern(pattern);
+  const r = node && required(node);
   return r ? [...r] : undefined;
 }
 
