@@ -49,6 +49,21 @@ describe("upstream connection reuse", () => {
     expect(new Set(ports).size).toBeLessThanOrEqual(2);
   });
 
+  it("ends the client's stream at [DONE] when the upstream keeps its body open, and gives that connection up", async () => {
+    stack.fake.setBehavior("linger-after-done");
+    const client = stack.openai();
+    const stream = await client.chat.completions.create({ model: MODEL_ID, messages: [{ role: "user", content: "linger" }], stream: true });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+    expect(text).toBe("You said: linger");
+    // The fake would go on for 5 s; the gateway stops reading a second after [DONE] and closes it.
+    expect(stack.fake.aborted).toBe(0);
+    await stack.fake.waitForAborted(1, 4000);
+    stack.fake.setBehavior("normal");
+    const r = await client.chat.completions.create({ model: MODEL_ID, messages: [{ role: "user", content: "after" }] });
+    expect(r.choices[0]!.message.content).toBe("You said: after");
+  });
+
   it("still releases the connection of a stream the client leaves early", async () => {
     stack.fake.setBehavior({ kind: "drip", intervalMs: 50, chunks: 100 });
     const client = stack.openai();
