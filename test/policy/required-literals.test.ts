@@ -31,6 +31,23 @@ describe("required literals", () => {
     expect(re.test("gunk in the pipe")).toBe(false);
   });
 
+  it("never drops a text the pattern matches (review findings: ranges, legacy escapes, astral characters, u flag)", () => {
+    const cases: [string, string][] = [
+      ["\\bpoison[ -~]", "poisonX"],
+      ["(?:\\x|poison)s", "xs"],
+      ["\\x|abcdef|killer", "x"],
+      ["\\c|abcdef|killer", "\\c"],
+      ["a\\012345678", "a\n345678"],
+      ["stab\u{1F600}{2}", "stab\uD83D\uDE00\uDE00"],
+    ];
+    for (const [pattern, text] of cases) {
+      expect(new RegExp(pattern, "i").test(text), pattern).toBe(true);
+      const scanner = compileScanner([{ type: "t", pattern, maxLength: 64 }], { ignoreCase: true });
+      expect(scanner.scan(text), pattern).toHaveLength(1);
+    }
+    expect(prefilterFor(["killſ"], "iu")).toBeUndefined();
+  });
+
   it("builds no prefilter when a pattern's only literals are everyday words", () => {
     expect(prefilterFor(["how to (?:do|make) it"], "i")).toBeUndefined();
     expect(prefilterFor(["\\bpoison\\b", "(?:abc)?"], "i")).toBeUndefined();

@@ -152,6 +152,13 @@ export class Parser {
     const c = s[this.i + 1];
     if (c === undefined) throw new Unsupported("trailing backslash");
     if ((c >= "1" && c <= "9") || c === "k") throw new Unsupported("backreference");
+    // Without the u flag a malformed \x, \c or \u is a literal letter and \0 before a digit an
+    // octal escape: read any other way they would mean something else, so they are not followed.
+    const rest = s.slice(this.i + 2);
+    if (c === "0" && /^[0-9]/.test(rest)) throw new Unsupported("octal escape");
+    if (c === "x" && !/^[0-9A-Fa-f]{2}/.test(rest)) throw new Unsupported("malformed \\x");
+    if (c === "c" && !/^[A-Za-z]/.test(rest)) throw new Unsupported("malformed \\c");
+    if (c === "u" && !/^(?:[0-9A-Fa-f]{4}|\{[0-9A-Fa-f]+\})/.test(rest)) throw new Unsupported("malformed \\u");
     let n = 2;
     if (c === "x") n = 4;
     else if (c === "c") n = 3;

@@ -45,7 +45,9 @@ function union(sets: Strings[]): Strings | undefined {
 function atomStrings(src: string): Strings | undefined {
   // A NUL in a pattern would read as the boundary mark: such a pattern gets no literal from it.
   if (src.includes(BOUNDARY)) return undefined;
-  if (src.length === 1 || (src.length === 2 && src.charCodeAt(0) >= 0xd800 && src.charCodeAt(0) <= 0xdbff)) return src === "." ? undefined : [src];
+  // Without the u flag an astral character is two units that quantifiers and classes split.
+  if (SURROGATE.test(src)) return undefined;
+  if (src.length === 1) return src === "." ? undefined : [src];
   if (src[0] === "\\") return src.length === 2 && !/[0-9A-Za-z]/.test(src[1]!) ? [src[1]!] : undefined;
   if (src[0] !== "[" || src[1] === "^") return undefined;
   const body = src.slice(1, -1);
@@ -158,13 +160,16 @@ function better(a: Strings, b: Strings | undefined): boolean {
 type Side = "non-word" | "unknown";
 
 const NON_WORD_CLASS = /^\[[^\\^\w]*\]$/;
+const SURROGATE = /[\uD800-\uDFFF]/;
 
 /** Whether every character `src` (an atom) can match is a non-word character. */
 function nonWordAtom(src: string): boolean {
   if (src === ".") return false;
   if (src.length === 1) return !/\w/.test(src);
+  if (SURROGATE.test(src)) return false;
   if (src[0] === "\\") return src === "\\s" || (src.length === 2 && !/[0-9A-Za-z]/.test(src[1]!) && !/\w/.test(src[1]!));
-  return NON_WORD_CLASS.test(src);
+  // A range ([ -~]) spans characters it does not spell out: letters, perhaps.
+  return NON_WORD_CLASS.test(src) && !src.slice(2, -2).includes("-");
 }
 
 /**
@@ -329,6 +334,8 @@ function trieSource(literals: Iterable<string[]>): string {
  * literals; undefined when some pattern has no good set (then every text must be scanned).
  */
 export function prefilterFor(patterns: readonly string[], flags: string): RegExp | undefined {
+  // Under u (or v), case folding and \b treat more characters as letters than this analysis does.
+  if (/[uv]/.test(flags)) return undefined;
   const all = new Set<string>();
   for (const p of patterns) {
     const r = requiredLiterals(p);
