@@ -1,4 +1,4 @@
-import type { FrontDoor } from "../chat/types.js";
+import type { FrontDoor } from "../wire/index.js";
 import type { GovernanceEvent, PolicyDecision } from "../policy/governance-event.js";
 
 /**

@@ -1,5 +1,5 @@
 import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from "@opentelemetry/api";
-import type { FrontDoor } from "../chat/types.js";
+import type { FrontDoor } from "../wire/index.js";
 import type { GovernanceEvent, PolicyDecision } from "../policy/governance-event.js";
 import type { AuditKind, AuditOutcome, AuditRecordInput } from "./audit-record.js";
 import { buildAuditRecord, decisionOf, type RequestFacts } from "./build-audit-record.js";

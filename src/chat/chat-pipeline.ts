@@ -5,7 +5,7 @@ import { isTargetFault, type TargetRegistry, type TargetState } from "../routing
 import { noopObserver, type Outcome, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
 import { validateRequest } from "./request-validation.js";
 import { StreamLimiter } from "./stream-limiter.js";
-import type { CallContext, CancelSignal, ChatResult, Chunk, JsonObject, Operation } from "./types.js";
+import type { CallContext, CancelSignal, ChatResult, Chunk, JsonObject, Operation } from "../wire/index.js";
 
 /** The policy engine as the pipeline uses it (src/policy implements it). */
 export type ChatPolicy = PolicyEngine;

@@ -1,7 +1,7 @@
 import type { Target } from "../config/index.js";
 import type { GatewayError } from "../errors/index.js";
 import type { GovernanceEvent } from "../policy/governance-event.js";
-import type { FrontDoor, Operation, Principal } from "./types.js";
+import type { FrontDoor, Operation, Principal } from "../wire/index.js";
 
 export type Outcome = "ok" | "blocked" | "error" | "cancelled";
 

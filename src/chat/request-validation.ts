@@ -1,5 +1,5 @@
 import { GatewayError } from "../errors/index.js";
-import type { JsonObject, Operation } from "./types.js";
+import type { JsonObject, Operation } from "../wire/index.js";
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
 

@@ -1,3 +1,4 @@
+import type { Scope } from "../wire/index.js";
 import type { AuditLoggerSettings, Rule } from "./schema.js";
 import type { ProviderKind } from "./provider-string.js";
 
@@ -55,7 +56,6 @@ export interface Policy {
   rules: Rule[];
 }
 
-export type Scope = "chat" | "admin";
 
 export interface ApiKey {
   id: string;

@@ -1,6 +1,8 @@
 export { ConfigError, formatConfigIssue, type ConfigIssue } from "./config-error.js";
-export type { ApiKey, GatewayConfig, Policy, Scope, Target } from "./gateway-config.js";
+export type { ApiKey, GatewayConfig, Policy, Target } from "./gateway-config.js";
+export type { Scope } from "../wire/index.js";
 export { loadConfigFile, parseConfig, sha256Hex } from "./load-config.js";
 export { parseProviderString, type ProviderKind, type ProviderString } from "./provider-string.js";
 export type { AuditLoggerSettings, ContentCategory, ContentFilterRule, PiiRule, Rule } from "./schema.js";
 export { contentCategories } from "./schema.js";
+export { builtinPatternName, builtinPiiTypes, type BuiltinPiiType } from "./pii-pattern-names.js";

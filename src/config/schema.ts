@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { builtinPatternName, builtinPiiTypes } from "../policy/pii/index.js";
+import { builtinPatternName, builtinPiiTypes } from "./pii-pattern-names.js";
 import { parseProviderString } from "./provider-string.js";
 
 /** zod schemas for policy-config.yaml: both the plain form and the `pack:` form. */

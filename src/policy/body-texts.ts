@@ -1,4 +1,4 @@
-import type { JsonObject, Operation } from "../chat/types.js";
+import type { JsonObject, Operation } from "../wire/index.js";
 
 /** One piece of text in a body the chain reads and may rewrite. */
 export interface TextSegment {

@@ -1,4 +1,4 @@
-import type { Chunk, JsonObject, Operation } from "../chat/types.js";
+import type { Chunk, JsonObject, Operation } from "../wire/index.js";
 import type { GatewayConfig } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import { requestSegments, responseSegments, withTexts, type TextSegment } from "./body-texts.js";

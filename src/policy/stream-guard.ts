@@ -1,4 +1,4 @@
-import type { Chunk, JsonObject, Operation } from "../chat/types.js";
+import type { Chunk, JsonObject, Operation } from "../wire/index.js";
 import type { CompiledRule } from "./compiled-rule.js";
 import type { AskGuard } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";

@@ -1,6 +1,6 @@
 import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
-import type { Operation } from "../chat/types.js";
+import type { Operation } from "../wire/index.js";
 import { UpstreamClient } from "../upstream/index.js";
 import { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitOptions } from "./circuit-breaker.js";
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ApiKey, Scope } from "../config/index.js";
-import type { Principal } from "../chat/index.js";
+import type { Principal } from "../wire/index.js";
 import { GatewayError } from "../errors/index.js";
 
 /**

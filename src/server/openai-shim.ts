@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
-import type { CallContext, ChatPipeline, Chunk, Operation, Principal, Runtime } from "../chat/index.js";
+import type { ChatPipeline, Runtime } from "../chat/index.js";
+import type { CallContext, Chunk, Operation, Principal } from "../wire/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import { SSE_DONE, sseData } from "../upstream/index.js";
 import type { Authenticator } from "./auth.js";

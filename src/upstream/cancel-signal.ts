@@ -1,4 +1,4 @@
-import type { CancelSignal } from "../chat/types.js";
+import type { CancelSignal } from "../wire/index.js";
 
 /** Calls `fn` once when `signal` aborts (an AbortSignal or an `abort`-emitting EventEmitter); returns the undo. */
 export function onCancel(signal: CancelSignal, fn: () => void): () => void {

@@ -1,7 +1,7 @@
 import { Pool } from "undici";
 import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
-import type { CancelSignal, Chunk, JsonObject, Operation } from "../chat/types.js";
+import type { CancelSignal, Chunk, JsonObject, Operation } from "../wire/index.js";
 import { abortSignalOf } from "./cancel-signal.js";
 import { postForText } from "./post-for-text.js";
 import { SseDecoder } from "./sse-decoder.js";

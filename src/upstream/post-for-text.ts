@@ -1,5 +1,5 @@
 import type { Dispatcher } from "undici";
-import type { CancelSignal } from "../chat/types.js";
+import type { CancelSignal } from "../wire/index.js";
 import { GatewayError } from "../errors/index.js";
 import { onCancel } from "./cancel-signal.js";
 

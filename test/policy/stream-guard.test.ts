@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Chunk } from "../../src/chat/types.js";
+import type { Chunk } from "../../src/wire/index.js";
 import { compilePolicyEngine, PolicyError, type GovernanceEvent } from "../../src/policy/index.js";
 import { configWith } from "./helpers.js";
 

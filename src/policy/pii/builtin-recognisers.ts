@@ -1,3 +1,4 @@
+import { type BuiltinPiiType } from "../../config/index.js";
 import type { Recogniser } from "../scan/index.js";
 import { creditCard } from "./credit-card.js";
 import { btcBech32, btcLegacy, ethAddress } from "./crypto-wallet.js";
@@ -9,21 +10,6 @@ import { secrets } from "./secret.js";
 import { ssn } from "./ssn.js";
 import { ukNhs } from "./uk-nhs.js";
 import { usPassport } from "./us-passport.js";
-
-export const builtinPiiTypes = [
-  "ssn",
-  "credit_card",
-  "email",
-  "phone",
-  "iban",
-  "ip_address",
-  "us_passport",
-  "uk_nhs",
-  "crypto_wallet",
-  "secret",
-] as const;
-
-export type BuiltinPiiType = (typeof builtinPiiTypes)[number];
 
 /**
  * Recognisers by pattern name, in priority order: when two recognisers match the same span with the
@@ -44,25 +30,6 @@ export const builtinRecognisers: Readonly<Record<BuiltinPiiType, readonly Recogn
 };
 
 const priority = Object.keys(builtinRecognisers) as BuiltinPiiType[];
-
-/** Names people reach for in configs, mapped to the canonical pattern name. */
-const aliases: Readonly<Record<string, BuiltinPiiType>> = {
-  phone_number: "phone",
-  ip: "ip_address",
-  ipv4: "ip_address",
-  ipv6: "ip_address",
-  api_key: "secret",
-  secrets: "secret",
-  passport: "us_passport",
-  nhs_number: "uk_nhs",
-  credit_card_number: "credit_card",
-};
-
-export function builtinPatternName(name: string): BuiltinPiiType | undefined {
-  const n = name.toLowerCase();
-  if ((builtinPiiTypes as readonly string[]).includes(n)) return n as BuiltinPiiType;
-  return aliases[n];
-}
 
 /** Recognisers for a set of built-in names, deduplicated and in priority order. */
 export function recognisersFor(names: Iterable<BuiltinPiiType>): Recogniser[] {

@@ -1,4 +1,5 @@
-export { builtinPatternName, builtinPiiTypes, builtinRecognisers, recognisersFor, type BuiltinPiiType } from "./builtin-recognisers.js";
+export { builtinPatternName, builtinPiiTypes, type BuiltinPiiType } from "../../config/index.js";
+export { builtinRecognisers, recognisersFor } from "./builtin-recognisers.js";
 export { isValidCardNumber } from "./credit-card.js";
 export { CUSTOM_PATTERN_HOLD, customRecogniser } from "./custom-pattern.js";
 export { ibanChecksumValid, ibanLengths, isValidIban } from "./iban.js";

@@ -1,5 +1,5 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
-import type { CallContext, FrontDoor, Principal } from "../../chat/index.js";
+import type { CallContext, FrontDoor, Principal } from "../../wire/index.js";
 
 /** The authenticated principal, set by the auth interceptor for the handlers. */
 export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "keeptrusts principal" });

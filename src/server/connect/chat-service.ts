@@ -1,7 +1,8 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { ChatService, ListModelsResponseSchema, ModelSchema } from "../../../gen/keeptrusts/v1/chat_pb.js";
-import type { ChatPipeline, Chunk, JsonObject, Operation, Runtime } from "../../chat/index.js";
+import type { ChatPipeline, Runtime } from "../../chat/index.js";
+import type { Chunk, JsonObject, Operation } from "../../wire/index.js";
 import { GatewayError } from "../../errors/index.js";
 import { callContext } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";

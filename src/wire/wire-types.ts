@@ -1,4 +1,5 @@
-import type { Scope } from "../config/index.js";
+/** What a key may do: `chat` the ChatService and OpenAI routes, `admin` the Governance service. */
+export type Scope = "chat" | "admin";
 
 /**
  * The canonical request is the OpenAI request body itself, as a plain JSON object: unknown fields
