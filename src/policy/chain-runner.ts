@@ -5,6 +5,7 @@ import { guardConversation, scoreText, type AskGuard, type GuardMessage } from "
 import type { GovernanceEvent } from "./governance-event.js";
 import { askVerdict } from "./guard-call.js";
 import { blockedMessage, PolicyError } from "./policy-error.js";
+import { scanSource } from "./scan/index.js";
 import { applyRedactions, mapBack, replacementFor, type Edit } from "./redaction.js";
 
 export interface ChainFinding {
@@ -79,7 +80,7 @@ function runPii(
 ): RuleOutcome {
   const counts: Record<string, number> = {};
   segs.forEach((seg, i) => {
-    const found = rule.scanner.scan(seg.text);
+    const found = scanSource(rule.scanner, seg.text, seg.json);
     if (found.length === 0) return;
     for (const f of found) {
       add(counts, f.type);

@@ -3,6 +3,7 @@ import { IncrementalScorer, guardConversation, type AskGuard } from "./content/i
 import { askVerdict } from "./guard-call.js";
 import { blockedMessage } from "./policy-error.js";
 import { replacementFor } from "./redaction.js";
+import { ViewBuilder, type Finding } from "./scan/index.js";
 
 /**
  * What a rule has seen across every text of one stream. Becomes the rule's governance event at the
@@ -34,37 +35,62 @@ export interface TextStage {
   finish(): Promise<string>;
 }
 
-/** PII: holds back only the tail in which a match could still start, per the scanner's frontier. */
+/**
+ * PII: holds back only the tail in which a match could still start, per the scanner's frontier.
+ * Text is normalised as it arrives (ViewBuilder); the scanner reads the view and decides positions
+ * in it, and what goes out is the source text up to the matching source offset, with each finding's
+ * source span replaced — exactly what the whole-text scan (scanSource) gives.
+ */
 class PiiStage implements TextStage {
-  private buf = "";
-  /** Absolute offset of buf[0]. */
-  private base = 0;
-  /** Absolute offset up to which text has been decided and emitted. */
+  /** Source text from absolute offset `srcBase` on (everything not yet emitted, and a little before). */
+  private src = "";
+  private srcBase = 0;
+  /** Absolute source offset up to which the view builder has consumed the source. */
+  private consumed = 0;
+  /** Absolute source offset up to which text has been emitted. */
+  private emitted = 0;
+  /** Absolute view offset up to which positions have been decided. */
   private done = 0;
+  private readonly view: ViewBuilder;
 
   constructor(
     private readonly rule: CompiledPiiRule,
     private readonly tally: RuleTally,
     private readonly json: boolean,
-  ) {}
+  ) {
+    this.view = new ViewBuilder(json);
+  }
 
   push(piece: string): string {
-    this.buf += piece;
+    this.feed(piece, false);
     return this.advance(false);
   }
 
   finish(): Promise<string> {
+    this.feed("", true);
     return Promise.resolve(this.advance(true));
+  }
+
+  private feed(piece: string, final: boolean): void {
+    this.src += piece;
+    const from = this.consumed - this.srcBase;
+    const rest = from === 0 ? this.src : this.src.slice(from);
+    this.consumed += this.view.append(rest, this.consumed, final);
   }
 
   private advance(final: boolean): string {
     const { scanner } = this.rule;
-    const buf = this.buf;
-    const limit = final ? buf.length : scanner.frontier(buf, this.done - this.base);
-    const found: { type: string; start: number; end: number; recogniser: number }[] = [];
-    const cursor = scanner.scanUntil(buf, this.done - this.base, limit, found);
+    const v = this.view;
+    const text = v.view;
+    const vb = v.viewBase;
+    const from = this.done - vb;
+    const limit = final ? text.length : scanner.frontier(text, from);
+    const found: Finding[] = [];
+    const cursor = scanner.scanUntil(text, from, limit, found);
+    const src = this.src;
+    const sb = this.srcBase;
     let out = "";
-    let at = this.done - this.base;
+    let at = this.emitted;
     for (const f of found) {
       this.tally.counts[f.type] = (this.tally.counts[f.type] ?? 0) + 1;
       this.tally.fired = true;
@@ -76,16 +102,22 @@ class PiiStage implements TextStage {
         throw new StageStop(this.tally);
       }
       if (this.rule.action === "log") continue;
-      out += buf.slice(at, f.start) + replacementFor(this.rule.action, this.rule.replacement, f, buf, this.json);
-      at = f.end;
+      const s = v.toSourceStart(vb + f.start, this.consumed);
+      const e = v.toSourceEnd(vb + f.end);
+      const sf: Finding = { type: f.type, start: s - sb, end: e - sb, recogniser: f.recogniser };
+      out += src.slice(at - sb, s - sb) + replacementFor(this.rule.action, this.rule.replacement, sf, src, this.json);
+      at = e;
     }
-    out += buf.slice(at, cursor);
-    this.done = this.base + cursor;
+    const upto = Math.max(at, final ? this.consumed : v.toSourceStart(vb + cursor, this.consumed));
+    out += src.slice(at - sb, upto - sb);
+    this.emitted = upto;
+    this.done = vb + cursor;
     // Keep what lookbehinds and context checks may still read.
     const keep = cursor - scanner.lookbehind;
-    if (keep > 1024) {
-      this.buf = buf.slice(keep);
-      this.base += keep;
+    if (keep > 1024) v.dropBefore(vb + keep);
+    if (this.emitted - sb > 1024) {
+      this.src = src.slice(this.emitted - sb);
+      this.srcBase = this.emitted;
     }
     return out;
   }

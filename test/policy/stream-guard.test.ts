@@ -56,6 +56,12 @@ const fragments = [
   "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "943 476 5919", "TCK-123456", "Bearer abcdefghijklmnop0123",
   " ", "\n", ". ", ", ", "order #123456789", "2024-01-15", "version 1.2.3", "$1,234.56", "hello", "the quick brown fox",
   "a", "@", "1", "-", "+", "kill the process", "shoot a photo",
+  // Forms the normalised view reads (full-width, invisible, Unicode spaces and dashes, URL escapes)
+  // and their pieces: a chunk may end inside a surrogate pair or a %XX run.
+  "\uff14\uff11\uff11\uff11 1111 1111 1111", "\uff14", "\uff20", "jane\uff20example.com", "ja\u200bne@exa\u00admple.com", "\u200b", "\u00ad",
+  "\u00a0", "\u2011", "\u2014", "\u3000", "\u202e", "\ufe0f", "4111\u00a01111\u00a01111\u00a01111", "123\u201145\u20116789",
+  "?email=jane.doe%40example.com&x=1", "%40", "%4", "%", "%C3%A4", "%E2%80%8B", "?q=call+me+%2B44+20+7946+0958", "=", "?", "&",
+  "\ud83d", "\ude00", "\ud83d\ude00", "\u0301", "\u2028",
 ];
 
 // The bench's full chain: every built-in PII pattern redacted, the content filter blocking on every category.

@@ -1,0 +1,19 @@
+import { normalise, toSource } from "./normalise.js";
+import type { Finding, Scanner } from "./scanner.js";
+
+/**
+ * Every finding in `text`, matched on its normalised view (see normalise.ts) and reported in the
+ * text's own offsets, so a replacement covers exactly what was written. `json`: the text is JSON
+ * string content and its escapes are decoded for matching.
+ */
+export function scanSource(scanner: Scanner, text: string, json = false): Finding[] {
+  const view = normalise(text, json);
+  const found = scanner.scan(view.text);
+  if (view.map === undefined || found.length === 0) return found;
+  for (const f of found) {
+    const s = toSource(view, f.start, f.end);
+    f.start = s.start;
+    f.end = s.end;
+  }
+  return found;
+}
