@@ -64,6 +64,13 @@ export const piiRuleSchema = z.strictObject({
     .min(1),
   apply_to: applyTo,
   replacement: z.string().optional(),
+  /** National phone formats recognised (ISO 3166 alpha-2); `+CC` numbers are found whatever this says. */
+  regions: z
+    .array(z.string().regex(/^[A-Za-z]{2}$/, "a two-letter region code such as US, GB, DE"))
+    .min(1)
+    .optional(),
+  /** Also find spelled-out email addresses: `jane [at] example [dot] com`. */
+  obfuscated: z.boolean().optional(),
 });
 
 export const contentCategories = ["violence", "self_harm", "hate", "sexual", "harassment", "illicit"] as const;

@@ -68,7 +68,7 @@ function compileRule(policy: string, rule: Rule, index: number): CompiledRule {
     rule: id,
     phases: phases(rule.apply_to),
     action: rule.action,
-    scanner: compileScanner([...recognisersFor(builtins), ...custom]),
+    scanner: compileScanner([...recognisersFor(builtins, { regions: rule.regions, obfuscated: rule.obfuscated }), ...custom]),
     replacement: compileReplacement(rule.replacement),
   };
 }

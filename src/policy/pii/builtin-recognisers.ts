@@ -2,10 +2,10 @@ import { type BuiltinPiiType } from "../../config/index.js";
 import type { Recogniser } from "../scan/index.js";
 import { creditCard } from "./credit-card.js";
 import { btcBech32, btcLegacy, ethAddress } from "./crypto-wallet.js";
-import { email } from "./email.js";
+import { email, obfuscatedEmail } from "./email.js";
 import { iban } from "./iban.js";
 import { ipv4, ipv6 } from "./ip-address.js";
-import { phoneInternational, phoneNanp } from "./phone.js";
+import { phoneRecogniser } from "./phone.js";
 import { secrets } from "./secret.js";
 import { ssn } from "./ssn.js";
 import { ukNhs } from "./uk-nhs.js";
@@ -26,13 +26,27 @@ export const builtinRecognisers: Readonly<Record<BuiltinPiiType, readonly Recogn
   us_passport: [usPassport],
   email: [email],
   ip_address: [ipv4, ipv6],
-  phone: [...phoneNanp, phoneInternational],
+  phone: [phoneRecogniser()],
 };
 
 const priority = Object.keys(builtinRecognisers) as BuiltinPiiType[];
 
+/** Options a rule sets for its built-in recognisers. */
+export interface RecogniserOptions {
+  /** Regions whose national phone formats are recognised (ISO 3166 codes); default US. */
+  regions?: readonly string[];
+  /** Also find spelled-out email addresses (`jane [at] example [dot] com`). */
+  obfuscated?: boolean;
+}
+
 /** Recognisers for a set of built-in names, deduplicated and in priority order. */
-export function recognisersFor(names: Iterable<BuiltinPiiType>): Recogniser[] {
+export function recognisersFor(names: Iterable<BuiltinPiiType>, opts: RecogniserOptions = {}): Recogniser[] {
   const wanted = new Set(names);
-  return priority.filter((n) => wanted.has(n)).flatMap((n) => builtinRecognisers[n]);
+  return priority
+    .filter((n) => wanted.has(n))
+    .flatMap((n) => {
+      if (n === "phone" && opts.regions !== undefined) return [phoneRecogniser(opts.regions)];
+      if (n === "email" && opts.obfuscated === true) return [email, obfuscatedEmail];
+      return builtinRecognisers[n];
+    });
 }

@@ -2,56 +2,102 @@ import type { Recogniser } from "../scan/index.js";
 import { luhnValid } from "./luhn.js";
 
 /**
- * Issuer ranges and the lengths each issues. A number must fit one of them and pass Luhn; that
- * keeps order ids and other long digit runs out.
+ * Issuer ranges (IIN prefixes) and the lengths each network issues, from the networks' published
+ * tables. A number must fit one of them and pass Luhn; that keeps order ids and other long digit runs
+ * out. Ranges are [digits of prefix, low, high].
  */
-const issuers: { name: string; prefix: (d: string) => boolean; lengths: readonly number[] }[] = [
-  { name: "visa", prefix: (d) => d[0] === "4", lengths: [13, 16, 19] },
-  { name: "mastercard", prefix: (d) => inRange(d, 2, 51, 55) || inRange(d, 4, 2221, 2720), lengths: [16] },
-  { name: "amex", prefix: (d) => inRange(d, 2, 34, 34) || inRange(d, 2, 37, 37), lengths: [15] },
-  {
-    name: "discover",
-    prefix: (d) => inRange(d, 4, 6011, 6011) || inRange(d, 3, 644, 649) || inRange(d, 2, 65, 65) || inRange(d, 6, 622126, 622925),
-    lengths: [16, 17, 18, 19],
-  },
-  { name: "jcb", prefix: (d) => inRange(d, 4, 3528, 3589), lengths: [16, 17, 18, 19] },
-  {
-    name: "diners",
-    prefix: (d) => inRange(d, 3, 300, 305) || inRange(d, 4, 3095, 3095) || inRange(d, 2, 36, 36) || inRange(d, 2, 38, 39),
-    lengths: [14, 15, 16, 17, 18, 19],
-  },
+const issuers: { name: string; ranges: readonly (readonly [number, number, number])[]; lengths: readonly number[] }[] = [
+  { name: "visa", ranges: [[1, 4, 4]], lengths: [13, 16, 19] },
+  { name: "mastercard", ranges: [[2, 51, 55], [4, 2221, 2720]], lengths: [16] },
+  { name: "amex", ranges: [[2, 34, 34], [2, 37, 37]], lengths: [15] },
+  { name: "discover", ranges: [[4, 6011, 6011], [3, 644, 649], [2, 65, 65], [6, 622126, 622925]], lengths: [16, 17, 18, 19] },
+  { name: "jcb", ranges: [[4, 3528, 3589]], lengths: [16, 17, 18, 19] },
+  { name: "jcb-15", ranges: [[4, 2131, 2131], [4, 1800, 1800]], lengths: [15] },
+  { name: "diners", ranges: [[3, 300, 305], [4, 3095, 3095], [2, 36, 36], [2, 38, 39]], lengths: [14, 15, 16, 17, 18, 19] },
   // UnionPay issues some non-Luhn numbers; we still require Luhn, trading those for fewer false positives.
-  { name: "unionpay", prefix: (d) => inRange(d, 2, 62, 62) || inRange(d, 2, 81, 81), lengths: [16, 17, 18, 19] },
+  { name: "unionpay", ranges: [[2, 62, 62], [2, 81, 81]], lengths: [14, 15, 16, 17, 18, 19] },
+  { name: "maestro", ranges: [[2, 50, 50], [2, 56, 69], [4, 6759, 6759], [4, 6761, 6763]], lengths: [12, 13, 14, 15, 16, 17, 18, 19] },
+  { name: "mir", ranges: [[4, 2200, 2204]], lengths: [16, 17, 18, 19] },
+  { name: "borica", ranges: [[4, 2205, 2205]], lengths: [16] },
+  { name: "rupay", ranges: [[2, 60, 60], [2, 65, 65], [2, 81, 82], [3, 508, 508], [3, 353, 353], [3, 356, 356]], lengths: [16] },
+  { name: "verve", ranges: [[6, 506099, 506198], [6, 650002, 650027], [6, 507865, 507964]], lengths: [16, 18, 19] },
+  { name: "dankort", ranges: [[4, 5019, 5019]], lengths: [16] },
+  { name: "troy", ranges: [[4, 9792, 9792]], lengths: [16] },
+  { name: "humo", ranges: [[4, 9860, 9860]], lengths: [16] },
+  { name: "uzcard", ranges: [[4, 8600, 8600]], lengths: [16] },
+  { name: "gpn", ranges: [[4, 1946, 1946]], lengths: [16, 18, 19] },
+  { name: "instapayment", ranges: [[3, 637, 639]], lengths: [16] },
+  { name: "interpayment", ranges: [[3, 636, 636]], lengths: [16, 17, 18, 19] },
+  { name: "lankapay", ranges: [[6, 357111, 357111]], lengths: [16] },
 ];
 
-function inRange(d: string, n: number, lo: number, hi: number): boolean {
-  if (d.length < n) return false;
-  const v = Number(d.slice(0, n));
-  return v >= lo && v <= hi;
+function prefixOf(d: string, n: number): number {
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 10 + (d.charCodeAt(i) - 48);
+  return v;
+}
+
+function fits(i: (typeof issuers)[number], digits: string): boolean {
+  return i.lengths.includes(digits.length) && i.ranges.some(([n, lo, hi]) => digits.length >= n && prefixOf(digits, n) >= lo && prefixOf(digits, n) <= hi);
 }
 
 export function isValidCardNumber(digits: string): boolean {
-  if (!/^\d{13,19}$/.test(digits)) return false;
-  const fits = issuers.some((i) => i.lengths.includes(digits.length) && i.prefix(digits));
-  return fits && luhnValid(digits);
+  if (!/^\d{12,19}$/.test(digits)) return false;
+  return issuers.some((i) => fits(i, digits)) && luhnValid(digits);
+}
+
+/** Only Maestro issues 12–15 digit numbers besides Amex/Diners/JCB-15; alone and unprinted, such a run is more often an id. */
+function shortMaestroOnly(digits: string): boolean {
+  return digits.length < 16 && !issuers.some((i) => i.name !== "maestro" && fits(i, digits));
+}
+
+const CARD_CUE = /card|maestro|debit|credit|\bcc\b|pan\b|karte|carte|tarjeta/i;
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** Separators that may stand between printed groups (one run of up to three of them). */
+function isSeparator(c: number): boolean {
+  return c === 32 || c === 45 || c === 46 || c === 47 || c === 10 || c === 13 || c === 9;
 }
 
 export const creditCard: Recogniser = {
   type: "credit_card",
-  // Compact, or in the printed groupings (4-4-4-4[-3], 4-4-4-1..7, Amex/Diners 4-6-4/5) with one
-  // kind of separator. Each pattern here consumes a character before its lookbehind: V8 can then
-  // reject most positions on that first character, which keeps the combined scan fast.
-  pattern:
-    String.raw`\d(?<![\w.-]\d)(?:\d{12,18}|\d{3}(?: \d{4}){3} \d{3}|\d{3}(?:-\d{4}){3}-\d{3}|\d{3}(?: \d{4}){2} \d{1,7}` +
-    String.raw`|\d{3}(?:-\d{4}){2}-\d{1,7}|\d{3} \d{6} \d{4,5}|\d{3}-\d{6}-\d{4,5})(?![\w-]|\.\d)`,
-  maxLength: 23,
-  lookbehind: 1,
+  // Compact, or in groups of digits with one run of separators (space, dash, dot, slash, line
+  // break; mixed and doubled allowed) between groups. The regex over-reaches on purpose (a trailing
+  // expiry date, another number); the validator finds the longest run of whole groups that is a card.
+  // The first character is consumed before the lookbehind: V8 then rejects most positions on it.
+  pattern: String.raw`\d(?<![A-Za-z0-9]\d|\d[.,\-/ ]\d)\d{1,18}(?:[ \-./\n\r\t]{1,3}\d{1,8}){0,7}`,
+  maxLength: 19 + 7 * 11,
+  lookbehind: 2,
   validate(text, start, end) {
     let digits = "";
-    for (let i = start; i < end; i++) {
-      const c = text.charCodeAt(i);
-      if (c >= 48 && c <= 57) digits += text[i];
+    let best = -1;
+    let i = start;
+    while (i < end) {
+      // One group.
+      while (i < end && isDigit(text.charCodeAt(i))) digits += text[i++];
+      if (digits.length > 19) break;
+      const next = i < text.length ? text.charCodeAt(i) : 0;
+      // A group followed by a letter or digit (past the regex's end) is not a whole group.
+      const cont = i >= end && (isDigit(next) || (next >= 65 && next <= 90) || (next >= 97 && next <= 122));
+      if (!cont && digits.length >= 12 && isValidCardNumber(digits)) {
+        const printed = i - start > digits.length;
+        if (printed || !shortMaestroOnly(digits) || CARD_CUE.test(text.slice(Math.max(0, start - 40), start))) best = i;
+      }
+      // Skip the separator run.
+      while (i < end && isSeparator(text.charCodeAt(i))) i++;
     }
-    return isValidCardNumber(digits) ? end : -1;
+    if (best === -1) return -1;
+    // Stopping before the number's own continuation (`-123`, `.5`) would cut an id in two.
+    const a = best < text.length ? text.charCodeAt(best) : 0;
+    const b = best + 1 < text.length ? text.charCodeAt(best + 1) : 0;
+    if ((a === 45 || a === 46 || a === 47) && isDigit(b) && best < end) {
+      // The same separator as inside the number continues it: an id, not a card.
+      const inner = text.slice(start, best);
+      if (inner.includes(String.fromCharCode(a)) || !/[ \-./]/.test(inner)) return -1;
+    }
+    return best;
   },
 };

@@ -32,23 +32,24 @@ export function isValidIban(compact: string): boolean {
 
 export const iban: Recogniser = {
   type: "iban",
-  // Compact or printed in groups of four; the country's length decides where it really ends.
-  pattern: String.raw`[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])`,
+  // Any case, compact or in groups of four separated by a space or a dash; the country's length
+  // decides where it really ends.
+  pattern: String.raw`[A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z]\d{2}(?:[ -]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])`,
   maxLength: 4 + 30 * 2,
   lookbehind: 1,
   validate(text, start, end) {
-    const len = ibanLengths[text.slice(start, start + 2)];
+    const len = ibanLengths[text.slice(start, start + 2).toUpperCase()];
     if (len === undefined) return -1;
     let compact = "";
     let i = start;
     while (i < end && compact.length < len) {
       const ch = text[i]!;
-      if (ch !== " ") compact += ch;
+      if (ch !== " " && ch !== "-") compact += ch;
       i++;
     }
-    if (compact.length !== len || !ibanChecksumValid(compact)) return -1;
+    if (compact.length !== len || !ibanChecksumValid(compact.toUpperCase())) return -1;
     // Stopped inside a run of characters: the IBAN would continue, so this is something else.
-    if (i < end && text[i] !== " ") return -1;
+    if (i < end && text[i] !== " " && text[i] !== "-") return -1;
     return i;
   },
 };

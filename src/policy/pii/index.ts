@@ -1,5 +1,6 @@
 export { builtinPatternName, builtinPiiTypes, type BuiltinPiiType } from "../../config/index.js";
-export { builtinRecognisers, recognisersFor } from "./builtin-recognisers.js";
+export { builtinRecognisers, recognisersFor, type RecogniserOptions } from "./builtin-recognisers.js";
+export { DEFAULT_PHONE_REGIONS, phoneRecogniser } from "./phone.js";
 export { isValidCardNumber } from "./credit-card.js";
 export { CUSTOM_PATTERN_HOLD, customRecogniser } from "./custom-pattern.js";
 export { ibanChecksumValid, ibanLengths, isValidIban } from "./iban.js";

@@ -7,7 +7,7 @@ import type { Recogniser } from "../scan/index.js";
  */
 export const ipv4: Recogniser = {
   type: "ip_address",
-  pattern: String.raw`\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w]|\.\d)`,
+  pattern: String.raw`\d(?<![A-Za-z0-9.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![A-Za-z0-9]|\.\d)`,
   maxLength: 15,
   lookbehind: 1,
   validate(text, start, end) {
@@ -19,8 +19,34 @@ function isHex(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
 }
 
-function isWordOrColonOrDot(c: number): boolean {
-  return isHex(c) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 58 || c === 46;
+function isAlnumOrDot(c: number): boolean {
+  return isHex(c) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 46;
+}
+
+/**
+ * May an address start right after position `s - 1`? Not inside a word or a dotted run; after a
+ * colon only when the colon ends a key (`ip:`, `addr:`, `key:`), not another hex group.
+ */
+function startsFree(text: string, s: number): boolean {
+  if (s === 0) return true;
+  const c = text.charCodeAt(s - 1);
+  if (c !== 58) return !isAlnumOrDot(c);
+  return keyBefore(text, s - 1);
+}
+
+/** The characters before the colon at `colon` form a key: a word with a letter that is not a hex digit. */
+function keyBefore(text: string, colon: number): boolean {
+  let k = colon;
+  let letter = false;
+  while (k > 0 && colon - k < 32) {
+    const c = text.charCodeAt(k - 1);
+    const word = isHex(c) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 45;
+    if (!word) break;
+    if (!isHex(c)) letter = true;
+    k--;
+  }
+  if (k > 0 && text.charCodeAt(k - 1) === 58) return false;
+  return letter;
 }
 
 /**
@@ -32,7 +58,7 @@ function seekIpv6(text: string, from: number): number {
     let s = colon;
     while (s > 0 && colon - s < 4 && isHex(text.charCodeAt(s - 1))) s--;
     if (s < from) continue;
-    if (s > 0 && isWordOrColonOrDot(text.charCodeAt(s - 1))) continue;
+    if (!startsFree(text, s)) continue;
     return s;
   }
   return -1;
@@ -41,12 +67,13 @@ function seekIpv6(text: string, from: number): number {
 export const ipv6: Recogniser = {
   type: "ip_address",
   // Loose shape (hex and colons with at least two colons, optional IPv4 tail); node:net decides.
-  pattern: String.raw`(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:\d{1,3}(?:\.\d{1,3}){3})?(?![\w:]|\.\d)`,
+  pattern: String.raw`(?<![A-Za-z0-9.]|[0-9A-Fa-f:]:)(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}(?:\d{1,3}(?:\.\d{1,3}){3})?(?![A-Za-z0-9:]|\.\d)`,
   maxLength: 39 + 15,
   anchor: { literal: ":", within: 5 },
   lookbehind: 1,
   seek: seekIpv6,
   validate(text, start, end) {
+    if (start > 0 && text.charCodeAt(start - 1) === 58 && !keyBefore(text, start - 1)) return -1;
     return isIPv6(text.slice(start, end)) ? end : -1;
   },
 };

@@ -1,34 +1,170 @@
+import { getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString, type CountryCode, type PhoneNumber } from "libphonenumber-js/min";
 import type { Recogniser } from "../scan/index.js";
-import { digitsOnly } from "./context.js";
 
 /**
- * Phone numbers need visible structure — separators, parentheses or a leading `+` — because a bare
- * run of ten digits is as likely an id. NANP area codes start 2–9.
+ * Phone numbers, judged by libphonenumber's metadata (the library Google's libphonenumber ports):
+ * every `+CC` number anywhere, and national numbers of the regions the rule names (default US).
+ *
+ * The regex finds a run of digits with separators and parentheses; the validator asks
+ * libphonenumber whether the run — or the longest run of whole digit groups at its start — is a
+ * possible number, and then requires the number to be written as people write it: its digits
+ * exactly those of the national format (trunk prefix included), grouped along that format's groups
+ * or with its area code as the first group. A bare run of digits needs a phone word before it.
+ * That is what keeps dates, times, order numbers and ids out. `isPossible` (length) rather than
+ * `isValid` (per-range patterns): fictional and newly assigned ranges (`07700 900123`, 555 area
+ * codes) are still someone's number to the reader.
  */
-const nanpRest = String.raw`(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}(?![\w-]|\.\d)`;
-const nanpLocal = String.raw`\d{2}[ .-]\d{3}[ .-]\d{4}(?![\w-]|\.\d)`;
+export const DEFAULT_PHONE_REGIONS: readonly string[] = ["US"];
 
-function nanp(pattern: string, maxLength: number): Recogniser {
-  return { type: "phone", pattern, maxLength, lookbehind: 2 };
+const EXT = /[ \t]{0,2}[,;]?[ \t]{0,2}(?:[Ee][Xx][Tt](?:[Ee][Nn][Ss][Ii][Oo][Nn])?\.?|[Xx]|#)[ \t]{0,2}[.:]?[ \t]{0,2}\d{1,6}(?![A-Za-z0-9])/y;
+const PHONE_CUE = /(?:phone|\btel\b|\btel\.|call|mobile|\bcell|\bfax|whatsapp|\bsms\b|text me|\bring\b|contact|\bdial|\bhandy|t[ée]l[ée]phone|portable|telefon|\bph\b|\bmob\b)/i;
+
+interface Group {
+  /** Offset just past the group's last digit. */
+  end: number;
+  digits: string;
 }
 
-export const phoneNanp: readonly Recogniser[] = [
-  // +1 555 234 5678, 1-555-234-5678
-  nanp(String.raw`\+(?<![\w+.-]\+)1[ .-]?${nanpRest}`, 3 + 14),
-  nanp(String.raw`1(?<![\w+.-]1)[ .-]?${nanpRest}`, 2 + 14),
-  // (555) 234-5678, 555-234-5678, 555.234.5678
-  nanp(String.raw`\((?<![\w+.-]\()[2-9]\d{2}\) ?\d{3}[ .-]\d{4}(?![\w-]|\.\d)`, 14),
-  nanp(String.raw`[2-9](?<![\w+.-][2-9])${nanpLocal}`, 12),
-];
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
 
-export const phoneInternational: Recogniser = {
-  type: "phone",
-  pattern: String.raw`\+(?<![\w+]\+)[1-9]\d{0,3}(?:[ .-]?\(?\d{1,5}\)?){1,6}(?![\w]|[.-]\d)`,
-  maxLength: 5 + 6 * 8,
-  anchor: { literal: "+", within: 1 },
-  lookbehind: 1,
-  validate(text, start, end) {
-    const n = digitsOnly(text.slice(start, end)).length;
-    return n >= 8 && n <= 15 ? end : -1;
-  },
-};
+function isAlnum(c: number): boolean {
+  return isDigit(c) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+}
+
+function groupsOf(text: string, start: number, end: number): Group[] {
+  const out: Group[] = [];
+  let i = start;
+  while (i < end) {
+    const c = text.charCodeAt(i);
+    if (!isDigit(c)) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < end && isDigit(text.charCodeAt(j))) j++;
+    out.push({ end: j, digits: text.slice(i, j) });
+    i = j;
+  }
+  return out;
+}
+
+/** Digit-group lengths of a formatted number (`(415) 555-2671` → 3,3,4). */
+function formatGroups(s: string): number[] {
+  const out: number[] = [];
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (isDigit(s.charCodeAt(i))) n++;
+    else if (n > 0) {
+      out.push(n);
+      n = 0;
+    }
+  }
+  if (n > 0) out.push(n);
+  return out;
+}
+
+/** Every boundary between the written groups is a boundary of the format's groups, or the first group is the format's first. */
+function groupingFits(written: readonly string[], format: readonly number[]): boolean {
+  if (written.length === 1) return true;
+  if (written[0]!.length === format[0]) return written.every((g) => g.length >= 2);
+  const bounds = new Set<number>();
+  let at = 0;
+  for (const f of format) bounds.add((at += f));
+  at = 0;
+  for (let k = 0; k < written.length - 1; k++) if (!bounds.has((at += written[k]!.length))) return false;
+  return true;
+}
+
+function parse(s: string, region?: string): PhoneNumber | undefined {
+  try {
+    return parsePhoneNumberFromString(s, region as CountryCode | undefined);
+  } catch {
+    return undefined;
+  }
+}
+
+function nanpShapeOk(national: string): boolean {
+  // NANP area code and exchange both start 2–9.
+  return national.length === 10 && national.charCodeAt(0) >= 50 && national.charCodeAt(3) >= 50;
+}
+
+function isNationalNumber(written: readonly string[], digits: string, region: string): boolean {
+  const nanp = region === "US" || region === "CA";
+  let groups = written;
+  let d = digits;
+  if (nanp && d.length === 11 && d[0] === "1") {
+    // 1-800-555-0199: the trunk 1 in its own group.
+    if (groups[0] !== "1" && groups.length > 1) return false;
+    groups = groups.length > 1 ? groups.slice(1) : [d.slice(1)];
+    d = d.slice(1);
+  }
+  if (d.length < 6 || d.length > 13) return false;
+  if (nanp && !nanpShapeOk(d)) return false;
+  const n = parse(d, region);
+  // Under a shared calling code (NANP) the country may be another one, or unassigned: still a number there.
+  if (!n || !n.isPossible() || n.countryCallingCode !== getCountryCallingCode(region as CountryCode)) return false;
+  const fmt = n.formatNational();
+  const fmtDigits = fmt.replace(/\D+/g, "");
+  if (fmtDigits !== d) return false;
+  return groupingFits(groups, formatGroups(fmt));
+}
+
+function isInternationalNumber(digits: string): boolean {
+  if (digits.length < 8 || digits.length > 15) return false;
+  const n = parse("+" + digits);
+  if (!n || !n.isPossible()) return false;
+  return n.countryCallingCode !== "1" || nanpShapeOk(n.nationalNumber);
+}
+
+function hasCue(text: string, start: number): boolean {
+  const from = Math.max(0, start - 30);
+  let before = text.slice(from, start);
+  const nl = before.lastIndexOf("\n");
+  if (nl !== -1) before = before.slice(nl + 1);
+  return PHONE_CUE.test(before);
+}
+
+export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIONS): Recogniser {
+  const wanted = [...new Set(regions.map((r) => r.toUpperCase()))];
+  for (const r of wanted) if (!isSupportedCountry(r)) throw new Error(`phone: unknown region '${r}' (use ISO 3166 two-letter codes such as US, GB, DE)`);
+  return {
+    type: "phone",
+    // Starts at `+`, `(` or a digit not continuing a number; then digits, spaces, dots, dashes,
+    // slashes and parentheses, ending on a digit; maybe an extension.
+    pattern:
+      String.raw`[+(\d](?<![A-Za-z0-9+][+(\d]|\d[ .\-/(]{1,3}[+(\d])[\d ().\-/]{5,24}\d` +
+      String.raw`(?:[ \t]{0,2}[,;]?[ \t]{0,2}(?:[Ee][Xx][Tt](?:[Ee][Nn][Ss][Ii][Oo][Nn])?\.?|[Xx]|#)[ \t]{0,2}[.:]?[ \t]{0,2}\d{1,6})?`,
+    maxLength: 1 + 24 + 1 + 30,
+    lookbehind: 32,
+    validate(text, start, end) {
+      const plus = text.charCodeAt(start) === 43;
+      const groups = groupsOf(text, start, end);
+      // Longest run of whole groups first; an extension is read after the number it follows.
+      for (let k = groups.length; k >= 1; k--) {
+        const g = groups[k - 1]!;
+        const after = g.end < text.length ? text.charCodeAt(g.end) : 0;
+        if (isAlnum(after) && after !== 120 && after !== 88 && after !== 101 && after !== 69) continue;
+        if (k < groups.length) {
+          // Stopping before the number's own continuation (`-1234`) would cut an id in two.
+          const b = g.end + 1 < text.length ? text.charCodeAt(g.end + 1) : 0;
+          if ((after === 45 || after === 46 || after === 47) && isDigit(b)) return -1;
+        }
+        const written = groups.slice(0, k).map((x) => x.digits);
+        const digits = written.join("");
+        if (digits.length < 7 || digits.length > 17) continue;
+        const sub = text.slice(start, g.end);
+        // Unbalanced parentheses: `(1) 2345 …` list markers and the like.
+        if ((sub.match(/\(/g)?.length ?? 0) !== (sub.match(/\)/g)?.length ?? 0)) continue;
+        let ok = false;
+        if (plus) ok = isInternationalNumber(digits);
+        else if (written.length > 1 || hasCue(text, start)) ok = wanted.some((r) => isNationalNumber(written, digits, r));
+        if (!ok) continue;
+        EXT.lastIndex = g.end;
+        return EXT.test(text) ? EXT.lastIndex : after === 120 || after === 88 || after === 101 || after === 69 ? -1 : g.end;
+      }
+      return -1;
+    },
+  };
+}

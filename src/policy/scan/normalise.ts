@@ -261,8 +261,8 @@ export class ViewBuilder {
       else this.identityOnly = false;
       if (out.length > 0) {
         parts.push(out);
-        // Spaces end a URL token.
-        if (out === " " || out === "\n") this.tokenQuery = 0;
+        // Spaces as written end a URL token (decoded `+` and `%20` do not).
+        if ((out === " " || out === "\n") && c !== 43 && c !== 37) this.tokenQuery = 0;
         vAt += out.length;
       }
       i += len;
