@@ -71,6 +71,8 @@ export const piiRuleSchema = z.strictObject({
     .optional(),
   /** Also find spelled-out email addresses: `jane [at] example [dot] com`. */
   obfuscated: z.boolean().optional(),
+  /** Let token-id prompts through (recorded) instead of refusing them: no rule can read them. */
+  allow_token_prompts: z.boolean().optional(),
 });
 
 export const contentCategories = ["violence", "self_harm", "hate", "sexual", "harassment", "illicit"] as const;

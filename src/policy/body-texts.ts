@@ -1,4 +1,13 @@
+import { GatewayError } from "../errors/index.js";
 import type { JsonObject, Operation } from "../wire/index.js";
+
+/**
+ * The texts of a body the chain reads and may rewrite, found by walking the WHOLE body: every string
+ * is a text unless it is on the short list below of fields that carry no free text. Unknown and
+ * vendor fields (vLLM's `documents`, `chat_template`, an assistant's `reasoning`, tool descriptions
+ * and parameter schemas, the protobuf API's `extra` and `contentParts`, which arrive here as the
+ * same JSON) are therefore read, not trusted. docs/policies.md lists the same skip list.
+ */
 
 /** One piece of text in a body the chain reads and may rewrite. */
 export interface TextSegment {
@@ -6,65 +15,198 @@ export interface TextSegment {
   text: string;
   /** Who said it, for the guard model's conversation. */
   role: string;
-  /** Inside a JSON document (tool-call arguments): replacements must stay valid JSON string content. */
+  /** Inside a JSON document (tool-call arguments): matched on its decoded strings, replacements stay valid JSON string content. */
   json: boolean;
   /** Choice index, for responses. */
   choice: number;
+  /**
+   * Texts of one flow (a request's message contents, one choice's message) are scanned across their
+   * boundaries too: a value split over two parts or two messages is found, each piece redacted in place.
+   */
+  flow?: string;
 }
+
+/** Keys whose string values are identifiers, enums or numbers in disguise: never free text. */
+export const SKIPPED_KEYS: ReadonlySet<string> = new Set([
+  "model",
+  "role",
+  "type",
+  "id",
+  "tool_call_id",
+  "object",
+  "finish_reason",
+  "stop_reason",
+  "created",
+  "system_fingerprint",
+  "service_tier",
+  "detail",
+  "encoding_format",
+  "reasoning_effort",
+  "prompt_cache_key",
+  "request_id",
+]);
 
 function isObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function toolCallSegments(out: TextSegment[], calls: unknown, base: (string | number)[], role: string, choice: number): void {
-  if (!Array.isArray(calls)) return;
-  calls.forEach((tc, i) => {
-    if (isObject(tc) && isObject(tc.function) && typeof tc.function.arguments === "string")
-      out.push({ path: [...base, "tool_calls", i, "function", "arguments"], text: tc.function.arguments, role, json: true, choice });
-  });
+/** Binary payloads (base64 audio, files, inline images) are not text: the model does not read them as such. */
+function isBinary(key: string | number | undefined, parentKey: string | number | undefined, value: string): boolean {
+  if (key === "file_data") return true;
+  if (key === "data" && (parentKey === "input_audio" || parentKey === "audio")) return true;
+  if (key === "url" && value.startsWith("data:")) return true;
+  return false;
 }
 
-function messageSegments(out: TextSegment[], m: JsonObject, base: (string | number)[], choice: number): void {
-  const role = typeof m.role === "string" ? m.role : "user";
-  if (typeof m.content === "string") out.push({ path: [...base, "content"], text: m.content, role, json: false, choice });
-  else if (Array.isArray(m.content))
-    m.content.forEach((part, i) => {
-      if (isObject(part) && part.type === "text" && typeof part.text === "string")
-        out.push({ path: [...base, "content", i, "text"], text: part.text, role, json: false, choice });
-    });
-  if (typeof m.reasoning_content === "string")
-    out.push({ path: [...base, "reasoning_content"], text: m.reasoning_content, role, json: false, choice });
-  toolCallSegments(out, m.tool_calls, base, role, choice);
+/** Tool-call arguments that parse as JSON are read as JSON (escapes decoded); anything else as raw text. */
+function isJsonText(s: string): boolean {
+  const t = s.trimStart();
+  if (t[0] !== "{" && t[0] !== "[") return false;
+  try {
+    JSON.parse(s);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-/** Texts of an OpenAI request: chat messages (all roles, string or text parts, tool-call arguments) or a legacy prompt. */
-export function requestSegments(body: JsonObject, op: Operation): TextSegment[] {
+interface WalkContext {
+  role: string;
+  choice: number;
+  flow: string | undefined;
+}
+
+/**
+ * Pushes every scanned string under `node`. `skipHere` names keys skipped at this level only
+ * (`logprobs` of a choice, handled on their own).
+ */
+function walk(
+  node: unknown,
+  path: (string | number)[],
+  key: string | number | undefined,
+  parentKey: string | number | undefined,
+  ctx: WalkContext,
+  out: TextSegment[],
+): void {
+  if (typeof node === "string") {
+    if (node === "" || (typeof key === "string" && SKIPPED_KEYS.has(key)) || isBinary(key, parentKey, node)) return;
+    const json = key === "arguments" && isJsonText(node);
+    const seg: TextSegment = { path: path.slice(), text: node, role: ctx.role, json, choice: ctx.choice };
+    if (ctx.flow !== undefined && !json) seg.flow = ctx.flow;
+    out.push(seg);
+    return;
+  }
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      path.push(i);
+      walk(node[i], path, i, key, ctx, out);
+      path.pop();
+    }
+    return;
+  }
+  if (!isObject(node)) return;
+  for (const k of Object.keys(node)) {
+    const v = node[k];
+    if (v === null || typeof v === "number" || typeof v === "boolean") continue;
+    path.push(k);
+    walk(v, path, k, key, ctx, out);
+    path.pop();
+  }
+}
+
+/** A message: its `content` flows into its neighbours' (cross-boundary scanning); its other fields are texts of their own. */
+function walkMessage(m: unknown, path: (string | number)[], key: string | number, parentKey: string, ctx: WalkContext, out: TextSegment[]): void {
+  if (!isObject(m)) return walk(m, path, key, parentKey, ctx, out);
+  const alone: WalkContext = { ...ctx, flow: undefined };
+  for (const k of Object.keys(m)) {
+    const v = m[k];
+    if (v === null || typeof v === "number" || typeof v === "boolean") continue;
+    path.push(k);
+    walk(v, path, k, key, k === "content" ? ctx : alone, out);
+    path.pop();
+  }
+}
+
+/** A token-id prompt: a list of integers, or a list of such lists. */
+function isTokenPrompt(p: unknown): boolean {
+  if (!Array.isArray(p) || p.length === 0) return false;
+  return p.every((x) => typeof x === "number" || (Array.isArray(x) && x.length > 0 && x.every((y) => typeof y === "number")));
+}
+
+/**
+ * Token ids cannot be read by a text rule: refused with a clear 400 while request rules are on,
+ * unless the configuration allows them (then the request's record says so).
+ */
+export function refuseTokenPrompt(): never {
+  throw new GatewayError(
+    "KT_ERR_INVALID_REQUEST",
+    "token-id prompts cannot be checked by the policy chain; send the prompt as text (or set allow_token_prompts: true on the request rules)",
+    { param: "prompt" },
+  );
+}
+
+export function hasTokenPrompt(body: JsonObject): boolean {
+  return isTokenPrompt(body.prompt);
+}
+
+/** Texts of an OpenAI request: every string of the body but the skipped fields. */
+export function requestSegments(body: JsonObject, _op: Operation): TextSegment[] {
   const out: TextSegment[] = [];
-  if (Array.isArray(body.messages))
-    body.messages.forEach((m, i) => {
-      if (isObject(m)) messageSegments(out, m, ["messages", i], 0);
-    });
-  if (op === "completion" || body.prompt !== undefined) {
-    const p = body.prompt;
-    if (typeof p === "string") out.push({ path: ["prompt"], text: p, role: "user", json: false, choice: 0 });
-    else if (Array.isArray(p))
-      p.forEach((s, i) => {
-        if (typeof s === "string") out.push({ path: ["prompt", i], text: s, role: "user", json: false, choice: 0 });
+  const path: (string | number)[] = [];
+  for (const k of Object.keys(body)) {
+    const v = body[k];
+    if (v === null || typeof v === "number" || typeof v === "boolean") continue;
+    path.push(k);
+    if (k === "messages" && Array.isArray(v)) {
+      v.forEach((m, i) => {
+        path.push(i);
+        const role = isObject(m) && typeof m.role === "string" ? m.role : "user";
+        walkMessage(m, path, i, k, { role, choice: 0, flow: "messages" }, out);
+        path.pop();
       });
+    } else if (k === "prompt" && Array.isArray(v)) {
+      // A list of prompts is a batch: each its own flow.
+      v.forEach((p, i) => {
+        path.push(i);
+        walk(p, path, i, k, { role: "user", choice: 0, flow: undefined }, out);
+        path.pop();
+      });
+    } else walk(v, path, k, undefined, { role: "user", choice: 0, flow: undefined }, out);
+    path.pop();
   }
   return out;
 }
 
-/** Texts of a non-streamed response: chat messages or completion texts, per choice. */
+const CHOICE_SKIP: ReadonlySet<string> = new Set(["logprobs", "index"]);
+const RESPONSE_SKIP: ReadonlySet<string> = new Set(["usage", "prompt_logprobs", "prompt_token_ids"]);
+
+/** Texts of a non-streamed response: every string but the skipped fields (logprobs are handled by the engine). */
 export function responseSegments(body: JsonObject): TextSegment[] {
   const out: TextSegment[] = [];
-  if (!Array.isArray(body.choices)) return out;
-  body.choices.forEach((c, i) => {
-    if (!isObject(c)) return;
-    const choice = typeof c.index === "number" ? c.index : i;
-    if (isObject(c.message)) messageSegments(out, c.message, ["choices", i, "message"], choice);
-    if (typeof c.text === "string") out.push({ path: ["choices", i, "text"], text: c.text, role: "assistant", json: false, choice });
-  });
+  const path: (string | number)[] = [];
+  for (const k of Object.keys(body)) {
+    const v = body[k];
+    if (RESPONSE_SKIP.has(k) || v === null || typeof v === "number" || typeof v === "boolean") continue;
+    path.push(k);
+    if (k === "choices" && Array.isArray(v)) {
+      v.forEach((c, i) => {
+        path.push(i);
+        const choice = isObject(c) && typeof c.index === "number" ? c.index : i;
+        if (!isObject(c)) return path.pop();
+        const ctx: WalkContext = { role: "assistant", choice, flow: `choice:${choice}` };
+        for (const ck of Object.keys(c)) {
+          const cv = c[ck];
+          if (CHOICE_SKIP.has(ck) || cv === null || typeof cv === "number" || typeof cv === "boolean") continue;
+          path.push(ck);
+          if (ck === "message") walkMessage(cv, path, ck, "choices", ctx, out);
+          else walk(cv, path, ck, i, ck === "text" ? ctx : { ...ctx, flow: undefined }, out);
+          path.pop();
+        }
+        path.pop();
+      });
+    } else walk(v, path, k, undefined, { role: "assistant", choice: -1, flow: undefined }, out);
+    path.pop();
+  }
   return out;
 }
 

@@ -5,7 +5,7 @@ import { guardConversation, scoreText, type AskGuard, type GuardMessage } from "
 import type { GovernanceEvent } from "./governance-event.js";
 import { askVerdict } from "./guard-call.js";
 import { blockedMessage, PolicyError } from "./policy-error.js";
-import { scanSource } from "./scan/index.js";
+import { scanSource, type Finding } from "./scan/index.js";
 import { applyRedactions, mapBack, replacementFor, type Edit } from "./redaction.js";
 
 export interface ChainFinding {
@@ -71,6 +71,108 @@ interface RuleOutcome {
   block?: (events: GovernanceEvent[]) => PolicyError;
 }
 
+/** Characters each side of a boundary that a value split over it may reach (the longest built-in match). */
+const BOUNDARY_REACH = 400;
+
+/**
+ * Findings that cross a boundary between consecutive texts of one flow: each boundary's window (the
+ * end of the texts before it and the start of those after, joined) is scanned, and a finding that
+ * straddles the boundary is cut into its pieces, each in its own text.
+ */
+interface CrossPiece extends Finding {
+  /** Which split value this piece belongs to (a value counts once). */
+  value: number;
+}
+
+function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextSegment[]): Map<number, CrossPiece[]> {
+  const out = new Map<number, CrossPiece[]>();
+  let nextValue = 0;
+  const flows = new Map<string, number[]>();
+  segs.forEach((s, i) => {
+    if (s.flow === undefined || s.json) return;
+    const list = flows.get(s.flow);
+    if (list) list.push(i);
+    else flows.set(s.flow, [i]);
+  });
+  for (const list of flows.values()) {
+    for (let b = 1; b < list.length; b++) {
+      // The window: texts before the boundary back to BOUNDARY_REACH characters, and after it.
+      const parts: { seg: number; from: number; to: number }[] = [];
+      let need = BOUNDARY_REACH;
+      for (let k = b - 1; k >= 0 && need > 0; k--) {
+        const t = segs[list[k]!]!.text;
+        const from = Math.max(0, t.length - need);
+        parts.unshift({ seg: list[k]!, from, to: t.length });
+        need -= t.length - from;
+      }
+      const cut = parts.reduce((n, p) => n + p.to - p.from, 0);
+      need = BOUNDARY_REACH;
+      for (let k = b; k < list.length && need > 0; k++) {
+        const t = segs[list[k]!]!.text;
+        const to = Math.min(t.length, need);
+        parts.push({ seg: list[k]!, from: 0, to });
+        need -= to;
+      }
+      const window = parts.map((p) => segs[p.seg]!.text.slice(p.from, p.to)).join("");
+      for (const f of scanSource(scanner, window)) {
+        if (!(f.start < cut && f.end > cut)) continue;
+        nextValue++;
+        // Cut the finding into the texts it covers.
+        let at = 0;
+        for (const p of parts) {
+          const len = p.to - p.from;
+          const s = Math.max(f.start, at);
+          const e = Math.min(f.end, at + len);
+          if (s < e) {
+            const piece: CrossPiece = { type: f.type, start: p.from + s - at, end: p.from + e - at, recogniser: f.recogniser, value: nextValue };
+            const l = out.get(p.seg);
+            if (l) l.push(piece);
+            else out.set(p.seg, [piece]);
+          }
+          at += len;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The boundary pieces to apply: a split value none of whose pieces overlaps a value found whole in
+ * its own text. One that does is that value run on into the next text (`ops@example.com.` + `My
+ * card`), not a split one.
+ */
+function crossPieces(cross: Map<number, CrossPiece[]>, own: readonly Finding[][]): Map<number, CrossPiece[]> {
+  const spurious = new Set<number>();
+  for (const [seg, pieces] of cross)
+    for (const p of pieces) if (own[seg]!.some((f) => f.start < p.end && p.start < f.end)) spurious.add(p.value);
+  if (spurious.size === 0) return cross;
+  const out = new Map<number, CrossPiece[]>();
+  for (const [seg, pieces] of cross) {
+    const kept = pieces.filter((p) => !spurious.has(p.value));
+    if (kept.length > 0) out.set(seg, kept);
+  }
+  return out;
+}
+
+/** Own findings plus boundary pieces, sorted; overlapping ones merged into one span (first type wins). */
+function mergeFindings(own: Finding[], extra: Finding[] | undefined): { findings: Finding[]; added: number } {
+  if (!extra || extra.length === 0) return { findings: own, added: 0 };
+  const all = [...own, ...extra].sort((a, b) => a.start - b.start || b.end - a.end);
+  const out: Finding[] = [];
+  let added = 0;
+  for (const f of all) {
+    const last = out[out.length - 1];
+    if (last && f.start < last.end) {
+      if (f.end > last.end) last.end = f.end;
+      continue;
+    }
+    out.push({ ...f });
+  }
+  for (const f of out) if (!own.some((o) => o.start === f.start && o.end === f.end)) added++;
+  return { findings: out, added };
+}
+
 function runPii(
   rule: CompiledPiiRule,
   segs: TextSegment[],
@@ -79,13 +181,24 @@ function runPii(
   findings: ChainFinding[],
 ): RuleOutcome {
   const counts: Record<string, number> = {};
+  const cross = segs.length > 1 ? crossFindings(rule.scanner, segs) : undefined;
+  // A value split over several texts counts once.
+  const counted = new Set<string>();
+  const own = segs.map((seg) => scanSource(rule.scanner, seg.text, seg.json));
+  const extras = cross === undefined ? undefined : crossPieces(cross, own);
   segs.forEach((seg, i) => {
-    const found = scanSource(rule.scanner, seg.text, seg.json);
-    if (found.length === 0) return;
-    for (const f of found) {
-      add(counts, f.type);
+    const extra = extras?.get(i);
+    if (own[i]!.length === 0 && extra === undefined) return;
+    for (const f of own[i]!) add(counts, f.type);
+    if (extra)
+      for (const f of extra) {
+        const key = String(f.value);
+        if (!counted.has(key)) add(counts, f.type);
+        counted.add(key);
+      }
+    const found = mergeFindings(own[i]!, extra).findings;
+    for (const f of found)
       if (input.collectFindings) findings.push({ policy: rule.policy, rule: rule.rule, type: f.type, ...toOriginal(edits[i]!, f.start, f.end) });
-    }
     if (rule.action === "redact" || rule.action === "mask") {
       const action = rule.action;
       const r = applyRedactions(seg.text, found, (f) => replacementFor(action, rule.replacement, f, seg.text, seg.json));
@@ -147,7 +260,9 @@ async function runContent(
 }
 
 /** Guard conversations: the whole request as one; a response as one per choice, after an empty user turn. */
-export function requestConversations(segs: readonly TextSegment[]): GuardMessage[][] {
+export function requestConversations(all: readonly TextSegment[]): GuardMessage[][] {
+  // The conversation itself: messages and prompts, not tool schemas or vendor fields.
+  const segs = all.filter((s) => s.path[0] === "messages" || s.path[0] === "prompt");
   if (segs.every((s) => s.text === "")) return [];
   return [guardConversation(segs.map((s) => ({ role: s.role, content: s.text })))];
 }
@@ -155,7 +270,7 @@ export function requestConversations(segs: readonly TextSegment[]): GuardMessage
 export function responseConversations(segs: readonly TextSegment[]): GuardMessage[][] {
   const byChoice = new Map<number, string[]>();
   for (const s of segs) {
-    if (s.text === "") continue;
+    if (s.text === "" || s.choice < 0) continue;
     const list = byChoice.get(s.choice) ?? [];
     list.push(s.text);
     byChoice.set(s.choice, list);

@@ -18,6 +18,8 @@ export interface CompiledPiiRule extends RuleBase {
   action: "redact" | "mask" | "block" | "log";
   scanner: Scanner;
   replacement: (type: string) => string;
+  /** Token-id prompts (which no rule can read) are let through, and recorded, instead of refused. */
+  allowTokenPrompts: boolean;
 }
 
 export interface CompiledContentRule extends RuleBase {
@@ -70,6 +72,7 @@ function compileRule(policy: string, rule: Rule, index: number): CompiledRule {
     action: rule.action,
     scanner: compileScanner([...recognisersFor(builtins, { regions: rule.regions, obfuscated: rule.obfuscated }), ...custom]),
     replacement: compileReplacement(rule.replacement),
+    allowTokenPrompts: rule.allow_token_prompts === true,
   };
 }
 

@@ -1,11 +1,13 @@
 import type { Chunk, JsonObject, Operation } from "../wire/index.js";
 import type { GatewayConfig } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
-import { requestSegments, responseSegments, withTexts, type TextSegment } from "./body-texts.js";
+import { hasTokenPrompt, refuseTokenPrompt, requestSegments, responseSegments, withTexts, type TextSegment } from "./body-texts.js";
+import { withoutLeakedLogprobs } from "./logprobs.js";
 import { requestConversations, responseConversations, runChain, type ChainFinding } from "./chain-runner.js";
 import { compileRules, type CompiledRule } from "./compiled-rule.js";
 import { guardConversation, scoreText, warmUpLexicon } from "./content/index.js";
 import type { GovernanceEvent, PolicyDecision } from "./governance-event.js";
+import { scanSource } from "./scan/index.js";
 import { guardChunks } from "./stream-guard.js";
 
 export interface PolicyEngineDeps {
@@ -64,6 +66,9 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
   if (rules.some((r) => r.kind === "content_filter" && r.engine === "builtin")) warmUpLexicon();
   const askGuard = deps.askGuard;
 
+  // Token ids cannot be read: refused while request rules are on, unless a request rule allows them.
+  const tokenPromptRule = requestRules.find((r) => r.kind === "pii_detection" && r.allowTokenPrompts);
+
   async function check(
     phaseRules: readonly CompiledRule[],
     phase: "request" | "response",
@@ -71,7 +76,13 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
     segments: TextSegment[],
     signal: AbortSignal | undefined,
   ): Promise<{ body: JsonObject; events: GovernanceEvent[] }> {
-    if (phaseRules.length === 0 || segments.length === 0) return { body, events: [] };
+    const pre: GovernanceEvent[] = [];
+    if (phase === "request" && phaseRules.length > 0 && hasTokenPrompt(body)) {
+      if (!tokenPromptRule) refuseTokenPrompt();
+      pre.push({ policy: tokenPromptRule.policy, rule: tokenPromptRule.rule, ruleType: "pii_detection", action: "log", phase, counts: { token_prompt: 1 } });
+    }
+    if (phaseRules.length === 0) return { body, events: pre };
+    if (segments.length === 0) return phase === "response" ? finishResponse(phaseRules, body, pre) : { body, events: pre };
     const r = await runChain(phaseRules, {
       phase,
       segments,
@@ -82,7 +93,21 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
     });
     if (r.blocked) throw r.blocked;
     const changes = r.segments.filter((s, i) => s.text !== segments[i]!.text);
-    return { body: withTexts(body, changes), events: r.events };
+    const out = withTexts(body, changes);
+    const events = pre.length > 0 ? [...pre, ...r.events] : r.events;
+    if (phase === "request") return { body: out, events };
+    return finishResponse(phaseRules, out, events, new Set(changes.map((c) => c.choice)));
+  }
+
+  /** Logprobs never carry what the rules removed (see logprobs.ts). */
+  function finishResponse(
+    phaseRules: readonly CompiledRule[],
+    body: JsonObject,
+    events: GovernanceEvent[],
+    changedChoices: ReadonlySet<number> = new Set(),
+  ): { body: JsonObject; events: GovernanceEvent[] } {
+    const out = withoutLeakedLogprobs(body, changedChoices, (text) => phaseRules.some((r) => r.kind === "pii_detection" && scanSource(r.scanner, text).length > 0));
+    return { body: out, events };
   }
 
   return {
@@ -111,8 +136,9 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
       if (r.blocked?.code === "KT_ERR_POLICY_ENGINE_UNAVAILABLE") throw r.blocked;
       return {
         decision: decisionOf(r.events, r.blocked !== undefined),
-        findings: r.findings,
-        redactedText: r.segments[0]!.text,
+        // In text order, as the proto says; a block forwards nothing, so there is no text to show.
+        findings: r.findings.sort((a, b) => a.start - b.start || a.end - b.end),
+        redactedText: r.blocked ? "" : r.segments[0]!.text,
         events: r.events,
       };
     },

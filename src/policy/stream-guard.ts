@@ -4,27 +4,103 @@ import type { AskGuard } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";
 import { PolicyError } from "./policy-error.js";
 import { createStage, StageChain, StageStop, type RuleTally } from "./text-stage.js";
+import { SKIPPED_KEYS } from "./body-texts.js";
+import { logprobsText, promptLogprobsText } from "./logprobs.js";
+import { scanSource } from "./scan/index.js";
+import { blockedMessage } from "./policy-error.js";
+import { applyRedactions, replacementFor } from "./redaction.js";
 
 function isObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-type Field = { kind: "content" } | { kind: "reasoning" } | { kind: "text" } | { kind: "tool"; index: number };
+/** A step of a text's path inside a choice: a key, a tool call by its `index`, or an array position. */
+type Step = { key: string } | { tool: number } | { at: number };
 
-function channelKey(choice: number, f: Field): string {
-  return f.kind === "tool" ? `${choice}:tool:${f.index}` : `${choice}:${f.kind}`;
+interface Channel {
+  chain: StageChain;
+  choice: number;
+  path: readonly Step[];
+  finished: boolean;
+}
+
+/** Fields of a streamed choice that carry no free text (logprobs are handled on their own). */
+/** Keys whose text streams in pieces; any other string arrives whole. */
+const STREAMED_KEYS: ReadonlySet<string> = new Set(["content", "text", "reasoning", "reasoning_content", "refusal", "arguments"]);
+
+const CHOICE_SKIP: ReadonlySet<string> = new Set(["index", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs", "matched_stop"]);
+
+function pathKey(choice: number, path: readonly Step[]): string {
+  let k = String(choice);
+  for (const s of path) k += "key" in s ? `.${s.key}` : "tool" in s ? `[t${s.tool}]` : `[${s.at}]`;
+  return k;
+}
+
+/** Appends `tail` to the string at `path` under `root`, creating what is missing. */
+function appendAt(root: JsonObject, path: readonly Step[], tail: string): void {
+  let node: any = root;
+  for (let i = 0; i < path.length; i++) {
+    const step = path[i]!;
+    const last = i === path.length - 1;
+    if ("key" in step) {
+      if (last) {
+        node[step.key] = (typeof node[step.key] === "string" ? node[step.key] : "") + tail;
+        return;
+      }
+      const next = path[i + 1]!;
+      const want = "key" in next ? "object" : "array";
+      const cur = node[step.key];
+      node[step.key] = want === "array" ? (Array.isArray(cur) ? [...cur] : []) : isObject(cur) ? { ...cur } : {};
+      node = node[step.key];
+    } else if ("tool" in step) {
+      let k = (node as unknown[]).findIndex((tc) => isObject(tc) && tc.index === step.tool);
+      if (k === -1) {
+        (node as unknown[]).push({ index: step.tool });
+        k = (node as unknown[]).length - 1;
+      } else node[k] = { ...node[k] };
+      node = node[k];
+    } else {
+      if (last) {
+        node[step.at] = (typeof node[step.at] === "string" ? node[step.at] : "") + tail;
+        return;
+      }
+      node[step.at] = isObject(node[step.at]) ? { ...node[step.at] } : {};
+      node = node[step.at];
+    }
+  }
+}
+
+/** Concatenates streamed logprobs objects: arrays joined key by key (chat `content`/`refusal`, completions `tokens`, `token_logprobs`, …). */
+function mergeLogprobs(parts: readonly JsonObject[]): JsonObject {
+  const out: JsonObject = {};
+  for (const p of parts)
+    for (const [k, v] of Object.entries(p)) {
+      if (Array.isArray(v)) out[k] = Array.isArray(out[k]) ? [...(out[k] as unknown[]), ...v] : [...v];
+      else if (out[k] === undefined) out[k] = v;
+    }
+  return out;
 }
 
 /**
- * Runs a response stream through the response-phase rules. Each text channel of each choice (content,
- * reasoning, every tool call's arguments, completion text) has its own chain of stages; a choice's
- * channels are flushed into the chunk that carries its finish_reason. Chunks keep their ids, roles,
- * finish reasons and usage; only text fields change.
+ * Runs a response stream through the response-phase rules. Every string of every choice (content,
+ * reasoning and reasoning_content, refusal, each tool call's name and arguments, the legacy
+ * function_call, completion text, unknown fields) is its own channel with its own chain of stages;
+ * a choice's channels are flushed into the chunk that carries its finish_reason. Chunks keep their
+ * ids, roles, finish reasons and usage; only text fields change.
+ *
+ * Logprobs spell the text token by token, so while a rule may change the text they are held back:
+ * a choice's logprobs go out merged in its finishing chunk if no rule changed its text (and the text
+ * they spell holds nothing a rule removes), and are dropped otherwise. See logprobs.ts.
  */
 export class StreamGuard {
   private readonly tallies: RuleTally[];
-  private readonly channels = new Map<string, { chain: StageChain; choice: number; field: Field; finished: boolean }>();
+  private readonly channels = new Map<string, Channel>();
   private last: JsonObject | undefined;
+  /** Logprobs held per choice, while a rule could still change its text. */
+  private readonly heldLogprobs = new Map<number, JsonObject[]>();
+  private readonly holdLogprobs: boolean;
+  /** Choices a whole-string redaction changed. */
+  private readonly changedChoices = new Set<number>();
 
   constructor(
     private readonly rules: readonly CompiledRule[],
@@ -32,77 +108,129 @@ export class StreamGuard {
     private readonly signal: AbortSignal | undefined,
   ) {
     this.tallies = rules.map((rule) => ({ rule, counts: {}, fired: false, failedOpen: false }));
+    this.holdLogprobs = rules.some((r) => r.kind === "pii_detection" && r.action !== "log");
   }
 
-  private channel(choice: number, field: Field) {
-    const key = channelKey(choice, field);
+  private channel(choice: number, path: readonly Step[]): Channel {
+    const key = pathKey(choice, path);
     let ch = this.channels.get(key);
     if (!ch) {
-      const json = field.kind === "tool";
-      ch = { chain: new StageChain(this.tallies.map((t) => createStage(t, json, this.askGuard, this.signal))), choice, field, finished: false };
+      const last = path[path.length - 1];
+      const json = last !== undefined && "key" in last && last.key === "arguments";
+      ch = { chain: new StageChain(this.tallies.map((t) => createStage(t, json, this.askGuard, this.signal))), choice, path: path.slice(), finished: false };
       this.channels.set(key, ch);
     }
     return ch;
   }
 
+  /** A string that arrives in one piece, through the PII rules at once. */
+  private wholeText(text: string, choice: number): string {
+    let t = text;
+    for (const tally of this.tallies) {
+      const r = tally.rule;
+      if (r.kind !== "pii_detection") continue;
+      const found = scanSource(r.scanner, t);
+      if (found.length === 0) continue;
+      for (const f of found) tally.counts[f.type] = (tally.counts[f.type] ?? 0) + 1;
+      tally.fired = true;
+      if (r.action === "block") {
+        tally.stop = { code: "KT_ERR_POLICY_BLOCKED", message: blockedMessage("response", r.policy, r.rule, Object.keys(tally.counts)) };
+        throw new StageStop(tally);
+      }
+      if (r.action === "log") continue;
+      const action = r.action;
+      const src = t;
+      t = applyRedactions(src, found, (f) => replacementFor(action, r.replacement, f, src, false)).text;
+      this.changedChoices.add(choice);
+    }
+    return t;
+  }
+
+  /** Whether a text holds something a PII rule of this stream removes. */
+  holdsValue(text: string): boolean {
+    if (text === "") return false;
+    return this.rules.some((r) => r.kind === "pii_detection" && r.action !== "log" && scanSource(r.scanner, text).length > 0);
+  }
+
   /** One input chunk to the chunks to send (usually one). */
   async transform(chunk: Chunk): Promise<Chunk[]> {
-    if (!Array.isArray(chunk.choices) || chunk.choices.length === 0) return [chunk];
-    this.last = chunk;
-    const choices = await Promise.all(chunk.choices.map((c, i) => this.transformChoice(c, i)));
-    return [{ ...chunk, choices }];
+    let c = chunk;
+    if (c.prompt_logprobs != null && this.holdsValue(promptLogprobsText(c.prompt_logprobs))) c = { ...c, prompt_logprobs: null };
+    if (!Array.isArray(c.choices) || c.choices.length === 0) return [c];
+    this.last = c;
+    const choices = await Promise.all(c.choices.map((ch, i) => this.transformChoice(ch, i)));
+    return [{ ...c, choices }];
+  }
+
+  /** Every string under `node` through its channel; a new node with the decided text. */
+  private guardNode(node: unknown, choice: number, path: Step[], key: string | undefined): unknown {
+    if (typeof node === "string") {
+      if (node === "" || (key !== undefined && SKIPPED_KEYS.has(key))) return node;
+      const last = path[path.length - 1];
+      // Running text is streamed through its channel; other strings (a tool's name) arrive whole and go out whole.
+      if (last !== undefined && "key" in last && !STREAMED_KEYS.has(last.key)) return this.wholeText(node, choice);
+      return this.channel(choice, path).chain.push(node);
+    }
+    if (Array.isArray(node)) {
+      return node.map((v, i) => {
+        const step: Step = key === "tool_calls" && isObject(v) && typeof v.index === "number" ? { tool: v.index } : key === "tool_calls" ? { tool: i } : { at: i };
+        path.push(step);
+        const r = this.guardNode(v, choice, path, undefined);
+        path.pop();
+        return r;
+      });
+    }
+    if (!isObject(node)) return node;
+    const out: JsonObject = {};
+    for (const [k, v] of Object.entries(node)) {
+      if (v === null || typeof v !== "object" && typeof v !== "string") {
+        out[k] = v;
+        continue;
+      }
+      path.push({ key: k });
+      out[k] = this.guardNode(v, choice, path, k);
+      path.pop();
+    }
+    return out;
   }
 
   private async transformChoice(c: unknown, position: number): Promise<unknown> {
     if (!isObject(c)) return c;
     const choice = typeof c.index === "number" ? c.index : position;
-    const out: JsonObject = { ...c };
-    if (typeof c.text === "string") out.text = this.channel(choice, { kind: "text" }).chain.push(c.text);
-    if (isObject(c.delta)) {
-      const d: JsonObject = { ...c.delta };
-      if (typeof d.content === "string") d.content = this.channel(choice, { kind: "content" }).chain.push(d.content);
-      if (typeof d.reasoning_content === "string")
-        d.reasoning_content = this.channel(choice, { kind: "reasoning" }).chain.push(d.reasoning_content);
-      if (Array.isArray(d.tool_calls))
-        d.tool_calls = d.tool_calls.map((tc, i) => {
-          if (!isObject(tc) || !isObject(tc.function) || typeof tc.function.arguments !== "string") return tc;
-          const index = typeof tc.index === "number" ? tc.index : i;
-          const args = this.channel(choice, { kind: "tool", index }).chain.push(tc.function.arguments);
-          return { ...tc, function: { ...tc.function, arguments: args } };
-        });
-      out.delta = d;
+    const out: JsonObject = {};
+    for (const [k, v] of Object.entries(c)) {
+      if (CHOICE_SKIP.has(k) || v === null || (typeof v !== "object" && typeof v !== "string")) {
+        out[k] = v;
+        continue;
+      }
+      out[k] = this.guardNode(v, choice, [{ key: k }], k);
+    }
+    if (out.prompt_logprobs != null && this.holdsValue(promptLogprobsText(out.prompt_logprobs))) out.prompt_logprobs = null;
+    if (this.holdLogprobs && isObject(c.logprobs)) {
+      const list = this.heldLogprobs.get(choice);
+      if (list) list.push(c.logprobs);
+      else this.heldLogprobs.set(choice, [c.logprobs]);
+      out.logprobs = null;
     }
     if (c.finish_reason !== null && c.finish_reason !== undefined) await this.flushChoice(choice, out);
     return out;
   }
 
-  /** Appends the held-back tails of a choice's channels to `out` (a choice object of a chunk). */
+  /** Appends the held-back tails of a choice's channels to `out` (a choice object of a chunk), and its logprobs if they may go. */
   private async flushChoice(choice: number, out: JsonObject): Promise<void> {
+    let changed = this.changedChoices.has(choice);
     for (const ch of this.channels.values()) {
       if (ch.choice !== choice || ch.finished) continue;
       ch.finished = true;
       const tail = await ch.chain.finish();
-      if (tail === "") continue;
-      const f = ch.field;
-      if (f.kind === "text") out.text = (typeof out.text === "string" ? out.text : "") + tail;
-      else {
-        const d: JsonObject = isObject(out.delta) ? (out.delta as JsonObject) : {};
-        out.delta = d;
-        if (f.kind === "content") d.content = (typeof d.content === "string" ? d.content : "") + tail;
-        else if (f.kind === "reasoning") d.reasoning_content = (typeof d.reasoning_content === "string" ? d.reasoning_content : "") + tail;
-        else {
-          const index = f.index;
-          const calls = Array.isArray(d.tool_calls) ? [...d.tool_calls] : [];
-          const k = calls.findIndex((tc) => isObject(tc) && tc.index === index);
-          if (k === -1) calls.push({ index, function: { arguments: tail } });
-          else {
-            const tc = calls[k] as JsonObject;
-            const fn = isObject(tc.function) ? tc.function : {};
-            calls[k] = { ...tc, function: { ...fn, arguments: (typeof fn.arguments === "string" ? fn.arguments : "") + tail } };
-          }
-          d.tool_calls = calls;
-        }
-      }
+      if (ch.chain.changed) changed = true;
+      if (tail !== "") appendAt(out, ch.path, tail);
+    }
+    const held = this.heldLogprobs.get(choice);
+    if (held) {
+      this.heldLogprobs.delete(choice);
+      const merged = mergeLogprobs(held);
+      if (!changed && !this.holdsValue(logprobsText(merged))) out.logprobs = merged;
     }
   }
 
@@ -110,11 +238,12 @@ export class StreamGuard {
   async end(): Promise<Chunk[]> {
     const out: Chunk[] = [];
     const open = new Set([...this.channels.values()].filter((c) => !c.finished).map((c) => c.choice));
+    for (const choice of this.heldLogprobs.keys()) open.add(choice);
     for (const choice of open) {
       const c: JsonObject = { index: choice };
       await this.flushChoice(choice, c);
-      if (c.text === undefined && c.delta === undefined) continue;
-      c.logprobs = null;
+      if (Object.keys(c).length === 1) continue;
+      c.logprobs ??= null;
       c.finish_reason = null;
       const { choices: _choices, usage: _usage, ...rest } = this.last ?? {};
       out.push({ ...rest, choices: [c] });

@@ -33,6 +33,8 @@ export class StageStop extends Error {
 export interface TextStage {
   push(piece: string): string;
   finish(): Promise<string>;
+  /** True once the stage has replaced something (its output differs from its input). */
+  readonly changed?: boolean;
 }
 
 /**
@@ -52,6 +54,7 @@ class PiiStage implements TextStage {
   /** Absolute view offset up to which positions have been decided. */
   private done = 0;
   private readonly view: ViewBuilder;
+  changed = false;
 
   constructor(
     private readonly rule: CompiledPiiRule,
@@ -102,6 +105,7 @@ class PiiStage implements TextStage {
         throw new StageStop(this.tally);
       }
       if (this.rule.action === "log") continue;
+      this.changed = true;
       const s = v.toSourceStart(vb + f.start, this.consumed);
       const e = v.toSourceEnd(vb + f.end);
       const sf: Finding = { type: f.type, start: s - sb, end: e - sb, recogniser: f.recogniser };
@@ -240,6 +244,11 @@ export function createStage(
 /** The response rules chained: each stage's output is the next one's input. */
 export class StageChain {
   constructor(private readonly stages: readonly TextStage[]) {}
+
+  /** Whether some stage replaced part of the text. */
+  get changed(): boolean {
+    return this.stages.some((s) => s.changed === true);
+  }
 
   push(piece: string): string {
     let t = piece;

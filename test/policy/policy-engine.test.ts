@@ -34,12 +34,20 @@ describe("request phase", () => {
     expect(JSON.stringify(events)).not.toMatch(/4111|6789|example\.com/);
   });
 
-  it("covers legacy prompts (string and list) and leaves token-id prompts alone", async () => {
+  it("covers legacy prompts (string and list); refuses token-id prompts unless a rule allows them (then records them)", async () => {
     const engine = engineWith([pii()]);
     expect((await engine.checkRequest({ prompt: "mail a@b.io" }, "completion")).body.prompt).toBe("mail [REDACTED:EMAIL]");
     expect((await engine.checkRequest({ prompt: ["x", "ssn 123-45-6789"] }, "completion")).body.prompt).toEqual(["x", "ssn [REDACTED:SSN]"]);
+    for (const prompt of [[1, 2, 3], [[1, 2], [3]]]) {
+      const err = await engine.checkRequest({ prompt }, "completion").catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "KT_ERR_INVALID_REQUEST", status: 400 });
+      expect(String((err as Error).message)).toMatch(/token-id prompts/);
+    }
+    const allowing = engineWith([pii({ allow_token_prompts: true })]);
     const tokens = { prompt: [1, 2, 3] };
-    expect((await engine.checkRequest(tokens, "completion")).body).toBe(tokens);
+    const r = await allowing.checkRequest(tokens, "completion");
+    expect(r.body).toBe(tokens);
+    expect(r.events).toEqual([{ policy: "gov", rule: "pii_detection#0", ruleType: "pii_detection", action: "log", phase: "request", counts: { token_prompt: 1 } }]);
   });
 
   it("supports mask, custom replacements and custom patterns", async () => {

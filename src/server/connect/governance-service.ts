@@ -72,7 +72,7 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
       });
     },
     async evaluatePolicy(req, ctx) {
-      if (req.direction === Direction.UNSPECIFIED) throw new ConnectError("direction is required (REQUEST or RESPONSE)", Code.InvalidArgument);
+      // The proto: an unset direction is the request phase.
       const direction = req.direction === Direction.RESPONSE ? "response" : "request";
       const policy = gateway.runtime().policy;
       if (req.policyId !== undefined && !gateway.runtime().config.policies.some((p) => p.id === req.policyId))
