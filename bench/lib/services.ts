@@ -75,7 +75,7 @@ export async function startGateway(configPath: string, name = "gateway"): Promis
   const child = startChild(
     name,
     process.execPath,
-    ["bin/kt.mjs", "gateway", "run", "--listen", `127.0.0.1:${port}`, "--policy-config", configPath, "--drain-seconds", "2"],
+    ["bin/kt.mjs", "gateway", "run", "--listen", `127.0.0.1:${port}`, "--policy-config", configPath, "--drain-seconds", "2", "--drain-delay-seconds", "0"],
     { env: cleanEnv() },
   );
   const origin = `http://127.0.0.1:${port}`;

@@ -1,13 +1,35 @@
-import { parseArgs } from "node:util";
 import { tailAuditLog, verifyAuditLog } from "../audit/index.js";
+import { commandHelp, parseCommand, UsageError, type CommandSpec } from "./flags.js";
 
-const USAGE = `usage:
-  kt audit verify [--path DIR]                       check the hash chain of the audit log
-  kt audit tail [--path DIR] [-n N] [--follow]       print records as JSON lines
-options:
-  --path DIR    audit log directory (default ./audit-log, as policy.audit-logger.path)
-  -n, --lines N print the last N records first (default 10; 0 with --follow = only new ones)
-  -f, --follow  keep printing records as they are appended (Ctrl-C to stop)
+const PATH_FLAG = { type: "string", value: "DIR", default: "./audit-log", help: "audit log directory (as policy.audit-logger.path)" } as const;
+
+export const auditVerifySpec = {
+  name: "audit verify",
+  summary: "check the audit log (hash chain, order, truncation) and name the first break",
+  flags: { path: PATH_FLAG },
+  examples: ["kt audit verify --path ./audit-log"],
+  notes: "Exit codes: 0 the log verifies, 1 it failed verification (the first break is named), 2 usage or I/O error.",
+} satisfies CommandSpec;
+
+export const auditTailSpec = {
+  name: "audit tail",
+  summary: "print audit records as JSON lines",
+  flags: {
+    path: PATH_FLAG,
+    lines: { type: "string", short: "n", value: "N", default: "10", help: "print the last N records first (0 with --follow: only new ones)" },
+    follow: { type: "boolean", short: "f", help: "keep printing records as they are appended (Ctrl-C to stop)" },
+  },
+  examples: ["kt audit tail --path ./audit-log -n 20", "kt audit tail --path ./audit-log -n 0 --follow | jq .outcome"],
+} satisfies CommandSpec;
+
+const USAGE = `kt audit — the local audit log
+
+Usage:
+  kt audit verify [--path DIR]      ${auditVerifySpec.summary}
+  kt audit tail [--path DIR] [-n N] [--follow]
+                                    ${auditTailSpec.summary}
+
+Run 'kt audit verify --help' or 'kt audit tail --help' for their flags.
 `;
 
 /**
@@ -21,44 +43,34 @@ export async function runAuditCommand(
   signal?: AbortSignal,
 ): Promise<number> {
   const [sub, ...rest] = args;
-  let values: { path?: string; lines?: string; follow?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: {
-        path: { type: "string" },
-        lines: { type: "string", short: "n" },
-        follow: { type: "boolean", short: "f" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    err.write(`kt audit: ${(e as Error).message}\n${USAGE}`);
+  if (sub === undefined || sub === "help" || sub === "--help" || sub === "-h") {
+    (sub === undefined ? err : out).write(USAGE);
+    return sub === undefined ? 2 : 0;
+  }
+  const spec = sub === "verify" ? auditVerifySpec : sub === "tail" ? auditTailSpec : undefined;
+  if (!spec) {
+    err.write(`kt audit: unknown subcommand '${sub}'\n${USAGE}`);
     return 2;
   }
-  if (values.help || sub === "help" || sub === "--help" || sub === "-h") {
-    out.write(USAGE);
-    return 0;
+  let parsed;
+  try {
+    parsed = parseCommand(spec as CommandSpec, rest, out);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    err.write(`kt ${spec.name}: ${e.message}\n\n${commandHelp(spec)}`);
+    return 2;
   }
+  if (!parsed) return 0;
+  const values = parsed.values as { path?: string; lines?: string; follow?: boolean };
   const dir = values.path ?? "./audit-log";
   try {
-    switch (sub) {
-      case "verify":
-        return await verify(dir, out, err);
-      case "tail": {
-        const lines = values.lines === undefined ? 10 : Number(values.lines);
-        if (!Number.isSafeInteger(lines) || lines < 0) {
-          err.write(`kt audit tail: --lines must be a non-negative integer\n`);
-          return 2;
-        }
-        return await tail(dir, lines, values.follow ?? false, out, signal);
-      }
-      default:
-        err.write(`kt audit: ${sub === undefined ? "missing subcommand" : `unknown subcommand '${sub}'`}\n${USAGE}`);
-        return 2;
+    if (sub === "verify") return await verify(dir, out, err);
+    const lines = Number(values.lines ?? "10");
+    if (!Number.isSafeInteger(lines) || lines < 0) {
+      err.write(`kt audit tail: --lines must be a non-negative integer\n`);
+      return 2;
     }
+    return await tail(dir, lines, values.follow ?? false, out, signal);
   } catch (e) {
     err.write(`kt audit ${sub}: ${(e as Error).message}\n`);
     return 2;

@@ -4,6 +4,7 @@ import type { AuditLoggerSettings, GatewayConfig } from "../config/index.js";
 import { compilePolicyEngine } from "../policy/index.js";
 import { auditRpcs, connectServices } from "../server/connect/index.js";
 import { startGateway, type Gateway } from "../server/index.js";
+import { collectProcessMetrics, log, scrapeMetrics, telemetryObserver } from "../telemetry/index.js";
 
 export interface ComposeOptions {
   listen: string;
@@ -11,8 +12,9 @@ export interface ComposeOptions {
   maxBodyBytes?: number;
   tls?: { certFile: string; keyFile: string };
   env?: Record<string, string | undefined>;
-  log?: (line: string) => void;
   probeIntervalMs?: number;
+  /** Serve GET /metrics on the gateway's port (admin scope); false when --metrics-listen serves them. Default true. */
+  metricsRoute?: boolean;
   /** Started by the caller (the CLI starts it before anything else loads); else started here. */
   telemetry?: Telemetry | null;
 }
@@ -22,12 +24,12 @@ export interface GatewayServices {
   telemetry: Telemetry | undefined;
   auditLog(): AuditLog | undefined;
   /** Drains requests, then flushes the audit log and the span exporter. */
-  close(opts?: { drainMs?: number }): Promise<void>;
+  close(opts?: { drainMs?: number; delayMs?: number }): Promise<void>;
 }
 
 /** Wires the real parts together: telemetry, audit log, policy engine, routing, both front doors. */
 export async function createGatewayServices(opts: ComposeOptions): Promise<GatewayServices> {
-  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  collectProcessMetrics();
   const telemetry = opts.telemetry === undefined ? await startTelemetry() : (opts.telemetry ?? undefined);
   let auditLog: AuditLog | undefined;
   let auditSettings = "";
@@ -48,14 +50,14 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
 
   const gateway = await startGateway({
     ...opts,
-    log,
     prepare,
-    observer: auditObserver({
+    metrics: opts.metricsRoute === false ? undefined : scrapeMetrics,
+    observer: telemetryObserver(auditObserver({
       log: () => auditLog,
       pack: () => (config?.pack ? { name: config.pack.name, version: config.pack.version } : undefined),
       telemetry: () => telemetry,
-      onError: (e) => log(`keeptrusts: audit log write failed: ${e.message}`),
-    }),
+      onError: (e) => log.error({ error: e.message }, "audit log write failed"),
+    })),
     connect: (g) =>
       connectServices(g, {
         rpcs: () => (auditLog ? auditRpcs(auditLog) : undefined),
@@ -79,8 +81,6 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
         },
       }),
   });
-  if (auditLog) log(`keeptrusts: audit log at ${auditLog.path}`);
-  if (telemetry) log(`keeptrusts: exporting spans as ${telemetry.serviceName} (OTEL_* environment)`);
   return {
     gateway,
     telemetry,

@@ -1,35 +1,90 @@
 import cluster from "node:cluster";
-import { parseFlags } from "./index.js";
 import { DEFAULT_CONFIG } from "./config-command.js";
+import { parseCommand, UsageError, type CommandSpec } from "./flags.js";
+import { buildKind, version } from "./version.js";
 
 export const DEFAULT_LISTEN = "0.0.0.0:41002";
 
+export const gatewayRunSpec = {
+  name: "gateway run",
+  summary: "start the gateway: OpenAI-compatible HTTP, gRPC, Connect and gRPC-Web on one port",
+  flags: {
+    listen: { type: "string", value: "HOST:PORT", default: DEFAULT_LISTEN, help: "address to listen on (port 0 picks a free one)" },
+    "policy-config": { type: "string", value: "FILE", default: DEFAULT_CONFIG, help: "the policy-config.yaml to load (SIGHUP reloads it)" },
+    "max-body-bytes": { type: "string", value: "N", help: "largest request body accepted (default: the config's limits, else 16 MiB)" },
+    "tls-cert": { type: "string", value: "FILE", help: "PEM certificate: serve HTTPS/h2 over TLS (with --tls-key; SIGHUP re-reads both)" },
+    "tls-key": { type: "string", value: "FILE", help: "PEM private key of --tls-cert" },
+    "drain-delay-seconds": {
+      type: "string",
+      value: "N",
+      default: "5",
+      help: "on SIGTERM, /readyz answers 503 at once but new connections are still accepted this long (a load balancer's time to stop sending)",
+    },
+    "drain-seconds": { type: "string", value: "N", default: "30", help: "then requests and streams in flight have this long to finish before their connections close" },
+    workers: { type: "string", value: "N", default: "1", help: "processes sharing the port (node:cluster); the primary supervises and aggregates /metrics" },
+    "log-level": { type: "string", value: "LEVEL", help: "fatal, error, warn, info, debug, trace or silent (default: KT_LOG_LEVEL, else info)" },
+    "log-format": { type: "string", value: "json|pretty", default: "json", help: "json: one object per line (for collectors); pretty: one readable line (for a terminal)" },
+    "metrics-listen": {
+      type: "string",
+      value: "HOST:PORT",
+      help: "serve GET /metrics here, without authentication, instead of on the gateway's port (where it needs the admin scope)",
+    },
+  },
+  examples: [
+    "kt gateway run --policy-config ./policy-config.yaml",
+    "kt gateway run --listen 0.0.0.0:41002 --workers 4 --metrics-listen 127.0.0.1:9464 --log-format pretty",
+  ],
+  notes:
+    "Signals: SIGHUP reloads the config file (and the TLS certificate); SIGTERM drains as above then exits 0; SIGINT drains without the delay.\n" +
+    "Logs are JSON lines on stderr: one access line per request, warnings for probe failures, circuit transitions, failovers and reloads.\n" +
+    "Spans (and metrics) export over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.",
+} satisfies CommandSpec;
+
 /**
  * `kt gateway run`: telemetry starts first (before undici and the servers load), then the
- * gateway. SIGHUP reloads the config; SIGTERM/SIGINT drain, flush and exit 0.
+ * gateway. SIGHUP reloads the config and the TLS files; SIGTERM drains behind a load balancer
+ * (readiness off, accept for the delay, then stop accepting and finish in-flight), exit 0.
  */
 export async function runGateway(args: string[]): Promise<number> {
-  const { values } = parseFlags(args, {
-    listen: { type: "string", default: DEFAULT_LISTEN },
-    "policy-config": { type: "string", default: DEFAULT_CONFIG },
-    "max-body-bytes": { type: "string" },
-    "tls-cert": { type: "string" },
-    "tls-key": { type: "string" },
-    "drain-seconds": { type: "string", default: "30" },
-    workers: { type: "string", default: "1" },
-  });
+  const parsed = parseCommand(gatewayRunSpec, args);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const spec = gatewayRunSpec.name;
   const workers = positiveInt(values.workers!, "--workers");
-  if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"])) throw new Error("--tls-cert and --tls-key go together");
+  if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"])) throw new UsageError("--tls-cert and --tls-key go together", spec);
   const maxBody = values["max-body-bytes"] === undefined ? undefined : positiveInt(values["max-body-bytes"], "--max-body-bytes");
   const drainMs = positiveInt(values["drain-seconds"]!, "--drain-seconds") * 1000;
+  const delayMs = nonNegativeInt(values["drain-delay-seconds"]!, "--drain-delay-seconds") * 1000;
+  const format = values["log-format"];
+  if (format !== "json" && format !== "pretty") throw new UsageError(`--log-format must be json or pretty, got '${format}'`, spec);
 
-  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, values["policy-config"]!, drainMs);
+  const { configureLogging, parseLogLevel } = await import("../telemetry/index.js");
+  let level: string | undefined;
+  try {
+    level = values["log-level"] === undefined ? undefined : parseLogLevel(values["log-level"]);
+    if (level === undefined && process.env.KT_LOG_LEVEL) parseLogLevel(process.env.KT_LOG_LEVEL);
+  } catch (e) {
+    throw new UsageError((e as Error).message, spec);
+  }
+  const { parseListen } = await import("../server/index.js");
+  const metricsListen = values["metrics-listen"] === undefined ? undefined : parseAddress(parseListen, values["metrics-listen"], "--metrics-listen");
+  parseAddress(parseListen, values.listen!, "--listen");
+
+  if (workers > 1 && cluster.isPrimary) {
+    configureLogging({ level, format, workerId: "0" });
+    return runPrimary(workers, values["policy-config"]!, delayMs + drainMs, metricsListen);
+  }
+  const { log, flushLogs, collectProcessMetrics, joinClusterMetrics, scrapeMetrics, serveMetrics, startMetricsExport } = await import("../telemetry/index.js");
+  configureLogging({ level, format });
 
   // Telemetry first: the SDK must be in place before undici and the servers load.
   const { startTelemetry } = await import("../audit/telemetry.js");
   const telemetry = (await startTelemetry()) ?? null;
   const { createGatewayServices } = await import("./compose.js");
   const { ConfigError } = await import("../config/index.js");
+  collectProcessMetrics();
+  joinClusterMetrics();
+  const metricsExport = await startMetricsExport();
   let services;
   try {
     services = await createGatewayServices({
@@ -38,37 +93,57 @@ export async function runGateway(args: string[]): Promise<number> {
       maxBodyBytes: maxBody,
       tls: values["tls-cert"] ? { certFile: values["tls-cert"]!, keyFile: values["tls-key"]! } : undefined,
       telemetry,
+      // Under --workers the primary serves --metrics-listen; a worker serves /metrics on the shared port unless it is set.
+      metricsRoute: metricsListen === undefined,
     });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
+      await metricsExport?.shutdown();
       return 1;
     }
     throw err;
   }
   const { gateway } = services;
-  process.stderr.write(`keeptrusts: gateway listening on ${gateway.url} (config ${values["policy-config"]})\n`);
+  const metricsServer = metricsListen && cluster.isPrimary ? await serveMetrics(metricsListen.host, metricsListen.port, scrapeMetrics) : undefined;
+  banner(log, services, values["policy-config"]!, telemetry?.serviceName, metricsServer?.url ?? (metricsListen ? `primary at ${values["metrics-listen"]}` : `${gateway.url}/metrics (admin scope)`), metricsExport !== undefined);
 
   process.on("SIGHUP", () => {
-    void gateway.reload().then((r) => {
-      if (r.ok) process.stderr.write(`keeptrusts: reloaded ${values["policy-config"]}\n`);
-      else process.stderr.write(`keeptrusts: reload rejected, keeping the running config:\n${r.error.message}\n`);
-    });
+    try {
+      gateway.reloadTls();
+      if (values["tls-cert"]) log.info({ cert: values["tls-cert"] }, "reloaded the TLS certificate and key");
+    } catch (e) {
+      log.warn({ error: (e as Error).message }, "TLS reload failed, keeping the running certificate");
+    }
+    void gateway.reload().then(
+      (r) => {
+        if (r.ok) log.warn({ config: values["policy-config"], targets: r.config.targets.length, policies: r.config.policies.length }, `reloaded ${values["policy-config"]}`);
+        else log.error({ config: values["policy-config"], error: r.error.message }, "reload rejected, keeping the running config");
+      },
+      (e: Error) => log.error({ config: values["policy-config"], error: e.message }, "reload failed, keeping the running config"),
+    );
   });
   return await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      process.stderr.write(`keeptrusts: ${signal}: draining (up to ${drainMs / 1000}s)\n`);
-      void services.close({ drainMs }).then(
-        () => {
+      // Ctrl-C in a terminal has no load balancer to wait for.
+      const delay = signal === "SIGTERM" ? delayMs : 0;
+      log.info({ signal, delay_seconds: delay / 1000, drain_seconds: drainMs / 1000 }, `${signal}: draining (readyz 503 now; accepting ${delay / 1000}s more, then up to ${drainMs / 1000}s for requests in flight)`);
+      void services.close({ drainMs, delayMs: delay }).then(
+        async () => {
+          await metricsExport?.shutdown().catch(() => {});
+          await metricsServer?.close();
+          log.info("drained; exiting");
+          flushLogs();
           // A cluster worker's IPC channel would keep it alive after the drain.
           if (cluster.isWorker) cluster.worker?.disconnect();
           resolve(0);
         },
         (err) => {
-          process.stderr.write(`keeptrusts: shutdown failed: ${(err as Error).message}\n`);
+          log.error({ error: (err as Error).message }, "shutdown failed");
+          flushLogs();
           resolve(1);
         },
       );
@@ -78,13 +153,56 @@ export async function runGateway(args: string[]): Promise<number> {
   });
 }
 
+function banner(
+  log: import("../telemetry/index.js").Logger,
+  services: import("./compose.js").GatewayServices,
+  configPath: string,
+  spans: string | undefined,
+  metrics: string,
+  otlpMetrics: boolean,
+): void {
+  {
+    const { gateway } = services;
+    const rt = gateway.runtime();
+    const audit = services.auditLog();
+    log.info(
+      {
+        version: version(),
+        build: buildKind(),
+        listen: gateway.url,
+        config: configPath,
+        targets: rt.registry.states.map((s) => ({
+          id: s.target.id,
+          model: s.target.upstreamModel,
+          base_url: withoutCredentials(s.target.baseUrl),
+          probe: !s.target.healthProbe ? "not probed (health_probe: false)" : s.lastProbe?.ok ? "ok" : `failed: ${s.lastProbe?.error ?? "no answer"}`,
+        })),
+        policies: rt.config.policies.map((p) => `${p.id} (${p.rules.length} rule${p.rules.length === 1 ? "" : "s"})`),
+        streaming: rt.config.streaming.mode,
+        audit: audit ? audit.path : "off (no audit-logger policy)",
+        spans: spans ? `OTLP as ${spans}` : "off (OTEL_EXPORTER_OTLP_ENDPOINT not set)",
+        metrics,
+        otlp_metrics: otlpMetrics,
+        auth: gateway.auth().open ? "none: loopback clients only" : `${rt.config.apiKeys.length} API key(s)`,
+      },
+      `keeptrusts gateway ${version()} listening on ${gateway.url}`,
+    );
+    for (const s of rt.registry.states) {
+      if (s.target.healthProbe && s.lastProbe && !s.lastProbe.ok) log.warn({ target: s.target.id, error: s.lastProbe.error }, "target failed its first health probe");
+    }
+  }
+}
+
 /**
  * `--workers N`: the primary only supervises. Workers share the listening port (node:cluster
  * hands out connections); each keeps its own audit log chain under `<path>/worker-<n>`, since
- * one hash chain cannot take appends from several processes.
+ * one hash chain cannot take appends from several processes. The primary answers /metrics for
+ * all of them (aggregated), on the shared port through whichever worker is scraped, or on
+ * --metrics-listen itself.
  */
-async function runPrimary(workers: number, configPath: string, drainMs: number): Promise<number> {
+async function runPrimary(workers: number, configPath: string, drainMs: number, metricsListen: { host: string; port: number } | undefined): Promise<number> {
   const { ConfigError, loadConfigFile } = await import("../config/index.js");
+  const { log, flushLogs, serveClusterMetrics, clusterExposition, noteWorkerRestart, serveMetrics } = await import("../telemetry/index.js");
   try {
     loadConfigFile(configPath);
   } catch (err) {
@@ -94,48 +212,82 @@ async function runPrimary(workers: number, configPath: string, drainMs: number):
     }
     throw err;
   }
+  serveClusterMetrics();
+  const metricsServer = metricsListen ? await serveMetrics(metricsListen.host, metricsListen.port, clusterExposition) : undefined;
   let stopping = false;
   const fork = (n: number) => {
     const w = cluster.fork({ KT_WORKER_ID: String(n) });
     w.once("exit", (code, signal) => {
       if (stopping) return;
-      process.stderr.write(`keeptrusts: worker ${n} exited (${signal ?? code}); starting a new one\n`);
+      noteWorkerRestart();
+      log.error({ exited_worker: n, code, signal }, `worker ${n} exited (${signal ?? code}); starting a new one`);
       setTimeout(() => fork(n), 1000).unref();
     });
   };
   for (let n = 1; n <= workers; n++) fork(n);
-  process.stderr.write(`keeptrusts: ${workers} workers starting\n`);
+  log.info({ version: version(), workers, metrics: metricsServer?.url }, `${workers} workers starting`);
   process.on("SIGHUP", () => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGHUP");
   });
   return await new Promise<number>((resolve) => {
-    const stop = () => {
+    const stop = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
       const all = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
       let failed = 0;
       let left = all.length;
-      if (left === 0) resolve(0);
+      const done = () => {
+        void metricsServer?.close();
+        flushLogs();
+        resolve(failed === 0 ? 0 : 1);
+      };
+      if (left === 0) done();
       for (const w of all) {
-        w!.once("exit", (code, signal) => {
+        w!.once("exit", (code, sig) => {
           if (code !== 0) {
             failed++;
-            process.stderr.write(`keeptrusts: worker ${w!.id} ended with ${signal ?? code} while draining\n`);
+            log.error({ exited_worker: w!.id, code, signal: sig }, `worker ${w!.id} ended with ${sig ?? code} while draining`);
           }
-          if (--left === 0) resolve(failed === 0 ? 0 : 1);
+          if (--left === 0) done();
         });
-        w!.process.kill("SIGTERM");
+        w!.process.kill(signal);
       }
       // A worker that outlives its drain deadline by far is stuck: end it.
       setTimeout(() => all.forEach((w) => w!.process.kill("SIGKILL")), drainMs + 10_000).unref();
     };
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
   });
+}
+
+/** A base URL as safe to log: user and password dropped. */
+function withoutCredentials(u: string): string {
+  try {
+    const url = new URL(u);
+    url.username = "";
+    url.password = "";
+    return url.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
+function parseAddress(parse: (v: string) => { host: string; port: number }, v: string, flag: string): { host: string; port: number } {
+  try {
+    return parse(v);
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace("--listen", flag), gatewayRunSpec.name);
+  }
 }
 
 function positiveInt(v: string, flag: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} must be a positive integer, got '${v}'`);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive integer, got '${v}'`, gatewayRunSpec.name);
+  return n;
+}
+
+function nonNegativeInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a whole number of seconds, got '${v}'`, gatewayRunSpec.name);
   return n;
 }

@@ -1,7 +1,20 @@
 import { ConfigError, loadConfigFile } from "../config/index.js";
 import { compilePolicyEngine } from "../policy/index.js";
-import { DEFAULT_CONFIG } from "./config-command.js";
-import { parseFlags } from "./index.js";
+import { CONFIG_FLAGS, configEnv, parseCommand, UsageError, type CommandSpec } from "./flags.js";
+
+export const policyTestSpec = {
+  name: "policy test",
+  summary: "run one text through a config's policy chain and show the decision, findings and the text as it would go on",
+  args: '"TEXT"',
+  flags: {
+    ...CONFIG_FLAGS,
+    direction: { type: "string", value: "request|response", default: "request", help: "which phase's rules apply" },
+    policy: { type: "string", value: "ID", help: "only this policy (default: every policy)" },
+    json: { type: "boolean", help: "print one JSON object" },
+  },
+  examples: ['kt policy test "my card is 4111 1111 1111 1111" --policy-config ./policy-config.yaml', 'kt policy test --direction response --json "call me on +44 20 7946 0958"'],
+  notes: "Findings show the type and offsets, never the matched value. Guard-model rules are not called here.\nExit codes: 0 allowed (redacted or logged), 3 blocked, 1 bad config, 2 usage.",
+} satisfies CommandSpec;
 
 /**
  * `kt policy test "text"`: runs one text through the chain of a config file and prints the
@@ -9,19 +22,16 @@ import { parseFlags } from "./index.js";
  * Exit 0 when allowed (redacted or logged), 3 when blocked, 1 for a bad config.
  */
 export async function testPolicy(args: string[]): Promise<number> {
-  const { positionals, values } = parseFlags(args, {
-    "policy-config": { type: "string", default: DEFAULT_CONFIG },
-    direction: { type: "string", default: "request" },
-    policy: { type: "string" },
-    json: { type: "boolean", default: false },
-  });
+  const parsed = parseCommand(policyTestSpec, args);
+  if (!parsed) return 0;
+  const { positionals, values } = parsed;
   const text = positionals.join(" ");
-  if (!text) throw new Error('usage: kt policy test "TEXT" [--policy-config FILE] [--direction request|response] [--policy ID] [--json]');
+  if (!text) throw new UsageError("missing the TEXT to test", policyTestSpec.name);
   const direction = values.direction;
-  if (direction !== "request" && direction !== "response") throw new Error("--direction must be request or response");
+  if (direction !== "request" && direction !== "response") throw new UsageError("--direction must be request or response", policyTestSpec.name);
   let config;
   try {
-    config = loadConfigFile(values["policy-config"]!);
+    config = loadConfigFile(values["policy-config"]!, configEnv(values["no-env"]));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${err.message}\n`);

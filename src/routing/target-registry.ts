@@ -2,7 +2,8 @@ import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import type { Operation } from "../wire/index.js";
 import { UpstreamClient } from "../upstream/index.js";
-import { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitOptions } from "./circuit-breaker.js";
+import { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitOptions, type CircuitState } from "./circuit-breaker.js";
+import { noteAttempt, noteCircuit, noteProbe, watchRegistry, unwatchRegistry } from "./routing-telemetry.js";
 
 export interface ProbeResult {
   at: Date;
@@ -19,6 +20,8 @@ export class TargetState {
   probeOk = true;
   lastProbe: ProbeResult | undefined;
   inFlight = 0;
+  /** The circuit state last logged and counted (transitions are noticed where they can happen). */
+  seenCircuit: CircuitState = "closed";
 
   constructor(
     readonly target: Target,
@@ -81,6 +84,7 @@ export class TargetRegistry {
   constructor(targets: Target[], opts: { circuit?: Partial<CircuitOptions> } = {}) {
     const circuit: CircuitOptions = { ...DEFAULT_CIRCUIT, ...opts.circuit };
     this.states = targets.map((target) => new TargetState(target, circuit));
+    watchRegistry(this);
     for (const s of this.states) {
       const t = s.target;
       for (const name of new Set([t.id, t.provider, t.providerModel, t.upstreamModel])) {
@@ -112,7 +116,11 @@ export class TargetRegistry {
     let total = 0;
     const candidates: TargetState[] = [];
     for (const s of group) {
-      if (exclude?.has(s) || !s.available(now)) continue;
+      if (exclude?.has(s)) continue;
+      const ok = s.available(now);
+      // available() moves an expired open circuit to half-open.
+      if (s.circuit.state !== s.seenCircuit) noteCircuit(s);
+      if (!ok) continue;
       candidates.push(s);
       total += s.target.weight;
     }
@@ -153,6 +161,8 @@ export class TargetRegistry {
     else if (isTargetFault(error)) s.circuit.onFailure(error.code, error.message, Date.now());
     else if (error.code === "KT_ERR_UPSTREAM_REJECTED") s.circuit.onSuccess(); // it answered; the request was at fault
     else s.circuit.onNeutral();
+    noteAttempt(s, error);
+    if (s.circuit.state !== s.seenCircuit) noteCircuit(s);
   }
 
   get(id: string): TargetState | undefined {
@@ -188,12 +198,15 @@ export class TargetRegistry {
       const e = err as { code?: string; message?: string };
       result = { at: new Date(), ok: false, error: e.code ?? e.message ?? "probe failed" };
     }
+    const was = s.lastProbe;
     s.lastProbe = result;
     s.probeOk = result.ok;
+    noteProbe(s, result, was);
     return result;
   }
 
   async close(): Promise<void> {
+    unwatchRegistry(this);
     if (this.probeTimer) clearInterval(this.probeTimer);
     await Promise.all(this.states.map((s) => s.client.close().catch(() => s.client.destroy())));
   }

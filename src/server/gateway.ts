@@ -1,6 +1,7 @@
 import { ChatPipeline, noopObserver, type ChatPolicy, type RequestObserver, type Runtime } from "../chat/index.js";
 import { ConfigError, loadConfigFile, type GatewayConfig } from "../config/index.js";
 import { TargetRegistry, type CircuitOptions } from "../routing/index.js";
+import { log } from "../telemetry/index.js";
 import { Authenticator } from "./auth.js";
 import { listen, type Listener } from "./listener.js";
 import { createOpenAiShim } from "./openai-shim.js";
@@ -27,7 +28,8 @@ export interface GatewayOptions {
   headersTimeoutMs?: number;
   /** The whole HTTP/1.1 request (headers and body) must arrive within this (default 60 s). */
   requestTimeoutMs?: number;
-  log?: (line: string) => void;
+  /** The Prometheus exposition served at GET /metrics (admin scope); absent: no /metrics route. */
+  metrics?: () => Promise<{ contentType: string; text: string }>;
 }
 
 export interface Gateway {
@@ -40,13 +42,20 @@ export interface Gateway {
   /** Validates the config file again and swaps it in whole; the old one stays on any error. */
   reload(): Promise<{ ok: true; config: GatewayConfig } | { ok: false; error: ConfigError }>;
   readonly loadedAt: Date;
-  close(opts?: { drainMs?: number }): Promise<void>;
+  /** Reads the TLS certificate and key files again; new connections get them (no-op without TLS). */
+  reloadTls(): void;
+  /**
+   * Drains: /readyz turns 503 at once while new connections are still accepted for `delayMs` (a
+   * load balancer takes that long to stop sending), then the listener stops accepting, keep-alive
+   * responses carry `connection: close`, HTTP/2 sessions get a GOAWAY, and requests in flight have
+   * `drainMs` to finish before their connections are closed.
+   */
+  close(opts?: { drainMs?: number; delayMs?: number }): Promise<void>;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
-  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const env = opts.env ?? process.env;
   const { host, port } = parseListen(opts.listen);
 
@@ -63,7 +72,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const pipeline = new ChatPipeline(() => current.rt, opts.observer ?? noopObserver);
   const maxBodyBytes = opts.maxBodyBytes ?? current.rt.config.limits.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
-  const shim = createOpenAiShim({ pipeline, runtime: () => current.rt, auth: () => current.auth, maxBodyBytes, ready: () => ready });
+  const shim = createOpenAiShim({ pipeline, runtime: () => current.rt, auth: () => current.auth, maxBodyBytes, ready: () => ready, metrics: opts.metrics });
 
   let listener: Listener | undefined;
   const gateway: Gateway = {
@@ -95,9 +104,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       void old.rt.registry.close();
       return { ok: true, config };
     },
-    async close({ drainMs = 10_000 } = {}) {
+    reloadTls() {
+      listener?.reloadTls();
+    },
+    async close({ drainMs = 10_000, delayMs = 0 } = {}) {
       ready = false;
       const l = listener;
+      if (l && delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       if (l) {
         const timer = setTimeout(() => l.destroyAll(), drainMs);
         timer.unref();
@@ -111,7 +124,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const handler = createRequestHandler({ shim, services: opts.connect?.(gateway), maxBodyBytes });
   listener = await listen({ host, port, handler, tls: opts.tls, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs });
   ready = true;
-  if (current.auth.open) log(`keeptrusts: no API keys configured (auth.api_keys): serving loopback clients only`);
+  if (current.auth.open) log.warn("no API keys configured (auth.api_keys): serving loopback clients only");
   return gateway;
 }
 

@@ -25,6 +25,8 @@ export interface Listener {
   close(): Promise<void>;
   /** Closes every open connection now. */
   destroyAll(): void;
+  /** TLS only: reads the certificate and key files again for the connections that come next. */
+  reloadTls(): void;
 }
 
 /** "PRI * HTTP/2.0": no HTTP/1 method starts with these bytes, so three are enough to tell. */
@@ -40,17 +42,33 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
   const idle = opts.idleTimeoutMs ?? 60_000;
   const sockets = new Set<net.Socket>();
   const h2sessions = new Set<http2.Http2Session>();
+  // Set once the drain stops accepting: HTTP/1.1 responses from then on close their connection.
+  let closing = false;
+  // Under --workers, every response names the worker that served it (`kt targets` says whose counters it shows).
+  const worker = process.env.KT_WORKER_ID;
+  const handler: Handler = (req, res) => {
+    if (closing && req.httpVersionMajor === 1) res.setHeader("connection", "close");
+    if (worker) res.setHeader("kt-worker", worker);
+    opts.handler(req, res);
+  };
 
   if (opts.tls) {
-    const server = http2.createSecureServer(
-      { allowHTTP1: true, cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) },
-      opts.handler,
-    );
+    const tls = opts.tls;
+    const server = http2.createSecureServer({ allowHTTP1: true, cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, handler);
     server.setTimeout(idle);
     server.on("session", (s) => trackSession(h2sessions, s));
     server.on("secureConnection", (s: net.Socket) => trackSocket(sockets, s));
     await listenOn(server, opts.host, opts.port);
-    return makeListener(server, sockets, h2sessions);
+    const listener = makeListener(server, sockets, h2sessions);
+    return {
+      ...listener,
+      close: () => {
+        closing = true;
+        return listener.close();
+      },
+      // Both files are read before either is swapped in: a half-written pair throws and the old one stays.
+      reloadTls: () => server.setSecureContext({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }),
+    };
   }
 
   const headersTimeout = opts.headersTimeoutMs ?? 20_000;
@@ -65,13 +83,13 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
       connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 4))),
       maxHeaderSize: 32 * 1024,
     },
-    opts.handler,
+    handler,
   );
   h1.keepAliveTimeout = 5_000;
   // This server never listens itself (sockets reach it from the sniffer), but Node only tracks its
   // connections (headers/request timeouts, closeIdleConnections) once 'listening' has fired.
   h1.emit("listening");
-  const h2 = http2.createServer({ maxSessionMemory: 32, settings: { maxHeaderListSize: 32 * 1024 } }, opts.handler);
+  const h2 = http2.createServer({ maxSessionMemory: 32, settings: { maxHeaderListSize: 32 * 1024 } }, handler);
   h2.setTimeout(idle);
   h2.on("session", (s) => trackSession(h2sessions, s));
   const front = net.createServer((socket) => {
@@ -109,6 +127,7 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
     host: listener.host,
     port: listener.port,
     close: async () => {
+      closing = true;
       h1.closeIdleConnections();
       // Keep-alive connections whose response ends during the drain go idle later: close them as
       // they do, so the drain ends when the last response does rather than a keep-alive timeout later.
@@ -160,5 +179,6 @@ function makeListener(server: net.Server, sockets: Set<net.Socket>, sessions: Se
       for (const s of sessions) s.destroy();
       for (const s of sockets) s.destroy();
     },
+    reloadTls: () => {},
   };
 }

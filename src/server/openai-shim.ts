@@ -17,6 +17,8 @@ export interface ShimDeps {
   maxBodyBytes: number;
   /** False while starting or draining: /readyz answers 503. */
   ready: () => boolean;
+  /** GET /metrics (admin scope): the Prometheus exposition, aggregated across workers when there are several. */
+  metrics?: () => Promise<{ contentType: string; text: string }>;
 }
 
 /** The OpenAI-compatible HTTP API: what the openai SDKs and curl talk to. */
@@ -35,8 +37,6 @@ async function handle(deps: ShimDeps, req: NodeRequest, res: NodeResponse): Prom
   const q = url.indexOf("?");
   const path = q < 0 ? url : url.slice(0, q);
   const method = req.method ?? "GET";
-  // Draining: answer this request, then let the HTTP/1.1 client reconnect elsewhere.
-  if (!deps.ready() && req.httpVersionMajor === 1) (res as ServerResponse).setHeader("connection", "close");
   try {
     switch (path) {
       case "/v1/chat/completions":
@@ -59,17 +59,23 @@ async function handle(deps: ShimDeps, req: NodeRequest, res: NodeResponse): Prom
         const ready = deps.ready() && healthy > 0;
         return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "not_ready", healthy_targets: healthy, targets: rt.registry.states.length });
       }
-      default:
-        if (path.startsWith("/v1/models/")) {
+      case "/metrics":
+        // Without a metrics source (a --metrics-listen address serves them instead) it is no route.
+        if (deps.metrics) {
           allow(method, "GET");
-          authenticate(deps, req);
-          const id = decodeURIComponent(path.slice("/v1/models/".length));
-          const m = modelList(deps.runtime()).data.find((x) => x.id === id);
-          if (!m) throw new GatewayError("KT_ERR_UNKNOWN_MODEL", `The model \`${id}\` does not exist.`, { param: "model" });
-          return sendJson(res, 200, m);
+          deps.auth().authenticate(header(req, "authorization"), req.socket?.remoteAddress, "admin");
+          return sendMetrics(res, await deps.metrics());
         }
-        throw new GatewayError("KT_ERR_ROUTE_NOT_FOUND", `no route for ${method} ${path}`);
     }
+    if (path.startsWith("/v1/models/")) {
+      allow(method, "GET");
+      authenticate(deps, req);
+      const id = decodeURIComponent(path.slice("/v1/models/".length));
+      const m = modelList(deps.runtime()).data.find((x) => x.id === id);
+      if (!m) throw new GatewayError("KT_ERR_UNKNOWN_MODEL", `The model \`${id}\` does not exist.`, { param: "model" });
+      return sendJson(res, 200, m);
+    }
+    throw new GatewayError("KT_ERR_ROUTE_NOT_FOUND", `no route for ${method} ${path}`);
   } catch (err) {
     const e = toGatewayError(err);
     if (!res.headersSent) sendError(res, e);
@@ -183,6 +189,11 @@ function modelList(rt: Runtime) {
       targets: m.targets,
     })),
   };
+}
+
+function sendMetrics(res: NodeResponse, m: { contentType: string; text: string }): void {
+  res.writeHead(200, { "content-type": m.contentType, "content-length": Buffer.byteLength(m.text), "cache-control": "no-store" });
+  res.end(m.text);
 }
 
 export function sendJson(res: NodeResponse, status: number, body: unknown, extra?: Record<string, string>): void {

@@ -23,8 +23,10 @@ export interface ChildGateway {
 /** `kt gateway run` as a real child process, resolved once /readyz answers. */
 export async function startChildGateway(configPath: string, env: Record<string, string> = {}, extraArgs: string[] = []): Promise<ChildGateway> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [KT_BIN, "gateway", "run", "--listen", `127.0.0.1:${port}`, "--policy-config", configPath, ...extraArgs], {
-    env: { ...process.env, ...env },
+  // No load balancer in tests: drain at once unless a test asks for the delay.
+  const delay = extraArgs.includes("--drain-delay-seconds") ? [] : ["--drain-delay-seconds", "0"];
+  const proc = spawn(process.execPath, [KT_BIN, "gateway", "run", "--listen", `127.0.0.1:${port}`, "--policy-config", configPath, ...delay, ...extraArgs], {
+    env: { ...process.env, KT_LOG_LEVEL: "info", KT_FROM_SOURCE: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let err = "";
@@ -61,7 +63,7 @@ export async function startChildGateway(configPath: string, env: Record<string, 
 /** Runs `kt ARGS…` to completion. */
 export function runKt(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [KT_BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(process.execPath, [KT_BIN, ...args], { env: { ...process.env, KT_FROM_SOURCE: "1", ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     p.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));

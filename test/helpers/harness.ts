@@ -33,7 +33,6 @@ export async function startStack(config: (fakeUrl: string, dir: string) => strin
     configPath,
     env: { ...process.env, ...opts.env },
     maxBodyBytes: opts.maxBodyBytes,
-    log: () => {},
   });
   const url = services.gateway.url;
   return {

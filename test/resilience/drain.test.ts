@@ -145,7 +145,7 @@ describe("kt gateway run as a child process", () => {
 
     writeFileSync(configPath, config(newFake.url, "second"));
     gw.proc.kill("SIGHUP");
-    await waitFor(() => gw.stderr().includes("keeptrusts: reloaded"), "the reload");
+    await waitFor(() => gw.stderr().includes("reloaded "), "the reload");
     const ask = async () => {
       const r = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "main", messages: [{ role: "user", content: "x" }] }) });
       expect(r.status).toBe(200);

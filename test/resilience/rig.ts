@@ -48,7 +48,6 @@ export async function startRig(config: (urls: string[], auditDir: string) => str
     listen: "127.0.0.1:0",
     configPath,
     maxBodyBytes: opts.maxBodyBytes,
-    log: () => {},
     telemetry: null,
     ...opts.gateway,
   };

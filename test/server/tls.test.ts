@@ -23,7 +23,7 @@ describe("--tls-cert/--tls-key: one TLS port for HTTP/1.1 and HTTP/2 through ALP
     fake = await startFakeOpenLLM();
     const dir = mkdtempSync(join(tmpdir(), "kt-tls-"));
     writeFileSync(join(dir, "c.yaml"), `providers:\n  targets:\n    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${fake.url}" }\n`);
-    services = await createGatewayServices({ listen: "127.0.0.1:0", configPath: join(dir, "c.yaml"), tls: { certFile, keyFile }, log: () => {}, telemetry: null });
+    services = await createGatewayServices({ listen: "127.0.0.1:0", configPath: join(dir, "c.yaml"), tls: { certFile, keyFile }, telemetry: null });
     url = services.gateway.url.replace("127.0.0.1", "localhost");
   });
   afterAll(async () => {

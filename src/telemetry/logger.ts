@@ -1,0 +1,101 @@
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from "pino";
+
+export type LogFormat = "json" | "pretty";
+export type { Logger };
+
+export const LOG_LEVELS: readonly LevelWithSilent[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+export interface LoggingOptions {
+  /** Default: KT_LOG_LEVEL, else `info`. */
+  level?: string;
+  /** `json` (one object per line, the default) or `pretty` (one readable line, for a terminal). */
+  format?: LogFormat;
+  /** Where lines go; default stderr (stdout stays for command output). Tests pass a stream. */
+  destination?: DestinationStream;
+  /** Bound on every line; default KT_WORKER_ID under `--workers`. */
+  workerId?: string;
+}
+
+/** Checks a `--log-level` / KT_LOG_LEVEL value; throws a message naming the accepted ones. */
+export function parseLogLevel(value: string): LevelWithSilent {
+  const v = value.trim().toLowerCase();
+  if ((LOG_LEVELS as readonly string[]).includes(v)) return v as LevelWithSilent;
+  throw new Error(`log level must be one of ${LOG_LEVELS.join(", ")}, got '${value}'`);
+}
+
+function build(opts: LoggingOptions = {}): Logger {
+  const env = process.env;
+  const level = parseLogLevel(opts.level ?? env.KT_LOG_LEVEL ?? "info");
+  const workerId = opts.workerId ?? env.KT_WORKER_ID;
+  const destination =
+    opts.destination ??
+    (opts.format === "pretty"
+      ? prettyStream(process.stderr)
+      : // Buffered, written off the request's path; flushed at exit (flushLogs).
+        pino.destination({ fd: 2, sync: false, minLength: 0 }));
+  return pino(
+    {
+      level,
+      // ISO time reads in any log tool; pid and hostname stay (pino's default base).
+      timestamp: pino.stdTimeFunctions.isoTime,
+      base: workerId ? { pid: process.pid, worker: Number(workerId) || workerId } : { pid: process.pid },
+      formatters: { level: (label) => ({ level: label }) },
+      // Belt and braces: no field of these names ever reaches a line, whoever logs it.
+      redact: { paths: ["apiKey", "api_key", "authorization", "headers.authorization"], censor: "[REDACTED]" },
+    },
+    destination,
+  );
+}
+
+/**
+ * The process's logger. Live binding: `configureLogging` replaces it, so call `log.warn(...)` at use
+ * time rather than keeping a reference (or a child) from module load.
+ */
+export let log: Logger = build();
+
+/** Sets level, format and destination (the CLI calls this once, from its flags, before anything logs). */
+export function configureLogging(opts: LoggingOptions): Logger {
+  const old = log;
+  log = build(opts);
+  try {
+    old.flush();
+  } catch {
+    // an old destination that is already closed
+  }
+  return log;
+}
+
+/** Writes out buffered lines now (before exit). */
+export function flushLogs(): void {
+  try {
+    const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { flushSync?: () => void } | undefined;
+    stream?.flushSync?.();
+  } catch {
+    // not yet ready (sonic-boom opens its fd asynchronously) or already closed: nothing to flush
+  }
+}
+
+const LEVEL_NAMES: Record<string, string> = { fatal: "FATAL", error: "ERROR", warn: "WARN ", info: "INFO ", debug: "DEBUG", trace: "TRACE" };
+const OMIT = new Set(["level", "time", "msg", "pid", "hostname"]);
+
+/** `--log-format pretty`: `12:00:01.123 WARN  [w1] message key=value …`, one line per record. */
+function prettyStream(out: NodeJS.WritableStream): DestinationStream {
+  return {
+    write(line: string) {
+      let o: Record<string, unknown>;
+      try {
+        o = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        out.write(line);
+        return;
+      }
+      const time = typeof o.time === "string" ? o.time.slice(11, 23) : "";
+      const worker = o.worker === undefined ? "" : ` [w${String(o.worker)}]`;
+      const rest = Object.entries(o)
+        .filter(([k]) => !OMIT.has(k) && k !== "worker")
+        .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+        .join(" ");
+      out.write(`${time} ${LEVEL_NAMES[String(o.level)] ?? String(o.level)}${worker} ${String(o.msg ?? "")}${rest ? ` ${rest}` : ""}\n`);
+    },
+  };
+}

@@ -1,0 +1,168 @@
+import type { RequestObserver, RequestSummary } from "../chat/index.js";
+import { log } from "./logger.js";
+import { metrics, TOKEN_BUCKETS } from "./metrics-registry.js";
+
+/*
+ * Per-request metrics and the access log, fed from the pipeline's request summary (the same one
+ * the audit record is built from). Cost per request: one closure, the counter/histogram updates
+ * below (a label-key lookup each) and one pino line — measured in docs/operations.md.
+ *
+ * Cardinality: `target`, `key_id`, policy and rule ids come from the config; `gen_ai_request_model`
+ * is the serving target's configured model, never the client's `model` string (which may be any
+ * text: an unknown model is counted as `unknown`).
+ */
+
+const PROVIDER = "openllm";
+
+const genAi = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"] as const;
+
+const tokenUsage = metrics.histogram({
+  name: "gen_ai_client_token_usage",
+  otelName: "gen_ai.client.token.usage",
+  unit: "{token}",
+  help: "Tokens used per request (OTel GenAI), by token type (input, output)",
+  labelNames: [...genAi, "gen_ai_token_type"],
+  buckets: TOKEN_BUCKETS,
+});
+const requestDuration = metrics.histogram({
+  name: "gen_ai_server_request_duration_seconds",
+  otelName: "gen_ai.server.request.duration",
+  unit: "s",
+  help: "Time from the request's arrival to its last byte (OTel GenAI), with error_type when it failed",
+  labelNames: [...genAi, "error_type"],
+});
+const timeToFirstToken = metrics.histogram({
+  name: "gen_ai_server_time_to_first_token_seconds",
+  otelName: "gen_ai.server.time_to_first_token",
+  unit: "s",
+  help: "Time from the request's arrival to the first chunk sent to the client, streams only (OTel GenAI)",
+  labelNames: genAi,
+});
+const timePerOutputToken = metrics.histogram({
+  name: "gen_ai_server_time_per_output_token_seconds",
+  otelName: "gen_ai.server.time_per_output_token",
+  unit: "s",
+  help: "Time per output token after the first, streams only (OTel GenAI)",
+  labelNames: genAi,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5],
+});
+
+const requests = metrics.counter({
+  name: "kt_requests_total",
+  help: "Completion requests by route, front door, serving target, API key id and outcome (ok, blocked, error, cancelled)",
+  labelNames: ["route", "front_door", "target", "key_id", "outcome"],
+});
+const requestErrors = metrics.counter({
+  name: "kt_request_errors_total",
+  help: "Failed completion requests by gateway error code and target",
+  labelNames: ["code", "target"],
+});
+const inFlight = metrics.gauge({
+  name: "kt_requests_in_flight",
+  help: "Completion requests being served now (streams included)",
+});
+const streamsInFlight = metrics.gauge({
+  name: "kt_streams_in_flight",
+  help: "Streamed completions being served now",
+});
+const failovers = metrics.counter({
+  name: "kt_failovers_total",
+  help: "Requests moved to another target after a target fault, by the target that failed",
+  labelNames: ["from_target"],
+});
+const decisions = metrics.counter({
+  name: "kt_policy_decisions_total",
+  help: "Rules that fired, by policy, rule, action (redact, mask, block, log) and phase (request, response)",
+  labelNames: ["policy", "rule", "action", "phase"],
+});
+const findings = metrics.counter({
+  name: "kt_policy_findings_total",
+  help: "Findings by policy, rule, type (PII type or content category) and action; redactions are action=redact|mask",
+  labelNames: ["policy", "rule", "type", "action"],
+});
+
+const ROUTES: Record<string, string> = { chat: "chat_completions", completion: "completions" };
+
+let seq = 0;
+const idPrefix = `${(process.env.KT_WORKER_ID ?? "0").slice(0, 4)}${Date.now().toString(36)}`;
+
+/**
+ * Wraps the request observer (the audit observer) so each request also updates the metrics and
+ * writes one access-log line when it ends. Nothing from the request's content is read.
+ */
+export function telemetryObserver(inner: RequestObserver): RequestObserver {
+  return {
+    start(info) {
+      const trace = inner.start(info);
+      const requestId = `${idPrefix}-${(++seq).toString(36)}`;
+      inFlight.inc();
+      if (info.stream) streamsInFlight.inc();
+      const end = trace.end;
+      trace.end = (summary: RequestSummary) => {
+        inFlight.dec();
+        if (info.stream) streamsInFlight.dec();
+        try {
+          record(summary, requestId, trace.traceparent);
+        } catch (err) {
+          log.error({ err: (err as Error).message }, "request metrics failed");
+        }
+        return end.call(trace, summary);
+      };
+      return trace;
+    },
+  };
+}
+
+function record(s: RequestSummary, requestId: string, traceparent: string | undefined): void {
+  const target = s.target?.id ?? "none";
+  const model = s.target ? (s.target.providerModel ?? s.target.upstreamModel) : "unknown";
+  const route = ROUTES[s.op] ?? s.op;
+  const g = { gen_ai_operation_name: s.op === "chat" ? "chat" : "text_completion", gen_ai_provider_name: PROVIDER, gen_ai_request_model: model };
+
+  requests.inc({ route, front_door: s.frontDoor, target, key_id: s.principal.keyId, outcome: s.outcome });
+  if (s.error && s.outcome !== "blocked") requestErrors.inc({ code: s.error.code, target });
+  requestDuration.observe({ ...g, error_type: s.error ? s.error.code : "" }, s.latencyMs / 1000);
+  if (s.usage) {
+    tokenUsage.observe({ ...g, gen_ai_token_type: "input" }, s.usage.input);
+    tokenUsage.observe({ ...g, gen_ai_token_type: "output" }, s.usage.output);
+  }
+  if (s.stream && s.firstChunkMs !== undefined) {
+    timeToFirstToken.observe(g, s.firstChunkMs / 1000);
+    const out = s.usage?.output ?? 0;
+    if (s.outcome === "ok" && out > 1) timePerOutputToken.observe(g, (s.latencyMs - s.firstChunkMs) / 1000 / (out - 1));
+  }
+  for (let i = 0; i + 1 < s.attempts.length; i++) failovers.inc({ from_target: s.attempts[i]! });
+  if (s.attempts.length > 1) log.warn({ req_id: requestId, attempts: s.attempts, outcome: s.outcome }, `failed over: ${s.attempts.join(" -> ")}`);
+  for (const e of s.events) {
+    decisions.inc({ policy: e.policy, rule: e.rule, action: e.action, phase: e.phase });
+    for (const type in e.counts) findings.inc({ policy: e.policy, rule: e.rule, type, action: e.action }, e.counts[type]);
+  }
+
+  // The access log: who, what, where, how it ended and how long it took — never content.
+  const l = log;
+  if (l.isLevelEnabled("info")) {
+    l.info(
+      {
+        req_id: requestId,
+        trace_id: traceparent ? traceparent.slice(3, 35) : undefined,
+        principal: s.principal.keyId,
+        route,
+        front_door: s.frontDoor,
+        // The client's own string (bounded: it is not content, but it is not config either).
+        model: s.model.length > 128 ? `${s.model.slice(0, 128)}…` : s.model,
+        target: s.target?.id,
+        attempts: s.attempts.length > 1 ? s.attempts : undefined,
+        stream: s.stream,
+        status: s.error ? s.error.status : 200,
+        outcome: s.outcome,
+        error: s.error?.code,
+        latency_ms: Math.round(s.latencyMs * 10) / 10,
+        ttft_ms: s.firstChunkMs === undefined ? undefined : Math.round(s.firstChunkMs * 10) / 10,
+        tokens_in: s.usage?.input,
+        tokens_out: s.usage?.output,
+        rules: s.events.length ? s.events.map((e) => `${e.policy}/${e.rule}:${e.action}`) : undefined,
+      },
+      "request",
+    );
+  }
+}
