@@ -66,15 +66,16 @@ export async function runGateway(args: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError((e as Error).message, spec);
   }
-  const { parseListen } = await import("../server/index.js");
-  const metricsListen = values["metrics-listen"] === undefined ? undefined : parseAddress(parseListen, values["metrics-listen"], "--metrics-listen");
-  parseAddress(parseListen, values.listen!, "--listen");
+  // The server modules load only where they are used (a --workers primary forks without them).
+  const address = async (v: string, flag: string) => parseAddress((await import("../server/index.js")).parseListen, v, flag);
+  const metricsListen = values["metrics-listen"] === undefined ? undefined : await address(values["metrics-listen"], "--metrics-listen");
 
   if (workers > 1 && cluster.isPrimary) {
     configureLogging({ level, format, workerId: "0" });
     return runPrimary(workers, values["policy-config"]!, delayMs + drainMs, metricsListen);
   }
-  const { log, flushLogs, collectProcessMetrics, joinClusterMetrics, scrapeMetrics, serveMetrics, startMetricsExport } = await import("../telemetry/index.js");
+  await address(values.listen!, "--listen");
+  const { log, flushLogs, joinClusterMetrics, scrapeMetrics, serveMetrics, startMetricsExport } = await import("../telemetry/index.js");
   configureLogging({ level, format });
 
   // Telemetry first: the SDK must be in place before undici and the servers load.
@@ -82,7 +83,6 @@ export async function runGateway(args: string[]): Promise<number> {
   const telemetry = (await startTelemetry()) ?? null;
   const { createGatewayServices } = await import("./compose.js");
   const { ConfigError } = await import("../config/index.js");
-  collectProcessMetrics();
   joinClusterMetrics();
   const metricsExport = await startMetricsExport();
   let services;

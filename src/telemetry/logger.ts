@@ -38,7 +38,7 @@ function build(opts: LoggingOptions = {}): Logger {
       level,
       // ISO time reads in any log tool; pid and hostname stay (pino's default base).
       timestamp: pino.stdTimeFunctions.isoTime,
-      base: workerId ? { pid: process.pid, worker: Number(workerId) || workerId } : { pid: process.pid },
+      base: workerId ? { pid: process.pid, worker: Number.isInteger(Number(workerId)) ? Number(workerId) : workerId } : { pid: process.pid },
       formatters: { level: (label) => ({ level: label }) },
       // Belt and braces: no field of these names ever reaches a line, whoever logs it.
       redact: { paths: ["apiKey", "api_key", "authorization", "headers.authorization"], censor: "[REDACTED]" },
