@@ -3,8 +3,8 @@
  * browser build with a transport from `@connectrpc/connect-web`.
  */
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { ChatService } from "../../../gen/keeptrusts/v1/chat_pb.js";
-import { GovernanceService } from "../../../gen/keeptrusts/v1/governance_pb.js";
+import { ChatService } from "./gen/keeptrusts/v1/chat_pb.js";
+import { GovernanceService } from "./gen/keeptrusts/v1/governance_pb.js";
 
 /** Typed clients for both services of the gateway. */
 export interface KeeptrustsClient {

@@ -75,8 +75,4 @@ export function createKeeptrustsTransport(options: KeeptrustsClientOptions): Tra
 }
 
 export { bearerAuth, keeptrustsClientFromTransport, type KeeptrustsClient } from "./core.js";
-export { Code, ConnectError, type CallOptions, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-export { create, fromJson, toJson, type JsonObject } from "@bufbuild/protobuf";
-export { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-export * from "../../../gen/keeptrusts/v1/chat_pb.js";
-export * from "../../../gen/keeptrusts/v1/governance_pb.js";
+export * from "./shared-exports.js";
