@@ -2,7 +2,7 @@
 export type { AuditKind, AuditOutcome, AuditRecord, AuditRecordInput, StoredAuditRecord } from "./audit-record.js";
 export { AuditLog, type AuditListener, type AuditLogOptions, type PruneResult } from "./audit-log.js";
 export { verifyAuditLog, type VerifyResult } from "./verify-log.js";
-export { queryAuditLog, tailAuditLog, type AuditQuery, type AuditQueryResult, type TailOptions } from "./query-log.js";
+export { queryAuditLog, ruleFired, tailAuditLog, type AuditQuery, type AuditQueryResult, type TailOptions } from "./query-log.js";
 export { ANCHOR_FILE, type AuditAnchor } from "./audit-anchor.js";
 export { GENESIS_HASH } from "./hash-chain.js";
 export { canonicalJson } from "./canonical-json.js";

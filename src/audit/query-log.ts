@@ -12,6 +12,9 @@ export interface AuditQuery {
   target?: string;
   decision?: PolicyDecision;
   traceId?: string;
+  outcome?: AuditRecord["outcome"];
+  /** `policy/rule`, or `policy` for any of its rules. */
+  rule?: string;
   /** Default 100, at most 1000. */
   pageSize?: number;
   /** From a previous result's `nextPageToken`. */
@@ -26,6 +29,11 @@ export interface AuditQueryResult {
 }
 
 const MAX_PAGE = 1000;
+
+/** Did `rule` (`policy/rule`, or a bare `policy` for any of its rules) fire in this record? */
+export function ruleFired(rulesFired: readonly string[], rule: string): boolean {
+  return rulesFired.some((x) => x === rule || (x.startsWith(rule) && x.charCodeAt(rule.length) === 47 /* / */));
+}
 
 /** Page tokens are opaque to clients: base64url of the seq to resume from. */
 function encodeToken(seq: number): string {
@@ -80,6 +88,8 @@ export async function queryAuditLog(dir: string, q: AuditQuery): Promise<AuditQu
     if (q.target !== undefined && r.target !== q.target) return false;
     if (q.decision !== undefined && r.decision !== q.decision) return false;
     if (q.traceId !== undefined && r.traceId !== q.traceId) return false;
+    if (q.outcome !== undefined && r.outcome !== q.outcome) return false;
+    if (q.rule !== undefined && !ruleFired(r.rulesFired, q.rule)) return false;
     if (from !== undefined || to !== undefined) {
       const t = Date.parse(r.time);
       if (from !== undefined && !(t >= from)) return false;

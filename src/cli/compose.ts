@@ -64,7 +64,7 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
         telemetry: () => telemetry,
         log: () => auditLog,
         logAllAccess: () => config?.audit?.log_all_access === true,
-      }),
+      }, { traceUrl: (opts.env ?? process.env).KT_JAEGER_URL || undefined }),
     compilePolicy: (cfg, registry) =>
       compilePolicyEngine(cfg, {
         askGuard: async (targetId, messages, signal) => {

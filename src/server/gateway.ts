@@ -4,7 +4,9 @@ import { TargetRegistry, type CircuitOptions } from "../routing/index.js";
 import { log } from "../telemetry/index.js";
 import { Authenticator } from "./auth.js";
 import { listen, type Listener } from "./listener.js";
+import { createConsoleHandler, isConsolePath } from "./console-assets.js";
 import { createOpenAiShim } from "./openai-shim.js";
+import { TrafficStats } from "./traffic-stats.js";
 import { createRequestHandler, type ConnectServices } from "./request-handler.js";
 
 export interface GatewayOptions {
@@ -30,6 +32,8 @@ export interface GatewayOptions {
   requestTimeoutMs?: number;
   /** The Prometheus exposition served at GET /metrics (admin scope); absent: no /metrics route. */
   metrics?: () => Promise<{ contentType: string; text: string }>;
+  /** The built console's directory; default `console/dist` in the project. */
+  consoleDir?: string;
 }
 
 export interface Gateway {
@@ -42,6 +46,9 @@ export interface Gateway {
   /** Validates the config file again and swaps it in whole; the old one stays on any error. */
   reload(): Promise<{ ok: true; config: GatewayConfig } | { ok: false; error: ConfigError }>;
   readonly loadedAt: Date;
+  readonly startedAt: Date;
+  /** The last hour's traffic, overall and per target, for the console's overview. */
+  readonly traffic: TrafficStats;
   /** Reads the TLS certificate and key files again; new connections get them (no-op without TLS). */
   reloadTls(): void;
   /**
@@ -69,10 +76,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let current = await build(loadConfigFile(opts.configPath, env));
   let loadedAt = new Date();
   let ready = false;
-  const pipeline = new ChatPipeline(() => current.rt, opts.observer ?? noopObserver);
+  const traffic = new TrafficStats();
+  const pipeline = new ChatPipeline(() => current.rt, traffic.observe(opts.observer ?? noopObserver));
   const maxBodyBytes = opts.maxBodyBytes ?? current.rt.config.limits.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
-  const shim = createOpenAiShim({ pipeline, runtime: () => current.rt, auth: () => current.auth, maxBodyBytes, ready: () => ready, metrics: opts.metrics });
+  const openAi = createOpenAiShim({ pipeline, runtime: () => current.rt, auth: () => current.auth, maxBodyBytes, ready: () => ready, metrics: opts.metrics });
+  const consoleAssets = createConsoleHandler(opts.consoleDir);
+  // Paths no Connect route took: the console's static files, else the OpenAI shim.
+  const shim = (req: any, res: any) => (isConsolePath(req.url) ? consoleAssets(req, res) : openAi(req, res));
 
   let listener: Listener | undefined;
   const gateway: Gateway = {
@@ -89,6 +100,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     get loadedAt() {
       return loadedAt;
     },
+    startedAt: loadedAt,
+    traffic,
     async reload() {
       let config: GatewayConfig;
       try {

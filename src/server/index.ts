@@ -3,3 +3,5 @@ export { DEFAULT_MAX_BODY_BYTES, parseListen, startGateway, type Gateway, type G
 export { listen, type Listener, type ListenerOptions } from "./listener.js";
 export { createOpenAiShim, sendError, sendJson } from "./openai-shim.js";
 export { createRequestHandler, type ConnectServices } from "./request-handler.js";
+export { CONSOLE_CSP, CONSOLE_PATH, createConsoleHandler, findConsoleDir, isConsolePath } from "./console-assets.js";
+export { TRAFFIC_MINUTES, TrafficStats, type TargetTrafficSummary, type TrafficMinute } from "./traffic-stats.js";

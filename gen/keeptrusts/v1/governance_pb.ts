@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file keeptrusts/v1/governance.proto.
  */
 export const file_keeptrusts_v1_governance: GenFile = /*@__PURE__*/
-  fileDesc("Ch5rZWVwdHJ1c3RzL3YxL2dvdmVybmFuY2UucHJvdG8SDWtlZXB0cnVzdHMudjEiFAoSTGlzdFRhcmdldHNSZXF1ZXN0Ij0KE0xpc3RUYXJnZXRzUmVzcG9uc2USJgoHdGFyZ2V0cxgBIAMoCzIVLmtlZXB0cnVzdHMudjEuVGFyZ2V0ItwDCgZUYXJnZXQSCgoCaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSEAoIYmFzZV91cmwYAyABKAkSDQoFbW9kZWwYBCABKAkSDgoGd2VpZ2h0GAUgASgBEg8KB2hlYWx0aHkYBiABKAgSEwoLZGVzY3JpcHRpb24YByABKAkSLgoKbGFzdF9wcm9iZRgIIAEoCzIaLmtlZXB0cnVzdHMudjEuUHJvYmVSZXN1bHQSFQoNY2lyY3VpdF9zdGF0ZRgJIAEoCRIMCgRraW5kGAogASgJEhcKD3RpbWVvdXRfc2Vjb25kcxgLIAEoARIUCgxoZWFsdGhfcHJvYmUYDCABKAgSHAoUY29uc2VjdXRpdmVfZmFpbHVyZXMYDSABKA0SFgoOdG90YWxfZmFpbHVyZXMYDiABKAQSFwoPdG90YWxfc3VjY2Vzc2VzGA8gASgEEhIKCmxhc3RfZXJyb3IYECABKAkSMwoPbGFzdF9lcnJvcl90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpvcGVuX3VudGlsGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglpbl9mbGlnaHQYEyABKA0iUgoLUHJvYmVSZXN1bHQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCgoCb2sYAiABKAgSDQoFZXJyb3IYAyABKAkiGAoWR2V0UG9saWN5Q29uZmlnUmVxdWVzdCKqAQoXR2V0UG9saWN5Q29uZmlnUmVzcG9uc2USJwoGY29uZmlnGAEgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZzb3VyY2UYAiABKAkSJwoEcGFjaxgDIAEoCzIZLmtlZXB0cnVzdHMudjEuUG9saWN5UGFjaxItCglsb2FkZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjwKClBvbGljeVBhY2sSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg8KB2VuYWJsZWQYAyABKAgiGwoZUmVsb2FkUG9saWN5Q29uZmlnUmVxdWVzdCJnChpSZWxvYWRQb2xpY3lDb25maWdSZXNwb25zZRIKCgJvaxgBIAEoCBIOCgZlcnJvcnMYAiADKAkSLQoJbG9hZGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ4ChVFdmFsdWF0ZVBvbGljeVJlcXVlc3QSDAoEdGV4dBgBIAEoCRIrCglkaXJlY3Rpb24YAiABKA4yGC5rZWVwdHJ1c3RzLnYxLkRpcmVjdGlvbhIWCglwb2xpY3lfaWQYAyABKAlIAIgBAUIMCgpfcG9saWN5X2lkImsKFkV2YWx1YXRlUG9saWN5UmVzcG9uc2USEAoIZGVjaXNpb24YASABKAkSKAoIZmluZGluZ3MYAiADKAsyFi5rZWVwdHJ1c3RzLnYxLkZpbmRpbmcSFQoNcmVkYWN0ZWRfdGV4dBgDIAEoCSJ9CgdGaW5kaW5nEg4KBnBvbGljeRgBIAEoCRIMCgRydWxlGAIgASgJEgwKBHR5cGUYAyABKAkSEgoFc3RhcnQYBCABKAVIAIgBARIQCgNlbmQYBSABKAVIAYgBARIOCgZhY3Rpb24YBiABKAlCCAoGX3N0YXJ0QgYKBF9lbmQi5AEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXByaW5jaXBhbBgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSEAoIZGVjaXNpb24YBSABKAkSEAoIdHJhY2VfaWQYBiABKAkSEQoJcGFnZV9zaXplGAcgASgFEhIKCnBhZ2VfdG9rZW4YCCABKAkiXQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USKQoGZXZlbnRzGAEgAygLMhkua2VlcHRydXN0cy52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJgChdXYXRjaEF1ZGl0RXZlbnRzUmVxdWVzdBIRCglwcmluY2lwYWwYASABKAkSDgoGdGFyZ2V0GAIgASgJEhAKCGRlY2lzaW9uGAMgASgJEhAKCHRyYWNlX2lkGAQgASgJIkQKGFdhdGNoQXVkaXRFdmVudHNSZXNwb25zZRIoCgVldmVudBgBIAEoCzIZLmtlZXB0cnVzdHMudjEuQXVkaXRFdmVudCL1AwoKQXVkaXRFdmVudBILCgNzZXEYASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdHJhY2VfaWQYAyABKAkSDwoHc3Bhbl9pZBgEIAEoCRIMCgRraW5kGAUgASgJEhEKCW9wZXJhdGlvbhgGIAEoCRIRCglwcmluY2lwYWwYByABKAkSDQoFbW9kZWwYCCABKAkSDgoGdGFyZ2V0GAkgASgJEg4KBnN0cmVhbRgKIAEoCBIPCgdvdXRjb21lGAsgASgJEhIKCmVycm9yX2NvZGUYDCABKAkSEAoIZGVjaXNpb24YDSABKAkSEwoLcnVsZXNfZmlyZWQYDiADKAkSPQoKcmVkYWN0aW9ucxgPIAMoCzIpLmtlZXB0cnVzdHMudjEuQXVkaXRFdmVudC5SZWRhY3Rpb25zRW50cnkSEgoKbGF0ZW5jeV9tcxgQIAEoARIZCgxpbnB1dF90b2tlbnMYESABKAVIAIgBARIaCg1vdXRwdXRfdG9rZW5zGBIgASgFSAGIAQEaMQoPUmVkYWN0aW9uc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAFCDwoNX2lucHV0X3Rva2Vuc0IQCg5fb3V0cHV0X3Rva2VucyIXChVWZXJpZnlBdWRpdExvZ1JlcXVlc3QikgEKFlZlcmlmeUF1ZGl0TG9nUmVzcG9uc2USCgoCb2sYASABKAgSDwoHcmVjb3JkcxgCIAEoBBIRCglmaXJzdF9zZXEYAyABKAQSEAoIbGFzdF9zZXEYBCABKAQSFwoKYnJva2VuX3NlcRgFIAEoBEgAiAEBEg4KBnJlYXNvbhgGIAEoCUINCgtfYnJva2VuX3NlcSpVCglEaXJlY3Rpb24SGQoVRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASFQoRRElSRUNUSU9OX1JFUVVFU1QQARIWChJESVJFQ1RJT05fUkVTUE9OU0UQAjLRBQoRR292ZXJuYW5jZVNlcnZpY2USWQoLTGlzdFRhcmdldHMSIS5rZWVwdHJ1c3RzLnYxLkxpc3RUYXJnZXRzUmVxdWVzdBoiLmtlZXB0cnVzdHMudjEuTGlzdFRhcmdldHNSZXNwb25zZSIDkAIBEmUKD0dldFBvbGljeUNvbmZpZxIlLmtlZXB0cnVzdHMudjEuR2V0UG9saWN5Q29uZmlnUmVxdWVzdBomLmtlZXB0cnVzdHMudjEuR2V0UG9saWN5Q29uZmlnUmVzcG9uc2UiA5ACARJpChJSZWxvYWRQb2xpY3lDb25maWcSKC5rZWVwdHJ1c3RzLnYxLlJlbG9hZFBvbGljeUNvbmZpZ1JlcXVlc3QaKS5rZWVwdHJ1c3RzLnYxLlJlbG9hZFBvbGljeUNvbmZpZ1Jlc3BvbnNlEl0KDkV2YWx1YXRlUG9saWN5EiQua2VlcHRydXN0cy52MS5FdmFsdWF0ZVBvbGljeVJlcXVlc3QaJS5rZWVwdHJ1c3RzLnYxLkV2YWx1YXRlUG9saWN5UmVzcG9uc2USZQoPTGlzdEF1ZGl0RXZlbnRzEiUua2VlcHRydXN0cy52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiYua2VlcHRydXN0cy52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBEmUKEFdhdGNoQXVkaXRFdmVudHMSJi5rZWVwdHJ1c3RzLnYxLldhdGNoQXVkaXRFdmVudHNSZXF1ZXN0Gicua2VlcHRydXN0cy52MS5XYXRjaEF1ZGl0RXZlbnRzUmVzcG9uc2UwARJiCg5WZXJpZnlBdWRpdExvZxIkLmtlZXB0cnVzdHMudjEuVmVyaWZ5QXVkaXRMb2dSZXF1ZXN0GiUua2VlcHRydXN0cy52MS5WZXJpZnlBdWRpdExvZ1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Ch5rZWVwdHJ1c3RzL3YxL2dvdmVybmFuY2UucHJvdG8SDWtlZXB0cnVzdHMudjEiFAoSTGlzdFRhcmdldHNSZXF1ZXN0Ij0KE0xpc3RUYXJnZXRzUmVzcG9uc2USJgoHdGFyZ2V0cxgBIAMoCzIVLmtlZXB0cnVzdHMudjEuVGFyZ2V0ItwDCgZUYXJnZXQSCgoCaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSEAoIYmFzZV91cmwYAyABKAkSDQoFbW9kZWwYBCABKAkSDgoGd2VpZ2h0GAUgASgBEg8KB2hlYWx0aHkYBiABKAgSEwoLZGVzY3JpcHRpb24YByABKAkSLgoKbGFzdF9wcm9iZRgIIAEoCzIaLmtlZXB0cnVzdHMudjEuUHJvYmVSZXN1bHQSFQoNY2lyY3VpdF9zdGF0ZRgJIAEoCRIMCgRraW5kGAogASgJEhcKD3RpbWVvdXRfc2Vjb25kcxgLIAEoARIUCgxoZWFsdGhfcHJvYmUYDCABKAgSHAoUY29uc2VjdXRpdmVfZmFpbHVyZXMYDSABKA0SFgoOdG90YWxfZmFpbHVyZXMYDiABKAQSFwoPdG90YWxfc3VjY2Vzc2VzGA8gASgEEhIKCmxhc3RfZXJyb3IYECABKAkSMwoPbGFzdF9lcnJvcl90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpvcGVuX3VudGlsGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglpbl9mbGlnaHQYEyABKA0iUgoLUHJvYmVSZXN1bHQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCgoCb2sYAiABKAgSDQoFZXJyb3IYAyABKAkiFAoSR2V0T3ZlcnZpZXdSZXF1ZXN0IoADChNHZXRPdmVydmlld1Jlc3BvbnNlEiYKB3RhcmdldHMYASADKAsyFS5rZWVwdHJ1c3RzLnYxLlRhcmdldBI0Cg50YXJnZXRfdHJhZmZpYxgCIAMoCzIcLmtlZXB0cnVzdHMudjEuVGFyZ2V0VHJhZmZpYxItCgd0cmFmZmljGAMgAygLMhwua2VlcHRydXN0cy52MS5UcmFmZmljQnVja2V0Ei4KCHBvbGljaWVzGAQgAygLMhwua2VlcHRydXN0cy52MS5Qb2xpY3lTdW1tYXJ5EicKBHBhY2sYBSABKAsyGS5rZWVwdHJ1c3RzLnYxLlBvbGljeVBhY2sSLQoJbG9hZGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgl0cmFjZV91cmwYCCABKAkSEQoJYXVkaXRfbG9nGAkgASgIIn8KDVRyYWZmaWNCdWNrZXQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJlcXVlc3RzGAIgASgEEg8KB2Jsb2NrZWQYAyABKAQSEAoIcmVkYWN0ZWQYBCABKAQSDgoGZXJyb3JzGAUgASgEIogBCg1UYXJnZXRUcmFmZmljEhEKCXRhcmdldF9pZBgBIAEoCRIQCghyZXF1ZXN0cxgCIAEoBBIOCgZlcnJvcnMYAyABKAQSEgoKZXJyb3JfcmF0ZRgEIAEoARIWCg5sYXRlbmN5X3A1MF9tcxgFIAEoARIWCg5sYXRlbmN5X3A5NV9tcxgGIAEoASJbCg1Qb2xpY3lTdW1tYXJ5EgoKAmlkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEikKBXJ1bGVzGAMgAygLMhoua2VlcHRydXN0cy52MS5SdWxlU3VtbWFyeSJaCgtSdWxlU3VtbWFyeRIKCgJpZBgBIAEoCRIMCgR0eXBlGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIQCghhcHBseV90bxgEIAEoCRIPCgdtYXRjaGVzGAUgAygJIhgKFkdldFBvbGljeUNvbmZpZ1JlcXVlc3QiqgEKF0dldFBvbGljeUNvbmZpZ1Jlc3BvbnNlEicKBmNvbmZpZxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc291cmNlGAIgASgJEicKBHBhY2sYAyABKAsyGS5rZWVwdHJ1c3RzLnYxLlBvbGljeVBhY2sSLQoJbG9hZGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI8CgpQb2xpY3lQYWNrEgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIPCgdlbmFibGVkGAMgASgIIhsKGVJlbG9hZFBvbGljeUNvbmZpZ1JlcXVlc3QikwEKGlJlbG9hZFBvbGljeUNvbmZpZ1Jlc3BvbnNlEgoKAm9rGAEgASgIEg4KBmVycm9ycxgCIAMoCRItCglsb2FkZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBmlzc3VlcxgEIAMoCzIaLmtlZXB0cnVzdHMudjEuQ29uZmlnSXNzdWUiWQoLQ29uZmlnSXNzdWUSDAoEZmlsZRgBIAEoCRIMCgRsaW5lGAIgASgNEg4KBmNvbHVtbhgDIAEoDRINCgVmaWVsZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJIngKFUV2YWx1YXRlUG9saWN5UmVxdWVzdBIMCgR0ZXh0GAEgASgJEisKCWRpcmVjdGlvbhgCIAEoDjIYLmtlZXB0cnVzdHMudjEuRGlyZWN0aW9uEhYKCXBvbGljeV9pZBgDIAEoCUgAiAEBQgwKCl9wb2xpY3lfaWQiawoWRXZhbHVhdGVQb2xpY3lSZXNwb25zZRIQCghkZWNpc2lvbhgBIAEoCRIoCghmaW5kaW5ncxgCIAMoCzIWLmtlZXB0cnVzdHMudjEuRmluZGluZxIVCg1yZWRhY3RlZF90ZXh0GAMgASgJIn0KB0ZpbmRpbmcSDgoGcG9saWN5GAEgASgJEgwKBHJ1bGUYAiABKAkSDAoEdHlwZRgDIAEoCRISCgVzdGFydBgEIAEoBUgAiAEBEhAKA2VuZBgFIAEoBUgBiAEBEg4KBmFjdGlvbhgGIAEoCUIICgZfc3RhcnRCBgoEX2VuZCKDAgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcHJpbmNpcGFsGAMgASgJEg4KBnRhcmdldBgEIAEoCRIQCghkZWNpc2lvbhgFIAEoCRIQCgh0cmFjZV9pZBgGIAEoCRIRCglwYWdlX3NpemUYByABKAUSEgoKcGFnZV90b2tlbhgIIAEoCRIPCgdvdXRjb21lGAkgASgJEgwKBHJ1bGUYCiABKAkiXQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USKQoGZXZlbnRzGAEgAygLMhkua2VlcHRydXN0cy52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ/ChdXYXRjaEF1ZGl0RXZlbnRzUmVxdWVzdBIRCglwcmluY2lwYWwYASABKAkSDgoGdGFyZ2V0GAIgASgJEhAKCGRlY2lzaW9uGAMgASgJEhAKCHRyYWNlX2lkGAQgASgJEg8KB291dGNvbWUYBSABKAkSDAoEcnVsZRgGIAEoCSJEChhXYXRjaEF1ZGl0RXZlbnRzUmVzcG9uc2USKAoFZXZlbnQYASABKAsyGS5rZWVwdHJ1c3RzLnYxLkF1ZGl0RXZlbnQilgQKCkF1ZGl0RXZlbnQSCwoDc2VxGAEgASgEEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRyYWNlX2lkGAMgASgJEg8KB3NwYW5faWQYBCABKAkSDAoEa2luZBgFIAEoCRIRCglvcGVyYXRpb24YBiABKAkSEQoJcHJpbmNpcGFsGAcgASgJEg0KBW1vZGVsGAggASgJEg4KBnRhcmdldBgJIAEoCRIOCgZzdHJlYW0YCiABKAgSDwoHb3V0Y29tZRgLIAEoCRISCgplcnJvcl9jb2RlGAwgASgJEhAKCGRlY2lzaW9uGA0gASgJEhMKC3J1bGVzX2ZpcmVkGA4gAygJEj0KCnJlZGFjdGlvbnMYDyADKAsyKS5rZWVwdHJ1c3RzLnYxLkF1ZGl0RXZlbnQuUmVkYWN0aW9uc0VudHJ5EhIKCmxhdGVuY3lfbXMYECABKAESGQoMaW5wdXRfdG9rZW5zGBEgASgFSACIAQESGgoNb3V0cHV0X3Rva2VucxgSIAEoBUgBiAEBEgwKBGhhc2gYEyABKAkSEQoJcHJldl9oYXNoGBQgASgJGjEKD1JlZGFjdGlvbnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBQg8KDV9pbnB1dF90b2tlbnNCEAoOX291dHB1dF90b2tlbnMiFwoVVmVyaWZ5QXVkaXRMb2dSZXF1ZXN0IpIBChZWZXJpZnlBdWRpdExvZ1Jlc3BvbnNlEgoKAm9rGAEgASgIEg8KB3JlY29yZHMYAiABKAQSEQoJZmlyc3Rfc2VxGAMgASgEEhAKCGxhc3Rfc2VxGAQgASgEEhcKCmJyb2tlbl9zZXEYBSABKARIAIgBARIOCgZyZWFzb24YBiABKAlCDQoLX2Jyb2tlbl9zZXEqVQoJRGlyZWN0aW9uEhkKFURJUkVDVElPTl9VTlNQRUNJRklFRBAAEhUKEURJUkVDVElPTl9SRVFVRVNUEAESFgoSRElSRUNUSU9OX1JFU1BPTlNFEAIyrAYKEUdvdmVybmFuY2VTZXJ2aWNlElkKC0dldE92ZXJ2aWV3EiEua2VlcHRydXN0cy52MS5HZXRPdmVydmlld1JlcXVlc3QaIi5rZWVwdHJ1c3RzLnYxLkdldE92ZXJ2aWV3UmVzcG9uc2UiA5ACARJZCgtMaXN0VGFyZ2V0cxIhLmtlZXB0cnVzdHMudjEuTGlzdFRhcmdldHNSZXF1ZXN0GiIua2VlcHRydXN0cy52MS5MaXN0VGFyZ2V0c1Jlc3BvbnNlIgOQAgESZQoPR2V0UG9saWN5Q29uZmlnEiUua2VlcHRydXN0cy52MS5HZXRQb2xpY3lDb25maWdSZXF1ZXN0GiYua2VlcHRydXN0cy52MS5HZXRQb2xpY3lDb25maWdSZXNwb25zZSIDkAIBEmkKElJlbG9hZFBvbGljeUNvbmZpZxIoLmtlZXB0cnVzdHMudjEuUmVsb2FkUG9saWN5Q29uZmlnUmVxdWVzdBopLmtlZXB0cnVzdHMudjEuUmVsb2FkUG9saWN5Q29uZmlnUmVzcG9uc2USXQoORXZhbHVhdGVQb2xpY3kSJC5rZWVwdHJ1c3RzLnYxLkV2YWx1YXRlUG9saWN5UmVxdWVzdBolLmtlZXB0cnVzdHMudjEuRXZhbHVhdGVQb2xpY3lSZXNwb25zZRJlCg9MaXN0QXVkaXRFdmVudHMSJS5rZWVwdHJ1c3RzLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaJi5rZWVwdHJ1c3RzLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIgOQAgESZQoQV2F0Y2hBdWRpdEV2ZW50cxImLmtlZXB0cnVzdHMudjEuV2F0Y2hBdWRpdEV2ZW50c1JlcXVlc3QaJy5rZWVwdHJ1c3RzLnYxLldhdGNoQXVkaXRFdmVudHNSZXNwb25zZTABEmIKDlZlcmlmeUF1ZGl0TG9nEiQua2VlcHRydXN0cy52MS5WZXJpZnlBdWRpdExvZ1JlcXVlc3QaJS5rZWVwdHJ1c3RzLnYxLlZlcmlmeUF1ZGl0TG9nUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * ListTargetsRequest asks for all configured targets. It has no parameters.
@@ -233,6 +233,288 @@ export const ProbeResultSchema: GenMessage<ProbeResult> = /*@__PURE__*/
   messageDesc(file_keeptrusts_v1_governance, 3);
 
 /**
+ * GetOverviewRequest asks for the overview. It has no parameters.
+ *
+ * @generated from message keeptrusts.v1.GetOverviewRequest
+ */
+export type GetOverviewRequest = Message<"keeptrusts.v1.GetOverviewRequest"> & {
+};
+
+/**
+ * Describes the message keeptrusts.v1.GetOverviewRequest.
+ * Use `create(GetOverviewRequestSchema)` to create a new message.
+ */
+export const GetOverviewRequestSchema: GenMessage<GetOverviewRequest> = /*@__PURE__*/
+  messageDesc(file_keeptrusts_v1_governance, 4);
+
+/**
+ * GetOverviewResponse is the gateway at a glance. Traffic figures are this gateway process's own
+ * since it started (each `--workers` process counts its own), kept in memory for one hour.
+ *
+ * @generated from message keeptrusts.v1.GetOverviewResponse
+ */
+export type GetOverviewResponse = Message<"keeptrusts.v1.GetOverviewResponse"> & {
+  /**
+   * The configured targets and their state, as ListTargets returns them.
+   *
+   * @generated from field: repeated keeptrusts.v1.Target targets = 1;
+   */
+  targets: Target[];
+
+  /**
+   * Each target's traffic over the last hour, in the order of `targets`.
+   *
+   * @generated from field: repeated keeptrusts.v1.TargetTraffic target_traffic = 2;
+   */
+  targetTraffic: TargetTraffic[];
+
+  /**
+   * The last hour by minute, oldest first: 60 buckets, the last one the current minute.
+   *
+   * @generated from field: repeated keeptrusts.v1.TrafficBucket traffic = 3;
+   */
+  traffic: TrafficBucket[];
+
+  /**
+   * The policies in force, in chain order.
+   *
+   * @generated from field: repeated keeptrusts.v1.PolicySummary policies = 4;
+   */
+  policies: PolicySummary[];
+
+  /**
+   * The pack's identity, for the pack form; unset for the plain form.
+   *
+   * @generated from field: keeptrusts.v1.PolicyPack pack = 5;
+   */
+  pack?: PolicyPack | undefined;
+
+  /**
+   * When the configuration now in force was loaded.
+   *
+   * @generated from field: google.protobuf.Timestamp loaded_at = 6;
+   */
+  loadedAt?: Timestamp | undefined;
+
+  /**
+   * When this gateway process started.
+   *
+   * @generated from field: google.protobuf.Timestamp started_at = 7;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * The Jaeger UI's base URL (from `KT_JAEGER_URL`), for links to a record's trace; empty when unset.
+   *
+   * @generated from field: string trace_url = 8;
+   */
+  traceUrl: string;
+
+  /**
+   * Whether an audit-logger (the local audit log) is configured.
+   *
+   * @generated from field: bool audit_log = 9;
+   */
+  auditLog: boolean;
+};
+
+/**
+ * Describes the message keeptrusts.v1.GetOverviewResponse.
+ * Use `create(GetOverviewResponseSchema)` to create a new message.
+ */
+export const GetOverviewResponseSchema: GenMessage<GetOverviewResponse> = /*@__PURE__*/
+  messageDesc(file_keeptrusts_v1_governance, 5);
+
+/**
+ * TrafficBucket counts the requests that ended in one minute.
+ *
+ * @generated from message keeptrusts.v1.TrafficBucket
+ */
+export type TrafficBucket = Message<"keeptrusts.v1.TrafficBucket"> & {
+  /**
+   * The start of the minute.
+   *
+   * @generated from field: google.protobuf.Timestamp start = 1;
+   */
+  start?: Timestamp | undefined;
+
+  /**
+   * Requests that ended in this minute.
+   *
+   * @generated from field: uint64 requests = 2;
+   */
+  requests: bigint;
+
+  /**
+   * Of those, requests a policy blocked.
+   *
+   * @generated from field: uint64 blocked = 3;
+   */
+  blocked: bigint;
+
+  /**
+   * Of those, requests with at least one redaction or mask.
+   *
+   * @generated from field: uint64 redacted = 4;
+   */
+  redacted: bigint;
+
+  /**
+   * Of those, requests that ended in an error other than a block.
+   *
+   * @generated from field: uint64 errors = 5;
+   */
+  errors: bigint;
+};
+
+/**
+ * Describes the message keeptrusts.v1.TrafficBucket.
+ * Use `create(TrafficBucketSchema)` to create a new message.
+ */
+export const TrafficBucketSchema: GenMessage<TrafficBucket> = /*@__PURE__*/
+  messageDesc(file_keeptrusts_v1_governance, 6);
+
+/**
+ * TargetTraffic is one target's traffic over the last hour.
+ *
+ * @generated from message keeptrusts.v1.TargetTraffic
+ */
+export type TargetTraffic = Message<"keeptrusts.v1.TargetTraffic"> & {
+  /**
+   * The target's id.
+   *
+   * @generated from field: string target_id = 1;
+   */
+  targetId: string;
+
+  /**
+   * Requests this target served (or failed) in the last hour.
+   *
+   * @generated from field: uint64 requests = 2;
+   */
+  requests: bigint;
+
+  /**
+   * Of those, requests that ended in an error.
+   *
+   * @generated from field: uint64 errors = 3;
+   */
+  errors: bigint;
+
+  /**
+   * `errors / requests`; 0 when there were no requests.
+   *
+   * @generated from field: double error_rate = 4;
+   */
+  errorRate: number;
+
+  /**
+   * Median latency, request to last byte, in milliseconds; 0 when there were no requests.
+   *
+   * @generated from field: double latency_p50_ms = 5;
+   */
+  latencyP50Ms: number;
+
+  /**
+   * 95th percentile latency in milliseconds; 0 when there were no requests.
+   *
+   * @generated from field: double latency_p95_ms = 6;
+   */
+  latencyP95Ms: number;
+};
+
+/**
+ * Describes the message keeptrusts.v1.TargetTraffic.
+ * Use `create(TargetTrafficSchema)` to create a new message.
+ */
+export const TargetTrafficSchema: GenMessage<TargetTraffic> = /*@__PURE__*/
+  messageDesc(file_keeptrusts_v1_governance, 7);
+
+/**
+ * PolicySummary is one policy of the chain.
+ *
+ * @generated from message keeptrusts.v1.PolicySummary
+ */
+export type PolicySummary = Message<"keeptrusts.v1.PolicySummary"> & {
+  /**
+   * The policy's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The configured description; empty when none.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * The policy's rules, in order.
+   *
+   * @generated from field: repeated keeptrusts.v1.RuleSummary rules = 3;
+   */
+  rules: RuleSummary[];
+};
+
+/**
+ * Describes the message keeptrusts.v1.PolicySummary.
+ * Use `create(PolicySummarySchema)` to create a new message.
+ */
+export const PolicySummarySchema: GenMessage<PolicySummary> = /*@__PURE__*/
+  messageDesc(file_keeptrusts_v1_governance, 8);
+
+/**
+ * RuleSummary is one rule of a policy.
+ *
+ * @generated from message keeptrusts.v1.RuleSummary
+ */
+export type RuleSummary = Message<"keeptrusts.v1.RuleSummary"> & {
+  /**
+   * The rule's id, or `<type>#<index in policy>` when it has none.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * `pii_detection` or `content_filter`.
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * `redact`, `mask`, `block` or `log`.
+   *
+   * @generated from field: string action = 3;
+   */
+  action: string;
+
+  /**
+   * `request`, `response` or `both`.
+   *
+   * @generated from field: string apply_to = 4;
+   */
+  applyTo: string;
+
+  /**
+   * What the rule looks for: PII pattern names or content categories.
+   *
+   * @generated from field: repeated string matches = 5;
+   */
+  matches: string[];
+};
+
+/**
+ * Describes the message keeptrusts.v1.RuleSummary.
+ * Use `create(RuleSummarySchema)` to create a new message.
+ */
+export const RuleSummarySchema: GenMessage<RuleSummary> = /*@__PURE__*/
+  messageDesc(file_keeptrusts_v1_governance, 9);
+
+/**
  * GetPolicyConfigRequest asks for the effective configuration. It has no parameters.
  *
  * @generated from message keeptrusts.v1.GetPolicyConfigRequest
@@ -245,7 +527,7 @@ export type GetPolicyConfigRequest = Message<"keeptrusts.v1.GetPolicyConfigReque
  * Use `create(GetPolicyConfigRequestSchema)` to create a new message.
  */
 export const GetPolicyConfigRequestSchema: GenMessage<GetPolicyConfigRequest> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 4);
+  messageDesc(file_keeptrusts_v1_governance, 10);
 
 /**
  * GetPolicyConfigResponse is the configuration now in force.
@@ -287,7 +569,7 @@ export type GetPolicyConfigResponse = Message<"keeptrusts.v1.GetPolicyConfigResp
  * Use `create(GetPolicyConfigResponseSchema)` to create a new message.
  */
 export const GetPolicyConfigResponseSchema: GenMessage<GetPolicyConfigResponse> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 5);
+  messageDesc(file_keeptrusts_v1_governance, 11);
 
 /**
  * PolicyPack identifies a configuration written in the pack form.
@@ -322,7 +604,7 @@ export type PolicyPack = Message<"keeptrusts.v1.PolicyPack"> & {
  * Use `create(PolicyPackSchema)` to create a new message.
  */
 export const PolicyPackSchema: GenMessage<PolicyPack> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 6);
+  messageDesc(file_keeptrusts_v1_governance, 12);
 
 /**
  * ReloadPolicyConfigRequest asks for a reload from the configuration's source. It has no parameters.
@@ -337,7 +619,7 @@ export type ReloadPolicyConfigRequest = Message<"keeptrusts.v1.ReloadPolicyConfi
  * Use `create(ReloadPolicyConfigRequestSchema)` to create a new message.
  */
 export const ReloadPolicyConfigRequestSchema: GenMessage<ReloadPolicyConfigRequest> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 7);
+  messageDesc(file_keeptrusts_v1_governance, 13);
 
 /**
  * ReloadPolicyConfigResponse reports the outcome of a reload.
@@ -365,6 +647,13 @@ export type ReloadPolicyConfigResponse = Message<"keeptrusts.v1.ReloadPolicyConf
    * @generated from field: google.protobuf.Timestamp loaded_at = 3;
    */
   loadedAt?: Timestamp | undefined;
+
+  /**
+   * The same validation errors, structured; empty when ok.
+   *
+   * @generated from field: repeated keeptrusts.v1.ConfigIssue issues = 4;
+   */
+  issues: ConfigIssue[];
 };
 
 /**
@@ -372,7 +661,56 @@ export type ReloadPolicyConfigResponse = Message<"keeptrusts.v1.ReloadPolicyConf
  * Use `create(ReloadPolicyConfigResponseSchema)` to create a new message.
  */
 export const ReloadPolicyConfigResponseSchema: GenMessage<ReloadPolicyConfigResponse> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 8);
+  messageDesc(file_keeptrusts_v1_governance, 14);
+
+/**
+ * ConfigIssue is one validation error in a configuration file.
+ *
+ * @generated from message keeptrusts.v1.ConfigIssue
+ */
+export type ConfigIssue = Message<"keeptrusts.v1.ConfigIssue"> & {
+  /**
+   * The file's path.
+   *
+   * @generated from field: string file = 1;
+   */
+  file: string;
+
+  /**
+   * The line, from 1.
+   *
+   * @generated from field: uint32 line = 2;
+   */
+  line: number;
+
+  /**
+   * The column, from 1.
+   *
+   * @generated from field: uint32 column = 3;
+   */
+  column: number;
+
+  /**
+   * The field's path, e.g. `providers.targets[0].base_url`.
+   *
+   * @generated from field: string field = 4;
+   */
+  field: string;
+
+  /**
+   * What is wrong.
+   *
+   * @generated from field: string message = 5;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message keeptrusts.v1.ConfigIssue.
+ * Use `create(ConfigIssueSchema)` to create a new message.
+ */
+export const ConfigIssueSchema: GenMessage<ConfigIssue> = /*@__PURE__*/
+  messageDesc(file_keeptrusts_v1_governance, 15);
 
 /**
  * EvaluatePolicyRequest is a dry run of the policy chain over one text.
@@ -407,7 +745,7 @@ export type EvaluatePolicyRequest = Message<"keeptrusts.v1.EvaluatePolicyRequest
  * Use `create(EvaluatePolicyRequestSchema)` to create a new message.
  */
 export const EvaluatePolicyRequestSchema: GenMessage<EvaluatePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 9);
+  messageDesc(file_keeptrusts_v1_governance, 16);
 
 /**
  * EvaluatePolicyResponse is what the policy chain would do with the text.
@@ -442,7 +780,7 @@ export type EvaluatePolicyResponse = Message<"keeptrusts.v1.EvaluatePolicyRespon
  * Use `create(EvaluatePolicyResponseSchema)` to create a new message.
  */
 export const EvaluatePolicyResponseSchema: GenMessage<EvaluatePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 10);
+  messageDesc(file_keeptrusts_v1_governance, 17);
 
 /**
  * Finding is one match of one rule. It locates the match but never repeats the matched text.
@@ -499,7 +837,7 @@ export type Finding = Message<"keeptrusts.v1.Finding"> & {
  * Use `create(FindingSchema)` to create a new message.
  */
 export const FindingSchema: GenMessage<Finding> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 11);
+  messageDesc(file_keeptrusts_v1_governance, 18);
 
 /**
  * ListAuditEventsRequest filters and pages the audit log. Unset filters match everything.
@@ -562,6 +900,20 @@ export type ListAuditEventsRequest = Message<"keeptrusts.v1.ListAuditEventsReque
    * @generated from field: string page_token = 8;
    */
   pageToken: string;
+
+  /**
+   * Only events with this outcome (`ok`, `blocked`, `error`, `cancelled`).
+   *
+   * @generated from field: string outcome = 9;
+   */
+  outcome: string;
+
+  /**
+   * Only events where this rule fired, as `<policy>/<rule>`, or any rule of a policy given as `<policy>`.
+   *
+   * @generated from field: string rule = 10;
+   */
+  rule: string;
 };
 
 /**
@@ -569,7 +921,7 @@ export type ListAuditEventsRequest = Message<"keeptrusts.v1.ListAuditEventsReque
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 12);
+  messageDesc(file_keeptrusts_v1_governance, 19);
 
 /**
  * ListAuditEventsResponse is one page of audit events.
@@ -597,7 +949,7 @@ export type ListAuditEventsResponse = Message<"keeptrusts.v1.ListAuditEventsResp
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 13);
+  messageDesc(file_keeptrusts_v1_governance, 20);
 
 /**
  * WatchAuditEventsRequest filters a live feed of audit events. Unset filters match everything.
@@ -632,6 +984,20 @@ export type WatchAuditEventsRequest = Message<"keeptrusts.v1.WatchAuditEventsReq
    * @generated from field: string trace_id = 4;
    */
   traceId: string;
+
+  /**
+   * Only events with this outcome (`ok`, `blocked`, `error`, `cancelled`).
+   *
+   * @generated from field: string outcome = 5;
+   */
+  outcome: string;
+
+  /**
+   * Only events where this rule fired, as `<policy>/<rule>`, or any rule of a policy given as `<policy>`.
+   *
+   * @generated from field: string rule = 6;
+   */
+  rule: string;
 };
 
 /**
@@ -639,7 +1005,7 @@ export type WatchAuditEventsRequest = Message<"keeptrusts.v1.WatchAuditEventsReq
  * Use `create(WatchAuditEventsRequestSchema)` to create a new message.
  */
 export const WatchAuditEventsRequestSchema: GenMessage<WatchAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 14);
+  messageDesc(file_keeptrusts_v1_governance, 21);
 
 /**
  * WatchAuditEventsResponse carries one audit event as it is recorded.
@@ -660,7 +1026,7 @@ export type WatchAuditEventsResponse = Message<"keeptrusts.v1.WatchAuditEventsRe
  * Use `create(WatchAuditEventsResponseSchema)` to create a new message.
  */
 export const WatchAuditEventsResponseSchema: GenMessage<WatchAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 15);
+  messageDesc(file_keeptrusts_v1_governance, 22);
 
 /**
  * AuditEvent is one record of the audit log: one request through the gateway (or one
@@ -795,6 +1161,20 @@ export type AuditEvent = Message<"keeptrusts.v1.AuditEvent"> & {
    * @generated from field: optional int32 output_tokens = 18;
    */
   outputTokens?: number | undefined;
+
+  /**
+   * This record's SHA-256 chain hash (hex): it covers the record and `prev_hash`.
+   *
+   * @generated from field: string hash = 19;
+   */
+  hash: string;
+
+  /**
+   * The previous record's chain hash (or the chain's anchor); links this record into the chain.
+   *
+   * @generated from field: string prev_hash = 20;
+   */
+  prevHash: string;
 };
 
 /**
@@ -802,7 +1182,7 @@ export type AuditEvent = Message<"keeptrusts.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 16);
+  messageDesc(file_keeptrusts_v1_governance, 23);
 
 /**
  * VerifyAuditLogRequest asks for a check of the whole local audit log. It has no parameters.
@@ -817,7 +1197,7 @@ export type VerifyAuditLogRequest = Message<"keeptrusts.v1.VerifyAuditLogRequest
  * Use `create(VerifyAuditLogRequestSchema)` to create a new message.
  */
 export const VerifyAuditLogRequestSchema: GenMessage<VerifyAuditLogRequest> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 17);
+  messageDesc(file_keeptrusts_v1_governance, 24);
 
 /**
  * VerifyAuditLogResponse is the outcome of a verification.
@@ -873,7 +1253,7 @@ export type VerifyAuditLogResponse = Message<"keeptrusts.v1.VerifyAuditLogRespon
  * Use `create(VerifyAuditLogResponseSchema)` to create a new message.
  */
 export const VerifyAuditLogResponseSchema: GenMessage<VerifyAuditLogResponse> = /*@__PURE__*/
-  messageDesc(file_keeptrusts_v1_governance, 18);
+  messageDesc(file_keeptrusts_v1_governance, 25);
 
 /**
  * Direction says which phase of the policy chain to run.
@@ -917,6 +1297,18 @@ export const DirectionSchema: GenEnum<Direction> = /*@__PURE__*/
  * @generated from service keeptrusts.v1.GovernanceService
  */
 export const GovernanceService: GenService<{
+  /**
+   * GetOverview summarises the gateway at a glance, as the console's first page shows it: targets
+   * with their traffic, the last hour's requests, blocks and redactions by minute, and the
+   * policies in force.
+   *
+   * @generated from rpc keeptrusts.v1.GovernanceService.GetOverview
+   */
+  getOverview: {
+    methodKind: "unary";
+    input: typeof GetOverviewRequestSchema;
+    output: typeof GetOverviewResponseSchema;
+  },
   /**
    * ListTargets returns the configured upstream targets with their health.
    *

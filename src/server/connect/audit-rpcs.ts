@@ -9,7 +9,7 @@ import {
   type AuditEvent,
 } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import type { AuditLog, AuditQuery, StoredAuditRecord } from "../../audit/index.js";
-import { verifyAuditLog } from "../../audit/index.js";
+import { ruleFired, verifyAuditLog } from "../../audit/index.js";
 import type { AuditRpcs } from "./governance-service.js";
 
 const MAX_PAGE = 1000;
@@ -28,6 +28,8 @@ export function auditRpcs(log: AuditLog): AuditRpcs {
           target: req.target || undefined,
           decision: (req.decision || undefined) as AuditQuery["decision"],
           traceId: req.traceId || undefined,
+          outcome: (req.outcome || undefined) as AuditQuery["outcome"],
+          rule: req.rule || undefined,
           pageSize: Math.min(req.pageSize || 100, MAX_PAGE),
           pageToken: req.pageToken || undefined,
         });
@@ -44,6 +46,8 @@ export function auditRpcs(log: AuditLog): AuditRpcs {
         if (req.target && r.target !== req.target) return;
         if (req.decision && r.decision !== req.decision) return;
         if (req.traceId && r.traceId !== req.traceId) return;
+        if (req.outcome && r.outcome !== req.outcome) return;
+        if (req.rule && !ruleFired(r.rulesFired, req.rule)) return;
         queue.push(r);
         wake?.();
       });
@@ -91,5 +95,7 @@ export function toAuditEvent(r: StoredAuditRecord): AuditEvent {
     latencyMs: r.latencyMs,
     inputTokens: r.usage?.input,
     outputTokens: r.usage?.output,
+    hash: r.hash,
+    prevHash: r.prev,
   });
 }

@@ -2,16 +2,23 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
+  ConfigIssueSchema,
   Direction,
   EvaluatePolicyResponseSchema,
   FindingSchema,
+  GetOverviewResponseSchema,
   GetPolicyConfigResponseSchema,
   GovernanceService,
+  PolicySummarySchema,
+  RuleSummarySchema,
+  TargetTrafficSchema,
+  TrafficBucketSchema,
   ListTargetsResponseSchema,
   PolicyPackSchema,
   ProbeResultSchema,
   ReloadPolicyConfigResponseSchema,
   TargetSchema,
+  type Target,
 } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import type { GatewayConfig } from "../../config/index.js";
 import { formatConfigIssue } from "../../config/index.js";
@@ -21,38 +28,64 @@ import { toConnectError } from "./connect-errors.js";
 /** The audit RPCs, supplied by src/audit when an audit log is configured. */
 export type AuditRpcs = Pick<ServiceImpl<typeof GovernanceService>, "listAuditEvents" | "watchAuditEvents" | "verifyAuditLog">;
 
-export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | undefined): ServiceImpl<typeof GovernanceService> {
+/** What the console needs beside the gateway: where its trace links point. */
+export interface ConsoleOptions {
+  /** The Jaeger UI's base URL (`KT_JAEGER_URL`). */
+  traceUrl?: string;
+}
+
+export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | undefined, consoleOpts: ConsoleOptions = {}): ServiceImpl<typeof GovernanceService> {
   const noAudit = () => new ConnectError("no audit-logger is configured in policy-config.yaml", Code.FailedPrecondition);
   return {
-    listTargets() {
-      const states = gateway.runtime().registry.states;
-      return create(ListTargetsResponseSchema, {
-        targets: states.map((s) =>
-          create(TargetSchema, {
-            id: s.target.id,
-            provider: s.target.provider,
-            baseUrl: s.target.baseUrl,
-            model: s.target.upstreamModel,
-            weight: s.target.weight,
-            healthy: s.healthy,
-            description: s.target.description ?? "",
-            kind: s.target.kind,
-            timeoutSeconds: s.target.timeoutSeconds,
-            healthProbe: s.target.healthProbe,
-            circuitState: s.circuit.state,
-            consecutiveFailures: s.circuit.consecutiveFailures,
-            totalFailures: BigInt(s.circuit.totalFailures),
-            totalSuccesses: BigInt(s.circuit.totalSuccesses),
-            lastError: s.circuit.lastError ? `${s.circuit.lastError.code}: ${s.circuit.lastError.message}` : "",
-            lastErrorTime: s.circuit.lastError ? timestampFromDate(s.circuit.lastError.at) : undefined,
-            openUntil: s.circuit.state === "open" ? timestampFromDate(new Date(s.circuit.openUntil)) : undefined,
-            inFlight: s.inFlight,
-            lastProbe: s.lastProbe
-              ? create(ProbeResultSchema, { time: timestampFromDate(s.lastProbe.at), ok: s.lastProbe.ok, error: s.lastProbe.error ?? "" })
-              : undefined,
+    getOverview() {
+      const rt = gateway.runtime();
+      const targets = targetsOf(gateway);
+      return create(GetOverviewResponseSchema, {
+        targets,
+        targetTraffic: targets.map((t) => {
+          const s = gateway.traffic.target(t.id);
+          return create(TargetTrafficSchema, {
+            targetId: t.id,
+            requests: BigInt(s.requests),
+            errors: BigInt(s.errors),
+            errorRate: s.requests === 0 ? 0 : s.errors / s.requests,
+            latencyP50Ms: s.latencyP50Ms,
+            latencyP95Ms: s.latencyP95Ms,
+          });
+        }),
+        traffic: gateway.traffic.lastHour().map((m) =>
+          create(TrafficBucketSchema, {
+            start: timestampFromDate(m.start),
+            requests: BigInt(m.requests),
+            blocked: BigInt(m.blocked),
+            redacted: BigInt(m.redacted),
+            errors: BigInt(m.errors),
           }),
         ),
+        policies: rt.config.policies.map((p) =>
+          create(PolicySummarySchema, {
+            id: p.id,
+            description: p.description ?? "",
+            rules: p.rules.map((r, i) =>
+              create(RuleSummarySchema, {
+                id: r.id ?? `${r.type}#${i}`,
+                type: r.type,
+                action: r.action,
+                applyTo: r.apply_to,
+                matches: r.type === "pii_detection" ? r.patterns.map((x) => (typeof x === "string" ? x : x.name)) : [...r.categories],
+              }),
+            ),
+          }),
+        ),
+        pack: rt.config.pack ? create(PolicyPackSchema, rt.config.pack) : undefined,
+        loadedAt: timestampFromDate(gateway.loadedAt),
+        startedAt: timestampFromDate(gateway.startedAt),
+        traceUrl: consoleOpts.traceUrl ?? "",
+        auditLog: audit?.() !== undefined,
       });
+    },
+    listTargets() {
+      return create(ListTargetsResponseSchema, { targets: targetsOf(gateway) });
     },
     getPolicyConfig() {
       const c = gateway.runtime().config;
@@ -68,6 +101,7 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
       return create(ReloadPolicyConfigResponseSchema, {
         ok: r.ok,
         errors: r.ok ? [] : r.error.issues.map(formatConfigIssue),
+        issues: r.ok ? [] : r.error.issues.map((i) => create(ConfigIssueSchema, { file: i.file, line: i.line, column: i.col, field: i.field, message: i.message })),
         loadedAt: timestampFromDate(gateway.loadedAt),
       });
     },
@@ -122,4 +156,33 @@ export function maskedConfig(c: GatewayConfig): JsonObject {
       limits: c.limits,
     }),
   ) as JsonObject;
+}
+
+/** Every configured target and its state, in configuration order. */
+function targetsOf(gateway: Gateway): Target[] {
+  return gateway.runtime().registry.states.map((s) =>
+    create(TargetSchema, {
+      id: s.target.id,
+      provider: s.target.provider,
+      baseUrl: s.target.baseUrl,
+      model: s.target.upstreamModel,
+      weight: s.target.weight,
+      healthy: s.healthy,
+      description: s.target.description ?? "",
+      kind: s.target.kind,
+      timeoutSeconds: s.target.timeoutSeconds,
+      healthProbe: s.target.healthProbe,
+      circuitState: s.circuit.state,
+      consecutiveFailures: s.circuit.consecutiveFailures,
+      totalFailures: BigInt(s.circuit.totalFailures),
+      totalSuccesses: BigInt(s.circuit.totalSuccesses),
+      lastError: s.circuit.lastError ? `${s.circuit.lastError.code}: ${s.circuit.lastError.message}` : "",
+      lastErrorTime: s.circuit.lastError ? timestampFromDate(s.circuit.lastError.at) : undefined,
+      openUntil: s.circuit.state === "open" ? timestampFromDate(new Date(s.circuit.openUntil)) : undefined,
+      inFlight: s.inFlight,
+      lastProbe: s.lastProbe
+        ? create(ProbeResultSchema, { time: timestampFromDate(s.lastProbe.at), ok: s.lastProbe.ok, error: s.lastProbe.error ?? "" })
+        : undefined,
+    }),
+  );
 }

@@ -5,20 +5,24 @@ import type { Gateway } from "../gateway.js";
 import type { ConnectServices } from "../request-handler.js";
 import { authInterceptor } from "./auth-interceptor.js";
 import { chatService } from "./chat-service.js";
-import { governanceService, type AuditRpcs } from "./governance-service.js";
+import { governanceService, type AuditRpcs, type ConsoleOptions } from "./governance-service.js";
 import { rpcAuditInterceptor, type RpcAuditOptions } from "./rpc-interceptor.js";
 
 export { auditRpcs, toAuditEvent } from "./audit-rpcs.js";
-export { maskedConfig, type AuditRpcs } from "./governance-service.js";
+export { maskedConfig, type AuditRpcs, type ConsoleOptions } from "./governance-service.js";
 export { toConnectError } from "./connect-errors.js";
 export { remoteAddressKey, principalKey } from "./call-context.js";
 
 /** ChatService and GovernanceService for the one-port handler. */
-export function connectServices(gateway: Gateway, audit?: { rpcs: () => AuditRpcs | undefined } & RpcAuditOptions): ConnectServices {
+export function connectServices(
+  gateway: Gateway,
+  audit?: { rpcs: () => AuditRpcs | undefined } & RpcAuditOptions,
+  consoleOpts?: ConsoleOptions,
+): ConnectServices {
   return {
     routes: (router: ConnectRouter) => {
       router.service(ChatService, chatService(gateway.pipeline, gateway.runtime));
-      router.service(GovernanceService, governanceService(gateway, audit?.rpcs));
+      router.service(GovernanceService, governanceService(gateway, audit?.rpcs, consoleOpts));
     },
     // The RPC span wraps auth, so refused calls are traced too; it reads the principal afterwards.
     interceptors: audit ? [rpcAuditInterceptor(audit), authInterceptor(gateway.auth)] : [authInterceptor(gateway.auth)],
