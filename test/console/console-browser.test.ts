@@ -101,7 +101,7 @@ describe("the console in a real browser", () => {
     await page.keyboard.type(ADMIN_KEY);
     await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
-    expect(await page.evaluate(() => sessionStorage.getItem("keeptrusts.console.apiKey"))).toBe(ADMIN_KEY);
+    expect(await page.evaluate(`sessionStorage.getItem("keeptrusts.console.apiKey")`)).toBe(ADMIN_KEY);
     expect(page.url()).not.toContain(ADMIN_KEY);
     const targetRow = page.locator("table.targets tbody tr", { hasText: "openllm-llama3" });
     await targetRow.waitFor();
@@ -201,11 +201,11 @@ describe("the console in a real browser", () => {
 
     // Phone width: one column, nothing wider than the screen; dark mode follows the system.
     await page.setViewportSize({ width: 390, height: 844 });
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await page.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);
     await shot("overview-phone");
-    const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const light = await page.evaluate<string>("getComputedStyle(document.body).backgroundColor");
     await page.emulateMedia({ colorScheme: "dark" });
-    const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const dark = await page.evaluate<string>("getComputedStyle(document.body).backgroundColor");
     expect(dark).not.toBe(light);
     await page.setViewportSize({ width: 1280, height: 800 });
     await shot("overview-dark");
@@ -213,7 +213,7 @@ describe("the console in a real browser", () => {
 
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByLabel("Admin API key").waitFor();
-    expect(await page.evaluate(() => sessionStorage.getItem("keeptrusts.console.apiKey"))).toBeNull();
+    expect(await page.evaluate(`sessionStorage.getItem("keeptrusts.console.apiKey")`)).toBeNull();
     expect(problems).toEqual([]);
   }, 60_000);
 });
