@@ -126,7 +126,16 @@ export async function runGateway(args: string[]): Promise<number> {
   return await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        // A second Ctrl-C means now; a repeated SIGTERM (an orchestrator retrying) changes nothing.
+        if (signal === "SIGINT") {
+          log.warn("second SIGINT: exiting without finishing the drain");
+          flushLogs();
+          process.exit(130);
+        }
+        log.info({ signal }, "already draining");
+        return;
+      }
       stopping = true;
       // Ctrl-C in a terminal has no load balancer to wait for.
       const delay = signal === "SIGTERM" ? delayMs : 0;
@@ -148,8 +157,8 @@ export async function runGateway(args: string[]): Promise<number> {
         },
       );
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
   });
 }
 
@@ -231,7 +240,10 @@ async function runPrimary(workers: number, configPath: string, drainMs: number, 
   });
   return await new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
+      if (stopping) {
+        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+        return;
+      }
       stopping = true;
       const all = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
       let failed = 0;
@@ -255,8 +267,8 @@ async function runPrimary(workers: number, configPath: string, drainMs: number, 
       // A worker that outlives its drain deadline by far is stuck: end it.
       setTimeout(() => all.forEach((w) => w!.process.kill("SIGKILL")), drainMs + 10_000).unref();
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
   });
 }
 

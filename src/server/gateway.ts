@@ -52,10 +52,11 @@ export interface Gateway {
   /** Reads the TLS certificate and key files again; new connections get them (no-op without TLS). */
   reloadTls(): void;
   /**
-   * Drains: /readyz turns 503 at once while new connections are still accepted for `delayMs` (a
-   * load balancer takes that long to stop sending), then the listener stops accepting, keep-alive
-   * responses carry `connection: close`, HTTP/2 sessions get a GOAWAY, and requests in flight have
-   * `drainMs` to finish before their connections are closed.
+   * Drains: /readyz turns 503 at once, HTTP/1.1 responses carry `connection: close` and open HTTP/2
+   * sessions get a GOAWAY, while new connections are still accepted and served for `delayMs` (a
+   * load balancer takes that long to stop sending); then the listener stops accepting, idle
+   * connections close, later sessions get their GOAWAY, and requests in flight have `drainMs` to
+   * finish before their connections are closed.
    */
   close(opts?: { drainMs?: number; delayMs?: number }): Promise<void>;
 }
@@ -123,6 +124,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     async close({ drainMs = 10_000, delayMs = 0 } = {}) {
       ready = false;
       const l = listener;
+      l?.startDrain();
       if (l && delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       if (l) {
         const timer = setTimeout(() => l.destroyAll(), drainMs);

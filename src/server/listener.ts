@@ -27,6 +27,12 @@ export interface Listener {
   destroyAll(): void;
   /** TLS only: reads the certificate and key files again for the connections that come next. */
   reloadTls(): void;
+  /**
+   * A drain begins (still accepting): HTTP/1.1 responses from now on carry `connection: close`, and
+   * the HTTP/2 sessions open now get a GOAWAY (their running streams finish), so clients move
+   * their next requests to new connections, which a load balancer sends elsewhere.
+   */
+  startDrain(): void;
 }
 
 /** "PRI * HTTP/2.0": no HTTP/1 method starts with these bytes, so three are enough to tell. */
@@ -42,8 +48,12 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
   const idle = opts.idleTimeoutMs ?? 60_000;
   const sockets = new Set<net.Socket>();
   const h2sessions = new Set<http2.Http2Session>();
-  // Set once the drain stops accepting: HTTP/1.1 responses from then on close their connection.
+  // Set when a drain begins: HTTP/1.1 responses from then on close their connection.
   let closing = false;
+  const startDrain = () => {
+    closing = true;
+    for (const s of h2sessions) if (!s.closed) s.close();
+  };
   // Under --workers, every response names the worker that served it (`kt targets` says whose counters it shows).
   const worker = process.env.KT_WORKER_ID;
   const handler: Handler = (req, res) => {
@@ -62,6 +72,7 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
     const listener = makeListener(server, sockets, h2sessions);
     return {
       ...listener,
+      startDrain,
       close: () => {
         closing = true;
         return listener.close();
@@ -126,6 +137,7 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
     ...listener,
     host: listener.host,
     port: listener.port,
+    startDrain,
     close: async () => {
       closing = true;
       h1.closeIdleConnections();
@@ -180,5 +192,6 @@ function makeListener(server: net.Server, sockets: Set<net.Socket>, sessions: Se
       for (const s of sockets) s.destroy();
     },
     reloadTls: () => {},
+    startDrain: () => {},
   };
 }
