@@ -140,6 +140,10 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
       if (!a?.verifyAuditLog) throw noAudit();
       return a.verifyAuditLog(req, ctx);
     },
+    getUsage() {
+      // The contract lands first so the console can build on it; the limits store answers it next.
+      throw new ConnectError("GetUsage is not implemented yet in this build", Code.Unimplemented);
+    },
   };
 }
 
