@@ -62,6 +62,7 @@ export function auditObserver(opts: AuditObserverOptions): RequestObserver {
             finishReasons: summary.finishReasons.length > 0 ? summary.finishReasons : undefined,
             responseModel: summary.responseModel,
             responseId: summary.responseId,
+            limits: summary.limits,
           });
           if (!log) return;
           const saturated = log.saturated;

@@ -44,6 +44,20 @@ export interface AuditRecord {
   /** Time to the first chunk sent to the client, for streams. */
   ttfcMs?: number;
   pack?: { name: string; version: string };
+  /** Usage limits: tokens reserved before the upstream call and charged after it (src/limits). */
+  limits?: LimitsFacts;
+}
+
+export interface LimitsFacts {
+  /** `embedded` or `redis`. */
+  store: string;
+  /** `unavailable` when the store could not be reached (the failure mode decided). */
+  storeState: string;
+  reservedTokens: number;
+  /** Absent when the request's tokens are not limited (nothing to charge). */
+  chargedTokens?: number;
+  /** The limit that refused the request, e.g. `key:a requests_per_minute`. */
+  refusedBy?: string;
 }
 
 export type AuditKind = "request" | "access";

@@ -1,6 +1,6 @@
 import type { FrontDoor } from "../wire/index.js";
 import type { GovernanceEvent, PolicyDecision } from "../policy/governance-event.js";
-import type { AuditKind, AuditOutcome, AuditRecordInput } from "./audit-record.js";
+import type { AuditKind, AuditOutcome, AuditRecordInput, LimitsFacts } from "./audit-record.js";
 
 /**
  * Everything known about one request when it ends: what the span's attributes and the audit
@@ -31,6 +31,7 @@ export interface RequestFacts {
   httpStatus?: number;
   usage?: { input: number; output: number };
   finishReasons?: string[];
+  limits?: LimitsFacts;
 }
 
 export function buildAuditRecord(f: RequestFacts): AuditRecordInput {
@@ -60,7 +61,15 @@ export function buildAuditRecord(f: RequestFacts): AuditRecordInput {
   if (f.finishReasons !== undefined) r.finishReasons = [...f.finishReasons];
   if (f.ttfcMs !== undefined) r.ttfcMs = f.ttfcMs;
   if (f.pack !== undefined) r.pack = { name: f.pack.name, version: f.pack.version };
+  if (f.limits !== undefined) r.limits = limitsFacts(f.limits);
   return r;
+}
+
+function limitsFacts(l: LimitsFacts): LimitsFacts {
+  const out: LimitsFacts = { store: l.store, storeState: l.storeState, reservedTokens: l.reservedTokens };
+  if (l.chargedTokens !== undefined) out.chargedTokens = l.chargedTokens;
+  if (l.refusedBy !== undefined) out.refusedBy = l.refusedBy;
+  return out;
 }
 
 const DECISION_RANK: Record<PolicyDecision, number> = { allow: 0, log: 1, redact: 2, block: 3 };

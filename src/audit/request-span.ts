@@ -1,7 +1,7 @@
 import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from "@opentelemetry/api";
 import type { FrontDoor } from "../wire/index.js";
 import type { GovernanceEvent, PolicyDecision } from "../policy/governance-event.js";
-import type { AuditKind, AuditOutcome, AuditRecordInput } from "./audit-record.js";
+import type { AuditKind, AuditOutcome, AuditRecordInput, LimitsFacts } from "./audit-record.js";
 import { buildAuditRecord, decisionOf, type RequestFacts } from "./build-audit-record.js";
 import { activeTelemetry, type Telemetry } from "./telemetry.js";
 import { formatTraceparent, parseTraceparent, randomSpanId, randomTraceId } from "./traceparent.js";
@@ -54,6 +54,7 @@ export interface RequestSpanResult {
   finishReasons?: string[];
   responseModel?: string;
   responseId?: string;
+  limits?: LimitsFacts;
 }
 
 export interface RequestSpan {
@@ -245,6 +246,7 @@ class GatewayRequestSpan implements RequestSpan {
     if (result.httpStatus !== undefined) facts.httpStatus = result.httpStatus;
     if (result.usage !== undefined) facts.usage = result.usage;
     if (result.finishReasons !== undefined) facts.finishReasons = result.finishReasons;
+    if (result.limits !== undefined) facts.limits = result.limits;
     if (this.otel) {
       this.otel.setAttributes(spanEndAttributes(facts, result, this.server));
       if (result.outcome !== "ok") {
@@ -290,6 +292,13 @@ function spanEndAttributes(f: RequestFacts, r: RequestSpanResult, server: { addr
     a["gen_ai.usage.output_tokens"] = r.usage.output;
   }
   if (f.ttfcMs !== undefined) a["kt.time_to_first_chunk_ms"] = f.ttfcMs;
+  if (f.limits !== undefined) {
+    a["kt.limits.store"] = f.limits.store;
+    a["kt.limits.store_state"] = f.limits.storeState;
+    a["kt.limits.reserved_tokens"] = f.limits.reservedTokens;
+    if (f.limits.chargedTokens !== undefined) a["kt.limits.charged_tokens"] = f.limits.chargedTokens;
+    if (f.limits.refusedBy !== undefined) a["kt.limits.refused_by"] = f.limits.refusedBy;
+  }
   if (r.httpStatus !== undefined) a["http.response.status_code"] = r.httpStatus;
   if (f.outcome !== "ok") {
     a["error.type"] = r.errorType ?? r.errorCode ?? (f.outcome === "blocked" ? "policy_violation" : f.outcome === "cancelled" ? "cancelled" : "_OTHER");

@@ -1,5 +1,6 @@
 import type { GatewayConfig } from "../config/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
+import type { Admission, Limiter } from "../limits/index.js";
 import { PolicyError, type PolicyEngine } from "../policy/index.js";
 import { isTargetFault, type TargetRegistry, type TargetState } from "../routing/index.js";
 import { noopObserver, type Outcome, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
@@ -15,6 +16,8 @@ export interface Runtime {
   config: GatewayConfig;
   registry: TargetRegistry;
   policy: ChatPolicy;
+  /** Usage limits of this configuration (rates, concurrency, budgets); the store outlives reloads. */
+  limits: Limiter;
 }
 
 /** The target serving each request, kept beside its summary so the summary stays plain data. */
@@ -66,8 +69,12 @@ export class ChatPipeline {
       firstChunkMs: undefined,
       outcome: "ok",
       error: undefined,
+      limits: undefined,
     };
+    let admission: Admission | undefined;
     const finish = async (outcome: Outcome, error?: GatewayError): Promise<void> => {
+      // Settle before the record is written, so it carries the tokens charged.
+      admission?.settle(summary.usage, summary.attempts.length > 0 && error?.status !== 429);
       const serving = servingOf.get(summary);
       if (serving) summary.targetHealth = { circuitState: serving.circuit.state, consecutiveFailures: serving.circuit.consecutiveFailures, inFlight: serving.inFlight };
       summary.outcome = outcome;
@@ -86,12 +93,17 @@ export class ChatPipeline {
     try {
       validateRequest(body, op);
       const group = rt.registry.resolve(body.model, op);
+      // Tokens are charged before they are spent: a request over its limits goes no further.
+      admission = await rt.limits.admit(ctx.principal, op, body, stream);
+      summary.limits = admission.record;
       let upstreamBody: JsonObject = body;
       if (rt.policy.enabled) {
         const checked = await rt.policy.checkRequest(body, op, guardSignal(rt, ctx));
         summary.events.push(...checked.events);
         upstreamBody = checked.body;
       }
+      upstreamBody = admission.upstreamBody(upstreamBody);
+      const held = admission;
       const args = (s: TargetState): UpstreamArgs => ({
         // A shallow copy: only `model` changes, every other field goes upstream verbatim.
         body: { ...upstreamBody, model: s.target.upstreamModel },
@@ -102,14 +114,19 @@ export class ChatPipeline {
       });
       if (stream) {
         const release = this.streams.acquire(ctx.principal.keyId);
-        const chunks = this.streamWithFailover(rt, group, summary, ctx, (s) => {
+        const chunks = this.streamWithFailover(rt, group, summary, ctx, async (s) => {
+          await held.forTarget(s.target.id);
           return s.client.stream({ ...args(s), op }).then((upstream) =>
             rt.policy.hasResponseRules ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), ctx.signal) : upstream,
           );
         });
+        // The usage chunk the gateway asked for is the client's only if the client asked too.
+        const so = b.stream_options as JsonObject | undefined;
+        const strip = held.countsTokens && !(so && typeof so === "object" && so.include_usage === true);
         return {
           stream: true,
-          chunks: observeStream(chunks, summary, started, ctx.signal, trace, (o, e) => {
+          headers: held.headers,
+          chunks: observeStream(chunks, summary, started, ctx.signal, trace, held.countsTokens ? held : undefined, strip, (o, e) => {
             release();
             return finish(o, e);
           }),
@@ -121,6 +138,7 @@ export class ChatPipeline {
       for (;;) {
         const s = this.pickNext(rt, group, tried, summary);
         try {
+          await held.forTarget(s.target.id);
           ({ body: response, text } = await s.client.jsonText({ ...args(s), op }));
           rt.registry.report(s, undefined);
           break;
@@ -140,9 +158,10 @@ export class ChatPipeline {
       await finish("ok");
       // Unchanged by policy (the response phase returns its input when it redacts nothing): the
       // upstream's bytes can go out as they came, without serialising the object again.
-      return out === response ? { stream: false, body: out, raw: text } : { stream: false, body: out };
+      return out === response ? { stream: false, body: out, raw: text, headers: held.headers } : { stream: false, body: out, headers: held.headers };
     } catch (err) {
       const e = toGatewayError(err);
+      if (admission && e.headers === undefined) e.headers = admission.headers;
       // A block's events (which rule fired, counts by type) belong in the refused request's record.
       if (err instanceof PolicyError) summary.events.push(...err.events);
       if (summary.latencyMs === 0) await finish(outcomeOf(e, cancel), e);
@@ -242,12 +261,19 @@ function noteResponse(summary: RequestSummary, body: JsonObject): void {
     }
 }
 
+/** vLLM's closing usage chunk: `choices: []` and a `usage` object. */
+function isUsageOnly(chunk: Chunk): boolean {
+  return Array.isArray(chunk.choices) && chunk.choices.length === 0 && chunk.usage !== undefined && chunk.usage !== null;
+}
+
 async function* observeStream(
   chunks: AsyncIterable<Chunk>,
   summary: RequestSummary,
   started: number,
   signal: AbortSignal,
   trace: RequestTrace,
+  counter: Admission | undefined,
+  stripUsage: boolean,
   finish: (o: Outcome, e?: GatewayError) => Promise<void>,
 ): AsyncGenerator<Chunk> {
   let ended = false;
@@ -258,6 +284,8 @@ async function* observeStream(
         trace.firstChunk?.();
       }
       noteResponse(summary, chunk);
+      counter?.noteChunk(chunk);
+      if (stripUsage && isUsageOnly(chunk)) continue;
       yield chunk;
     }
     ended = true;

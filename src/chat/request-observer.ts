@@ -1,5 +1,6 @@
 import type { Target } from "../config/index.js";
 import type { GatewayError } from "../errors/index.js";
+import type { UsageRecord } from "../limits/index.js";
 import type { GovernanceEvent } from "../policy/governance-event.js";
 import type { FrontDoor, Operation, Principal } from "../wire/index.js";
 
@@ -26,6 +27,8 @@ export interface RequestSummary {
   firstChunkMs: number | undefined;
   outcome: Outcome;
   error: GatewayError | undefined;
+  /** Usage limits: tokens reserved before the call and charged after it; undefined if never admitted. */
+  limits: UsageRecord | undefined;
 }
 
 /** One request's trace: created before any work, ended exactly once. */

@@ -223,6 +223,9 @@ async function runPrimary(workers: number, configPath: string, drainMs: number, 
   }
   serveClusterMetrics();
   const metricsServer = metricsListen ? await serveMetrics(metricsListen.host, metricsListen.port, clusterExposition) : undefined;
+  // The embedded limits store lives here, so every worker counts against the same limits.
+  const { serveLimitsToWorkers } = await import("../limits/index.js");
+  serveLimitsToWorkers();
   let stopping = false;
   const fork = (n: number) => {
     const w = cluster.fork({ KT_WORKER_ID: String(n) });

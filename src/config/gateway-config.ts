@@ -22,7 +22,58 @@ export interface GatewayConfig {
     maxStreamsPerKey: number | undefined;
     /** Deepest JSON nesting a request body may have. */
     maxJsonDepth: number;
-  };
+  } & UsageLimits;
+}
+
+/** Usage governance (`limits:`): rates, concurrency and token budgets, enforced by src/limits. */
+export interface UsageLimits {
+  /** Where counters live: this process (shared by --workers through the primary) or Redis. */
+  store: LimitsStoreConfig;
+  /** What a request gets when the store cannot be reached: refused (503) or let through unmetered. */
+  onStoreFailure: "deny" | "allow";
+  /** Output tokens reserved (and the `max_tokens` sent upstream) for a request that sets none. */
+  defaultMaxTokens: number;
+  /** UTF-8 bytes of prompt text reserved as one token; 1 never under-reserves a byte-level BPE model. */
+  bytesPerToken: number;
+  /** Time zone of budget periods that name none. */
+  timeZone: string;
+  /** Limits of keys that set none of their own (`limits.default`); empty when not configured. */
+  default: LimitSet;
+  /** Shared limits by team name (`limits.teams`). */
+  teams: Record<string, LimitSet>;
+}
+
+export type LimitsStoreConfig =
+  | { kind: "embedded" }
+  | {
+      kind: "redis";
+      /** Resolved from `url_ref.env` at load time; never logged (it may carry a password). */
+      url: string;
+      urlEnv: string;
+      /** Every key the gateway writes starts with `<keyPrefix>:`. */
+      keyPrefix: string;
+      /** A command slower than this counts as a store failure. */
+      timeoutMs: number;
+    };
+
+/** One set of limits; an unset field is no limit. */
+export interface LimitSet {
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+  inputTokensPerMinute?: number;
+  outputTokensPerMinute?: number;
+  /** Requests in flight at once (streamed or not), across all replicas. */
+  maxConcurrentRequests?: number;
+  /** Streams in flight at once, across all replicas. */
+  maxConcurrentStreams?: number;
+  tokenBudget?: TokenBudget;
+}
+
+export interface TokenBudget {
+  tokens: number;
+  /** Calendar period: a day, a week from Monday, or a month, in `timeZone`. */
+  period: "day" | "week" | "month";
+  timeZone: string;
 }
 
 export interface Target {
@@ -48,6 +99,8 @@ export interface Target {
   description: string | undefined;
   weight: number;
   healthProbe: boolean;
+  /** Limits on all traffic to this target; undefined for none. */
+  limits: LimitSet | undefined;
 }
 
 export interface Policy {
@@ -62,4 +115,8 @@ export interface ApiKey {
   /** sha256 of the key, lower-case hex: plain keys are hashed at load so only digests stay in memory. */
   sha256: string;
   scopes: Scope[];
+  /** The team whose shared limits (`limits.teams`) this key counts against. */
+  team: string | undefined;
+  /** The key's own limits; undefined to use `limits.default`. */
+  limits: LimitSet | undefined;
 }

@@ -1,5 +1,5 @@
 export { ConfigError, formatConfigIssue, type ConfigIssue } from "./config-error.js";
-export type { ApiKey, GatewayConfig, Policy, Target } from "./gateway-config.js";
+export type { ApiKey, GatewayConfig, LimitSet, LimitsStoreConfig, Policy, Target, TokenBudget, UsageLimits } from "./gateway-config.js";
 export type { Scope } from "../wire/index.js";
 export { loadConfigFile, parseConfig, sha256Hex } from "./load-config.js";
 export { parseProviderString, type ProviderKind, type ProviderString } from "./provider-string.js";

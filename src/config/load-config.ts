@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue } from "./config-error.js";
-import type { ApiKey, GatewayConfig, Policy, Target } from "./gateway-config.js";
+import type { ApiKey, GatewayConfig, LimitSet, LimitsStoreConfig, Policy, Target } from "./gateway-config.js";
 import { parseProviderString } from "./provider-string.js";
 import {
   auditLoggerSchema,
@@ -13,6 +13,7 @@ import {
   policyChainSchema,
   type AuditLoggerSettings,
   type RawConfig,
+  type RawLimitSet,
 } from "./schema.js";
 
 type Path = readonly (string | number)[];
@@ -81,7 +82,16 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
     const envName = k?.secret_key_ref?.env;
     if (typeof envName === "string" && envName && env[envName] === undefined)
       at(["auth", "api_keys", i, "secret_key_ref", "env"], `environment variable ${envName} is not set`);
+    const teams = r?.limits?.teams;
+    if (typeof k?.team === "string" && !(teams && typeof teams === "object" && Object.hasOwn(teams, k.team)))
+      at(["auth", "api_keys", i, "team"], `team '${k.team}' has no limits under limits.teams`);
   });
+  const redisEnv = r?.limits?.store?.redis?.url_ref?.env;
+  if (typeof redisEnv === "string" && redisEnv) {
+    const url = env[redisEnv];
+    if (url === undefined) at(["limits", "store", "redis", "url_ref", "env"], `environment variable ${redisEnv} is not set`);
+    else if (!/^rediss?:\/\//.test(url)) at(["limits", "store", "redis", "url_ref", "env"], `environment variable ${redisEnv} must hold a redis:// or rediss:// URL`);
+  }
 
   const policies = collectPolicies(r, at);
   checkRuleTargets(policies.list, seenTargets, at);
@@ -204,6 +214,7 @@ function normalise(
   source: string,
   env: Env,
 ): GatewayConfig {
+  const tz = c.limits?.time_zone ?? "UTC";
   const targets: Target[] = c.providers.targets.map((t) => {
     const p = parseProviderString(t.provider)!;
     return {
@@ -223,13 +234,21 @@ function normalise(
       description: t.description,
       weight: t.weight,
       healthProbe: t.health_probe,
+      limits: t.limits ? limitSet(t.limits, tz) : undefined,
     };
   });
   const apiKeys: ApiKey[] = (c.auth?.api_keys ?? []).map((k) => ({
     id: k.id,
     sha256: k.sha256 ? k.sha256.toLowerCase() : sha256Hex(env[k.secret_key_ref!.env]!),
     scopes: k.scopes,
+    team: k.team,
+    limits: k.limits ? limitSet(k.limits, tz) : undefined,
   }));
+  const store = c.limits?.store;
+  const storeConfig: LimitsStoreConfig =
+    store === undefined || store === "embedded"
+      ? { kind: "embedded" }
+      : { kind: "redis", url: env[store.redis.url_ref.env]!, urlEnv: store.redis.url_ref.env, keyPrefix: store.redis.key_prefix, timeoutMs: store.redis.timeout_ms };
   return {
     source,
     pack: c.pack ? { name: c.pack.name, version: c.pack.version, enabled: c.pack.enabled } : undefined,
@@ -243,8 +262,27 @@ function normalise(
       maxConcurrentStreams: c.limits?.max_concurrent_streams ?? 2000,
       maxStreamsPerKey: c.limits?.max_streams_per_key,
       maxJsonDepth: c.limits?.max_json_depth ?? 64,
+      store: storeConfig,
+      onStoreFailure: c.limits?.on_store_failure ?? "deny",
+      defaultMaxTokens: c.limits?.default_max_tokens ?? 4096,
+      bytesPerToken: c.limits?.bytes_per_token ?? 1,
+      timeZone: tz,
+      default: c.limits?.default ? limitSet(c.limits.default, tz) : {},
+      teams: Object.fromEntries(Object.entries(c.limits?.teams ?? {}).map(([name, set]) => [name, limitSet(set, tz)])),
     },
   };
+}
+
+function limitSet(s: RawLimitSet, timeZone: string): LimitSet {
+  const out: LimitSet = {};
+  if (s.requests_per_minute !== undefined) out.requestsPerMinute = s.requests_per_minute;
+  if (s.tokens_per_minute !== undefined) out.tokensPerMinute = s.tokens_per_minute;
+  if (s.input_tokens_per_minute !== undefined) out.inputTokensPerMinute = s.input_tokens_per_minute;
+  if (s.output_tokens_per_minute !== undefined) out.outputTokensPerMinute = s.output_tokens_per_minute;
+  if (s.max_concurrent_requests !== undefined) out.maxConcurrentRequests = s.max_concurrent_requests;
+  if (s.max_concurrent_streams !== undefined) out.maxConcurrentStreams = s.max_concurrent_streams;
+  if (s.token_budget) out.tokenBudget = { tokens: s.token_budget.tokens, period: s.token_budget.period, timeZone: s.token_budget.time_zone ?? timeZone };
+  return out;
 }
 
 export function sha256Hex(value: string): string {

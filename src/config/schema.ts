@@ -8,6 +8,36 @@ const secretKeyRef = z.strictObject({
   env: z.string().min(1, "must name an environment variable"),
 });
 
+/** A time zone the runtime knows (IANA name such as `Europe/Berlin`, or `UTC`). */
+const timeZone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: "unknown time zone: use an IANA name such as UTC or Europe/Berlin" },
+);
+
+/** One set of usage limits: for a key, a team, a target, or the default of keys that set none. */
+export const limitSetSchema = z.strictObject({
+  requests_per_minute: z.int().positive().optional(),
+  tokens_per_minute: z.int().positive().optional(),
+  input_tokens_per_minute: z.int().positive().optional(),
+  output_tokens_per_minute: z.int().positive().optional(),
+  max_concurrent_requests: z.int().positive().optional(),
+  max_concurrent_streams: z.int().positive().optional(),
+  token_budget: z
+    .strictObject({
+      tokens: z.int().positive(),
+      period: z.enum(["day", "week", "month"]),
+      time_zone: timeZone.optional(),
+    })
+    .optional(),
+});
+
 export const targetSchema = z.strictObject({
   id: z.string().min(1, "must not be empty"),
   provider: z.string().refine((p) => parseProviderString(p) !== undefined, {
@@ -29,6 +59,8 @@ export const targetSchema = z.strictObject({
   description: z.string().optional(),
   weight: z.int().nonnegative().default(1),
   health_probe: z.boolean().default(false),
+  // Limits on all traffic to this target together (a small GPU pool), whoever sends it.
+  limits: limitSetSchema.optional(),
 });
 
 const customPattern = z.strictObject({
@@ -122,6 +154,9 @@ const apiKeySchema = z
       .regex(/^[0-9a-f]{64}$/i, "must be 64 hex digits")
       .optional(),
     scopes: z.array(z.enum(["chat", "admin"])).default(["chat"]),
+    // Keys of one team share `limits.teams.<team>` together, on top of their own limits.
+    team: z.string().min(1).optional(),
+    limits: limitSetSchema.optional(),
   })
   .refine((k) => (k.secret_key_ref === undefined) !== (k.sha256 === undefined), {
     message: "needs exactly one of secret_key_ref or sha256",
@@ -148,10 +183,30 @@ export const configSchema = z.strictObject({
       max_concurrent_streams: z.int().positive().default(2000),
       max_streams_per_key: z.int().positive().optional(),
       max_json_depth: z.int().positive().default(64),
+      // Usage governance (src/limits): where counters live and the limits of keys that set none.
+      store: z
+        .union([
+          z.literal("embedded"),
+          z.strictObject({
+            redis: z.strictObject({
+              url_ref: secretKeyRef,
+              key_prefix: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only").default("kt"),
+              timeout_ms: z.int().positive().default(500),
+            }),
+          }),
+        ])
+        .default("embedded"),
+      on_store_failure: z.enum(["deny", "allow"]).default("deny"),
+      default_max_tokens: z.int().positive().default(4096),
+      bytes_per_token: z.number().positive().max(16).default(1),
+      time_zone: timeZone.default("UTC"),
+      default: limitSetSchema.optional(),
+      teams: z.record(z.string().min(1), limitSetSchema).optional(),
     })
     .optional(),
 });
 
+export type RawLimitSet = z.infer<typeof limitSetSchema>;
 export type RawConfig = z.infer<typeof configSchema>;
 export type RawTarget = z.infer<typeof targetSchema>;
 export type Rule = z.infer<typeof ruleSchema>;

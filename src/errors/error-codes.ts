@@ -16,6 +16,11 @@ export const errorCodes = {
   KT_ERR_BODY_TOO_LARGE: { status: 413, type: "invalid_request_error", code: "body_too_large", grpc: Code.ResourceExhausted },
   KT_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, type: "invalid_request_error", code: "unsupported_media_type", grpc: Code.InvalidArgument },
   KT_ERR_RATE_LIMITED: { status: 429, type: "rate_limit_error", code: "too_many_streams", grpc: Code.ResourceExhausted },
+  // Usage limits (src/limits), in OpenAI's own terms: a rate window is full, or a budget is spent.
+  KT_ERR_RATE_LIMIT_EXCEEDED: { status: 429, type: "rate_limit_exceeded", code: "rate_limit_exceeded", grpc: Code.ResourceExhausted },
+  KT_ERR_CONCURRENCY_EXCEEDED: { status: 429, type: "rate_limit_exceeded", code: "concurrency_limit_exceeded", grpc: Code.ResourceExhausted },
+  KT_ERR_QUOTA_EXCEEDED: { status: 429, type: "insufficient_quota", code: "insufficient_quota", grpc: Code.ResourceExhausted },
+  KT_ERR_LIMITS_UNAVAILABLE: { status: 503, type: "service_unavailable", code: "limits_store_unavailable", grpc: Code.Unavailable },
   KT_ERR_POLICY_BLOCKED: { status: 400, type: "policy_violation", code: "content_blocked", grpc: Code.PermissionDenied },
   KT_ERR_POLICY_ENGINE_UNAVAILABLE: { status: 503, type: "policy_violation", code: "policy_engine_unavailable", grpc: Code.Unavailable },
   KT_ERR_CANCELLED: { status: 499, type: "cancelled", code: "client_closed_request", grpc: Code.Canceled },

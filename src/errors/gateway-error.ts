@@ -10,6 +10,8 @@ export interface GatewayErrorOptions {
   cause?: unknown;
   /** Seconds a client should wait before retrying (429, 503). */
   retryAfter?: number;
+  /** Response headers the answer must carry (rate-limit state); gRPC sends them as trailers. */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -22,6 +24,8 @@ export class GatewayError extends Error {
   readonly status: number;
   readonly type: string;
   readonly retryAfter: number | undefined;
+  /** Set by the pipeline after construction too: an admitted request's rate-limit headers go on its error. */
+  headers: Record<string, string> | undefined;
 
   constructor(code: ErrorCode, message: string, opts: GatewayErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -31,6 +35,7 @@ export class GatewayError extends Error {
     this.status = opts.status ?? errorCodes[code].status;
     this.type = opts.type ?? errorCodes[code].type;
     this.retryAfter = opts.retryAfter;
+    this.headers = opts.headers;
   }
 
   /** OpenAI's error body: what every OpenAI SDK reads as `error`. */

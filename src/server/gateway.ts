@@ -1,5 +1,6 @@
 import { ChatPipeline, noopObserver, type ChatPolicy, type RequestObserver, type Runtime } from "../chat/index.js";
 import { ConfigError, loadConfigFile, type GatewayConfig } from "../config/index.js";
+import { LimitsHub } from "../limits/index.js";
 import { TargetRegistry, type CircuitOptions } from "../routing/index.js";
 import { log } from "../telemetry/index.js";
 import { Authenticator } from "./auth.js";
@@ -43,6 +44,8 @@ export interface Gateway {
   runtime(): Runtime;
   auth(): Authenticator;
   readonly pipeline: ChatPipeline;
+  /** The limits store, kept across reloads. */
+  readonly limits: LimitsHub;
   /** Validates the config file again and swaps it in whole; the old one stays on any error. */
   reload(): Promise<{ ok: true; config: GatewayConfig } | { ok: false; error: ConfigError }>;
   readonly loadedAt: Date;
@@ -67,11 +70,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const env = opts.env ?? process.env;
   const { host, port } = parseListen(opts.listen);
 
+  const limits = new LimitsHub();
   const build = async (config: GatewayConfig): Promise<{ rt: Runtime; auth: Authenticator }> => {
     await opts.prepare?.(config);
+    const limiter = await limits.configure(config);
     const registry = new TargetRegistry(config.targets, { circuit: opts.circuit });
     await registry.startProbes(opts.probeIntervalMs);
-    return { rt: { config, registry, policy: opts.compilePolicy(config, registry) }, auth: new Authenticator(config.apiKeys) };
+    return { rt: { config, registry, policy: opts.compilePolicy(config, registry), limits: limiter }, auth: new Authenticator(config.apiKeys) };
   };
 
   let current = await build(loadConfigFile(opts.configPath, env));
@@ -98,6 +103,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     runtime: () => current.rt,
     auth: () => current.auth,
     pipeline,
+    limits,
     get loadedAt() {
       return loadedAt;
     },
@@ -133,6 +139,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         clearTimeout(timer);
       }
       await current.rt.registry.close();
+      await limits.close();
     },
   };
 

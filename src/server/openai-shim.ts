@@ -107,8 +107,8 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
     if (!res.writableFinished) cancel.abort();
   });
   const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate")));
-  if (!result.stream) return result.raw !== undefined ? sendJsonText(res, 200, result.raw) : sendJson(res, 200, result.body);
-  await relayStream(result.chunks, res, cancel);
+  if (!result.stream) return result.raw !== undefined ? sendJsonText(res, 200, result.raw, result.headers) : sendJson(res, 200, result.body, result.headers);
+  await relayStream(result.chunks, res, cancel, result.headers);
 }
 
 /**
@@ -136,7 +136,7 @@ class ShimCallContext implements CallContext {
  * fault, a buffered-mode block) is a plain HTTP error the SDK maps to its error class. After the
  * headers, a failure becomes an OpenAI-style `data: {"error":…}` event and the stream ends.
  */
-async function relayStream(chunks: AsyncIterable<Chunk>, response: NodeResponse, cancel: ClientCancel): Promise<void> {
+async function relayStream(chunks: AsyncIterable<Chunk>, response: NodeResponse, cancel: ClientCancel, headers: Record<string, string> | undefined): Promise<void> {
   // http and http2 compat responses share this surface; TypeScript cannot call through their union.
   const res = response as ServerResponse;
   const it = chunks[Symbol.asyncIterator]();
@@ -145,6 +145,7 @@ async function relayStream(chunks: AsyncIterable<Chunk>, response: NodeResponse,
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache",
     "x-accel-buffering": "no",
+    ...headers,
   });
   try {
     while (!next.done) {
@@ -210,5 +211,6 @@ export function sendError(res: NodeResponse, e: GatewayError): void {
   // A policy block or a bad request will not change on retry; tell the SDKs so.
   if (e.status < 500 && e.status !== 429 && e.status !== 408) extra["x-should-retry"] = "false";
   if (e.retryAfter !== undefined) extra["retry-after"] = String(e.retryAfter);
-  sendJson(res, e.status, e.toOpenAI(), extra);
+  // Rate-limit state (and, for a spent budget, x-should-retry: false) goes on errors too.
+  sendJson(res, e.status, e.toOpenAI(), e.headers ? { ...extra, ...e.headers } : extra);
 }

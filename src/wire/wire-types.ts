@@ -48,9 +48,12 @@ export type ChatResult =
       body: JsonObject;
       /** The upstream's own bytes of `body`, when nothing changed it: a front door may send them as they are. */
       raw?: string;
+      /** Response headers to send (rate-limit state). */
+      headers?: Record<string, string>;
     }
   | {
       stream: true;
       /** Chunks in order; a failure mid-stream is thrown from the iterator as a GatewayError. */
       chunks: AsyncIterable<Chunk>;
+      headers?: Record<string, string>;
     };

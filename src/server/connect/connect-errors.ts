@@ -11,5 +11,8 @@ export function toConnectError(err: unknown, signal?: AbortSignal): ConnectError
   if (e.code === "KT_ERR_CANCELLED" && signal?.reason instanceof ConnectError) return signal.reason;
   const ce = new ConnectError(e.message, code, undefined, undefined, e);
   ce.metadata.set("x-kt-error-code", errorCodes[e.code].code);
+  // Rate-limit state and retry advice, as the OpenAI shim sends them in headers (gRPC: trailers).
+  if (e.headers) for (const [k, v] of Object.entries(e.headers)) ce.metadata.set(k, v);
+  if (e.retryAfter !== undefined && !ce.metadata.has("retry-after")) ce.metadata.set("retry-after", String(e.retryAfter));
   return ce;
 }

@@ -8,12 +8,17 @@ import {
   FindingSchema,
   GetOverviewResponseSchema,
   GetPolicyConfigResponseSchema,
+  BudgetUsageSchema,
+  GetUsageResponseSchema,
   GovernanceService,
   PolicySummarySchema,
   RuleSummarySchema,
   TargetTrafficSchema,
   TrafficBucketSchema,
   ListTargetsResponseSchema,
+  RateUsageSchema,
+  UsageSubjectKind,
+  UsageSubjectSchema,
   PolicyPackSchema,
   ProbeResultSchema,
   ReloadPolicyConfigResponseSchema,
@@ -22,6 +27,7 @@ import {
 } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import type { GatewayConfig } from "../../config/index.js";
 import { formatConfigIssue } from "../../config/index.js";
+import { readUsage } from "../../limits/index.js";
 import type { Gateway } from "../gateway.js";
 import { toConnectError } from "./connect-errors.js";
 
@@ -140,9 +146,39 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
       if (!a?.verifyAuditLog) throw noAudit();
       return a.verifyAuditLog(req, ctx);
     },
-    getUsage() {
-      // The contract lands first so the console can build on it; the limits store answers it next.
-      throw new ConnectError("GetUsage is not implemented yet in this build", Code.Unimplemented);
+    async getUsage(req) {
+      const r = await readUsage(gateway.runtime().limits, { keyId: req.keyId, team: req.team, targetId: req.targetId });
+      return create(GetUsageResponseSchema, {
+        store: r.store,
+        storeAvailable: r.available,
+        storeError: r.error ?? "",
+        time: timestampFromDate(r.time),
+        subjects: r.subjects.map((s) =>
+          create(UsageSubjectSchema, {
+            kind: s.kind === "key" ? UsageSubjectKind.KEY : s.kind === "team" ? UsageSubjectKind.TEAM : UsageSubjectKind.TARGET,
+            id: s.id,
+            team: s.team ?? "",
+            rates: s.rates.map((x) =>
+              create(RateUsageSchema, { name: x.name, limit: BigInt(x.limit), used: BigInt(x.used), remaining: BigInt(x.remaining), resetSeconds: x.resetSeconds }),
+            ),
+            budget: s.budget
+              ? create(BudgetUsageSchema, {
+                  limit: BigInt(s.budget.limit),
+                  period: s.budget.period,
+                  timeZone: s.budget.timeZone,
+                  used: BigInt(s.budget.used),
+                  reserved: BigInt(s.budget.reserved),
+                  remaining: BigInt(s.budget.remaining),
+                  periodStart: timestampFromDate(s.budget.start),
+                  periodEnd: timestampFromDate(s.budget.end),
+                })
+              : undefined,
+            inFlightRequests: s.inFlight,
+            maxConcurrentRequests: s.maxConcurrentRequests,
+            reservedTokens: BigInt(s.reservedTokens),
+          }),
+        ),
+      });
     },
   };
 }

@@ -1,0 +1,10 @@
+export { Admission, KEY_CONCURRENCY_DEFAULTS, Limiter, type UsageRecord } from "./limiter.js";
+export { LimitsHub } from "./limits-hub.js";
+export { EmbeddedStore } from "./embedded-store.js";
+export { RedisStore } from "./redis-store.js";
+export { GuardedStore, type StoreHealth } from "./guarded-store.js";
+export { serveLimitsToWorkers } from "./ipc-store.js";
+export { estimateTokens, type TokenEstimate } from "./token-estimate.js";
+export { budgetPeriod, type BudgetPeriod } from "./budget-period.js";
+export { readUsage, type UsageReport } from "./usage-report.js";
+export type { LimitsStore, RateName, ReserveSpec, ReserveResult, SettleSpec, SubjectCharge, SubjectUsage, UsageQuery } from "./limits-store.js";
