@@ -66,6 +66,15 @@ export function canonicalAuditRecord(input: AuditRecordInput, seq: number, prev:
   if (input.httpStatus !== undefined) r.httpStatus = input.httpStatus;
   r.kind = input.kind;
   r.latencyMs = input.latencyMs;
+  if (input.limits !== undefined) {
+    const l: Record<string, unknown> = {};
+    if (input.limits.chargedTokens !== undefined) l.chargedTokens = input.limits.chargedTokens;
+    if (input.limits.refusedBy !== undefined) l.refusedBy = input.limits.refusedBy;
+    l.reservedTokens = input.limits.reservedTokens;
+    l.store = input.limits.store;
+    l.storeState = input.limits.storeState;
+    r.limits = l;
+  }
   r.model = input.model;
   r.operation = input.operation;
   r.outcome = input.outcome;

@@ -94,8 +94,9 @@ export class ChatPipeline {
       validateRequest(body, op);
       const group = rt.registry.resolve(body.model, op);
       // Tokens are charged before they are spent: a request over its limits goes no further.
-      admission = await rt.limits.admit(ctx.principal, op, body, stream);
+      admission = rt.limits.begin(ctx.principal, op, body, stream);
       summary.limits = admission.record;
+      await admission.admit();
       let upstreamBody: JsonObject = body;
       if (rt.policy.enabled) {
         const checked = await rt.policy.checkRequest(body, op, guardSignal(rt, ctx));

@@ -264,7 +264,7 @@ function normalise(
       maxJsonDepth: c.limits?.max_json_depth ?? 64,
       store: storeConfig,
       onStoreFailure: c.limits?.on_store_failure ?? "deny",
-      defaultMaxTokens: c.limits?.default_max_tokens ?? 4096,
+      defaultMaxTokens: c.limits?.default_max_tokens ?? 1024,
       bytesPerToken: c.limits?.bytes_per_token ?? 1,
       timeZone: tz,
       default: c.limits?.default ? limitSet(c.limits.default, tz) : {},

@@ -197,7 +197,7 @@ export const configSchema = z.strictObject({
         ])
         .default("embedded"),
       on_store_failure: z.enum(["deny", "allow"]).default("deny"),
-      default_max_tokens: z.int().positive().default(4096),
+      default_max_tokens: z.int().positive().default(1024),
       bytes_per_token: z.number().positive().max(16).default(1),
       time_zone: timeZone.default("UTC"),
       default: limitSetSchema.optional(),

@@ -75,19 +75,17 @@ export class Limiter {
   }
 
   /**
-   * Reserves the request's place in every window, slot and budget of its key and team, in one
-   * store call, before anything is sent upstream. Throws a 429 GatewayError (or 503 when the store
-   * is down and `on_store_failure: deny`) with the headers the client needs.
+   * A request's admission, not yet reserved: `admit()` on it reserves the request's place in
+   * every window, slot and budget of its key and team, in one store call, before anything is sent
+   * upstream, and throws a 429 GatewayError (or 503 when the store is down and `on_store_failure:
+   * deny`) with the headers the client needs. Two steps so the caller holds the admission's
+   * record (for the audit) even when it is refused.
    */
-  async admit(principal: Principal, op: Operation, body: JsonObject, stream: boolean): Promise<Admission> {
+  begin(principal: Principal, op: Operation, body: JsonObject, stream: boolean): Admission {
     const plans = this.plansFor(principal.keyId);
     const tokens = this.targetTokens || plans[0]!.tokens || (plans.length > 1 && plans[1]!.tokens);
     const est: TokenEstimate = tokens ? estimateTokens(body, op, this.settings.bytesPerToken, this.settings.defaultMaxTokens) : NO_TOKENS;
-    const a = new Admission(this, stream, est, tokens);
-    const charges: SubjectCharge[] = [];
-    for (const p of plans) charges.push(chargeOf(p, est, tokens));
-    await a.reserve(charges);
-    return a;
+    return new Admission(this, plans, stream, est, tokens);
   }
 }
 
@@ -131,6 +129,7 @@ export class Admission {
 
   constructor(
     private readonly limiter: Limiter,
+    private readonly plans: SubjectPlan[],
     readonly stream: boolean,
     readonly estimate: TokenEstimate,
     /** Whether tokens are limited for this request (then usage must be known to settle). */
@@ -139,7 +138,14 @@ export class Admission {
     this.record = { store: limiter.store.kind, storeState: "ok", reservedTokens: countsTokens ? estimate.input + estimate.output : 0, chargedTokens: undefined };
   }
 
-  async reserve(charges: SubjectCharge[]): Promise<void> {
+  /** Reserves the key's and team's charges (see Limiter.begin). */
+  admit(): Promise<void> {
+    const charges: SubjectCharge[] = [];
+    for (const p of this.plans) charges.push(chargeOf(p, this.estimate, this.countsTokens));
+    return this.reserve(charges);
+  }
+
+  private async reserve(charges: SubjectCharge[]): Promise<void> {
     let r: ReserveResult | undefined;
     try {
       r = await this.limiter.store.reserve({ id: this.id, stream: this.stream, leaseMs: LEASE_MS, charges });
