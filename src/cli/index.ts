@@ -7,6 +7,7 @@ Usage:
   kt config validate [FILE]          check a policy-config.yaml (--no-env: without the secrets)
   kt models [flags]                  the model names clients may send, and their targets
   kt targets [flags]                 health, circuit state and counters from a running gateway
+  kt usage [flags]                   rate windows, token budgets and reservations per key, team, target
   kt policy test "TEXT" [flags]      run a text through the policy chain
   kt audit verify [--path DIR]       check the audit log
   kt audit tail [--path DIR]         print audit records as JSON lines
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (group === "models") return (await import("./config-command.js")).listModels(argv.slice(1));
     if (group === "targets") return await (await import("./targets-command.js")).listTargets(argv.slice(1));
+    if (group === "usage") return await (await import("./usage-command.js")).showUsage(argv.slice(1));
     if (group === "audit") return await (await import("./audit-command.js")).runAuditCommand(argv.slice(1));
     // `kt config FILE` and `kt config --no-env FILE`: validate, as before there was a subcommand.
     if (group === "config" && (command === undefined || (!command.startsWith("-h") && command !== "--help" && command !== "help" && !GROUPS.config!.includes(command))))
@@ -55,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
       return command === undefined ? 2 : 0;
     }
     const { nearestFlag } = await import("./flags.js");
-    const known = [...Object.keys(GROUPS), "models", "targets"];
+    const known = [...Object.keys(GROUPS), "models", "targets", "usage"];
     const guess = subs ? nearestFlag(command ?? "", subs) : nearestFlag(group, known);
     const what = subs ? `unknown subcommand 'kt ${group} ${command}'` : `unknown command '${group}'`;
     const hint = guess ? `; did you mean 'kt ${subs ? `${group} ${guess}` : guess}'?` : "";
