@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file keeptrusts/v1/governance.proto.
  */
 export const file_keeptrusts_v1_governance: GenFile = /*@__PURE__*/
-  fileDesc("Ch5rZWVwdHJ1c3RzL3YxL2dvdmVybmFuY2UucHJvdG8SDWtlZXB0cnVzdHMudjEiFAoSTGlzdFRhcmdldHNSZXF1ZXN0Ij0KE0xpc3RUYXJnZXRzUmVzcG9uc2USJgoHdGFyZ2V0cxgBIAMoCzIVLmtlZXB0cnVzdHMudjEuVGFyZ2V0ItwDCgZUYXJnZXQSCgoCaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSEAoIYmFzZV91cmwYAyABKAkSDQoFbW9kZWwYBCABKAkSDgoGd2VpZ2h0GAUgASgBEg8KB2hlYWx0aHkYBiABKAgSEwoLZGVzY3JpcHRpb24YByABKAkSLgoKbGFzdF9wcm9iZRgIIAEoCzIaLmtlZXB0cnVzdHMudjEuUHJvYmVSZXN1bHQSFQoNY2lyY3VpdF9zdGF0ZRgJIAEoCRIMCgRraW5kGAogASgJEhcKD3RpbWVvdXRfc2Vjb25kcxgLIAEoARIUCgxoZWFsdGhfcHJvYmUYDCABKAgSHAoUY29uc2VjdXRpdmVfZmFpbHVyZXMYDSABKA0SFgoOdG90YWxfZmFpbHVyZXMYDiABKAQSFwoPdG90YWxfc3VjY2Vzc2VzGA8gASgEEhIKCmxhc3RfZXJyb3IYECABKAkSMwoPbGFzdF9lcnJvcl90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpvcGVuX3VudGlsGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglpbl9mbGlnaHQYEyABKA0iUgoLUHJvYmVSZXN1bHQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCgoCb2sYAiABKAgSDQoFZXJyb3IYAyABKAkiFAoSR2V0T3ZlcnZpZXdSZXF1ZXN0IoADChNHZXRPdmVydmlld1Jlc3BvbnNlEiYKB3RhcmdldHMYASADKAsyFS5rZWVwdHJ1c3RzLnYxLlRhcmdldBI0Cg50YXJnZXRfdHJhZmZpYxgCIAMoCzIcLmtlZXB0cnVzdHMudjEuVGFyZ2V0VHJhZmZpYxItCgd0cmFmZmljGAMgAygLMhwua2VlcHRydXN0cy52MS5UcmFmZmljQnVja2V0Ei4KCHBvbGljaWVzGAQgAygLMhwua2VlcHRydXN0cy52MS5Qb2xpY3lTdW1tYXJ5EicKBHBhY2sYBSABKAsyGS5rZWVwdHJ1c3RzLnYxLlBvbGljeVBhY2sSLQoJbG9hZGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgl0cmFjZV91cmwYCCABKAkSEQoJYXVkaXRfbG9nGAkgASgIIn8KDVRyYWZmaWNCdWNrZXQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJlcXVlc3RzGAIgASgEEg8KB2Jsb2NrZWQYAyABKAQSEAoIcmVkYWN0ZWQYBCABKAQSDgoGZXJyb3JzGAUgASgEIogBCg1UYXJnZXRUcmFmZmljEhEKCXRhcmdldF9pZBgBIAEoCRIQCghyZXF1ZXN0cxgCIAEoBBIOCgZlcnJvcnMYAyABKAQSEgoKZXJyb3JfcmF0ZRgEIAEoARIWCg5sYXRlbmN5X3A1MF9tcxgFIAEoARIWCg5sYXRlbmN5X3A5NV9tcxgGIAEoASJbCg1Qb2xpY3lTdW1tYXJ5EgoKAmlkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEikKBXJ1bGVzGAMgAygLMhoua2VlcHRydXN0cy52MS5SdWxlU3VtbWFyeSJaCgtSdWxlU3VtbWFyeRIKCgJpZBgBIAEoCRIMCgR0eXBlGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIQCghhcHBseV90bxgEIAEoCRIPCgdtYXRjaGVzGAUgAygJIhgKFkdldFBvbGljeUNvbmZpZ1JlcXVlc3QiqgEKF0dldFBvbGljeUNvbmZpZ1Jlc3BvbnNlEicKBmNvbmZpZxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc291cmNlGAIgASgJEicKBHBhY2sYAyABKAsyGS5rZWVwdHJ1c3RzLnYxLlBvbGljeVBhY2sSLQoJbG9hZGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI8CgpQb2xpY3lQYWNrEgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIPCgdlbmFibGVkGAMgASgIIhsKGVJlbG9hZFBvbGljeUNvbmZpZ1JlcXVlc3QikwEKGlJlbG9hZFBvbGljeUNvbmZpZ1Jlc3BvbnNlEgoKAm9rGAEgASgIEg4KBmVycm9ycxgCIAMoCRItCglsb2FkZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBmlzc3VlcxgEIAMoCzIaLmtlZXB0cnVzdHMudjEuQ29uZmlnSXNzdWUiWQoLQ29uZmlnSXNzdWUSDAoEZmlsZRgBIAEoCRIMCgRsaW5lGAIgASgNEg4KBmNvbHVtbhgDIAEoDRINCgVmaWVsZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJIngKFUV2YWx1YXRlUG9saWN5UmVxdWVzdBIMCgR0ZXh0GAEgASgJEisKCWRpcmVjdGlvbhgCIAEoDjIYLmtlZXB0cnVzdHMudjEuRGlyZWN0aW9uEhYKCXBvbGljeV9pZBgDIAEoCUgAiAEBQgwKCl9wb2xpY3lfaWQiawoWRXZhbHVhdGVQb2xpY3lSZXNwb25zZRIQCghkZWNpc2lvbhgBIAEoCRIoCghmaW5kaW5ncxgCIAMoCzIWLmtlZXB0cnVzdHMudjEuRmluZGluZxIVCg1yZWRhY3RlZF90ZXh0GAMgASgJIn0KB0ZpbmRpbmcSDgoGcG9saWN5GAEgASgJEgwKBHJ1bGUYAiABKAkSDAoEdHlwZRgDIAEoCRISCgVzdGFydBgEIAEoBUgAiAEBEhAKA2VuZBgFIAEoBUgBiAEBEg4KBmFjdGlvbhgGIAEoCUIICgZfc3RhcnRCBgoEX2VuZCKDAgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcHJpbmNpcGFsGAMgASgJEg4KBnRhcmdldBgEIAEoCRIQCghkZWNpc2lvbhgFIAEoCRIQCgh0cmFjZV9pZBgGIAEoCRIRCglwYWdlX3NpemUYByABKAUSEgoKcGFnZV90b2tlbhgIIAEoCRIPCgdvdXRjb21lGAkgASgJEgwKBHJ1bGUYCiABKAkiXQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USKQoGZXZlbnRzGAEgAygLMhkua2VlcHRydXN0cy52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ/ChdXYXRjaEF1ZGl0RXZlbnRzUmVxdWVzdBIRCglwcmluY2lwYWwYASABKAkSDgoGdGFyZ2V0GAIgASgJEhAKCGRlY2lzaW9uGAMgASgJEhAKCHRyYWNlX2lkGAQgASgJEg8KB291dGNvbWUYBSABKAkSDAoEcnVsZRgGIAEoCSJEChhXYXRjaEF1ZGl0RXZlbnRzUmVzcG9uc2USKAoFZXZlbnQYASABKAsyGS5rZWVwdHJ1c3RzLnYxLkF1ZGl0RXZlbnQilgQKCkF1ZGl0RXZlbnQSCwoDc2VxGAEgASgEEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRyYWNlX2lkGAMgASgJEg8KB3NwYW5faWQYBCABKAkSDAoEa2luZBgFIAEoCRIRCglvcGVyYXRpb24YBiABKAkSEQoJcHJpbmNpcGFsGAcgASgJEg0KBW1vZGVsGAggASgJEg4KBnRhcmdldBgJIAEoCRIOCgZzdHJlYW0YCiABKAgSDwoHb3V0Y29tZRgLIAEoCRISCgplcnJvcl9jb2RlGAwgASgJEhAKCGRlY2lzaW9uGA0gASgJEhMKC3J1bGVzX2ZpcmVkGA4gAygJEj0KCnJlZGFjdGlvbnMYDyADKAsyKS5rZWVwdHJ1c3RzLnYxLkF1ZGl0RXZlbnQuUmVkYWN0aW9uc0VudHJ5EhIKCmxhdGVuY3lfbXMYECABKAESGQoMaW5wdXRfdG9rZW5zGBEgASgFSACIAQESGgoNb3V0cHV0X3Rva2VucxgSIAEoBUgBiAEBEgwKBGhhc2gYEyABKAkSEQoJcHJldl9oYXNoGBQgASgJGjEKD1JlZGFjdGlvbnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBQg8KDV9pbnB1dF90b2tlbnNCEAoOX291dHB1dF90b2tlbnMiFwoVVmVyaWZ5QXVkaXRMb2dSZXF1ZXN0IpIBChZWZXJpZnlBdWRpdExvZ1Jlc3BvbnNlEgoKAm9rGAEgASgIEg8KB3JlY29yZHMYAiABKAQSEQoJZmlyc3Rfc2VxGAMgASgEEhAKCGxhc3Rfc2VxGAQgASgEEhcKCmJyb2tlbl9zZXEYBSABKARIAIgBARIOCgZyZWFzb24YBiABKAlCDQoLX2Jyb2tlbl9zZXEqVQoJRGlyZWN0aW9uEhkKFURJUkVDVElPTl9VTlNQRUNJRklFRBAAEhUKEURJUkVDVElPTl9SRVFVRVNUEAESFgoSRElSRUNUSU9OX1JFU1BPTlNFEAIyrAYKEUdvdmVybmFuY2VTZXJ2aWNlElkKC0dldE92ZXJ2aWV3EiEua2VlcHRydXN0cy52MS5HZXRPdmVydmlld1JlcXVlc3QaIi5rZWVwdHJ1c3RzLnYxLkdldE92ZXJ2aWV3UmVzcG9uc2UiA5ACARJZCgtMaXN0VGFyZ2V0cxIhLmtlZXB0cnVzdHMudjEuTGlzdFRhcmdldHNSZXF1ZXN0GiIua2VlcHRydXN0cy52MS5MaXN0VGFyZ2V0c1Jlc3BvbnNlIgOQAgESZQoPR2V0UG9saWN5Q29uZmlnEiUua2VlcHRydXN0cy52MS5HZXRQb2xpY3lDb25maWdSZXF1ZXN0GiYua2VlcHRydXN0cy52MS5HZXRQb2xpY3lDb25maWdSZXNwb25zZSIDkAIBEmkKElJlbG9hZFBvbGljeUNvbmZpZxIoLmtlZXB0cnVzdHMudjEuUmVsb2FkUG9saWN5Q29uZmlnUmVxdWVzdBopLmtlZXB0cnVzdHMudjEuUmVsb2FkUG9saWN5Q29uZmlnUmVzcG9uc2USXQoORXZhbHVhdGVQb2xpY3kSJC5rZWVwdHJ1c3RzLnYxLkV2YWx1YXRlUG9saWN5UmVxdWVzdBolLmtlZXB0cnVzdHMudjEuRXZhbHVhdGVQb2xpY3lSZXNwb25zZRJlCg9MaXN0QXVkaXRFdmVudHMSJS5rZWVwdHJ1c3RzLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaJi5rZWVwdHJ1c3RzLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIgOQAgESZQoQV2F0Y2hBdWRpdEV2ZW50cxImLmtlZXB0cnVzdHMudjEuV2F0Y2hBdWRpdEV2ZW50c1JlcXVlc3QaJy5rZWVwdHJ1c3RzLnYxLldhdGNoQXVkaXRFdmVudHNSZXNwb25zZTABEmIKDlZlcmlmeUF1ZGl0TG9nEiQua2VlcHRydXN0cy52MS5WZXJpZnlBdWRpdExvZ1JlcXVlc3QaJS5rZWVwdHJ1c3RzLnYxLlZlcmlmeUF1ZGl0TG9nUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Ch5rZWVwdHJ1c3RzL3YxL2dvdmVybmFuY2UucHJvdG8SDWtlZXB0cnVzdHMudjEiFAoSTGlzdFRhcmdldHNSZXF1ZXN0Ij0KE0xpc3RUYXJnZXRzUmVzcG9uc2USJgoHdGFyZ2V0cxgBIAMoCzIVLmtlZXB0cnVzdHMudjEuVGFyZ2V0ItwDCgZUYXJnZXQSCgoCaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSEAoIYmFzZV91cmwYAyABKAkSDQoFbW9kZWwYBCABKAkSDgoGd2VpZ2h0GAUgASgBEg8KB2hlYWx0aHkYBiABKAgSEwoLZGVzY3JpcHRpb24YByABKAkSLgoKbGFzdF9wcm9iZRgIIAEoCzIaLmtlZXB0cnVzdHMudjEuUHJvYmVSZXN1bHQSFQoNY2lyY3VpdF9zdGF0ZRgJIAEoCRIMCgRraW5kGAogASgJEhcKD3RpbWVvdXRfc2Vjb25kcxgLIAEoARIUCgxoZWFsdGhfcHJvYmUYDCABKAgSHAoUY29uc2VjdXRpdmVfZmFpbHVyZXMYDSABKA0SFgoOdG90YWxfZmFpbHVyZXMYDiABKAQSFwoPdG90YWxfc3VjY2Vzc2VzGA8gASgEEhIKCmxhc3RfZXJyb3IYECABKAkSMwoPbGFzdF9lcnJvcl90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpvcGVuX3VudGlsGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglpbl9mbGlnaHQYEyABKA0iUgoLUHJvYmVSZXN1bHQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCgoCb2sYAiABKAgSDQoFZXJyb3IYAyABKAkiFAoSR2V0T3ZlcnZpZXdSZXF1ZXN0IoADChNHZXRPdmVydmlld1Jlc3BvbnNlEiYKB3RhcmdldHMYASADKAsyFS5rZWVwdHJ1c3RzLnYxLlRhcmdldBI0Cg50YXJnZXRfdHJhZmZpYxgCIAMoCzIcLmtlZXB0cnVzdHMudjEuVGFyZ2V0VHJhZmZpYxItCgd0cmFmZmljGAMgAygLMhwua2VlcHRydXN0cy52MS5UcmFmZmljQnVja2V0Ei4KCHBvbGljaWVzGAQgAygLMhwua2VlcHRydXN0cy52MS5Qb2xpY3lTdW1tYXJ5EicKBHBhY2sYBSABKAsyGS5rZWVwdHJ1c3RzLnYxLlBvbGljeVBhY2sSLQoJbG9hZGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgl0cmFjZV91cmwYCCABKAkSEQoJYXVkaXRfbG9nGAkgASgIIn8KDVRyYWZmaWNCdWNrZXQSKQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJlcXVlc3RzGAIgASgEEg8KB2Jsb2NrZWQYAyABKAQSEAoIcmVkYWN0ZWQYBCABKAQSDgoGZXJyb3JzGAUgASgEIogBCg1UYXJnZXRUcmFmZmljEhEKCXRhcmdldF9pZBgBIAEoCRIQCghyZXF1ZXN0cxgCIAEoBBIOCgZlcnJvcnMYAyABKAQSEgoKZXJyb3JfcmF0ZRgEIAEoARIWCg5sYXRlbmN5X3A1MF9tcxgFIAEoARIWCg5sYXRlbmN5X3A5NV9tcxgGIAEoASJbCg1Qb2xpY3lTdW1tYXJ5EgoKAmlkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEikKBXJ1bGVzGAMgAygLMhoua2VlcHRydXN0cy52MS5SdWxlU3VtbWFyeSJaCgtSdWxlU3VtbWFyeRIKCgJpZBgBIAEoCRIMCgR0eXBlGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIQCghhcHBseV90bxgEIAEoCRIPCgdtYXRjaGVzGAUgAygJIhgKFkdldFBvbGljeUNvbmZpZ1JlcXVlc3QiqgEKF0dldFBvbGljeUNvbmZpZ1Jlc3BvbnNlEicKBmNvbmZpZxgBIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDgoGc291cmNlGAIgASgJEicKBHBhY2sYAyABKAsyGS5rZWVwdHJ1c3RzLnYxLlBvbGljeVBhY2sSLQoJbG9hZGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI8CgpQb2xpY3lQYWNrEgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIPCgdlbmFibGVkGAMgASgIIhsKGVJlbG9hZFBvbGljeUNvbmZpZ1JlcXVlc3QikwEKGlJlbG9hZFBvbGljeUNvbmZpZ1Jlc3BvbnNlEgoKAm9rGAEgASgIEg4KBmVycm9ycxgCIAMoCRItCglsb2FkZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBmlzc3VlcxgEIAMoCzIaLmtlZXB0cnVzdHMudjEuQ29uZmlnSXNzdWUiWQoLQ29uZmlnSXNzdWUSDAoEZmlsZRgBIAEoCRIMCgRsaW5lGAIgASgNEg4KBmNvbHVtbhgDIAEoDRINCgVmaWVsZBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJIngKFUV2YWx1YXRlUG9saWN5UmVxdWVzdBIMCgR0ZXh0GAEgASgJEisKCWRpcmVjdGlvbhgCIAEoDjIYLmtlZXB0cnVzdHMudjEuRGlyZWN0aW9uEhYKCXBvbGljeV9pZBgDIAEoCUgAiAEBQgwKCl9wb2xpY3lfaWQiawoWRXZhbHVhdGVQb2xpY3lSZXNwb25zZRIQCghkZWNpc2lvbhgBIAEoCRIoCghmaW5kaW5ncxgCIAMoCzIWLmtlZXB0cnVzdHMudjEuRmluZGluZxIVCg1yZWRhY3RlZF90ZXh0GAMgASgJIn0KB0ZpbmRpbmcSDgoGcG9saWN5GAEgASgJEgwKBHJ1bGUYAiABKAkSDAoEdHlwZRgDIAEoCRISCgVzdGFydBgEIAEoBUgAiAEBEhAKA2VuZBgFIAEoBUgBiAEBEg4KBmFjdGlvbhgGIAEoCUIICgZfc3RhcnRCBgoEX2VuZCKDAgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcHJpbmNpcGFsGAMgASgJEg4KBnRhcmdldBgEIAEoCRIQCghkZWNpc2lvbhgFIAEoCRIQCgh0cmFjZV9pZBgGIAEoCRIRCglwYWdlX3NpemUYByABKAUSEgoKcGFnZV90b2tlbhgIIAEoCRIPCgdvdXRjb21lGAkgASgJEgwKBHJ1bGUYCiABKAkiXQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USKQoGZXZlbnRzGAEgAygLMhkua2VlcHRydXN0cy52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ/ChdXYXRjaEF1ZGl0RXZlbnRzUmVxdWVzdBIRCglwcmluY2lwYWwYASABKAkSDgoGdGFyZ2V0GAIgASgJEhAKCGRlY2lzaW9uGAMgASgJEhAKCHRyYWNlX2lkGAQgASgJEg8KB291dGNvbWUYBSABKAkSDAoEcnVsZRgGIAEoCSJEChhXYXRjaEF1ZGl0RXZlbnRzUmVzcG9uc2USKAoFZXZlbnQYASABKAsyGS5rZWVwdHJ1c3RzLnYxLkF1ZGl0RXZlbnQilgQKCkF1ZGl0RXZlbnQSCwoDc2VxGAEgASgEEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRyYWNlX2lkGAMgASgJEg8KB3NwYW5faWQYBCABKAkSDAoEa2luZBgFIAEoCRIRCglvcGVyYXRpb24YBiABKAkSEQoJcHJpbmNpcGFsGAcgASgJEg0KBW1vZGVsGAggASgJEg4KBnRhcmdldBgJIAEoCRIOCgZzdHJlYW0YCiABKAgSDwoHb3V0Y29tZRgLIAEoCRISCgplcnJvcl9jb2RlGAwgASgJEhAKCGRlY2lzaW9uGA0gASgJEhMKC3J1bGVzX2ZpcmVkGA4gAygJEj0KCnJlZGFjdGlvbnMYDyADKAsyKS5rZWVwdHJ1c3RzLnYxLkF1ZGl0RXZlbnQuUmVkYWN0aW9uc0VudHJ5EhIKCmxhdGVuY3lfbXMYECABKAESGQoMaW5wdXRfdG9rZW5zGBEgASgFSACIAQESGgoNb3V0cHV0X3Rva2VucxgSIAEoBUgBiAEBEgwKBGhhc2gYEyABKAkSEQoJcHJldl9oYXNoGBQgASgJGjEKD1JlZGFjdGlvbnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBQg8KDV9pbnB1dF90b2tlbnNCEAoOX291dHB1dF90b2tlbnMiFwoVVmVyaWZ5QXVkaXRMb2dSZXF1ZXN0IpIBChZWZXJpZnlBdWRpdExvZ1Jlc3BvbnNlEgoKAm9rGAEgASgIEg8KB3JlY29yZHMYAiABKAQSEQoJZmlyc3Rfc2VxGAMgASgEEhAKCGxhc3Rfc2VxGAQgASgEEhcKCmJyb2tlbl9zZXEYBSABKARIAIgBARIOCgZyZWFzb24YBiABKAlCDQoLX2Jyb2tlbl9zZXEiQgoPR2V0VXNhZ2VSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCRIMCgR0ZWFtGAIgASgJEhEKCXRhcmdldF9pZBgDIAEoCSKoAQoQR2V0VXNhZ2VSZXNwb25zZRItCghzdWJqZWN0cxgBIAMoCzIbLmtlZXB0cnVzdHMudjEuVXNhZ2VTdWJqZWN0Eg0KBXN0b3JlGAIgASgJEhcKD3N0b3JlX2F2YWlsYWJsZRgDIAEoCBITCgtzdG9yZV9lcnJvchgEIAEoCRIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKCAgoMVXNhZ2VTdWJqZWN0Ei0KBGtpbmQYASABKA4yHy5rZWVwdHJ1c3RzLnYxLlVzYWdlU3ViamVjdEtpbmQSCgoCaWQYAiABKAkSDAoEdGVhbRgDIAEoCRInCgVyYXRlcxgEIAMoCzIYLmtlZXB0cnVzdHMudjEuUmF0ZVVzYWdlEioKBmJ1ZGdldBgFIAEoCzIaLmtlZXB0cnVzdHMudjEuQnVkZ2V0VXNhZ2USGgoSaW5fZmxpZ2h0X3JlcXVlc3RzGAYgASgNEh8KF21heF9jb25jdXJyZW50X3JlcXVlc3RzGAcgASgNEhcKD3Jlc2VydmVkX3Rva2VucxgIIAEoAyJgCglSYXRlVXNhZ2USDAoEbmFtZRgBIAEoCRINCgVsaW1pdBgCIAEoAxIMCgR1c2VkGAMgASgDEhEKCXJlbWFpbmluZxgEIAEoAxIVCg1yZXNldF9zZWNvbmRzGAUgASgBItQBCgtCdWRnZXRVc2FnZRINCgVsaW1pdBgBIAEoAxIOCgZwZXJpb2QYAiABKAkSEQoJdGltZV96b25lGAMgASgJEgwKBHVzZWQYBCABKAMSEAoIcmVzZXJ2ZWQYBSABKAMSEQoJcmVtYWluaW5nGAYgASgDEjAKDHBlcmlvZF9zdGFydBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcGVyaW9kX2VuZBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqVQoJRGlyZWN0aW9uEhkKFURJUkVDVElPTl9VTlNQRUNJRklFRBAAEhUKEURJUkVDVElPTl9SRVFVRVNUEAESFgoSRElSRUNUSU9OX1JFU1BPTlNFEAIqjgEKEFVzYWdlU3ViamVjdEtpbmQSIgoeVVNBR0VfU1VCSkVDVF9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWVVNBR0VfU1VCSkVDVF9LSU5EX0tFWRABEhsKF1VTQUdFX1NVQkpFQ1RfS0lORF9URUFNEAISHQoZVVNBR0VfU1VCSkVDVF9LSU5EX1RBUkdFVBADMv4GChFHb3Zlcm5hbmNlU2VydmljZRJZCgtHZXRPdmVydmlldxIhLmtlZXB0cnVzdHMudjEuR2V0T3ZlcnZpZXdSZXF1ZXN0GiIua2VlcHRydXN0cy52MS5HZXRPdmVydmlld1Jlc3BvbnNlIgOQAgESWQoLTGlzdFRhcmdldHMSIS5rZWVwdHJ1c3RzLnYxLkxpc3RUYXJnZXRzUmVxdWVzdBoiLmtlZXB0cnVzdHMudjEuTGlzdFRhcmdldHNSZXNwb25zZSIDkAIBEmUKD0dldFBvbGljeUNvbmZpZxIlLmtlZXB0cnVzdHMudjEuR2V0UG9saWN5Q29uZmlnUmVxdWVzdBomLmtlZXB0cnVzdHMudjEuR2V0UG9saWN5Q29uZmlnUmVzcG9uc2UiA5ACARJpChJSZWxvYWRQb2xpY3lDb25maWcSKC5rZWVwdHJ1c3RzLnYxLlJlbG9hZFBvbGljeUNvbmZpZ1JlcXVlc3QaKS5rZWVwdHJ1c3RzLnYxLlJlbG9hZFBvbGljeUNvbmZpZ1Jlc3BvbnNlEl0KDkV2YWx1YXRlUG9saWN5EiQua2VlcHRydXN0cy52MS5FdmFsdWF0ZVBvbGljeVJlcXVlc3QaJS5rZWVwdHJ1c3RzLnYxLkV2YWx1YXRlUG9saWN5UmVzcG9uc2USZQoPTGlzdEF1ZGl0RXZlbnRzEiUua2VlcHRydXN0cy52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiYua2VlcHRydXN0cy52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBEmUKEFdhdGNoQXVkaXRFdmVudHMSJi5rZWVwdHJ1c3RzLnYxLldhdGNoQXVkaXRFdmVudHNSZXF1ZXN0Gicua2VlcHRydXN0cy52MS5XYXRjaEF1ZGl0RXZlbnRzUmVzcG9uc2UwARJiCg5WZXJpZnlBdWRpdExvZxIkLmtlZXB0cnVzdHMudjEuVmVyaWZ5QXVkaXRMb2dSZXF1ZXN0GiUua2VlcHRydXN0cy52MS5WZXJpZnlBdWRpdExvZ1Jlc3BvbnNlIgOQAgESUAoIR2V0VXNhZ2USHi5rZWVwdHJ1c3RzLnYxLkdldFVzYWdlUmVxdWVzdBofLmtlZXB0cnVzdHMudjEuR2V0VXNhZ2VSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * ListTargetsRequest asks for all configured targets. It has no parameters.
@@ -1256,6 +1256,283 @@ export const VerifyAuditLogResponseSchema: GenMessage<VerifyAuditLogResponse> = 
   messageDesc(file_keeptrusts_v1_governance, 25);
 
 /**
+ * GetUsageRequest selects whose usage to report. Unset filters match everything; with all three
+ * unset, every API key, team and target that has limits is reported.
+ *
+ * @generated from message keeptrusts.v1.GetUsageRequest
+ */
+export type GetUsageRequest = Message<"keeptrusts.v1.GetUsageRequest"> & {
+  /**
+   * Only this API key id.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * Only this team.
+   *
+   * @generated from field: string team = 2;
+   */
+  team: string;
+
+  /**
+   * Only this target id.
+   *
+   * @generated from field: string target_id = 3;
+   */
+  targetId: string;
+};
+
+/**
+ * Describes the message keeptrusts.v1.GetUsageRequest.
+ * Use `create(GetUsageRequestSchema)` to create a new message.
+ */
+export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
+  messageDesc(file_keeptrusts_v1_governance, 26);
+
+/**
+ * GetUsageResponse is the usage of each selected subject, read from the limits store.
+ *
+ * @generated from message keeptrusts.v1.GetUsageResponse
+ */
+export type GetUsageResponse = Message<"keeptrusts.v1.GetUsageResponse"> & {
+  /**
+   * The subjects: API keys first (configuration order), then teams, then targets.
+   *
+   * @generated from field: repeated keeptrusts.v1.UsageSubject subjects = 1;
+   */
+  subjects: UsageSubject[];
+
+  /**
+   * The limits store: `embedded` (in-process, shared by --workers) or `redis`.
+   *
+   * @generated from field: string store = 2;
+   */
+  store: string;
+
+  /**
+   * False when the store could not be read (Redis unreachable): the counters are then empty and
+   * `store_error` says why.
+   *
+   * @generated from field: bool store_available = 3;
+   */
+  storeAvailable: boolean;
+
+  /**
+   * Why the store could not be read; empty when it could. Never holds a secret.
+   *
+   * @generated from field: string store_error = 4;
+   */
+  storeError: string;
+
+  /**
+   * When the store was read.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 5;
+   */
+  time?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message keeptrusts.v1.GetUsageResponse.
+ * Use `create(GetUsageResponseSchema)` to create a new message.
+ */
+export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
+  messageDesc(file_keeptrusts_v1_governance, 27);
+
+/**
+ * UsageSubject is one key, team or target with its limits and what it has used of them.
+ *
+ * @generated from message keeptrusts.v1.UsageSubject
+ */
+export type UsageSubject = Message<"keeptrusts.v1.UsageSubject"> & {
+  /**
+   * What the subject is.
+   *
+   * @generated from field: keeptrusts.v1.UsageSubjectKind kind = 1;
+   */
+  kind: UsageSubjectKind;
+
+  /**
+   * The key id, team name or target id.
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * For a key: its team, empty when none.
+   *
+   * @generated from field: string team = 3;
+   */
+  team: string;
+
+  /**
+   * One entry per configured rate (requests and tokens per minute).
+   *
+   * @generated from field: repeated keeptrusts.v1.RateUsage rates = 4;
+   */
+  rates: RateUsage[];
+
+  /**
+   * The token budget; unset when the subject has none.
+   *
+   * @generated from field: keeptrusts.v1.BudgetUsage budget = 5;
+   */
+  budget?: BudgetUsage | undefined;
+
+  /**
+   * Requests of this subject in flight now (admitted, not yet settled), across all replicas.
+   *
+   * @generated from field: uint32 in_flight_requests = 6;
+   */
+  inFlightRequests: number;
+
+  /**
+   * The configured bound on `in_flight_requests`; 0 when none.
+   *
+   * @generated from field: uint32 max_concurrent_requests = 7;
+   */
+  maxConcurrentRequests: number;
+
+  /**
+   * Tokens reserved by requests in flight and not yet settled to their real usage.
+   *
+   * @generated from field: int64 reserved_tokens = 8;
+   */
+  reservedTokens: bigint;
+};
+
+/**
+ * Describes the message keeptrusts.v1.UsageSubject.
+ * Use `create(UsageSubjectSchema)` to create a new message.
+ */
+export const UsageSubjectSchema: GenMessage<UsageSubject> = /*@__PURE__*/
+  messageDesc(file_keeptrusts_v1_governance, 28);
+
+/**
+ * RateUsage is one sliding one-minute window.
+ *
+ * @generated from message keeptrusts.v1.RateUsage
+ */
+export type RateUsage = Message<"keeptrusts.v1.RateUsage"> & {
+  /**
+   * Which rate: `requests_per_minute`, `tokens_per_minute`, `input_tokens_per_minute` or
+   * `output_tokens_per_minute`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The configured limit per minute.
+   *
+   * @generated from field: int64 limit = 2;
+   */
+  limit: bigint;
+
+  /**
+   * Used in the last minute: settled usage plus reservations in flight.
+   *
+   * @generated from field: int64 used = 3;
+   */
+  used: bigint;
+
+  /**
+   * What may still be admitted now: `limit - used`, at least 0.
+   *
+   * @generated from field: int64 remaining = 4;
+   */
+  remaining: bigint;
+
+  /**
+   * Seconds until the window has room again when it is full; 0 when it has room now. The
+   * `x-ratelimit-reset-*` headers carry the same value.
+   *
+   * @generated from field: double reset_seconds = 5;
+   */
+  resetSeconds: number;
+};
+
+/**
+ * Describes the message keeptrusts.v1.RateUsage.
+ * Use `create(RateUsageSchema)` to create a new message.
+ */
+export const RateUsageSchema: GenMessage<RateUsage> = /*@__PURE__*/
+  messageDesc(file_keeptrusts_v1_governance, 29);
+
+/**
+ * BudgetUsage is a token budget over a calendar period.
+ *
+ * @generated from message keeptrusts.v1.BudgetUsage
+ */
+export type BudgetUsage = Message<"keeptrusts.v1.BudgetUsage"> & {
+  /**
+   * The budget: tokens per period.
+   *
+   * @generated from field: int64 limit = 1;
+   */
+  limit: bigint;
+
+  /**
+   * The period: `day`, `week` (from Monday) or `month`.
+   *
+   * @generated from field: string period = 2;
+   */
+  period: string;
+
+  /**
+   * The IANA time zone the period follows, e.g. `UTC` or `Europe/Berlin`.
+   *
+   * @generated from field: string time_zone = 3;
+   */
+  timeZone: string;
+
+  /**
+   * Tokens charged in this period (settled, real usage).
+   *
+   * @generated from field: int64 used = 4;
+   */
+  used: bigint;
+
+  /**
+   * Tokens reserved by requests in flight, not yet settled.
+   *
+   * @generated from field: int64 reserved = 5;
+   */
+  reserved: bigint;
+
+  /**
+   * What is left: `limit - used - reserved`, at least 0.
+   *
+   * @generated from field: int64 remaining = 6;
+   */
+  remaining: bigint;
+
+  /**
+   * When this period began.
+   *
+   * @generated from field: google.protobuf.Timestamp period_start = 7;
+   */
+  periodStart?: Timestamp | undefined;
+
+  /**
+   * When this period ends and the budget starts again.
+   *
+   * @generated from field: google.protobuf.Timestamp period_end = 8;
+   */
+  periodEnd?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message keeptrusts.v1.BudgetUsage.
+ * Use `create(BudgetUsageSchema)` to create a new message.
+ */
+export const BudgetUsageSchema: GenMessage<BudgetUsage> = /*@__PURE__*/
+  messageDesc(file_keeptrusts_v1_governance, 30);
+
+/**
  * Direction says which phase of the policy chain to run.
  *
  * @generated from enum keeptrusts.v1.Direction
@@ -1288,6 +1565,47 @@ export enum Direction {
  */
 export const DirectionSchema: GenEnum<Direction> = /*@__PURE__*/
   enumDesc(file_keeptrusts_v1_governance, 0);
+
+/**
+ * UsageSubjectKind says what a subject of limits is.
+ *
+ * @generated from enum keeptrusts.v1.UsageSubjectKind
+ */
+export enum UsageSubjectKind {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: USAGE_SUBJECT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * One API key (`auth.api_keys[].id`).
+   *
+   * @generated from enum value: USAGE_SUBJECT_KIND_KEY = 1;
+   */
+  KEY = 1,
+
+  /**
+   * A team: limits shared by all the keys that name it.
+   *
+   * @generated from enum value: USAGE_SUBJECT_KIND_TEAM = 2;
+   */
+  TEAM = 2,
+
+  /**
+   * A target (`providers.targets[].id`): limits on all traffic to it.
+   *
+   * @generated from enum value: USAGE_SUBJECT_KIND_TARGET = 3;
+   */
+  TARGET = 3,
+}
+
+/**
+ * Describes the enum keeptrusts.v1.UsageSubjectKind.
+ */
+export const UsageSubjectKindSchema: GenEnum<UsageSubjectKind> = /*@__PURE__*/
+  enumDesc(file_keeptrusts_v1_governance, 1);
 
 /**
  * GovernanceService is the operators' and auditors' API: targets and their health, the effective
@@ -1380,6 +1698,18 @@ export const GovernanceService: GenService<{
     methodKind: "unary";
     input: typeof VerifyAuditLogRequestSchema;
     output: typeof VerifyAuditLogResponseSchema;
+  },
+  /**
+   * GetUsage reports usage against the configured limits (`limits:` in policy-config.yaml): per
+   * API key, team and target, the rate windows, the token budget and the reservations in flight,
+   * as the limits store (embedded or Redis) holds them now.
+   *
+   * @generated from rpc keeptrusts.v1.GovernanceService.GetUsage
+   */
+  getUsage: {
+    methodKind: "unary";
+    input: typeof GetUsageRequestSchema;
+    output: typeof GetUsageResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_keeptrusts_v1_governance, 0);
