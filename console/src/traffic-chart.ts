@@ -14,9 +14,10 @@ const SERIES = [
  * with the same numbers follows for screen readers and anyone who wants the figures.
  */
 export function trafficChart(buckets: TrafficBucket[]): HTMLElement {
-  const W = 600;
-  const H = 160;
-  const pad = { l: 36, r: 8, t: 8, b: 22 };
+  // Scaled uniformly (text keeps its shape); on a narrow screen the chart scrolls sideways.
+  const W = 960;
+  const H = 200;
+  const pad = { l: 40, r: 10, t: 10, b: 24 };
   const n = buckets.length;
   const max = Math.max(1, ...buckets.map((b) => Number(b.requests)));
   const x = (i: number) => pad.l + (n <= 1 ? 0 : (i * (W - pad.l - pad.r)) / (n - 1));
@@ -39,7 +40,7 @@ export function trafficChart(buckets: TrafficBucket[]): HTMLElement {
   );
   const chart = svg(
     "svg",
-    { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "traffic-title traffic-desc", class: "chart", preserveAspectRatio: "none" },
+    { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "traffic-title traffic-desc", class: "chart" },
     svg("title", { id: "traffic-title" }, "Requests, blocks and redactions per minute, last hour"),
     svg("desc", { id: "traffic-desc" }, SERIES.map((s) => `${s.label}: ${fmtInt(totals[s.key])}`).join(", ")),
     ...grid.flat(),
@@ -71,5 +72,8 @@ export function trafficChart(buckets: TrafficBucket[]): HTMLElement {
           ),
         ),
   );
-  return h("figure", { class: "traffic" }, chart, h("figcaption", {}, legend), table);
+  const scroller = h("div", { class: "chart-scroll" }, chart);
+  // On a narrow screen show the latest minutes first.
+  requestAnimationFrame(() => (scroller.scrollLeft = scroller.scrollWidth));
+  return h("figure", { class: "traffic" }, scroller, h("figcaption", {}, legend), table);
 }

@@ -16,6 +16,8 @@ export async function launchChromium(viewport = { width: 1280, height: 800 }): P
     executablePath: CHROMIUM,
     headless: true,
     viewport,
+    // The TLS test's certificate is the repository's self-signed localhost fixture.
+    ignoreHTTPSErrors: true,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     timeout: 20_000,
   });

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import { createGatewayServices } from "../../src/cli/compose.js";
 import { sha256Hex } from "../../src/config/index.js";
 import { MODEL, startStack, type Stack } from "../helpers/harness.js";
 import { launchChromium } from "./browser.js";
@@ -75,8 +76,8 @@ describe("the console in a real browser", () => {
     await stack?.close();
   });
 
-  const shot = async (name: string) => {
-    if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+  const shot = async (name: string, fullPage = false) => {
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
   };
 
   it("signs in, watches, searches, verifies, evaluates, reloads and signs out", async () => {
@@ -132,6 +133,7 @@ describe("the console in a real browser", () => {
     expect(await page.locator("table.events tbody tr").count()).toBe(1);
     await page.getByRole("button", { name: "Resume" }).click();
     await expect.poll(() => page.locator("table.events tbody tr").count()).toBe(2);
+    await shot("live", true);
     // Filtering by outcome goes to the server: only blocked events, of which there are none.
     await page.getByLabel("Outcome").selectOption("blocked");
     await page.getByRole("button", { name: "Apply filters" }).click();
@@ -142,7 +144,6 @@ describe("the console in a real browser", () => {
     await app.chat.completions.create({ model: "openllm-llama3", messages: [{ role: "user", content: `again ${EMAIL}` }] });
     await page.locator("table.events tbody tr", { hasText: "email ×1" }).waitFor();
     expect(await page.locator("table.events tbody tr").count()).toBe(1);
-    await shot("live");
 
     // Audit: find the record, open it, see its chain hash and Jaeger link.
     await page.getByRole("link", { name: "Audit" }).click();
@@ -160,7 +161,7 @@ describe("the console in a real browser", () => {
     expect(traceHref).toMatch(new RegExp(`^${JAEGER}/trace/[0-9a-f]{32}$`));
     await page.getByRole("button", { name: "Verify the log" }).click();
     await expect.poll(() => page.locator(".verify-result").textContent()).toMatch(/The log is intact\. .*4 records checked/);
-    await shot("audit");
+    await shot("audit", true);
 
     // Playground: findings in place, the redacted text, the decision; then the governed answer.
     await page.getByRole("link", { name: "Policy playground" }).click();
@@ -216,4 +217,49 @@ describe("the console in a real browser", () => {
     expect(await page.evaluate(`sessionStorage.getItem("keeptrusts.console.apiKey")`)).toBeNull();
     expect(problems).toEqual([]);
   }, 60_000);
+
+  it("works over TLS, where the browser speaks HTTP/2 to the same port", async () => {
+    // Its own audit directory: a log has one writer.
+    const tlsDir = join(stack.dir, "tls");
+    mkdirSync(tlsDir);
+    writeFileSync(join(tlsDir, "policy-config.yaml"), config(stack.fake.url, tlsDir));
+    const services = await createGatewayServices({
+      listen: "127.0.0.1:0",
+      configPath: join(tlsDir, "policy-config.yaml"),
+      tls: { certFile: join(ROOT, "test/fixtures/tls/localhost.crt"), keyFile: join(ROOT, "test/fixtures/tls/localhost.key") },
+      telemetry: null,
+    });
+    const tlsPage = await browser.context.newPage();
+    try {
+      const url = services.gateway.url.replace("127.0.0.1", "localhost");
+      await tlsPage.goto(`${url}/console/`);
+      expect(await tlsPage.evaluate<string>(`performance.getEntriesByType("navigation")[0].nextHopProtocol`)).toBe("h2");
+      await tlsPage.getByLabel("Admin API key").fill(ADMIN_KEY);
+      await tlsPage.getByRole("button", { name: "Sign in" }).click();
+      await tlsPage.locator("table.targets tbody tr", { hasText: "openllm-llama3" }).waitFor();
+      await tlsPage.getByRole("link", { name: "Live" }).click();
+      await expect.poll(() => tlsPage.getByRole("status").first().textContent()).toContain("Watching");
+      // The server stream over h2: a request to this gateway arrives on the page.
+      const res = await fetchInsecure(`${url}/v1/chat/completions`, APP_KEY, EMAIL);
+      expect(res).toBe(200);
+      await tlsPage.locator("table.events tbody tr", { hasText: "email ×1" }).waitFor();
+    } finally {
+      await tlsPage.close();
+      await services.close({ drainMs: 500 });
+    }
+  }, 40_000);
 });
+
+/** A chat request to the TLS gateway, trusting the test CA. */
+async function fetchInsecure(url: string, key: string, email: string): Promise<number> {
+  const { Agent, fetch } = await import("undici");
+  const ca = readFileSync(join(ROOT, "test/fixtures/tls/localhost.crt"));
+  const r = await fetch(url, {
+    method: "POST",
+    dispatcher: new Agent({ connect: { ca } }),
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "openllm-llama3", messages: [{ role: "user", content: `tls ${email}` }] }),
+  });
+  await r.text();
+  return r.status;
+}

@@ -98,6 +98,7 @@ export function livePage(ctx: PageContext): Page {
           e.preventDefault();
           table.clear();
           held.length = 0;
+          received = 0;
           void watch();
         },
       },
