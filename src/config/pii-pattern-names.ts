@@ -13,6 +13,11 @@ export const builtinPiiTypes = [
   "uk_nhs",
   "crypto_wallet",
   "secret",
+  "person",
+  "street_address",
+  "postal_code",
+  "date_of_birth",
+  "location",
 ] as const;
 
 export type BuiltinPiiType = (typeof builtinPiiTypes)[number];
@@ -28,6 +33,14 @@ const aliases: Readonly<Record<string, BuiltinPiiType>> = {
   passport: "us_passport",
   nhs_number: "uk_nhs",
   credit_card_number: "credit_card",
+  name: "person",
+  person_name: "person",
+  address: "street_address",
+  zip: "postal_code",
+  zip_code: "postal_code",
+  postcode: "postal_code",
+  dob: "date_of_birth",
+  birth_date: "date_of_birth",
 };
 
 export function builtinPatternName(name: string): BuiltinPiiType | undefined {

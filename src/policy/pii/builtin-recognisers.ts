@@ -1,6 +1,11 @@
 import { type BuiltinPiiType } from "../../config/index.js";
 import type { Recogniser } from "../scan/index.js";
 import { creditCard } from "./credit-card.js";
+import { dateOfBirth } from "./date-of-birth.js";
+import { gazetteers } from "./gazetteer.js";
+import { location } from "./location.js";
+import { person, personLexicon } from "./person.js";
+import { postalCode } from "./postal-code.js";
 import { btcBech32, btcLegacy, ethAddress } from "./crypto-wallet.js";
 import { email, obfuscatedEmail } from "./email.js";
 import { iban } from "./iban.js";
@@ -8,6 +13,7 @@ import { ipv4, ipv6 } from "./ip-address.js";
 import { phoneRecogniser } from "./phone.js";
 import { secrets } from "./secret.js";
 import { ssn } from "./ssn.js";
+import { streetAddress } from "./street-address.js";
 import { ukNhs } from "./uk-nhs.js";
 import { usPassport } from "./us-passport.js";
 
@@ -27,7 +33,15 @@ export const builtinRecognisers: Readonly<Record<BuiltinPiiType, readonly Recogn
   email: [email],
   ip_address: [ipv4, ipv6],
   phone: [phoneRecogniser()],
+  street_address: streetAddress,
+  date_of_birth: [dateOfBirth],
+  postal_code: postalCode,
+  person: [person],
+  location: [location],
 };
+
+/** Types whose recognisers read the gazetteers in data/pii: loaded when a rule using them is compiled. */
+const usesGazetteers: ReadonlySet<BuiltinPiiType> = new Set(["person", "street_address", "postal_code", "location"]);
 
 const priority = Object.keys(builtinRecognisers) as BuiltinPiiType[];
 
@@ -42,6 +56,8 @@ export interface RecogniserOptions {
 /** Recognisers for a set of built-in names, deduplicated and in priority order. */
 export function recognisersFor(names: Iterable<BuiltinPiiType>, opts: RecogniserOptions = {}): Recogniser[] {
   const wanted = new Set(names);
+  if ([...wanted].some((n) => usesGazetteers.has(n))) gazetteers();
+  if (wanted.has("person")) personLexicon();
   return priority
     .filter((n) => wanted.has(n))
     .flatMap((n) => {

@@ -1,0 +1,75 @@
+import type { Recogniser } from "../scan/index.js";
+
+/**
+ * Dates of birth: a date (numeric, ISO, or with the month written in English, French or German)
+ * with a birth word shortly before it on the same line — `born on`, `DOB:`, `date of birth`,
+ * `né le`, `geboren am`. A date alone is not personal data; one said to be a birth date is.
+ */
+
+const monthsEn = "January|February|March|April|May|June|July|August|September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec";
+const monthsFr = "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre";
+const monthsDe = "Januar|Jänner|Februar|März|Maerz|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember";
+const months = `(?:${monthsEn}|${monthsDe}|${monthsFr}|${monthsFr.replace(/(^|\|)(.)/g, (_m, a: string, b: string) => a + b.toUpperCase())})`;
+const day = `(?:[12]\\d|3[01]|0?[1-9])`;
+const ord = `(?:st|nd|rd|th|er|\\.)?`;
+
+const dateShapes = [
+  // 12/05/1980, 12.05.1980, 12-05-80, 5/12/1980
+  `\\d(?<![\\w.,/-]\\d)\\d?[./-]\\d{1,2}[./-](?:\\d{4}|\\d{2})(?![\\w/-]|[.]\\d)`,
+  // 1980-05-12, 1980/05/12
+  `\\d(?<![\\w.,/-]\\d)\\d{3}[-/.]\\d{1,2}[-/.]\\d{1,2}(?![\\w/-]|[.]\\d)`,
+  // 12 May 1980, 12th of May, 1980, 1er mai 1980, 12. Mai 1980
+  `\\d(?<![\\w.,/-]\\d)\\d?${ord}(?: of)? ${months}\\.?,? \\d{4}(?!\\w)`,
+  // May 12, 1980, May 12th 1980, May 1980
+  `(?<![\\w])${months}\\.?(?: ${day}${ord})?,? \\d{4}(?!\\w)`,
+];
+export const dateOfBirthPattern = `(?:${dateShapes.join("|")})`;
+
+const CUE_SPAN = 40;
+const cue =
+  /(?:\bborn\b|\bbirth|\bdob\b|\bd\.o\.b\.?|\bb\. |\bnée?(?=[\s:])|\bnee\b|\bgeboren\b|\bgeb\.|\bgeburt|\bnaissance|\bnacid[oa]\b|\bnat[oa]\b|\bfecha de nacimiento|\bdata di nascita|\bbirthday)/i;
+const cueAll = new RegExp(cue.source, "gi");
+const cueInSpan = new RegExp(cue.source, "gi");
+
+function accept(text: string, start: number, end: number): number {
+  let before = text.slice(Math.max(0, start - CUE_SPAN), start);
+  const nl = before.lastIndexOf("\n");
+  if (nl !== -1) before = before.slice(nl + 1);
+  // The birth word must be the nearest thing before the date: `DOB: 1980-05-12, seen 2024-01-15`
+  // makes only the first a birth date.
+  cueInSpan.lastIndex = 0;
+  let last = -1;
+  for (let m = cueInSpan.exec(before); m !== null; m = cueInSpan.exec(before)) last = m.index + m[0].length;
+  return last !== -1 && !/\d/.test(before.slice(last)) ? end : -1;
+}
+
+const sticky = new RegExp(dateOfBirthPattern, "y");
+const dateStart = /(?<![\w.,/-])\d|(?<![\w])[A-Za-zéû]/g;
+
+/** Candidates only within CUE_SPAN characters after a birth word. */
+function seek(text: string, from: number): number {
+  let lo = from;
+  cueAll.lastIndex = Math.max(0, from - CUE_SPAN);
+  for (let m = cueAll.exec(text); m !== null; m = cueAll.exec(text)) {
+    const cueEnd = m.index + m[0].length;
+    dateStart.lastIndex = Math.max(lo, m.index + 1);
+    const stop = m.index + CUE_SPAN + 1;
+    for (let s = dateStart.exec(text); s !== null && s.index < stop; s = dateStart.exec(text)) {
+      const p = s.index;
+      if (p < cueEnd) continue;
+      sticky.lastIndex = p;
+      if (sticky.test(text) && accept(text, p, sticky.lastIndex) > p) return p;
+    }
+    lo = Math.max(lo, stop);
+  }
+  return -1;
+}
+
+export const dateOfBirth: Recogniser = {
+  type: "date_of_birth",
+  pattern: dateOfBirthPattern,
+  maxLength: 40,
+  lookbehind: CUE_SPAN,
+  seek,
+  validate: accept,
+};
