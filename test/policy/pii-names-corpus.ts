@@ -341,8 +341,12 @@ export function addressCorpus(seed = 18): Labelled[] {
       else value = `${10 + n} ${pick(r, streetsUs)} ${pick(r, ["Street", "Avenue", "Road"])}, ${pick(r, ["Suite", "Floor"])} ${1 + (n % 40)}`;
       group = "PO box / generic";
     }
+    // Written over several lines, as on an envelope, now and then.
+    if (r() < 0.2) value = value.replace(", ", "\n");
     out.push(build(pick(r, addressTemplates), value, "street_address", group));
   }
+  for (const value of ["PSC 1234, Box 5678\nAPO AE 09012", "USNS Miller\nFPO AP 96612", "Unit 8251 Box 4011\nDPO AA 53071"])
+    out.push(build(pick(r, addressTemplates), value, "street_address", "US military"));
   return out;
 }
 

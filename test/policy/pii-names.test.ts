@@ -143,7 +143,7 @@ describe("streaming", () => {
         expect(f).toBeLessThanOrEqual(k);
         expect(found).toEqual(whole.filter((x) => x.start < f));
       }),
-      { numRuns: 400 },
+      { numRuns: 200 },
     );
   });
 
@@ -184,7 +184,7 @@ describe("streaming", () => {
         expect(pieced).toEqual(whole);
         expect(whole.text).toBe((await engine.evaluateText(text, "response")).redactedText);
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
   });
 });

@@ -90,6 +90,7 @@ export function personLexicon(): Map<string, Info> {
   const m = new Map<string, Info>();
   for (const k of keys) m.set(k, Object.freeze(computeInfo(g, k, false)));
   lexicon = m;
+  capStart = buildCapStart(m);
   return m;
 }
 
@@ -406,7 +407,23 @@ function acceptLower(g: Gazetteers, text: string, start: number, end: number, b:
 }
 
 const sticky = new RegExp(personPattern, "y");
-const capStart = new RegExp(wordStart, "g");
+let capStart = new RegExp(wordStart, "g");
+
+/**
+ * Words that open most sentences and never a name. The candidate regex steps over them itself
+ * (a negative lookahead tried only at capitals), which is cheaper than a call and a lookup each.
+ */
+const openers =
+  "The This That These Those There Then They Their Them It Its In If Is Into A An And As At After All Also Any Are About Because Before But By Can Could Do Does Did Each Even Every For From First How However He Her His Here Have Has Had I'm I've I'd I'll Instead Just Let Like Many Most More Much My No Not Now Next Note Of On Once One Only Or Our Other Please Some Since So Such She Should Still Thanks Thank To Today Too Under Until Use Using Very We What When Where Which While Who Why With Without Would Yes Yet You Your Yesterday Tomorrow Sure Hello Hi Dear Great Good Well Both Between During Each Either Finally Following Given Hence Meanwhile Moreover Otherwise Perhaps Rather Second Several Similarly Sometimes Therefore Thus Unlike Whether Although Though Whatever Whenever Wherever";
+
+function buildCapStart(lex: Map<string, Info>): RegExp {
+  // Only words the decision itself rejects at once, so the regex and validate agree.
+  const skip = openers.split(" ").filter((w) => {
+    const t = lex.get(w) ?? unknown;
+    return t.block || (t.common && !((isGiven(t) && t.given < 1500) || surLike(t)) && !isGiven(t)) || (!t.common && !nameish(t, w));
+  });
+  return new RegExp(`(?!(?:${skip.join("|")})(?![${U}${L}'’]))${wordStart}`, "g");
+}
 const cueStart = new RegExp(`${leadCue} (?=[a-z])`, "g");
 
 /** The last answer of nextCue, reused while the same text is scanned forward (a text without cues would be searched to its end on every call). */

@@ -48,8 +48,20 @@ function acceptDigits(text: string, start: number, end: number): number {
   return -1;
 }
 
+const ukAll = new RegExp(ukPostcode, "g");
+
 export const postalCode: readonly Recogniser[] = [
-  { type: "postal_code", pattern: ukPostcode, maxLength: 8, lookbehind: 1 },
+  {
+    type: "postal_code",
+    pattern: ukPostcode,
+    maxLength: 8,
+    lookbehind: 1,
+    // Its own pass: as an alternative of the shared regex it would make every capital letter a candidate.
+    seek(text, from) {
+      ukAll.lastIndex = from;
+      return ukAll.exec(text)?.index ?? -1;
+    },
+  },
   {
     type: "postal_code",
     pattern: `\\d(?<![\\w.,/:-]\\d)\\d{4}(?:-\\d{4})?(?![\\w-]|[.,/:]\\d)(?: [${U}][${L}]{1,30}(?:[ -][${U}][${L}]{1,30}){0,2})?(?=[\\s\\S]{0,2})`,

@@ -33,13 +33,15 @@ const deTypeWord = "Straße|Strasse|Str\\.|Weg|Platz|Allee|Gasse|Ring|Damm|Ufer|
 const esItTypes = "Calle|Avenida|Av\\.|Paseo|Plaza|Carrer|Rua|Via|Viale|Piazza|Corso|Largo|Vicolo";
 
 const sep = `(?:,? |,?[ \\t]*\\r?\\n[ \\t]*)`;
-const unit = `(?:,? (?:Apt\\.?|Apartment|Suite|Ste\\.?|Unit|Fl\\.?|Floor|Room|Rm\\.?|Bldg\\.?|Building|Flat|#|No\\.?|Nr\\.?|Zimmer|Appt\\.?|Bât\\.?|Étage|étage) ?#?[0-9A-Za-z][0-9A-Za-z-]{0,5})`;
+const unit = `(?:${sep}(?:Apartment|Apt\\.?|Suite|Ste\\.?|Unit|Floor|Fl\\.|Flat|Studio|Room|Rm\\.?|Building|Bldg\\.?|#|No\\.?|Nr\\.?|Zimmer|Appt\\.?|Bât\\.?|Étage|étage)(?![A-Za-z]) ?#?[0-9A-Za-z][0-9A-Za-z-]{0,5}(?![\\w-]))`;
 const cityWords = `${W}(?:[ -]${W}){0,3}`;
 const usCity = `${sep}${cityWords},? (?:${usStates}|${stateNames})(?: \\d{5}(?:-\\d{4})?)?`;
-const ukCity = `${sep}(?:${cityWords},? )?${ukPostcode}`;
+const ukCity = `${sep}(?:${cityWords}${sep})?${ukPostcode}`;
+/** US military mail: `APO AE 09012`. */
+const militaryCity = `${sep}(?:APO|FPO|DPO) (?:AA|AE|AP) \\d{5}`;
 const euCity = `${sep}(?:D-|F-|DE-|FR-)?\\d{5} ${cityWords}(?: Cedex(?: \\d{1,2})?)?`;
 const plainCity = `${sep}${cityWords}`;
-const cityLine = `(?:${usCity}|${ukCity}|${euCity}|${plainCity})`;
+const cityLine = `(?:${usCity}|${ukCity}|${euCity}|${militaryCity}|${plainCity})`;
 
 const number = `\\d{1,6}[A-Za-z]?(?:[-/]\\d{1,5}[A-Za-z]?)?`;
 const unitFirst = `(?:(?<![\\w-])(?:Flat|Apartment|Apt\\.?|Unit|Suite) [0-9A-Z]{1,5},? )?`;
@@ -51,7 +53,7 @@ const frStreet = `(?:bis |ter |Bis |Ter )?(?:${frTypes}|${frTypesCap})(?: (?:de 
 const numberFirst = `${unitFirst}\\d(?<![\\w.,$€£-]\\d)\\d{0,5}[A-Za-z]?(?:[-/]\\d{1,5}[A-Za-z]?)?`;
 const deStreet = `[${U}](?<![\\w-][${U}])(?:[${L}]{1,30}(?:[ -][${U}][${L}]{1,30}){0,2}(?:${deSuffix})|[${L}]{1,30}(?:[ -][${U}][${L}]{1,30}){0,2} (?:${deTypeWord}))`;
 const esItStreet = `(?<![\\w-])(?:${esItTypes})(?: (?:de la|de|del|della|dei|di|do|da|dos))?(?: [${U}][${L}'’-]{1,24}){1,4},? (?:n[º°o]\\.? ?)?\\d{1,4}[A-Za-z]?`;
-const box = `(?<![\\w.])(?:P\\.? ?O\\.? ?Box|PO Box|POB|Post Office Box|Postfach|B\\.P\\.|BP|Boîte [Pp]ostale|Apartado(?: de correos)?|Casella [Pp]ostale) \\d{1,6}(?: \\d{2}){0,2}`;
+const box = `(?<![\\w.])(?:(?:P\\.? ?O\\.? ?Box|PO Box|POB|Post Office Box|Postfach|B\\.P\\.|BP|Boîte [Pp]ostale|Apartado(?: de correos)?|Casella [Pp]ostale) \\d{1,6}(?: \\d{2}){0,2}|(?:PSC|Unit) \\d{4},? Box \\d{4}|(?:USNS|USNV|USS|USCGC) [A-Z][a-z]{1,20})`;
 
 const tail = `${unit}?${cityLine}?(?=[\\s\\S]{0,8})`;
 const numberedCore = `${numberFirst}(?:,? )?(?:${direction}${enStreet}|${frStreet})`;
@@ -62,7 +64,7 @@ const frAfterNumber = new RegExp(`^[^ ]*\\d[^ ]*,? (?:bis |ter |Bis |Ter )?(?:${
 /** Words before an address that say one follows (`lives at`, `Address:`). */
 const addressCue = /(?:address|adresse|anschrift|live|lives|living|located|reside|resides|ship|send|deliver|mail|visit|office|at|to|on|from|is|:)\W*$/i;
 const unitRe = new RegExp(unit, "y");
-const cityRes = [usCity, ukCity, euCity].map((s) => new RegExp(s, "y"));
+const cityRes = [usCity, ukCity, euCity, militaryCity].map((s) => new RegExp(s, "y"));
 const plainCityRe = new RegExp(plainCity, "y");
 const enTypeAtEnd = new RegExp(`([${U}][${L}]{1,14})\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\.?)?$`);
 
