@@ -6,6 +6,7 @@ import { budgetPeriod } from "./budget-period.js";
 import type { GuardedStore } from "./guarded-store.js";
 import { RATE_NAMES, type RateName, type Refusal, type ReserveResult, type SettleSpec, type SubjectCharge } from "./limits-store.js";
 import { duration, rateLimitHeaders } from "./rate-limit-headers.js";
+import { noteCharged, noteRejected, noteReserved, noteStoreFailure } from "./limits-telemetry.js";
 import { estimateTokens, type TokenEstimate } from "./token-estimate.js";
 
 /**
@@ -85,7 +86,7 @@ export class Limiter {
     const plans = this.plansFor(principal.keyId);
     const tokens = this.targetTokens || plans[0]!.tokens || (plans.length > 1 && plans[1]!.tokens);
     const est: TokenEstimate = tokens ? estimateTokens(body, op, this.settings.bytesPerToken, this.settings.defaultMaxTokens) : NO_TOKENS;
-    return new Admission(this, plans, stream, est, tokens);
+    return new Admission(this, principal.keyId, plans, stream, est, tokens);
   }
 }
 
@@ -129,6 +130,7 @@ export class Admission {
 
   constructor(
     private readonly limiter: Limiter,
+    private readonly keyId: string,
     private readonly plans: SubjectPlan[],
     readonly stream: boolean,
     readonly estimate: TokenEstimate,
@@ -151,6 +153,7 @@ export class Admission {
       r = await this.limiter.store.reserve({ id: this.id, stream: this.stream, leaseMs: LEASE_MS, charges });
     } catch (err) {
       this.record.storeState = "unavailable";
+      noteStoreFailure(this.limiter.store.kind, this.limiter.settings.onStoreFailure);
       if (this.limiter.settings.onStoreFailure === "allow") return;
       throw new GatewayError("KT_ERR_LIMITS_UNAVAILABLE", "usage limits cannot be checked right now (limits store unreachable); retry shortly", {
         retryAfter: 1,
@@ -160,6 +163,7 @@ export class Admission {
     }
     rateLimitHeaders(r.rates, this.headers);
     if (!r.ok) throw this.refused(r.refusal!);
+    if (this.held.length === 0 && this.countsTokens) noteReserved(this.keyId, this.record.reservedTokens);
     this.held.push({ at: r.at, charges });
   }
 
@@ -211,7 +215,10 @@ export class Admission {
       input = this.estimate.input;
       output = Math.min(this.contentChunks, this.estimate.output);
     }
-    if (this.countsTokens) this.record.chargedTokens = input + output;
+    if (this.countsTokens) {
+      this.record.chargedTokens = input + output;
+      noteCharged(this.keyId, input + output);
+    }
     const reservedIn = this.estimate.input;
     const reservedOut = this.estimate.output;
     for (const h of this.held) {
@@ -233,7 +240,9 @@ export class Admission {
 
   private refused(r: Refusal): GatewayError {
     const who = r.subject.startsWith("key:") ? `API key '${r.subject.slice(4)}'` : r.subject.startsWith("team:") ? `team '${r.subject.slice(5)}'` : `target '${r.subject.slice(7)}'`;
-    this.record.refusedBy = `${r.subject} ${r.kind === "rate" ? RATE_NAMES[r.name] : r.kind === "budget" ? "token_budget" : r.streams ? "max_concurrent_streams" : "max_concurrent_requests"}`;
+    const limit = r.kind === "rate" ? RATE_NAMES[r.name] : r.kind === "budget" ? "token_budget" : r.streams ? "max_concurrent_streams" : "max_concurrent_requests";
+    this.record.refusedBy = `${r.subject} ${limit}`;
+    noteRejected(this.keyId, r.subject.slice(0, r.subject.indexOf(":")), limit);
     const h = this.headers;
     if (r.kind === "budget") {
       h["x-should-retry"] = "false";

@@ -3,6 +3,7 @@ import { EmbeddedStore } from "./embedded-store.js";
 import { GuardedStore } from "./guarded-store.js";
 import { IpcStore, isClusterWorker } from "./ipc-store.js";
 import { Limiter } from "./limiter.js";
+import { logStoreChange, watchStore } from "./limits-telemetry.js";
 import { RedisStore } from "./redis-store.js";
 
 /** Requests admitted under an old store may still settle into it for this long after a reload. */
@@ -22,7 +23,11 @@ export class LimitsHub {
     const key = storeKey(config.limits.store);
     if (!this.store || key !== this.storeKey) {
       const next = new GuardedStore(await openStore(config.limits.store));
-      next.onChange = (h, e) => this.onStoreChange?.(h, e);
+      next.onChange = (h, e) => {
+        logStoreChange(next.kind, h, e);
+        this.onStoreChange?.(h, e);
+      };
+      watchStore(next);
       const old = this.store;
       this.store = next;
       this.storeKey = key;

@@ -31,6 +31,7 @@ auth:
 providers:
   targets:
     - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: "${MODEL}", base_url: "${url}" }
+    - { id: small, provider: "openllm:chat:small-pool", model: "${MODEL}", base_url: "${url}", limits: { requests_per_minute: 2 } }
 limits:
   default_max_tokens: 50
   default: { requests_per_minute: 1000 }
@@ -185,12 +186,35 @@ policy:
     expect(withUsage.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 3 } });
   });
 
+  it("a target's limits hold for all keys together (a small GPU pool)", async () => {
+    const to = (key: string) => sdk(key).client.chat.completions.create({ model: "small", messages: [{ role: "user", content: "x" }] });
+    await to(KEYS.plain);
+    await to(KEYS.admin);
+    const err = await to(KEYS.conc).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(err.error.message).toMatch(/target 'small'.*requests_per_minute: limit 2/);
+    const usage = await rig.kt("connect", KEYS.admin).governance.getUsage({ targetId: "small" });
+    expect(usage.subjects.map((s) => [UsageSubjectKind[s.kind], s.id, s.rates[0]!.used])).toEqual([["TARGET", "small", 2n]]);
+  });
+
+  it("/metrics counts reserved and charged tokens and refusals by key and limit", async () => {
+    const r = await fetch(`${rig.url}/metrics`, { headers: { authorization: `Bearer ${KEYS.admin}` } });
+    expect(r.status).toBe(200);
+    const text = await r.text();
+    expect(text).toMatch(/^kt_limits_rejected_total\{key_id="rpm",subject="key",limit="requests_per_minute"\} [1-9]/m);
+    expect(text).toMatch(/^kt_limits_rejected_total\{key_id="budget",subject="key",limit="token_budget"\} [1-9]/m);
+    expect(text).toMatch(/^kt_limits_rejected_total\{key_id="conc",subject="target",limit="requests_per_minute"\} 1/m);
+    expect(text).toMatch(/^kt_limits_tokens_reserved_total\{key_id="budget"\} [1-9]/m);
+    expect(text).toMatch(/^kt_limits_tokens_charged_total\{key_id="budget"\} [1-9]/m);
+    expect(text).toMatch(/^kt_limits_store_up 1$/m);
+  });
+
   it("GetUsage lists keys, teams and their windows", async () => {
     const usage = await rig.kt("connect", KEYS.admin).governance.getUsage({});
     expect(usage.store).toBe("embedded");
     expect(usage.storeAvailable).toBe(true);
     const ids = usage.subjects.map((s) => `${UsageSubjectKind[s.kind]}:${s.id}`);
-    expect(ids).toEqual(["KEY:rpm", "KEY:budget", "KEY:team1", "KEY:team2", "KEY:conc", "KEY:admin", "KEY:plain", "TEAM:search"]);
+    expect(ids).toEqual(["KEY:rpm", "KEY:budget", "KEY:team1", "KEY:team2", "KEY:conc", "KEY:admin", "KEY:plain", "TEAM:search", "TARGET:small"]);
     const rpm = usage.subjects[0]!;
     expect(rpm.rates.map((r) => [r.name, r.limit, r.used])).toEqual([
       ["requests_per_minute", 3n, 3n],
@@ -198,7 +222,7 @@ policy:
     ]);
     expect(rpm.rates[0]!.remaining).toBe(0n);
     expect(rpm.rates[0]!.resetSeconds).toBeGreaterThan(50);
-    const team = usage.subjects.at(-1)!;
+    const team = usage.subjects.at(-2)!;
     expect(team.rates[0]).toMatchObject({ name: "requests_per_minute", limit: 2n, used: 2n });
     const chatOnly = await rig.kt("connect", KEYS.plain).governance.getUsage({}).catch((e) => e);
     expect(chatOnly.code).toBe(Code.PermissionDenied);
