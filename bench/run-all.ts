@@ -13,7 +13,8 @@
  *
  * Environment: BENCH_SECONDS (8), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (16),
  * BENCH_THREADS (2), BENCH_STREAMS (30), BENCH_STREAM_ROUNDS (3), BENCH_CHUNK_DELAY_MS (20), BENCH_MEM_STREAMS (1000),
- * BENCH_DRIP_MS (100), BENCH_ONLY (comma list of: throughput,streaming,scanner,memory),
+ *   5. usage limits: bench/limits.ts (CPU per request of reserve + settle, embedded and Redis)
+ * BENCH_DRIP_MS (100), BENCH_ONLY (comma list of: throughput,streaming,scanner,memory,limits),
  * BENCH_PORTKEY (1; 0 skips the Portkey row), BENCH_PORTKEY_VERSION (1.15.2), BENCH_PINNED_ROUNDS (5) and
  * BENCH_PINNED_SECONDS (4) for the pinned CPU measurement that follows the throughput rounds.
  */
@@ -32,7 +33,7 @@ import { portkeyComparison, throughputTable } from "./lib/throughput.js";
 import { wrkPath } from "./lib/wrk.js";
 
 const CHAT = "/v1/chat/completions";
-const only = new Set((process.env.BENCH_ONLY ?? "throughput,streaming,scanner,memory").split(",").map((s) => s.trim()));
+const only = new Set((process.env.BENCH_ONLY ?? "throughput,streaming,scanner,memory,limits").split(",").map((s) => s.trim()));
 const sections: string[] = [];
 const skipped: string[] = [];
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
@@ -340,6 +341,18 @@ async function scanner(): Promise<void> {
   if (out) sections.push(["## 3. Scanner throughput (bench/scanner.ts)", "", "```", out, "```"].join("\n"));
 }
 
+async function limits(): Promise<void> {
+  const file = path.join(ROOT, "bench", "limits.ts");
+  log("limits");
+  const child = startChild("bench/limits.ts", process.execPath, ["--import", "tsx", file]);
+  const guard = setTimeout(() => void child.stop(2000), 300_000);
+  const code = await child.exited;
+  clearTimeout(guard);
+  const out = child.stdout().trim();
+  if (code !== 0) skipped.push(`usage limits: bench/limits.ts exited ${code}: ${tail(child.stderr(), 3).replace(/\n/g, " / ")}`);
+  if (out) sections.push(["## 5. Usage limits (bench/limits.ts)", "", "```", out, "```"].join("\n"));
+}
+
 async function memory(tmp: string): Promise<void> {
   const n = envNum("BENCH_MEM_STREAMS", 1000);
   const drip = envNum("BENCH_DRIP_MS", 100);
@@ -407,6 +420,7 @@ async function main(): Promise<void> {
       ["streaming", () => streaming(tmp)],
       ["scanner", () => scanner()],
       ["memory", () => memory(tmp)],
+      ["limits", () => limits()],
     ] as const) {
       if (!only.has(name)) continue;
       try {
