@@ -36,3 +36,13 @@ export function fmtTime(d: Date | undefined): string {
 export function fmtHourMinute(d: Date): string {
   return hm.format(d);
 }
+
+/** A moment as the clock of a named time zone shows it (a budget period ends at midnight there). */
+export function fmtDateTimeIn(d: Date | undefined, timeZone: string): string {
+  if (!d) return "—";
+  try {
+    return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short", timeZone }).format(d);
+  } catch {
+    return dateTime.format(d);
+  }
+}

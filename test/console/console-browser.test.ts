@@ -24,7 +24,7 @@ function config(fakeUrl: string, dir: string, baseUrl = fakeUrl): string {
 auth:
   api_keys:
     - { id: ops-admin, sha256: ${sha256Hex(ADMIN_KEY)}, scopes: [chat, admin] }
-    - { id: app, sha256: ${sha256Hex(APP_KEY)}, scopes: [chat] }
+    - { id: app, sha256: ${sha256Hex(APP_KEY)}, scopes: [chat], team: support, limits: { requests_per_minute: 600, token_budget: { tokens: 1000000, period: month, time_zone: UTC } } }
 providers:
   targets:
     - id: openllm-llama3
@@ -32,6 +32,9 @@ providers:
       model: ${MODEL}
       base_url: ${baseUrl}
       description: Llama 3 on the GPU pool
+limits:
+  teams:
+    support: { requests_per_minute: 1200 }
 policies:
   chain: [pii, audit-logger]
 policy:
@@ -189,9 +192,15 @@ describe("the console in a real browser", () => {
     await shot("config");
     writeFileSync(stack.configPath, good);
 
-    // Usage: until GetUsage exists, the page says so.
+    // Usage: the app key's rate window and budget, and its team's, from the limits store.
     await page.getByRole("link", { name: "Usage" }).click();
-    expect(await page.locator("main .notice").textContent()).toMatch(/not available|not shown/);
+    const appRow = page.locator("table.usage-table tbody tr", { hasText: /^key app/ });
+    await appRow.waitFor();
+    expect(await appRow.textContent()).toMatch(/\b4 of 600 requests \/ min/);
+    expect(await appRow.textContent()).toMatch(/of 1,000,000 per month/);
+    const teamRow = page.locator("table.usage-table tbody tr", { hasText: /^team support/ }).filter({ hasText: "4 of 1,200 requests / min" });
+    expect(await teamRow.count()).toBe(1);
+    expect(await page.getByRole("status").first().textContent()).toContain("Store: embedded");
     await shot("usage");
 
     // Overview counts what happened, in the chart's legend.
