@@ -8,7 +8,8 @@
  *      full chain (PII redaction both ways, content filter, audit log); wrk 16 connections, 2 threads
  *   2. streaming: time to first token, direct vs gateway (off, full chain buffered, full chain
  *      incremental), against a fake that waits 20 ms between chunks
- *   3. scanner throughput: bench/scanner.ts, when present
+ *   3. scanner throughput: bench/scanner.ts, when present; then bench/pii-names.ts (precision and
+ *      recall of person, street_address, postal_code, date_of_birth; their cost on long prose)
  *   4. memory: 1,000 concurrent streams through the full-chain gateway against a slow-drip fake
  *
  * Environment: BENCH_SECONDS (8), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (16),
@@ -339,6 +340,17 @@ async function scanner(): Promise<void> {
   const out = child.stdout().trim();
   if (code !== 0) skipped.push(`scanner throughput: bench/scanner.ts exited ${code}: ${tail(child.stderr(), 3).replace(/\n/g, " / ")}`);
   if (out) sections.push(["## 3. Scanner throughput (bench/scanner.ts)", "", "```", out, "```"].join("\n"));
+  // Names and addresses: precision and recall on the labelled set, throughput on long prose.
+  const names = path.join(ROOT, "bench", "pii-names.ts");
+  if (!existsSync(names)) return;
+  log("pii names");
+  const nc = startChild("bench/pii-names.ts", process.execPath, ["--import", "tsx", names]);
+  const nguard = setTimeout(() => void nc.stop(2000), 300_000);
+  const ncode = await nc.exited;
+  clearTimeout(nguard);
+  const nout = nc.stdout().trim();
+  if (ncode !== 0) skipped.push(`pii names: bench/pii-names.ts exited ${ncode}: ${tail(nc.stderr(), 3).replace(/\n/g, " / ")}`);
+  if (nout) sections.push(["### Names and addresses (bench/pii-names.ts)", "", "```", nout, "```"].join("\n"));
 }
 
 async function limits(): Promise<void> {

@@ -263,6 +263,16 @@ let lastStart = -1;
 let lastEnd = -1;
 let lastResult = -1;
 
+/** Whether the word at `p` is ASCII letters only, ended by something that is neither letter nor apostrophe nor hyphen. */
+function plainWord(text: string, p: number): boolean {
+  let j = p + 1;
+  for (;;) {
+    const c = text.charCodeAt(j);
+    if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90)) j++;
+    else return j - p <= 21 && !(isWordChar(c) || c === 45);
+  }
+}
+
 function accept(text: string, start: number, end: number): number {
   if (start === lastStart && end === lastEnd && text === lastText) return lastResult;
   const r = decide(text, start, end);
@@ -465,7 +475,9 @@ function seekPerson(text: string, from: number): number {
     if (cue !== -1 && cue < pos) cue = nextCue(text, pos);
     const p = cap === -1 ? cue : cue === -1 ? cap : Math.min(cap, cue);
     if (p === -1) return -1;
-    if (p === cap && p !== cue && cannotStart(text, p, text.length)) {
+    // Before running the regex: a plain ASCII word is exactly the regex's first word, so the
+    // decision's first check can be taken here (other words take the full path).
+    if (p === cap && p !== cue && plainWord(text, p) && cannotStart(text, p, text.length)) {
       pos = p + 1;
       continue;
     }
