@@ -35,3 +35,42 @@ function bench(name: string, types: readonly (typeof builtinPiiTypes)[number][])
 bench("default (ssn, card, email)", ["ssn", "credit_card", "email"]);
 bench("common (+phone, iban, ip_address)", ["ssn", "credit_card", "email", "phone", "iban", "ip_address"]);
 bench("all built-in", builtinPiiTypes);
+
+// Long realistic prose with sparse PII (one value per ~20 KB), as a RAG prompt of 1 MiB: the whole
+// PII chain as EvaluatePolicy runs it (normalised view, all ten recognisers, redaction), and the
+// content lexicon. Then bad input, which must take linear time.
+const { compilePolicyEngine } = await import("../src/policy/index.js");
+const { scoreText } = await import("../src/policy/content/index.js");
+const { prose } = await import("./prose.js");
+const { ruleSchema } = await import("../src/config/schema.js");
+const long = prose(1 << 20);
+const engine = compilePolicyEngine({
+  source: "bench",
+  pack: undefined,
+  targets: [],
+  policies: [{ id: "p", description: undefined, rules: [ruleSchema.parse({ type: "pii_detection", patterns: builtinPiiTypes })] }],
+  audit: undefined,
+  streaming: { mode: "buffered" },
+  apiKeys: [],
+  limits: {},
+} as never);
+
+async function timed(name: string, bytes: number, f: () => unknown, runs = 5): Promise<void> {
+  await f();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < runs; i++) await f();
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6 / runs;
+  console.log(`${name.padEnd(34)} ${((bytes / 1e6) / (ms / 1000)).toFixed(1).padStart(7)} MB/s  (${ms.toFixed(1)} ms)`);
+}
+const longMb = Buffer.byteLength(long);
+await timed("prose 1 MiB: all ten (EvaluatePolicy)", longMb, () => engine.evaluateText(long, "request"));
+await timed("prose 1 MiB: content lexicon", longMb, () => scoreText(long));
+const bad: [string, string][] = [
+  ["1 MiB digits and separators", Array.from({ length: 1 << 20 }, (_, i) => "0123456789 -./"[(i * 7919) % 14]).join("")],
+  ["1 MiB of one digit", "4".repeat(1 << 20)],
+  ["100 KB a@a.a.a…", "a@" + "a.".repeat(50_000)],
+  ["100 KB a@a@a@…", "a@".repeat(50_000)],
+  ["1 MiB lone surrogates", "\ud800a\udc00b".repeat(1 << 18)],
+  ["1 MiB zero-width and full-width", "\u200b\uff14".repeat(1 << 19)],
+];
+for (const [name, t] of bad) await timed(`bad: ${name}`, t.length, () => engine.evaluateText(t, "request"), 1);
