@@ -72,6 +72,8 @@ export const creditCard: Recogniser = {
   maxLength: 19 + 7 * 11,
   lookbehind: 2,
   validate(text, start, end) {
+    // A number after another number and one separator (`1.4111…`, `12-4111…`) is part of something else.
+    if (start >= 2 && isDigit(text.charCodeAt(start - 2)) && ".,-/ ".includes(text[start - 1]!)) return -1;
     let digits = "";
     let best = -1;
     let i = start;

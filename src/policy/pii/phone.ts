@@ -139,7 +139,22 @@ export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIO
     maxLength: 1 + 24 + 1 + 30,
     lookbehind: 32,
     validate(text, start, end) {
+      // Not after another number and a short run of separators: part of a longer sequence.
+      let b = start - 1;
+      while (b >= 0 && start - b <= 3 && " .-/(".includes(text[b]!)) b--;
+      if (b >= 0 && b < start - 1 && isDigit(text.charCodeAt(b))) return -1;
       const plus = text.charCodeAt(start) === 43;
+      // Cheap first: most candidates are short numbers, dates and amounts.
+      let nd = 0;
+      let ng = 0;
+      for (let i = start; i < end; i++) {
+        if (isDigit(text.charCodeAt(i))) {
+          nd++;
+          if (i === start || !isDigit(text.charCodeAt(i - 1))) ng++;
+        }
+      }
+      if (nd < 7 || (!plus && ng === 1 && !hasCue(text, start))) return -1;
+      if (!plus && !wanted.some((r) => r !== "US" && r !== "CA") && nd < 10) return -1;
       const groups = groupsOf(text, start, end);
       // Longest run of whole groups first; an extension is read after the number it follows.
       for (let k = groups.length; k >= 1; k--) {

@@ -19,6 +19,7 @@ export const ssn: Recogniser = {
   maxLength: 11,
   lookbehind: 40,
   validate(text, start, end) {
+    if (start >= 2 && ".,-".includes(text[start - 1]!) && text.charCodeAt(start - 2) >= 48 && text.charCodeAt(start - 2) <= 57) return -1;
     const compact = end - start === 9;
     const s = compact ? text.slice(start, end) : text.slice(start, start + 3) + text.slice(start + 4, start + 6) + text.slice(start + 7, start + 11);
     if (!compact && text[start + 3] !== text[start + 6] && !(text[start + 3] === " " || text[start + 6] === " ")) {

@@ -20,17 +20,48 @@ const SPECIAL = /[^\x00-\x24\x26-\x2a\x2c-\x7f]/;
 /** The same plus `\\` for JSON string content (tool-call arguments), whose escapes are decoded too. */
 const SPECIAL_JSON = /[^\x00-\x24\x26-\x2a\x2c-\x5b\x5d-\x7f]/;
 
-/** Pieces of the map. Identity runs map one to one; other units map all their view chars to one source span. */
-export interface ViewMap {
-  /** View offset where each piece starts. */
-  readonly vStart: number[];
-  /** Its length in the view. */
-  readonly vLen: number[];
-  /** Source span (absolute offsets). */
-  readonly oStart: number[];
-  readonly oEnd: number[];
+/**
+ * Pieces of the map, in typed arrays (one piece per unit that is not its own view can mean a million
+ * of them). Identity runs map one to one; other units map all their view chars to one source span.
+ */
+export class ViewMap {
+  /** Number of pieces. */
+  n = 0;
+  /** View offset where each piece starts, its length in the view, its source span (absolute offsets). */
+  vStart = new Float64Array(16);
+  vLen = new Float64Array(16);
+  oStart = new Float64Array(16);
+  oEnd = new Float64Array(16);
   /** 1 for an identity run. */
-  readonly identity: number[];
+  identity = new Uint8Array(16);
+
+  push(vStart: number, vLen: number, oStart: number, oEnd: number, identity: number): void {
+    const n = this.n;
+    if (n === this.vStart.length) {
+      const grow = <T extends Float64Array | Uint8Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(n * 2);
+        b.set(a);
+        return b;
+      };
+      this.vStart = grow(this.vStart);
+      this.vLen = grow(this.vLen);
+      this.oStart = grow(this.oStart);
+      this.oEnd = grow(this.oEnd);
+      this.identity = grow(this.identity);
+    }
+    this.vStart[n] = vStart;
+    this.vLen[n] = vLen;
+    this.oStart[n] = oStart;
+    this.oEnd[n] = oEnd;
+    this.identity[n] = identity;
+    this.n = n + 1;
+  }
+
+  /** Drops the first k pieces. */
+  shift(k: number): void {
+    for (const a of [this.vStart, this.vLen, this.oStart, this.oEnd, this.identity]) a.copyWithin(0, k, this.n);
+    this.n -= k;
+  }
 }
 
 export interface NormalView {
@@ -145,20 +176,16 @@ export class ViewBuilder {
   view = "";
   /** Absolute view offset of view[0] (the stream guard drops what it has decided). */
   viewBase = 0;
-  readonly map: ViewMap = { vStart: [], vLen: [], oStart: [], oEnd: [], identity: [] };
+  readonly map = new ViewMap();
   /** Inside a token that has `?`/`&` … `=`: `+` reads as a space. */
   private tokenQuery = 0;
   private identityOnly = true;
-  private readonly special: RegExp;
-
   /** `json`: the source is JSON string content; `\\u0040`, `\\n`, `\\"` … read as what they stand for. */
-  constructor(readonly json = false) {
-    this.special = new RegExp((json ? SPECIAL_JSON : SPECIAL).source, "g");
-  }
+  constructor(readonly json = false) {}
 
   private piece(vStart: number, vLen: number, oStart: number, oEnd: number, identity: number): void {
     const m = this.map;
-    const n = m.vStart.length;
+    const n = m.n;
     // Extend the previous identity run when this one continues it.
     if (identity === 1 && n > 0 && m.identity[n - 1] === 1 && m.oEnd[n - 1] === oStart && m.vStart[n - 1]! + m.vLen[n - 1]! === vStart) {
       m.vLen[n - 1]! += vLen;
@@ -166,11 +193,7 @@ export class ViewBuilder {
       return;
     }
     if (identity === 0) this.identityOnly = false;
-    m.vStart.push(vStart);
-    m.vLen.push(vLen);
-    m.oStart.push(oStart);
-    m.oEnd.push(oEnd);
-    m.identity.push(identity);
+    m.push(vStart, vLen, oStart, oEnd, identity);
   }
 
   /** True while every piece so far is identity and contiguous: the view equals the source. */
@@ -178,95 +201,96 @@ export class ViewBuilder {
     return this.identityOnly;
   }
 
-  private plainQueryState(s: string, from: number, to: number): void {
-    // Tracks `?k=` / `&k=` through plain ASCII text so `+` after it is read as a URL space.
-    for (let i = from; i < to; i++) {
-      const c = s.charCodeAt(i);
-      if (isWhite(c)) this.tokenQuery = 0;
-      else if (c === 63 || c === 38) this.tokenQuery = 1;
-      else if (c === 61 && this.tokenQuery >= 1) this.tokenQuery = 2;
-    }
-  }
-
   /** Appends source text `s` whose first character is at absolute source offset `oBase`. Returns the characters consumed. */
   append(s: string, oBase: number, final: boolean): number {
     const parts: string[] = [];
+    const json = this.json;
     let vAt = this.viewBase + this.view.length;
     let i = 0;
     const n = s.length;
-    const special = this.special;
-    const hasQuery = this.tokenQuery !== 0 || s.indexOf("?") !== -1 || s.indexOf("&") !== -1;
-    while (i < n) {
-      special.lastIndex = i;
-      const m = special.exec(s);
-      const j = m === null ? n : m.index;
-      if (j > i) {
-        parts.push(j === n && i === 0 ? s : s.slice(i, j));
-        this.piece(vAt, j - i, oBase + i, oBase + j, 1);
-        if (hasQuery) this.plainQueryState(s, i, j);
-        vAt += j - i;
-        i = j;
+    // The pending run of characters that are their own view, pushed as one slice and one piece.
+    let runStart = 0;
+    let runV = vAt;
+    const flush = (to: number): void => {
+      if (to > runStart) {
+        parts.push(runStart === 0 && to === n ? s : s.slice(runStart, to));
+        this.piece(runV, to - runStart, oBase + runStart, oBase + to, 1);
       }
-      if (i >= n) break;
+    };
+    while (i < n) {
       const c = s.charCodeAt(i);
+      if (c < 0x80 && c !== 37 && c !== 43 && (c !== 92 || !json)) {
+        if (isWhite(c)) this.tokenQuery = 0;
+        else if (c === 63 || c === 38) this.tokenQuery = 1;
+        else if (c === 61 && this.tokenQuery >= 1) this.tokenQuery = 2;
+        i++;
+        vAt++;
+        continue;
+      }
       let out: string;
       let len = 1;
+      let ident = false;
       if (c === 43) {
         // `+`: a space inside a URL query value, itself otherwise.
-        if (this.tokenQuery !== 2) {
-          parts.push("+");
-          this.piece(vAt, 1, oBase + i, oBase + i + 1, 1);
-          vAt += 1;
-          i += 1;
-          continue;
-        }
-        out = " ";
+        ident = this.tokenQuery !== 2;
+        out = ident ? "+" : " ";
       } else if (c === 37) {
         const d = decodePercent(s, i);
         if (d === null && !final) break;
         if (!d) {
-          parts.push("%");
-          this.piece(vAt, 1, oBase + i, oBase + i + 1, 1);
-          vAt += 1;
-          i += 1;
-          continue;
+          ident = true;
+          out = "%";
+        } else {
+          len = d[1];
+          const dc = d[0].codePointAt(0)!;
+          out = dc < 0x80 ? d[0] : mapCodePoint(dc, d[0]);
         }
-        len = d[1];
-        const dc = d[0].codePointAt(0)!;
-        out = dc < 0x80 ? (dc === 43 ? "+" : d[0]) : mapCodePoint(dc, d[0]);
       } else if (c === 92) {
         const d = decodeJsonEscape(s, i);
         if (d === null && !final) break;
         if (!d) {
-          parts.push("\\");
-          this.piece(vAt, 1, oBase + i, oBase + i + 1, 1);
-          vAt += 1;
-          i += 1;
-          continue;
+          ident = true;
+          out = "\\";
+        } else {
+          len = d[1];
+          const dc = d[0].charCodeAt(0);
+          out = dc < 0x80 ? d[0] : mapCodePoint(dc, d[0]);
         }
-        len = d[1];
-        const dc = d[0].charCodeAt(0);
-        out = dc < 0x80 ? d[0] : mapCodePoint(dc, d[0]);
       } else if (c >= 0xd800 && c <= 0xdbff) {
         if (i + 1 >= n && !final) break;
         const c2 = i + 1 < n ? s.charCodeAt(i + 1) : 0;
         if (c2 >= 0xdc00 && c2 <= 0xdfff) {
           len = 2;
-          const cp = ((c - 0xd800) << 10) + (c2 - 0xdc00) + 0x10000;
-          out = mapCodePoint(cp, s.slice(i, i + 2));
-        } else out = s[i]!;
-      } else out = mapCodePoint(c, s[i]!);
-      const ident = len === 1 && out.length === 1 && out.charCodeAt(0) === c ? 1 : 0;
-      if (out.length > 0 || ident) this.piece(vAt, out.length, oBase + i, oBase + i + len, ident);
-      else this.identityOnly = false;
+          const pair = s.slice(i, i + 2);
+          out = mapCodePoint(((c - 0xd800) << 10) + (c2 - 0xdc00) + 0x10000, pair);
+          ident = out === pair;
+        } else {
+          out = s[i]!;
+          ident = true;
+        }
+      } else {
+        const ch = s[i]!;
+        out = mapCodePoint(c, ch);
+        ident = out === ch;
+        // Spaces as written end a URL token (decoded `+` and `%20` do not).
+        if (out === " " || out === "\n") this.tokenQuery = 0;
+      }
+      if (ident) {
+        i += len;
+        vAt += len;
+        continue;
+      }
+      flush(i);
       if (out.length > 0) {
         parts.push(out);
-        // Spaces as written end a URL token (decoded `+` and `%20` do not).
-        if ((out === " " || out === "\n") && c !== 43 && c !== 37) this.tokenQuery = 0;
+        this.piece(vAt, out.length, oBase + i, oBase + i + len, 0);
         vAt += out.length;
-      }
+      } else this.identityOnly = false;
       i += len;
+      runStart = i;
+      runV = vAt;
     }
+    flush(i);
     if (parts.length > 0) this.view += parts.length === 1 ? parts[0]! : parts.join("");
     return i;
   }
@@ -275,7 +299,7 @@ export class ViewBuilder {
   private pieceAt(v: number): number {
     const m = this.map;
     let lo = 0;
-    let hi = m.vStart.length - 1;
+    let hi = m.n - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       if (m.vStart[mid]! <= v) lo = mid;
@@ -287,7 +311,7 @@ export class ViewBuilder {
   /** Source offset where view offset v (absolute) begins; `sourceEnd` for the end of the view. */
   toSourceStart(v: number, sourceEnd: number): number {
     const m = this.map;
-    if (m.vStart.length === 0 || v >= this.viewBase + this.view.length) return sourceEnd;
+    if (m.n === 0 || v >= this.viewBase + this.view.length) return sourceEnd;
     const k = this.pieceAt(v);
     return m.identity[k] === 1 ? m.oStart[k]! + (v - m.vStart[k]!) : m.oStart[k]!;
   }
@@ -302,11 +326,9 @@ export class ViewBuilder {
   /** Forgets everything before absolute view offset v (kept: the piece holding it and later). */
   dropBefore(v: number): void {
     const m = this.map;
-    if (m.vStart.length === 0) return;
+    if (m.n === 0) return;
     const k = this.pieceAt(v);
-    if (k > 0) {
-      for (const a of [m.vStart, m.vLen, m.oStart, m.oEnd, m.identity]) a.splice(0, k);
-    }
+    if (k > 0) m.shift(k);
     const cut = Math.min(m.vStart[0]!, v) - this.viewBase;
     if (cut > 0) {
       this.view = this.view.slice(cut);
@@ -333,7 +355,7 @@ export function toSource(view: NormalView, start: number, end: number): { start:
 
 function pieceOf(m: ViewMap, v: number): number {
   let lo = 0;
-  let hi = m.vStart.length - 1;
+  let hi = m.n - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
     if (m.vStart[mid]! <= v) lo = mid;
