@@ -283,7 +283,9 @@ export class ViewBuilder {
       flush(i);
       if (out.length > 0) {
         parts.push(out);
-        this.piece(vAt, out.length, oBase + i, oBase + i + len, 0);
+        this.identityOnly = false;
+        // A unit as long as its view (`４` → `4`) maps offsets one to one, like an identity run, and joins one.
+        this.piece(vAt, out.length, oBase + i, oBase + i + len, out.length === len ? 1 : 0);
         vAt += out.length;
       } else this.identityOnly = false;
       i += len;
