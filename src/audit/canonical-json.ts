@@ -55,10 +55,12 @@ export function canonicalAuditRecord(input: AuditRecordInput, seq: number, prev:
     const o: Record<string, unknown> = { action: e.action, counts: sortedCounts(e.counts) };
     if (e.engine !== undefined) o.engine = e.engine;
     if (e.failedOpen !== undefined) o.failedOpen = e.failedOpen;
+    if (e.leakBoundChars !== undefined) o.leakBoundChars = e.leakBoundChars;
     o.phase = e.phase;
     o.policy = e.policy;
     o.rule = e.rule;
     o.ruleType = e.ruleType;
+    if (e.verdict !== undefined) o.verdict = { category: e.verdict.category, score: e.verdict.score, threshold: e.verdict.threshold };
     return o;
   });
   if (input.finishReasons !== undefined) r.finishReasons = input.finishReasons.slice();

@@ -209,6 +209,8 @@ class GatewayRequestSpan implements RequestSpan {
     };
     if (e.engine !== undefined) ev.engine = e.engine;
     if (e.failedOpen !== undefined) ev.failedOpen = e.failedOpen;
+    if (e.verdict !== undefined) ev.verdict = { category: e.verdict.category, score: e.verdict.score, threshold: e.verdict.threshold };
+    if (e.leakBoundChars !== undefined) ev.leakBoundChars = e.leakBoundChars;
     this.facts.events.push(ev);
     const fired = `${ev.policy}/${ev.rule}`;
     if (!this.facts.rulesFired.includes(fired)) this.facts.rulesFired.push(fired);
@@ -226,6 +228,12 @@ class GatewayRequestSpan implements RequestSpan {
       for (const [type, n] of Object.entries(ev.counts)) a[`kt.policy.count.${type}`] = n;
       if (ev.engine) a["kt.policy.engine"] = ev.engine;
       if (ev.failedOpen !== undefined) a["kt.policy.failed_open"] = ev.failedOpen;
+      if (ev.verdict) {
+        a["kt.policy.category"] = ev.verdict.category;
+        a["kt.policy.score"] = ev.verdict.score;
+        a["kt.policy.threshold"] = ev.verdict.threshold;
+      }
+      if (ev.leakBoundChars !== undefined) a["kt.policy.stream_leak_bound_chars"] = ev.leakBoundChars;
       this.otel.addEvent("kt.governance", a);
     }
   }

@@ -3,6 +3,6 @@ export type { ApiKey, GatewayConfig, LimitSet, LimitsStoreConfig, Policy, Target
 export type { Scope } from "../wire/index.js";
 export { loadConfigFile, parseConfig, sha256Hex } from "./load-config.js";
 export { parseProviderString, type ProviderKind, type ProviderString } from "./provider-string.js";
-export type { AuditLoggerSettings, ContentCategory, ContentFilterRule, PiiRule, Rule } from "./schema.js";
-export { contentCategories } from "./schema.js";
+export type { AuditLoggerSettings, ContentCategory, ContentFilterRule, GuardEngine, PiiRule, Rule } from "./schema.js";
+export { contentCategories, guardEngines } from "./schema.js";
 export { builtinPatternName, builtinPiiTypes, type BuiltinPiiType } from "./pii-pattern-names.js";

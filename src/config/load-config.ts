@@ -7,6 +7,7 @@ import type { ApiKey, GatewayConfig, LimitSet, LimitsStoreConfig, Policy, Target
 import { parseProviderString } from "./provider-string.js";
 import {
   auditLoggerSchema,
+  guardEngines,
   configSchema,
   namedPolicySchema,
   plainPolicySchema,
@@ -157,8 +158,8 @@ function collectPolicies(r: Record<string, any>, at: (p: Path, m: string, k?: bo
 function checkRuleTargets(list: PolicyPaths["list"], targets: Map<string, number>, at: (p: Path, m: string) => void) {
   for (const { policy, path } of list)
     policy.rules.forEach((rule: any, i) => {
-      if (rule?.type !== "content_filter" || rule.engine !== "llama_guard") return;
-      if (typeof rule.target !== "string") at([...path, "rules", i], "engine llama_guard needs `target:` naming the guard model's target id");
+      if (rule?.type !== "content_filter" || !guardEngines.includes(rule.engine)) return;
+      if (typeof rule.target !== "string") at([...path, "rules", i], `engine ${rule.engine} needs \`target:\` naming the guard model's target id`);
       else if (!targets.has(rule.target)) at([...path, "rules", i, "target"], `unknown target '${rule.target}'`);
     });
 }

@@ -107,18 +107,36 @@ export const piiRuleSchema = z.strictObject({
   allow_token_prompts: z.boolean().optional(),
 });
 
-export const contentCategories = ["violence", "self_harm", "hate", "sexual", "harassment", "illicit"] as const;
+export const contentCategories = ["violence", "self_harm", "hate", "sexual", "harassment", "illicit", "prompt_injection"] as const;
+
+/** Guard-model engines: served by a configured target, each with its own prompt and verdict format. */
+export const guardEngines = ["llama_guard", "shieldgemma", "granite_guardian"] as const;
+
+const score = z.number().gt(0).lte(1);
 
 export const contentFilterRuleSchema = z.strictObject({
   type: z.literal("content_filter"),
   id: z.string().optional(),
   action: z.enum(["block", "log"]).default("block"),
   categories: z.array(z.enum(contentCategories)).min(1),
-  engine: z.enum(["builtin", "llama_guard"]).default("builtin"),
+  engine: z.enum(["builtin", ...guardEngines]).default("builtin"),
   target: z.string().optional(),
   fail_open: z.boolean().default(false),
   apply_to: applyTo,
-  threshold: z.number().positive().optional(),
+  /** Built-in classifier: one score threshold (0-1] for every category; `thresholds` overrides per category. */
+  threshold: score.optional(),
+  thresholds: z.partialRecord(z.enum(contentCategories), score).optional(),
+  /**
+   * Guard engines: run the built-in classifier first and ask the guard model only when the
+   * classifier's highest score lies in [low, high); below is allowed, at or above is decided by the
+   * classifier.
+   */
+  classifier_band: z
+    .tuple([z.number().min(0).max(1), z.number().min(0).max(1)])
+    .refine(([lo, hi]) => lo < hi, { message: "needs low < high" })
+    .optional(),
+  /** Guard engines, incremental streaming: tokens (about 4 characters each) judged per window. */
+  stream_window_tokens: z.int().positive().max(4096).default(64),
 });
 
 export const ruleSchema = z.discriminatedUnion("type", [piiRuleSchema, contentFilterRuleSchema]);
@@ -214,3 +232,4 @@ export type PiiRule = z.infer<typeof piiRuleSchema>;
 export type ContentFilterRule = z.infer<typeof contentFilterRuleSchema>;
 export type AuditLoggerSettings = z.infer<typeof auditLoggerSchema>;
 export type ContentCategory = (typeof contentCategories)[number];
+export type GuardEngine = (typeof guardEngines)[number];

@@ -1,7 +1,7 @@
 import type { ContentCategory } from "../config/index.js";
 import type { TextSegment } from "./body-texts.js";
 import type { CompiledContentRule, CompiledPiiRule, CompiledRule, Phase } from "./compiled-rule.js";
-import { guardConversation, scoreText, type AskGuard, type GuardMessage } from "./content/index.js";
+import { guardConversation, judgeText, type AskGuard, type GuardMessage } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";
 import { askVerdict } from "./guard-call.js";
 import { blockedMessage, PolicyError } from "./policy-error.js";
@@ -213,6 +213,25 @@ function runPii(
   return { event, block: (events) => new PolicyError("KT_ERR_POLICY_BLOCKED", msg, rule, events) };
 }
 
+/**
+ * The texts the classifier judges, each as a whole: a request's user and tool turns together (every
+ * message and content part, in order; the system prompt is the operator's and prior assistant
+ * turns are the model's), a response's text per choice. Joined by a line break, so a word split
+ * across two messages or parts reads as two adjacent words.
+ */
+export function classifierTexts(phase: Phase, segs: readonly TextSegment[]): { text: string; segment: number }[] {
+  const groups = new Map<number, { parts: string[]; segment: number }>();
+  segs.forEach((s, i) => {
+    if (s.text === "") return;
+    if (phase === "request" && (s.role === "system" || s.role === "developer" || s.role === "assistant")) return;
+    const key = phase === "request" ? 0 : s.choice;
+    const g = groups.get(key);
+    if (g) g.parts.push(s.text);
+    else groups.set(key, { parts: [s.text], segment: i });
+  });
+  return [...groups.values()].map((g) => ({ text: g.parts.join("\n"), segment: g.segment }));
+}
+
 async function runContent(
   rule: CompiledContentRule,
   segs: TextSegment[],
@@ -222,38 +241,54 @@ async function runContent(
 ): Promise<RuleOutcome> {
   const counts: Record<string, number> = {};
   const base = { policy: rule.policy, rule: rule.rule, ruleType: "content_filter" as const, phase: input.phase, engine: rule.engine };
+  let verdict: GovernanceEvent["verdict"];
+  let engine = rule.engine;
+  const found = (cats: readonly ContentCategory[], segment: number) => {
+    for (const c of cats) add(counts, c);
+    if (input.collectFindings && segment !== -1)
+      for (const c of cats) findings.push({ policy: rule.policy, rule: rule.rule, type: c, ...toOriginal(edits[segment]!, 0, segs[segment]!.text.length) });
+  };
   if (rule.engine === "builtin") {
-    // Each text is judged on its own: a long conversation must not add up to a block.
-    segs.forEach((seg, i) => {
-      const { scores, matches } = scoreText(seg.text);
-      const fired = rule.categories.filter((c) => (scores[c] ?? 0) >= rule.threshold);
-      for (const m of matches) {
-        if (!fired.includes(m.category)) continue;
-        add(counts, m.category);
-        if (input.collectFindings) findings.push({ policy: rule.policy, rule: rule.rule, type: m.category, ...toOriginal(edits[i]!, m.start, m.end) });
-      }
-    });
-  } else {
-    for (const conversation of input.guardConversations(segs)) {
-      const v = await askVerdict(rule, conversation, input.askGuard, input.signal);
-      if (!v.ok) {
-        if (rule.failOpen) return { event: { ...base, action: rule.action, counts, failedOpen: true } };
-        const event: GovernanceEvent = { ...base, action: "block", counts, failedOpen: false };
-        const msg = `policy '${rule.policy}' rule '${rule.rule}': the guard model could not give a verdict`;
-        return { event, block: (events) => new PolicyError("KT_ERR_POLICY_ENGINE_UNAVAILABLE", msg, rule, events, v.cause) };
-      }
-      for (const c of v.categories) add(counts, c);
-      if (input.collectFindings)
-        for (const c of v.categories) {
-          const i = segs.findIndex((s) => s.text !== "");
-          if (i !== -1) findings.push({ policy: rule.policy, rule: rule.rule, type: c, ...toOriginal(edits[i]!, 0, segs[i]!.text.length) });
-        }
-      if (v.categories.length > 0 && rule.action === "block") break;
+    for (const { text, segment } of classifierTexts(input.phase, segs)) {
+      const v = judgeText(text, rule.categories, rule.thresholds);
+      if (v.fired.length === 0) continue;
+      found(v.fired, segment);
+      if (verdict === undefined || v.top.score / v.top.threshold > verdict.score / verdict.threshold) verdict = v.top;
     }
+  } else {
+    // With a band, the classifier screens first: only texts it is unsure about go to the guard model.
+    let unsure = true;
+    if (rule.band) {
+      const [low, high] = rule.band;
+      unsure = false;
+      for (const { text, segment } of classifierTexts(input.phase, segs)) {
+        const v = judgeText(text, rule.categories, rule.thresholds);
+        if (v.max >= high) {
+          const sure = rule.categories.filter((c) => v.top.category === c);
+          found(sure, segment);
+          verdict = { category: v.top.category, score: v.top.score, threshold: high };
+          engine = "builtin";
+        } else if (v.max >= low) unsure = true;
+      }
+    }
+    if (unsure && verdict === undefined)
+      for (const conversation of input.guardConversations(segs)) {
+        const v = await askVerdict(rule, conversation, input.askGuard, input.signal);
+        if (!v.ok) {
+          if (rule.failOpen) return { event: { ...base, action: rule.action, counts, failedOpen: true } };
+          const event: GovernanceEvent = { ...base, action: "block", counts, failedOpen: false };
+          const msg = `policy '${rule.policy}' rule '${rule.rule}': the guard model could not give a verdict`;
+          return { event, block: (events) => new PolicyError("KT_ERR_POLICY_ENGINE_UNAVAILABLE", msg, rule, events, v.cause) };
+        }
+        found(v.categories, segs.findIndex((s) => s.text !== ""));
+        if (v.categories.length > 0) verdict ??= { category: v.categories[0]!, score: 1, threshold: 1 };
+        if (v.categories.length > 0 && rule.action === "block") break;
+      }
   }
   const fired = Object.keys(counts) as ContentCategory[];
   if (fired.length === 0) return { event: undefined };
-  const event: GovernanceEvent = { ...base, action: rule.action, counts };
+  const event: GovernanceEvent = { ...base, engine, action: rule.action, counts };
+  if (verdict) event.verdict = verdict;
   if (rule.action !== "block") return { event };
   const msg = blockedMessage(input.phase, rule.policy, rule.rule, fired);
   return { event, block: (events) => new PolicyError("KT_ERR_POLICY_BLOCKED", msg, rule, events) };

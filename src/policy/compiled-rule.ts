@@ -1,5 +1,5 @@
-import type { ContentCategory, GatewayConfig, Rule } from "../config/index.js";
-import { DEFAULT_THRESHOLD } from "./content/index.js";
+import type { ContentCategory, GatewayConfig, GuardEngine, Rule } from "../config/index.js";
+import { defaultThresholds } from "./content/index.js";
 import { builtinPatternName, builtinPiiTypes, customRecogniser, recognisersFor, type BuiltinPiiType } from "./pii/index.js";
 import { compileReplacement } from "./redaction.js";
 import { compileScanner, type Recogniser, type Scanner } from "./scan/index.js";
@@ -25,9 +25,14 @@ export interface CompiledPiiRule extends RuleBase {
 export interface CompiledContentRule extends RuleBase {
   kind: "content_filter";
   action: "block" | "log";
-  engine: "builtin" | "llama_guard";
+  engine: "builtin" | GuardEngine;
   categories: readonly ContentCategory[];
-  threshold: number;
+  /** The classifier's threshold per category: the rule's, else its `threshold`, else the model's documented default. */
+  thresholds: Readonly<Record<ContentCategory, number>>;
+  /** Guard engines: the classifier decides outside [low, high), the guard model inside. */
+  band: readonly [number, number] | undefined;
+  /** Guard engines, incremental streaming: characters judged per window (tokens x 4). */
+  windowChars: number;
   failOpen: boolean;
   target: string | undefined;
 }
@@ -36,6 +41,12 @@ export type CompiledRule = CompiledPiiRule | CompiledContentRule;
 
 function phases(applyTo: "request" | "response" | "both"): Record<Phase, boolean> {
   return { request: applyTo !== "response", response: applyTo !== "request" };
+}
+
+function resolveThresholds(perCategory: Partial<Record<ContentCategory, number>> | undefined, all: number | undefined): Record<ContentCategory, number> {
+  const out = { ...defaultThresholds() };
+  for (const c of Object.keys(out) as ContentCategory[]) out[c] = perCategory?.[c] ?? all ?? out[c];
+  return out;
 }
 
 function compileRule(policy: string, rule: Rule, index: number): CompiledRule {
@@ -49,7 +60,9 @@ function compileRule(policy: string, rule: Rule, index: number): CompiledRule {
       action: rule.action,
       engine: rule.engine,
       categories: [...new Set(rule.categories)],
-      threshold: rule.threshold ?? DEFAULT_THRESHOLD,
+      thresholds: resolveThresholds(rule.thresholds, rule.threshold),
+      band: rule.classifier_band,
+      windowChars: rule.stream_window_tokens * 4,
       failOpen: rule.fail_open,
       target: rule.target,
     };

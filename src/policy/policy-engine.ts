@@ -5,7 +5,7 @@ import { hasTokenPrompt, refuseTokenPrompt, requestSegments, responseSegments, w
 import { withoutLeakedLogprobs } from "./logprobs.js";
 import { requestConversations, responseConversations, runChain, type ChainFinding } from "./chain-runner.js";
 import { compileRules, type CompiledRule } from "./compiled-rule.js";
-import { guardConversation, scoreText, warmUpLexicon } from "./content/index.js";
+import { guardConversation, warmUpClassifier } from "./content/index.js";
 import type { GovernanceEvent, PolicyDecision } from "./governance-event.js";
 import { scanSource } from "./scan/index.js";
 import { guardChunks } from "./stream-guard.js";
@@ -63,7 +63,7 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
   const rules = compileRules(config);
   const requestRules = rules.filter((r) => r.phases.request);
   const responseRules = rules.filter((r) => r.phases.response);
-  if (rules.some((r) => r.kind === "content_filter" && r.engine === "builtin")) warmUpLexicon();
+  if (rules.some((r) => r.kind === "content_filter" && (r.engine === "builtin" || r.band !== undefined))) warmUpClassifier();
   const askGuard = deps.askGuard;
 
   // Token ids cannot be read: refused while request rules are on, unless a request rule allows them.
@@ -113,7 +113,7 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
   return {
     enabled: rules.length > 0,
     hasResponseRules: responseRules.length > 0,
-    usesSignal: rules.some((r) => r.kind === "content_filter" && r.engine === "llama_guard"),
+    usesSignal: rules.some((r) => r.kind === "content_filter" && r.engine !== "builtin"),
     checkRequest: (body, op, signal) => check(requestRules, "request", body, requestSegments(body, op), signal),
     checkResponse: (body, _op, signal) => check(responseRules, "response", body, responseSegments(body), signal),
     guardStream(chunks, op, mode, onEvent, signal) {

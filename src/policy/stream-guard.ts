@@ -266,7 +266,8 @@ export class StreamGuard {
       };
       if (r.kind === "content_filter") {
         e.engine = r.engine;
-        if (r.engine === "llama_guard") e.failedOpen = t.failedOpen;
+        if (r.engine !== "builtin") e.failedOpen = t.failedOpen;
+        if (t.verdict) e.verdict = { ...t.verdict };
       }
       out.push(e);
     }

@@ -1,5 +1,5 @@
 import type { CompiledContentRule, CompiledPiiRule, CompiledRule } from "./compiled-rule.js";
-import { IncrementalScorer, guardConversation, type AskGuard } from "./content/index.js";
+import { ContentClassifier, defaultClassifier, guardConversation, STRIDE, verdictOf, type AskGuard } from "./content/index.js";
 import { askVerdict } from "./guard-call.js";
 import { blockedMessage } from "./policy-error.js";
 import { replacementFor } from "./redaction.js";
@@ -14,6 +14,8 @@ export interface RuleTally {
   counts: Record<string, number>;
   fired: boolean;
   failedOpen: boolean;
+  /** The deciding category, score and threshold, for the governance event. */
+  verdict?: { category: string; score: number; threshold: number };
   /** Set by the stage that decided to stop the stream. */
   stop?: { code: "KT_ERR_POLICY_BLOCKED" | "KT_ERR_POLICY_ENGINE_UNAVAILABLE"; message: string; cause?: unknown };
 }
@@ -127,17 +129,30 @@ class PiiStage implements TextStage {
   }
 }
 
-/** Built-in content filter: scores as text is decided; blocks before the deciding phrase goes out. */
+/**
+ * Built-in content filter over a stream. The classifier reads the text as it comes, in the same
+ * windows as a whole text, so the verdict is the buffered one for every chunking. Text goes out
+ * word by word while the window still open scores under half of every threshold; from the word
+ * that lifts it past that, text is held until every window holding that word has been judged (at
+ * most two blocks of WINDOW_BLOCK words). The leak bound: a block can come after at most
+ * 2 x WINDOW_BLOCK words of its window already sent, all of which scored under half the threshold
+ * when they left.
+ */
 class ContentStage implements TextStage {
-  private readonly scorer = new IncrementalScorer();
-  private pending = "";
-  /** Absolute offset of pending[0]. */
-  private base = 0;
+  private readonly clf = new ContentClassifier(defaultClassifier());
+  private readonly open = new Float64Array(STRIDE);
+  /** Held pieces, each with its end offset in the classifier's folded stream. */
+  private held: { text: string; end: number }[] = [];
+  private folded = 0;
+  /** Folded offset up to which text stays held until its windows are judged. */
+  private suspectUntil = 0;
 
   constructor(
     private readonly rule: CompiledContentRule,
     private readonly tally: RuleTally,
-  ) {}
+  ) {
+    this.clf.begin();
+  }
 
   push(piece: string): string {
     return this.advance(piece, false);
@@ -148,23 +163,41 @@ class ContentStage implements TextStage {
   }
 
   private advance(piece: string, final: boolean): string {
-    this.pending += piece;
-    const released = this.scorer.push(piece, final);
-    const fired = this.rule.categories.filter((c) => this.scorer.acc.score(c) >= this.rule.threshold);
-    if (fired.length > 0) {
-      for (const c of fired) this.tally.counts[c] = this.scorer.acc.matches.filter((m) => m.category === c).length;
+    this.folded += this.clf.push(piece, final);
+    if (piece !== "") this.held.push({ text: piece, end: this.folded });
+    const { categories, thresholds } = this.rule;
+    const v = verdictOf(this.clf.scores, categories, thresholds);
+    if (v.fired.length > 0) {
+      for (const c of v.fired) this.tally.counts[c] = 1;
+      this.tally.verdict = v.top;
       this.tally.fired = true;
       if (this.rule.action === "block") {
-        this.tally.stop = { code: "KT_ERR_POLICY_BLOCKED", message: blockedMessage("response", this.rule.policy, this.rule.rule, fired) };
+        this.tally.stop = { code: "KT_ERR_POLICY_BLOCKED", message: blockedMessage("response", this.rule.policy, this.rule.rule, v.fired) };
         throw new StageStop(this.tally);
       }
     }
-    const n = released - this.base;
-    const out = this.pending.slice(0, n);
-    this.pending = this.pending.slice(n);
-    this.base = released;
+    const settled = this.clf.settled;
+    if (!final && verdictOf(this.clf.openScores(this.open), categories, halved(thresholds)).fired.length > 0)
+      this.suspectUntil = Math.max(this.suspectUntil, settled);
+    const cleared = this.clf.cleared;
+    const limit = final ? Infinity : cleared >= this.suspectUntil ? settled : cleared;
+    let out = "";
+    let k = 0;
+    while (k < this.held.length && this.held[k]!.end <= limit) out += this.held[k++]!.text;
+    if (k > 0) this.held = this.held.slice(k);
     return out;
   }
+}
+
+const halvedCache = new WeakMap<object, Record<string, number>>();
+function halved<T extends Record<string, number>>(t: Readonly<T>): T {
+  let h = halvedCache.get(t);
+  if (!h) {
+    h = {};
+    for (const [k, v] of Object.entries(t)) h[k] = v / 2;
+    halvedCache.set(t, h);
+  }
+  return h as T;
 }
 
 /** A stage that passes text straight through and only counts (log actions change nothing, so need not hold back). */
@@ -236,7 +269,7 @@ export function createStage(
     const s = new PiiStage(rule, tally, json);
     return rule.action === "log" ? new LogOnlyStage(s) : s;
   }
-  if (rule.engine === "llama_guard") return new GuardStage(rule, tally, askGuard, signal);
+  if (rule.engine !== "builtin") return new GuardStage(rule, tally, askGuard, signal);
   const s = new ContentStage(rule, tally);
   return rule.action === "log" ? new LogOnlyStage(s) : s;
 }

@@ -133,8 +133,11 @@ describe("response phase and evaluateText", () => {
   it("respects the rule's categories and threshold", async () => {
     const onlyHate = engineWith([{ type: "content_filter", categories: ["hate"] }]);
     expect((await onlyHate.evaluateText("how do I kill myself", "request")).decision).toBe("allow");
-    const strict = engineWith([{ type: "content_filter", categories: ["violence"], threshold: 0.5 }]);
-    expect((await strict.evaluateText("the soldiers were shot and the town was bombed", "request")).decision).toBe("block");
+    // Thresholds are classifier scores in (0, 1]: at 1 only a certain verdict blocks, and this one is not certain.
+    const lenient = engineWith([{ type: "content_filter", categories: ["self_harm"], threshold: 1 }]);
+    expect((await lenient.evaluateText("how do I kill myself", "request")).decision).toBe("allow");
+    const usual = engineWith([{ type: "content_filter", categories: ["self_harm"] }]);
+    expect((await usual.evaluateText("how do I kill myself", "request")).decision).toBe("block");
   });
 });
 
