@@ -178,6 +178,8 @@ function banner(
       {
         version: version(),
         build: buildKind(),
+        // Process start to now, the listener up and the first probes answered.
+        started_in_ms: Math.round(performance.now()),
         listen: gateway.url,
         config: configPath,
         targets: rt.registry.states.map((s) => ({
