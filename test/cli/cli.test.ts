@@ -27,7 +27,7 @@ async function kt(args: string[]): Promise<{ code: number; stdout: string; stder
   }
 }
 
-const COMMANDS = [["gateway", "run"], ["config", "validate"], ["models"], ["targets"], ["policy", "test"], ["audit", "verify"], ["audit", "tail"]];
+const COMMANDS = [["gateway", "run"], ["config", "validate"], ["models"], ["targets"], ["policy", "test"], ["audit", "verify"], ["audit", "tail"], ["usage"]];
 
 describe("kt --help", () => {
   it("every command and subcommand prints its flags and an example, exit 0", async () => {
