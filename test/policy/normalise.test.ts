@@ -79,3 +79,21 @@ describe("normalised view", () => {
     expect(await redact("see https://x.test/?email=jane.doe%40example.com&y=2")).toBe("see https://x.test/?email=[REDACTED:EMAIL]&y=2");
   });
 });
+
+describe("bad input gets an answer", () => {
+  it("lone surrogates, long digit and separator runs, a@a.a.a…, invisible runs: no finding, text kept", async () => {
+    const cases = [
+      "\ud800a\udc00b".repeat(20_000),
+      Array.from({ length: 200_000 }, (_, i) => "0123456789 -./"[(i * 7919) % 14]).join(""),
+      "a@" + "a.".repeat(50_000),
+      "a@".repeat(50_000),
+      "\u200b\uff14".repeat(50_000),
+      "%".repeat(50_000) + "%4",
+    ];
+    for (const t of cases) {
+      const r = await engine.evaluateText(t, "request");
+      expect(r.findings.filter((f) => f.type !== "credit_card" && f.type !== "phone")).toEqual([]);
+      if (r.findings.length === 0) expect(r.redactedText).toBe(t);
+    }
+  });
+});
