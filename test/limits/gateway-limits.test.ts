@@ -145,6 +145,35 @@ policy:
     expect(usage.subjects[0]!.budget!.used).toBe(BigInt(charged));
   });
 
+  it("a cancelled stream settles what was generated and returns the rest of its reservation", async () => {
+    const governance = rig.kt("connect", KEYS.admin).governance;
+    const before = (await governance.getUsage({ keyId: "budget" })).subjects[0]!.budget!;
+    rig.fakes[0]!.setBehavior({ kind: "drip", intervalMs: 100, chunks: 40 });
+    const ac = new AbortController();
+    const s = await sdk(KEYS.budget).client.chat.completions.create({ model: "t", messages: [{ role: "user", content: "long" }], stream: true, max_tokens: 40 }, { signal: ac.signal });
+    let seen = 0;
+    for await (const c of s) {
+      if (c.choices[0]?.delta?.content) seen++;
+      if (seen === 3) ac.abort();
+    }
+    rig.fakes[0]!.setBehavior("normal");
+    // The record is written when the gateway sees the cancel; wait for it, then read the budget.
+    let rec = (await rig.audit()).at(-1)!;
+    for (let i = 0; i < 100 && rec.outcome !== "cancelled"; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      rec = (await rig.audit()).at(-1)!;
+    }
+    expect(rec).toMatchObject({ principal: "budget", outcome: "cancelled" });
+    // The prompt estimate (4 bytes + 16 template tokens) plus one token per content chunk generated, not the 40 reserved.
+    const input = 4 + 16;
+    expect(rec.limits!.reservedTokens).toBe(input + 40);
+    expect(rec.limits!.chargedTokens).toBeGreaterThanOrEqual(input + 3);
+    expect(rec.limits!.chargedTokens).toBeLessThan(input + 40);
+    const after = (await governance.getUsage({ keyId: "budget" })).subjects[0]!.budget!;
+    expect(after.reserved).toBe(0n);
+    expect(after.used - before.used).toBe(BigInt(rec.limits!.chargedTokens!));
+  });
+
   it("the SDK retries a rate-limit 429 after retry-after and succeeds", async () => {
     rig.fakes[0]!.setBehavior({ kind: "drip", intervalMs: 100, chunks: 5 });
     const first = sdk(KEYS.conc).client.chat.completions.create({ model: "t", messages: [{ role: "user", content: "slow" }], stream: true });
