@@ -6,6 +6,9 @@ import type { AuditRecordInput, StoredAuditRecord } from "./audit-record.js";
 import { canonicalAuditRecord, canonicalAuditRecordJson } from "./canonical-json.js";
 import { chainHash, GENESIS_HASH } from "./hash-chain.js";
 import { queryAuditLog, type AuditQuery, type AuditQueryResult } from "./query-log.js";
+import { WriterLock } from "./writer-lock.js";
+import { CheckpointWriter, loadSigningKey, readCheckpoints, type Checkpoint, type CheckpointReason } from "./checkpoints.js";
+import type { KeyObject } from "node:crypto";
 import { listSegments, readLastCompleteLine, readSegmentLines, segmentName, type SegmentFile } from "./segment-files.js";
 
 export interface AuditLogOptions {
@@ -31,9 +34,23 @@ export interface AuditLogOptions {
   pruneIntervalMs?: number;
   /** Clock for retention (tests). */
   now?: () => number;
+  /** Ed25519 private key (PKCS#8 PEM): sign checkpoints of the chain (see checkpoints.ts). */
+  signingKey?: string;
+  /** A signed checkpoint every this many records (besides seals, prunes and shutdown). Default 1000. */
+  checkpointEvery?: number;
 }
 
 export type AuditListener = (record: StoredAuditRecord) => void;
+
+/** Where a record went in the chain, and when it reached the file and the disk. */
+export interface AppendReceipt {
+  seq: number;
+  hash: string;
+  /** The line is in the segment file (its `write` returned): survives a crash of this process. */
+  written: Promise<void>;
+  /** An fdatasync covered it: survives a power loss. Resolves with the seq. */
+  durable: Promise<number>;
+}
 
 export interface PruneResult {
   prunedSegments: string[];
@@ -69,6 +86,12 @@ export class AuditLog {
   private readonly maxPending: number;
   private readonly commitDelayMs: number;
   private readonly now: () => number;
+  private readonly signingKey: KeyObject | undefined;
+  private readonly checkpointEvery: number;
+  private checkpoints: CheckpointWriter | undefined;
+  private lastCheckpointSeq = 0;
+  /** Hash of the record `writtenSeq`. */
+  private writtenHash = GENESIS_HASH;
 
   private nextSeq = 1;
   private lastHash = GENESIS_HASH;
@@ -95,11 +118,16 @@ export class AuditLog {
   /** Highest seq whose append has settled; records settle in seq order. */
   private settledSeq = 0;
   private readonly waiters: Array<() => void> = [];
+  /** Highest seq whose line has been written to the file (handed to the OS). */
+  private writtenSeq = 0;
+  /** Callers waiting for a seq to reach the file, in seq order. */
+  private writtenWaiters: Array<{ seq: number; resolve: () => void; reject: (e: Error) => void }> = [];
   private readonly flushWaiters: Array<() => void> = [];
   private failure: Error | undefined;
   private closed = false;
   private readonly listeners = new Set<AuditListener>();
   private maintenance: Promise<unknown> = Promise.resolve();
+  private lock: WriterLock | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
 
   private constructor(opts: AuditLogOptions) {
@@ -110,13 +138,27 @@ export class AuditLog {
     this.maxPending = Math.max(1, opts.maxPending ?? 8192);
     this.commitDelayMs = Math.max(0, opts.commitDelayMs ?? 20);
     this.now = opts.now ?? Date.now;
+    this.signingKey = opts.signingKey ? loadSigningKey(opts.signingKey) : undefined;
+    this.checkpointEvery = Math.max(1, opts.checkpointEvery ?? 1000);
   }
 
   /** Opens (or creates) the log, recovering from a crash: a torn final line is cut off and the chain continues. */
   static async open(opts: AuditLogOptions): Promise<AuditLog> {
     const log = new AuditLog(opts);
-    await log.recover();
-    log.settledSeq = log.nextSeq - 1;
+    await mkdir(opts.path, { recursive: true });
+    // One writer per log: a second process fails here, naming the holder, before it serves.
+    log.lock = await WriterLock.acquire(opts.path);
+    try {
+      await log.recover();
+      log.settledSeq = log.nextSeq - 1;
+      log.writtenSeq = log.nextSeq - 1;
+      log.writtenHash = log.lastHash;
+      if (log.signingKey) await log.openCheckpoints(log.signingKey);
+    } catch (e) {
+      await log.fh?.close().catch(() => undefined);
+      await log.lock.release();
+      throw e;
+    }
     await log.prune();
     const every = opts.pruneIntervalMs ?? 3_600_000;
     if (every > 0) {
@@ -193,6 +235,31 @@ export class AuditLog {
     }
   }
 
+  /**
+   * Opens checkpoints.jsonl for signing. A log whose last checkpoint marks a clean shutdown must
+   * still end exactly there: anything else was changed while no gateway held it.
+   */
+  private async openCheckpoints(key: KeyObject): Promise<void> {
+    const all = await readCheckpoints(this.path);
+    let last: Checkpoint | undefined;
+    for (let i = all.length - 1; i >= 0 && !last; i--) last = all[i]!.cp;
+    if (last?.reason === "shutdown" && (last.seq !== this.lastSeq || last.hash !== this.lastHash)) {
+      throw new Error(
+        `audit log ${this.path} changed after its last clean shutdown (signed head seq ${last.seq}, found seq ${this.lastSeq}); ` +
+          `run \`kt audit verify --path ${this.path} --public-key …\`, and move the directory aside to start a new log`,
+      );
+    }
+    this.lastCheckpointSeq = last?.seq ?? 0;
+    this.checkpoints = await CheckpointWriter.open(this.path, key);
+  }
+
+  /** Signs the head (seq, hash) and appends it, after the records it covers are durable. */
+  private async checkpoint(reason: CheckpointReason, seq: number, hash: string, segment: string, anchor?: string): Promise<void> {
+    if (!this.checkpoints || seq < 1) return;
+    await this.checkpoints.write({ seq, hash, time: new Date(this.now()).toISOString(), segment, reason, ...(anchor ? { anchor } : {}) });
+    this.lastCheckpointSeq = seq;
+  }
+
   private async openActive(seg: SegmentFile, created: boolean): Promise<void> {
     this.fh = await open(seg.path, "a", 0o644);
     this.activeName = seg.name;
@@ -207,18 +274,33 @@ export class AuditLog {
    * when too many records are waiting for the disk it waits for room.
    */
   async append(input: AuditRecordInput): Promise<number> {
-    this.assertWritable();
-    if (this.accepted >= this.maxPending || this.waiters.length > 0) {
-      // The releaser counts us in before waking us, so the bound holds across the wake-up.
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-      if (this.failure || this.closed) {
-        this.accepted--;
-        this.assertWritable();
-      }
-    } else {
-      this.accepted++;
-    }
+    const r = await this.admit(input);
+    return r.durable;
+  }
 
+  /**
+   * Puts a record into the chain: synchronously when there is room (the usual case, so the
+   * caller learns its seq and hash at once), else after waiting for room. The receipt's
+   * `written` resolves once the line is in the file, `durable` once an fdatasync covered it.
+   */
+  admit(input: AuditRecordInput): AppendReceipt | Promise<AppendReceipt> {
+    this.assertWritable();
+    if (this.accepted >= this.maxPending || this.waiters.length > 0) return this.admitLater(input);
+    this.accepted++;
+    return this.chain(input);
+  }
+
+  private async admitLater(input: AuditRecordInput): Promise<AppendReceipt> {
+    // The releaser counts us in before waking us, so the bound holds across the wake-up.
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+    if (this.failure || this.closed) {
+      this.accepted--;
+      this.assertWritable();
+    }
+    return this.chain(input);
+  }
+
+  private chain(input: AuditRecordInput): AppendReceipt {
     const seq = this.nextSeq++;
     const prev = this.lastHash;
     const record = canonicalAuditRecord(input, seq, prev, this.pendingAnchor);
@@ -227,15 +309,19 @@ export class AuditLog {
     const hash = chainHash(prev, body);
     record.hash = hash;
     this.lastHash = hash;
-    // The line is the canonical body with `hash` appended last; the verifier re-canonicalises, so
-    // where `hash` sits in the line does not matter, and this avoids a second serialisation.
+    // The line is the canonical body with `hash` appended last: the verifier checks that the line
+    // is exactly this, so a line with duplicate or extra keys cannot pass.
     const line = Buffer.from(`${body.slice(0, -1)},"hash":"${hash}"}\n`, "utf8");
     const time = Date.parse(input.time);
-
-    return new Promise<number>((resolve, reject) => {
+    const durable = new Promise<number>((resolve, reject) => {
       this.unwritten.push({ seq, line, record, time: Number.isFinite(time) ? time : 0, resolve, reject });
       this.scheduleWrite();
     });
+    // Callers that only wait for `written` must not leave a failed sync as an unhandled rejection.
+    durable.catch(() => undefined);
+    const written = this.whenWritten(seq);
+    written.catch(() => undefined);
+    return { seq, hash, durable, written };
   }
 
   private assertWritable(): void {
@@ -281,6 +367,9 @@ export class AuditLog {
         if (p.time > this.activeMaxTime) this.activeMaxTime = p.time;
         this.unsynced.push(p);
       }
+      this.writtenSeq = batch[n - 1]!.seq;
+      this.writtenHash = batch[n - 1]!.record.hash;
+      this.wakeWritten();
     }
     this.unwritten = n === batch.length ? [] : batch.slice(n);
     if (this.unwritten.length > 0) this.startRotation(this.unwritten[0]!.seq);
@@ -317,6 +406,14 @@ export class AuditLog {
       return;
     }
     this.settle(batch);
+    const head = batch[batch.length - 1]!;
+    if (this.checkpoints && head.seq - this.lastCheckpointSeq >= this.checkpointEvery) {
+      try {
+        await this.checkpoint("interval", head.seq, head.record.hash, this.activeName);
+      } catch (e) {
+        this.fail(e, []);
+      }
+    }
   }
 
   private startRotation(nextFirstSeq: number): void {
@@ -364,7 +461,26 @@ export class AuditLog {
       p.reject(this.failure);
     }
     this.releaseWaiters(true);
+    for (const w of this.writtenWaiters.splice(0)) w.reject(this.failure);
     this.wakeFlushers();
+  }
+
+  private wakeWritten(): void {
+    const ws = this.writtenWaiters;
+    let i = 0;
+    while (i < ws.length && ws[i]!.seq <= this.writtenSeq) ws[i++]!.resolve();
+    if (i > 0) this.writtenWaiters = i === ws.length ? [] : ws.slice(i);
+  }
+
+  /**
+   * Resolves once the record `seq` has been written to its segment file (the `write` returned:
+   * the operating system holds it, so a crash of this process cannot lose it). Rejects if the log
+   * failed first. The front doors wait for this before the last byte of an answer leaves.
+   */
+  whenWritten(seq: number): Promise<void> {
+    if (seq <= this.writtenSeq) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<void>((resolve, reject) => this.writtenWaiters.push({ seq, resolve, reject }));
   }
 
   private wakeFlushers(): void {
@@ -381,6 +497,8 @@ export class AuditLog {
   /** Closes the active segment durably, seals it, and starts the next one named by its first seq. */
   private async rotate(nextFirstSeq: number): Promise<void> {
     await this.fh.datasync();
+    // The sealed segment's last record, signed: a seal is a natural point to pin the chain.
+    await this.checkpoint("seal", this.writtenSeq, this.writtenHash, this.activeName);
     await this.fh.close();
     const sealedPath = join(this.path, this.activeName);
     if (this.immutable) await chmod(sealedPath, 0o444);
@@ -440,6 +558,8 @@ export class AuditLog {
       // Anchor first, then unlink: a crash in between leaves extra old segments that the next open
       // removes, never a chain with nothing to start from.
       await writeAnchor(this.path, anchor, this.immutable);
+      // Signed, so that a forged anchor (older segments deleted to hide them) is told from this one.
+      await this.checkpoint("anchor", tail.seq, tail.hash, doomed[doomed.length - 1]!.name, anchor.hash);
       for (const seg of doomed) {
         await unlink(seg.path);
         this.sealedMaxTime.delete(seg.name);
@@ -491,7 +611,13 @@ export class AuditLog {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.cancelSyncTimer();
     await this.maintenance;
+    if (this.checkpoints) {
+      // The clean-shutdown mark: nothing may follow it until a gateway opens the log again.
+      if (!this.failure) await this.checkpoint("shutdown", this.lastSeq, this.lastHash, this.activeName).catch(() => undefined);
+      await this.checkpoints.close();
+    }
     await this.fh.close();
+    await this.lock?.release();
   }
 }
 

@@ -2,6 +2,10 @@ import type { FrontDoor } from "../wire/index.js";
 import type { GovernanceEvent, PolicyDecision } from "../policy/governance-event.js";
 
 /**
+ * To add a field: put it here (optional, so older records stay valid), in RequestFacts and
+ * buildAuditRecord, and in canonicalAuditRecord at its sorted key position (a property test holds
+ * the order). Records never carry content.
+ *
  * One audit record per request (kind `request`) or per governance/admin call (kind `access`, when
  * `log_all_access` is on). It is built from facts the gateway already holds about the request and
  * deliberately has no field that could carry content: no prompt, no completion, no matched value,
@@ -31,7 +35,19 @@ export interface AuditRecord {
   outcome: AuditOutcome;
   /** Our stable error code (KT_ERR_*), when the outcome is not `ok`. */
   errorCode?: string;
+  /** The HTTP status the client received (200 for a stream that failed after it began). */
   httpStatus?: number;
+  /** The gRPC/Connect status code the client received, for RPC front doors. */
+  grpcStatus?: number;
+  /** The peer's IP address. */
+  clientAddress?: string;
+  /**
+   * A refused authentication whose key was not recognised: `none` when no key was sent, else a
+   * keyed fingerprint of what was presented (`hmac:…`), never the key itself.
+   */
+  credential?: string;
+  /** Present on an aggregate record: how many refused requests it stands for (see docs/audit.md). */
+  count?: number;
   decision: PolicyDecision;
   /** `policy/rule` for each rule that fired, in firing order, without duplicates. */
   rulesFired: string[];

@@ -29,6 +29,10 @@ export interface RequestFacts {
   outcome: AuditOutcome;
   errorCode?: string;
   httpStatus?: number;
+  grpcStatus?: number;
+  clientAddress?: string;
+  credential?: string;
+  count?: number;
   usage?: { input: number; output: number };
   finishReasons?: string[];
   limits?: LimitsFacts;
@@ -57,6 +61,10 @@ export function buildAuditRecord(f: RequestFacts): AuditRecordInput {
   if (f.targetDescription !== undefined) r.targetDescription = f.targetDescription;
   if (f.errorCode !== undefined) r.errorCode = f.errorCode;
   if (f.httpStatus !== undefined) r.httpStatus = f.httpStatus;
+  if (f.grpcStatus !== undefined) r.grpcStatus = f.grpcStatus;
+  if (f.clientAddress !== undefined) r.clientAddress = f.clientAddress;
+  if (f.credential !== undefined) r.credential = f.credential;
+  if (f.count !== undefined) r.count = f.count;
   if (f.usage !== undefined) r.usage = { input: f.usage.input, output: f.usage.output };
   if (f.finishReasons !== undefined) r.finishReasons = [...f.finishReasons];
   if (f.ttfcMs !== undefined) r.ttfcMs = f.ttfcMs;

@@ -49,6 +49,9 @@ function sortedCounts(counts: Readonly<Record<string, number>>): Record<string, 
 export function canonicalAuditRecord(input: AuditRecordInput, seq: number, prev: string, anchor: string | undefined): StoredAuditRecord {
   const r: Record<string, unknown> = {};
   if (anchor !== undefined) r.anchor = anchor;
+  if (input.clientAddress !== undefined) r.clientAddress = input.clientAddress;
+  if (input.count !== undefined) r.count = input.count;
+  if (input.credential !== undefined) r.credential = input.credential;
   r.decision = input.decision;
   if (input.errorCode !== undefined) r.errorCode = input.errorCode;
   r.events = input.events.map((e) => {
@@ -65,6 +68,7 @@ export function canonicalAuditRecord(input: AuditRecordInput, seq: number, prev:
   });
   if (input.finishReasons !== undefined) r.finishReasons = input.finishReasons.slice();
   r.frontDoor = input.frontDoor;
+  if (input.grpcStatus !== undefined) r.grpcStatus = input.grpcStatus;
   if (input.httpStatus !== undefined) r.httpStatus = input.httpStatus;
   r.kind = input.kind;
   r.latencyMs = input.latencyMs;

@@ -1,5 +1,5 @@
-import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from "@opentelemetry/api";
-import type { FrontDoor } from "../wire/index.js";
+import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from "@opentelemetry/api";
+import type { FrontDoor, RequestOrigin } from "../wire/index.js";
 import type { GovernanceEvent, PolicyDecision } from "../policy/governance-event.js";
 import type { AuditKind, AuditOutcome, AuditRecordInput, LimitsFacts } from "./audit-record.js";
 import { buildAuditRecord, decisionOf, type RequestFacts } from "./build-audit-record.js";
@@ -23,6 +23,36 @@ export interface RequestSpanStart {
   pack?: { name: string; version: string };
   /** Epoch ms the request arrived; defaults to now. */
   startTime?: number;
+  /** Peer and route (HTTP/RPC semantic-convention attributes on the span; peer address in the record). */
+  origin?: RequestOrigin;
+  /** Sampling parameters the client asked for (GenAI request attributes). */
+  params?: SamplingParams;
+  /** A refused authentication: the fingerprint of what was presented (never the key). */
+  credential?: string;
+  /** An aggregate of this many refused requests (failed authentications in one window). */
+  count?: number;
+}
+
+export interface SamplingParams {
+  temperature?: number;
+  maxTokens?: number;
+  topP?: number;
+}
+
+/** What an upstream attempt's CLIENT span reports from the answer, when it came. */
+export interface AttemptResponse {
+  usage?: { input: number; output: number } | undefined;
+  responseModel?: string | undefined;
+  responseId?: string | undefined;
+  finishReasons?: readonly string[] | undefined;
+}
+
+/** One call to an upstream target: a CLIENT span `chat {model}` under the request's span. */
+export interface UpstreamAttempt {
+  /** The `traceparent` to send with this call: the attempt's span as the parent. */
+  readonly traceparent: string;
+  /** Ends the attempt; `errorType` when it failed (our KT_ERR_* code or the upstream's type). */
+  end(errorType?: string, response?: AttemptResponse): void;
 }
 
 export interface RequestSpanTarget {
@@ -43,8 +73,16 @@ export interface RequestSpanAttributes {
   decision?: PolicyDecision;
 }
 
+/** A record's place in the hash chain. */
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
 export interface RequestSpanResult {
   outcome: AuditOutcome;
+  /** The gRPC/Connect status code the client received, for RPC front doors. */
+  grpcStatus?: number;
   /** error.type: a low-cardinality class such as the OpenAI error type or our KT_ERR_* code. */
   errorType?: string;
   /** Our stable error code (KT_ERR_*), kept in the audit record. */
@@ -64,8 +102,18 @@ export interface RequestSpan {
   addGovernanceEvent(e: GovernanceEvent): void;
   /** Call when the first chunk goes to the client; later calls are ignored. */
   markFirstChunk(): void;
-  /** Ends the span (once) and returns the audit record built from the same facts. */
-  end(result: RequestSpanResult): AuditRecordInput;
+  /**
+   * A CLIENT span for one upstream call, when spans are exported (undefined otherwise: the
+   * request's own traceparent then goes upstream).
+   */
+  attempt(target: { id: string; baseUrl?: string; upstreamModel: string }): UpstreamAttempt | undefined;
+  /**
+   * Ends the span (once) and returns the audit record built from the same facts. `seal` puts the
+   * record into the log and returns its chain position, which goes on the span (`kt.audit.seq`,
+   * `kt.audit.hash`) before it ends: the trace store then witnesses the chain head. A promised
+   * position ends the span when it arrives.
+   */
+  end(result: RequestSpanResult, seal?: (record: AuditRecordInput) => ChainHead | Promise<ChainHead | undefined> | undefined): AuditRecordInput;
   /** The `traceparent` to send upstream: this span as the parent. */
   traceparent(): string;
   /** The incoming `tracestate`, to forward unchanged. */
@@ -110,10 +158,11 @@ class GatewayRequestSpan implements RequestSpan {
   private readonly flags: number;
   private readonly incomingState: string | undefined;
   private readonly otel: Span | undefined;
+  private tracer: Tracer | undefined;
+  private op: string | undefined;
   private readonly t0 = performance.now();
   private readonly facts: Omit<RequestFacts, "outcome" | "latencyMs" | "decision"> & { decision?: PolicyDecision };
   private decisionOverride: PolicyDecision | undefined;
-  private server: { address: string; port: number } | undefined;
   private ended: AuditRecordInput | undefined;
 
   constructor(start: RequestSpanStart, telemetry: Telemetry | undefined) {
@@ -123,18 +172,27 @@ class GatewayRequestSpan implements RequestSpan {
     const op = genAiOperation(start.operation);
 
     if (telemetry) {
+      const isRequest = kind === "request";
       const startAttrs: Attributes = {
         "kt.principal": start.principal,
         "kt.front_door": start.frontDoor,
-        "gen_ai.request.stream": start.stream,
       };
-      if (op && kind === "request") {
-        startAttrs["gen_ai.operation.name"] = op;
-        startAttrs["gen_ai.provider.name"] = PROVIDER;
-        startAttrs["gen_ai.request.model"] = start.model;
-      } else {
-        startAttrs["kt.operation"] = start.operation;
+      if (isRequest) {
+        startAttrs["gen_ai.request.stream"] = start.stream;
+        if (op) {
+          startAttrs["gen_ai.operation.name"] = op;
+          startAttrs["gen_ai.provider.name"] = PROVIDER;
+          startAttrs["gen_ai.request.model"] = start.model;
+        }
+        const p = start.params;
+        if (p?.temperature !== undefined) startAttrs["gen_ai.request.temperature"] = p.temperature;
+        if (p?.maxTokens !== undefined) startAttrs["gen_ai.request.max_tokens"] = p.maxTokens;
+        if (p?.topP !== undefined) startAttrs["gen_ai.request.top_p"] = p.topP;
       }
+      if (!op || !isRequest) startAttrs["kt.operation"] = start.operation;
+      if (start.credential !== undefined) startAttrs["kt.auth.credential"] = start.credential;
+      if (start.count !== undefined) startAttrs["kt.aggregated_count"] = start.count;
+      originAttributes(startAttrs, start.origin, start.frontDoor);
       const ctx = parent
         ? trace.setSpanContext(ROOT_CONTEXT, {
             traceId: parent.traceId,
@@ -144,12 +202,13 @@ class GatewayRequestSpan implements RequestSpan {
             ...(this.incomingState ? { traceState: createTraceState(this.incomingState) } : {}),
           })
         : ROOT_CONTEXT;
-      const name = op && kind === "request" ? `${op} ${start.model}` : start.operation;
       this.otel = telemetry.tracer.startSpan(
-        name,
+        serverSpanName(start, op),
         { kind: SpanKind.SERVER, attributes: startAttrs, ...(start.startTime !== undefined ? { startTime: start.startTime } : {}) },
         ctx,
       );
+      this.tracer = telemetry.tracer;
+      this.op = op;
       const sc = this.otel.spanContext();
       this.traceId = sc.traceId;
       this.spanId = sc.spanId;
@@ -172,6 +231,9 @@ class GatewayRequestSpan implements RequestSpan {
       traceId: this.traceId,
       spanId: this.spanId,
       startTime: start.startTime ?? Date.now(),
+      ...(start.origin?.clientAddress !== undefined ? { clientAddress: start.origin.clientAddress } : {}),
+      ...(start.credential !== undefined ? { credential: start.credential } : {}),
+      ...(start.count !== undefined ? { count: start.count } : {}),
       rulesFired: [],
       redactions: {},
       events: [],
@@ -183,7 +245,6 @@ class GatewayRequestSpan implements RequestSpan {
     if (attrs.target) {
       this.facts.target = attrs.target.id;
       this.facts.targetDescription = attrs.target.description;
-      this.server = attrs.target.baseUrl ? serverOf(attrs.target.baseUrl) : undefined;
     }
     if (attrs.decision) this.decisionOverride = attrs.decision;
     if (this.otel && attrs.targetHealth) {
@@ -242,7 +303,45 @@ class GatewayRequestSpan implements RequestSpan {
     if (this.facts.ttfcMs === undefined) this.facts.ttfcMs = Math.round(performance.now() - this.t0);
   }
 
-  end(result: RequestSpanResult): AuditRecordInput {
+  attempt(target: { id: string; baseUrl?: string; upstreamModel: string }): UpstreamAttempt | undefined {
+    if (!this.otel || !this.tracer) return undefined;
+    const attrs: Attributes = {
+      "gen_ai.operation.name": this.op ?? this.facts.operation,
+      "gen_ai.provider.name": PROVIDER,
+      "gen_ai.request.model": target.upstreamModel,
+      "kt.target.id": target.id,
+    };
+    const server = target.baseUrl ? serverOf(target.baseUrl) : undefined;
+    if (server) {
+      attrs["server.address"] = server.address;
+      attrs["server.port"] = server.port;
+    }
+    const span = this.tracer.startSpan(`${this.op ?? this.facts.operation} ${target.upstreamModel}`, { kind: SpanKind.CLIENT, attributes: attrs }, trace.setSpan(ROOT_CONTEXT, this.otel));
+    const sc = span.spanContext();
+    return {
+      traceparent: formatTraceparent(sc.traceId, sc.spanId, sc.traceFlags),
+      end(errorType?: string, response?: AttemptResponse) {
+        if (response) {
+          const a: Attributes = {};
+          if (response.responseModel !== undefined) a["gen_ai.response.model"] = response.responseModel;
+          if (response.responseId !== undefined) a["gen_ai.response.id"] = response.responseId;
+          if (response.finishReasons !== undefined && response.finishReasons.length > 0) a["gen_ai.response.finish_reasons"] = [...response.finishReasons];
+          if (response.usage !== undefined) {
+            a["gen_ai.usage.input_tokens"] = response.usage.input;
+            a["gen_ai.usage.output_tokens"] = response.usage.output;
+          }
+          span.setAttributes(a);
+        }
+        if (errorType !== undefined) {
+          span.setAttribute("error.type", errorType);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: errorType });
+        }
+        span.end();
+      },
+    };
+  }
+
+  end(result: RequestSpanResult, seal?: (record: AuditRecordInput) => ChainHead | Promise<ChainHead | undefined> | undefined): AuditRecordInput {
     if (this.ended) return this.ended;
     // Filled in place rather than spread: this runs once per request, and conditional spreads
     // build a throw-away object each.
@@ -252,18 +351,27 @@ class GatewayRequestSpan implements RequestSpan {
     facts.outcome = result.outcome;
     if (result.errorCode !== undefined) facts.errorCode = result.errorCode;
     if (result.httpStatus !== undefined) facts.httpStatus = result.httpStatus;
+    if (result.grpcStatus !== undefined) facts.grpcStatus = result.grpcStatus;
     if (result.usage !== undefined) facts.usage = result.usage;
     if (result.finishReasons !== undefined) facts.finishReasons = result.finishReasons;
     if (result.limits !== undefined) facts.limits = result.limits;
-    if (this.otel) {
-      this.otel.setAttributes(spanEndAttributes(facts, result, this.server));
+    const record = buildAuditRecord(facts);
+    this.ended = record;
+    const head = seal?.(record);
+    const otel = this.otel;
+    if (otel) {
+      otel.setAttributes(spanEndAttributes(facts, result));
       if (result.outcome !== "ok") {
-        this.otel.setStatus({ code: SpanStatusCode.ERROR, message: result.outcome });
+        otel.setStatus({ code: SpanStatusCode.ERROR, message: result.outcome });
       }
-      this.otel.end();
+      if (head instanceof Promise) {
+        head.then(
+          (h) => closeSpan(otel, h),
+          () => closeSpan(otel, undefined),
+        );
+      } else closeSpan(otel, head);
     }
-    this.ended = buildAuditRecord(facts);
-    return this.ended;
+    return record;
   }
 
   traceparent(): string {
@@ -275,18 +383,49 @@ class GatewayRequestSpan implements RequestSpan {
   }
 }
 
-function spanEndAttributes(f: RequestFacts, r: RequestSpanResult, server: { address: string; port: number } | undefined): Attributes {
-  const a: Attributes = {
-    "kt.policy.decision": f.decision,
-    "kt.policy.rules_fired": f.rulesFired,
-    "kt.outcome": f.outcome,
-  };
+function closeSpan(otel: Span, head: ChainHead | undefined): void {
+  if (head) otel.setAttributes({ "kt.audit.seq": head.seq, "kt.audit.hash": head.hash });
+  otel.end();
+}
+
+/**
+ * The SERVER span's name by the convention of the front door: HTTP `{method} {route}`, RPC
+ * `{service}/{method}`; without either, the GenAI form `{operation} {model}`.
+ */
+function serverSpanName(start: RequestSpanStart, op: string | undefined): string {
+  const o = start.origin;
+  if (o?.rpcService && o.rpcMethod) return `${o.rpcService}/${o.rpcMethod}`;
+  if (o?.httpMethod && o.httpRoute) return `${o.httpMethod} ${o.httpRoute}`;
+  return op && (start.kind ?? "request") === "request" ? `${op} ${start.model}` : start.operation;
+}
+
+/** HTTP or RPC semantic-convention attributes of the server span. */
+function originAttributes(a: Attributes, o: RequestOrigin | undefined, frontDoor: FrontDoor): void {
+  if (!o) return;
+  if (o.clientAddress !== undefined) a["client.address"] = o.clientAddress;
+  if (o.clientPort !== undefined) a["client.port"] = o.clientPort;
+  if (o.protocolVersion !== undefined) a["network.protocol.version"] = o.protocolVersion;
+  if (o.rpcService !== undefined) {
+    a["rpc.system"] = frontDoor === "connect" ? "connect_rpc" : "grpc";
+    a["rpc.service"] = o.rpcService;
+    if (o.rpcMethod !== undefined) a["rpc.method"] = o.rpcMethod;
+  }
+  if (o.httpMethod !== undefined) a["http.request.method"] = o.httpMethod;
+  if (o.httpRoute !== undefined) {
+    a["http.route"] = o.httpRoute;
+    a["url.path"] = o.httpRoute;
+  }
+}
+
+function spanEndAttributes(f: RequestFacts, r: RequestSpanResult): Attributes {
+  const a: Attributes = { "kt.outcome": f.outcome };
+  // Governance calls are not GenAI requests: no decision, no GenAI response attributes.
+  if (f.kind === "request") {
+    a["kt.policy.decision"] = f.decision;
+    a["kt.policy.rules_fired"] = f.rulesFired;
+  }
   if (f.target !== undefined) a["kt.target.id"] = f.target;
   if (f.targetDescription !== undefined) a["kt.target.description"] = f.targetDescription;
-  if (server) {
-    a["server.address"] = server.address;
-    a["server.port"] = server.port;
-  }
   for (const [type, n] of Object.entries(f.redactions)) a[`kt.redactions.${type}`] = n;
   if (f.pack) {
     a["kt.pack.name"] = f.pack.name;
@@ -308,6 +447,7 @@ function spanEndAttributes(f: RequestFacts, r: RequestSpanResult, server: { addr
     if (f.limits.refusedBy !== undefined) a["kt.limits.refused_by"] = f.limits.refusedBy;
   }
   if (r.httpStatus !== undefined) a["http.response.status_code"] = r.httpStatus;
+  if (r.grpcStatus !== undefined) a["rpc.grpc.status_code"] = r.grpcStatus;
   if (f.outcome !== "ok") {
     a["error.type"] = r.errorType ?? r.errorCode ?? (f.outcome === "blocked" ? "policy_violation" : f.outcome === "cancelled" ? "cancelled" : "_OTHER");
     if (r.errorCode !== undefined) a["kt.error.code"] = r.errorCode;

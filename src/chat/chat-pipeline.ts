@@ -3,7 +3,7 @@ import { GatewayError, toGatewayError } from "../errors/index.js";
 import type { Admission, Limiter } from "../limits/index.js";
 import { PolicyError, type PolicyEngine } from "../policy/index.js";
 import { isTargetFault, type TargetRegistry, type TargetState } from "../routing/index.js";
-import { noopObserver, type Outcome, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
+import { noopObserver, type AttemptTrace, type Outcome, type Refusal, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
 import { validateRequest } from "./request-validation.js";
 import { StreamLimiter } from "./stream-limiter.js";
 import type { CallContext, CancelSignal, ChatResult, Chunk, JsonObject, Operation } from "../wire/index.js";
@@ -50,7 +50,17 @@ export class ChatPipeline {
     const b = body as JsonObject;
     const stream = b?.stream === true;
     const model = typeof b?.model === "string" ? b.model : "";
-    const trace = this.observer.start({ op, model, stream, frontDoor: ctx.frontDoor, principal: ctx.principal, traceparent: ctx.traceparent, tracestate: ctx.tracestate });
+    const trace = this.observer.start({
+      op,
+      model,
+      stream,
+      frontDoor: ctx.frontDoor,
+      principal: ctx.principal,
+      traceparent: ctx.traceparent,
+      tracestate: ctx.tracestate,
+      origin: ctx.origin,
+      params: samplingOf(b),
+    });
     const summary: RequestSummary = {
       op,
       frontDoor: ctx.frontDoor,
@@ -105,19 +115,19 @@ export class ChatPipeline {
       }
       upstreamBody = admission.upstreamBody(upstreamBody);
       const held = admission;
-      const args = (s: TargetState): UpstreamArgs => ({
+      const args = (s: TargetState, at: AttemptTrace | undefined): UpstreamArgs => ({
         // A shallow copy: only `model` changes, every other field goes upstream verbatim.
         body: { ...upstreamBody, model: s.target.upstreamModel },
         // Streams hold on to theirs for their whole length; a single answer takes the cheap form.
         signal: stream ? ctx.signal : cancel,
-        traceparent: trace.traceparent,
+        traceparent: at?.traceparent ?? trace.traceparent,
         tracestate: trace.tracestate,
       });
       if (stream) {
         const release = this.streams.acquire(ctx.principal.keyId);
-        const chunks = this.streamWithFailover(rt, group, summary, ctx, async (s) => {
+        const chunks = this.streamWithFailover(rt, group, summary, ctx, trace, async (s, at) => {
           await held.forTarget(s.target.id);
-          return s.client.stream({ ...args(s), op }).then((upstream) =>
+          return s.client.stream({ ...args(s, at), op }).then((upstream) =>
             rt.policy.hasResponseRules ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), ctx.signal) : upstream,
           );
         });
@@ -138,14 +148,17 @@ export class ChatPipeline {
       let text: string;
       for (;;) {
         const s = this.pickNext(rt, group, tried, summary);
+        const at = trace.attempt?.(s.target);
         try {
           await held.forTarget(s.target.id);
-          ({ body: response, text } = await s.client.jsonText({ ...args(s), op }));
+          ({ body: response, text } = await s.client.jsonText({ ...args(s, at), op }));
           rt.registry.report(s, undefined);
+          at?.end(undefined, at ? answerOf(response) : undefined);
           break;
         } catch (err) {
           const e = toGatewayError(err);
           rt.registry.report(s, e);
+          at?.end(e);
           if (!this.mayRetry(rt, group, tried, e, ctx)) throw e;
         }
       }
@@ -170,6 +183,15 @@ export class ChatPipeline {
     }
   }
 
+  /**
+   * Records a request the front door refused before it reached the pipeline (authentication,
+   * scope, an unreadable body or message). A returned promise resolves once the record is in the
+   * log's file: the front door answers after it.
+   */
+  refuse(refusal: Refusal): Promise<void> | void {
+    return this.observer.refuse?.(refusal);
+  }
+
   private pickNext(rt: Runtime, group: TargetState[], tried: Set<TargetState>, summary: RequestSummary): TargetState {
     const s = rt.registry.pick(group, tried);
     servingOf.set(summary, s);
@@ -192,19 +214,22 @@ export class ChatPipeline {
     group: TargetState[],
     summary: RequestSummary,
     ctx: CallContext,
-    open: (s: TargetState) => Promise<AsyncIterable<Chunk>>,
+    trace: RequestTrace,
+    open: (s: TargetState, at: AttemptTrace | undefined) => Promise<AsyncIterable<Chunk>>,
   ): AsyncGenerator<Chunk> {
     const tried = new Set<TargetState>();
     for (;;) {
       const s = this.pickNext(rt, group, tried, summary);
+      const at = trace.attempt?.(s.target);
       let it: AsyncIterator<Chunk> | undefined;
       let next: IteratorResult<Chunk>;
       try {
-        it = (await open(s))[Symbol.asyncIterator]();
+        it = (await open(s, at))[Symbol.asyncIterator]();
         next = await it.next();
       } catch (err) {
         const e = toGatewayError(err);
         rt.registry.report(s, e);
+        at?.end(e);
         await it?.return?.().catch(() => {});
         if (this.mayRetry(rt, group, tried, e, ctx)) continue;
         throw e;
@@ -217,14 +242,19 @@ export class ChatPipeline {
         }
         finished = true;
         rt.registry.report(s, undefined);
+        at?.end(undefined, summary);
       } catch (err) {
         finished = true;
-        rt.registry.report(s, toGatewayError(err));
+        const e = toGatewayError(err);
+        rt.registry.report(s, e);
+        at?.end(e, summary);
         throw err;
       } finally {
         // The consumer left early: release the upstream stream now.
         if (!finished) {
-          rt.registry.report(s, new GatewayError("KT_ERR_CANCELLED", "the client cancelled the stream"));
+          const e = new GatewayError("KT_ERR_CANCELLED", "the client cancelled the stream");
+          rt.registry.report(s, e);
+          at?.end(e, summary);
           await it.return?.().catch(() => {});
         }
       }
@@ -247,6 +277,37 @@ function outcomeOf(e: GatewayError, signal: CancelSignal): Outcome {
   if (e.code === "KT_ERR_POLICY_BLOCKED") return "blocked";
   if (e.code === "KT_ERR_CANCELLED" || signal.aborted) return "cancelled";
   return "error";
+}
+
+/** The sampling parameters a span reports (GenAI request attributes); numbers only. */
+function samplingOf(b: JsonObject | undefined): { temperature?: number; maxTokens?: number; topP?: number } | undefined {
+  if (!b || typeof b !== "object") return undefined;
+  const t = b.temperature;
+  const m = b.max_tokens ?? b.max_completion_tokens;
+  const p = b.top_p;
+  if (typeof t !== "number" && typeof m !== "number" && typeof p !== "number") return undefined;
+  const out: { temperature?: number; maxTokens?: number; topP?: number } = {};
+  if (typeof t === "number") out.temperature = t;
+  if (typeof m === "number") out.maxTokens = m;
+  if (typeof p === "number") out.topP = p;
+  return out;
+}
+
+/** What an attempt's span reports of a whole (non-streamed) answer. */
+function answerOf(body: JsonObject) {
+  const usage = body.usage as { prompt_tokens?: number; completion_tokens?: number } | null | undefined;
+  const finishReasons: string[] = [];
+  if (Array.isArray(body.choices))
+    for (const c of body.choices) {
+      const f = (c as { finish_reason?: unknown })?.finish_reason;
+      if (typeof f === "string") finishReasons.push(f);
+    }
+  return {
+    usage: usage && typeof usage === "object" ? { input: usage.prompt_tokens ?? 0, output: usage.completion_tokens ?? 0 } : undefined,
+    responseModel: typeof body.model === "string" ? body.model : undefined,
+    responseId: typeof body.id === "string" ? body.id : undefined,
+    finishReasons,
+  };
 }
 
 function noteResponse(summary: RequestSummary, body: JsonObject): void {

@@ -2,7 +2,7 @@ import type { Target } from "../config/index.js";
 import type { GatewayError } from "../errors/index.js";
 import type { UsageRecord } from "../limits/index.js";
 import type { GovernanceEvent } from "../policy/governance-event.js";
-import type { FrontDoor, Operation, Principal } from "../wire/index.js";
+import type { FrontDoor, Operation, Principal, RequestOrigin } from "../wire/index.js";
 
 export type Outcome = "ok" | "blocked" | "error" | "cancelled";
 
@@ -39,14 +39,69 @@ export interface RequestTrace {
   /** The first chunk went to the client (time to first chunk). */
   firstChunk?(): void;
   /**
+   * One call to an upstream target begins (a CLIENT span per attempt, so a failover shows which
+   * target failed and why). Its traceparent, when given, is the one to send upstream.
+   */
+  attempt?(target: Target): AttemptTrace | undefined;
+  /**
    * Ends the trace. A returned promise means the caller must wait before answering: the audit
    * log is applying back-pressure, or a durable record is required first.
    */
   end(summary: RequestSummary): Promise<void> | void;
 }
 
+export interface AttemptTrace {
+  readonly traceparent: string;
+  /** `error` when the attempt failed; `response` what it answered (usage, model, id, finish reasons). */
+  end(error?: GatewayError, response?: AttemptAnswer): void;
+}
+
+export interface AttemptAnswer {
+  usage?: { input: number; output: number } | undefined;
+  responseModel?: string | undefined;
+  responseId?: string | undefined;
+  finishReasons?: readonly string[] | undefined;
+}
+
+export interface RequestStart {
+  op: Operation;
+  model: string;
+  stream: boolean;
+  frontDoor: FrontDoor;
+  principal: Principal;
+  traceparent?: string;
+  tracestate?: string;
+  origin?: RequestOrigin;
+  /** Sampling parameters as the client sent them (numbers only). */
+  params?: { temperature?: number; maxTokens?: number; topP?: number };
+}
+
+/**
+ * A request refused before the pipeline could take it (authentication, scope, an unreadable
+ * body, a malformed RPC message): it is recorded all the same.
+ */
+export interface Refusal {
+  /** `request` for the chat/completion/models routes and ChatService; `access` for Governance. */
+  kind: "request" | "access";
+  /** `chat`, `completion`, `models`, or the RPC name. */
+  operation: string;
+  model: string;
+  stream: boolean;
+  frontDoor: FrontDoor;
+  /** Known when the key was recognised (a scope denial) or authentication had passed. */
+  principal?: Principal;
+  /** A fingerprint of the credential presented when it was not recognised; `none` when none was sent. */
+  credential?: string;
+  error: GatewayError;
+  origin?: RequestOrigin;
+  traceparent?: string;
+  tracestate?: string;
+}
+
 export interface RequestObserver {
-  start(info: { op: Operation; model: string; stream: boolean; frontDoor: FrontDoor; principal: Principal; traceparent?: string; tracestate?: string }): RequestTrace;
+  start(info: RequestStart): RequestTrace;
+  /** Records a refused request; a returned promise resolves once the record is in the log's file. */
+  refuse?(refusal: Refusal): Promise<void> | void;
 }
 
 export const noopObserver: RequestObserver = {

@@ -1,5 +1,6 @@
+import { hash } from "node:crypto";
 import { join } from "node:path";
-import { AuditLog, auditObserver, startTelemetry, type Telemetry } from "../audit/index.js";
+import { AuditLog, auditObserver, startTelemetry, type AuditLogOptions, type Telemetry } from "../audit/index.js";
 import type { AuditLoggerSettings, GatewayConfig } from "../config/index.js";
 import { compilePolicyEngine } from "../policy/index.js";
 import { auditRpcs, connectServices } from "../server/connect/index.js";
@@ -37,10 +38,15 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
 
   // The audit log follows the config: a reload that changes audit-logger settings reopens it.
   const prepare = async (next: GatewayConfig) => {
-    const settings = JSON.stringify(next.audit ?? null);
+    const wanted = next.audit ? auditOptions(next.audit, opts.env ?? process.env) : undefined;
+    // The key itself is not kept in the comparison string, only its digest.
+    const settings = JSON.stringify(wanted ? { ...wanted, signingKey: wanted.signingKey === undefined ? undefined : hash("sha256", wanted.signingKey) } : null);
     if (settings !== auditSettings) {
-      const opened = next.audit ? await AuditLog.open(auditOptions(next.audit)) : undefined;
       const old = auditLog;
+      // The same directory: the old writer must let go first (one writer per log, even in one
+      // process). Requests ending in between fail closed (503) rather than go unrecorded.
+      if (old && wanted && old.path === wanted.path) await old.close();
+      const opened = wanted ? await AuditLog.open(wanted) : undefined;
       auditLog = opened;
       auditSettings = settings;
       await old?.close();
@@ -48,21 +54,26 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
     config = next;
   };
 
-  const gateway = await startGateway({
+  const observer = auditObserver({
+    log: () => auditLog,
+    pack: () => (config?.pack ? { name: config.pack.name, version: config.pack.version } : undefined),
+    telemetry: () => telemetry,
+    durability: () => config?.audit?.durability ?? "write",
+    authFailureWindowMs: () => (config?.audit?.auth_failure_window_seconds ?? 60) * 1000,
+    onError: (e) => log.error({ error: e.message }, "audit log write failed"),
+  });
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway({
     ...opts,
     prepare,
     metrics: opts.metricsRoute === false ? undefined : scrapeMetrics,
-    observer: telemetryObserver(auditObserver({
-      log: () => auditLog,
-      pack: () => (config?.pack ? { name: config.pack.name, version: config.pack.version } : undefined),
-      telemetry: () => telemetry,
-      onError: (e) => log.error({ error: e.message }, "audit log write failed"),
-    })),
+    // Request metrics wrap the audit observer; refusals go straight to it.
+    observer: { ...telemetryObserver(observer), refuse: (r) => observer.refuse(r) },
     connect: (g) =>
       connectServices(g, {
         rpcs: () => (auditLog ? auditRpcs(auditLog) : undefined),
-        telemetry: () => telemetry,
-        log: () => auditLog,
+        observer,
         logAllAccess: () => config?.audit?.log_all_access === true,
       }, { traceUrl: (opts.env ?? process.env).KT_JAEGER_URL || undefined }),
     compilePolicy: (cfg, registry) =>
@@ -80,22 +91,38 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
           return content;
         },
       }),
-  });
+    });
+  } catch (err) {
+    observer.close();
+    await auditLog?.close();
+    throw err;
+  }
   return {
     gateway,
     telemetry,
     auditLog: () => auditLog,
     async close(o) {
       await gateway.close(o);
+      // The open failed-authentication windows are written before the log closes.
+      observer.close();
       await auditLog?.close();
       await telemetry?.shutdown();
     },
   };
 }
 
-function auditOptions(a: AuditLoggerSettings) {
+function auditOptions(a: AuditLoggerSettings, env: Record<string, string | undefined>): AuditLogOptions {
   // Under --workers each process keeps its own chain: one chain cannot take appends from several writers.
   const worker = process.env.KT_WORKER_ID;
   const path = worker ? join(a.path, `worker-${worker}`) : a.path;
-  return { path, immutable: a.immutable, retention_days: a.retention_days, segment_bytes: a.segment_bytes };
+  return {
+    path,
+    immutable: a.immutable,
+    retention_days: a.retention_days,
+    segment_bytes: a.segment_bytes,
+    // Answers wait for the sync in fsync mode: start each sync as soon as the last one ends.
+    commitDelayMs: a.durability === "fsync" ? 0 : undefined,
+    signingKey: a.signing_key_ref ? env[a.signing_key_ref.env] : undefined,
+    checkpointEvery: a.checkpoint_every,
+  };
 }

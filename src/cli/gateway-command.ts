@@ -102,6 +102,13 @@ export async function runGateway(args: string[]): Promise<number> {
       await metricsExport?.shutdown();
       return 1;
     }
+    // Another gateway holds the audit log, or the log was changed while none did: refuse to serve.
+    const { AuditLogLockedError } = await import("../audit/index.js");
+    if (err instanceof AuditLogLockedError || /changed after its last clean shutdown/.test(String((err as Error)?.message))) {
+      process.stderr.write(`keeptrusts: ${(err as Error).message}\n`);
+      await telemetry?.shutdown();
+      return 1;
+    }
     throw err;
   }
   const { gateway } = services;

@@ -9,8 +9,9 @@ Usage:
   kt targets [flags]                 health, circuit state and counters from a running gateway
   kt usage [flags]                   rate windows, token budgets and reservations per key, team, target
   kt policy test "TEXT" [flags]      run a text through the policy chain
-  kt audit verify [--path DIR]       check the audit log
+  kt audit verify [--path DIR]       check the audit log (--public-key FILE: and its signed checkpoints)
   kt audit tail [--path DIR]         print audit records as JSON lines
+  kt audit keygen [--out PREFIX]     write an Ed25519 key pair for signed checkpoints
   kt --version                       print the version
 
 Run 'kt <command> --help' for a command's flags and an example.
@@ -18,7 +19,7 @@ Defaults: --listen 0.0.0.0:41002, --policy-config ./policy-config.yaml
 `;
 
 /** The groups with subcommands, for `kt gateway --help` and a helpful message on a typo. */
-const GROUPS: Record<string, string[]> = { gateway: ["run"], config: ["validate"], policy: ["test"], audit: ["verify", "tail"] };
+const GROUPS: Record<string, string[]> = { gateway: ["run"], config: ["validate"], policy: ["test"], audit: ["verify", "tail", "keygen"] };
 
 /** Runs the CLI; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./policy-command.js")).testPolicy(rest);
       case "audit verify":
       case "audit tail":
+      case "audit keygen":
         return await (await import("./audit-command.js")).runAuditCommand([command!, ...rest]);
     }
     if (group === "models") return (await import("./config-command.js")).listModels(argv.slice(1));

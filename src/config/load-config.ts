@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
@@ -96,9 +96,25 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
 
   const policies = collectPolicies(r, at);
   checkRuleTargets(policies.list, seenTargets, at);
+  checkSigningKey(r, env, at);
 
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues.sort((a, b) => a.line - b.line || a.col - b.col));
   return normalise(parsed.data, policies.list, policies.audit, file, env);
+}
+
+/** The audit-logger's signing key must be set and be an Ed25519 private key, found at start-up. */
+function checkSigningKey(r: Record<string, any>, env: Record<string, string | undefined>, at: (p: Path, m: string) => void): void {
+  const envName = r?.policy?.["audit-logger"]?.signing_key_ref?.env;
+  if (typeof envName !== "string" || !envName) return;
+  const path: Path = ["policy", "audit-logger", "signing_key_ref", "env"];
+  const pem = env[envName];
+  if (pem === undefined) return at(path, `environment variable ${envName} is not set`);
+  try {
+    const key = createPrivateKey(pem);
+    if (key.asymmetricKeyType !== "ed25519") at(path, `${envName} holds a ${key.asymmetricKeyType ?? "non-asymmetric"} key; an Ed25519 private key (PKCS#8 PEM) is needed`);
+  } catch {
+    at(path, `${envName} is not a PEM private key (make one with \`kt audit keygen\`)`);
+  }
 }
 
 interface PolicyPaths {

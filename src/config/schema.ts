@@ -154,6 +154,14 @@ export const auditLoggerSchema = z.strictObject({
   log_all_access: z.boolean().default(false),
   path: z.string().min(1).default("./audit-log"),
   segment_bytes: z.int().positive().default(64 * 1024 * 1024),
+  /** `write`: an answer leaves once its record is written to the file; `fsync`: once it is on disk. */
+  durability: z.enum(["write", "fsync"]).default("write"),
+  /** An Ed25519 private key (PKCS#8 PEM) in this environment variable signs checkpoints of the chain. */
+  signing_key_ref: secretKeyRef.optional(),
+  /** A signed checkpoint every this many records (also at each segment seal and at shutdown). */
+  checkpoint_every: z.int().positive().default(1000),
+  /** Failed authentications per client address are aggregated into one record per window. */
+  auth_failure_window_seconds: z.int().positive().default(60),
 });
 
 export const policyChainSchema = z.strictObject({ chain: z.array(z.string().min(1)) });

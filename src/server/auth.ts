@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { ApiKey, Scope } from "../config/index.js";
 import type { Principal } from "../wire/index.js";
 import { GatewayError } from "../errors/index.js";
@@ -22,17 +22,44 @@ export class Authenticator {
     let principal: Principal | undefined;
     if (this.open) {
       if (!isLoopback(remote))
-        throw new GatewayError("KT_ERR_UNAUTHENTICATED", "this gateway has no API keys configured and serves loopback clients only");
+        throw new AuthFailure("KT_ERR_UNAUTHENTICATED", "this gateway has no API keys configured and serves loopback clients only", undefined, undefined);
       principal = LOOPBACK;
     } else {
       const token = bearer(authorization);
-      if (!token) throw new GatewayError("KT_ERR_UNAUTHENTICATED", "missing API key: send `Authorization: Bearer <key>`");
+      if (!token) throw new AuthFailure("KT_ERR_UNAUTHENTICATED", "missing API key: send `Authorization: Bearer <key>`", undefined, authorization ? fingerprint(authorization) : undefined);
       principal = this.byDigest.get(createHash("sha256").update(token).digest("hex"));
-      if (!principal) throw new GatewayError("KT_ERR_UNAUTHENTICATED", "invalid API key");
+      if (!principal) throw new AuthFailure("KT_ERR_UNAUTHENTICATED", "invalid API key", undefined, fingerprint(token));
     }
-    if (!principal.scopes.includes(need)) throw new GatewayError("KT_ERR_FORBIDDEN", `this API key lacks the '${need}' scope`);
+    if (!principal.scopes.includes(need)) throw new AuthFailure("KT_ERR_FORBIDDEN", `this API key lacks the '${need}' scope`, principal, undefined);
     return principal;
   }
+}
+
+/**
+ * A refused authentication, with what the audit record may say about it: the principal when the
+ * key was recognised (a scope denial), else a fingerprint of what was presented — never the key.
+ */
+export class AuthFailure extends GatewayError {
+  constructor(
+    code: "KT_ERR_UNAUTHENTICATED" | "KT_ERR_FORBIDDEN",
+    message: string,
+    readonly principal: Principal | undefined,
+    readonly fingerprint: string | undefined,
+  ) {
+    super(code, message);
+  }
+}
+
+/**
+ * Keyed per process (a random HMAC key that never leaves memory), truncated to 64 bits: the same
+ * wrong key gives the same fingerprint for the life of the process, so repeated attempts can be
+ * told apart from a spray of different guesses, but it cannot be reversed or tested against a
+ * guessed key, and it matches neither the configured sha256 digests nor any other process's.
+ */
+const FINGERPRINT_KEY = randomBytes(32);
+
+function fingerprint(presented: string): string {
+  return "hmac:" + createHmac("sha256", FINGERPRINT_KEY).update(presented).digest("hex").slice(0, 16);
 }
 
 const LOOPBACK: Principal = { keyId: "loopback", scopes: ["chat", "admin"] };

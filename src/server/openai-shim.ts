@@ -1,10 +1,10 @@
 import type { ServerResponse } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import type { ChatPipeline, Runtime } from "../chat/index.js";
-import type { CallContext, Chunk, Operation, Principal } from "../wire/index.js";
+import type { CallContext, Chunk, Operation, Principal, RequestOrigin } from "../wire/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import { SSE_DONE, sseData } from "../upstream/index.js";
-import type { Authenticator } from "./auth.js";
+import { AuthFailure, type Authenticator } from "./auth.js";
 import { ClientCancel } from "./client-cancel.js";
 import { readJsonBody, type NodeRequest } from "./http-body.js";
 
@@ -41,13 +41,13 @@ async function handle(deps: ShimDeps, req: NodeRequest, res: NodeResponse): Prom
     switch (path) {
       case "/v1/chat/completions":
       case "/chat/completions":
-        return await completion(deps, req, res, "chat", method);
+        return await completion(deps, req, res, "chat", method, "/v1/chat/completions");
       case "/v1/completions":
       case "/completions":
-        return await completion(deps, req, res, "completion", method);
+        return await completion(deps, req, res, "completion", method, "/v1/completions");
       case "/v1/models":
         allow(method, "GET");
-        authenticate(deps, req);
+        await authenticate(deps, req, "models", originOf(req, "/v1/models"));
         return sendJson(res, 200, modelList(deps.runtime()));
       case "/healthz":
         allow(method, "GET");
@@ -69,7 +69,7 @@ async function handle(deps: ShimDeps, req: NodeRequest, res: NodeResponse): Prom
     }
     if (path.startsWith("/v1/models/")) {
       allow(method, "GET");
-      authenticate(deps, req);
+      await authenticate(deps, req, "models", originOf(req, "/v1/models/{model}"));
       const id = decodeURIComponent(path.slice("/v1/models/".length));
       const m = modelList(deps.runtime()).data.find((x) => x.id === id);
       if (!m) throw new GatewayError("KT_ERR_UNKNOWN_MODEL", `The model \`${id}\` does not exist.`, { param: "model" });
@@ -87,8 +87,43 @@ function allow(method: string, expected: string): void {
   if (method !== expected) throw new GatewayError("KT_ERR_METHOD_NOT_ALLOWED", `use ${expected} for this route`);
 }
 
-function authenticate(deps: ShimDeps, req: NodeRequest): Principal {
-  return deps.auth().authenticate(header(req, "authorization"), req.socket?.remoteAddress);
+/** Authenticates, and records a refusal before it is answered (see docs/audit.md). */
+async function authenticate(deps: ShimDeps, req: NodeRequest, operation: string, origin: RequestOrigin): Promise<Principal> {
+  try {
+    return deps.auth().authenticate(header(req, "authorization"), origin.clientAddress);
+  } catch (err) {
+    if (err instanceof AuthFailure) await refuse(deps, req, operation, origin, err, err.principal, err.fingerprint ?? "none");
+    throw err;
+  }
+}
+
+/** Records a request refused before the pipeline; the answer goes out once the record is written. */
+async function refuse(deps: ShimDeps, req: NodeRequest, operation: string, origin: RequestOrigin, error: GatewayError, principal: Principal | undefined, credential?: string): Promise<void> {
+  await deps.pipeline.refuse({
+    kind: "request",
+    operation,
+    model: "",
+    stream: false,
+    frontDoor: "openai",
+    principal,
+    credential: principal ? undefined : credential,
+    error,
+    origin,
+    traceparent: header(req, "traceparent"),
+    tracestate: header(req, "tracestate"),
+  });
+}
+
+/** The peer and route of a request, for its span and record. */
+function originOf(req: NodeRequest, route: string): RequestOrigin {
+  const s = req.socket;
+  return {
+    clientAddress: s?.remoteAddress,
+    clientPort: s?.remotePort,
+    httpMethod: req.method ?? "GET",
+    httpRoute: route,
+    protocolVersion: req.httpVersionMajor === 2 ? "2" : req.httpVersion,
+  };
 }
 
 function header(req: NodeRequest, name: string): string | undefined {
@@ -96,17 +131,25 @@ function header(req: NodeRequest, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, op: Operation, method: string): Promise<void> {
+async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, op: Operation, method: string, route: string): Promise<void> {
   allow(method, "POST");
-  const principal = authenticate(deps, req);
-  const body = await readJsonBody(req, deps.maxBodyBytes, deps.runtime().config.limits.maxJsonDepth);
+  const origin = originOf(req, route);
+  const principal = await authenticate(deps, req, op, origin);
+  let body: unknown;
+  try {
+    body = await readJsonBody(req, deps.maxBodyBytes, deps.runtime().config.limits.maxJsonDepth);
+  } catch (err) {
+    // An unreadable body (malformed JSON, too large, bad UTF-8) never reaches the pipeline.
+    await refuse(deps, req, op, origin, toGatewayError(err), principal);
+    throw err;
+  }
   const cancel = new ClientCancel();
   // Inline, not a named const: the CLI runs through tsx, whose esbuild keepNames would give a
   // named closure a defineProperty call on every request.
   (res as unknown as NodeJS.EventEmitter).once("close", () => {
     if (!res.writableFinished) cancel.abort();
   });
-  const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate")));
+  const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate"), origin));
   if (!result.stream) return result.raw !== undefined ? sendJsonText(res, 200, result.raw, result.headers) : sendJson(res, 200, result.body, result.headers);
   await relayStream(result.chunks, res, cancel, result.headers);
 }
@@ -124,6 +167,7 @@ class ShimCallContext implements CallContext {
     readonly cancel: ClientCancel,
     readonly traceparent: string | undefined,
     readonly tracestate: string | undefined,
+    readonly origin: RequestOrigin,
   ) {}
 
   get signal(): AbortSignal {

@@ -1,6 +1,6 @@
 import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { remoteAddressKey } from "./connect/call-context.js";
+import { remoteAddressKey, remotePortKey } from "./connect/call-context.js";
 
 export interface ConnectServices {
   routes: (router: ConnectRouter) => void;
@@ -22,6 +22,6 @@ export function createRequestHandler(opts: {
     fallback: opts.shim,
     readMaxBytes: opts.maxBodyBytes,
     // Loopback-only mode needs the peer address, which Connect's handler context does not carry.
-    contextValues: (req) => createContextValues().set(remoteAddressKey, req.socket?.remoteAddress),
+    contextValues: (req) => createContextValues().set(remoteAddressKey, req.socket?.remoteAddress).set(remotePortKey, req.socket?.remotePort),
   });
 }

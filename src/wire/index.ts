@@ -1,4 +1,4 @@
 // The wire types every layer speaks: the canonical request and chunk, the caller, the call's
 // context. The bottom folder: it imports nothing of ours, so policy, routing, upstream and audit
 // can use them without standing on the pipeline that composes them.
-export type { CallContext, CancelSignal, ChatResult, Chunk, FrontDoor, JsonObject, Operation, Principal, Scope } from "./wire-types.js";
+export type { CallContext, CancelSignal, ChatResult, Chunk, FrontDoor, JsonObject, Operation, Principal, RequestOrigin, Scope } from "./wire-types.js";

@@ -18,6 +18,24 @@ export interface Principal {
 export type FrontDoor = "openai" | "grpc" | "connect" | "grpc-web";
 
 /**
+ * How a request reached the gateway, for the request's span (HTTP and RPC semantic conventions)
+ * and its audit record: the peer address and the route or RPC it called. Never content.
+ */
+export interface RequestOrigin {
+  /** The peer's IP address as the socket saw it. */
+  clientAddress?: string;
+  clientPort?: number;
+  /** HTTP method and route template (`POST`, `/v1/chat/completions`). */
+  httpMethod?: string;
+  httpRoute?: string;
+  /** `1.1` or `2`. */
+  protocolVersion?: string;
+  /** The RPC called, for gRPC/Connect (`keeptrusts.v1.ChatService`, `CreateChatCompletion`). */
+  rpcService?: string;
+  rpcMethod?: string;
+}
+
+/**
  * What undici accepts as a request's `signal`, and all the pipeline itself asks of one: an
  * AbortSignal, or an EventEmitter that emits `abort` and says whether it has.
  */
@@ -37,6 +55,8 @@ export interface CallContext {
   /** Incoming W3C trace context, when the client sent one. */
   traceparent?: string;
   tracestate?: string;
+  /** Peer and route, when the front door knows them. */
+  readonly origin?: RequestOrigin;
 }
 
 /** A streamed chunk, as OpenAI's `chat.completion.chunk` / `text_completion` objects. */

@@ -59,9 +59,12 @@ policy:
 
     it("fails closed: once a record could not be written, both front doors refuse with 503 / UNAVAILABLE", async () => {
       const client = stack.openai();
-      // The first answer is not held for the disk; its record's write is what fails.
-      const first = await client.chat.completions.create({ model: "t", messages: [{ role: "user", content: "hello" }] });
-      expect(first.choices[0]!.message.content).toContain("hello");
+      // The first answer waits for its record's write, which fails: it is not answered either, since
+      // an answer must never leave without its record in the file.
+      const first = await client.chat.completions.create({ model: "t", messages: [{ role: "user", content: "hello" }] }).catch((e) => e);
+      expect(first).toBeInstanceOf(OpenAI.APIError);
+      expect(first.status).toBe(503);
+      expect(first.error).toMatchObject({ code: "audit_log_unavailable" });
       const deadline = Date.now() + 5000;
       while (!stack.services.auditLog()?.failed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       expect(stack.services.auditLog()?.failed?.message).toMatch(/ENOSPC/);

@@ -310,6 +310,7 @@ describe("canonicalAuditRecord", () => {
         target: str, targetDescription: str, stream: fc.boolean(), outcome: fc.constantFrom("ok", "error"), errorCode: str, httpStatus: fc.nat(), decision: fc.constantFrom("allow", "redact"),
         rulesFired: fc.array(str), redactions: counts, events: fc.array(event, { maxLength: 3 }), usage: fc.record({ input: fc.nat(), output: fc.nat() }),
         finishReasons: fc.array(str), latencyMs: fc.double({ noNaN: true }), ttfcMs: fc.nat(), pack: fc.record({ name: str, version: str }),
+        grpcStatus: fc.nat(), clientAddress: str, credential: str, count: fc.nat(),
       },
       { requiredKeys: ["time", "traceId", "spanId", "kind", "operation", "frontDoor", "principal", "model", "stream", "outcome", "decision", "rulesFired", "redactions", "events", "latencyMs"] },
     );

@@ -91,15 +91,20 @@ describe.each(["http/json", "http/protobuf"] as const)("a gateway exporting OTLP
     expect(exitCode).toBe(0);
   });
 
-  it("exports one GenAI span per request with the gateway's attributes", () => {
-    const chat = spans().filter((s) => s.name === `chat openllm-llama3` || s.name === "chat llama3:8b-instruct");
-    expect(chat).toHaveLength(2);
-    const unary = chat.find((s) => s.attributes["gen_ai.request.stream"] === false)!;
+  it("exports one SERVER span per request with the gateway's attributes, and a CLIENT span per upstream call", () => {
+    const servers = spans().filter((s) => s.kind === 2);
+    // Three chat requests and one Governance call: one SERVER span each, nothing twice.
+    expect(servers.map((s) => s.name).sort()).toEqual(["POST /v1/chat/completions", "POST /v1/chat/completions", "POST /v1/chat/completions", "keeptrusts.v1.GovernanceService/ListTargets"]);
+    const unary = servers.find((s) => s.attributes["gen_ai.request.stream"] === false && s.attributes["gen_ai.request.model"] === "openllm-llama3")!;
     expect(unary.attributes).toMatchObject({
       "gen_ai.operation.name": "chat",
       "gen_ai.provider.name": "openllm",
       "gen_ai.request.model": "openllm-llama3",
       "gen_ai.response.model": MODEL,
+      "http.request.method": "POST",
+      "http.route": "/v1/chat/completions",
+      "http.response.status_code": 200,
+      "client.address": "127.0.0.1",
       "kt.principal": "auditor",
       "kt.target.id": "openllm-llama3",
       "kt.target.description": "Llama 3 under audit",
@@ -108,33 +113,44 @@ describe.each(["http/json", "http/protobuf"] as const)("a gateway exporting OTLP
       "kt.redactions.credit_card": 1,
       "kt.pack.name": "openllm-audit-pack",
       "kt.pack.version": "2.1.0",
-      "server.address": "127.0.0.1",
       "kt.target.circuit_state": "closed",
       "kt.target.consecutive_failures": 0,
       "kt.target.in_flight": 0,
       "kt.attempts": 1,
+      "kt.audit.seq": 1,
     });
+    expect(unary.attributes["kt.audit.hash"]).toMatch(/^[0-9a-f]{64}$/);
     expect(unary.attributes["gen_ai.usage.input_tokens"]).toBeGreaterThan(0);
     expect(unary.attributes["gen_ai.usage.output_tokens"]).toBeGreaterThan(0);
     expect(String(unary.attributes["gen_ai.response.id"])).toMatch(/^chatcmpl-/);
     expect(unary.events.some((e) => e.name === "kt.governance")).toBe(true);
-    const notFound = spans().find((s) => s.attributes["gen_ai.request.model"] === "no-such-model")!;
+    const call = spans().find((s) => s.kind === 3 && s.parentSpanId === unary.spanId)!;
+    expect(call.name).toBe(`chat ${MODEL}`);
+    expect(call.attributes).toMatchObject({ "server.address": "127.0.0.1", "kt.target.id": "openllm-llama3", "gen_ai.request.model": MODEL, "gen_ai.provider.name": "openllm" });
+    const notFound = servers.find((s) => s.attributes["gen_ai.request.model"] === "no-such-model")!;
     expect(notFound.attributes["error.type"]).toBeDefined();
+    expect(notFound.attributes["http.response.status_code"]).toBe(404);
+    // No upstream was called for it.
+    expect(spans().some((s) => s.kind === 3 && s.parentSpanId === notFound.spanId)).toBe(false);
   });
 
   it("continues the client's trace on a streamed request and propagates traceparent to OpenLLM", () => {
-    const streamed = spans().find((s) => s.attributes["gen_ai.request.stream"] === true)!;
+    const streamed = spans().find((s) => s.kind === 2 && s.attributes["gen_ai.request.stream"] === true)!;
     expect(streamed.traceId).toBe("0af7651916cd43dd8448eb211c80319c");
     expect(streamed.parentSpanId).toBe("b7ad6b7169203331");
     expect(streamed.attributes["gen_ai.response.finish_reasons"]).toEqual(["stop"]);
     expect(streamed.attributes["kt.time_to_first_chunk_ms"]).toBeGreaterThanOrEqual(0);
+    // OpenLLM's side hangs under the attempt's CLIENT span, itself under the request's span.
+    const call = spans().find((s) => s.kind === 3 && s.parentSpanId === streamed.spanId)!;
     const upstream = fake.requests.find((r) => r.path === "/v1/chat/completions" && (r.body as any).stream === true)!;
-    expect(upstream.traceparent).toMatch(new RegExp(`^00-0af7651916cd43dd8448eb211c80319c-${streamed.spanId}-01$`));
+    expect(upstream.traceparent).toMatch(new RegExp(`^00-0af7651916cd43dd8448eb211c80319c-${call.spanId}-01$`));
   });
 
-  it("exports RPC spans for Connect calls", () => {
+  it("exports RPC spans for Connect calls, without GenAI attributes", () => {
     const rpc = spans().find((s) => s.name === "keeptrusts.v1.GovernanceService/ListTargets")!;
-    expect(rpc.attributes).toMatchObject({ "rpc.system": "grpc", "rpc.service": "keeptrusts.v1.GovernanceService", "rpc.method": "ListTargets", "rpc.grpc.status_code": 0 });
+    expect(rpc.kind).toBe(2);
+    expect(rpc.attributes).toMatchObject({ "rpc.system": "grpc", "rpc.service": "keeptrusts.v1.GovernanceService", "rpc.method": "ListTargets", "rpc.grpc.status_code": 0, "kt.principal": "auditor" });
+    expect(Object.keys(rpc.attributes).filter((k) => k.startsWith("gen_ai.") || k.startsWith("kt.policy."))).toEqual([]);
   });
 
   it("never puts the PII, the message content or the API key in the export or the audit log", () => {
@@ -162,7 +178,7 @@ describe.each(["http/json", "http/protobuf"] as const)("a gateway exporting OTLP
     expect(lines[0]).toMatchObject({ principal: "auditor", target: "openllm-llama3", decision: "redact", redactions: { email: 1, credit_card: 1 }, outcome: "ok" });
     expect(lines[2]).toMatchObject({ outcome: "error", errorCode: "KT_ERR_UNKNOWN_MODEL" });
     expect(lines[3]).toMatchObject({ operation: "GovernanceService/ListTargets", principal: "auditor" });
-    const unarySpan = spans().find((s) => s.attributes["gen_ai.request.stream"] === false)!;
+    const unarySpan = spans().find((s) => s.kind === 2 && s.attributes["gen_ai.request.model"] === "openllm-llama3")!;
     expect(lines[0].traceId).toBe(unarySpan.traceId);
     expect(lines[0].spanId).toBe(unarySpan.spanId);
 

@@ -21,7 +21,7 @@ function runFixture(env: Record<string, string>): Promise<{ code: number | null;
   });
 }
 
-async function exportVia(protocol: "http/json" | "http/protobuf"): Promise<{ ex: ReceivedExport; record: Record<string, unknown>; traceparent: string }> {
+async function exportVia(protocol: "http/json" | "http/protobuf"): Promise<{ ex: ReceivedExport; record: Record<string, unknown>; traceparent: string; attemptTraceparent: string }> {
   const receiver = await startOtlpReceiver();
   try {
     const run = await runFixture({
@@ -31,18 +31,22 @@ async function exportVia(protocol: "http/json" | "http/protobuf"): Promise<{ ex:
     });
     expect(run.code, run.stderr).toBe(0);
     const spans = receiver.exports.flatMap((e) => e.spans);
-    expect(spans).toHaveLength(1);
-    const out = JSON.parse(run.stdout.trim().split("\n").at(-1)!) as { record: Record<string, unknown>; traceparent: string };
-    return { ex: receiver.exports.find((e) => e.spans.length > 0)!, ...out };
+    expect(spans).toHaveLength(3);
+    const out = JSON.parse(run.stdout.trim().split("\n").at(-1)!) as { record: Record<string, unknown>; traceparent: string; attemptTraceparent: string };
+    // The three spans may come in more than one export batch: judge them together.
+    const first = receiver.exports.find((e) => e.spans.length > 0)!;
+    const withSpans = receiver.exports.filter((e) => e.spans.length > 0);
+    return { ex: { ...first, spans, body: Buffer.concat(withSpans.map((e) => e.body)) }, ...out };
   } finally {
     await receiver.close();
   }
 }
 
-function assertSpan(ex: ReceivedExport, record: Record<string, unknown>, traceparent: string): void {
-  const span = ex.spans[0]!;
-  expect(span.name).toBe("chat llama3");
-  expect(span.kind).toBe(2); // SERVER
+function assertSpan(ex: ReceivedExport, record: Record<string, unknown>, traceparent: string, attemptTraceparent: string): void {
+  const servers = ex.spans.filter((s) => s.kind === 2);
+  expect(servers).toHaveLength(1); // one SERVER span per request
+  const span = servers[0]!;
+  expect(span.name).toBe("POST /v1/chat/completions");
   // Continues the client's trace; the audit record and the forwarded traceparent name this span.
   expect(span.traceId).toBe("0af7651916cd43dd8448eb211c80319c");
   expect(span.parentSpanId).toBe("b7ad6b7169203331");
@@ -61,8 +65,17 @@ function assertSpan(ex: ReceivedExport, record: Record<string, unknown>, tracepa
     "gen_ai.usage.input_tokens": 42,
     "gen_ai.usage.output_tokens": 7,
     "gen_ai.request.stream": true,
-    "server.address": "10.1.2.3",
-    "server.port": 3000,
+    "gen_ai.request.temperature": 0.2,
+    "gen_ai.request.max_tokens": 64,
+    "gen_ai.request.top_p": 0.9,
+    "http.request.method": "POST",
+    "http.route": "/v1/chat/completions",
+    "http.response.status_code": 200,
+    "client.address": "192.0.2.7",
+    "client.port": 50123,
+    "network.protocol.version": "1.1",
+    "kt.audit.seq": 17,
+    "kt.audit.hash": "ab".repeat(32),
     "kt.principal": "team-a",
     "kt.target.id": "openllm-llama3",
     "kt.target.description": "Llama 3 on the GPU box",
@@ -75,6 +88,31 @@ function assertSpan(ex: ReceivedExport, record: Record<string, unknown>, tracepa
   });
   expect(typeof span.attributes["kt.time_to_first_chunk_ms"]).toBe("number");
   expect(span.attributes["error.type"]).toBeUndefined();
+  // The gateway's own server span does not name the upstream: that is each attempt's CLIENT span.
+  expect(span.attributes["server.address"]).toBeUndefined();
+
+  // One CLIENT span per upstream attempt, children of the server span: the failover is visible.
+  const clients = ex.spans.filter((s) => s.kind === 3);
+  expect(clients.map((c) => c.name)).toEqual(["chat meta-llama/Llama-3.1-8B-Instruct", "chat meta-llama/Llama-3.1-8B-Instruct"]);
+  for (const c of clients) {
+    expect(c.traceId).toBe(span.traceId);
+    expect(c.parentSpanId).toBe(span.spanId);
+  }
+  const [failed, served] = clients as [(typeof clients)[0], (typeof clients)[0]];
+  expect(failed.attributes).toMatchObject({ "server.address": "10.9.9.9", "server.port": 3000, "kt.target.id": "openllm-down", "error.type": "KT_ERR_UPSTREAM_CONNECT", "gen_ai.provider.name": "openllm" });
+  expect(failed.statusCode).toBe(2); // ERROR
+  expect(served.attributes).toMatchObject({
+    "server.address": "10.1.2.3",
+    "server.port": 3000,
+    "kt.target.id": "openllm-llama3",
+    "gen_ai.operation.name": "chat",
+    "gen_ai.request.model": "meta-llama/Llama-3.1-8B-Instruct",
+    "gen_ai.usage.input_tokens": 42,
+    "gen_ai.usage.output_tokens": 7,
+  });
+  expect(served.attributes["error.type"]).toBeUndefined();
+  // The traceparent sent upstream names the attempt's span.
+  expect(attemptTraceparent).toBe(`00-${served.traceId}-${served.spanId}-01`);
   expect(span.events.map((e) => e.name)).toEqual(["kt.governance", "kt.governance"]);
   expect(span.events[0]!.attributes).toEqual({
     "kt.policy.id": "openllm-governance",
@@ -97,15 +135,15 @@ function assertSpan(ex: ReceivedExport, record: Record<string, unknown>, tracepa
 
 describe("telemetry export over OTLP", () => {
   it("http/json: GenAI span with kt.* attributes and governance events, no PII", async () => {
-    const { ex, record, traceparent } = await exportVia("http/json");
+    const { ex, record, traceparent, attemptTraceparent } = await exportVia("http/json");
     expect(ex.contentType).toContain("application/json");
-    assertSpan(ex, record, traceparent);
+    assertSpan(ex, record, traceparent, attemptTraceparent);
   }, 60_000);
 
   it("http/protobuf: the same span, decoded as a receiver would", async () => {
-    const { ex, record, traceparent } = await exportVia("http/protobuf");
+    const { ex, record, traceparent, attemptTraceparent } = await exportVia("http/protobuf");
     expect(ex.contentType).toContain("application/x-protobuf");
-    assertSpan(ex, record, traceparent);
+    assertSpan(ex, record, traceparent, attemptTraceparent);
   }, 60_000);
 });
 

@@ -1,19 +1,46 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { GovernanceService } from "../../../gen/keeptrusts/v1/governance_pb.js";
-import type { Authenticator } from "../auth.js";
-import { principalKey, remoteAddressKey } from "./call-context.js";
+import type { Refusal } from "../../chat/index.js";
+import { AuthFailure, type Authenticator } from "../auth.js";
+import { frontDoorOf, principalKey, remoteAddressKey, rpcOrigin } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";
 
-/** The same API keys as the shim, from `authorization` metadata; Governance needs the admin scope. */
-export function authInterceptor(auth: () => Authenticator): Interceptor {
+/**
+ * The same API keys as the shim, from `authorization` metadata; Governance needs the admin scope.
+ * A refused call is recorded (see docs/audit.md) before the refusal is sent.
+ */
+export function authInterceptor(auth: () => Authenticator, refuse?: (r: Refusal) => Promise<void> | void): Interceptor {
   return (next) => async (req) => {
-    const need = req.service.typeName === GovernanceService.typeName ? "admin" : "chat";
+    const governance = req.service.typeName === GovernanceService.typeName;
     try {
-      const principal = auth().authenticate(req.header.get("authorization") ?? undefined, req.contextValues.get(remoteAddressKey), need);
+      const principal = auth().authenticate(req.header.get("authorization") ?? undefined, req.contextValues.get(remoteAddressKey), governance ? "admin" : "chat");
       req.contextValues.set(principalKey, principal);
     } catch (err) {
+      if (refuse && err instanceof AuthFailure) {
+        const model = (req.message as { model?: unknown } | undefined)?.model;
+        await refuse({
+          kind: governance ? "access" : "request",
+          operation: governance ? `GovernanceService/${req.method.name}` : chatOperationOf(req.method.name),
+          model: typeof model === "string" ? model : "",
+          stream: req.stream,
+          frontDoor: frontDoorOf(req.header.get("content-type")),
+          principal: err.principal,
+          credential: err.principal ? undefined : (err.fingerprint ?? "none"),
+          error: err,
+          origin: rpcOrigin(req.contextValues, req.service.typeName, req.method.name),
+          traceparent: req.header.get("traceparent") ?? undefined,
+          tracestate: req.header.get("tracestate") ?? undefined,
+        });
+      }
       throw toConnectError(err);
     }
     return next(req);
   };
+}
+
+/** The operation a ChatService method performs, as the pipeline names it. */
+export function chatOperationOf(method: string): string {
+  if (method.endsWith("ChatCompletion")) return "chat";
+  if (method.endsWith("Completion")) return "completion";
+  return method === "ListModels" ? "models" : method;
 }

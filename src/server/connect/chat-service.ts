@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { ChatService, ListModelsResponseSchema, ModelSchema } from "../../../gen/keeptrusts/v1/chat_pb.js";
 import type { ChatPipeline, Runtime } from "../../chat/index.js";
 import type { Chunk, JsonObject, Operation } from "../../wire/index.js";
-import { GatewayError } from "../../errors/index.js";
+import { GatewayError, toGatewayError } from "../../errors/index.js";
 import { callContext } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";
 import {
@@ -18,12 +18,16 @@ import {
 /** ChatService: a thin adapter onto the chat pipeline; no policy, routing or upstream logic here. */
 export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): ServiceImpl<typeof ChatService> {
   return {
-    createChatCompletion: (req, ctx) => unary(pipeline, "chat", () => chatRequestToOpenAI(req), ctx, chatResponseFromOpenAI),
+    createChatCompletion: (req, ctx) => unary(pipeline, "chat", req.model, () => chatRequestToOpenAI(req), ctx, chatResponseFromOpenAI),
     streamChatCompletion: (req, ctx) =>
-      relay(() => pipeline.run("chat", chatRequestToOpenAI(req, { stream: true }), callContext(ctx)), chatChunkFromOpenAI, ctx.signal),
-    createCompletion: (req, ctx) => unary(pipeline, "completion", () => completionRequestToOpenAI(req), ctx, completionResponseFromOpenAI),
+      relay(async () => pipeline.run("chat", await converted(pipeline, "chat", req.model, true, () => chatRequestToOpenAI(req, { stream: true }), ctx), callContext(ctx)), chatChunkFromOpenAI, ctx.signal),
+    createCompletion: (req, ctx) => unary(pipeline, "completion", req.model, () => completionRequestToOpenAI(req), ctx, completionResponseFromOpenAI),
     streamCompletion: (req, ctx) =>
-      relay(() => pipeline.run("completion", completionRequestToOpenAI(req, { stream: true }), callContext(ctx)), completionChunkFromOpenAI, ctx.signal),
+      relay(
+        async () => pipeline.run("completion", await converted(pipeline, "completion", req.model, true, () => completionRequestToOpenAI(req, { stream: true }), ctx), callContext(ctx)),
+        completionChunkFromOpenAI,
+        ctx.signal,
+      ),
     async listModels() {
       const models = runtime().registry.models();
       return create(ListModelsResponseSchema, {
@@ -33,9 +37,34 @@ export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): Ser
   };
 }
 
-async function unary<T>(pipeline: ChatPipeline, op: Operation, body: () => JsonObject, ctx: HandlerContext, convert: (b: JsonObject) => T): Promise<T> {
+/**
+ * The request as the pipeline's JSON; a message that cannot be converted (a non-finite number, an
+ * out-of-range seed) never reaches the pipeline, so it is recorded here before it is refused.
+ */
+async function converted(pipeline: ChatPipeline, op: Operation, model: string, stream: boolean, body: () => JsonObject, ctx: HandlerContext): Promise<JsonObject> {
   try {
-    const r = await pipeline.run(op, body(), callContext(ctx));
+    return body();
+  } catch (err) {
+    const c = callContext(ctx);
+    await pipeline.refuse({
+      kind: "request",
+      operation: op,
+      model,
+      stream,
+      frontDoor: c.frontDoor,
+      principal: c.principal,
+      error: toGatewayError(err),
+      origin: c.origin,
+      traceparent: c.traceparent,
+      tracestate: c.tracestate,
+    });
+    throw err;
+  }
+}
+
+async function unary<T>(pipeline: ChatPipeline, op: Operation, model: string, body: () => JsonObject, ctx: HandlerContext, convert: (b: JsonObject) => T): Promise<T> {
+  try {
+    const r = await pipeline.run(op, await converted(pipeline, op, model, false, body, ctx), callContext(ctx));
     if (r.stream) throw new GatewayError("KT_ERR_INTERNAL", "pipeline streamed a unary call");
     return convert(r.body);
   } catch (err) {

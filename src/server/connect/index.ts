@@ -1,4 +1,5 @@
 import type { ConnectRouter } from "@connectrpc/connect";
+import type { Refusal } from "../../chat/index.js";
 import { ChatService } from "../../../gen/keeptrusts/v1/chat_pb.js";
 import { GovernanceService } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import type { Gateway } from "../gateway.js";
@@ -11,7 +12,8 @@ import { rpcAuditInterceptor, type RpcAuditOptions } from "./rpc-interceptor.js"
 export { auditRpcs, toAuditEvent } from "./audit-rpcs.js";
 export { maskedConfig, type AuditRpcs, type ConsoleOptions } from "./governance-service.js";
 export { toConnectError } from "./connect-errors.js";
-export { remoteAddressKey, principalKey } from "./call-context.js";
+export { remoteAddressKey, remotePortKey, principalKey } from "./call-context.js";
+export type { RpcAuditOptions } from "./rpc-interceptor.js";
 
 /** ChatService and GovernanceService for the one-port handler. */
 export function connectServices(
@@ -19,12 +21,14 @@ export function connectServices(
   audit?: { rpcs: () => AuditRpcs | undefined } & RpcAuditOptions,
   consoleOpts?: ConsoleOptions,
 ): ConnectServices {
+  const refuse = (r: Refusal) => gateway.pipeline.refuse(r);
   return {
     routes: (router: ConnectRouter) => {
       router.service(ChatService, chatService(gateway.pipeline, gateway.runtime));
       router.service(GovernanceService, governanceService(gateway, audit?.rpcs, consoleOpts));
     },
-    // The RPC span wraps auth, so refused calls are traced too; it reads the principal afterwards.
-    interceptors: audit ? [rpcAuditInterceptor(audit), authInterceptor(gateway.auth)] : [authInterceptor(gateway.auth)],
+    // Auth first: it records refused calls itself; the Governance span and access record then
+    // cover authenticated calls with their principal.
+    interceptors: audit ? [authInterceptor(gateway.auth, refuse), rpcAuditInterceptor(audit)] : [authInterceptor(gateway.auth, refuse)],
   };
 }

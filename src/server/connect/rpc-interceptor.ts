@@ -1,67 +1,36 @@
-import { SpanKind, SpanStatusCode, trace, ROOT_CONTEXT, type Span } from "@opentelemetry/api";
-import { ConnectError, Code, type Interceptor } from "@connectrpc/connect";
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { GovernanceService } from "../../../gen/keeptrusts/v1/governance_pb.js";
-import { formatTraceparent, parseTraceparent, startRequestSpan, type AuditLog, type Telemetry } from "../../audit/index.js";
-import { frontDoorOf, principalKey } from "./call-context.js";
+import type { AuditObserver } from "../../audit/index.js";
+import { frontDoorOf, principalKey, rpcOrigin } from "./call-context.js";
 
 export interface RpcAuditOptions {
-  telemetry: () => Telemetry | undefined;
-  log: () => AuditLog | undefined;
+  observer: AuditObserver;
   /** The audit-logger's `log_all_access`: record every Governance call as an access record. */
   logAllAccess: () => boolean;
 }
 
 /**
- * One span per RPC (OpenTelemetry `rpc.*` conventions); the chat pipeline's GenAI span becomes
- * its child through the forwarded `traceparent`. With `log_all_access`, Governance calls (reads of
- * the config, targets and the audit log itself) each leave an access record.
+ * Governance calls that passed authentication: one SERVER span each (RPC conventions, no GenAI
+ * attributes) and, with `log_all_access`, an access record. ChatService calls get their one
+ * SERVER span from the chat pipeline, and refused calls theirs from the auth interceptor, so no
+ * call is traced twice.
  */
 export function rpcAuditInterceptor(opts: RpcAuditOptions): Interceptor {
   return (next) => async (req) => {
-    const tel = opts.telemetry();
-    const isGovernance = req.service.typeName === GovernanceService.typeName;
-    const access = isGovernance && opts.logAllAccess() ? opts.log() : undefined;
-    if (!tel && !access) return next(req);
-
-    const frontDoor = frontDoorOf(req.header.get("content-type"));
-    let span: Span | undefined;
-    if (tel) {
-      const parent = parseTraceparent(req.header.get("traceparent") ?? undefined);
-      const ctx = parent
-        ? trace.setSpanContext(ROOT_CONTEXT, { traceId: parent.traceId, spanId: parent.spanId, traceFlags: parent.flags, isRemote: true })
-        : ROOT_CONTEXT;
-      span = tel.tracer.startSpan(
-        `${req.service.typeName}/${req.method.name}`,
-        {
-          kind: SpanKind.SERVER,
-          attributes: {
-            "rpc.system": frontDoor === "connect" ? "connect_rpc" : "grpc",
-            "rpc.service": req.service.typeName,
-            "rpc.method": req.method.name,
-            "kt.front_door": frontDoor,
-          },
-        },
-        ctx,
-      );
-      const sc = span.spanContext();
-      req.header.set("traceparent", formatTraceparent(sc.traceId, sc.spanId, sc.traceFlags));
-    }
+    if (req.service.typeName !== GovernanceService.typeName) return next(req);
+    const trace = opts.observer.access({
+      operation: `GovernanceService/${req.method.name}`,
+      frontDoor: frontDoorOf(req.header.get("content-type")),
+      principal: req.contextValues.get(principalKey)?.keyId ?? "unauthenticated",
+      origin: rpcOrigin(req.contextValues, req.service.typeName, req.method.name),
+      traceparent: req.header.get("traceparent") ?? undefined,
+      tracestate: req.header.get("tracestate") ?? undefined,
+      record: opts.logAllAccess(),
+    });
     const finish = (err: unknown) => {
-      if (span) {
-        span.setAttribute("rpc.grpc.status_code", err === undefined ? 0 : ConnectError.from(err).code);
-        if (err !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
-        span.end();
-      }
-      if (access) {
-        const principal = req.contextValues.get(principalKey)?.keyId ?? "unauthenticated";
-        const s = startRequestSpan(
-          { kind: "access", operation: `GovernanceService/${req.method.name}`, frontDoor, principal, model: "", stream: false, traceparent: req.header.get("traceparent") ?? undefined },
-          undefined,
-        );
-        const record = s.end({ outcome: err === undefined ? "ok" : "error", errorCode: err === undefined ? undefined : Code[ConnectError.from(err).code] });
-        return access.append(record);
-      }
-      return undefined;
+      const code = err === undefined ? 0 : ConnectError.from(err).code;
+      return trace.end(code, code === 0 ? undefined : Code[code]);
     };
     try {
       const res = await next(req);
