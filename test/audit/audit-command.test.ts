@@ -28,13 +28,13 @@ async function logWith(n: number): Promise<{ dir: string; log: AuditLog }> {
 }
 
 describe("kt audit", () => {
-  it("verify: exit 0 with a one-line summary", async () => {
+  it("verify: exit 0 with a one-line summary, and what it cannot prove without a key", async () => {
     const { dir, log } = await logWith(25);
     await log.close();
     const out = sink();
     const err = sink();
     expect(await runAuditCommand(["verify", "--path", dir], out.stream, err.stream)).toBe(0);
-    expect(out.text()).toMatch(/^audit log OK: 25 records in \d+ segments, seq 1\.\.25, last hash [0-9a-f]{64}\n$/);
+    expect(out.text()).toMatch(/^audit log OK: 25 records in \d+ segments, seq 1\.\.25, last hash [0-9a-f]{64}\nnot proven: no signed checkpoints and no --public-key: [^\n]*\n$/);
     expect(err.text()).toBe("");
   });
 
