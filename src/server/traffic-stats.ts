@@ -1,4 +1,5 @@
-import type { RequestObserver, RequestSummary, RequestTrace } from "../chat/index.js";
+import type { AttemptTrace, RequestObserver, RequestSummary, RequestTrace } from "../chat/index.js";
+import type { Target } from "../config/index.js";
 
 /** Minutes kept: the console's overview shows the last hour. */
 export const TRAFFIC_MINUTES = 60;
@@ -124,6 +125,8 @@ export class TrafficStats {
   observe(inner: RequestObserver): RequestObserver {
     return {
       start: (info) => new CountedTrace(inner.start(info), this),
+      // Refused requests are recorded by the inner observer (the audit log) as they are.
+      refuse: (r) => inner.refuse?.(r),
     };
   }
 }
@@ -145,6 +148,10 @@ class CountedTrace implements RequestTrace {
 
   firstChunk(): void {
     this.inner.firstChunk?.();
+  }
+
+  attempt(target: Target): AttemptTrace | undefined {
+    return this.inner.attempt?.(target);
   }
 
   end(summary: RequestSummary): Promise<void> | void {
