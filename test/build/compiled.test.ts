@@ -77,6 +77,8 @@ describe("the compiled build", () => {
         status = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
         if (status !== 200) await new Promise((r) => setTimeout(r, 50));
       }
+      // Log lines are written asynchronously: the banner may trail the first /readyz by a moment.
+      while (!err.includes("listening on") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const banner = err
         .split("\n")
         .filter(Boolean)
