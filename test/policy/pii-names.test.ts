@@ -68,6 +68,12 @@ describe("person", () => {
     expect(find("Apple and Tesla reported earnings in May.")).toEqual([]);
   });
 
+  it("keeps places and identifiers that borrow a name apart from names that borrow a place word", () => {
+    expect(find("the attack on Pearl Harbor")).toEqual([]);
+    expect(find("keys are Ed25519")).toEqual([]);
+    expect(find("Kim Park called; Mary Hill met Tom Ford.").map((f) => f.value)).toEqual(["Kim Park", "Mary Hill", "Tom Ford"]);
+  });
+
   it("is redacted as [REDACTED:PERSON], and the pattern names resolve", async () => {
     expect(builtinPatternName("person")).toBe("person");
     expect(builtinPatternName("name")).toBe("person");

@@ -97,7 +97,7 @@ export const thingAfter = words(`
   pictures productions media press publishing news times post journal magazine motors automotive
   pharmaceuticals pharma systems solutions technologies technology software consulting services
   brothers bros sons & and-co fund funds insurance financial securities law llp pc pllc
-  award awards prize prizes memorial bridge tunnel tower towers building plaza square park street
+  award awards prize prizes memorial bridge tunnel tower towers building plaza square street
   st st. road rd rd. avenue ave ave. boulevard blvd lane ln drive dr. way court ct place pl terrace
   highway freeway parkway straße strasse str str. weg platz allee gasse ring damm ufer chaussee
   rue quai impasse chemin cours allée allee

@@ -32,7 +32,7 @@ import {
 const LOOKBEHIND = 40;
 const RIGHT = 16;
 
-const tokRest = `(?:[${L}]{1,20}(?:['’-]?[${U}][${L}]{1,20})?(?:-[${U}]?[${L}]{1,20})?|['’][${U}][${L}]{1,20}|[${U}]{1,20})(?![${U}${L}])`;
+const tokRest = `(?:[${L}]{1,20}(?:['’-]?[${U}][${L}]{1,20})?(?:-[${U}]?[${L}]{1,20})?|['’][${U}][${L}]{1,20}|[${U}]{1,20})(?![${U}${L}0-9])`;
 const tok = `[${U}]${tokRest}`;
 const initial = `[${U}]\\.`;
 const particle = `(?:${[...particles].sort((a, b) => b.length - a.length).join("|")})`;
@@ -227,6 +227,9 @@ function after(text: string, end: number): { word: string; possessive: boolean }
   return { word: m[2]!.toLowerCase(), possessive: m[1] !== undefined };
 }
 
+/** First words of the brand pairs: the pair is built and looked up only after one of them. */
+const brandFirst = new Set([...brandPairs].map((p) => p.slice(0, p.indexOf("_"))));
+
 const productWords = new Set("pro plus ultra mini air lite edition series model version max se xl gt sport turbo neo note fold flip".split(" "));
 
 const saidVerbs = new Set(
@@ -297,8 +300,8 @@ function decide(text: string, start: number, end: number): number {
   if (first.info?.block) return -1;
   // `Morgan Stanley`, `Rolls Royce`: firms named like people, from either word.
   const lw = first.word.toLowerCase();
-  if (all[1] && !all[1].comma && brandPairs.has(`${lw}_${all[1].word.toLowerCase()}`)) return -1;
-  if (w1 !== undefined && spaceGap(b) && brandPairs.has(`${w1}_${lw}`)) return -1;
+  if (all[1] && !all[1].comma && brandFirst.has(lw) && brandPairs.has(`${lw}_${all[1].word.toLowerCase()}`)) return -1;
+  if (w1 !== undefined && spaceGap(b) && brandFirst.has(w1) && brandPairs.has(`${w1}_${lw}`)) return -1;
   const article = w1 !== undefined && spaceGap(b) && (w1 === "the" || w1 === "a" || w1 === "an");
 
   // Up to the first comma (a comma inside is only `Doe, Jane`).
@@ -338,6 +341,7 @@ function decide(text: string, start: number, end: number): number {
   const t = first.info;
   const nx = after(text, first.end);
   if (!nx.possessive && thingAfter.has(nx.word)) return -1;
+  if (all[1] && !all[1].comma && g.streetTypes.has(all[1].word) && !((all[1].info?.sur ?? -1) >= 0 && all[1].info!.sur < 5000)) return -1;
   if (!nameish(t, first.word)) return -1;
   if ((!nx.possessive && saidVerbs.has(nx.word)) || (nx.possessive && possessedByPerson.has(nx.word))) return first.end;
   if (article) return -1;
@@ -388,6 +392,9 @@ function fullName(text: string, all: Element[], k: number): boolean {
     } else return false;
     if (brandPairs.has(`${first.word.toLowerCase()}_${last.word.toLowerCase()}`)) return false;
   }
+  // `Pearl Harbor`, `Hope Creek`: a run ending in a street or place type is a place, unless the
+  // type is also a common surname (`Kim Park`, `Mary Hill`, `Tom Ford`).
+  if (gazetteers().streetTypes.has(last.word) && !(l.sur >= 0 && l.sur < 5000)) return false;
   const nx = after(text, last.end);
   if (!nx.possessive && thingAfter.has(nx.word)) return false;
   return true;
