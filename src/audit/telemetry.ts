@@ -45,7 +45,10 @@ export function telemetryWanted(env: NodeJS.ProcessEnv = process.env): boolean {
 export async function startTelemetry(): Promise<Telemetry | undefined> {
   const env = process.env;
   if (!telemetryWanted(env)) return undefined;
-  const { NodeSDK, resources } = await import("@opentelemetry/sdk-node");
+  const { NodeSDK, resources, core } = await import("@opentelemetry/sdk-node");
+  // Dropped and failed exports are counted and logged; the local audit log never waits on them.
+  const { watchExportFailures } = await import("./export-failures.js");
+  watchExportFailures(core.setGlobalErrorHandler);
 
   const resourceAttrs = env.OTEL_RESOURCE_ATTRIBUTES ?? "";
   const serviceName =

@@ -1,0 +1,52 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { queryAuditLog, verifyAuditLog } from "../../src/audit/index.js";
+import { startFakeOpenLLM } from "../fixtures/fake-openllm.js";
+import { freePort, startChildGateway } from "../helpers/child-gateway.js";
+import { MODEL } from "../helpers/harness.js";
+
+describe("a collector that is down", () => {
+  it("costs spans, counted in /metrics and logged, never audit records", async () => {
+    const fake = await startFakeOpenLLM();
+    const dir = mkdtempSync(join(tmpdir(), "kt-export-down-"));
+    writeFileSync(
+      join(dir, "policy-config.yaml"),
+      `providers:
+  targets:
+    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${fake.url}" }
+policies:
+  chain: [audit-logger]
+policy:
+  audit-logger: { path: "${dir}/audit" }
+`,
+    );
+    // Nothing listens on this port: every export is refused.
+    const gw = await startChildGateway(join(dir, "policy-config.yaml"), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+      OTEL_BSP_SCHEDULE_DELAY: "50",
+      OTEL_EXPORTER_OTLP_TIMEOUT: "1000",
+    });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const r = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "t", messages: [{ role: "user", content: `n${i}` }] }) });
+        expect(r.status).toBe(200);
+      }
+      let failures = 0;
+      const deadline = Date.now() + 30_000;
+      while (failures === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        const text = await (await fetch(`${gw.url}/metrics`)).text();
+        failures = Number(/^kt_span_export_failures_total (\d+)/m.exec(text)?.[1] ?? 0);
+      }
+      expect(failures).toBeGreaterThan(0);
+      expect(gw.stderr()).toMatch(/spans are not reaching the collector/);
+    } finally {
+      await gw.stop("SIGTERM");
+      await fake.close();
+    }
+    expect((await queryAuditLog(join(dir, "audit"), {})).events).toHaveLength(5);
+    expect(await verifyAuditLog(join(dir, "audit"))).toMatchObject({ ok: true });
+  }, 90_000);
+});
