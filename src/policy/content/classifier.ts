@@ -95,6 +95,17 @@ export class ContentClassifier {
   /** The sentence being read: its sums, its feature count, and where it started (folded offset). */
   private readonly sent = new Int32Array(STRIDE);
   private sentN = 0;
+  /**
+   * Running sums over the whole text (the only thing each feature updates); a block's and a
+   * sentence's sums are differences from snapshots taken where they began. Float64: exact far past
+   * what int32 holds on long texts.
+   */
+  private readonly tot = new Float64Array(STRIDE);
+  private totN = 0;
+  private readonly curSnap = new Float64Array(STRIDE);
+  private curSnapN = 0;
+  private readonly sentSnap = new Float64Array(STRIDE);
+  private sentSnapN = 0;
   private sentStart = 0;
   private curN = 0;
   private prevN = 0;
@@ -109,19 +120,20 @@ export class ContentClassifier {
   constructor(readonly model: ClassifierModel) {
     this.best = new Float64Array(model.categories.length);
     const w = model.weights;
-    const cur = this.cur;
-    const sent = this.sent;
+    const tot = this.tot;
     this.walker = new FeatureWalker(
       model.bits,
       (b) => {
         const o = b * STRIDE;
-        for (let c = 0; c < STRIDE; c++) {
-          const v = w[o + c]!;
-          cur[c]! += v;
-          sent[c]! += v;
-        }
-        this.curN++;
-        this.sentN++;
+        tot[0]! += w[o]!;
+        tot[1]! += w[o + 1]!;
+        tot[2]! += w[o + 2]!;
+        tot[3]! += w[o + 3]!;
+        tot[4]! += w[o + 4]!;
+        tot[5]! += w[o + 5]!;
+        tot[6]! += w[o + 6]!;
+        tot[7]! += w[o + 7]!;
+        this.totN++;
       },
       (end) => this.closeBlock(end),
       (at) => this.closeSentence(at),
@@ -182,9 +194,26 @@ export class ContentClassifier {
     this.sent.fill(0);
     this.sentN = 0;
     this.sentStart = 0;
+    this.tot.fill(0);
+    this.totN = 0;
+    this.curSnap.fill(0);
+    this.curSnapN = 0;
+    this.sentSnap.fill(0);
+    this.sentSnapN = 0;
+  }
+
+  /** Brings the current block's and sentence's sums up to date from the running totals. */
+  private sync(): void {
+    for (let c = 0; c < STRIDE; c++) {
+      this.cur[c] = this.tot[c]! - this.curSnap[c]!;
+      this.sent[c] = this.tot[c]! - this.sentSnap[c]!;
+    }
+    this.curN = this.totN - this.curSnapN;
+    this.sentN = this.totN - this.sentSnapN;
   }
 
   private closeText(): void {
+    this.sync();
     if (this.curN > 0 || this.windows === 0) this.judgeWindow();
     if (this.sentN > 0) this.judgeSums(this.sent, this.sentN);
     this.clearedUpTo = Number.MAX_SAFE_INTEGER;
@@ -197,9 +226,10 @@ export class ContentClassifier {
    * by the blocks only.
    */
   private closeSentence(at: number): void {
+    this.sync();
     if (this.sentN > 0 && this.sentN <= this.curN + this.prevN) this.judgeSums(this.sent, this.sentN);
-    this.sent.fill(0);
-    this.sentN = 0;
+    this.sentSnap.set(this.tot);
+    this.sentSnapN = this.totN;
     this.sentStart = at;
   }
 
@@ -208,6 +238,7 @@ export class ContentClassifier {
    * `out`; not recorded as judged. What a stream uses to decide whether to hold text back.
    */
   openScores(out: Float64Array): Float64Array {
+    this.sync();
     const n = this.curN + this.prevN;
     const norm = n > 0 ? 1 / Math.sqrt(n) : 0;
     const { biases, scales, harmOutput } = this.model;
@@ -262,12 +293,15 @@ export class ContentClassifier {
   }
 
   private closeBlock(end: number): void {
+    this.sync();
     this.judgeWindow();
     // The block before this one has now been judged in both its windows.
     this.clearedUpTo = this.prevBlockEnd;
     this.prevBlockEnd = end;
     this.prev.set(this.cur);
     this.prevN = this.curN;
+    this.curSnap.set(this.tot);
+    this.curSnapN = this.totN;
     this.cur.fill(0);
     this.curN = 0;
   }
