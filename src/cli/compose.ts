@@ -78,12 +78,12 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
       }, { traceUrl: (opts.env ?? process.env).KT_JAEGER_URL || undefined }),
     compilePolicy: (cfg, registry) =>
       compilePolicyEngine(cfg, {
-        askGuard: async (targetId, messages, signal) => {
+        askGuard: async (targetId, messages, signal, extra) => {
           const s = registry.get(targetId);
           if (!s) throw new Error(`guard target '${targetId}' is not configured`);
           const body = await s.client.json({
             op: "chat",
-            body: { model: s.target.upstreamModel, messages, temperature: 0, max_tokens: 20 },
+            body: { ...extra, model: s.target.upstreamModel, messages, temperature: 0, max_tokens: 20 },
             signal: signal ?? AbortSignal.timeout(s.target.timeoutSeconds * 1000),
           });
           const content = (body as { choices?: { message?: { content?: unknown } }[] }).choices?.[0]?.message?.content;

@@ -137,6 +137,8 @@ export const contentFilterRuleSchema = z.strictObject({
     .optional(),
   /** Guard engines, incremental streaming: tokens (about 4 characters each) judged per window. */
   stream_window_tokens: z.int().positive().max(4096).default(64),
+  /** Guard engines: verdicts kept by the hash of the judged text (0 turns the cache off). */
+  verdict_cache: z.int().min(0).max(1_000_000).default(1024),
 });
 
 export const ruleSchema = z.discriminatedUnion("type", [piiRuleSchema, contentFilterRuleSchema]);

@@ -33,6 +33,9 @@ export interface CompiledContentRule extends RuleBase {
   band: readonly [number, number] | undefined;
   /** Guard engines, incremental streaming: characters judged per window (tokens x 4). */
   windowChars: number;
+  /** Guard engines: verdicts by hash of the judged request, at most `verdictCacheSize` (0: none). */
+  verdictCache: Map<string, ContentCategory[]>;
+  verdictCacheSize: number;
   failOpen: boolean;
   target: string | undefined;
 }
@@ -63,6 +66,8 @@ function compileRule(policy: string, rule: Rule, index: number): CompiledRule {
       thresholds: resolveThresholds(rule.thresholds, rule.threshold),
       band: rule.classifier_band,
       windowChars: rule.stream_window_tokens * 4,
+      verdictCache: new Map(),
+      verdictCacheSize: rule.verdict_cache,
       failOpen: rule.fail_open,
       target: rule.target,
     };

@@ -5,13 +5,13 @@ import { hasTokenPrompt, refuseTokenPrompt, requestSegments, responseSegments, w
 import { withoutLeakedLogprobs } from "./logprobs.js";
 import { requestConversations, responseConversations, runChain, type ChainFinding } from "./chain-runner.js";
 import { compileRules, type CompiledRule } from "./compiled-rule.js";
-import { guardConversation, warmUpClassifier } from "./content/index.js";
+import { guardConversation, warmUpClassifier, type AskGuard } from "./content/index.js";
 import type { GovernanceEvent, PolicyDecision } from "./governance-event.js";
 import { scanSource } from "./scan/index.js";
 import { guardChunks } from "./stream-guard.js";
 
 export interface PolicyEngineDeps {
-  askGuard?: (targetId: string, messages: { role: string; content: string }[], signal?: AbortSignal) => Promise<string>;
+  askGuard?: AskGuard;
 }
 
 export interface PolicyEngine {

@@ -147,7 +147,8 @@ describe("llama guard engine", () => {
   it("sends the conversation as alternating turns and parses verdicts", async () => {
     const seen: unknown[] = [];
     const replies = ["safe", "  UNSAFE \n S10 ", "unsafe\nS2", "unsafe\nS1,S11", "unsafe"];
-    const engine = engineWith([rule()], {
+    // The same request asked five times: without the verdict cache each gets the next reply.
+    const engine = engineWith([rule({ verdict_cache: 0 })], {
       askGuard: async (target: string, messages: unknown) => {
         seen.push({ target, messages });
         return replies.shift()!;

@@ -12,3 +12,4 @@ export {
   type GuardMessage,
   type GuardVerdict,
 } from "./llama-guard.js";
+export { guardFormats, graniteRisks, shieldGemmaPolicies, shieldGemmaPrompt, type GuardFormat, type GuardRequest } from "./guard-formats.js";

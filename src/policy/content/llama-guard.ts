@@ -1,7 +1,8 @@
 import type { ContentCategory } from "../../config/index.js";
 
 export type GuardMessage = { role: string; content: string };
-export type AskGuard = (targetId: string, messages: GuardMessage[], signal?: AbortSignal) => Promise<string>;
+/** One chat-completions call to a guard model target; `extra` holds body fields of its format (e.g. chat_template_kwargs). */
+export type AskGuard = (targetId: string, messages: GuardMessage[], signal?: AbortSignal, extra?: Record<string, unknown>) => Promise<string>;
 
 /**
  * Llama Guard 3/4 hazard codes (MLCommons taxonomy) onto our categories. Choices where the fit is
