@@ -37,7 +37,7 @@ describe("guard model formats against a fake speaking each model's template", ()
   });
 
   it("granite guardian: the risk name goes in chat_template_kwargs; a reply not Yes/No fails closed", async () => {
-    const calls: { messages: unknown[]; extra?: Record<string, unknown> }[] = [];
+    const calls: { messages: { role: string; content: string }[]; extra?: Record<string, unknown> }[] = [];
     const engine = engineWith({ engine: "granite_guardian", categories: ["hate", "prompt_injection"] }, fakeGuardModel("granite_guardian", () => false, calls));
     await engine.checkRequest({ messages: [{ role: "user", content: "hello" }] }, "chat");
     expect(calls.map((c) => (c.extra as any).chat_template_kwargs.guardian_config.risk_name).sort()).toEqual(["jailbreak", "social_bias"]);
