@@ -57,13 +57,22 @@ const requestErrors = metrics.counter({
   help: "Failed completion requests by gateway error code and target",
   labelNames: ["code", "target"],
 });
-const inFlight = metrics.gauge({
+// Plain counters on the hot path; the gauges read them at scrape time.
+let inFlight = 0;
+let streamsInFlight = 0;
+metrics.gauge({
   name: "kt_requests_in_flight",
   help: "Completion requests being served now (streams included)",
+  collect() {
+    this.set(inFlight);
+  },
 });
-const streamsInFlight = metrics.gauge({
+metrics.gauge({
   name: "kt_streams_in_flight",
   help: "Streamed completions being served now",
+  collect() {
+    this.set(streamsInFlight);
+  },
 });
 const failovers = metrics.counter({
   name: "kt_failovers_total",
@@ -95,12 +104,12 @@ export function telemetryObserver(inner: RequestObserver): RequestObserver {
     start(info) {
       const trace = inner.start(info);
       const requestId = `${idPrefix}-${(++seq).toString(36)}`;
-      inFlight.inc();
-      if (info.stream) streamsInFlight.inc();
+      inFlight++;
+      if (info.stream) streamsInFlight++;
       const end = trace.end;
       trace.end = (summary: RequestSummary) => {
-        inFlight.dec();
-        if (info.stream) streamsInFlight.dec();
+        inFlight--;
+        if (info.stream) streamsInFlight--;
         try {
           record(summary, requestId, trace.traceparent);
         } catch (err) {
