@@ -20,6 +20,32 @@ export interface CompiledPiiRule extends RuleBase {
   replacement: (type: string) => string;
   /** Token-id prompts (which no rule can read) are let through, and recorded, instead of refused. */
   allowTokenPrompts: boolean;
+  /** What the scanner was compiled from, as plain data: a scan worker compiles the same one from it. */
+  spec: PiiScanSpec;
+  /** The spec as a string: a worker's cache key for its compiled scanner. */
+  key: string;
+}
+
+/** A PII rule's scanner as structured-clonable data (see src/policy/pool). */
+export interface PiiScanSpec {
+  patterns: readonly (string | { name: string; regex: string })[];
+  regions: readonly string[] | undefined;
+  obfuscated: boolean | undefined;
+}
+
+/** The scanner of a PII rule (built-ins resolved by name, custom patterns last). */
+export function compilePiiScanner(spec: PiiScanSpec, where = ""): Scanner {
+  const builtins: BuiltinPiiType[] = [];
+  const custom: Recogniser[] = [];
+  for (const p of spec.patterns) {
+    if (typeof p !== "string") custom.push(customRecogniser(p.name, p.regex));
+    else {
+      const name = builtinPatternName(p);
+      if (name === undefined) throw new Error(`${where}unknown PII pattern '${p}' (built-in patterns: ${builtinPiiTypes.join(", ")})`);
+      builtins.push(name);
+    }
+  }
+  return compileScanner([...recognisersFor(builtins, { regions: spec.regions as never, obfuscated: spec.obfuscated }), ...custom]);
 }
 
 export interface CompiledContentRule extends RuleBase {
@@ -71,26 +97,18 @@ function compileRule(policy: string, rule: Rule, index: number): CompiledRule {
       failOpen: rule.fail_open,
       target: rule.target,
     };
-  const builtins: BuiltinPiiType[] = [];
-  const custom: Recogniser[] = [];
-  for (const p of rule.patterns) {
-    if (typeof p !== "string") custom.push(customRecogniser(p.name, p.regex));
-    else {
-      const name = builtinPatternName(p);
-      if (name === undefined)
-        throw new Error(`policy '${policy}' rule '${id}': unknown PII pattern '${p}' (built-in patterns: ${builtinPiiTypes.join(", ")})`);
-      builtins.push(name);
-    }
-  }
+  const spec: PiiScanSpec = { patterns: rule.patterns, regions: rule.regions, obfuscated: rule.obfuscated };
   return {
     kind: "pii_detection",
     policy,
     rule: id,
     phases: phases(rule.apply_to),
     action: rule.action,
-    scanner: compileScanner([...recognisersFor(builtins, { regions: rule.regions, obfuscated: rule.obfuscated }), ...custom]),
+    scanner: compilePiiScanner(spec, `policy '${policy}' rule '${id}': `),
     replacement: compileReplacement(rule.replacement),
     allowTokenPrompts: rule.allow_token_prompts === true,
+    spec,
+    key: JSON.stringify(spec),
   };
 }
 

@@ -1,0 +1,121 @@
+import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import { runScanJob, type ContentJob, type ContentTextResult, type PiiJob, type PiiTextResult, type ScanJob, type ScanResult } from "./scan-jobs.js";
+
+/**
+ * Texts at least this long (in total, per rule and body) are scanned by a worker. Below it a scan
+ * costs well under a millisecond even for the slowest shapes, less than the hand-off.
+ */
+export const OFFLOAD_MIN_CHARS = 32 * 1024;
+
+interface Pending {
+  resolve: (r: ScanResult) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: Pending & { id: number } | undefined;
+}
+
+/**
+ * A worker_threads pool, one worker per core, that scans large texts so that a 15 MiB body of the
+ * slowest shape never holds the event loop: the main thread only posts the texts (a string copy)
+ * and receives findings as transferred typed arrays. Jobs queue when every worker is busy; small
+ * requests, scanned inline, do not wait behind them.
+ */
+export class ScanPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: { id: number; job: ScanJob; p: Pending }[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(readonly size = availableParallelism()) {}
+
+  run(job: PiiJob): Promise<PiiTextResult[]>;
+  run(job: ContentJob): Promise<ContentTextResult[]>;
+  run(job: ScanJob): Promise<ScanResult> {
+    if (this.closed) return Promise.resolve(runScanJob(job));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, job, p: { resolve, reject } });
+      this.pump();
+    });
+  }
+
+  /** Jobs waiting for a worker (for tests and metrics). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let slot = this.slots.find((s) => s.busy === undefined);
+      if (!slot && this.slots.length < this.size) slot = this.spawn();
+      if (!slot) return;
+      const { id, job, p } = this.queue.shift()!;
+      slot.busy = { id, ...p };
+      slot.worker.ref();
+      slot.worker.postMessage({ id, job });
+    }
+  }
+
+  private spawn(): Slot {
+    const worker = startWorker();
+    const slot: Slot = { worker, busy: undefined };
+    // An idle pool must not keep the process alive.
+    worker.unref();
+    worker.on("message", (msg: { id?: number; result?: ScanResult; error?: string; ready?: boolean }) => {
+      if (msg.ready || msg.id === undefined || slot.busy?.id !== msg.id) return;
+      const p = slot.busy;
+      slot.busy = undefined;
+      worker.unref();
+      if (msg.error !== undefined) p.reject(new Error(`scan worker: ${msg.error}`));
+      else p.resolve(msg.result!);
+      this.pump();
+    });
+    const lost = (err: Error) => {
+      const i = this.slots.indexOf(slot);
+      if (i === -1) return;
+      this.slots.splice(i, 1);
+      const p = slot.busy;
+      slot.busy = undefined;
+      p?.reject(new Error(`scan worker stopped: ${err.message}`));
+      this.pump();
+    };
+    worker.on("error", lost);
+    worker.on("exit", (code) => lost(new Error(`exit code ${code}`)));
+    this.slots.push(slot);
+    return slot;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const slots = this.slots.splice(0);
+    for (const q of this.queue.splice(0)) q.p.resolve(runScanJob(q.job));
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/**
+ * The worker runs the compiled JavaScript next to this file, or under tsx the TypeScript source:
+ * a worker does not inherit the main thread's module hooks, so it registers tsx itself first.
+ */
+function startWorker(): Worker {
+  const self = import.meta.url;
+  if (!self.endsWith(".ts")) return new Worker(new URL("./scan-worker.js", self));
+  // The ESM build of tsx's API (its CommonJS one loads the ESM one by a path that may not exist).
+  const tsx = pathToFileURL(createRequire(self).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
+  const entry = new URL("./scan-worker.ts", self).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(boot, { eval: true });
+}
+
+let shared: ScanPool | undefined;
+
+/** The process's pool, started on first use. */
+export function scanPool(): ScanPool {
+  shared ??= new ScanPool();
+  return shared;
+}
