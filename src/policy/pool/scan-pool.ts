@@ -44,6 +44,13 @@ export class ScanPool {
     });
   }
 
+  /** Jobs a worker is scanning now (for tests and metrics). */
+  get running(): number {
+    let n = 0;
+    for (const s of this.slots) if (s.busy) n++;
+    return n;
+  }
+
   /** Jobs waiting for a worker (for tests and metrics). */
   get queued(): number {
     return this.queue.length;
