@@ -146,8 +146,10 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   const cancel = new ClientCancel();
   // Inline, not a named const: the CLI runs through tsx, whose esbuild keepNames would give a
   // named closure a defineProperty call on every request.
+  // writableEnded, not writableFinished: an HTTP/2 compat response reports itself finished when
+  // its stream is reset, so an h2 client's cancel, closed session or GOAWAY never reached the upstream.
   (res as unknown as NodeJS.EventEmitter).once("close", () => {
-    if (!res.writableFinished) cancel.abort();
+    if (!res.writableEnded) cancel.abort();
   });
   const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate"), origin));
   if (!result.stream) return result.raw !== undefined ? sendJsonText(res, 200, result.raw, result.headers) : sendJson(res, 200, result.body, result.headers);
