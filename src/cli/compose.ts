@@ -4,7 +4,7 @@ import { AuditLog, auditObserver, startTelemetry, type AuditLogOptions, type Tel
 import type { AuditLoggerSettings, GatewayConfig } from "../config/index.js";
 import { compilePolicyEngine } from "../policy/index.js";
 import { auditRpcs, connectServices } from "../server/connect/index.js";
-import { startGateway, type Gateway } from "../server/index.js";
+import { ApplyError, startGateway, type Gateway, type PreparedConfig } from "../server/index.js";
 import { collectProcessMetrics, log, scrapeMetrics, telemetryObserver } from "../telemetry/index.js";
 
 export interface ComposeOptions {
@@ -36,22 +36,43 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
   let auditSettings = "";
   let config: GatewayConfig | undefined;
 
-  // The audit log follows the config: a reload that changes audit-logger settings reopens it.
-  const prepare = async (next: GatewayConfig) => {
+  // The audit log follows the config: a reload that changes audit-logger settings opens the new
+  // log first (a directory that cannot be created fails the reload, not the process) and swaps it
+  // in only when the whole config is applied.
+  const prepare = async (next: GatewayConfig): Promise<PreparedConfig> => {
     const wanted = next.audit ? auditOptions(next.audit, opts.env ?? process.env) : undefined;
     // The key itself is not kept in the comparison string, only its digest.
     const settings = JSON.stringify(wanted ? { ...wanted, signingKey: wanted.signingKey === undefined ? undefined : hash("sha256", wanted.signingKey) } : null);
-    if (settings !== auditSettings) {
+    const changed = settings !== auditSettings;
+    let opened: AuditLog | undefined;
+    let closedOld = false;
+    if (changed && wanted) {
       const old = auditLog;
       // The same directory: the old writer must let go first (one writer per log, even in one
       // process). Requests ending in between fail closed (503) rather than go unrecorded.
-      if (old && wanted && old.path === wanted.path) await old.close();
-      const opened = wanted ? await AuditLog.open(wanted) : undefined;
-      auditLog = opened;
-      auditSettings = settings;
-      await old?.close();
+      if (old && old.path === wanted.path) {
+        await old.close();
+        closedOld = true;
+      }
+      try {
+        opened = await AuditLog.open(wanted);
+      } catch (err) {
+        throw new ApplyError(`audit-logger path ${next.audit!.path}: ${(err as Error).message}`, { cause: err });
+      }
     }
-    config = next;
+    return {
+      commit() {
+        config = next;
+        if (!changed) return;
+        const old = auditLog;
+        auditLog = opened;
+        auditSettings = settings;
+        if (!closedOld) void old?.close().catch((e: Error) => log.error({ error: e.message }, "closing the previous audit log failed"));
+      },
+      abort: async () => {
+        await opened?.close();
+      },
+    };
   };
 
   const observer = auditObserver({

@@ -85,6 +85,13 @@ export async function runGateway(args: string[]): Promise<number> {
   const { ConfigError } = await import("../config/index.js");
   joinClusterMetrics();
   const metricsExport = await startMetricsExport();
+  const { ApplyError } = await import("../server/index.js");
+  // A promise rejected in some request's path that nobody awaited must not end the process (and
+  // every other request with it): log it and go on.
+  process.on("unhandledRejection", (reason) => {
+    const r = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
+    log.error({ error: r }, "unhandled rejection (the gateway keeps running)");
+  });
   let services;
   try {
     services = await createGatewayServices({
@@ -97,7 +104,7 @@ export async function runGateway(args: string[]): Promise<number> {
       metricsRoute: metricsListen === undefined,
     });
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof ApplyError) {
       process.stderr.write(`${err.message}\n`);
       await metricsExport?.shutdown();
       return 1;

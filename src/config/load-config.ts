@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue } from "./config-error.js";
@@ -24,12 +24,36 @@ type Env = Record<string, string | undefined>;
 export function loadConfigFile(file: string, env: Env = process.env): GatewayConfig {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readCapped(file, MAX_CONFIG_BYTES);
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "file not found" : "cannot be read";
+    if (err instanceof ConfigError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === "ENOENT" ? "file not found" : code === "EISDIR" ? "is a directory, not a file" : `cannot be read (${code ?? "error"})`;
     throw new ConfigError([{ file, line: 1, col: 1, field: "(file)", message: reason }]);
   }
   return parseConfig(text, file, env);
+}
+
+/** A config file larger than this is refused (reading /dev/zero must not grow memory without bound). */
+export const MAX_CONFIG_BYTES = 10 * 1024 * 1024;
+
+/** Reads at most `cap` bytes, in pieces, so a device or a growing file cannot make it read forever. */
+function readCapped(file: string, cap: number): string {
+  const fd = openSync(file, "r");
+  try {
+    const buf = Buffer.allocUnsafe(cap + 1);
+    let size = 0;
+    for (;;) {
+      const n = readSync(fd, buf, size, Math.min(64 * 1024, cap + 1 - size), null);
+      if (n === 0) break;
+      size += n;
+      if (size > cap)
+        throw new ConfigError([{ file, line: 1, col: 1, field: "(file)", message: `is larger than ${cap / (1024 * 1024)} MB, the most a config file may be` }]);
+    }
+    return buf.toString("utf8", 0, size);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function parseConfig(text: string, file: string, env: Env = process.env): GatewayConfig {

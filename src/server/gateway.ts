@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import { ChatPipeline, noopObserver, type ChatPolicy, type RequestObserver, type Runtime } from "../chat/index.js";
 import { ConfigError, loadConfigFile, type GatewayConfig } from "../config/index.js";
 import { LimitsHub } from "../limits/index.js";
@@ -21,8 +23,12 @@ export interface GatewayOptions {
   observer?: RequestObserver;
   /** Connect/gRPC services mounted beside the shim; absent in a shim-only gateway. */
   connect?: (gateway: Gateway) => ConnectServices;
-  /** Runs for every config about to go into force (start-up and reload), before the swap. */
-  prepare?: (config: GatewayConfig) => Promise<void>;
+  /**
+   * Prepares what a config about to go into force needs (start-up and reload) without touching the
+   * running one; throws if it cannot. The gateway then calls `commit` at the swap, or `abort` when
+   * a later step failed and the old config stays.
+   */
+  prepare?: (config: GatewayConfig) => Promise<PreparedConfig>;
   /** Interval of `health_probe` checks. */
   probeIntervalMs?: number;
   /** Passive-health (circuit breaker) thresholds; defaults: 5 failures, 5 s cool-down doubling to 60 s. */
@@ -37,6 +43,22 @@ export interface GatewayOptions {
   consoleDir?: string;
 }
 
+export interface PreparedConfig {
+  commit(): void;
+  abort(): Promise<void>;
+}
+
+/** A config that validated but could not be put into force (audit directory, TLS files, regexes). */
+export class ApplyError extends Error {
+  readonly code = "KT_ERR_CONFIG_APPLY";
+  constructor(readonly reason: string, options?: { cause?: unknown }) {
+    super(`the new config could not be applied, the running one stays: ${reason}`, options);
+    this.name = "ApplyError";
+  }
+}
+
+export type ReloadResult = { ok: true; config: GatewayConfig } | { ok: false; error: ConfigError | ApplyError };
+
 export interface Gateway {
   readonly url: string;
   readonly host: string;
@@ -46,8 +68,11 @@ export interface Gateway {
   readonly pipeline: ChatPipeline;
   /** The limits store, kept across reloads. */
   readonly limits: LimitsHub;
-  /** Validates the config file again and swaps it in whole; the old one stays on any error. */
-  reload(): Promise<{ ok: true; config: GatewayConfig } | { ok: false; error: ConfigError }>;
+  /**
+   * Validates the config file again, prepares everything that can fail, then swaps it in whole; the
+   * old one stays on any error. Never rejects; reloads run one at a time.
+   */
+  reload(): Promise<ReloadResult>;
   readonly loadedAt: Date;
   readonly startedAt: Date;
   /** The last hour's traffic, overall and per target, for the console's overview. */
@@ -71,15 +96,38 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { host, port } = parseListen(opts.listen);
 
   const limits = new LimitsHub();
-  const build = async (config: GatewayConfig): Promise<{ rt: Runtime; auth: Authenticator }> => {
-    await opts.prepare?.(config);
-    const limiter = await limits.configure(config);
-    const registry = new TargetRegistry(config.targets, { circuit: opts.circuit });
-    await registry.startProbes(opts.probeIntervalMs);
-    return { rt: { config, registry, policy: opts.compilePolicy(config, registry), limits: limiter }, auth: new Authenticator(config.apiKeys) };
+  /**
+   * Step one of applying a config: everything that can fail (policy regexes, guard targets, TLS
+   * files, the audit directory, the limits store) is built beside the running config. Step two is
+   * the caller's swap.
+   */
+  const build = async (config: GatewayConfig): Promise<{ rt: Runtime; auth: Authenticator; prepared: PreparedConfig | undefined }> => {
+    let registry: TargetRegistry | undefined;
+    let prepared: PreparedConfig | undefined;
+    try {
+      registry = new TargetRegistry(config.targets, { circuit: opts.circuit });
+      for (const p of config.policies)
+        for (const r of p.rules)
+          if (r.type === "content_filter" && r.engine === "llama_guard" && (r.target === undefined || !registry.get(r.target)))
+            throw new Error(`policy '${p.id}': guard target '${r.target ?? ""}' is not a configured target`);
+      const policy = opts.compilePolicy(config, registry);
+      if (opts.tls) checkTlsFiles(opts.tls);
+      const auth = new Authenticator(config.apiKeys);
+      prepared = await opts.prepare?.(config);
+      const limiter = await limits.configure(config);
+      await registry.startProbes(opts.probeIntervalMs);
+      return { rt: { config, registry, policy, limits: limiter }, auth, prepared };
+    } catch (err) {
+      await prepared?.abort().catch(() => {});
+      await registry?.close().catch(() => {});
+      throw err instanceof ApplyError ? err : new ApplyError(describe(err), { cause: err });
+    }
   };
 
-  let current = await build(loadConfigFile(opts.configPath, env));
+  const first = await build(loadConfigFile(opts.configPath, env));
+  first.prepared?.commit();
+  let current: { rt: Runtime; auth: Authenticator } = first;
+  let reloading: Promise<unknown> = Promise.resolve();
   let loadedAt = new Date();
   let ready = false;
   const traffic = new TrafficStats();
@@ -109,20 +157,26 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     startedAt: loadedAt,
     traffic,
-    async reload() {
-      let config: GatewayConfig;
-      try {
-        config = loadConfigFile(opts.configPath, env);
-      } catch (err) {
-        if (err instanceof ConfigError) return { ok: false, error: err };
-        throw err;
-      }
-      const old = current;
-      current = await build(config);
-      loadedAt = new Date();
-      // Requests already running hold the old runtime; its pools close once they finish.
-      void old.rt.registry.close();
-      return { ok: true, config };
+    reload() {
+      const run = async (): Promise<ReloadResult> => {
+        let next: Awaited<ReturnType<typeof build>>;
+        try {
+          next = await build(loadConfigFile(opts.configPath, env));
+        } catch (err) {
+          if (err instanceof ConfigError || err instanceof ApplyError) return { ok: false, error: err };
+          return { ok: false, error: new ApplyError(describe(err), { cause: err }) };
+        }
+        const old = current;
+        next.prepared?.commit();
+        current = { rt: next.rt, auth: next.auth };
+        loadedAt = new Date();
+        // Requests already running hold the old runtime; its pools close once they finish.
+        void old.rt.registry.close().catch(() => {});
+        return { ok: true, config: next.rt.config };
+      };
+      const result = reloading.then(run, run);
+      reloading = result;
+      return result;
     },
     reloadTls() {
       listener?.reloadTls();
@@ -148,6 +202,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   ready = true;
   if (current.auth.open) log.warn("no API keys configured (auth.api_keys): serving loopback clients only");
   return gateway;
+}
+
+/** The TLS files must still be there and form a usable pair (they are read again on reload). */
+function checkTlsFiles(tls: { certFile: string; keyFile: string }): void {
+  try {
+    createSecureContext({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) });
+  } catch (err) {
+    throw new ApplyError(`TLS files ${tls.certFile} / ${tls.keyFile}: ${describe(err)}`, { cause: err });
+  }
+}
+
+/** A one-line reason for a log or an RPC answer: the error's message, never its stack. */
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.message.split("\n")[0]!;
+  return String(err);
 }
 
 export function parseListen(value: string): { host: string; port: number } {

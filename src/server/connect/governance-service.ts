@@ -26,9 +26,9 @@ import {
   type Target,
 } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import type { GatewayConfig } from "../../config/index.js";
-import { formatConfigIssue } from "../../config/index.js";
+import { ConfigError, formatConfigIssue } from "../../config/index.js";
 import { readUsage } from "../../limits/index.js";
-import type { Gateway } from "../gateway.js";
+import { ApplyError, type Gateway } from "../gateway.js";
 import { toConnectError } from "./connect-errors.js";
 
 /** The audit RPCs, supplied by src/audit when an audit log is configured. */
@@ -104,10 +104,15 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
     },
     async reloadPolicyConfig() {
       const r = await gateway.reload();
+      // A config that validated but could not be applied: the running one stays; say why.
+      if (!r.ok && r.error instanceof ApplyError) throw new ConnectError(r.error.message, Code.FailedPrecondition);
       return create(ReloadPolicyConfigResponseSchema, {
         ok: r.ok,
-        errors: r.ok ? [] : r.error.issues.map(formatConfigIssue),
-        issues: r.ok ? [] : r.error.issues.map((i) => create(ConfigIssueSchema, { file: i.file, line: i.line, column: i.col, field: i.field, message: i.message })),
+        errors: r.ok || !(r.error instanceof ConfigError) ? [] : r.error.issues.map(formatConfigIssue),
+        issues:
+          r.ok || !(r.error instanceof ConfigError)
+            ? []
+            : r.error.issues.map((i) => create(ConfigIssueSchema, { file: i.file, line: i.line, column: i.col, field: i.field, message: i.message })),
         loadedAt: timestampFromDate(gateway.loadedAt),
       });
     },
