@@ -1,3 +1,4 @@
+import { RE2JS } from "re2js";
 import { z } from "zod";
 import { builtinPatternName, builtinPiiTypes } from "./pii-pattern-names.js";
 import { parseProviderString } from "./provider-string.js";
@@ -65,18 +66,26 @@ export const targetSchema = z.strictObject({
 
 const customPattern = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9_]*$/i, "must be a simple identifier"),
-  regex: z.string().refine(
-    (r) => {
-      try {
-        new RegExp(r, "u");
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    { message: "is not a valid regular expression" },
-  ),
+  // Custom patterns run on RE2 (linear time in the text, whatever the pattern): a pattern RE2
+  // cannot run, such as one with lookaround or a backreference, is refused here with RE2's reason.
+  regex: z.string().superRefine((r, ctx) => {
+    const problem = re2Problem(r);
+    if (problem !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        message: `is not a regular expression the linear-time engine (RE2 syntax) can run: ${problem}; lookaround and backreferences are not supported`,
+      });
+  }),
 });
+
+function re2Problem(pattern: string): string | undefined {
+  try {
+    RE2JS.compile(pattern);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message.replace(/^error parsing regexp: /, "");
+  }
+}
 
 export const applyTo = z.enum(["request", "response", "both"]).default("both");
 

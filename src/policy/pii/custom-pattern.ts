@@ -1,3 +1,4 @@
+import { RE2JS } from "re2js";
 import type { Recogniser } from "../scan/index.js";
 
 /**
@@ -7,6 +8,43 @@ import type { Recogniser } from "../scan/index.js";
  */
 export const CUSTOM_PATTERN_HOLD = 1024;
 
+/**
+ * A custom `regex` pattern, run on RE2 (re2js: a pure-JS port, linear in the text for every
+ * pattern) instead of V8's backtracking engine, on which `(a+)+$` doubles its time with each
+ * character. The scanner sees a recogniser whose own regex is trivial (`[\s\S]{1,N}?`, one
+ * character at a candidate; its stream-guard tail holds the last CUSTOM_PATTERN_HOLD characters):
+ * `seek` finds the leftmost RE2 match and `validate` says where the match at a position ends.
+ * Config validation has already refused patterns RE2 cannot run (lookaround, backreferences).
+ */
 export function customRecogniser(name: string, regex: string): Recogniser {
-  return { type: name, pattern: regex, flags: "u", standalone: true, maxLength: CUSTOM_PATTERN_HOLD, lookbehind: 64 };
+  const re = RE2JS.compile(regex);
+  // The last search: in `text`, the leftmost match at or after `from` is [start, end) (start -1: none).
+  // The scanner asks validate() about the candidate seek() just gave, or positions before it, so
+  // most questions are answered from here without searching again.
+  let last: { text: string; from: number; start: number; end: number } | undefined;
+  const search = (text: string, from: number) => {
+    const m = re.matcher(text);
+    last = m.find(from) ? { text, from, start: m.start(), end: m.end() } : { text, from, start: -1, end: -1 };
+    return last;
+  };
+  const known = (text: string, p: number) => last !== undefined && last.text.length === text.length && p >= last.from && last.text === text;
+  return {
+    type: name,
+    pattern: `[\\s\\S]{1,${CUSTOM_PATTERN_HOLD}}?`,
+    flags: "u",
+    standalone: true,
+    maxLength: CUSTOM_PATTERN_HOLD,
+    lookbehind: 64,
+    seek(text, from) {
+      const l = known(text, from) && (last!.start === -1 || last!.start >= from) ? last! : search(text, from);
+      return l.start;
+    },
+    validate(text, start) {
+      let l = known(text, start) ? last! : search(text, start);
+      // No match begins in [from, l.start): a position in there has none.
+      if (l.start === -1 || start < l.start) return -1;
+      if (start > l.start) l = search(text, start);
+      return l.start === start && l.end > start ? l.end : -1;
+    },
+  };
 }

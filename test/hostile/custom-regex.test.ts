@@ -1,0 +1,72 @@
+import { writeFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../../src/config/index.js";
+import { compilePiiScanner } from "../../src/policy/compiled-rule.js";
+import { compilePolicyEngine } from "../../src/policy/index.js";
+import { runKt } from "../helpers/child-gateway.js";
+import { configWith } from "../policy/helpers.js";
+
+const yaml = (regex: string) => `providers:
+  targets:
+    - id: t
+      provider: openllm:chat:m
+      base_url: http://127.0.0.1:9/v1
+policies:
+  - id: p
+    rules:
+      - type: pii_detection
+        patterns: [{ name: custom, regex: '${regex}' }]
+`;
+
+describe("custom regexes run in linear time", () => {
+  it("(a+)+$ over a long run of a's ends (V8's backtracking would take 2^n steps) and finds what it should", async () => {
+    const engine = compilePolicyEngine(configWith([{ id: "p", rules: [{ type: "pii_detection", action: "redact", patterns: [{ name: "boom", regex: "(a+)+$" }] }] }]));
+    const hostile = "a".repeat(5000) + "!";
+    const r = await engine.evaluateText(hostile, "request");
+    expect(r.decision).toBe("allow");
+    const ok = await engine.evaluateText("x " + "a".repeat(40), "request");
+    expect(ok.redactedText).toBe("x [REDACTED:BOOM]");
+    expect(ok.findings).toEqual([{ policy: "p", rule: "pii_detection#0", type: "boom", start: 2, end: 42 }]);
+  });
+
+  it("matches as the JavaScript engine would for ordinary patterns, at every position the scanner asks", () => {
+    const scanner = compilePiiScanner({ patterns: [{ name: "ticket", regex: "\\bTCK-\\d{6}\\b" }, "email"], regions: undefined, obfuscated: undefined });
+    const text = "see TCK-123456 and xTCK-654321, TCK-1234567, mail a@b.example then TCK-000001";
+    const js = [...text.matchAll(/\bTCK-\d{6}\b/g)].map((m) => [m.index, m.index! + m[0].length]);
+    const found = scanner.scan(text).filter((f) => f.type === "ticket").map((f) => [f.start, f.end]);
+    expect(found).toEqual(js);
+    expect(scanner.scan(text).some((f) => f.type === "email")).toBe(true);
+  });
+
+  it("a pattern RE2 cannot run is refused at validation, naming the field and the reason", () => {
+    for (const [regex, why] of [
+      ["(?=a)a", /unsupported Perl syntax/],
+      ["(a)\\1", /invalid escape sequence/],
+      ["(?<=x)a", /invalid named capture/],
+    ] as const) {
+      const err = (() => {
+        try {
+          parseConfig(yaml(regex), "policy-config.yaml");
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message).toMatch(/policies\[0\]\.rules\[0\]\.patterns\[0\]\.regex: is not a regular expression the linear-time engine \(RE2 syntax\) can run/);
+      expect((err as ConfigError).message).toMatch(why);
+    }
+  });
+
+  it("kt config validate refuses a lookaround pattern and accepts (a+)+$", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kt-re2-"));
+    writeFileSync(join(dir, "bad.yaml"), yaml("(?=a)a"));
+    writeFileSync(join(dir, "ok.yaml"), yaml("(a+)+$"));
+    const bad = await runKt(["config", "validate", join(dir, "bad.yaml")]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr + bad.stdout).toMatch(/RE2 syntax/);
+    const ok = await runKt(["config", "validate", join(dir, "ok.yaml")]);
+    expect(ok.code).toBe(0);
+  });
+});
