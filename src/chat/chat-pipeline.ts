@@ -5,6 +5,7 @@ import { PolicyError, type PolicyEngine } from "../policy/index.js";
 import { isTargetFault, type TargetRegistry, type TargetState } from "../routing/index.js";
 import { noopObserver, type AttemptTrace, type Outcome, type Refusal, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
 import { validateRequest } from "./request-validation.js";
+import { RequestLimiter } from "./request-limiter.js";
 import { StreamLimiter } from "./stream-limiter.js";
 import type { CallContext, CancelSignal, ChatResult, Chunk, JsonObject, Operation } from "../wire/index.js";
 
@@ -35,12 +36,14 @@ type UpstreamArgs = { body: JsonObject; signal: CancelSignal; traceparent?: stri
  */
 export class ChatPipeline {
   readonly streams: StreamLimiter;
+  readonly requests: RequestLimiter;
 
   constructor(
     private readonly runtime: () => Runtime,
     private readonly observer: RequestObserver = noopObserver,
   ) {
     this.streams = new StreamLimiter(() => this.runtime().config.limits);
+    this.requests = new RequestLimiter(() => this.runtime().config.limits.maxConcurrentRequests);
   }
 
   async run(op: Operation, body: unknown, ctx: CallContext): Promise<ChatResult> {
@@ -100,7 +103,9 @@ export class ChatPipeline {
       }
     };
 
+    let releaseRequest: (() => void) | undefined;
     try {
+      if (!stream) releaseRequest = this.requests.acquire();
       validateRequest(body, op);
       const group = rt.registry.resolve(body.model, op);
       // Tokens are charged before they are spent: a request over its limits goes no further.
@@ -152,12 +157,12 @@ export class ChatPipeline {
         try {
           await held.forTarget(s.target.id);
           ({ body: response, text } = await s.client.jsonText({ ...args(s, at), op }));
-          rt.registry.report(s, undefined);
+          rt.registry.report(s, undefined, summary.principal.keyId);
           at?.end(undefined, at ? answerOf(response) : undefined);
           break;
         } catch (err) {
           const e = toGatewayError(err);
-          rt.registry.report(s, e);
+          rt.registry.report(s, e, summary.principal.keyId);
           at?.end(e);
           if (!this.mayRetry(rt, group, tried, e, ctx)) throw e;
         }
@@ -180,6 +185,8 @@ export class ChatPipeline {
       if (err instanceof PolicyError) summary.events.push(...err.events);
       if (summary.latencyMs === 0) await finish(outcomeOf(e, cancel), e);
       throw e;
+    } finally {
+      releaseRequest?.();
     }
   }
 
@@ -193,7 +200,7 @@ export class ChatPipeline {
   }
 
   private pickNext(rt: Runtime, group: TargetState[], tried: Set<TargetState>, summary: RequestSummary): TargetState {
-    const s = rt.registry.pick(group, tried);
+    const s = rt.registry.pick(group, tried, summary.principal.keyId);
     servingOf.set(summary, s);
     tried.add(s);
     summary.target = s.target;
@@ -228,7 +235,7 @@ export class ChatPipeline {
         next = await it.next();
       } catch (err) {
         const e = toGatewayError(err);
-        rt.registry.report(s, e);
+        rt.registry.report(s, e, summary.principal.keyId);
         at?.end(e);
         await it?.return?.().catch(() => {});
         if (this.mayRetry(rt, group, tried, e, ctx)) continue;
@@ -241,19 +248,19 @@ export class ChatPipeline {
           next = await it.next();
         }
         finished = true;
-        rt.registry.report(s, undefined);
+        rt.registry.report(s, undefined, summary.principal.keyId);
         at?.end(undefined, summary);
       } catch (err) {
         finished = true;
         const e = toGatewayError(err);
-        rt.registry.report(s, e);
+        rt.registry.report(s, e, summary.principal.keyId);
         at?.end(e, summary);
         throw err;
       } finally {
         // The consumer left early: release the upstream stream now.
         if (!finished) {
           const e = new GatewayError("KT_ERR_CANCELLED", "the client cancelled the stream");
-          rt.registry.report(s, e);
+          rt.registry.report(s, e, summary.principal.keyId);
           at?.end(e, summary);
           await it.return?.().catch(() => {});
         }

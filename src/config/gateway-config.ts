@@ -18,6 +18,8 @@ export interface GatewayConfig {
     maxBodyBytes: number | undefined;
     /** Streams open at once across all clients; more get 429. */
     maxConcurrentStreams: number;
+    /** Non-streamed requests in progress at once across all clients and front doors; more get 429. */
+    maxConcurrentRequests: number;
     /** Streams open at once per API key; undefined for no per-key bound. */
     maxStreamsPerKey: number | undefined;
     /** Deepest JSON nesting a request body may have. */

@@ -301,6 +301,7 @@ function normalise(
     limits: {
       maxBodyBytes: c.limits?.max_body_bytes,
       maxConcurrentStreams: c.limits?.max_concurrent_streams ?? 2000,
+      maxConcurrentRequests: c.limits?.max_concurrent_requests ?? 4000,
       maxStreamsPerKey: c.limits?.max_streams_per_key,
       maxJsonDepth: c.limits?.max_json_depth ?? 64,
       store: storeConfig,

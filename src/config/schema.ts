@@ -218,6 +218,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       max_body_bytes: z.int().positive().optional(),
       max_concurrent_streams: z.int().positive().default(2000),
+      max_concurrent_requests: z.int().positive().default(4000),
       max_streams_per_key: z.int().positive().optional(),
       max_json_depth: z.int().positive().default(64),
       // Usage governance (src/limits): where counters live and the limits of keys that set none.

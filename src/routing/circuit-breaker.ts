@@ -9,9 +9,15 @@ export interface CircuitOptions {
   failureThreshold: number;
   baseCooldownMs: number;
   maxCooldownMs: number;
+  /**
+   * How many different principals must have seen a run of failures before it opens the circuit:
+   * one client whose own calls hang must not make the target unavailable to everyone else.
+   * The registry sets it to 2, or 1 when only one principal can exist.
+   */
+  quorum: number;
 }
 
-export const DEFAULT_CIRCUIT: CircuitOptions = { failureThreshold: 5, baseCooldownMs: 5_000, maxCooldownMs: 60_000 };
+export const DEFAULT_CIRCUIT: CircuitOptions = { failureThreshold: 5, baseCooldownMs: 5_000, maxCooldownMs: 60_000, quorum: 1 };
 
 export class CircuitBreaker {
   state: CircuitState = "closed";
@@ -22,6 +28,8 @@ export class CircuitBreaker {
   openUntil = 0;
   lastError: { at: Date; code: string; message: string } | undefined;
   private trialInFlight = false;
+  /** Principals that saw a failure in the current run of consecutive failures. */
+  private readonly failing = new Set<string>();
 
   constructor(private readonly opts: CircuitOptions = DEFAULT_CIRCUIT) {}
 
@@ -44,6 +52,7 @@ export class CircuitBreaker {
   onSuccess(): void {
     this.totalSuccesses++;
     this.consecutiveFailures = 0;
+    this.failing.clear();
     if (this.state !== "closed") {
       this.state = "closed";
       this.opens = 0;
@@ -51,11 +60,15 @@ export class CircuitBreaker {
     }
   }
 
-  onFailure(code: string, message: string, now: number): void {
+  /** `principal`: who saw it (an API key id), so one client's failures alone cannot open the circuit. */
+  onFailure(code: string, message: string, now: number, principal = ""): void {
     this.totalFailures++;
     this.consecutiveFailures++;
     this.lastError = { at: new Date(now), code, message };
-    if (this.state === "half_open" || this.consecutiveFailures >= this.opts.failureThreshold) this.open(now);
+    this.failing.add(principal);
+    // Failures of calls dispatched before it opened do not extend an open circuit's cool-down.
+    if (this.state === "open") return;
+    if (this.state === "half_open" || (this.consecutiveFailures >= this.opts.failureThreshold && this.failing.size >= this.opts.quorum)) this.open(now);
   }
 
   /** A request that ended without saying anything about the target (client cancel) frees the trial. */

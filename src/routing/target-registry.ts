@@ -23,12 +23,18 @@ export class TargetState {
   /** The circuit state last logged and counted (transitions are noticed where they can happen). */
   seenCircuit: CircuitState = "closed";
 
+  /**
+   * Each principal's own view of the target: its failures open its own circuit at the threshold
+   * (so a client whose calls hang stops sending them), while the shared circuit needs a quorum.
+   */
+  private readonly personal = new Map<string, CircuitBreaker>();
+
   constructor(
     readonly target: Target,
-    circuit: CircuitOptions = DEFAULT_CIRCUIT,
+    private readonly circuitOptions: CircuitOptions = DEFAULT_CIRCUIT,
   ) {
     this.client = new UpstreamClient(target);
-    this.circuit = new CircuitBreaker(circuit);
+    this.circuit = new CircuitBreaker(circuitOptions);
   }
 
   /** Healthy: the probe (if any) passes and the circuit is not open. */
@@ -36,9 +42,21 @@ export class TargetState {
     return this.probeOk && this.circuit.state !== "open";
   }
 
-  /** May take a request now: healthy, and not a half-open circuit whose trial is out. */
-  available(now: number): boolean {
-    return this.probeOk && this.circuit.allows(now);
+  /** May take a request of `principal` now: healthy, and not a half-open circuit whose trial is out. */
+  available(now: number, principal?: string): boolean {
+    if (!this.probeOk || !this.circuit.allows(now)) return false;
+    const own = principal === undefined ? undefined : this.personal.get(principal);
+    return own === undefined || own.allows(now);
+  }
+
+  /** The principal's own circuit (created on its first dispatch; keys are configured, so bounded). */
+  own(principal: string): CircuitBreaker {
+    let c = this.personal.get(principal);
+    if (!c) {
+      c = new CircuitBreaker({ ...this.circuitOptions, quorum: 1 });
+      this.personal.set(principal, c);
+    }
+    return c;
   }
 }
 
@@ -81,8 +99,10 @@ export class TargetRegistry {
    * `opts.circuit` overrides the passive-health thresholds (failures to open, cool-down); the
    * defaults (DEFAULT_CIRCUIT) suit production, tests shorten the cool-down.
    */
-  constructor(targets: Target[], opts: { circuit?: Partial<CircuitOptions> } = {}) {
-    const circuit: CircuitOptions = { ...DEFAULT_CIRCUIT, ...opts.circuit };
+  constructor(targets: Target[], opts: { circuit?: Partial<CircuitOptions>; principals?: number } = {}) {
+    // Two principals must see a target fail before its circuit opens for all, unless there is only one.
+    const quorum = Math.min(2, Math.max(1, opts.principals ?? 2));
+    const circuit: CircuitOptions = { ...DEFAULT_CIRCUIT, quorum, ...opts.circuit };
     this.states = targets.map((target) => new TargetState(target, circuit));
     watchRegistry(this);
     for (const s of this.states) {
@@ -111,13 +131,13 @@ export class TargetRegistry {
   }
 
   /** Weighted random choice among available targets; `exclude` holds targets already tried. */
-  pick(group: TargetState[], exclude?: ReadonlySet<TargetState>): TargetState {
+  pick(group: TargetState[], exclude?: ReadonlySet<TargetState>, principal?: string): TargetState {
     const now = Date.now();
     let total = 0;
     const candidates: TargetState[] = [];
     for (const s of group) {
       if (exclude?.has(s)) continue;
-      const ok = s.available(now);
+      const ok = s.available(now, principal);
       // available() moves an expired open circuit to half-open.
       if (s.circuit.state !== s.seenCircuit) noteCircuit(s);
       if (!ok) continue;
@@ -144,6 +164,7 @@ export class TargetRegistry {
       }
     }
     chosen.circuit.onDispatch();
+    if (principal !== undefined) chosen.own(principal).onDispatch();
     chosen.inFlight++;
     return chosen;
   }
@@ -154,13 +175,25 @@ export class TargetRegistry {
     return group.some((s) => !tried.has(s) && s.probeOk && (s.circuit.state !== "open" || now >= s.circuit.openUntil));
   }
 
-  /** Ends a dispatch from pick(): feeds its outcome to the target's circuit breaker. */
-  report(s: TargetState, error: GatewayError | undefined): void {
+  /**
+   * Ends a dispatch from pick(): feeds its outcome to the target's circuit breaker and to the
+   * principal's own one, so faults are attributed to whoever saw them.
+   */
+  report(s: TargetState, error: GatewayError | undefined, principal?: string): void {
     s.inFlight--;
-    if (!error) s.circuit.onSuccess();
-    else if (isTargetFault(error)) s.circuit.onFailure(error.code, error.message, Date.now());
-    else if (error.code === "KT_ERR_UPSTREAM_REJECTED") s.circuit.onSuccess(); // it answered; the request was at fault
-    else s.circuit.onNeutral();
+    const own = principal === undefined ? undefined : s.own(principal);
+    if (!error || error.code === "KT_ERR_UPSTREAM_REJECTED") {
+      // An upstream 4xx: it answered; the request was at fault.
+      s.circuit.onSuccess();
+      own?.onSuccess();
+    } else if (isTargetFault(error)) {
+      const now = Date.now();
+      s.circuit.onFailure(error.code, error.message, now, principal);
+      own?.onFailure(error.code, error.message, now, principal);
+    } else {
+      s.circuit.onNeutral();
+      own?.onNeutral();
+    }
     noteAttempt(s, error);
     if (s.circuit.state !== s.seenCircuit) noteCircuit(s);
   }

@@ -105,7 +105,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     let registry: TargetRegistry | undefined;
     let prepared: PreparedConfig | undefined;
     try {
-      registry = new TargetRegistry(config.targets, { circuit: opts.circuit });
+      registry = new TargetRegistry(config.targets, { circuit: opts.circuit, principals: Math.max(1, config.apiKeys.length) });
       for (const p of config.policies)
         for (const r of p.rules)
           if (r.type === "content_filter" && r.engine === "llama_guard" && (r.target === undefined || !registry.get(r.target)))

@@ -35,6 +35,9 @@ export interface Listener {
   startDrain(): void;
 }
 
+/** Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+export const H2_MAX_STREAMS = 256;
+
 /** "PRI * HTTP/2.0": no HTTP/1 method starts with these bytes, so three are enough to tell. */
 const H2_PREFACE = Buffer.from("PRI");
 
@@ -64,7 +67,10 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
 
   if (opts.tls) {
     const tls = opts.tls;
-    const server = http2.createSecureServer({ allowHTTP1: true, cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, handler);
+    const server = http2.createSecureServer(
+      { allowHTTP1: true, cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), settings: { maxConcurrentStreams: H2_MAX_STREAMS } },
+      handler,
+    );
     server.setTimeout(idle);
     server.on("session", (s) => trackSession(h2sessions, s));
     server.on("secureConnection", (s: net.Socket) => trackSocket(sockets, s));
@@ -100,7 +106,9 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
   // This server never listens itself (sockets reach it from the sniffer), but Node only tracks its
   // connections (headers/request timeouts, closeIdleConnections) once 'listening' has fired.
   h1.emit("listening");
-  const h2 = http2.createServer({ maxSessionMemory: 32, settings: { maxHeaderListSize: 32 * 1024 } }, handler);
+  // A session may carry this many streams at once (Node's default is 2^32-1): one connection must
+  // not open an unbounded number of calls; the pipeline also bounds requests in total.
+  const h2 = http2.createServer({ maxSessionMemory: 32, settings: { maxHeaderListSize: 32 * 1024, maxConcurrentStreams: H2_MAX_STREAMS } }, handler);
   h2.setTimeout(idle);
   h2.on("session", (s) => trackSession(h2sessions, s));
   const front = net.createServer((socket) => {
