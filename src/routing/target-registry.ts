@@ -49,8 +49,12 @@ export class TargetState {
     return own === undefined || own.allows(now);
   }
 
-  /** The principal's own circuit (created on its first dispatch; keys are configured, so bounded). */
-  own(principal: string): CircuitBreaker {
+  /**
+   * The principal's own circuit (created on its first dispatch; keys are configured, so bounded).
+   * None when only one principal can exist: the shared circuit is then already its own.
+   */
+  own(principal: string | undefined): CircuitBreaker | undefined {
+    if (principal === undefined || this.circuitOptions.quorum < 2) return undefined;
     let c = this.personal.get(principal);
     if (!c) {
       c = new CircuitBreaker({ ...this.circuitOptions, quorum: 1 });
@@ -164,7 +168,7 @@ export class TargetRegistry {
       }
     }
     chosen.circuit.onDispatch();
-    if (principal !== undefined) chosen.own(principal).onDispatch();
+    chosen.own(principal)?.onDispatch();
     chosen.inFlight++;
     return chosen;
   }
@@ -181,7 +185,7 @@ export class TargetRegistry {
    */
   report(s: TargetState, error: GatewayError | undefined, principal?: string): void {
     s.inFlight--;
-    const own = principal === undefined ? undefined : s.own(principal);
+    const own = s.own(principal);
     if (!error || error.code === "KT_ERR_UPSTREAM_REJECTED") {
       // An upstream 4xx: it answered; the request was at fault.
       s.circuit.onSuccess();
