@@ -8,7 +8,11 @@ import { tailSource } from "../../src/policy/scan/prefix.js";
 const followed = [...recognisersFor(builtinPiiTypes), customRecogniser("ticket", "TCK-[0-9]{4,8}")];
 const pii = compileScanner(followed);
 /** With a custom pattern the tail construction cannot follow (a backreference): that one holds its maxLength. */
-const piiFallback = compileScanner([...followed, customRecogniser("twin", "(Q[A-Z])\\1-[0-9]{3}")]);
+// A recogniser with a backreference (the tail construction cannot follow it; it holds its maxLength).
+// Custom config patterns no longer take this path (they run on RE2, which refuses backreferences),
+// so it is built directly.
+const twin = { type: "twin", pattern: "(Q[A-Z])\\1-[0-9]{3}", standalone: true, flags: "u", maxLength: 1024, lookbehind: 64 };
+const piiFallback = compileScanner([...followed, twin]);
 const { harmful, benign } = lexicon();
 
 const pieces = [

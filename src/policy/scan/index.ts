@@ -3,3 +3,4 @@ export { compileScanner, type Finding, type Scanner, type ScannerOptions } from 
 export { prefilterFor, requiredLiterals } from "./required-literals.js";
 export { normalise, toSource, ViewBuilder, type NormalView, type ViewMap } from "./normalise.js";
 export { scanSource } from "./scan-source.js";
+export { tailSource } from "./prefix.js";

@@ -36,6 +36,12 @@ export interface Recogniser {
    * hinge on a rare character (`@`, `:`). It may report positions that fail, never skip one that matches.
    */
   readonly seek?: (text: string, from: number) => number;
+  /**
+   * The stream guard's hold-back for a recogniser that is not run on V8's engine (custom patterns on
+   * RE2): the leftmost position at or after `from` where a match could still change as text is
+   * appended (what the tail regex of prefix.ts finds), or -1. Replaces the tail built from `pattern`.
+   */
+  readonly tail?: (text: string, from: number) => number;
   /** Scanned with its own regex instead of the combined one (may use groups, backreferences). */
   readonly standalone?: boolean;
   /** Regex flags for a standalone recogniser (e.g. `u`). */

@@ -114,10 +114,15 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   const sharedPatterns: string[] = [];
   let sharedHold = 0;
   const ownTails: { re: RegExp; hold: number }[] = [];
+  const seekTails: { seek: (text: string, from: number) => number; hold: number }[] = [];
   let unanchoredHold = 0;
   const anchors = new Map<string, AnchorGroup>();
   for (const r of recognisers) {
     const hold = r.maxLength + LOOKAHEAD_MARGIN;
+    if (r.tail) {
+      seekTails.push({ seek: r.tail, hold });
+      continue;
+    }
     const src = r.standalone ? tailSource(r.pattern, ci + (r.flags ?? "")) : tailSupported(r.pattern) ? "" : undefined;
     if (src !== undefined) {
       if (r.standalone) ownTails.push({ re: new RegExp(`(?=${src})`, "g" + ci + (r.flags ?? "")), hold });
@@ -213,6 +218,10 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     let f = len;
     if (sharedTail) f = firstTail(sharedTail, text, Math.max(start, len - sharedHold), f);
     for (const t of ownTails) f = firstTail(t.re, text, Math.max(start, len - t.hold), f);
+    for (const t of seekTails) {
+      const p = t.seek(text, Math.max(start, len - t.hold));
+      if (p !== -1 && p < f) f = p;
+    }
     if (unanchoredHold > 0) f = Math.min(f, len - unanchoredHold);
     for (const g of anchorGroups) {
       const floor = len - g.hold;
