@@ -119,6 +119,8 @@ export async function runGateway(args: string[]): Promise<number> {
     throw err;
   }
   const { gateway } = services;
+  // Boot the scan workers now rather than on the first large request.
+  (await import("../policy/index.js")).scanPool().warm();
   const metricsServer = metricsListen && cluster.isPrimary ? await serveMetrics(metricsListen.host, metricsListen.port, scrapeMetrics) : undefined;
   banner(log, services, values["policy-config"]!, telemetry?.serviceName, metricsServer?.url ?? (metricsListen ? `primary at ${values["metrics-listen"]}` : `${gateway.url}/metrics (admin scope)`), metricsExport !== undefined);
 

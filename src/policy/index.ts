@@ -5,3 +5,4 @@ export type { ChainFinding as PolicyFinding } from "./chain-runner.js";
 export { builtinPatternName, builtinPiiTypes, builtinRecognisers, type BuiltinPiiType } from "./pii/index.js";
 export { llamaGuardCategories, parseGuardReply } from "./content/index.js";
 export { compileScanner, type Finding, type Recogniser, type Scanner } from "./scan/index.js";
+export { scanPool } from "./pool/index.js";

@@ -23,7 +23,10 @@ beforeAll(async () => {
     { fake: { maxModelLen: 1e9 }, maxBodyBytes: 16 * 1024 * 1024 },
   );
   stack.fake.setReply("fine");
-});
+  // kt gateway run boots the scan workers at start; in-process, boot them here.
+  scanPool().warm();
+  await scanPool().run({ kind: "content", texts: ["warm"] });
+}, 120_000);
 afterAll(() => stack?.close());
 
 describe("no request holds the event loop", () => {

@@ -116,7 +116,9 @@ describe("reload never kills", () => {
     writeFileSync(path, config(fake.url, "/dev/null/x"));
     child.proc.kill("SIGHUP");
     for (let i = 0; i < 200 && !child.stderr().includes("reload rejected"); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(child.stderr()).toMatch(/reload rejected, keeping the running config:\n.*\/dev\/null\/x.*ENOTDIR/);
+    const line = child.stderr().split("\n").find((l) => l.includes("reload rejected"))!;
+    expect(JSON.parse(line)).toMatchObject({ level: "error", msg: "reload rejected, keeping the running config" });
+    expect(line).toMatch(/audit-logger path \/dev\/null\/x: .*ENOTDIR/);
     const r = await fetch(`${child.url}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: "Bearer kt-ops", "content-type": "application/json" },

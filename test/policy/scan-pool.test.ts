@@ -1,10 +1,16 @@
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compilePolicyEngine } from "../../src/policy/index.js";
-import { ScanPool, runContentJob, runPiiJob, type PiiJob } from "../../src/policy/pool/index.js";
+import { ScanPool, runContentJob, runPiiJob, scanPool, type PiiJob } from "../../src/policy/pool/index.js";
 import { builtinPiiTypes } from "../../src/config/index.js";
 import { configWith } from "./helpers.js";
 
 const pool = new ScanPool(2);
+// A worker boots the policy modules (under tsx, compiling them): seconds on a loaded machine.
+beforeAll(async () => {
+  pool.warm();
+  scanPool().warm();
+  await pool.run({ kind: "content", texts: ["warm"] });
+}, 120_000);
 afterAll(() => pool.close());
 
 const job = (texts: string[]): PiiJob => ({
@@ -15,7 +21,7 @@ const job = (texts: string[]): PiiJob => ({
   json: texts.map((_, i) => i % 2 === 1),
 });
 
-describe("scan worker pool", () => {
+describe("scan worker pool", { timeout: 120_000 }, () => {
   it("gives exactly the inline findings", async () => {
     const texts = [
       "mail jane.doe@example.com, card 4111 1111 1111 1111, ssn 123-45-6789, ticket TCK-123456",

@@ -44,6 +44,14 @@ export class ScanPool {
     });
   }
 
+  /**
+   * Starts every worker now (each loads the scanners and warms the lexicon), so the first large
+   * request does not wait for a worker to boot.
+   */
+  warm(): void {
+    while (!this.closed && this.slots.length < this.size) this.spawn();
+  }
+
   /** Jobs a worker is scanning now (for tests and metrics). */
   get running(): number {
     let n = 0;
