@@ -2,7 +2,7 @@ import type { GatewayConfig } from "../config/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import type { Admission, Limiter } from "../limits/index.js";
 import { PolicyError, type PolicyEngine } from "../policy/index.js";
-import { isTargetFault, type TargetRegistry, type TargetState } from "../routing/index.js";
+import { isTargetFault, recordedModelName, type TargetRegistry, type TargetState } from "../routing/index.js";
 import { noopObserver, type AttemptTrace, type Outcome, type Refusal, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
 import { validateRequest } from "./request-validation.js";
 import { RequestLimiter } from "./request-limiter.js";
@@ -52,7 +52,8 @@ export class ChatPipeline {
     const cancel = cancelOf(ctx);
     const b = body as JsonObject;
     const stream = b?.stream === true;
-    const model = typeof b?.model === "string" ? b.model : "";
+    // Recorded (span name, attributes, audit record) only as a configured name or a hashed placeholder.
+    const model = typeof b?.model === "string" ? recordedModelName(rt.registry, b.model) : "";
     const trace = this.observer.start({
       op,
       model,
@@ -161,7 +162,7 @@ export class ChatPipeline {
           at?.end(undefined, at ? answerOf(response) : undefined);
           break;
         } catch (err) {
-          const e = toGatewayError(err);
+          const e = scrubbed(rt, toGatewayError(err));
           rt.registry.report(s, e, summary.principal.keyId);
           at?.end(e);
           if (!this.mayRetry(rt, group, tried, e, ctx)) throw e;
@@ -234,7 +235,7 @@ export class ChatPipeline {
         it = (await open(s, at))[Symbol.asyncIterator]();
         next = await it.next();
       } catch (err) {
-        const e = toGatewayError(err);
+        const e = scrubbed(rt, toGatewayError(err));
         rt.registry.report(s, e, summary.principal.keyId);
         at?.end(e);
         await it?.return?.().catch(() => {});
@@ -252,10 +253,10 @@ export class ChatPipeline {
         at?.end(undefined, summary);
       } catch (err) {
         finished = true;
-        const e = toGatewayError(err);
-        rt.registry.report(s, e, summary.principal.keyId);
-        at?.end(e, summary);
-        throw err;
+        const e = err instanceof PolicyError ? err : scrubbed(rt, toGatewayError(err));
+        rt.registry.report(s, toGatewayError(e), summary.principal.keyId);
+        at?.end(toGatewayError(e), summary);
+        throw e;
       } finally {
         // The consumer left early: release the upstream stream now.
         if (!finished) {
@@ -268,6 +269,20 @@ export class ChatPipeline {
       return;
     }
   }
+}
+
+/** Errors whose message carries the upstream's own text (which may quote the prompt). */
+const UPSTREAM_TEXT: ReadonlySet<string> = new Set(["KT_ERR_UPSTREAM_FAILED", "KT_ERR_UPSTREAM_REJECTED", "KT_ERR_UPSTREAM_PROTOCOL"]);
+
+/**
+ * An upstream error with its text through the response-phase PII rules, before it reaches the
+ * client, the audit record or the target's last error (ListTargets).
+ */
+function scrubbed(rt: Runtime, e: GatewayError): GatewayError {
+  if (!UPSTREAM_TEXT.has(e.code) || !rt.policy.hasResponseRules) return e;
+  const message = rt.policy.scrubText(e.message);
+  if (message === e.message) return e;
+  return new GatewayError(e.code, message, { status: e.status, type: e.type, param: e.param, retryAfter: e.retryAfter, cause: e.cause });
 }
 
 /** The cheapest form of the call's cancellation the front door offers. */

@@ -9,6 +9,7 @@ import { guardConversation, warmUpClassifier, type AskGuard } from "./content/in
 import type { GovernanceEvent, PolicyDecision } from "./governance-event.js";
 import { scanSource } from "./scan/index.js";
 import { guardChunks } from "./stream-guard.js";
+import { applyRedactions, replacementFor } from "./redaction.js";
 
 export interface PolicyEngineDeps {
   askGuard?: AskGuard;
@@ -20,6 +21,13 @@ export interface PolicyEngine {
   readonly hasResponseRules: boolean;
   /** True when a rule calls a guard model, the only policy work a cancellation signal can stop. */
   readonly usesSignal: boolean;
+  /**
+   * A text the upstream wrote that is not the answer (an error message, which may quote the
+   * prompt) through the response-phase PII rules, before a client or ListTargets sees it: every
+   * finding is replaced (masked for `mask` rules; a block or log rule cannot stop an error, so its
+   * findings are redacted too). Synchronous and bounded: error texts are short.
+   */
+  scrubText(text: string): string;
   /**
    * Request phase over the canonical OpenAI body. Returns a new body with redactions applied (the
    * input is not mutated) and the events. Throws PolicyError (a GatewayError) with
@@ -113,6 +121,19 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
   return {
     enabled: rules.length > 0,
     hasResponseRules: responseRules.length > 0,
+    scrubText(text) {
+      // Error texts are capped first, so this never scans much.
+      let t = text.length > 2048 ? `${text.slice(0, 2048)}…` : text;
+      for (const r of responseRules) {
+        if (r.kind !== "pii_detection") continue;
+        const found = scanSource(r.scanner, t, false);
+        if (found.length === 0) continue;
+        const action = r.action === "mask" ? "mask" : "redact";
+        const src = t;
+        t = applyRedactions(src, found, (f) => replacementFor(action, r.replacement, f, src, false)).text;
+      }
+      return t;
+    },
     usesSignal: rules.some((r) => r.kind === "content_filter" && r.engine !== "builtin"),
     checkRequest: (body, op, signal) => check(requestRules, "request", body, requestSegments(body, op), signal),
     checkResponse: (body, _op, signal) => check(responseRules, "response", body, responseSegments(body), signal),

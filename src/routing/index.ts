@@ -1,2 +1,2 @@
 export { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitOptions, type CircuitState } from "./circuit-breaker.js";
-export { isTargetFault, TargetRegistry, TargetState, type ProbeResult, type ServedModel } from "./target-registry.js";
+export { isTargetFault, recordedModelName, TargetRegistry, TargetState, type ProbeResult, type ServedModel } from "./target-registry.js";

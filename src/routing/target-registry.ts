@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import type { Operation } from "../wire/index.js";
@@ -86,6 +87,22 @@ const TARGET_FAULTS: ReadonlySet<string> = new Set([
   "KT_ERR_UPSTREAM_IDLE_TIMEOUT",
 ]);
 
+/**
+ * A client's `model` as it may be recorded or echoed: a configured name as it is; anything else
+ * (arbitrary client text of any length) as a bounded placeholder with a hash, so span names,
+ * attributes and audit records neither take a client's text verbatim nor grow without bound.
+ */
+export function recordedModelName(registry: TargetRegistry, model: string): string {
+  if (registry.serves(model)) return model;
+  return `unknown-model:${createHash("sha256").update(model).digest("hex").slice(0, 16)}`;
+}
+
+/** A model name for an error message: printable and at most 64 characters. */
+function boundedModelName(model: string): string {
+  const printable = model.replace(/[^\x20-\x7e]/g, "?");
+  return printable.length > 64 ? `${printable.slice(0, 61)}...` : printable;
+}
+
 export function isTargetFault(e: GatewayError): boolean {
   return TARGET_FAULTS.has(e.code);
 }
@@ -123,7 +140,7 @@ export class TargetRegistry {
   /** The targets that may serve `model` for `op`; throws a 404/400 GatewayError when none do. */
   resolve(model: string, op: Operation): TargetState[] {
     const all = this.byName.get(model);
-    if (!all) throw new GatewayError("KT_ERR_UNKNOWN_MODEL", `The model \`${model}\` does not exist.`, { param: "model" });
+    if (!all) throw new GatewayError("KT_ERR_UNKNOWN_MODEL", `The model \`${boundedModelName(model)}\` does not exist.`, { param: "model" });
     const group = all.filter((s) => s.target.kind === "any" || s.target.kind === op);
     if (group.length === 0) {
       const other = op === "chat" ? "/v1/completions" : "/v1/chat/completions";
@@ -132,6 +149,11 @@ export class TargetRegistry {
       });
     }
     return group;
+  }
+
+  /** Whether some target answers to `model` (a target id, provider string or model name). */
+  serves(model: string): boolean {
+    return this.byName.has(model);
   }
 
   /** Weighted random choice among available targets; `exclude` holds targets already tried. */

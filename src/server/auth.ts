@@ -25,6 +25,9 @@ export class Authenticator {
         throw new AuthFailure("KT_ERR_UNAUTHENTICATED", "this gateway has no API keys configured and serves loopback clients only", undefined, undefined);
       principal = LOOPBACK;
     } else {
+      // Repeated headers arrive joined by commas (fetch Headers, HTTP/2), never part of a token.
+      if (authorization !== undefined && authorization.includes(","))
+        throw new GatewayError("KT_ERR_INVALID_REQUEST", "the request has more than one Authorization value; send exactly one");
       const token = bearer(authorization);
       if (!token) throw new AuthFailure("KT_ERR_UNAUTHENTICATED", "missing API key: send `Authorization: Bearer <key>`", undefined, authorization ? fingerprint(authorization) : undefined);
       principal = this.byDigest.get(createHash("sha256").update(token).digest("hex"));

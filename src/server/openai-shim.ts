@@ -70,7 +70,7 @@ async function handle(deps: ShimDeps, req: NodeRequest, res: NodeResponse): Prom
     if (path.startsWith("/v1/models/")) {
       allow(method, "GET");
       await authenticate(deps, req, "models", originOf(req, "/v1/models/{model}"));
-      const id = decodeURIComponent(path.slice("/v1/models/".length));
+      const id = decodePathPart(path.slice("/v1/models/".length));
       const m = modelList(deps.runtime()).data.find((x) => x.id === id);
       if (!m) throw new GatewayError("KT_ERR_UNKNOWN_MODEL", `The model \`${id}\` does not exist.`, { param: "model" });
       return sendJson(res, 200, m);
@@ -90,6 +90,10 @@ function allow(method: string, expected: string): void {
 /** Authenticates, and records a refusal before it is answered (see docs/audit.md). */
 async function authenticate(deps: ShimDeps, req: NodeRequest, operation: string, origin: RequestOrigin): Promise<Principal> {
   try {
+    // Node keeps only the first of repeated Authorization headers; two credentials are refused.
+    const all = (req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct?.authorization;
+    if (all !== undefined && all.length > 1)
+      throw new GatewayError("KT_ERR_INVALID_REQUEST", "the request has more than one Authorization header; send exactly one");
     return deps.auth().authenticate(header(req, "authorization"), origin.clientAddress);
   } catch (err) {
     if (err instanceof AuthFailure) await refuse(deps, req, operation, origin, err, err.principal, err.fingerprint ?? "none");
@@ -124,6 +128,15 @@ function originOf(req: NodeRequest, route: string): RequestOrigin {
     httpRoute: route,
     protocolVersion: req.httpVersionMajor === 2 ? "2" : req.httpVersion,
   };
+}
+
+/** A percent-encoded path segment; malformed encoding is the client's error (400), not a fault. */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new GatewayError("KT_ERR_INVALID_REQUEST", "the request path has malformed percent-encoding");
+  }
 }
 
 function header(req: NodeRequest, name: string): string | undefined {
