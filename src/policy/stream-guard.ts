@@ -96,6 +96,8 @@ export class StreamGuard {
   private readonly tallies: RuleTally[];
   private readonly channels = new Map<string, Channel>();
   private last: JsonObject | undefined;
+  /** Per finished choice, its object in the last chunk that carried it (held until the end). */
+  private readonly finishedAt = new Map<number, JsonObject>();
   /** Logprobs held per choice, while a rule could still change its text. */
   private readonly heldLogprobs = new Map<number, JsonObject[]>();
   private readonly holdLogprobs: boolean;
@@ -212,8 +214,16 @@ export class StreamGuard {
       else this.heldLogprobs.set(choice, [c.logprobs]);
       out.logprobs = null;
     }
-    if (c.finish_reason !== null && c.finish_reason !== undefined) await this.flushChoice(choice, out);
+    // A finish_reason does not end a choice's text: an upstream may still send some for it (a value
+    // split across the finish would then go out unchecked). Its tail stays held until the stream
+    // ends ([DONE]), and goes into the last chunk that carried the choice.
+    if ((c.finish_reason !== null && c.finish_reason !== undefined) || this.finishedAt.has(choice)) this.finishedAt.set(choice, out);
     return out;
+  }
+
+  /** True once some choice has finished: from then on chunks are held until the stream ends. */
+  get holding(): boolean {
+    return this.finishedAt.size > 0;
   }
 
   /** Appends the held-back tails of a choice's channels to `out` (a choice object of a chunk), and its logprobs if they may go. */
@@ -240,6 +250,11 @@ export class StreamGuard {
     const open = new Set([...this.channels.values()].filter((c) => !c.finished).map((c) => c.choice));
     for (const choice of this.heldLogprobs.keys()) open.add(choice);
     for (const choice of open) {
+      const last = this.finishedAt.get(choice);
+      if (last) {
+        await this.flushChoice(choice, last);
+        continue;
+      }
       const c: JsonObject = { index: choice };
       await this.flushChoice(choice, c);
       if (Object.keys(c).length === 1) continue;
@@ -314,11 +329,19 @@ export async function* guardChunks(
     yield* held;
     return;
   }
+  // Chunks from the first finish_reason on are held until the upstream's [DONE]: the finished
+  // choices' tails are flushed into them then (normally only a usage chunk follows a finish).
+  const after: Chunk[] = [];
   try {
-    for await (const chunk of chunks) yield* await guard.transform(chunk);
-    yield* await guard.end();
+    for await (const chunk of chunks) {
+      const out = await guard.transform(chunk);
+      if (guard.holding) after.push(...out);
+      else yield* out;
+    }
+    after.push(...(await guard.end()));
   } catch (e) {
     fail(e);
   }
   report();
+  yield* after;
 }
