@@ -119,8 +119,9 @@ export async function runGateway(args: string[]): Promise<number> {
     throw err;
   }
   const { gateway } = services;
-  // Boot the scan workers now rather than on the first large request.
-  (await import("../policy/index.js")).scanPool().warm();
+  // Boot the scan workers soon after start (not competing with it), not on the first large request.
+  const { scanPool } = await import("../policy/index.js");
+  setTimeout(() => scanPool().warm(), 1000).unref();
   const metricsServer = metricsListen && cluster.isPrimary ? await serveMetrics(metricsListen.host, metricsListen.port, scrapeMetrics) : undefined;
   banner(log, services, values["policy-config"]!, telemetry?.serviceName, metricsServer?.url ?? (metricsListen ? `primary at ${values["metrics-listen"]}` : `${gateway.url}/metrics (admin scope)`), metricsExport !== undefined);
 
@@ -160,6 +161,8 @@ export async function runGateway(args: string[]): Promise<number> {
         async () => {
           await metricsExport?.shutdown().catch(() => {});
           await metricsServer?.close();
+          // The scan workers would keep the process alive once the drain is over.
+          await scanPool().close();
           log.info("drained; exiting");
           flushLogs();
           // A cluster worker's IPC channel would keep it alive after the drain.

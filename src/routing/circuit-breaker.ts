@@ -30,6 +30,8 @@ export class CircuitBreaker {
   private trialInFlight = false;
   /** Principals that saw a failure in the current run of consecutive failures. */
   private readonly failing = new Set<string>();
+  /** The current run includes a failure no principal could have caused. */
+  private unattributed = false;
 
   constructor(private readonly opts: CircuitOptions = DEFAULT_CIRCUIT) {}
 
@@ -53,6 +55,7 @@ export class CircuitBreaker {
     this.totalSuccesses++;
     this.consecutiveFailures = 0;
     this.failing.clear();
+    this.unattributed = false;
     if (this.state !== "closed") {
       this.state = "closed";
       this.opens = 0;
@@ -60,15 +63,21 @@ export class CircuitBreaker {
     }
   }
 
-  /** `principal`: who saw it (an API key id), so one client's failures alone cannot open the circuit. */
-  onFailure(code: string, message: string, now: number, principal = ""): void {
+  /**
+   * `principal`: who saw it (an API key id), so one client's failures alone cannot open the circuit;
+   * undefined for a fault no request can cause (the target refused or never accepted the
+   * connection), which needs no quorum.
+   */
+  onFailure(code: string, message: string, now: number, principal?: string): void {
     this.totalFailures++;
     this.consecutiveFailures++;
     this.lastError = { at: new Date(now), code, message };
-    this.failing.add(principal);
+    if (principal === undefined) this.unattributed = true;
+    else this.failing.add(principal);
     // Failures of calls dispatched before it opened do not extend an open circuit's cool-down.
     if (this.state === "open") return;
-    if (this.state === "half_open" || (this.consecutiveFailures >= this.opts.failureThreshold && this.failing.size >= this.opts.quorum)) this.open(now);
+    const quorate = this.unattributed || this.failing.size >= this.opts.quorum;
+    if (this.state === "half_open" || (this.consecutiveFailures >= this.opts.failureThreshold && quorate)) this.open(now);
   }
 
   /** A request that ended without saying anything about the target (client cancel) frees the trial. */

@@ -103,6 +103,9 @@ function boundedModelName(model: string): string {
   return printable.length > 64 ? `${printable.slice(0, 61)}...` : printable;
 }
 
+/** Faults no request content can cause: they open the shared circuit without a quorum of principals. */
+const CONNECTION_FAULTS: ReadonlySet<string> = new Set(["KT_ERR_UPSTREAM_CONNECT", "KT_ERR_UPSTREAM_CONNECT_TIMEOUT"]);
+
 export function isTargetFault(e: GatewayError): boolean {
   return TARGET_FAULTS.has(e.code);
 }
@@ -214,7 +217,9 @@ export class TargetRegistry {
       own?.onSuccess();
     } else if (isTargetFault(error)) {
       const now = Date.now();
-      s.circuit.onFailure(error.code, error.message, now, principal);
+      // A refused or unaccepted connection is the target's alone, whoever's request met it.
+      const byRequest = !CONNECTION_FAULTS.has(error.code);
+      s.circuit.onFailure(error.code, error.message, now, byRequest ? (principal ?? "") : undefined);
       own?.onFailure(error.code, error.message, now, principal);
     } else {
       s.circuit.onNeutral();
