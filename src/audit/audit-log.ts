@@ -1,4 +1,5 @@
 import { writeSync } from "node:fs";
+import { noteBackPressure, noteBytesWritten, noteFsync, trackLog } from "./audit-metrics.js";
 import { chmod, mkdir, open, stat, truncate, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { fsyncDir, readAnchor, sealAnchor, writeAnchor, type AuditAnchor } from "./audit-anchor.js";
@@ -129,6 +130,7 @@ export class AuditLog {
   private maintenance: Promise<unknown> = Promise.resolve();
   private lock: WriterLock | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
+  private readonly untrack: () => void = trackLog(this);
 
   private constructor(opts: AuditLogOptions) {
     this.path = opts.path;
@@ -168,6 +170,11 @@ export class AuditLog {
       log.pruneTimer.unref();
     }
     return log;
+  }
+
+  /** Records accepted and not yet durable: the audit queue depth /metrics reports. */
+  get queueDepth(): number {
+    return this.accepted;
   }
 
   /** Seq of the last record accepted (durable or queued). */
@@ -285,7 +292,10 @@ export class AuditLog {
    */
   admit(input: AuditRecordInput): AppendReceipt | Promise<AppendReceipt> {
     this.assertWritable();
-    if (this.accepted >= this.maxPending || this.waiters.length > 0) return this.admitLater(input);
+    if (this.accepted >= this.maxPending || this.waiters.length > 0) {
+      noteBackPressure(this.accepted);
+      return this.admitLater(input);
+    }
     this.accepted++;
     return this.chain(input);
   }
@@ -362,6 +372,7 @@ export class AuditLog {
         return;
       }
       this.activeSize += bytes;
+      noteBytesWritten(bytes);
       for (let k = 0; k < n; k++) {
         const p = batch[k]!;
         if (p.time > this.activeMaxTime) this.activeMaxTime = p.time;
@@ -399,12 +410,14 @@ export class AuditLog {
     const batch = this.unsynced;
     this.unsynced = [];
     if (batch.length === 0) return;
+    const started = performance.now();
     try {
       await this.fh.datasync();
     } catch (e) {
       this.fail(e, batch);
       return;
     }
+    noteFsync((performance.now() - started) / 1000);
     this.settle(batch);
     const head = batch[batch.length - 1]!;
     if (this.checkpoints && head.seq - this.lastCheckpointSeq >= this.checkpointEvery) {
@@ -607,6 +620,7 @@ export class AuditLog {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
+    this.untrack();
     this.releaseWaiters(true);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.cancelSyncTimer();
