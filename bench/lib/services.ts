@@ -1,6 +1,7 @@
 /** The processes under test: the fake OpenLLM, nginx as a plain reverse proxy, the gateway. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { gatewayEnv } from "./configs.js";
 import { cleanEnv, freePort, hasCommand, startChild, waitForHttp200, waitForOutput, type Child } from "./proc.js";
 
 export interface Service {
@@ -12,11 +13,12 @@ export interface Service {
 }
 
 /** `node --import tsx test/fixtures/fake-openllm-main.ts --port P [...]`, ready when it prints its URL. */
-export async function startFake(opts: { chunkDelayMs?: number; behavior?: string; name?: string } = {}): Promise<Service> {
+export async function startFake(opts: { chunkDelayMs?: number; behavior?: string; name?: string; maxModelLen?: number } = {}): Promise<Service> {
   const port = await freePort();
   const args = ["--import", "tsx", "test/fixtures/fake-openllm-main.ts", "--port", String(port)];
   if (opts.chunkDelayMs !== undefined) args.push("--chunk-delay-ms", String(opts.chunkDelayMs));
   if (opts.behavior) args.push("--behavior", opts.behavior);
+  if (opts.maxModelLen !== undefined) args.push("--max-model-len", String(opts.maxModelLen));
   const name = opts.name ?? "fake-openllm";
   const child = startChild(name, process.execPath, args, { env: cleanEnv() });
   await waitForOutput(child, /fake-openllm listening on (http:\/\/\S+)/, 30_000);
@@ -70,13 +72,36 @@ http {
 }
 
 /** `node bin/kt.mjs gateway run`, no API keys in its env (loopback mode); ready once /readyz is 200. */
-export async function startGateway(configPath: string, name = "gateway"): Promise<Service> {
+export async function startGateway(
+  configPath: string,
+  name = "gateway",
+  opts: { env?: Record<string, string>; nodeArgs?: string[]; args?: string[] } = {},
+): Promise<Service> {
   const port = await freePort();
   const child = startChild(
     name,
     process.execPath,
-    ["bin/kt.mjs", "gateway", "run", "--listen", `127.0.0.1:${port}`, "--policy-config", configPath, "--drain-seconds", "2", "--drain-delay-seconds", "0"],
-    { env: cleanEnv() },
+    [
+      ...(opts.nodeArgs ?? []),
+      "bin/kt.mjs",
+      "gateway",
+      "run",
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--policy-config",
+      configPath,
+      "--drain-seconds",
+      "2",
+      "--drain-delay-seconds",
+      "0",
+      // The defaults, said out loud: the JSON access log (one line per request) is part of the cost.
+      "--log-format",
+      "json",
+      "--log-level",
+      "info",
+      ...(opts.args ?? []),
+    ],
+    { env: cleanEnv({ ...gatewayEnv(), ...opts.env }) },
   );
   const origin = `http://127.0.0.1:${port}`;
   await waitForHttp200(child, `${origin}/readyz`, 45_000);
@@ -90,4 +115,18 @@ export async function startPlainNodeProxy(upstreamOrigin: string): Promise<Servi
   await waitForOutput(child, /plain-node-proxy listening on/, 30_000);
   const origin = `http://127.0.0.1:${port}`;
   return { name: "plain Node proxy", child, origin, stop: () => child.stop() };
+}
+
+export function redisPath(): string | undefined {
+  return hasCommand("redis-server");
+}
+
+/** A throw-away redis-server on a free port, no persistence; ready when it says so. */
+export async function startRedis(): Promise<Service> {
+  const bin = redisPath();
+  if (!bin) throw new Error("redis-server is not installed");
+  const port = await freePort();
+  const child = startChild("redis-server", bin, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { env: cleanEnv() });
+  await waitForOutput(child, /Ready to accept connections/, 15_000);
+  return { name: "redis-server", child, origin: `redis://127.0.0.1:${port}`, stop: () => child.stop() };
 }

@@ -181,6 +181,7 @@ export interface ConcurrentSummary {
   totalP50Ms: number | undefined;
   totalMaxMs: number | undefined;
   ttftP50Ms: number | undefined;
+  ttftP99Ms: number | undefined;
   ttftMaxMs: number | undefined;
 }
 
@@ -221,6 +222,7 @@ export function summarise(results: StreamResult[], wallMs: number): ConcurrentSu
     totalP50Ms: percentile(totals, 50),
     totalMaxMs: totals.at(-1),
     ttftP50Ms: percentile(ttfts, 50),
+    ttftP99Ms: percentile(ttfts, 99),
     ttftMaxMs: ttfts.at(-1),
   };
 }

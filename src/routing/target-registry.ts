@@ -33,8 +33,9 @@ export class TargetState {
   constructor(
     readonly target: Target,
     private readonly circuitOptions: CircuitOptions = DEFAULT_CIRCUIT,
+    connections?: number,
   ) {
-    this.client = new UpstreamClient(target);
+    this.client = new UpstreamClient(target, { connections });
     this.circuit = new CircuitBreaker(circuitOptions);
   }
 
@@ -121,13 +122,14 @@ export class TargetRegistry {
 
   /**
    * `opts.circuit` overrides the passive-health thresholds (failures to open, cool-down); the
-   * defaults (DEFAULT_CIRCUIT) suit production, tests shorten the cool-down.
+   * defaults (DEFAULT_CIRCUIT) suit production, tests shorten the cool-down. `opts.connections`
+   * is each target's pool width (default 2048): at least the streams the gateway admits.
    */
-  constructor(targets: Target[], opts: { circuit?: Partial<CircuitOptions>; principals?: number } = {}) {
+  constructor(targets: Target[], opts: { circuit?: Partial<CircuitOptions>; principals?: number; connections?: number } = {}) {
     // Two principals must see a target fail before its circuit opens for all, unless there is only one.
     const quorum = Math.min(2, Math.max(1, opts.principals ?? 2));
     const circuit: CircuitOptions = { ...DEFAULT_CIRCUIT, quorum, ...opts.circuit };
-    this.states = targets.map((target) => new TargetState(target, circuit));
+    this.states = targets.map((target) => new TargetState(target, circuit, opts.connections));
     watchRegistry(this);
     for (const s of this.states) {
       const t = s.target;

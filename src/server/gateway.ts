@@ -105,7 +105,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     let registry: TargetRegistry | undefined;
     let prepared: PreparedConfig | undefined;
     try {
-      registry = new TargetRegistry(config.targets, { circuit: opts.circuit, principals: Math.max(1, config.apiKeys.length) });
+      // A stream holds an upstream connection for its whole length: the pool of each target is as
+      // wide as the streams admitted (limits.max_concurrent_streams) plus room for non-streamed
+      // calls, or streams past the pool's width would wait for a connection instead of starting.
+      const connections = Math.max(2048, config.limits.maxConcurrentStreams + 256);
+      registry = new TargetRegistry(config.targets, { circuit: opts.circuit, principals: Math.max(1, config.apiKeys.length), connections });
       for (const p of config.policies)
         for (const r of p.rules)
           if (r.type === "content_filter" && r.engine === "llama_guard" && (r.target === undefined || !registry.get(r.target)))
