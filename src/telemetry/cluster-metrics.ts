@@ -38,6 +38,19 @@ let workerReady = false;
  * `--workers` (in a worker) every worker's, aggregated by the primary.
  */
 export function scrapeMetrics(): Promise<Exposition> {
+  return scrapeRaw().then(spellNaN);
+}
+
+/**
+ * prom-client writes a NaN sample (the event-loop lag mean before its first sample, a histogram's
+ * quantile with no data) as `Nan`, which Prometheus' own parser happens to accept but the
+ * exposition format spells `NaN`; strict parsers reject it.
+ */
+function spellNaN(e: Exposition): Exposition {
+  return e.text.includes(" Nan") ? { ...e, text: e.text.replace(/ Nan$/gm, " NaN") } : e;
+}
+
+function scrapeRaw(): Promise<Exposition> {
   if (!cluster.isWorker || !process.send) return registry.metrics().then((text) => ({ contentType: registry.contentType, text }));
   joinClusterMetrics();
   const id = ++asked;
@@ -89,7 +102,7 @@ export function noteWorkerRestart(): void {
 export async function clusterExposition(): Promise<Exposition> {
   primaryAggregator ??= new AggregatorRegistry();
   const [workers, own] = await Promise.all([primaryAggregator.clusterMetrics(), primaryRegistry.metrics()]);
-  return { contentType: registry.contentType, text: `${workers.trimEnd()}\n${own}` };
+  return spellNaN({ contentType: registry.contentType, text: `${workers.trimEnd()}\n${own}` });
 }
 
 /** In the primary: answer workers that were scraped on the shared port. */

@@ -90,7 +90,8 @@ policy:
     expect((await post(JSON.stringify({ model: "t" }), auth)).status).toBe(400);
     expect(await last()).toMatchObject({ principal: "team-a", errorCode: "KT_ERR_INVALID_REQUEST" });
     expect((await post(JSON.stringify({ model: "nope", messages: [{ role: "user", content: "x" }] }), auth)).status).toBe(404);
-    expect(await last()).toMatchObject({ principal: "team-a", errorCode: "KT_ERR_UNKNOWN_MODEL", model: "nope" });
+    // A model that names no target is recorded as a bounded placeholder with a hash, never verbatim (#13).
+    expect(await last()).toMatchObject({ principal: "team-a", errorCode: "KT_ERR_UNKNOWN_MODEL", model: expect.stringMatching(/^unknown-model:[0-9a-f]{16}$/) });
   });
 
   it("an upstream fault", async () => {
