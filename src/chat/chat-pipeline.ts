@@ -1,7 +1,7 @@
 import type { GatewayConfig } from "../config/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import type { Admission, Limiter } from "../limits/index.js";
-import { PolicyError, type PolicyEngine } from "../policy/index.js";
+import { PolicyError, type GovernanceEvent, type PolicyEngine } from "../policy/index.js";
 import { isTargetFault, recordedModelName, type TargetRegistry, type TargetState } from "../routing/index.js";
 import { noopObserver, type AttemptTrace, type Outcome, type Refusal, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
 import { validateRequest } from "./request-validation.js";
@@ -114,29 +114,37 @@ export class ChatPipeline {
       summary.limits = admission.record;
       await admission.admit();
       let upstreamBody: JsonObject = body;
+      // A guard model's verdict on the request, on its way while the upstream is called.
+      let verdict: Promise<GovernanceEvent[]> | undefined;
       if (rt.policy.enabled) {
-        const checked = await rt.policy.checkRequest(body, op, guardSignal(rt, ctx));
+        const checked = await rt.policy.startRequest(body, op, guardSignal(rt, ctx));
         summary.events.push(...checked.events);
         upstreamBody = checked.body;
+        verdict = checked.verdict;
       }
       upstreamBody = admission.upstreamBody(upstreamBody);
       const held = admission;
+      // While a verdict is pending the upstream call can be cancelled by it: an unsafe request's
+      // upstream is aborted and its answer never read.
+      const gate = verdict ? new AbortController() : undefined;
+      const upstreamSignal = gate ? AbortSignal.any([ctx.signal, gate.signal]) : undefined;
       const args = (s: TargetState, at: AttemptTrace | undefined): UpstreamArgs => ({
         // A shallow copy: only `model` changes, every other field goes upstream verbatim.
         body: { ...upstreamBody, model: s.target.upstreamModel },
         // Streams hold on to theirs for their whole length; a single answer takes the cheap form.
-        signal: stream ? ctx.signal : cancel,
+        signal: upstreamSignal ?? (stream ? ctx.signal : cancel),
         traceparent: at?.traceparent ?? trace.traceparent,
         tracestate: trace.tracestate,
       });
       if (stream) {
         const release = this.streams.acquire(ctx.principal.keyId);
-        const chunks = this.streamWithFailover(rt, group, summary, ctx, trace, async (s, at) => {
+        const opened = this.streamWithFailover(rt, group, summary, ctx, trace, upstreamSignal, async (s, at) => {
           await held.forTarget(s.target.id);
           return s.client.stream({ ...args(s, at), op }).then((upstream) =>
             rt.policy.hasResponseRules ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), ctx.signal) : upstream,
           );
         });
+        const chunks = verdict ? holdUntilVerdict(opened, verdict, gate!, summary.events) : opened;
         // The usage chunk the gateway asked for is the client's only if the client asked too.
         const so = b.stream_options as JsonObject | undefined;
         const strip = held.countsTokens && !(so && typeof so === "object" && so.include_usage === true);
@@ -149,25 +157,22 @@ export class ChatPipeline {
           }),
         };
       }
-      const tried = new Set<TargetState>();
-      let response: JsonObject;
-      let text: string;
-      for (;;) {
-        const s = this.pickNext(rt, group, tried, summary);
-        const at = trace.attempt?.(s.target);
+      const call = this.callUpstream(rt, group, summary, ctx, trace, upstreamSignal, async (s, at) => {
+        await held.forTarget(s.target.id);
+        return s.client.jsonText({ ...args(s, at), op });
+      });
+      if (verdict) {
         try {
-          await held.forTarget(s.target.id);
-          ({ body: response, text } = await s.client.jsonText({ ...args(s, at), op }));
-          rt.registry.report(s, undefined, summary.principal.keyId);
-          at?.end(undefined, at ? answerOf(response) : undefined);
-          break;
+          summary.events.push(...(await verdict));
         } catch (err) {
-          const e = scrubbed(rt, toGatewayError(err));
-          rt.registry.report(s, e, summary.principal.keyId);
-          at?.end(e);
-          if (!this.mayRetry(rt, group, tried, e, ctx)) throw e;
+          // Unsafe (or no verdict, failing closed): the upstream is cancelled and its answer, if
+          // any came, discarded. Its attempt ends before the request's record is written.
+          gate!.abort(err);
+          await call.catch(() => {});
+          throw err;
         }
       }
+      const { body: response, text } = await call;
       let out = response;
       if (rt.policy.hasResponseRules) {
         const checked = await rt.policy.checkResponse(response, op, guardSignal(rt, ctx));
@@ -209,8 +214,36 @@ export class ChatPipeline {
     return s;
   }
 
-  private mayRetry(rt: Runtime, group: TargetState[], tried: Set<TargetState>, e: GatewayError, ctx: CallContext): boolean {
-    return isTargetFault(e) && tried.size < MAX_ATTEMPTS && !cancelOf(ctx).aborted && rt.registry.hasAlternative(group, tried);
+  private mayRetry(rt: Runtime, group: TargetState[], tried: Set<TargetState>, e: GatewayError, ctx: CallContext, stop: AbortSignal | undefined): boolean {
+    return isTargetFault(e) && tried.size < MAX_ATTEMPTS && !cancelOf(ctx).aborted && stop?.aborted !== true && rt.registry.hasAlternative(group, tried);
+  }
+
+  /** A non-streamed answer from an available target, failing over on a target fault. */
+  private async callUpstream(
+    rt: Runtime,
+    group: TargetState[],
+    summary: RequestSummary,
+    ctx: CallContext,
+    trace: RequestTrace,
+    stop: AbortSignal | undefined,
+    call: (s: TargetState, at: AttemptTrace | undefined) => Promise<{ body: JsonObject; text: string }>,
+  ): Promise<{ body: JsonObject; text: string }> {
+    const tried = new Set<TargetState>();
+    for (;;) {
+      const s = this.pickNext(rt, group, tried, summary);
+      const at = trace.attempt?.(s.target);
+      try {
+        const answer = await call(s, at);
+        rt.registry.report(s, undefined, summary.principal.keyId);
+        at?.end(undefined, at ? answerOf(answer.body) : undefined);
+        return answer;
+      } catch (err) {
+        const e = scrubbed(rt, toGatewayError(err));
+        rt.registry.report(s, e, summary.principal.keyId);
+        at?.end(e);
+        if (!this.mayRetry(rt, group, tried, e, ctx, stop)) throw e;
+      }
+    }
   }
 
   /**
@@ -223,6 +256,7 @@ export class ChatPipeline {
     summary: RequestSummary,
     ctx: CallContext,
     trace: RequestTrace,
+    stop: AbortSignal | undefined,
     open: (s: TargetState, at: AttemptTrace | undefined) => Promise<AsyncIterable<Chunk>>,
   ): AsyncGenerator<Chunk> {
     const tried = new Set<TargetState>();
@@ -239,7 +273,7 @@ export class ChatPipeline {
         rt.registry.report(s, e, summary.principal.keyId);
         at?.end(e);
         await it?.return?.().catch(() => {});
-        if (this.mayRetry(rt, group, tried, e, ctx)) continue;
+        if (this.mayRetry(rt, group, tried, e, ctx, stop)) continue;
         throw e;
       }
       let finished = false;
@@ -343,6 +377,78 @@ function noteResponse(summary: RequestSummary, body: JsonObject): void {
       const f = (c as { finish_reason?: unknown })?.finish_reason;
       if (typeof f === "string") summary.finishReasons.push(f);
     }
+}
+
+/** Chunks pulled ahead while a verdict is pending; past this the upstream waits (TCP backpressure). */
+const HOLD_AHEAD = 1024;
+
+/**
+ * Nothing of the stream goes out before the request's guard verdict: its chunks are pulled (and
+ * kept) as they come while the verdict is pending, so the upstream runs concurrently; a safe
+ * verdict releases them, an unsafe one (or a failure that fails closed) aborts the upstream and
+ * ends the stream with the PolicyError before any chunk — the client sees a plain HTTP error.
+ */
+async function* holdUntilVerdict(
+  chunks: AsyncIterable<Chunk>,
+  verdict: Promise<GovernanceEvent[]>,
+  gate: AbortController,
+  events: GovernanceEvent[],
+): AsyncGenerator<Chunk> {
+  const it = chunks[Symbol.asyncIterator]();
+  const ahead: IteratorResult<Chunk>[] = [];
+  let failure: { err: unknown } | undefined;
+  let decided = false;
+  // Reads ahead until the verdict is in, the stream ends, it fails or the buffer is full.
+  const pump = (async () => {
+    while (!decided && ahead.length < HOLD_AHEAD) {
+      try {
+        const n = await it.next();
+        ahead.push(n);
+        if (n.done) return;
+      } catch (err) {
+        failure = { err };
+        return;
+      }
+    }
+  })();
+  let done = false;
+  try {
+    try {
+      events.push(...(await verdict));
+    } catch (err) {
+      if (err instanceof PolicyError) events.push(...err.events);
+      throw err;
+    } finally {
+      decided = true;
+    }
+    await pump;
+    if (failure) {
+      done = true;
+      throw failure.err;
+    }
+    for (const n of ahead) {
+      if (n.done) {
+        done = true;
+        return;
+      }
+      yield n.value;
+    }
+    for (;;) {
+      const n = await it.next();
+      if (n.done) {
+        done = true;
+        return;
+      }
+      yield n.value;
+    }
+  } finally {
+    if (!done) {
+      // Blocked, or the consumer left: the upstream is cancelled, whatever it was doing.
+      gate.abort();
+      await pump;
+      await it.return?.().catch(() => {});
+    }
+  }
 }
 
 /** vLLM's closing usage chunk: `choices: []` and a `usage` object. */

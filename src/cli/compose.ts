@@ -105,7 +105,8 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
           const body = await s.client.json({
             op: "chat",
             body: { ...extra, model: s.target.upstreamModel, messages, temperature: 0, max_tokens: 20 },
-            signal: signal ?? AbortSignal.timeout(s.target.timeoutSeconds * 1000),
+            // The guard target's own timeout holds whether or not the request brings a signal.
+            signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(s.target.timeoutSeconds * 1000)]) : AbortSignal.timeout(s.target.timeoutSeconds * 1000),
           });
           const content = (body as { choices?: { message?: { content?: unknown } }[] }).choices?.[0]?.message?.content;
           if (typeof content !== "string") throw new Error("guard model returned no text");

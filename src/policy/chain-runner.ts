@@ -26,6 +26,12 @@ export interface ChainInput {
   signal: AbortSignal | undefined;
   /** Record findings with offsets into each segment's original text (for evaluateText). */
   collectFindings: boolean;
+  /**
+   * Guard-model calls are started and not awaited: each rule's outcome lands in `deferred` (the
+   * conversation is the one the rule would have judged at its place in the chain), and the chain
+   * goes on. The request phase uses it to run the guard model concurrently with the upstream.
+   */
+  defer?: boolean;
 }
 
 export interface ChainResult {
@@ -35,6 +41,8 @@ export interface ChainResult {
   findings: ChainFinding[];
   /** Set when a rule blocked; the chain stopped there. */
   blocked: PolicyError | undefined;
+  /** With `defer`: the guard-model rules' outcomes still to come, in chain order. */
+  deferred: Promise<RuleOutcome>[];
 }
 
 /** A span of a segment's current text, mapped back through the rules' edits to the text as it came in. */
@@ -56,20 +64,49 @@ export async function runChain(rules: readonly CompiledRule[], input: ChainInput
   const edits: Edit[][][] = segs.map(() => []);
   const events: GovernanceEvent[] = [];
   const findings: ChainFinding[] = [];
+  const deferred: Promise<RuleOutcome>[] = [];
 
   for (const rule of rules) {
     if (!rule.phases[input.phase]) continue;
     const outcome =
       rule.kind === "pii_detection" ? await runPii(rule, segs, edits, input, findings) : await runContent(rule, segs, edits, input, findings);
+    if (outcome.later) {
+      // Handled by whoever settles `deferred`; marked handled here so a chain that stops early
+      // (a later rule blocks) leaves no unhandled rejection behind.
+      outcome.later.catch(() => {});
+      deferred.push(outcome.later);
+    }
     if (outcome.event) events.push(outcome.event);
-    if (outcome.block) return { segments: segs, events, findings, blocked: outcome.block(events) };
+    if (outcome.block) return { segments: segs, events, findings, blocked: outcome.block(events), deferred };
   }
-  return { segments: segs, events, findings, blocked: undefined };
+  return { segments: segs, events, findings, blocked: undefined, deferred };
 }
 
-interface RuleOutcome {
+export interface RuleOutcome {
   event: GovernanceEvent | undefined;
   block?: (events: GovernanceEvent[]) => PolicyError;
+  /** A guard-model verdict still on its way (ChainInput.defer). */
+  later?: Promise<RuleOutcome>;
+}
+
+/**
+ * The deferred guard verdicts as one promise: their events in chain order once all are in, or a
+ * PolicyError as soon as one of them blocks (or fails closed), carrying the deferred events that
+ * are in by then. The chain's own events were reported already; these come on top.
+ */
+export function settleDeferred(outcomes: readonly Promise<RuleOutcome>[]): Promise<GovernanceEvent[]> {
+  return new Promise((resolve, reject) => {
+    const got: (RuleOutcome | undefined)[] = outcomes.map(() => undefined);
+    let left = outcomes.length;
+    const eventsIn = () => got.flatMap((o) => (o?.event ? [o.event] : []));
+    outcomes.forEach((p, i) =>
+      p.then((o) => {
+        got[i] = o;
+        if (o.block) reject(o.block(eventsIn()));
+        else if (--left === 0) resolve(eventsIn());
+      }, reject),
+    );
+  });
 }
 
 /** Characters each side of a boundary that a value split over it may reach (the longest built-in match). */
@@ -296,27 +333,61 @@ async function runContent(
         } else if (v.max >= low) unsure = true;
       }
     }
-    if (unsure && verdict === undefined)
-      for (const conversation of input.guardConversations(segs)) {
-        const v = await askVerdict(rule, conversation, input.askGuard, input.signal);
-        if (!v.ok) {
-          if (rule.failOpen) return { event: { ...base, action: rule.action, counts, failedOpen: true } };
-          const event: GovernanceEvent = { ...base, action: "block", counts, failedOpen: false };
-          const msg = `policy '${rule.policy}' rule '${rule.rule}': the guard model could not give a verdict`;
-          return { event, block: (events) => new PolicyError("KT_ERR_POLICY_ENGINE_UNAVAILABLE", msg, rule, events, v.cause) };
-        }
-        found(v.categories, segs.findIndex((s) => s.text !== ""));
-        if (v.categories.length > 0) verdict ??= { category: v.categories[0]!, score: 1, threshold: 1 };
-        if (v.categories.length > 0 && rule.action === "block") break;
-      }
+    if (unsure && verdict === undefined) {
+      const conversations = input.guardConversations(segs);
+      const at = segs.findIndex((s) => s.text !== "");
+      if (input.defer) return { event: undefined, later: askGuardModel(rule, conversations, input, base, (cats) => found(cats, at), counts) };
+      return askGuardModel(rule, conversations, input, base, (cats) => found(cats, at), counts);
+    }
   }
+  return contentOutcome(rule, base, engine, counts, verdict, input.phase);
+}
+
+/** A content rule's event (and block) from what it counted. */
+function contentOutcome(
+  rule: CompiledContentRule,
+  base: Omit<GovernanceEvent, "action" | "counts">,
+  engine: CompiledContentRule["engine"],
+  counts: Record<string, number>,
+  verdict: GovernanceEvent["verdict"],
+  phase: Phase,
+): RuleOutcome {
   const fired = Object.keys(counts) as ContentCategory[];
   if (fired.length === 0) return { event: undefined };
   const event: GovernanceEvent = { ...base, engine, action: rule.action, counts };
   if (verdict) event.verdict = verdict;
   if (rule.action !== "block") return { event };
-  const msg = blockedMessage(input.phase, rule.policy, rule.rule, fired);
+  const msg = blockedMessage(phase, rule.policy, rule.rule, fired);
   return { event, block: (events) => new PolicyError("KT_ERR_POLICY_BLOCKED", msg, rule, events) };
+}
+
+/**
+ * The guard model's verdict on each conversation. No verdict (a failure, a hang cut off, a reply
+ * that is not one): the rule fails closed (KT_ERR_POLICY_ENGINE_UNAVAILABLE) or, with `fail_open`,
+ * lets the text through and records `failedOpen: true`.
+ */
+async function askGuardModel(
+  rule: CompiledContentRule,
+  conversations: GuardMessage[][],
+  input: ChainInput,
+  base: Omit<GovernanceEvent, "action" | "counts">,
+  found: (cats: readonly ContentCategory[]) => void,
+  counts: Record<string, number>,
+): Promise<RuleOutcome> {
+  let verdict: GovernanceEvent["verdict"];
+  for (const conversation of conversations) {
+    const v = await askVerdict(rule, conversation, input.askGuard, input.signal);
+    if (!v.ok) {
+      if (rule.failOpen) return { event: { ...base, action: rule.action, counts, failedOpen: true } };
+      const event: GovernanceEvent = { ...base, action: "block", counts, failedOpen: false };
+      const msg = `policy '${rule.policy}' rule '${rule.rule}': the guard model could not give a verdict`;
+      return { event, block: (events) => new PolicyError("KT_ERR_POLICY_ENGINE_UNAVAILABLE", msg, rule, events, v.cause) };
+    }
+    found(v.categories);
+    if (v.categories.length > 0) verdict ??= { category: v.categories[0]!, score: 1, threshold: 1 };
+    if (v.categories.length > 0 && rule.action === "block") break;
+  }
+  return contentOutcome(rule, base, rule.engine, counts, verdict, input.phase);
 }
 
 /** Guard conversations: the whole request as one; a response as one per choice, after an empty user turn. */

@@ -3,7 +3,7 @@ import type { GatewayConfig } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import { hasTokenPrompt, refuseTokenPrompt, requestSegments, responseSegments, withTexts, type TextSegment } from "./body-texts.js";
 import { withoutLeakedLogprobs } from "./logprobs.js";
-import { requestConversations, responseConversations, runChain, type ChainFinding } from "./chain-runner.js";
+import { requestConversations, responseConversations, runChain, settleDeferred, type ChainFinding } from "./chain-runner.js";
 import { compileRules, type CompiledRule } from "./compiled-rule.js";
 import { guardConversation, warmUpClassifier, type AskGuard } from "./content/index.js";
 import type { GovernanceEvent, PolicyDecision } from "./governance-event.js";
@@ -35,6 +35,18 @@ export interface PolicyEngine {
    * closed; its `events` hold what fired up to then.
    */
   checkRequest(body: JsonObject, op: Operation, signal?: AbortSignal): Promise<{ body: JsonObject; events: GovernanceEvent[] }>;
+  /**
+   * As checkRequest, but guard-model rules are only started: the body and the events of every
+   * other rule come back at once, and `verdict` (when a guard model was asked) settles with the
+   * guard rules' events, or rejects with the PolicyError of the first one to block or fail
+   * closed. The caller starts the upstream call meanwhile and holds its answer until `verdict`
+   * has settled: a safe request then costs max(guard, model), not the sum.
+   */
+  startRequest(
+    body: JsonObject,
+    op: Operation,
+    signal?: AbortSignal,
+  ): Promise<{ body: JsonObject; events: GovernanceEvent[]; verdict: Promise<GovernanceEvent[]> | undefined }>;
   /** Response phase over a non-streamed response body. Same contract. */
   checkResponse(body: JsonObject, op: Operation, signal?: AbortSignal): Promise<{ body: JsonObject; events: GovernanceEvent[] }>;
   /**
@@ -83,7 +95,8 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
     body: JsonObject,
     segments: TextSegment[],
     signal: AbortSignal | undefined,
-  ): Promise<{ body: JsonObject; events: GovernanceEvent[] }> {
+    defer = false,
+  ): Promise<{ body: JsonObject; events: GovernanceEvent[]; verdict?: Promise<GovernanceEvent[]> }> {
     const pre: GovernanceEvent[] = [];
     if (phase === "request" && phaseRules.length > 0 && hasTokenPrompt(body)) {
       if (!tokenPromptRule) refuseTokenPrompt();
@@ -98,12 +111,19 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
       askGuard,
       signal,
       collectFindings: false,
+      defer,
     });
     if (r.blocked) throw r.blocked;
     const changes = r.segments.filter((s, i) => s.text !== segments[i]!.text);
     const out = withTexts(body, changes);
     const events = pre.length > 0 ? [...pre, ...r.events] : r.events;
-    if (phase === "request") return { body: out, events };
+    if (phase === "request") {
+      if (r.deferred.length === 0) return { body: out, events };
+      const verdict = settleDeferred(r.deferred);
+      // The caller may fail (limits, routing) before it awaits the verdict.
+      verdict.catch(() => {});
+      return { body: out, events, verdict };
+    }
     return finishResponse(phaseRules, out, events, new Set(changes.map((c) => c.choice)));
   }
 
@@ -136,6 +156,10 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
     },
     usesSignal: rules.some((r) => r.kind === "content_filter" && r.engine !== "builtin"),
     checkRequest: (body, op, signal) => check(requestRules, "request", body, requestSegments(body, op), signal),
+    startRequest: async (body, op, signal) => {
+      const r = await check(requestRules, "request", body, requestSegments(body, op), signal, true);
+      return { body: r.body, events: r.events, verdict: r.verdict };
+    },
     checkResponse: (body, _op, signal) => check(responseRules, "response", body, responseSegments(body), signal),
     guardStream(chunks, op, mode, onEvent, signal) {
       if (responseRules.length === 0) return chunks;
