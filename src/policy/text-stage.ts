@@ -185,6 +185,15 @@ class ContentStage implements TextStage {
     let k = 0;
     while (k < this.held.length && this.held[k]!.end <= limit) out += this.held[k++]!.text;
     if (k > 0) this.held = this.held.slice(k);
+    // The decided part of the next piece goes too (`You said:` lets `You ` go while `said:` waits
+    // for what follows the colon), when its offsets in the folded stream are its own: a piece that
+    // folding left unchanged (plain ASCII) and which the folded stream holds whole.
+    const next = this.held[0];
+    if (next !== undefined && limit > next.end - next.text.length && limit < next.end && !/[^\x00-\x7f]/.test(next.text)) {
+      const cut = limit - (next.end - next.text.length);
+      out += next.text.slice(0, cut);
+      this.held[0] = { text: next.text.slice(cut), end: next.end };
+    }
     return out;
   }
 }

@@ -7,6 +7,8 @@ import { tailSource } from "../../src/policy/scan/prefix.js";
 
 const followed = [...recognisersFor(builtinPiiTypes), customRecogniser("ticket", "TCK-[0-9]{4,8}")];
 const pii = compileScanner(followed);
+/** Names alone: other recognisers' hold-back cannot cover for a wrong one of person's. */
+const names = compileScanner(recognisersFor(["person"]));
 /** With a custom pattern the tail construction cannot follow (a backreference): that one holds its maxLength. */
 // A recogniser with a backreference (the tail construction cannot follow it; it holds its maxLength).
 // Custom config patterns no longer take this path (they run on RE2, which refuses backreferences),
@@ -23,6 +25,9 @@ const pieces = [
   "Bearer abcdefghijklmnop0123", "xoxb-1234567890-abcdefghij", "TCK-123456", "QZQZ-123",
   "how to ", "I want to kill my neighbor", "kill the process", "shoot a photo", "suicide hotline", "heil hitler", "kys",
   " ", "\n", ". ", ", ", "the quick brown fox", "a", "@", "1", "-", "+", ":", "-----", "eyJ", "Q", "é",
+  // Names and the capitalised words around them (person holds back from a capital unless the word can never begin a name).
+  "Jane Doe", "Send ", "You said: ", "Will ", "Dr. ", "my name is ", "jane", "Paris ", "J. ", "O'Brien", "Rose said", "The ", "Mc", "Smith", "Jun",
+  "Hung", "Nguyen", "Young ",
 ];
 
 /** Findings of `scanner` over a prefix of `text`, decided up to the prefix's frontier. */
@@ -39,7 +44,7 @@ describe("scanner frontier", () => {
       fc.property(fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 25 }), fc.nat(), (parts, at) => {
         const text = parts.join("");
         const k = at % (text.length + 1);
-        for (const scanner of [pii, piiFallback, harmful, benign]) {
+        for (const scanner of [pii, piiFallback, names, harmful, benign]) {
           const whole = scanner.scan(text);
           const { f, found } = decided(scanner, text.slice(0, k));
           expect(f).toBeLessThanOrEqual(k);
@@ -68,6 +73,12 @@ describe("scanner frontier", () => {
     expect(harmful.frontier("Here is the plan ")).toBe(12);
     expect(harmful.frontier("Here is the plan for ")).toBe(21);
     expect(piiFallback.frontier("x".repeat(2000))).toBe(2000 - 1028);
+    // A capitalised word that can never begin a name is released once the two characters after it
+    // are in; one that may (a given name, a surname) waits for the words that decide it.
+    expect(pii.frontier("You said: Send the")).toBe(15);
+    expect(pii.frontier("You")).toBe(0);
+    expect(pii.frontier("Please ask Jane")).toBe(11);
+    expect(pii.frontier("Please ask Jane about")).toBe(11);
   });
 
   it("tail regexes: unsupported constructs are reported, not guessed", () => {

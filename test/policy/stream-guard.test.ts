@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Chunk } from "../../src/wire/index.js";
-import { compilePolicyEngine, PolicyError, type GovernanceEvent } from "../../src/policy/index.js";
+import { builtinPiiTypes, compilePolicyEngine, PolicyError, type GovernanceEvent } from "../../src/policy/index.js";
 import { configWith } from "./helpers.js";
 
 const base = { id: "chatcmpl-X", object: "chat.completion.chunk", created: 1, model: "M" };
@@ -197,6 +197,32 @@ describe("stream guard", () => {
     }
     expect(emitted).toBe(answer.length);
     expect(maxHeld).toBeLessThanOrEqual(40);
+  });
+
+  it("incremental, every built-in recogniser (names included): a word streamed per chunk goes out one chunk later", async () => {
+    // The chain the bench deploys. A capitalised word that can never begin a name (`You`, `Send`)
+    // used to be held until 16 more characters had come, and the content filter then held the
+    // piece once more: the first word of an answer left four chunks after it arrived.
+    const deployed = compilePolicyEngine(
+      configWith([
+        { id: "pii", rules: [{ type: "pii_detection", action: "redact", patterns: [...builtinPiiTypes], apply_to: "both" }] },
+        { id: "content", rules: [{ type: "content_filter", action: "block", categories: ALL_CATEGORIES, apply_to: "both" }] },
+      ]),
+    );
+    const answer = "You said: Send the meeting notes to jane.doe@example.com before the team call, then summarise the open questions.";
+    for (const pieces of [answer.match(/\s*\S+/g)!, answer.match(/\S+\s*/g)!]) {
+      let i = 0;
+      let firstAt = -1;
+      const out: Chunk[] = [];
+      for await (const c of deployed.guardStream(from(vllmStream(pieces)), "chat", "incremental", () => {})) {
+        // Output chunk i answers input chunk i: the role chunk, then one per piece.
+        if (firstAt === -1 && contentOf([c]) !== "") firstAt = i;
+        out.push(c);
+        i++;
+      }
+      expect(firstAt, JSON.stringify(pieces.slice(0, 3))).toBe(2);
+      expect(contentOf(out)).toBe(answer.replace("jane.doe@example.com", "[REDACTED:EMAIL]"));
+    }
   });
 
   it("incremental: emits early for long texts", async () => {

@@ -51,7 +51,7 @@ export type WordSink = (buf: Uint16Array, len: number, end: number) => void;
  * for every way of cutting the text. Apostrophes inside a word are dropped (`don't` is `dont`);
  * leet digits and `@ $ !` between letters read as letters. A word is reported once the text after
  * it shows it is complete, so the last character of a piece waits for the next piece (it may be an
- * apostrophe inside a word), and a single letter waits to see whether more follow one separator
+ * apostrophe inside a word) unless it is a space or line break, and a single letter waits to see whether more follow one separator
  * apart with the same separator.
  */
 export class WordReader {
@@ -83,7 +83,11 @@ export class WordReader {
   push(folded: string, final: boolean): void {
     const text = this.tail + folded;
     const n = text.length;
-    const stop = final ? n : n - 1;
+    // A space, tab or line break is read the same whatever follows it (only `' @ $ !` and `. , :`
+    // look at the next character): a piece ending in one need not wait for the next piece. Words
+    // streamed as `word ` then go out with their piece instead of one piece later.
+    const last = n > 0 ? text.charCodeAt(n - 1) : 0;
+    const stop = final || last === 32 || last === 10 || last === 9 ? n : n - 1;
     let i = 0;
     for (; i < stop; i++) this.step(text, i, n);
     this.before = i > 0 ? text.charCodeAt(i - 1) : this.before;

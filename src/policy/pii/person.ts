@@ -1,4 +1,4 @@
-import type { Recogniser } from "../scan/index.js";
+import { tailSource, type Recogniser } from "../scan/index.js";
 import { gazetteers, type Gazetteers } from "./gazetteer.js";
 import {
   brandPairs,
@@ -494,6 +494,40 @@ function seekPerson(text: string, from: number): number {
   }
 }
 
+/**
+ * Whether the capitalised word at `p` is rejected by the decision whatever text comes after it: a
+ * plain ASCII word that is complete, with the two characters after it already there (cannotStart
+ * reads both), that cannot begin a name. seekPerson skips it by the same test.
+ */
+function neverStarts(text: string, p: number): boolean {
+  const c = text.charCodeAt(p);
+  if (c < 65 || c > 90) return false;
+  let j = p + 1;
+  for (let d = text.charCodeAt(j); (d >= 97 && d <= 122) || (d >= 65 && d <= 90); d = text.charCodeAt(++j));
+  if (j + 1 >= text.length) return false;
+  return plainWord(text, p) && cannotStart(text, p, text.length);
+}
+
+let tailRe: RegExp | undefined;
+
+/**
+ * The stream guard's hold-back: where the pattern's own tail says a match could still change (a
+ * capitalised run or a word after a lead phrase, and RIGHT characters after it), except at words
+ * that can never begin a name. Without that exception every capitalised word (`You`, `Send`, `The`)
+ * held the stream until RIGHT more characters had come: three or four more chunks of an answer
+ * streamed word by word before its first word went out.
+ */
+function personTail(text: string, from: number): number {
+  tailRe ??= new RegExp(`(?=${tailSource(personPattern)!})`, "g");
+  for (let pos = from; ; ) {
+    tailRe.lastIndex = pos;
+    if (!tailRe.test(text)) return -1;
+    const p = tailRe.lastIndex;
+    if (!neverStarts(text, p)) return p;
+    pos = p + 1;
+  }
+}
+
 export const person: Recogniser = {
   type: "person",
   pattern: personPattern,
@@ -501,4 +535,5 @@ export const person: Recogniser = {
   lookbehind: LOOKBEHIND,
   seek: seekPerson,
   validate: accept,
+  tail: personTail,
 };
