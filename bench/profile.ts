@@ -5,6 +5,7 @@
  * as µs per request, with the top functions by self time.
  *
  *   npx tsx bench/profile.ts        (BENCH_PROFILE_SECONDS=10, BENCH_CONNECTIONS=16; needs wrk)
+ *   BENCH_PROFILE_POLICIES=off      profiles the gateway with no policies instead
  *
  * Prints markdown on stdout; BENCH_PROFILE_WRITE=1 also writes bench/results/profile.md. The
  * sampling interval is V8's default (1 ms … here 100 µs via --cpu-prof-interval), so the
@@ -55,10 +56,20 @@ export function partOf(url: string, fn: string): string {
   return rel;
 }
 
-export function attribute(p: CpuProfile): { totalUs: number; byPart: Map<string, number>; byFn: Map<string, number> } {
+/**
+ * Self time per part and per function. `window` ([from, to] in the profile's clock, µs: the same
+ * monotonic clock as process.hrtime) keeps only the samples taken in it, so start-up, warm-up and
+ * shutdown stay out of a measured run's attribution.
+ */
+export function attribute(p: CpuProfile, window?: [number, number]): { totalUs: number; byPart: Map<string, number>; byFn: Map<string, number> } {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
-  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+  let t = p.startTime;
+  for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i] ?? 0;
+    if (window && (t < window[0] || t > window[1])) continue;
+    self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+  }
   const byPart = new Map<string, number>();
   const byFn = new Map<string, number>();
   let totalUs = 0;
@@ -76,22 +87,28 @@ export function attribute(p: CpuProfile): { totalUs: number; byPart: Map<string,
   return { totalUs, byPart, byFn };
 }
 
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+
 export async function profile(): Promise<string> {
   if (!wrkPath()) throw new Error("needs wrk");
   const seconds = envNum("BENCH_PROFILE_SECONDS", 10);
   const connections = envNum("BENCH_CONNECTIONS", 16);
+  const policies = process.env.BENCH_PROFILE_POLICIES === "off" ? "off" : "full";
   const tmp = mkdtempSync(path.join(os.tmpdir(), "kt-bench-prof-"));
   const profDir = path.join(tmp, "prof");
   const fake = await startFake();
   let requests = 0;
   let cpuUs: number | undefined;
+  let window: [number, number] | undefined;
   try {
-    const cfg = writeGatewayConfig(tmp, "profile-full", { baseUrl: fake.origin + "/v1", policies: "full", auditDir: path.join(tmp, "audit") });
+    const cfg = writeGatewayConfig(tmp, `profile-${policies}`, { baseUrl: fake.origin + "/v1", policies, auditDir: path.join(tmp, "audit") });
     const gw = await startGateway(cfg, "gateway (profiled)", { nodeArgs: ["--cpu-prof", "--cpu-prof-dir", profDir, "--cpu-prof-interval", "100"] });
     const script = writeWrkScript(tmp, CHAT_BODY);
     await runWrk({ url: gw.origin + "/v1/chat/completions", script, seconds: 2, connections, threads: 2 });
     const t0 = cpuTicks(gw.child.pid);
+    const from = nowUs();
     const r = await runWrk({ url: gw.origin + "/v1/chat/completions", script, seconds, connections, threads: 2 });
+    window = [from, nowUs()];
     cpuUs = cpuMicrosPer(t0, cpuTicks(gw.child.pid), r.requests);
     requests = r.requests;
     await gw.stop();
@@ -100,19 +117,18 @@ export async function profile(): Promise<string> {
   }
   const files = readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile"));
   if (files.length === 0) throw new Error("the gateway wrote no .cpuprofile (did it exit cleanly?)");
-  // Start-up, the warm-up and the measured run are all in the profile; per request is over all
-  // requests served (the warm-up's included), so the shares are what matters, scaled by the
-  // measured CPU per request.
+  // Only the samples of the measured run count (start-up, warm-up and shutdown are left out); each
+  // part's share of them is scaled by the measured CPU per request.
   const prof = JSON.parse(readFileSync(path.join(profDir, files[0]!), "utf8")) as CpuProfile;
   rmSync(tmp, { recursive: true, force: true });
-  const { totalUs, byPart, byFn } = attribute(prof);
+  const { totalUs, byPart, byFn } = attribute(prof, window);
   const scale = (us: number) => (cpuUs !== undefined ? (us / totalUs) * cpuUs : undefined);
   const parts = [...byPart.entries()].sort((a, b) => b[1] - a[1]);
   const fns = [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30);
   return [
-    "## Where the full chain's CPU goes (bench/profile.ts, `node --cpu-prof`)",
+    `## Where the ${policies === "off" ? "policies-off gateway's" : "full chain's"} CPU goes (bench/profile.ts, \`node --cpu-prof\`)`,
     "",
-    `The gateway (full chain, buffered; ${fullChainLine()}) under wrk, ${connections} connections, ${seconds} s after a 2 s warm-up: ${requests} requests, **${fmt(cpuUs, 0)} µs CPU per request** (/proc, whole process). The profile (100 µs sampling) covers start-up, warm-up and run; each part's share of the non-idle samples is scaled to the measured CPU per request. "main-thread" profile only: V8's GC helper threads and libuv's pool are outside it, so the shares are of the JavaScript thread.`,
+    `The gateway (${policies === "off" ? "policies off" : `full chain, buffered; ${fullChainLine()}`}) under wrk, ${connections} connections, ${seconds} s after a 2 s warm-up: ${requests} requests, **${fmt(cpuUs, 0)} µs CPU per request** (/proc, whole process). The profile samples every 100 µs; only the samples taken during the measured run are counted (start-up, warm-up and shutdown are left out), and each part's share of the non-idle ones is scaled to the measured CPU per request (which the profiler itself inflates: compare shares, and the unprofiled CPU per request of the throughput rows). "main-thread" profile only: V8's GC helper threads and libuv's pool are outside it, so the shares are of the JavaScript thread.`,
     "",
     table(
       ["part of the chain", "share of main-thread samples", "≈ µs per request"],
