@@ -126,7 +126,8 @@ export class ChatPipeline {
       const held = admission;
       // While a verdict is pending the upstream call can be cancelled by it: an unsafe request's
       // upstream is aborted and its answer never read.
-      const gate = verdict ? new AbortController() : undefined;
+      // A guard model judging a stream's windows may also end the upstream call.
+      const gate = verdict || (stream && rt.policy.judgesStreamsByModel) ? new AbortController() : undefined;
       const upstreamSignal = gate ? AbortSignal.any([ctx.signal, gate.signal]) : undefined;
       const args = (s: TargetState, at: AttemptTrace | undefined): UpstreamArgs => ({
         // A shallow copy: only `model` changes, every other field goes upstream verbatim.
@@ -141,7 +142,7 @@ export class ChatPipeline {
         const opened = this.streamWithFailover(rt, group, summary, ctx, trace, upstreamSignal, async (s, at) => {
           await held.forTarget(s.target.id);
           return s.client.stream({ ...args(s, at), op }).then((upstream) =>
-            rt.policy.hasResponseRules ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), ctx.signal) : upstream,
+            rt.policy.hasResponseRules ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), ctx.signal, gate && (() => gate.abort())) : upstream,
           );
         });
         const chunks = verdict ? holdUntilVerdict(opened, verdict, gate!, summary.events) : opened;

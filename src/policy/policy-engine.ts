@@ -21,6 +21,8 @@ export interface PolicyEngine {
   readonly hasResponseRules: boolean;
   /** True when a rule calls a guard model, the only policy work a cancellation signal can stop. */
   readonly usesSignal: boolean;
+  /** True when a response rule calls a guard model: a stream's guard may then end the upstream call itself (guardStream's `cancelUpstream`). */
+  readonly judgesStreamsByModel: boolean;
   /**
    * A text the upstream wrote that is not the answer (an error message, which may quote the
    * prompt) through the response-phase PII rules, before a client or ListTargets sees it: every
@@ -61,6 +63,8 @@ export interface PolicyEngine {
     mode: "buffered" | "incremental",
     onEvent: (e: GovernanceEvent) => void,
     signal?: AbortSignal,
+    /** Aborts the upstream call: a block that comes while a read is pending ends it without waiting for the model's next token. */
+    cancelUpstream?: () => void,
   ): AsyncIterable<Chunk>;
   /** For GovernanceService.EvaluatePolicy and `kt policy test`: never throws on a block, reports it. */
   evaluateText(
@@ -161,9 +165,10 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
       return { body: r.body, events: r.events, verdict: r.verdict };
     },
     checkResponse: (body, _op, signal) => check(responseRules, "response", body, responseSegments(body), signal),
-    guardStream(chunks, op, mode, onEvent, signal) {
+    judgesStreamsByModel: responseRules.some((r) => r.kind === "content_filter" && r.engine !== "builtin"),
+    guardStream(chunks, op, mode, onEvent, signal, cancelUpstream) {
       if (responseRules.length === 0) return chunks;
-      return guardChunks(responseRules, chunks, op, mode, onEvent, askGuard, signal);
+      return guardChunks(responseRules, chunks, op, mode, onEvent, askGuard, signal, cancelUpstream);
     },
     async evaluateText(text, direction, policyId, signal) {
       if (policyId !== undefined && !config.policies.some((p) => p.id === policyId))

@@ -3,7 +3,7 @@ import type { CompiledRule } from "./compiled-rule.js";
 import type { AskGuard } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";
 import { PolicyError } from "./policy-error.js";
-import { createStage, StageChain, StageStop, type RuleTally } from "./text-stage.js";
+import { createStage, StageChain, StageStop, type RuleTally, type StageOptions } from "./text-stage.js";
 import { SKIPPED_KEYS } from "./body-texts.js";
 import { logprobsText, promptLogprobsText } from "./logprobs.js";
 import { scanSource } from "./scan/index.js";
@@ -104,11 +104,28 @@ export class StreamGuard {
   /** Choices a whole-string redaction changed. */
   private readonly changedChoices = new Set<number>();
 
+  private readonly stageOptions: StageOptions;
+  /** Whether a guard model's verdict came in since the last look (see `verdictIn`). */
+  private woken = false;
+  private onWake: (() => void) | undefined;
+
   constructor(
     private readonly rules: readonly CompiledRule[],
-    private readonly askGuard: AskGuard | undefined,
-    private readonly signal: AbortSignal | undefined,
+    askGuard: AskGuard | undefined,
+    signal: AbortSignal | undefined,
+    private readonly incremental = false,
   ) {
+    this.stageOptions = {
+      askGuard,
+      signal,
+      incremental,
+      wake: () => {
+        this.woken = true;
+        const w = this.onWake;
+        this.onWake = undefined;
+        w?.();
+      },
+    };
     this.tallies = rules.map((rule) => ({ rule, counts: {}, fired: false, failedOpen: false }));
     this.holdLogprobs = rules.some((r) => r.kind === "pii_detection" && r.action !== "log");
   }
@@ -119,7 +136,7 @@ export class StreamGuard {
     if (!ch) {
       const last = path[path.length - 1];
       const json = last !== undefined && "key" in last && last.key === "arguments";
-      ch = { chain: new StageChain(this.tallies.map((t) => createStage(t, json, this.askGuard, this.signal))), choice, path: path.slice(), finished: false };
+      ch = { chain: new StageChain(this.tallies.map((t) => createStage(t, json, this.stageOptions))), choice, path: path.slice(), finished: false };
       this.channels.set(key, ch);
     }
     return ch;
@@ -221,6 +238,39 @@ export class StreamGuard {
     return out;
   }
 
+  /** Whether some channel's text waits for a guard model's verdict on its window. */
+  get waiting(): boolean {
+    for (const ch of this.channels.values()) if (!ch.finished && ch.chain.waiting) return true;
+    return false;
+  }
+
+  /** Resolves when a guard model's verdict comes in (at once if one came in since the last `released`). */
+  verdictIn(): Promise<void> {
+    if (this.woken) return Promise.resolve();
+    return new Promise((resolve) => (this.onWake = resolve));
+  }
+
+  /**
+   * Text that guard verdicts released since the last chunk, as chunks shaped like the last one
+   * (one per channel with text); throws StageStop when a verdict stops the stream.
+   */
+  released(): Chunk[] {
+    this.woken = false;
+    const out: Chunk[] = [];
+    for (const ch of this.channels.values()) {
+      if (ch.finished) continue;
+      const text = ch.chain.poll();
+      if (text === "") continue;
+      const c: JsonObject = { index: ch.choice };
+      appendAt(c, ch.path, text);
+      c.logprobs = null;
+      c.finish_reason = null;
+      const { choices: _choices, usage: _usage, ...rest } = this.last ?? {};
+      out.push({ ...rest, choices: [c] });
+    }
+    return out;
+  }
+
   /** True once some choice has finished: from then on chunks are held until the stream ends. */
   get holding(): boolean {
     return this.finishedAt.size > 0;
@@ -282,6 +332,8 @@ export class StreamGuard {
       if (r.kind === "content_filter") {
         e.engine = r.engine;
         if (r.engine !== "builtin") e.failedOpen = t.failedOpen;
+        // Windows are released only once cleared: nothing the guard had not judged safe went out.
+        if (r.engine !== "builtin" && this.incremental) e.leakBoundChars = 0;
         if (t.verdict) e.verdict = { ...t.verdict };
       }
       out.push(e);
@@ -304,8 +356,9 @@ export async function* guardChunks(
   onEvent: (e: GovernanceEvent) => void,
   askGuard: AskGuard | undefined,
   signal: AbortSignal | undefined,
+  cancelUpstream?: () => void,
 ): AsyncIterable<Chunk> {
-  const guard = new StreamGuard(rules, askGuard, signal);
+  const guard = new StreamGuard(rules, askGuard, signal, mode === "incremental");
   const report = () => {
     for (const e of guard.events()) onEvent(e);
   };
@@ -331,17 +384,53 @@ export async function* guardChunks(
   }
   // Chunks from the first finish_reason on are held until the upstream's [DONE]: the finished
   // choices' tails are flushed into them then (normally only a usage chunk follows a finish).
+  // While a guard model judges a window, its verdict is awaited beside the next chunk: text it
+  // clears goes out at once, and a block ends the stream without waiting for the upstream.
   const after: Chunk[] = [];
+  const it = chunks[Symbol.asyncIterator]();
+  let pending: Promise<IteratorResult<Chunk>> | undefined;
+  let ended = false;
   try {
-    for await (const chunk of chunks) {
-      const out = await guard.transform(chunk);
+    for (;;) {
+      pending ??= it.next();
+      const next = guard.waiting ? await Promise.race([pending, guard.verdictIn().then(() => undefined)]) : await pending;
+      if (next === undefined) {
+        const out = guard.released();
+        if (guard.holding) after.push(...out);
+        else yield* out;
+        continue;
+      }
+      pending = undefined;
+      if (next.done) break;
+      const out = await guard.transform(next.value);
       if (guard.holding) after.push(...out);
       else yield* out;
     }
+    ended = true;
     after.push(...(await guard.end()));
   } catch (e) {
+    if (!ended) {
+      ended = true;
+      stopUpstream(it, pending, cancelUpstream);
+    }
     fail(e);
+  } finally {
+    // The consumer left early.
+    if (!ended) stopUpstream(it, pending, cancelUpstream);
   }
   report();
   yield* after;
+}
+
+/**
+ * Ends the upstream stream. With a read pending, an async iterator's return() waits for it (for as
+ * long as the model takes to send its next token): the call is aborted instead, when the caller
+ * gave a way to.
+ */
+function stopUpstream(it: AsyncIterator<Chunk>, pending: Promise<IteratorResult<Chunk>> | undefined, cancelUpstream: (() => void) | undefined): void {
+  if (pending) {
+    pending.catch(() => {});
+    cancelUpstream?.();
+  }
+  void it.return?.()?.catch(() => {});
 }

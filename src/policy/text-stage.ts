@@ -1,6 +1,6 @@
 import type { CompiledContentRule, CompiledPiiRule, CompiledRule } from "./compiled-rule.js";
 import { ContentClassifier, defaultClassifier, guardConversation, STRIDE, verdictOf, type AskGuard } from "./content/index.js";
-import { askVerdict } from "./guard-call.js";
+import { askVerdict, type GuardOutcome } from "./guard-call.js";
 import { blockedMessage } from "./policy-error.js";
 import { replacementFor } from "./redaction.js";
 import { ViewBuilder, type Finding } from "./scan/index.js";
@@ -37,6 +37,8 @@ export interface TextStage {
   finish(): Promise<string>;
   /** True once the stage has replaced something (its output differs from its input). */
   readonly changed?: boolean;
+  /** True while text is held for a verdict that comes in on its own (a guard model's). */
+  readonly waiting?: boolean;
 }
 
 /**
@@ -222,32 +224,131 @@ class LogOnlyStage implements TextStage {
   }
 }
 
-/** Guard model: needs the whole text, so everything is held until the end. */
+/**
+ * Guard model over a stream. Buffered mode: the whole answer is judged once, at its end.
+ * Incremental mode: the answer is judged in windows of `windowChars` characters (the rule's
+ * `stream_window_tokens` x 4), each sent with the window before it as context (a phrase cut by a
+ * window's edge is read whole), as many in flight as the upstream produces; a window's text is
+ * released once it and every window before it were judged safe, so no character reaches the client
+ * before the guard has cleared it (the leak bound: 0 characters beyond cleared windows). An unsafe
+ * window stops the stream with none of it sent. The tail after the last full window is judged at
+ * the end.
+ */
 class GuardStage implements TextStage {
+  /** Text from absolute offset `base` on: what is not released yet, and the window before it. */
   private text = "";
+  private base = 0;
+  private total = 0;
+  /** Absolute offsets: sent for judging (a window's end) and released to the client. */
+  private judged = 0;
+  private released = 0;
+  private readonly windows: { end: number; outcome: GuardOutcome | { cancelled: unknown } | undefined; settled: Promise<void> }[] = [];
 
   constructor(
     private readonly rule: CompiledContentRule,
     private readonly tally: RuleTally,
     private readonly askGuard: AskGuard | undefined,
     private readonly signal: AbortSignal | undefined,
+    private readonly incremental: boolean,
+    private readonly wake: () => void,
   ) {}
+
+  /** Whether a window's verdict is pending (the stream guard then also wakes when one comes in). */
+  get waiting(): boolean {
+    return this.windows.length > 0;
+  }
 
   push(piece: string): string {
     this.text += piece;
-    return "";
+    this.total += piece.length;
+    if (!this.incremental) return "";
+    const w = this.rule.windowChars;
+    while (this.total - this.judged >= w) {
+      const end = this.windowEnd(w);
+      if (end === undefined) break;
+      this.judge(end);
+    }
+    return this.release();
   }
 
   async finish(): Promise<string> {
-    if (this.text === "") return "";
-    const v = await askVerdict(this.rule, guardConversation([{ role: "assistant", content: this.text }]), this.askGuard, this.signal);
+    if (!this.incremental) {
+      if (this.text === "") return "";
+      this.settle(await askVerdict(this.rule, guardConversation([{ role: "assistant", content: this.text }]), this.askGuard, this.signal));
+      return this.text;
+    }
+    if (this.total > this.judged) this.judge(this.total);
+    let out = "";
+    while (this.windows.length > 0) {
+      await this.windows[0]!.settled;
+      out += this.release();
+    }
+    return out;
+  }
+
+  /**
+   * Where the next window ends: after the last whitespace within `w` characters of the text not yet
+   * judged (else the first one after), so a word is never cut between two windows, nor released
+   * half (the last word may still be growing). Text without whitespace is cut hard once it is four
+   * windows long. Undefined: wait for more text.
+   */
+  private windowEnd(w: number): number | undefined {
+    const t = this.text;
+    const from = this.judged - this.base;
+    const isSpace = (c: number) => c === 32 || c === 10 || c === 9 || c === 13;
+    for (let i = Math.min(t.length, from + w) - 1; i >= from; i--) if (isSpace(t.charCodeAt(i))) return this.base + i + 1;
+    for (let i = from + w; i < t.length; i++) if (isSpace(t.charCodeAt(i))) return this.base + i + 1;
+    return this.total - this.judged >= 4 * w ? this.judged + w : undefined;
+  }
+
+  /** Starts judging the text up to absolute offset `end`, with the window before it as context. */
+  private judge(end: number): void {
+    const from = Math.max(0, this.judged - this.rule.windowChars);
+    const content = this.text.slice(from - this.base, end - this.base);
+    this.judged = end;
+    const win: (typeof this.windows)[number] = { end, outcome: undefined, settled: Promise.resolve() };
+    win.settled = askVerdict(this.rule, guardConversation([{ role: "assistant", content }]), this.askGuard, this.signal).then(
+      (o) => {
+        win.outcome = o;
+        this.wake();
+      },
+      (cancelled) => {
+        win.outcome = { cancelled };
+        this.wake();
+      },
+    );
+    this.windows.push(win);
+  }
+
+  /** The text of the leading windows judged safe; a StageStop at the first that is not. */
+  private release(): string {
+    const from = this.released;
+    while (this.windows.length > 0 && this.windows[0]!.outcome !== undefined) {
+      const win = this.windows.shift()!;
+      const o = win.outcome!;
+      if ("cancelled" in o) throw o.cancelled;
+      this.settle(o);
+      this.released = win.end;
+    }
+    if (this.released === from) return "";
+    const out = this.text.slice(from - this.base, this.released - this.base);
+    // Keep the window before the next one to judge (its context) and everything not released.
+    const keep = Math.min(this.released, Math.max(0, this.judged - this.rule.windowChars));
+    if (keep - this.base > 4096) {
+      this.text = this.text.slice(keep - this.base);
+      this.base = keep;
+    }
+    return out;
+  }
+
+  /** A verdict's effect: counts, a fail-open note, or a StageStop. */
+  private settle(v: GuardOutcome): void {
     if (!v.ok) {
+      this.tally.fired = true;
       if (this.rule.failOpen) {
         this.tally.failedOpen = true;
-        this.tally.fired = true;
-        return this.text;
+        return;
       }
-      this.tally.fired = true;
       this.tally.stop = {
         code: "KT_ERR_POLICY_ENGINE_UNAVAILABLE",
         message: `policy '${this.rule.policy}' rule '${this.rule.rule}': the guard model could not give a verdict`,
@@ -255,30 +356,34 @@ class GuardStage implements TextStage {
       };
       throw new StageStop(this.tally);
     }
-    if (v.categories.length > 0) {
-      for (const c of v.categories) this.tally.counts[c] = (this.tally.counts[c] ?? 0) + 1;
-      this.tally.fired = true;
-      if (this.rule.action === "block") {
-        this.tally.stop = { code: "KT_ERR_POLICY_BLOCKED", message: blockedMessage("response", this.rule.policy, this.rule.rule, v.categories) };
-        throw new StageStop(this.tally);
-      }
+    if (v.categories.length === 0) return;
+    for (const c of v.categories) this.tally.counts[c] = (this.tally.counts[c] ?? 0) + 1;
+    this.tally.fired = true;
+    this.tally.verdict ??= { category: v.categories[0]!, score: 1, threshold: 1 };
+    if (this.rule.action === "block") {
+      this.tally.stop = { code: "KT_ERR_POLICY_BLOCKED", message: blockedMessage("response", this.rule.policy, this.rule.rule, v.categories) };
+      throw new StageStop(this.tally);
     }
-    return this.text;
   }
 }
 
-export function createStage(
-  tally: RuleTally,
-  json: boolean,
-  askGuard: AskGuard | undefined,
-  signal: AbortSignal | undefined,
-): TextStage {
+/** How the stages of a stream are driven. */
+export interface StageOptions {
+  askGuard: AskGuard | undefined;
+  signal: AbortSignal | undefined;
+  /** Incremental streaming (guard-model rules judge in windows) rather than buffered. */
+  incremental: boolean;
+  /** Called when a guard model's verdict comes in, so held text can go out without waiting for the next chunk. */
+  wake: () => void;
+}
+
+export function createStage(tally: RuleTally, json: boolean, opts: StageOptions): TextStage {
   const rule = tally.rule;
   if (rule.kind === "pii_detection") {
     const s = new PiiStage(rule, tally, json);
     return rule.action === "log" ? new LogOnlyStage(s) : s;
   }
-  if (rule.engine !== "builtin") return new GuardStage(rule, tally, askGuard, signal);
+  if (rule.engine !== "builtin") return new GuardStage(rule, tally, opts.askGuard, opts.signal, opts.incremental, opts.wake);
   const s = new ContentStage(rule, tally);
   return rule.action === "log" ? new LogOnlyStage(s) : s;
 }
@@ -298,6 +403,18 @@ export class StageChain {
       if (t === "") break;
       t = s.push(t);
     }
+    return t;
+  }
+
+  /** Whether some stage holds text for a guard model's verdict. */
+  get waiting(): boolean {
+    return this.stages.some((s) => s.waiting === true);
+  }
+
+  /** Text a stage released since the last push (a guard verdict came in), through the stages after it. */
+  poll(): string {
+    let t = "";
+    for (const s of this.stages) t = s.push(t);
     return t;
   }
 

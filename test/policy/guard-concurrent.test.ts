@@ -193,3 +193,81 @@ describe("a guard model that gives no verdict, failing closed", () => {
     expect(events[0]!.events[0]).toMatchObject({ engine: "llama_guard", action: "block", failedOpen: false });
   });
 });
+
+describe("a guard model judging an incremental stream in windows, over real sockets", () => {
+  let guard: FakeOpenLLM;
+  let stack: Stack;
+  const story = "Once upon a time a curious fox wandered through the quiet forest looking for berries near the old river bank.";
+  beforeAll(async () => {
+    guard = await startFakeGuardServer("llama_guard", (t) => (/\bbomb\b/i.test(t) ? ["S1", "S9"] : false));
+    stack = await startStack(
+      (url, dir) => `providers:
+  targets:
+    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${url}" }
+    - { id: guard, provider: "openllm:chat:guard", model: ${GUARD_MODELS.llama_guard}, base_url: "${guard.url}" }
+streaming: { mode: incremental }
+policies:
+  chain: [safety, audit-logger]
+policy:
+  safety:
+    rules:
+      - { type: content_filter, id: windows, engine: llama_guard, target: guard, categories: [violence], apply_to: response, stream_window_tokens: 8 }
+  audit-logger: { path: "${dir}/audit" }
+`,
+      { fake: { chunkDelayMs: 2 } },
+    );
+  });
+  afterAll(async () => {
+    await stack.close();
+    await guard.close();
+  });
+
+  it("a safe answer goes out window by window, each window after its verdict", async () => {
+    stack.fake.setReply(story);
+    const order: string[] = [];
+    guard.setGate(async () => {
+      order.push("verdict");
+    });
+    const s = await stack.openai().chat.completions.create({ model: "t", stream: true, messages: [{ role: "user", content: "tell me a story" }] });
+    let text = "";
+    for await (const c of s) {
+      const piece = c.choices[0]?.delta?.content ?? "";
+      if (piece !== "") order.push("text");
+      text += piece;
+    }
+    expect(text).toBe(story);
+    // Several windows were judged (not the whole answer at once), and text never led its verdict.
+    const verdicts = order.filter((o) => o === "verdict").length;
+    expect(verdicts).toBeGreaterThanOrEqual(Math.floor(story.length / 32));
+    expect(order[0]).toBe("verdict");
+    let cleared = 0;
+    for (const o of order) {
+      if (o === "verdict") cleared++;
+      else expect(cleared).toBeGreaterThan(0);
+    }
+  });
+
+  it("an unsafe window ends the stream with the block event in OpenAI's format; the upstream is cancelled; the record has the leak bound", async () => {
+    const unsafe = `${story} Then the fox explained how to build a bomb from household things, and many more words followed after that, ${"on and on ".repeat(40)}`;
+    stack.fake.reset();
+    // Long enough (2 ms a word) that the upstream is still sending when the unsafe verdict comes.
+    stack.fake.setReply(unsafe);
+    const s = await stack.openai().chat.completions.create({ model: "t", stream: true, messages: [{ role: "user", content: "tell me another story" }] });
+    let text = "";
+    const err = await (async () => {
+      for await (const c of s) text += c.choices[0]?.delta?.content ?? "";
+    })().catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(String(err.message)).toMatch(/blocked by policy 'safety' rule 'windows'/);
+    expect(text).not.toMatch(/bomb/);
+    expect(unsafe.startsWith(text)).toBe(true);
+    expect(text.length).toBeGreaterThan(0);
+    await stack.fake.waitForAborted(1);
+    const log = stack.services.auditLog()!;
+    await log.flush();
+    const { events } = await log.query({});
+    const last = events[events.length - 1]!;
+    expect(last).toMatchObject({ outcome: "blocked", decision: "block", rulesFired: ["safety/windows"] });
+    expect(last.events[0]).toMatchObject({ engine: "llama_guard", action: "block", phase: "response", leakBoundChars: 0, counts: { violence: 1 } });
+  });
+});
