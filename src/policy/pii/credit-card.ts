@@ -1,4 +1,5 @@
 import type { Recogniser } from "../scan/index.js";
+import { seekDigitLed } from "./candidates.js";
 import { luhnValid } from "./luhn.js";
 
 /**
@@ -70,6 +71,7 @@ export const creditCard: Recogniser = {
   // The first character is consumed before the lookbehind: V8 then rejects most positions on it.
   pattern: String.raw`\d(?<![A-Za-z0-9]\d|\d[.,\-/ ]\d)\d{1,18}(?:[ \-./\n\r\t]{1,3}\d{1,8}){0,7}`,
   maxLength: 19 + 7 * 11,
+  seek: seekDigitLed,
   lookbehind: 2,
   validate(text, start, end) {
     // A number after another number and one separator (`1.4111…`, `12-4111…`) is part of something else.

@@ -1,4 +1,5 @@
 import type { Recogniser } from "../scan/index.js";
+import { seekDigitLed } from "./candidates.js";
 import { base58CheckPayload } from "./base58check.js";
 import { bech32Valid } from "./bech32.js";
 
@@ -7,6 +8,7 @@ export const btcLegacy: Recogniser = {
   type: "crypto_wallet",
   pattern: String.raw`[13](?<!\w[13])[1-9A-HJ-NP-Za-km-z]{25,34}(?![\w])`,
   maxLength: 35,
+  seek: seekDigitLed,
   lookbehind: 1,
   validate(text, start, end) {
     const p = base58CheckPayload(text.slice(start, end));
@@ -19,6 +21,7 @@ export const btcBech32: Recogniser = {
   type: "crypto_wallet",
   pattern: String.raw`(?:b(?<!\wb)c|t(?<!\wt)b)1[02-9ac-hj-np-z]{8,87}(?![\w])`,
   maxLength: 90,
+  seek: seekDigitLed,
   lookbehind: 1,
   validate(text, start, end) {
     return bech32Valid(text.slice(start, end)) ? end : -1;
@@ -33,6 +36,7 @@ export const ethAddress: Recogniser = {
   type: "crypto_wallet",
   pattern: String.raw`0(?<!\w0)x[0-9a-fA-F]{40}(?![\w])`,
   maxLength: 42,
+  seek: seekDigitLed,
   anchor: { literal: "0x", within: 1 },
   lookbehind: 1,
 };

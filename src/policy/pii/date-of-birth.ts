@@ -26,8 +26,10 @@ const dateShapes = [
 export const dateOfBirthPattern = `(?:${dateShapes.join("|")})`;
 
 const CUE_SPAN = 40;
+// Factored by first letter behind one \b (`birthday` is `birth`'s): V8 tries the alternatives one
+// by one at every position, so sixteen of them cost four times these five.
 const cue =
-  /(?:\bborn\b|\bbirth|\bdob\b|\bd\.o\.b\.?|\bb\. |\bnée?(?=[\s:])|\bnee\b|\bgeboren\b|\bgeb\.|\bgeburt|\bnaissance|\bnacid[oa]\b|\bnat[oa]\b|\bfecha de nacimiento|\bdata di nascita|\bbirthday)/i;
+  /\b(?:b(?:orn\b|irth|\. )|d(?:ob\b|\.o\.b\.?|ata di nascita)|n(?:ée?(?=[\s:])|ee\b|aissance|acid[oa]\b|at[oa]\b)|g(?:eboren\b|eb\.|eburt)|fecha de nacimiento)/i;
 const cueAll = new RegExp(cue.source, "gi");
 const cueInSpan = new RegExp(cue.source, "gi");
 

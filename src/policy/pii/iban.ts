@@ -1,4 +1,5 @@
 import type { Recogniser } from "../scan/index.js";
+import { seekDigitLed } from "./candidates.js";
 
 /** IBAN length per country (ISO 13616 registry). A country not listed is not an IBAN. */
 export const ibanLengths: Readonly<Record<string, number>> = {
@@ -36,6 +37,7 @@ export const iban: Recogniser = {
   // decides where it really ends.
   pattern: String.raw`[A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z]\d{2}(?:[ -]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])`,
   maxLength: 4 + 30 * 2,
+  seek: seekDigitLed,
   lookbehind: 1,
   validate(text, start, end) {
     const len = ibanLengths[text.slice(start, start + 2).toUpperCase()];

@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from "node:net";
 import type { Recogniser } from "../scan/index.js";
+import { seekDigitLed } from "./candidates.js";
 
 /**
  * A dotted quad is an address only when it stands alone: `1.2.3.4.5`, `v1.2.3.4` and octets over
@@ -9,6 +10,7 @@ export const ipv4: Recogniser = {
   type: "ip_address",
   pattern: String.raw`\d(?<![A-Za-z0-9.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![A-Za-z0-9]|\.\d)`,
   maxLength: 15,
+  seek: seekDigitLed,
   lookbehind: 1,
   validate(text, start, end) {
     return isIPv4(text.slice(start, end)) ? end : -1;

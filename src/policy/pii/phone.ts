@@ -1,5 +1,6 @@
 import { getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString, type CountryCode, type PhoneNumber } from "libphonenumber-js/min";
 import type { Recogniser } from "../scan/index.js";
+import { seekDigitLed } from "./candidates.js";
 
 /**
  * Phone numbers, judged by libphonenumber's metadata (the library Google's libphonenumber ports):
@@ -102,20 +103,48 @@ function isNationalNumber(written: readonly string[], digits: string, region: st
   }
   if (d.length < 6 || d.length > 13) return false;
   if (nanp && !nanpShapeOk(d)) return false;
-  const n = parse(d, region);
-  // Under a shared calling code (NANP) the country may be another one, or unassigned: still a number there.
-  if (!n || !n.isPossible() || n.countryCallingCode !== getCountryCallingCode(region as CountryCode)) return false;
-  const fmt = n.formatNational();
-  const fmtDigits = fmt.replace(/\D+/g, "");
-  if (fmtDigits !== d) return false;
-  return groupingFits(groups, formatGroups(fmt));
+  // Every ten digits of that shape are a possible NANP number, written (AAA) EEE-NNNN: what
+  // libphonenumber says of each (a test holds it to that), without its 50 us parse.
+  if (nanp) return groupingFits(groups, NANP_GROUPS);
+  const fmt = nationalFormat(d, region);
+  return fmt !== undefined && groupingFits(groups, fmt);
 }
+
+const NANP_GROUPS: readonly number[] = [3, 3, 4];
+
+/** libphonenumber's verdicts by region and digits: a parse costs some 50 us, and a text repeats its numbers. */
+const formats = new Map<string, readonly number[] | null>();
+
+/** The digit groups of `d`'s national format in `region`, or undefined when it is no possible number there. */
+function nationalFormat(d: string, region: string): readonly number[] | undefined {
+  const key = region + d;
+  let f = formats.get(key);
+  if (f === undefined) {
+    const n = parse(d, region);
+    f = null;
+    // Under a shared calling code the country may be another one, or unassigned: still a number there.
+    if (n && n.isPossible() && n.countryCallingCode === getCountryCallingCode(region as CountryCode)) {
+      const fmt = n.formatNational();
+      if (fmt.replace(/\D+/g, "") === d) f = formatGroups(fmt);
+    }
+    if (formats.size >= 4096) formats.clear();
+    formats.set(key, f);
+  }
+  return f ?? undefined;
+}
+
+const international = new Map<string, boolean>();
 
 function isInternationalNumber(digits: string): boolean {
   if (digits.length < 8 || digits.length > 15) return false;
-  const n = parse("+" + digits);
-  if (!n || !n.isPossible()) return false;
-  return n.countryCallingCode !== "1" || nanpShapeOk(n.nationalNumber);
+  let ok = international.get(digits);
+  if (ok === undefined) {
+    const n = parse("+" + digits);
+    ok = n !== undefined && n.isPossible() && (n.countryCallingCode !== "1" || nanpShapeOk(n.nationalNumber));
+    if (international.size >= 4096) international.clear();
+    international.set(digits, ok);
+  }
+  return ok;
 }
 
 function hasCue(text: string, start: number): boolean {
@@ -137,6 +166,7 @@ export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIO
       String.raw`[+(\d](?<![A-Za-z0-9+][+(\d]|\d[ .\-/(]{1,3}[+(\d])[\d ().\-/]{5,24}\d` +
       String.raw`(?:[ \t]{0,2}[,;]?[ \t]{0,2}(?:[Ee][Xx][Tt](?:[Ee][Nn][Ss][Ii][Oo][Nn])?\.?|[Xx]|#)[ \t]{0,2}[.:]?[ \t]{0,2}\d{1,6})?`,
     maxLength: 1 + 24 + 1 + 30,
+    seek: seekDigitLed,
     lookbehind: 32,
     validate(text, start, end) {
       // Not after another number and a short run of separators: part of a longer sequence.

@@ -1,4 +1,5 @@
 import type { Recogniser } from "../scan/index.js";
+import { seekDigitLed } from "./candidates.js";
 import { gazetteers } from "./gazetteer.js";
 import { LOWER as L, UPPER as U } from "./name-words.js";
 
@@ -48,24 +49,20 @@ function acceptDigits(text: string, start: number, end: number): number {
   return -1;
 }
 
-const ukAll = new RegExp(ukPostcode, "g");
-
 export const postalCode: readonly Recogniser[] = [
   {
     type: "postal_code",
     pattern: ukPostcode,
     maxLength: 8,
     lookbehind: 1,
-    // Its own pass: as an alternative of the shared regex it would make every capital letter a candidate.
-    seek(text, from) {
-      ukAll.lastIndex = from;
-      return ukAll.exec(text)?.index ?? -1;
-    },
+    // Sought from its digit: as an alternative of a shared regex it would make every capital letter a candidate.
+    seek: seekDigitLed,
   },
   {
     type: "postal_code",
     pattern: `\\d(?<![\\w.,/:-]\\d)\\d{4}(?:-\\d{4})?(?![\\w-]|[.,/:]\\d)(?: [${U}][${L}]{1,30}(?:[ -][${U}][${L}]{1,30}){0,2})?(?=[\\s\\S]{0,2})`,
     maxLength: 10 + 3 * 32,
+    seek: seekDigitLed,
     lookbehind: LOOKBEHIND,
     validate: acceptDigits,
   },

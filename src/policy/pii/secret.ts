@@ -1,4 +1,5 @@
 import type { Recogniser } from "../scan/index.js";
+import { seekSecret } from "./candidates.js";
 
 function secret(pattern: string, maxLength: number, literal?: string, validate?: Recogniser["validate"]): Recogniser {
   return {
@@ -6,6 +7,7 @@ function secret(pattern: string, maxLength: number, literal?: string, validate?:
     pattern,
     maxLength,
     lookbehind: 1,
+    seek: seekSecret,
     ...(literal === undefined ? {} : { anchor: { literal, within: 1 } }),
     ...(validate === undefined ? {} : { validate }),
   };

@@ -1,4 +1,5 @@
 import type { Recogniser } from "../scan/index.js";
+import { seekDigitLed } from "./candidates.js";
 
 /**
  * US Social Security numbers in their written form (dashes or spaces). Bare nine-digit runs are left
@@ -17,6 +18,7 @@ export const ssn: Recogniser = {
   // Dashes, spaces or dots between the three parts; none at all only with an SSN word before it.
   pattern: String.raw`\d(?<![A-Za-z0-9]\d|\d[.,-]\d)\d{2}(?:[ .-]\d{2}[ .-]\d{4}|\d{6})(?![A-Za-z0-9]|[.-]\d)`,
   maxLength: 11,
+  seek: seekDigitLed,
   lookbehind: 40,
   validate(text, start, end) {
     if (start >= 2 && ".,-".includes(text[start - 1]!) && text.charCodeAt(start - 2) >= 48 && text.charCodeAt(start - 2) <= 57) return -1;

@@ -1,4 +1,5 @@
 import type { Recogniser } from "../scan/index.js";
+import { seekDigitLed } from "./candidates.js";
 import { digitsOnly, keywordBefore } from "./context.js";
 
 const CONTEXT = 40;
@@ -19,6 +20,7 @@ export const ukNhs: Recogniser = {
   type: "uk_nhs",
   pattern: String.raw`\d(?<![\w-]\d)(?:\d{2} \d{3} \d{4}|\d{2}-\d{3}-\d{4}|\d{9})(?![\w-]|\.\d)`,
   maxLength: 12,
+  seek: seekDigitLed,
   lookbehind: CONTEXT,
   validate(text, start, end) {
     const s = text.slice(start, end);

@@ -1,4 +1,5 @@
 import type { Recogniser } from "../scan/index.js";
+import { seekDigitLed } from "./candidates.js";
 import { keywordBefore } from "./context.js";
 
 const CONTEXT = 40;
@@ -8,6 +9,7 @@ export const usPassport: Recogniser = {
   type: "us_passport",
   pattern: String.raw`[A-Z0-9](?<![\w-][A-Z0-9])\d{8}(?![\w-])`,
   maxLength: 9,
+  seek: seekDigitLed,
   lookbehind: CONTEXT,
   validate(text, start, end) {
     return keywordBefore(text, start, "passport", CONTEXT) ? end : -1;

@@ -339,9 +339,24 @@ export class ViewBuilder {
   }
 }
 
+/**
+ * Whether the text is plain ASCII without `%` or `+` (and `\\` for JSON): its own view. A regex
+ * class walks the text at about 2 ns a character; on long texts the UTF-8 length (equal to the
+ * length exactly when every character is ASCII) and memchr for the three characters cost a tenth.
+ */
+function isPlain(text: string, json: boolean): boolean {
+  if (text.length < 512) return !(json ? SPECIAL_JSON : SPECIAL).test(text);
+  return (
+    Buffer.byteLength(text, "utf8") === text.length &&
+    !text.includes("%") &&
+    !text.includes("+") &&
+    !(json && text.includes("\\"))
+  );
+}
+
 /** The view of a whole text. Texts of plain ASCII without `%` or `+` are their own view, at no cost. */
 export function normalise(text: string, json = false): NormalView {
-  if (!(json ? SPECIAL_JSON : SPECIAL).test(text)) return { text, map: undefined };
+  if (isPlain(text, json)) return { text, map: undefined };
   const b = new ViewBuilder(json);
   b.append(text, 0, true);
   if (b.isIdentity && b.view === text) return { text, map: undefined };

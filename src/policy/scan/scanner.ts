@@ -52,6 +52,13 @@ function regexSeek(re: RegExp): (text: string, from: number) => number {
   };
 }
 
+/** Recognisers whose candidates come from one seek function, and their patterns joined (sticky). */
+interface Source {
+  seek: (text: string, from: number) => number;
+  members: readonly number[];
+  re: RegExp | undefined;
+}
+
 interface AnchorGroup {
   literal: string;
   within: number;
@@ -79,18 +86,29 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   const ci = opts.ignoreCase === true ? "i" : "";
   const prefix = opts.prefix ?? "";
   const firstMatch = opts.firstMatch === true;
-  // One combined regex for the built-in shapes: a single pass over the text finds every candidate,
-  // and its capture groups tell which alternative matched first — the ones before it cannot match
-  // at that position, so only the rest need trying.
+  // Where candidates come from. Recognisers without a seek of their own are joined into one
+  // combined regex: a single pass over the text finds every candidate, and its capture groups tell
+  // which alternative matched first — the ones before it cannot match at that position, so only
+  // the rest need trying. Recognisers sharing a seek function (pii/candidates.ts: digit-led shapes,
+  // secrets' literals) form a source of their own: the seek gives the positions, and the group's
+  // patterns joined the same way, run sticky there, tell which of them to try. A recogniser is only
+  // tried where its own source proposes a position: a seek never skips one where it could match.
   const shared: number[] = [];
-  const own: { index: number; seek: (text: string, from: number) => number }[] = [];
+  const groups = new Map<(text: string, from: number) => number, number[]>();
   recognisers.forEach((r, i) => {
-    if (r.seek) own.push({ index: i, seek: r.seek });
-    else if (r.standalone) own.push({ index: i, seek: regexSeek(new RegExp(r.pattern, "g" + ci + (r.flags ?? ""))) });
-    else shared.push(i);
+    const seek = r.seek ?? (r.standalone ? regexSeek(new RegExp(r.pattern, "g" + ci + (r.flags ?? ""))) : undefined);
+    if (seek === undefined) shared.push(i);
+    else groups.set(seek, [...(groups.get(seek) ?? []), i]);
   });
-  const rank = recognisers.map((_, i) => shared.indexOf(i));
-  const combined = shared.length > 0 ? new RegExp(`${prefix}(?:${shared.map((i) => `(${recognisers[i]!.pattern})`).join("|")})`, "g" + ci) : undefined;
+  const joined = (members: readonly number[], flags: string) =>
+    new RegExp(`${prefix}(?:${members.map((i) => `(${recognisers[i]!.pattern})`).join("|")})`, flags + ci);
+  const combined = shared.length > 0 ? joined(shared, "g") : undefined;
+  const sources: Source[] = [...groups].map(([seek, members]) => ({
+    seek,
+    members,
+    // A single member (or a standalone one, whose pattern may not join) is simply tried.
+    re: members.length > 1 && members.every((i) => !recognisers[i]!.standalone) ? joined(members, "y") : undefined,
+  }));
   const sticky = recognisers.map((r) =>
     r.standalone ? new RegExp(r.pattern, "y" + ci + (r.flags ?? "")) : new RegExp(prefix + r.pattern, "y" + ci),
   );
@@ -148,12 +166,13 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   const sharedTail = sharedSrc === undefined ? undefined : new RegExp(`(?=${sharedSrc})`, "g" + ci);
   const anchorGroups = [...anchors.values()];
 
-  /** Longest valid match at p, trying shared recognisers only from rank `sharedFrom` on. */
-  function bestAt(text: string, p: number, sharedFrom: number): Finding | undefined {
-    let best: Finding | undefined;
-    for (let i = 0; i < sticky.length; i++) {
-      const rk = rank[i]!;
-      if (rk !== -1 && rk < sharedFrom) continue;
+  /**
+   * The longest valid match at p among `members` from index `from` on, or `best` if none is longer
+   * (ties go to the recogniser listed first).
+   */
+  function bestOf(text: string, p: number, members: readonly number[], from: number, best: Finding | undefined): Finding | undefined {
+    for (let k = from; k < members.length; k++) {
+      const i = members[k]!;
       const re = sticky[i]!;
       re.lastIndex = p;
       if (!re.test(text)) continue;
@@ -161,18 +180,19 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       if (end <= p) continue;
       const v = recognisers[i]!.validate;
       if (v) end = v(text, p, end);
-      if (end > p && (best === undefined || end > best.end)) best = { type: recognisers[i]!.type, start: p, end, recogniser: i };
+      if (end > p && (best === undefined || end > best.end || (end === best.end && i < best.recogniser)))
+        best = { type: recognisers[i]!.type, start: p, end, recogniser: i };
     }
     return best;
   }
 
   function scanUntil(text: string, from: number, limit: number, out: Finding[]): number {
     // Next candidate of the combined regex (and the rank of the alternative that matched), and of
-    // each seek/standalone recogniser; each is re-run only once the cursor passes it.
+    // each source; each is re-run only once the cursor passes it.
     let cPos = combined ? -2 : -1;
     let cRank = 0;
     let cEnd = 0;
-    const oPos = own.map(() => -2);
+    const oPos = sources.map(() => -2);
     let pos = from;
     for (;;) {
       if (cPos !== -1 && cPos < pos) {
@@ -188,16 +208,32 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
         }
       }
       let p = cPos;
-      for (let k = 0; k < own.length; k++) {
+      for (let k = 0; k < sources.length; k++) {
         let c = oPos[k]!;
-        if (c !== -1 && c < pos) oPos[k] = c = own[k]!.seek(text, pos);
+        if (c !== -1 && c < pos) oPos[k] = c = sources[k]!.seek(text, pos);
         if (c !== -1 && (p === -1 || c < p)) p = c;
       }
       if (p === -1 || p >= limit) return Math.max(pos, Math.min(limit, text.length));
       let best: Finding | undefined;
-      if (firstMatch && p === cPos && cEnd > p && !recognisers[shared[cRank]!]!.validate)
-        best = { type: recognisers[shared[cRank]!]!.type, start: p, end: cEnd, recogniser: shared[cRank]! };
-      else best = bestAt(text, p, p === cPos ? cRank : shared.length);
+      if (p === cPos) {
+        if (firstMatch && cEnd > p && !recognisers[shared[cRank]!]!.validate)
+          best = { type: recognisers[shared[cRank]!]!.type, start: p, end: cEnd, recogniser: shared[cRank]! };
+        else best = bestOf(text, p, shared, cRank, undefined);
+      }
+      for (let k = 0; k < sources.length; k++) {
+        if (oPos[k] !== p) continue;
+        const s = sources[k]!;
+        let first = 0;
+        if (s.re) {
+          s.re.lastIndex = p;
+          const m = s.re.exec(text);
+          if (m === null) continue;
+          first = 1;
+          while (m[first] === undefined) first++;
+          first--;
+        }
+        best = bestOf(text, p, s.members, first, best);
+      }
       if (best) {
         out.push(best);
         pos = best.end;

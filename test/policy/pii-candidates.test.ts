@@ -1,0 +1,79 @@
+import fc from "fast-check";
+import { parsePhoneNumberFromString } from "libphonenumber-js/min";
+import { describe, expect, it } from "vitest";
+import { seekDigitLed, seekSecret } from "../../src/policy/pii/candidates.js";
+import { builtinPiiTypes, recognisersFor } from "../../src/policy/pii/index.js";
+import { compileScanner, type Recogniser } from "../../src/policy/scan/index.js";
+
+/**
+ * The shared candidate finders (pii/candidates.ts) replace running every shape's regex at every
+ * position. They may report too much, never too little: the scanner with them must find exactly
+ * what it finds when each of those recognisers is an alternative of the combined regex, which is
+ * tried everywhere.
+ */
+const withSeeks = recognisersFor(builtinPiiTypes, { regions: ["US", "GB", "DE", "FR", "IN"] });
+const shared = new Set([seekDigitLed, seekSecret]);
+const withoutSeeks: Recogniser[] = withSeeks.map((r) => {
+  if (!r.seek || !shared.has(r.seek)) return r;
+  const { seek: _seek, ...rest } = r;
+  return rest;
+});
+const fast = compileScanner(withSeeks);
+const everywhere = compileScanner(withoutSeeks);
+
+const pieces = [
+  "4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111", "5500 0000 0000 0004", "123-45-6789", "123 45 6789", "SSN 123456789",
+  "943 476 5919", "NHS 9434765919", "passport 340020013", "passport A12345678", "192.168.10.24", "10.0.0.1.5", "v1.2.3.4",
+  "(415) 555-2671", "+1 415 555 2671", "+44 20 7946 0018", "( 415 ) 555-2671", "+(44) 20", "call 020 7946 0018", "phone 4155552671 x12",
+  "GB82 WEST 1234 5698 7654 32", "gb82west12345698765432", "DE89-3704-0044-0532-0130-00", "NW1 6XE", "SW1A 1AA", "ZIP 62704", "10115 Berlin",
+  "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+  "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", "0x52908400098527886E0F7030069857D2E4169EE7",
+  "sk-proj-abcdefghijklmnopqrstuvwx", "sk_live_abcdefghijklmnop1234", "rk_test_abcdefghijklmnop1234", "AKIAIOSFODNN7EXAMPLE",
+  "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "github_pat_abcdefghijklmnopqrstuv12", "xoxb-1234567890-abcdefghij",
+  "AIzaSyA-abcdefghijklmnopqrstuvwxyz12345", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+  "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf\n-----END RSA PRIVATE KEY-----",
+  "-----BEGIN PRIVATE KEY-----\n", "Bearer abcdefghijklmnop0123", "bearer abcdefghijklmnop0123",
+  "sk-", "k_", "gh", "_", "github", "xox", "eyJ", "J", "A", "B", "b", "e", "s", "x", "+", "(", ")", "-", ".", "/", "_", ":", "@",
+  "0", "1", "3", "4", "9", "12", "2024-01-15", "15.01.2024", " ", "\n", ", ", "the order ", "Release 4.2 ", "jane@example.com",
+];
+
+describe("shared candidate finders", () => {
+  it("find every match the combined regex finds (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 30 }), (parts) => {
+        const text = parts.join("");
+        expect(fast.scan(text)).toEqual(everywhere.scan(text));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("report where the literal starts, not where it was found", () => {
+    // `github_pat_` is found at its first underscore, `eyJ` at its J, `sk-` at its dash.
+    expect(seekSecret("ab github_pat_abcdefghijklmnopqrstuv12", 0)).toBe(3);
+    expect(seekSecret("token: eyJhbGciOi", 0)).toBe(7);
+    expect(seekSecret("github_ sk-x", 0)).toBe(8);
+    expect(seekSecret("sk-x", 1)).toBe(-1);
+    expect(seekDigitLed("call +44 (0) 20", 0)).toBe(5);
+    expect(seekDigitLed("IBAN GB82", 0)).toBe(5);
+    expect(seekDigitLed("no digits here", 0)).toBe(-1);
+  });
+});
+
+describe("phone: the NANP short cut", () => {
+  it("libphonenumber takes every ten digits with area code and exchange 2-9 as a possible +1 number written (AAA) EEE-NNNN", () => {
+    // phone.ts answers these without asking the library; this is what it would have said.
+    let checked = 0;
+    for (const region of ["US", "CA"] as const)
+      for (let area = 200; area <= 999; area++)
+        for (const exchange of ["200", "555", "911", String(200 + ((area * 7) % 800))]) {
+          const d = `${area}${exchange}${String((area * 13) % 10000).padStart(4, "0")}`;
+          const n = parsePhoneNumberFromString(d, region);
+          expect(n?.isPossible(), d).toBe(true);
+          expect(n?.countryCallingCode, d).toBe("1");
+          expect(n?.formatNational(), d).toBe(`(${d.slice(0, 3)}) ${d.slice(3, 6)}-${d.slice(6)}`);
+          checked++;
+        }
+    expect(checked).toBe(2 * 800 * 4);
+  });
+});
