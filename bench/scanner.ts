@@ -36,41 +36,108 @@ bench("default (ssn, card, email)", ["ssn", "credit_card", "email"]);
 bench("common (+phone, iban, ip_address)", ["ssn", "credit_card", "email", "phone", "iban", "ip_address"]);
 bench("all built-in", builtinPiiTypes);
 
-// Long realistic prose with sparse PII (one value per ~20 KB), as a RAG prompt of 1 MiB: the whole
-// PII chain as EvaluatePolicy runs it (normalised view, all ten recognisers, redaction), and the
-// content lexicon. Then bad input, which must take linear time.
+// Long realistic prose with sparse PII (one value per ~20 KB), as a RAG prompt of 1 MiB, through
+// the engine as EvaluatePolicy runs it (normalised view, recognisers, redaction; a text this long is
+// scanned by a pool worker): the original ten recognisers (issue #12), the full fifteen with names
+// and addresses (#18), and the content lexicon. Then the same recognisers in this thread (CPU time,
+// no hand-off), bad input against prose (#13: cost per byte within 3x), and the CPU cost of a short
+// chat request. Run on a shared machine: figures move with its load; compare rows of one run.
 const { compilePolicyEngine } = await import("../src/policy/index.js");
 const { scoreText } = await import("../src/policy/content/index.js");
+const { scanSource } = await import("../src/policy/scan/index.js");
 const { prose } = await import("./prose.js");
 const { ruleSchema } = await import("../src/config/schema.js");
-const long = prose(1 << 20);
-const engine = compilePolicyEngine({
-  source: "bench",
-  pack: undefined,
-  targets: [],
-  policies: [{ id: "p", description: undefined, rules: [ruleSchema.parse({ type: "pii_detection", patterns: builtinPiiTypes })] }],
-  audit: undefined,
-  streaming: { mode: "buffered" },
-  apiKeys: [],
-  limits: {},
-} as never);
+// As a request body arrives: a flat string (JSON.parse), not the bench's joined slices.
+const long = JSON.parse(JSON.stringify(prose(1 << 20))) as string;
+const original = ["ssn", "credit_card", "email", "phone", "iban", "ip_address", "us_passport", "uk_nhs", "crypto_wallet", "secret"] as const;
+const engineFor = (patterns: readonly string[]) =>
+  compilePolicyEngine({
+    source: "bench",
+    pack: undefined,
+    targets: [],
+    policies: [{ id: "p", description: undefined, rules: [ruleSchema.parse({ type: "pii_detection", patterns })] }],
+    audit: undefined,
+    streaming: { mode: "buffered" },
+    apiKeys: [],
+    limits: {},
+  } as never);
+const tenEngine = engineFor(original);
+const fullEngine = engineFor(builtinPiiTypes);
 
-async function timed(name: string, bytes: number, f: () => unknown, runs = 5): Promise<void> {
-  await f();
+async function timed(name: string, bytes: number, f: () => unknown, runs = 5): Promise<number> {
+  // Every pool worker compiles the rule's scanner on its first job.
+  for (let i = 0; i < 4; i++) await f();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < runs; i++) await f();
   const ms = Number(process.hrtime.bigint() - t0) / 1e6 / runs;
-  console.log(`${name.padEnd(34)} ${((bytes / 1e6) / (ms / 1000)).toFixed(1).padStart(7)} MB/s  (${ms.toFixed(1)} ms)`);
+  console.log(`${name.padEnd(44)} ${(bytes / 1e6 / (ms / 1000)).toFixed(1).padStart(7)} MB/s  (${ms.toFixed(1)} ms)`);
+  return ms / bytes;
 }
+
+/** CPU time per byte of a synchronous function (this thread only), best of `rounds`. */
+function cpu(name: string, bytes: number, f: () => unknown, runs = 5, rounds = 3, against?: number): number {
+  f();
+  let best = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < runs; i++) f();
+    const c = process.cpuUsage(c0);
+    best = Math.min(best, (c.user + c.system) / 1000 / runs);
+  }
+  const perByte = best / bytes;
+  const ratio = against === undefined ? "" : `  ${(perByte / against).toFixed(1)}x prose`;
+  console.log(`${name.padEnd(44)} ${(bytes / 1e6 / (best / 1000)).toFixed(1).padStart(7)} MB/s  (${best.toFixed(2)} ms CPU)${ratio}`);
+  return perByte;
+}
+
 const longMb = Buffer.byteLength(long);
-await timed("prose 1 MiB: all ten (EvaluatePolicy)", longMb, () => engine.evaluateText(long, "request"));
-await timed("prose 1 MiB: content lexicon", longMb, () => scoreText(long));
+console.log("\n1 MiB of prose, sparse PII, through the engine (EvaluatePolicy):");
+await timed("original ten recognisers", longMb, () => tenEngine.evaluateText(long, "request"));
+await timed("full set (+ person, address, postal, dob, loc.)", longMb, () => fullEngine.evaluateText(long, "request"));
+console.log("\nIn this thread, CPU time (normalise + scan):");
+const tenScanner = compileScanner(recognisersFor(original));
+const fullScanner = compileScanner(recognisersFor(builtinPiiTypes));
+const tenProse = cpu("prose: original ten", longMb, () => scanSource(tenScanner, long), 10);
+const fullProse = cpu("prose: full set", longMb, () => scanSource(fullScanner, long), 10);
+const lexProse = cpu("prose: content lexicon (scoreText)", longMb, () => scoreText(long), 10);
+
 const bad: [string, string][] = [
   ["1 MiB digits and separators", Array.from({ length: 1 << 20 }, (_, i) => "0123456789 -./"[(i * 7919) % 14]).join("")],
   ["1 MiB of one digit", "4".repeat(1 << 20)],
+  ["1 MiB of '4111 1111 '", "4111 1111 ".repeat(Math.floor((1 << 20) / 10))],
   ["100 KB a@a.a.a…", "a@" + "a.".repeat(50_000)],
   ["100 KB a@a@a@…", "a@".repeat(50_000)],
+  ["1 MiB of 'eyJa.'", "eyJa.".repeat(Math.floor((1 << 20) / 5))],
+  ["1 MiB of PEM BEGIN lines", "-----BEGIN PRIVATE KEY-----\n".repeat(Math.floor((1 << 20) / 28))],
   ["1 MiB lone surrogates", "\ud800a\udc00b".repeat(1 << 18)],
   ["1 MiB zero-width and full-width", "\u200b\uff14".repeat(1 << 19)],
+  ["1 MiB of capitalised words", "Jane Rose Will Paris Main Street ".repeat(Math.floor((1 << 20) / 33))],
 ];
-for (const [name, t] of bad) await timed(`bad: ${name}`, t.length, () => engine.evaluateText(t, "request"), 1);
+console.log("\nBad input, CPU time in this thread (ratio: cost per byte against prose of the same set):");
+for (const [name, t] of bad) {
+  cpu(`ten: ${name}`, t.length, () => scanSource(tenScanner, t), 1, 2, tenProse);
+  cpu(`full: ${name}`, t.length, () => scanSource(fullScanner, t), 1, 2, fullProse);
+}
+cpu("lexicon: 1 MiB of violent words", 1 << 20, () => scoreText("kill murder shoot bomb attack ".repeat(Math.floor((1 << 20) / 30))), 1, 2, lexProse);
+
+// A typical short chat request (~300 bytes of text) through checkRequest: what each request pays.
+const chat = {
+  model: "m",
+  messages: [
+    { role: "system", content: "You are a helpful assistant for the billing team. Answer briefly." },
+    { role: "user", content: "Hi, I moved last month and need to update the address on my account. Could you tell me which form to use and how long it takes? My order number is 88231 and I paid on 2024-03-02. Thanks!" },
+  ],
+};
+console.log("\nShort chat request (~300 bytes) through checkRequest, CPU us per request:");
+for (const [name, e] of [["original ten", tenEngine], ["full set", fullEngine]] as const) {
+  for (let i = 0; i < 2000; i++) await e.checkRequest(chat as never, "chat");
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < 5000; i++) await e.checkRequest(chat as never, "chat");
+    const c = process.cpuUsage(c0);
+    best = Math.min(best, (c.user + c.system) / 5000);
+  }
+  console.log(`${name.padEnd(44)} ${best.toFixed(1).padStart(7)} us`);
+}
+process.exit(0);

@@ -1,3 +1,4 @@
+import { CODES, firstPairs, OTHER } from "./first-pairs.js";
 import { tailSource, tailSupported } from "./prefix.js";
 import type { Recogniser } from "./recogniser.js";
 import { prefilterFor } from "./required-literals.js";
@@ -52,6 +53,96 @@ function regexSeek(re: RegExp): (text: string, from: number) => number {
   };
 }
 
+/** From this many recognisers in the combined regex, candidates come from a table of their first two characters. */
+const DISPATCH_MIN = 16;
+
+function isWordChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+}
+
+/**
+ * The first position at or after `pos` whose pair of characters has a bucket in `table` (and, with
+ * `wordStarts`, where a word begins or ends, as the patterns' leading \\b demands), or -1.
+ */
+function nextPair(text: string, pos: number, table: Uint16Array, wordStarts: boolean): number {
+  const n = text.length;
+  let prevWord = pos > 0 && isWordChar(text.charCodeAt(pos - 1));
+  let c = pos < n ? text.charCodeAt(pos) : 0;
+  for (let p = pos; p < n; p++) {
+    const d = p + 1 < n ? text.charCodeAt(p + 1) : OTHER;
+    const word = isWordChar(c);
+    if (!wordStarts || word !== prevWord) {
+      prevWord = word;
+      if (table[(c < OTHER ? c : OTHER) * CODES + (d < OTHER ? d : OTHER)] !== 0) return p;
+    }
+    c = d;
+  }
+  return -1;
+}
+
+/** The next position at or after `pos` where a pattern of its bucket matches, with the first that does. */
+function dispatched(
+  text: string,
+  pos: number,
+  dispatch: { table: Uint16Array; buckets: Bucket[] },
+  wordStarts: boolean,
+  compile: (b: Bucket) => RegExp,
+): { pos: number; bucket: Bucket; rank: number; end: number } | undefined {
+  const { table, buckets } = dispatch;
+  for (let p = nextPair(text, pos, table, wordStarts); p !== -1; p = nextPair(text, p + 1, table, wordStarts)) {
+    const c = text.charCodeAt(p);
+    const d = p + 1 < text.length ? text.charCodeAt(p + 1) : OTHER;
+    const bucket = buckets[table[(c < OTHER ? c : OTHER) * CODES + (d < OTHER ? d : OTHER)]! - 1]!;
+    let re = bucket.re;
+    if (re === undefined) bucket.re = re = compile(bucket);
+    re.lastIndex = p;
+    // test() first: most candidates fail, and exec() would build a match array for those that do not.
+    if (!re.test(text)) continue;
+    re.lastIndex = p;
+    const m = re.exec(text)!;
+    let g = 1;
+    while (m[g] === undefined) g++;
+    return { pos: p, bucket, rank: g - 1, end: p + m[0].length };
+  }
+  return undefined;
+}
+
+interface Bucket {
+  /** Recognisers (indices, in list order) that may begin with one of the bucket's pairs. */
+  members: number[];
+  /** Their patterns joined, sticky; compiled on first use. */
+  re: RegExp | undefined;
+}
+
+/**
+ * For each pair of first characters, the recognisers that may begin with it (first-pairs.ts): a
+ * table of bucket numbers (0: none) and the buckets. Undefined when some pattern has no such table.
+ */
+function dispatchOf(members: readonly number[], source: (i: number) => string, flags: string): { table: Uint16Array; buckets: Bucket[] } | undefined {
+  const tables: Uint8Array[] = [];
+  for (const i of members) {
+    const t = firstPairs(source(i), flags);
+    if (t === undefined) return undefined;
+    tables.push(t);
+  }
+  const table = new Uint16Array(CODES * CODES);
+  const buckets: Bucket[] = [];
+  const byKey = new Map<string, number>();
+  for (let k = 0; k < CODES * CODES; k++) {
+    const m: number[] = [];
+    for (let j = 0; j < members.length; j++) if (tables[j]![k]) m.push(members[j]!);
+    if (m.length === 0) continue;
+    const key = m.join(",");
+    let b = byKey.get(key);
+    if (b === undefined) {
+      buckets.push({ members: m, re: undefined });
+      byKey.set(key, (b = buckets.length));
+    }
+    table[k] = b;
+  }
+  return { table, buckets };
+}
+
 /** Recognisers whose candidates come from one seek function, and their patterns joined (sticky). */
 interface Source {
   seek: (text: string, from: number) => number;
@@ -80,6 +171,12 @@ export interface ScannerOptions {
   firstMatch?: boolean;
   /** Test the text for the recognisers' required literals before scanning it (default true). */
   prefilter?: boolean;
+  /**
+   * With many recognisers in the combined regex, find candidates from a table of their first two
+   * characters and try only those that may begin there (default true; false runs the combined
+   * regex everywhere, which tests compare against).
+   */
+  dispatch?: boolean;
 }
 
 export function compileScanner(recognisers: readonly Recogniser[], opts: ScannerOptions = {}): Scanner {
@@ -103,6 +200,8 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   const joined = (members: readonly number[], flags: string) =>
     new RegExp(`${prefix}(?:${members.map((i) => `(${recognisers[i]!.pattern})`).join("|")})`, flags + ci);
   const combined = shared.length > 0 ? joined(shared, "g") : undefined;
+  const dispatch = opts.dispatch !== false && shared.length >= DISPATCH_MIN ? dispatchOf(shared, (i) => `${prefix}(?:${recognisers[i]!.pattern})`, ci) : undefined;
+  const wordStarts = prefix === "\\b";
   const sources: Source[] = [...groups].map(([seek, members]) => ({
     seek,
     members,
@@ -186,27 +285,45 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     return best;
   }
 
+  /** The combined regex's next match at or after `pos`: position, members to try and the first of them that matched, end. */
+  let cPos = -1;
+  let cMembers: readonly number[] = shared;
+  let cRank = 0;
+  let cEnd = 0;
+  function nextCombined(text: string, pos: number): void {
+    if (dispatch) {
+      // Positions whose first two characters some pattern can begin with; there, only those patterns.
+      const r = dispatched(text, pos, dispatch, wordStarts, (b) => joined(b.members, "y"));
+      if (r !== undefined) {
+        cPos = r.pos;
+        cMembers = r.bucket.members;
+        cRank = r.rank;
+        cEnd = r.end;
+        return;
+      }
+      cPos = -1;
+      return;
+    }
+    combined!.lastIndex = pos;
+    const m = combined!.exec(text);
+    if (m === null) cPos = -1;
+    else {
+      cPos = m.index;
+      let g = 1;
+      while (m[g] === undefined) g++;
+      cRank = g - 1;
+      cEnd = m.index + m[0].length;
+    }
+  }
+
   function scanUntil(text: string, from: number, limit: number, out: Finding[]): number {
-    // Next candidate of the combined regex (and the rank of the alternative that matched), and of
-    // each source; each is re-run only once the cursor passes it.
-    let cPos = combined ? -2 : -1;
-    let cRank = 0;
-    let cEnd = 0;
+    // Next candidate of the combined regex, and of each source; each is re-run only once the
+    // cursor passes it.
+    cPos = combined ? -2 : -1;
     const oPos = sources.map(() => -2);
     let pos = from;
     for (;;) {
-      if (cPos !== -1 && cPos < pos) {
-        combined!.lastIndex = pos;
-        const m = combined!.exec(text);
-        if (m === null) cPos = -1;
-        else {
-          cPos = m.index;
-          let g = 1;
-          while (m[g] === undefined) g++;
-          cRank = g - 1;
-          cEnd = m.index + m[0].length;
-        }
-      }
+      if (cPos !== -1 && cPos < pos) nextCombined(text, pos);
       let p = cPos;
       for (let k = 0; k < sources.length; k++) {
         let c = oPos[k]!;
@@ -216,9 +333,9 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       if (p === -1 || p >= limit) return Math.max(pos, Math.min(limit, text.length));
       let best: Finding | undefined;
       if (p === cPos) {
-        if (firstMatch && cEnd > p && !recognisers[shared[cRank]!]!.validate)
-          best = { type: recognisers[shared[cRank]!]!.type, start: p, end: cEnd, recogniser: shared[cRank]! };
-        else best = bestOf(text, p, shared, cRank, undefined);
+        const i = cMembers[cRank]!;
+        if (firstMatch && cEnd > p && !recognisers[i]!.validate) best = { type: recognisers[i]!.type, start: p, end: cEnd, recogniser: i };
+        else best = bestOf(text, p, cMembers, cRank, undefined);
       }
       for (let k = 0; k < sources.length; k++) {
         if (oPos[k] !== p) continue;
