@@ -51,9 +51,11 @@ describe("shared candidate finders", () => {
   it("report where the literal starts, not where it was found", () => {
     // `github_pat_` is found at its first underscore, `eyJ` at its J, `sk-` at its dash.
     expect(seekSecret("ab github_pat_abcdefghijklmnopqrstuv12", 0)).toBe(3);
-    expect(seekSecret("token: eyJhbGciOi", 0)).toBe(7);
-    expect(seekSecret("github_ sk-x", 0)).toBe(8);
-    expect(seekSecret("sk-x", 1)).toBe(-1);
+    expect(seekSecret("token: eyJhbGciOiJIUzI1NiJ9", 0)).toBe(7);
+    expect(seekSecret("github_ sk-abcdefghijklmnopqrstuvwxyz", 0)).toBe(8);
+    expect(seekSecret("sk-abcdefghijklmnopqrstuvwxyz", 1)).toBe(-1);
+    // The literal alone, without the body its pattern needs, is no candidate.
+    expect(seekSecret("eyJa.".repeat(100), 0)).toBe(-1);
     expect(seekDigitLed("call +44 (0) 20", 0)).toBe(5);
     expect(seekDigitLed("IBAN GB82", 0)).toBe(5);
     expect(seekDigitLed("no digits here", 0)).toBe(-1);

@@ -128,15 +128,18 @@ export function seekDigitLed(text: string, from: number): number {
  * says how far before it the literal starts.
  */
 const secretAnchors: readonly { re: string; back: number }[] = [
-  { re: "-(?<=sk-)", back: 2 },
-  { re: "-(?<=xox[abposr]-)", back: 4 },
+  // Each also reads the shortest body its pattern needs after the literal: text made of the literal
+  // alone (`eyJa.` repeated) then yields no candidates at all.
+  { re: "-(?<=sk-)[A-Za-z0-9_-]{20}", back: 2 },
+  { re: "-(?<=xox[abposr]-)[A-Za-z0-9-]{10}", back: 4 },
   { re: "-----BEGIN ", back: 0 },
-  { re: "_(?<=[srp]k_)(?:live|test)_", back: 2 },
-  { re: "_(?<=gh[pousr]_)", back: 3 },
-  { re: "_(?<=github_)pat_", back: 6 },
-  { re: "J(?<=eyJ)", back: 2 },
-  { re: "A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|Iza)", back: 0 },
-  { re: "[Bb]earer ", back: 0 },
+  { re: "_(?<=[srp]k_)(?:live|test)_[A-Za-z0-9]{16}", back: 2 },
+  { re: "_(?<=gh[pousr]_)[A-Za-z0-9]{36}", back: 3 },
+  { re: "_(?<=github_)pat_[A-Za-z0-9_]{22}", back: 6 },
+  { re: "J(?<=eyJ)[A-Za-z0-9_-]{8}", back: 2 },
+  { re: "A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)[0-9A-Z]{16}", back: 0 },
+  { re: "AIza[0-9A-Za-z_-]{35}", back: 0 },
+  { re: "[Bb]earer [A-Za-z0-9._~+/-]{16}", back: 0 },
 ];
 /** The alternatives by the character they are found at. */
 const secretAt = new Map<number, { re: RegExp; back: number }[]>();
