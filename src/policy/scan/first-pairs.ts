@@ -85,8 +85,15 @@ function prefixes(n: Node, flags: string): Prefixes {
     case "assert":
     case "look":
       return nothing();
-    case "seq":
-      return n.items.reduce((acc, item) => seq(acc, prefixes(item, flags)), nothing());
+    case "seq": {
+      let acc = nothing();
+      for (const item of n.items) {
+        // Once every match so far is at least two characters long, later items add no first pair.
+        if (!acc.empty && isEmptySet(acc.singles)) break;
+        acc = seq(acc, prefixes(item, flags));
+      }
+      return acc;
+    }
     case "alt": {
       const parts = n.options.map((o) => prefixes(o, flags));
       return {
