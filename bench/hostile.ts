@@ -1,13 +1,16 @@
 /**
  * Hostile load (issue 13). Part 1: per-byte cost of each worst-case shape the attack battery used,
  * against ordinary prose, for every built-in recogniser and the content engine (inline, one thread).
- * Part 2: /healthz latency (p50/p99/max) on a real `kt gateway run` while four clients post bodies of
- * those shapes, each MIB mebibytes (default 15), all PII patterns redacting and the content filter on.
+ * Part 2: /healthz latency (p50/p99/max) on a real `kt gateway run` while four clients post bodies
+ * of one shape at a time, each MIB mebibytes (default 15), all PII patterns redacting and the
+ * content filter on: through the OpenAI route (POST /v1/chat/completions) and through
+ * GovernanceService.EvaluatePolicy (gRPC). One row per route and shape.
  *
- *   npx tsx bench/hostile.ts            # both parts, 15 MiB bodies
- *   MIB=4 npx tsx bench/hostile.ts      # smaller bodies on a slow machine
+ *   npx tsx bench/hostile.ts                          # both parts, 15 MiB bodies
+ *   MIB=4 npx tsx bench/hostile.ts                    # smaller bodies on a slow machine
+ *   PART=2 SHAPES=pem,jwt ROUTES=openai npx tsx bench/hostile.ts
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtinPiiTypes } from "../src/config/index.js";
@@ -16,6 +19,9 @@ import { scoreText, warmUpLexicon } from "../src/policy/content/index.js";
 import { startFakeOpenLLM } from "../test/fixtures/fake-openllm.js";
 import { spawn } from "node:child_process";
 import { freePort, KT_BIN } from "../test/helpers/child-gateway.js";
+import { MODEL } from "../test/helpers/harness.js";
+import { Worker } from "node:worker_threads";
+import { createKeeptrustsClient, Direction } from "../clients/typescript/src/index.js";
 
 const shapes: Record<string, string> = {
   prose: "The quarterly report shows steady growth in the northern region, and the team expects further gains next year. ",
@@ -50,8 +56,9 @@ function perByte(): void {
   }
 }
 
-async function healthzUnderLoad(): Promise<void> {
-  const mib = Number(process.env.MIB ?? 15);
+type Route = "openai" | "evaluate";
+
+async function startGateway(): Promise<{ url: string; stop(): Promise<void>; fake: Awaited<ReturnType<typeof startFakeOpenLLM>> }> {
   const fake = await startFakeOpenLLM({ maxModelLen: 1e9 });
   fake.setReply("fine");
   const dir = mkdtempSync(join(tmpdir(), "kt-bench-hostile-"));
@@ -60,7 +67,7 @@ async function healthzUnderLoad(): Promise<void> {
     config,
     `providers:
   targets:
-    - { id: t, provider: "openllm:chat:m", model: m, base_url: "${fake.url}", timeout_seconds: 600 }
+    - { id: t, provider: "openllm:chat:m", model: "${MODEL}", base_url: "${fake.url}", timeout_seconds: 600 }
 policies:
   - id: all
     rules:
@@ -70,45 +77,103 @@ policies:
   );
   // Started here rather than with the test helper: on a loaded machine start-up may take long.
   const port = await freePort();
-  const proc = spawn(process.execPath, [KT_BIN, "gateway", "run", "--listen", `127.0.0.1:${port}`, "--policy-config", config], { stdio: "ignore" });
-  const gw = { url: `http://127.0.0.1:${port}`, stop: () => new Promise<void>((r) => (proc.once("exit", () => r()), proc.kill("SIGTERM"))) };
+  // The gateway's log goes to a file beside its config (printed), for a failed run's reasons.
+  const log = openSync(join(dir, "gateway.log"), "w");
+  console.log(`gateway log: ${join(dir, "gateway.log")}`);
+  const proc = spawn(process.execPath, [...(process.env.GW_NODE_ARGS ?? "").split(" ").filter(Boolean), KT_BIN, "gateway", "run", "--listen", `127.0.0.1:${port}`, "--policy-config", config], {
+    stdio: ["ignore", log, log],
+
+    // The source under tsx, not a dist/ that may be older than it.
+    env: { ...process.env, KT_FROM_SOURCE: "1" },
+  });
+  const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     if (i > 600) throw new Error("gateway did not start in 120 s");
-    const ok = await fetch(`${gw.url}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
     if (ok) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   await new Promise((r) => setTimeout(r, 5000)); // let the scan workers boot
-  const bodies = ["pem", "jwt", "card", "violent"].map((s) => {
-    const unit = shapes[s]!;
-    const size = mib * 1024 * 1024;
-    return JSON.stringify({ model: "m", messages: [{ role: "user", content: unit.repeat(Math.ceil(size / unit.length)).slice(0, size) }] });
-  });
-  let posting = true;
+  return { url, fake, stop: () => new Promise<void>((r) => (proc.once("exit", () => r()), proc.kill("SIGTERM"))) };
+}
+
+function textOf(shape: string, bytes: number): string {
+  const unit = shapes[shape]!;
+  return unit.repeat(Math.ceil(bytes / unit.length)).slice(0, bytes);
+}
+
+/**
+ * Probes /healthz every 10 ms until `until` settles, from a thread of its own: the posting clients'
+ * work (encoding 15 MiB, decoding the answers) must not delay the probe's own event loop.
+ */
+async function probeWhile(url: string, until: Promise<unknown>): Promise<number[]> {
+  const code = `
+    const { parentPort } = require("node:worker_threads");
+    const lat = [];
+    let stop = false;
+    parentPort.once("message", () => (stop = true));
+    (async () => {
+      while (!stop) {
+        const t = performance.now();
+        const r = await fetch(${JSON.stringify(url)} + "/healthz");
+        await r.arrayBuffer();
+        lat.push(performance.now() - t);
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      parentPort.postMessage(lat);
+    })();`;
+  const w = new Worker(code, { eval: true });
+  const out = new Promise<number[]>((resolve) => w.once("message", resolve));
+  await until.catch(() => {});
+  w.postMessage("stop");
+  const lat = await out;
+  await w.terminate();
+  return lat;
+}
+
+/** Four clients post `shape` at once over `route`; /healthz is probed every 10 ms meanwhile. */
+async function attack(url: string, route: Route, shape: string, mib: number): Promise<string> {
+  const text = textOf(shape, mib * 1024 * 1024);
+  const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: text }] });
+  const kt = createKeeptrustsClient({ baseUrl: url, protocol: "grpc" });
   const started = performance.now();
   const posts = Promise.all(
-    bodies.map(async (body) => {
-      const r = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    [0, 1, 2, 3].map(async () => {
+      if (route === "evaluate") {
+        try {
+          await kt.governance.evaluatePolicy({ text, direction: Direction.REQUEST });
+          return "OK";
+        } catch (e) {
+          return String((e as { code?: unknown }).code ?? e);
+        }
+      }
+      const r = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
       await r.arrayBuffer();
-      return r.status;
+      return String(r.status);
     }),
-  ).finally(() => (posting = false));
-  const lat: number[] = [];
-  while (posting) {
-    const t = performance.now();
-    const r = await fetch(`${gw.url}/healthz`);
-    await r.arrayBuffer();
-    lat.push(performance.now() - t);
-    await new Promise((res) => setTimeout(res, 10));
-  }
+  );
+  const lat = await probeWhile(url, posts);
   const statuses = await posts;
   const took = (performance.now() - started) / 1000;
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!.toFixed(1);
-  console.log(`\n/healthz while 4 clients post ${mib} MiB worst-case bodies (statuses ${statuses.join(",")}, ${took.toFixed(1)} s):`);
-  console.log(`  ${lat.length} probes: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${lat.at(-1)!.toFixed(1)} ms`);
-  await gw.stop();
-  await fake.close();
+  return `${route.padEnd(8)} | ${shape.padEnd(7)} | ${String(lat.length).padStart(6)} | ${q(0.5).padStart(7)} | ${q(0.99).padStart(7)} | ${lat.at(-1)!.toFixed(1).padStart(8)} | ${took.toFixed(1).padStart(6)} | ${[...new Set(statuses)].join(",")}`;
+}
+
+async function healthzUnderLoad(): Promise<void> {
+  const mib = Number(process.env.MIB ?? 15);
+  const shapeList = (process.env.SHAPES ?? "pem,jwt,card,violent,prose").split(",");
+  const routes = (process.env.ROUTES ?? "openai,evaluate").split(",") as Route[];
+  const gw = await startGateway();
+  console.log(`\n/healthz while 4 clients post ${mib} MiB bodies of one shape (probes every 10 ms, latency in ms):\n`);
+  console.log("route    | shape   | probes |     p50 |     p99 |      max | took s | answers");
+  console.log("---------|---------|--------|---------|---------|----------|--------|--------");
+  try {
+    for (const route of routes) for (const shape of shapeList) console.log(await attack(gw.url, route, shape, mib));
+  } finally {
+    await gw.stop();
+    await gw.fake.close();
+  }
 }
 
 if (process.env.PART !== "2") perByte();

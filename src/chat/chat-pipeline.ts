@@ -1,13 +1,13 @@
 import type { GatewayConfig } from "../config/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import type { Admission, Limiter } from "../limits/index.js";
-import { PolicyError, type GovernanceEvent, type PolicyEngine } from "../policy/index.js";
+import { PolicyError, serialiseHeldBody, type GovernanceEvent, type PolicyEngine } from "../policy/index.js";
 import { isTargetFault, recordedModelName, type TargetRegistry, type TargetState } from "../routing/index.js";
 import { noopObserver, type AttemptTrace, type Outcome, type Refusal, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
 import { validateRequest } from "./request-validation.js";
 import { RequestLimiter } from "./request-limiter.js";
 import { StreamLimiter } from "./stream-limiter.js";
-import type { CallContext, CancelSignal, ChatResult, Chunk, JsonObject, Operation } from "../wire/index.js";
+import { heldBodyOf, type CallContext, type CancelSignal, type ChatResult, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 
 /** The policy engine as the pipeline uses it (src/policy implements it). */
 export type ChatPolicy = PolicyEngine;
@@ -27,7 +27,13 @@ const servingOf = new WeakMap<RequestSummary, TargetState>();
 /** Per-request attempt budget: the first try plus two failovers. */
 const MAX_ATTEMPTS = 3;
 
-type UpstreamArgs = { body: JsonObject; signal: CancelSignal; traceparent?: string; tracestate?: string };
+type UpstreamArgs = { body: JsonObject; bytes?: Uint8Array; signal: CancelSignal; traceparent?: string; tracestate?: string };
+
+/** A large body (src/wire/held-body.ts) is written as JSON by a policy worker, never here. */
+async function withBytes(a: UpstreamArgs): Promise<UpstreamArgs> {
+  const bytes = await serialiseHeldBody(a.body);
+  return bytes ? { ...a, bytes } : a;
+}
 
 /**
  * The one chat pipeline both front doors call: validate, resolve the model, run the request
@@ -141,7 +147,8 @@ export class ChatPipeline {
         const release = this.streams.acquire(ctx.principal.keyId);
         const opened = this.streamWithFailover(rt, group, summary, ctx, trace, upstreamSignal, async (s, at) => {
           await held.forTarget(s.target.id);
-          return s.client.stream({ ...args(s, at), op }).then((upstream) =>
+          const a = args(s, at);
+          return s.client.stream({ ...(heldBodyOf(a.body) ? await withBytes(a) : a), op }).then((upstream) =>
             rt.policy.hasResponseRules ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), ctx.signal, gate && (() => gate.abort())) : upstream,
           );
         });
@@ -160,7 +167,8 @@ export class ChatPipeline {
       }
       const call = this.callUpstream(rt, group, summary, ctx, trace, upstreamSignal, async (s, at) => {
         await held.forTarget(s.target.id);
-        return s.client.jsonText({ ...args(s, at), op });
+        const a = args(s, at);
+        return s.client.jsonText({ ...(heldBodyOf(a.body) ? await withBytes(a) : a), op });
       });
       if (verdict) {
         try {

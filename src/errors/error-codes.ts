@@ -35,6 +35,8 @@ export const errorCodes = {
   KT_ERR_DEADLINE_EXCEEDED: { status: 504, type: "timeout", code: "deadline_exceeded", grpc: Code.DeadlineExceeded },
   KT_ERR_NO_HEALTHY_TARGET: { status: 503, type: "service_unavailable", code: "no_healthy_target", grpc: Code.Unavailable },
   KT_ERR_AUDIT_UNAVAILABLE: { status: 503, type: "service_unavailable", code: "audit_log_unavailable", grpc: Code.Unavailable },
+  // Too many large bodies are waiting for the policy scan workers (src/policy/pool).
+  KT_ERR_OVERLOADED: { status: 503, type: "service_unavailable", code: "overloaded", grpc: Code.ResourceExhausted },
   KT_ERR_SHUTTING_DOWN: { status: 503, type: "service_unavailable", code: "shutting_down", grpc: Code.Unavailable },
   KT_ERR_INTERNAL: { status: 500, type: "server_error", code: "internal_error", grpc: Code.Internal },
 } as const satisfies Record<string, { status: number; type: string; code: string; grpc: Code }>;

@@ -1,4 +1,4 @@
-import type { JsonObject, Operation } from "../wire/index.js";
+import { heldBodyOf, type JsonObject, type Operation } from "../wire/index.js";
 
 /**
  * Tokens a request may consume, counted before it is sent, so they can be reserved.
@@ -62,6 +62,9 @@ export function estimateTokens(body: JsonObject, op: Operation, bytesPerToken: n
       }
     }
   }
+  // A large body's long strings are placeholders here (src/wire/held-body.ts): add their bytes,
+  // counted as JSON (escapes included), so the estimate still never under-counts.
+  bytes += heldBodyOf(body)?.extraBytes ?? 0;
   const input = tokens + Math.ceil(bytes / bytesPerToken);
   const asked = positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens);
   const n = positiveInt(body.n) ?? 1;

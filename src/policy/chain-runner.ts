@@ -1,13 +1,12 @@
 import type { ContentCategory } from "../config/index.js";
 import type { TextSegment } from "./body-texts.js";
 import type { CompiledContentRule, CompiledPiiRule, CompiledRule, Phase } from "./compiled-rule.js";
-import { guardConversation, judgeText, type AskGuard, type GuardMessage } from "./content/index.js";
+import { guardConversation, judgeText, type AskGuard, type ClassifierVerdict, type GuardMessage } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";
 import { askVerdict } from "./guard-call.js";
 import { blockedMessage, PolicyError } from "./policy-error.js";
 import { scanSource, type Finding } from "./scan/index.js";
 import { applyRedactions, mapBack, replacementFor, type Edit } from "./redaction.js";
-import { OFFLOAD_MIN_CHARS, scanPool, type PiiJob } from "./pool/index.js";
 
 export interface ChainFinding {
   policy: string;
@@ -32,6 +31,15 @@ export interface ChainInput {
    * goes on. The request phase uses it to run the guard model concurrently with the upstream.
    */
   defer?: boolean;
+  /**
+   * Edits earlier rules made to each segment (per segment, one list per rule), when this run
+   * continues a chain begun elsewhere: findings map back through them to the original text.
+   */
+  edits?: Edit[][][];
+  /** Findings to keep (the first in text order) when collected; all of them are counted. */
+  maxFindings?: number;
+  /** The content classifier's verdict on one text; by default judged here (a pooled run judges big texts in a worker). */
+  judge?: (text: string, categories: readonly ContentCategory[], thresholds: Readonly<Record<ContentCategory, number>>) => ClassifierVerdict | Promise<ClassifierVerdict>;
 }
 
 export interface ChainResult {
@@ -43,6 +51,16 @@ export interface ChainResult {
   blocked: PolicyError | undefined;
   /** With `defer`: the guard-model rules' outcomes still to come, in chain order. */
   deferred: Promise<RuleOutcome>[];
+  /** Each segment's edits, one list per rule that redacted (input.edits first). */
+  edits: Edit[][][];
+  /** Findings made in all (more than `findings` holds when input.maxFindings cut them). */
+  findingsTotal: number;
+}
+
+/** Findings in text order, the first `max` of them. */
+export function firstFindings(findings: ChainFinding[], max: number | undefined): ChainFinding[] {
+  const sorted = findings.sort((a, b) => a.start - b.start || a.end - b.end);
+  return max !== undefined && sorted.length > max ? sorted.slice(0, max) : sorted;
 }
 
 /** A span of a segment's current text, mapped back through the rules' edits to the text as it came in. */
@@ -58,10 +76,14 @@ function add(counts: Record<string, number>, type: string, n = 1): void {
   counts[type] = (counts[type] ?? 0) + n;
 }
 
-/** Runs the rules of one phase over whole texts, in chain order; each rule sees the previous one's output. */
-export async function runChain(rules: readonly CompiledRule[], input: ChainInput): Promise<ChainResult> {
+/**
+ * Runs the rules of one phase over whole texts, in chain order, on this thread; each rule sees the
+ * previous one's output. Large bodies go through runChain (chain-offload.ts), which hands the same
+ * work to a pool worker.
+ */
+export async function runChainHere(rules: readonly CompiledRule[], input: ChainInput): Promise<ChainResult> {
   const segs = input.segments.map((s) => ({ ...s }));
-  const edits: Edit[][][] = segs.map(() => []);
+  const edits: Edit[][][] = input.edits ? input.edits.map((e) => [...e]) : segs.map(() => []);
   const events: GovernanceEvent[] = [];
   const findings: ChainFinding[] = [];
   const deferred: Promise<RuleOutcome>[] = [];
@@ -69,7 +91,7 @@ export async function runChain(rules: readonly CompiledRule[], input: ChainInput
   for (const rule of rules) {
     if (!rule.phases[input.phase]) continue;
     const outcome =
-      rule.kind === "pii_detection" ? await runPii(rule, segs, edits, input, findings) : await runContent(rule, segs, edits, input, findings);
+      rule.kind === "pii_detection" ? runPii(rule, segs, edits, input, findings) : await runContent(rule, segs, edits, input, findings);
     if (outcome.later) {
       // Handled by whoever settles `deferred`; marked handled here so a chain that stops early
       // (a later rule blocks) leaves no unhandled rejection behind.
@@ -77,9 +99,9 @@ export async function runChain(rules: readonly CompiledRule[], input: ChainInput
       deferred.push(outcome.later);
     }
     if (outcome.event) events.push(outcome.event);
-    if (outcome.block) return { segments: segs, events, findings, blocked: outcome.block(events), deferred };
+    if (outcome.block) return { segments: segs, events, findings, blocked: outcome.block(events), deferred, edits, findingsTotal: findings.length };
   }
-  return { segments: segs, events, findings, blocked: undefined, deferred };
+  return { segments: segs, events, findings, blocked: undefined, deferred, edits, findingsTotal: findings.length };
 }
 
 export interface RuleOutcome {
@@ -211,42 +233,17 @@ function mergeFindings(own: Finding[], extra: Finding[] | undefined): { findings
   return { findings: out, added };
 }
 
-/** Total length of the segments' texts: from a threshold on, a rule's scan goes to the pool. */
-function totalChars(segs: readonly TextSegment[]): number {
-  let n = 0;
-  for (const s of segs) n += s.text.length;
-  return n;
+/** Each text's own findings. */
+function scanTexts(rule: CompiledPiiRule, segs: readonly TextSegment[]): Finding[][] {
+  return segs.map((seg) => scanSource(rule.scanner, seg.text, seg.json));
 }
 
-/**
- * Each text's own findings. Large texts are scanned by a pool worker running the same scanner,
- * so no request holds the event loop; small ones inline, where the hand-off would cost more.
- */
-async function scanTexts(rule: CompiledPiiRule, segs: readonly TextSegment[]): Promise<Finding[][]> {
-  // Custom patterns run on RE2, up to ~50x slower per character than V8's engine: offload sooner.
-  const offloadAt = rule.spec.patterns.some((p) => typeof p !== "string") ? OFFLOAD_MIN_CHARS / 8 : OFFLOAD_MIN_CHARS;
-  if (totalChars(segs) < offloadAt) return segs.map((seg) => scanSource(rule.scanner, seg.text, seg.json));
-  const job: PiiJob = { kind: "pii", key: rule.key, spec: rule.spec, texts: segs.map((s) => s.text), json: segs.map((s) => s.json) };
-  const recognisers = rule.scanner.recognisers;
-  return (await scanPool().run(job)).map(({ found }) => {
-    const out: Finding[] = [];
-    for (let k = 0; k < found.length; k += 3) out.push({ type: recognisers[found[k + 2]!]!.type, start: found[k]!, end: found[k + 1]!, recogniser: found[k + 2]! });
-    return out;
-  });
-}
-
-async function runPii(
-  rule: CompiledPiiRule,
-  segs: TextSegment[],
-  edits: Edit[][][],
-  input: ChainInput,
-  findings: ChainFinding[],
-): Promise<RuleOutcome> {
+function runPii(rule: CompiledPiiRule, segs: TextSegment[], edits: Edit[][][], input: ChainInput, findings: ChainFinding[]): RuleOutcome {
   const counts: Record<string, number> = {};
   const cross = segs.length > 1 ? crossFindings(rule.scanner, segs) : undefined;
   // A value split over several texts counts once.
   const counted = new Set<string>();
-  const own = await scanTexts(rule, segs);
+  const own = scanTexts(rule, segs);
   const extras = cross === undefined ? undefined : crossPieces(cross, own);
   segs.forEach((seg, i) => {
     const extra = extras?.get(i);
@@ -310,9 +307,10 @@ async function runContent(
     if (input.collectFindings && segment !== -1)
       for (const c of cats) findings.push({ policy: rule.policy, rule: rule.rule, type: c, ...toOriginal(edits[segment]!, 0, segs[segment]!.text.length) });
   };
+  const judge = input.judge ?? judgeText;
   if (rule.engine === "builtin") {
     for (const { text, segment } of classifierTexts(input.phase, segs)) {
-      const v = judgeText(text, rule.categories, rule.thresholds);
+      const v = await judge(text, rule.categories, rule.thresholds);
       if (v.fired.length === 0) continue;
       found(v.fired, segment);
       if (verdict === undefined || v.top.score / v.top.threshold > verdict.score / verdict.threshold) verdict = v.top;
@@ -324,7 +322,7 @@ async function runContent(
       const [low, high] = rule.band;
       unsure = false;
       for (const { text, segment } of classifierTexts(input.phase, segs)) {
-        const v = judgeText(text, rule.categories, rule.thresholds);
+        const v = await judge(text, rule.categories, rule.thresholds);
         if (v.max >= high) {
           const sure = rule.categories.filter((c) => v.top.category === c);
           found(sure, segment);

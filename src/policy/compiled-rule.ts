@@ -11,6 +11,15 @@ interface RuleBase {
   /** The rule's id, or `<type>#<index in policy>`. */
   rule: string;
   phases: Readonly<Record<Phase, boolean>>;
+  /** What the rule was compiled from, as plain data: a pool worker compiles the same rule from it. */
+  source: RuleSource;
+}
+
+/** A rule as configured, with its place in its policy: structured-clonable (see src/policy/pool). */
+export interface RuleSource {
+  policy: string;
+  index: number;
+  rule: Rule;
 }
 
 export interface CompiledPiiRule extends RuleBase {
@@ -78,11 +87,13 @@ function resolveThresholds(perCategory: Partial<Record<ContentCategory, number>>
   return out;
 }
 
-function compileRule(policy: string, rule: Rule, index: number): CompiledRule {
+export function compileRule(policy: string, rule: Rule, index: number): CompiledRule {
   const id = rule.id ?? `${rule.type}#${index}`;
+  const source: RuleSource = { policy, index, rule };
   if (rule.type === "content_filter")
     return {
       kind: "content_filter",
+      source,
       policy,
       rule: id,
       phases: phases(rule.apply_to),
@@ -100,6 +111,7 @@ function compileRule(policy: string, rule: Rule, index: number): CompiledRule {
   const spec: PiiScanSpec = { patterns: rule.patterns, regions: rule.regions, obfuscated: rule.obfuscated };
   return {
     kind: "pii_detection",
+    source,
     policy,
     rule: id,
     phases: phases(rule.apply_to),

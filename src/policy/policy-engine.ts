@@ -1,9 +1,11 @@
-import type { Chunk, JsonObject, Operation } from "../wire/index.js";
+import { heldBodyOf, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 import type { GatewayConfig } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import { hasTokenPrompt, refuseTokenPrompt, requestSegments, responseSegments, withTexts, type TextSegment } from "./body-texts.js";
 import { withoutLeakedLogprobs } from "./logprobs.js";
-import { requestConversations, responseConversations, runChain, settleDeferred, type ChainFinding } from "./chain-runner.js";
+import { firstFindings, requestConversations, responseConversations, settleDeferred, type ChainFinding } from "./chain-runner.js";
+import { runChain } from "./chain-offload.js";
+import { checkHeldRequest } from "./held-chain.js";
 import { compileRules, type CompiledRule } from "./compiled-rule.js";
 import { guardConversation, warmUpClassifier, type AskGuard } from "./content/index.js";
 import type { GovernanceEvent, PolicyDecision } from "./governance-event.js";
@@ -66,13 +68,17 @@ export interface PolicyEngine {
     /** Aborts the upstream call: a block that comes while a read is pending ends it without waiting for the model's next token. */
     cancelUpstream?: () => void,
   ): AsyncIterable<Chunk>;
-  /** For GovernanceService.EvaluatePolicy and `kt policy test`: never throws on a block, reports it. */
+  /**
+   * For GovernanceService.EvaluatePolicy and `kt policy test`: never throws on a block, reports it.
+   * `maxFindings` keeps the first findings in text order; `findingsTotal` counts them all.
+   */
   evaluateText(
     text: string,
     direction: "request" | "response",
     policyId?: string,
     signal?: AbortSignal,
-  ): Promise<{ decision: PolicyDecision; findings: ChainFinding[]; redactedText: string; events: GovernanceEvent[] }>;
+    maxFindings?: number,
+  ): Promise<{ decision: PolicyDecision; findings: ChainFinding[]; findingsTotal: number; redactedText: string; events: GovernanceEvent[] }>;
 }
 
 function decisionOf(events: readonly GovernanceEvent[], blocked: boolean): PolicyDecision {
@@ -99,6 +105,7 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
     body: JsonObject,
     segments: TextSegment[],
     signal: AbortSignal | undefined,
+    op: Operation,
     defer = false,
   ): Promise<{ body: JsonObject; events: GovernanceEvent[]; verdict?: Promise<GovernanceEvent[]> }> {
     const pre: GovernanceEvent[] = [];
@@ -107,6 +114,15 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
       pre.push({ policy: tokenPromptRule.policy, rule: tokenPromptRule.rule, ruleType: "pii_detection", action: "log", phase, counts: { token_prompt: 1 } });
     }
     if (phaseRules.length === 0) return { body, events: pre };
+    // A body too large to parse here: its rules run in the pool over the held bytes.
+    const held = phase === "request" ? heldBodyOf(body) : undefined;
+    if (held) {
+      const r = await checkHeldRequest(phaseRules, body, held, op, pre, askGuard, signal, defer);
+      if (r.deferred.length === 0) return { body: r.body, events: r.events };
+      const verdict = settleDeferred(r.deferred);
+      verdict.catch(() => {});
+      return { body: r.body, events: r.events, verdict };
+    }
     if (segments.length === 0) return phase === "response" ? finishResponse(phaseRules, body, pre) : { body, events: pre };
     const r = await runChain(phaseRules, {
       phase,
@@ -159,18 +175,19 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
       return t;
     },
     usesSignal: rules.some((r) => r.kind === "content_filter" && r.engine !== "builtin"),
-    checkRequest: (body, op, signal) => check(requestRules, "request", body, requestSegments(body, op), signal),
+    // A held body's skeleton has placeholders for its texts: its segments are found by a worker.
+    checkRequest: (body, op, signal) => check(requestRules, "request", body, heldBodyOf(body) ? [] : requestSegments(body, op), signal, op),
     startRequest: async (body, op, signal) => {
-      const r = await check(requestRules, "request", body, requestSegments(body, op), signal, true);
+      const r = await check(requestRules, "request", body, heldBodyOf(body) ? [] : requestSegments(body, op), signal, op, true);
       return { body: r.body, events: r.events, verdict: r.verdict };
     },
-    checkResponse: (body, _op, signal) => check(responseRules, "response", body, responseSegments(body), signal),
+    checkResponse: (body, op, signal) => check(responseRules, "response", body, responseSegments(body), signal, op),
     judgesStreamsByModel: responseRules.some((r) => r.kind === "content_filter" && r.engine !== "builtin"),
     guardStream(chunks, op, mode, onEvent, signal, cancelUpstream) {
       if (responseRules.length === 0) return chunks;
       return guardChunks(responseRules, chunks, op, mode, onEvent, askGuard, signal, cancelUpstream);
     },
-    async evaluateText(text, direction, policyId, signal) {
+    async evaluateText(text, direction, policyId, signal, maxFindings) {
       if (policyId !== undefined && !config.policies.some((p) => p.id === policyId))
         throw new GatewayError("KT_ERR_INVALID_REQUEST", `unknown policy '${policyId}'`, { param: "policy_id" });
       const chosen = (direction === "request" ? requestRules : responseRules).filter((r) => policyId === undefined || r.policy === policyId);
@@ -182,12 +199,14 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
         askGuard,
         signal,
         collectFindings: true,
+        maxFindings,
       });
       if (r.blocked?.code === "KT_ERR_POLICY_ENGINE_UNAVAILABLE") throw r.blocked;
       return {
         decision: decisionOf(r.events, r.blocked !== undefined),
         // In text order, as the proto says; a block forwards nothing, so there is no text to show.
-        findings: r.findings.sort((a, b) => a.start - b.start || a.end - b.end),
+        findings: firstFindings(r.findings, maxFindings),
+        findingsTotal: r.findingsTotal,
         redactedText: r.blocked ? "" : r.segments[0]!.text,
         events: r.events,
       };

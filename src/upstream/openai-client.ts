@@ -11,6 +11,8 @@ export interface UpstreamCall {
   op: Operation;
   /** The request body as it goes upstream (model already set to the target's model). */
   body: JsonObject;
+  /** The body already written as UTF-8 JSON (a large body, written by a policy worker): sent as is. */
+  bytes?: Uint8Array;
   signal: CancelSignal;
   traceparent?: string;
   tracestate?: string;
@@ -87,7 +89,7 @@ export class UpstreamClient {
         {
           path: this.path(call.op),
           headers: this.requestHeaders(call, "application/json"),
-          body: JSON.stringify(call.body),
+          body: call.bytes ?? JSON.stringify(call.body),
           timeoutMs,
           deadline,
           limit: MAX_UPSTREAM_BODY,
@@ -122,7 +124,7 @@ export class UpstreamClient {
         method: "POST",
         path: this.path(call.op),
         headers: this.requestHeaders(call, "text/event-stream"),
-        body: JSON.stringify(call.body),
+        body: call.bytes ?? JSON.stringify(call.body),
         signal,
         headersTimeout: t.timeoutSeconds * 1000,
         bodyTimeout: t.idleTimeoutSeconds * 1000,

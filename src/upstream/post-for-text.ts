@@ -6,7 +6,7 @@ import { onCancel } from "./cancel-signal.js";
 export interface TextPost {
   path: string;
   headers: Record<string, string>;
-  body: string;
+  body: string | Uint8Array;
   /** undici's header and body (between-chunks) timers, ms. */
   timeoutMs: number;
   /** performance.now() value past which a body still trickling in is a timeout. */

@@ -2,3 +2,5 @@
 // context. The bottom folder: it imports nothing of ours, so policy, routing, upstream and audit
 // can use them without standing on the pipeline that composes them.
 export type { CallContext, CancelSignal, ChatResult, Chunk, FrontDoor, JsonObject, Operation, Principal, RequestOrigin, Scope } from "./wire-types.js";
+export { heldBodyOf, holdBody, type HeldBody } from "./held-body.js";
+export { nestingExceeds } from "./json-nesting.js";

@@ -1,2 +1,13 @@
-export { OFFLOAD_MIN_CHARS, ScanPool, scanPool } from "./scan-pool.js";
-export { runContentJob, runPiiJob, type ContentJob, type ContentTextResult, type PiiJob, type PiiTextResult } from "./scan-jobs.js";
+export { OFFLOAD_MIN_CHARS, ScanPool, scanPool, type ScanPoolOptions } from "./scan-pool.js";
+export {
+  packEdits,
+  runContentJob,
+  runPiiJob,
+  unpackEdits,
+  type ChainJob,
+  type ChainJobResult,
+  type ContentJob,
+  type ContentTextResult,
+  type PiiJob,
+  type PiiTextResult,
+} from "./scan-jobs.js";

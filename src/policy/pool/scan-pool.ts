@@ -2,13 +2,47 @@ import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { runScanJob, type ContentJob, type ContentTextResult, type PiiJob, type PiiTextResult, type ScanJob, type ScanResult } from "./scan-jobs.js";
+import { GatewayError } from "../../errors/index.js";
+import type { TextSegment } from "../body-texts.js";
+import type { ClassifierVerdict } from "../content/index.js";
+import type { BodyChainJob, BodyChainResult, BodySegmentsJob, ParseBodyJob, ParseBodyResult, SerialiseBodyJob } from "./body-jobs.js";
+import {
+  runScanJob,
+  type ChainJob,
+  type ChainJobResult,
+  type ContentJob,
+  type ContentTextResult,
+  type JudgeJob,
+  type PiiJob,
+  type PiiTextResult,
+  type ScanJob,
+  type ScanResult,
+} from "./scan-jobs.js";
 
 /**
  * Texts at least this long (in total, per rule and body) are scanned by a worker. Below it a scan
  * costs well under a millisecond even for the slowest shapes, less than the hand-off.
  */
 export const OFFLOAD_MIN_CHARS = 32 * 1024;
+
+/** Texts a job carries, counted against the queue's bound. */
+function jobChars(job: ScanJob): number {
+  let n = 0;
+  if (job.kind === "judge") return job.text.length;
+  if (job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body") return job.body.length;
+  if (job.kind === "chain") for (const s of job.segments) n += s.text.length;
+  else for (const t of job.texts) n += t.length;
+  return n;
+}
+
+export interface ScanPoolOptions {
+  /** Workers (default: one per core). */
+  size?: number;
+  /** Jobs that may wait for a worker; past it a job is refused (503, RESOURCE_EXHAUSTED). */
+  maxQueued?: number;
+  /** Characters of text the waiting jobs may hold in total; past it likewise. */
+  maxQueuedChars?: number;
+}
 
 interface Pending {
   resolve: (r: ScanResult) => void;
@@ -17,7 +51,7 @@ interface Pending {
 
 interface Slot {
   worker: Worker;
-  busy: Pending & { id: number } | undefined;
+  busy: (Pending & { id: number; kind: ScanJob["kind"] }) | undefined;
 }
 
 /**
@@ -28,18 +62,51 @@ interface Slot {
  */
 export class ScanPool {
   private readonly slots: Slot[] = [];
-  private readonly queue: { id: number; job: ScanJob; p: Pending }[] = [];
+  private readonly queue: { id: number; job: ScanJob; chars: number; p: Pending }[] = [];
   private nextId = 1;
   private closed = false;
+  private queuedChars = 0;
+  readonly size: number;
+  readonly maxQueued: number;
+  readonly maxQueuedChars: number;
+  /** Jobs workers have finished since start (for tests and metrics). */
+  completed = 0;
+  /** The same, by kind of job. */
+  readonly completedByKind: Partial<Record<ScanJob["kind"], number>> = {};
+  /** Jobs refused because the queue was full. */
+  refused = 0;
 
-  constructor(readonly size = availableParallelism()) {}
+  constructor(opts: ScanPoolOptions | number = {}) {
+    const o = typeof opts === "number" ? { size: opts } : opts;
+    this.size = o.size ?? availableParallelism();
+    this.maxQueued = o.maxQueued ?? 256;
+    // Four maximum-size bodies (16 MiB each) may wait; more would only hold memory and time out.
+    this.maxQueuedChars = o.maxQueuedChars ?? 64 * 1024 * 1024;
+  }
 
   run(job: PiiJob): Promise<PiiTextResult[]>;
   run(job: ContentJob): Promise<ContentTextResult[]>;
+  run(job: ChainJob): Promise<ChainJobResult>;
+  run(job: JudgeJob): Promise<ClassifierVerdict>;
+  run(job: ParseBodyJob): Promise<ParseBodyResult>;
+  run(job: BodyChainJob): Promise<BodyChainResult>;
+  run(job: BodySegmentsJob): Promise<TextSegment[]>;
+  run(job: SerialiseBodyJob): Promise<ArrayBuffer>;
   run(job: ScanJob): Promise<ScanResult> {
     if (this.closed) return Promise.resolve(runScanJob(job));
+    const chars = jobChars(job);
+    // Bounded: a flood of large bodies is refused at once with a clear answer rather than held
+    // in memory until every client has timed out. A job that finds a worker free never waits.
+    const waits = this.slots.length >= this.size && this.slots.every((s) => s.busy !== undefined);
+    if (waits && (this.queue.length >= this.maxQueued || (this.queue.length > 0 && this.queuedChars + chars > this.maxQueuedChars))) {
+      this.refused++;
+      return Promise.reject(
+        new GatewayError("KT_ERR_OVERLOADED", "the gateway is busy scanning other large requests; retry shortly", { retryAfter: 1 }),
+      );
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, job, p: { resolve, reject } });
+      this.queue.push({ id: this.nextId++, job, chars, p: { resolve, reject } });
+      this.queuedChars += chars;
       this.pump();
     });
   }
@@ -69,8 +136,9 @@ export class ScanPool {
       let slot = this.slots.find((s) => s.busy === undefined);
       if (!slot && this.slots.length < this.size) slot = this.spawn();
       if (!slot) return;
-      const { id, job, p } = this.queue.shift()!;
-      slot.busy = { id, ...p };
+      const { id, job, chars, p } = this.queue.shift()!;
+      this.queuedChars -= chars;
+      slot.busy = { id, kind: job.kind, ...p };
       slot.worker.ref();
       slot.worker.postMessage({ id, job });
     }
@@ -86,6 +154,8 @@ export class ScanPool {
       const p = slot.busy;
       slot.busy = undefined;
       worker.unref();
+      this.completed++;
+      this.completedByKind[p.kind] = (this.completedByKind[p.kind] ?? 0) + 1;
       if (msg.error !== undefined) p.reject(new Error(`scan worker: ${msg.error}`));
       else p.resolve(msg.result!);
       this.pump();
@@ -108,7 +178,8 @@ export class ScanPool {
   async close(): Promise<void> {
     this.closed = true;
     const slots = this.slots.splice(0);
-    for (const q of this.queue.splice(0)) q.p.resolve(runScanJob(q.job));
+    this.queuedChars = 0;
+    for (const q of this.queue.splice(0)) Promise.resolve(runScanJob(q.job)).then(q.p.resolve, q.p.reject);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }

@@ -1,14 +1,26 @@
+import { getPriority, setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
-import { warmUpLexicon } from "../content/index.js";
+import { warmUpClassifier, warmUpLexicon } from "../content/index.js";
 import { runScanJob, transferList, type ScanJob } from "./scan-jobs.js";
 
 /** A scan worker: runs scan jobs posted by the pool, one at a time, off the main thread. */
 const port = parentPort;
 if (port) {
-  warmUpLexicon();
-  port.on("message", (msg: { id: number; job: ScanJob }) => {
+  // On Linux a nice value is per thread (who = 0 is the calling thread): the scan workers yield the
+  // CPU to the main thread, so health checks and small requests keep their latency while every
+  // core is busy scanning large bodies. Relative to the process's own nice value. Elsewhere this may apply to the process, so only here.
+  if (process.platform === "linux") {
     try {
-      const result = runScanJob(msg.job);
+      setPriority(0, Math.min(19, getPriority(0) + 10));
+    } catch {
+      // Not permitted: the workers run at the process's priority.
+    }
+  }
+  warmUpLexicon();
+  warmUpClassifier();
+  port.on("message", async (msg: { id: number; job: ScanJob }) => {
+    try {
+      const result = await runScanJob(msg.job);
       port.postMessage({ id: msg.id, result }, transferList(result));
     } catch (err) {
       port.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) });

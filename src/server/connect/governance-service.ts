@@ -31,6 +31,13 @@ import { readUsage } from "../../limits/index.js";
 import { ApplyError, type Gateway } from "../gateway.js";
 import { toConnectError } from "./connect-errors.js";
 
+/**
+ * Findings an EvaluatePolicy answer lists (the first in text order; `findings_total` counts all):
+ * a 15 MiB hostile text holds over half a million, whose encoding alone held the event loop for
+ * seconds.
+ */
+const MAX_EVALUATE_FINDINGS = 1000;
+
 /** The audit RPCs, supplied by src/audit when an audit log is configured. */
 export type AuditRpcs = Pick<ServiceImpl<typeof GovernanceService>, "listAuditEvents" | "watchAuditEvents" | "verifyAuditLog">;
 
@@ -123,11 +130,12 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
       if (req.policyId !== undefined && !gateway.runtime().config.policies.some((p) => p.id === req.policyId))
         throw new ConnectError(`unknown policy '${req.policyId}'`, Code.NotFound);
       try {
-        const r = await policy.evaluateText(req.text, direction, req.policyId, ctx.signal);
+        const r = await policy.evaluateText(req.text, direction, req.policyId, ctx.signal, MAX_EVALUATE_FINDINGS);
         const actionOf = new Map(r.events.map((e) => [`${e.policy}/${e.rule}`, e.action]));
         return create(EvaluatePolicyResponseSchema, {
           decision: r.decision,
           redactedText: r.redactedText,
+          findingsTotal: r.findingsTotal,
           findings: r.findings.map((f) =>
             create(FindingSchema, { policy: f.policy, rule: f.rule, type: f.type, start: f.start, end: f.end, action: actionOf.get(`${f.policy}/${f.rule}`) ?? "" }),
           ),

@@ -1,0 +1,101 @@
+import { heldBodyOf, holdBody, type HeldBody, type JsonObject, type Operation } from "../wire/index.js";
+import { requestConversations, runChainHere, type RuleOutcome } from "./chain-runner.js";
+import { pooledJudge } from "./chain-offload.js";
+import type { CompiledRule } from "./compiled-rule.js";
+import type { AskGuard } from "./content/index.js";
+import type { GovernanceEvent } from "./governance-event.js";
+import { PolicyError } from "./policy-error.js";
+import { scanPool } from "./pool/index.js";
+import type { BodyFault, HeldRef } from "./pool/body-jobs.js";
+
+/**
+ * The main thread's side of a held body (src/wire/held-body.ts): every step that reads the whole
+ * body is a pool job, so a 15 MiB body never holds the event loop: parsing, the request rules,
+ * and writing the body that goes upstream.
+ */
+
+/** Strings from this many characters stay in the held bytes; the skeleton has a placeholder. */
+const HOLD_MIN_CHARS = 256;
+
+function ref(h: HeldBody): HeldRef {
+  return { bytes: h.bytes, length: h.length, nonce: h.nonce, holdMin: h.holdMin };
+}
+
+function nonce(): string {
+  return Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+}
+
+/**
+ * Parses a body a worker reads from shared memory; the skeleton comes back marked as held. A
+ * fault names what is wrong, for the front door to word as it words a small body's.
+ */
+export async function parseHeldBody(bytes: SharedArrayBuffer, length: number, maxDepth: number): Promise<{ body: unknown } | BodyFault> {
+  const held: HeldBody = { bytes, length, nonce: nonce(), holdMin: HOLD_MIN_CHARS, extraBytes: 0 };
+  const r = await scanPool().run({ kind: "parse-body", body: ref(held), maxDepth });
+  if ("fault" in r) return r;
+  held.extraBytes = r.extraBytes;
+  const s = r.skeleton;
+  // Only an object can go further (the pipeline refuses anything else); it alone carries the mark.
+  return { body: s !== null && typeof s === "object" && !Array.isArray(s) ? holdBody(s as JsonObject, held) : s };
+}
+
+/** The body as it goes upstream, written by a worker from the skeleton as the pipeline left it. */
+export async function serialiseHeldBody(body: JsonObject): Promise<Uint8Array | undefined> {
+  const held = heldBodyOf(body);
+  if (!held) return undefined;
+  return new Uint8Array(await scanPool().run({ kind: "serialise-body", body: ref(held), skeleton: body }));
+}
+
+/**
+ * The request rules over a held body, in chain order: each run of rules without a network call is
+ * one pool job over the whole body; a guard-model rule runs here, on the body's texts.
+ */
+export async function checkHeldRequest(
+  rules: readonly CompiledRule[],
+  body: JsonObject,
+  held: HeldBody,
+  op: Operation,
+  pre: GovernanceEvent[],
+  askGuard: AskGuard | undefined,
+  signal: AbortSignal | undefined,
+  defer: boolean,
+): Promise<{ body: JsonObject; events: GovernanceEvent[]; deferred: Promise<RuleOutcome>[] }> {
+  const events = [...pre];
+  const deferred: Promise<RuleOutcome>[] = [];
+  let cur = held;
+  let skeleton = body;
+  const isGuard = (r: CompiledRule) => r.kind === "content_filter" && r.engine !== "builtin";
+  for (let i = 0; i < rules.length; ) {
+    const rule = rules[i]!;
+    if (isGuard(rule)) {
+      const segments = await scanPool().run({ kind: "body-segments", body: ref(cur), op });
+      const r = await runChainHere([rule], {
+        phase: "request",
+        segments,
+        guardConversations: requestConversations,
+        askGuard,
+        signal,
+        collectFindings: false,
+        judge: pooledJudge,
+        defer,
+      });
+      events.push(...r.events);
+      deferred.push(...r.deferred);
+      if (r.blocked) throw new PolicyError(r.blocked.code as "KT_ERR_POLICY_BLOCKED", r.blocked.message, r.blocked, events, r.blocked.cause);
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < rules.length && !isGuard(rules[j]!)) j++;
+    const batch = rules.slice(i, j);
+    const out = await scanPool().run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source) });
+    events.push(...out.events);
+    if (out.blocked) throw new PolicyError(out.blocked.code, out.blocked.message, batch[out.blocked.rule]!, events);
+    if (out.changed) {
+      cur = { ...cur, bytes: out.changed.bytes, length: out.changed.length, extraBytes: out.changed.extraBytes };
+      skeleton = holdBody(out.changed.skeleton as JsonObject, cur);
+    }
+    i = j;
+  }
+  return { body: skeleton, events, deferred };
+}

@@ -1,0 +1,195 @@
+import type { HeldBody, JsonObject, Operation } from "../../wire/index.js";
+import { nestingExceeds } from "../../wire/index.js";
+import { requestSegments, withTexts, type TextSegment } from "../body-texts.js";
+import { runChainHere } from "../chain-runner.js";
+import type { CompiledRule, RuleSource } from "../compiled-rule.js";
+import type { GovernanceEvent } from "../governance-event.js";
+
+/**
+ * The work on a held body (src/wire/held-body.ts), in a pool worker: parsing the client's bytes,
+ * the request rules over the parsed body, and writing the body that goes upstream. Each job reads
+ * the body from its shared bytes, so a job may run on any worker; the main thread only ever sees
+ * skeletons, whose long strings are placeholders.
+ */
+
+/** The held body as a job sends it (the shared bytes are shared, not copied). */
+export type HeldRef = Pick<HeldBody, "bytes" | "length" | "nonce" | "holdMin">;
+
+export interface ParseBodyJob {
+  kind: "parse-body";
+  body: HeldRef;
+  maxDepth: number;
+}
+
+/** Why a body could not be read; the front door words the client's error (as for small bodies). */
+export type BodyFault = { fault: "empty" | "utf8" | "depth" | "key" } | { fault: "json"; detail: string };
+
+export interface HeldResult {
+  skeleton: unknown;
+  extraBytes: number;
+}
+
+export type ParseBodyResult = HeldResult | BodyFault;
+
+export interface BodyChainJob {
+  kind: "body-chain";
+  body: HeldRef;
+  op: Operation;
+  rules: RuleSource[];
+}
+
+export interface BodyChainResult {
+  events: GovernanceEvent[];
+  blocked: { rule: number; code: "KT_ERR_POLICY_BLOCKED" | "KT_ERR_POLICY_ENGINE_UNAVAILABLE"; message: string } | undefined;
+  /** The rewritten body, when a rule changed a text. */
+  changed: (HeldResult & { bytes: SharedArrayBuffer; length: number }) | undefined;
+}
+
+export interface BodySegmentsJob {
+  kind: "body-segments";
+  body: HeldRef;
+  op: Operation;
+}
+
+export interface SerialiseBodyJob {
+  kind: "serialise-body";
+  body: HeldRef;
+  /** The skeleton as the main thread changed it (target model, token cap…). */
+  skeleton: JsonObject;
+}
+
+export type BodyJob = ParseBodyJob | BodyChainJob | BodySegmentsJob | SerialiseBodyJob;
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function bytesOf(body: HeldRef): Uint8Array {
+  return new Uint8Array(body.bytes, 0, body.length);
+}
+
+/** The held body parsed (its bytes were checked when it was first parsed). */
+function parsed(body: HeldRef): JsonObject {
+  // A shared buffer cannot be decoded in place: a private copy first.
+  return JSON.parse(utf8.decode(bytesOf(body).slice())) as JsonObject;
+}
+
+function placeholder(nonce: string, n: number): string {
+  return `\u0000kt-held:${nonce}:${n}`;
+}
+
+/** No API field has a key this long; one would make the skeleton as large as the body. */
+const MAX_KEY_CHARS = 64 * 1024;
+
+/**
+ * The skeleton: the body with every string of `holdMin` characters or more replaced by a
+ * placeholder naming its rank in walk order.
+ */
+function skeletonOf(body: unknown, holdMin: number, nonce: string): HeldResult | BodyFault {
+  let n = 0;
+  let extraBytes = 0;
+  let badKey = false;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string") {
+      if (v.length < holdMin) return v;
+      const p = placeholder(nonce, n++);
+      // JSON bytes, escapes included: never fewer than any count of the string's bytes.
+      extraBytes += Buffer.byteLength(JSON.stringify(v)) - Buffer.byteLength(JSON.stringify(p));
+      return p;
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === "object") {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v)) {
+        if (k.length >= MAX_KEY_CHARS) badKey = true;
+        out[k] = walk((v as Record<string, unknown>)[k]);
+      }
+      return out;
+    }
+    return v;
+  };
+  const skeleton = walk(body);
+  return badKey ? { fault: "key" } : { skeleton, extraBytes };
+}
+
+/** The held strings of a body, in the skeleton's walk order. */
+function heldStrings(body: unknown, holdMin: number): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (typeof v === "string") {
+      if (v.length >= holdMin) out.push(v);
+    } else if (Array.isArray(v)) v.forEach(walk);
+    else if (v !== null && typeof v === "object") for (const k of Object.keys(v)) walk((v as Record<string, unknown>)[k]);
+  };
+  walk(body);
+  return out;
+}
+
+export function parseBody(job: ParseBodyJob): ParseBodyResult {
+  const bytes = bytesOf(job.body);
+  if (bytes.length === 0) return { fault: "empty" };
+  let text: string;
+  try {
+    text = utf8.decode(bytes.slice());
+  } catch {
+    return { fault: "utf8" };
+  }
+  if (nestingExceeds(bytes, job.maxDepth)) return { fault: "depth" };
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    const detail = err instanceof SyntaxError ? err.message.replace(/\s*"[^"]*"\s*/g, " ").slice(0, 120).trim() : "invalid JSON";
+    return { fault: "json", detail };
+  }
+  return skeletonOf(body, job.body.holdMin, job.body.nonce);
+}
+
+/** Rules without a network call, over the whole held body; a changed body is written anew. */
+export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) => CompiledRule): Promise<BodyChainResult> {
+  const body = parsed(job.body);
+  const rules = job.rules.map(compiled);
+  const segments = requestSegments(body, job.op);
+  const r = await runChainHere(rules, {
+    phase: "request",
+    segments,
+    guardConversations: () => [],
+    askGuard: undefined,
+    signal: undefined,
+    collectFindings: false,
+  });
+  let blocked: BodyChainResult["blocked"];
+  if (r.blocked) {
+    const b = r.blocked;
+    blocked = { rule: rules.findIndex((c) => c.policy === b.policy && c.rule === b.rule), code: b.code as "KT_ERR_POLICY_BLOCKED", message: b.message };
+    return { events: r.events, blocked, changed: undefined };
+  }
+  const changes = r.segments.filter((s, i) => s.text !== segments[i]!.text);
+  if (changes.length === 0) return { events: r.events, blocked: undefined, changed: undefined };
+  const out = withTexts(body, changes);
+  const encoded = new TextEncoder().encode(JSON.stringify(out));
+  const bytes = new SharedArrayBuffer(encoded.length);
+  new Uint8Array(bytes).set(encoded);
+  const skeleton = skeletonOf(out, job.body.holdMin, job.body.nonce) as HeldResult;
+  return { events: r.events, blocked: undefined, changed: { ...skeleton, bytes, length: encoded.length } };
+}
+
+/** The body's texts, for a guard-model rule that runs on the main thread. */
+export function segmentsOfBody(job: BodySegmentsJob): TextSegment[] {
+  return requestSegments(parsed(job.body), job.op);
+}
+
+/** The body as it goes upstream: the skeleton with each placeholder replaced by its string, as UTF-8. */
+export function serialiseBody(job: SerialiseBodyJob): ArrayBuffer {
+  const strings = heldStrings(parsed(job.body), job.body.holdMin);
+  const prefix = `\u0000kt-held:${job.body.nonce}:`;
+  const fill = (v: unknown): unknown => {
+    if (typeof v === "string") return v.startsWith(prefix) ? strings[Number(v.slice(prefix.length))] : v;
+    if (Array.isArray(v)) return v.map(fill);
+    if (v !== null && typeof v === "object") {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v)) out[k] = fill((v as Record<string, unknown>)[k]);
+      return out;
+    }
+    return v;
+  };
+  return new TextEncoder().encode(JSON.stringify(fill(job.skeleton))).buffer as ArrayBuffer;
+}

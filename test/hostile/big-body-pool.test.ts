@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createKeeptrustsClient, Direction } from "../../clients/typescript/src/index.js";
+import { requestSegments, withTexts } from "../../src/policy/body-texts.js";
+import { runChainHere } from "../../src/policy/chain-runner.js";
+import { compileRules } from "../../src/policy/compiled-rule.js";
+import { ScanPool, scanPool } from "../../src/policy/pool/index.js";
+import type { JsonObject } from "../../src/wire/index.js";
+import { configWith } from "../policy/helpers.js";
+import { MODEL, simpleConfig, startStack, type Stack } from "../helpers/harness.js";
+
+// A body from 256 KiB on is never parsed, walked, redacted or serialised on the main thread: a pool
+// worker reads it from shared memory, runs the request rules over it and writes the upstream body.
+// These tests check that structurally (the pool's job counts) and that the result is exactly the
+// inline chain's. How long /healthz waits meanwhile is measured by bench/hostile.ts, not here.
+
+const rules = [
+  { type: "pii_detection", action: "redact", patterns: ["email", "credit_card", "secret", "ssn"] },
+  { type: "content_filter", action: "log", categories: ["violence", "self_harm"] },
+];
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack(
+    simpleConfig(`policies:
+  - id: guard
+    rules:
+      - { type: pii_detection, action: redact, patterns: [email, credit_card, secret, ssn] }
+      - { type: content_filter, action: log, categories: [violence, self_harm] }
+`),
+    { fake: { maxModelLen: 1e9 } },
+  );
+  stack.fake.setReply("fine");
+  scanPool().warm();
+  await scanPool().run({ kind: "content", texts: ["warm"] });
+}, 120_000);
+afterAll(() => stack?.close());
+
+/** What the inline chain (on this thread, no pool) makes of a request body. */
+async function inlineResult(body: JsonObject): Promise<JsonObject> {
+  const compiled = compileRules(configWith([{ id: "guard", rules }]));
+  const segments = requestSegments(body, "chat");
+  const r = await runChainHere(compiled, { phase: "request", segments, guardConversations: () => [], askGuard: undefined, signal: undefined, collectFindings: false });
+  return withTexts(body, r.segments.filter((s, i) => s.text !== segments[i]!.text));
+}
+
+function bigBody(): JsonObject {
+  const line = (i: number) => `row ${i}: mail user${i}@example.com card 4111 1111 1111 1111 ssn 123-45-6789 and some prose about the weather.\n`;
+  let big = "";
+  for (let i = 0; i < 4000; i++) big += i % 50 === 0 ? "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n" : line(i);
+  return {
+    model: MODEL,
+    messages: [
+      { role: "system", content: "You are terse." },
+      { role: "user", content: big },
+      // An address split over two content parts: each piece is redacted in its own part.
+      { role: "user", content: [{ type: "text", text: `${big}write to carol.jones@exam` }, { type: "text", text: "ple.org today" }] },
+    ],
+    // Unknown fields are read too, held or not.
+    tools: [{ type: "function", function: { name: "notify", description: `escalate to ops@example.net ${"x".repeat(400)}`, parameters: { type: "object" } } }],
+    temperature: 0.2,
+  };
+}
+
+describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
+  it("an OpenAI request from 256 KiB is parsed, checked and written by workers, with the inline chain's exact redactions", async () => {
+    const pool = scanPool();
+    const before = { ...pool.completedByKind };
+    const body = bigBody();
+    expect(JSON.stringify(body).length).toBeGreaterThan(256 * 1024);
+    const r = await stack.openai().chat.completions.create(body as never);
+    expect(r.choices[0]!.message.content).toBe("fine");
+    const grew = (k: "parse-body" | "body-chain" | "serialise-body") => (pool.completedByKind[k] ?? 0) - (before[k] ?? 0);
+    expect(grew("parse-body")).toBeGreaterThanOrEqual(1);
+    expect(grew("body-chain")).toBeGreaterThanOrEqual(1);
+    expect(grew("serialise-body")).toBeGreaterThanOrEqual(1);
+
+    const sent = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!.body as JsonObject;
+    const expected = await inlineResult(body);
+    expect(sent.messages).toEqual(expected.messages);
+    expect(sent.tools).toEqual(expected.tools);
+    expect(sent.temperature).toBe(0.2);
+    const text = JSON.stringify(sent);
+    for (const raw of ["@example.com", "4111 1111 1111 1111", "123-45-6789", "BEGIN PRIVATE KEY", "ops@example.net", "carol.jones"]) expect(text).not.toContain(raw);
+    const parts = (sent.messages as { content: { text: string }[] }[])[2]!.content;
+    expect(parts[0]!.text.endsWith("write to [REDACTED:EMAIL]")).toBe(true);
+    expect(parts[1]!.text).toBe("[REDACTED:EMAIL] today");
+  });
+
+  it("a large body's faults are worded as a small body's", async () => {
+    const pad = "a".repeat(300 * 1024);
+    const post = (raw: string | Buffer) =>
+      fetch(`${stack.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: raw }).then(async (r) => ({
+        status: r.status,
+        error: ((await r.json()) as { error: { message: string } }).error.message,
+      }));
+    expect(await post(`{"model":"${MODEL}","messages":[{"role":"user","content":"${pad}"}]`)).toMatchObject({ status: 400, error: expect.stringMatching(/^the request body is not valid JSON/) });
+    expect(await post(Buffer.concat([Buffer.from(`{"model":"${MODEL}","x":"${pad}`), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]))).toEqual({
+      status: 400,
+      error: "the request body is not valid UTF-8",
+    });
+    expect(await post(`{"model":"${MODEL}","x":"${pad}","y":${"[".repeat(100)}${"]".repeat(100)}}`)).toEqual({ status: 400, error: "the request body nests deeper than 64 levels" });
+    // Parsed fine by the worker, refused by the pipeline as a small body would be.
+    expect(await post(`{"model":"${MODEL}","messages":"${pad}"}`)).toMatchObject({ status: 400, error: expect.stringContaining("`messages` is required") });
+  });
+
+  it("EvaluatePolicy runs a large text's chain in the pool and lists the first 1,000 findings, counting all", async () => {
+    const pool = scanPool();
+    const before = pool.completedByKind.chain ?? 0;
+    const kt = createKeeptrustsClient({ baseUrl: stack.url, protocol: "grpc" });
+    const text = "mail bob@example.com now. ".repeat(3000);
+    const r = await kt.governance.evaluatePolicy({ text, direction: Direction.REQUEST });
+    expect((pool.completedByKind.chain ?? 0) - before).toBeGreaterThanOrEqual(1);
+    expect(r.decision).toBe("redact");
+    expect(r.findingsTotal).toBe(3000);
+    expect(r.findings).toHaveLength(1000);
+    expect(r.findings[0]).toMatchObject({ type: "email", start: 5, end: 20 });
+    expect(r.findings[999]).toMatchObject({ start: 999 * 26 + 5, end: 999 * 26 + 20 });
+    expect(r.redactedText).toBe("mail [REDACTED:EMAIL] now. ".repeat(3000));
+  });
+
+  it("the pool's queue is bounded: past it a job is refused at once with a 503 the client can retry", async () => {
+    const pool = new ScanPool({ size: 1, maxQueued: 1 });
+    try {
+      const job = { kind: "pii" as const, key: "e", spec: { patterns: ["email"], regions: undefined, obfuscated: undefined }, texts: ["a@b.co ".repeat(50_000)], json: [false] };
+      const running = pool.run(job);
+      const waiting = pool.run(job);
+      const refused = pool.run(job);
+      await expect(refused).rejects.toMatchObject({ code: "KT_ERR_OVERLOADED", status: 503 });
+      expect(pool.refused).toBe(1);
+      expect((await running)[0]!.found.length).toBe(3 * 50_000);
+      expect((await waiting)[0]!.found.length).toBe(3 * 50_000);
+    } finally {
+      await pool.close();
+    }
+  });
+});
