@@ -6,24 +6,24 @@
  *
  * Load: a fresh read and parse of models/ (the first load in a process also pays the file cache).
  * Short prompts: the median over 20,000 classifications of a rotation of everyday and harmful
- * prompts (after 5,000 warm-up runs). Long text: 8 MB of mixed prose, as one text and streamed in
- * 4-character pieces. Memory: RSS and heap growth after loading and using the model.
+ * prompts (after 5,000 warm-up runs). Long text: 8 MB of mixed prose, as one text (best of 5 runs,
+ * by wall clock and by the process's CPU time, which the other work on a shared machine blurs
+ * less) and streamed in 4-character pieces. Memory: the model's own, RSS and heap growth after
+ * loading it and classifying the short prompts (before the bench builds its 8 MB texts, which are
+ * the bench's memory, not the model's); and the RSS peak with the long texts, for reference.
  */
 import { ContentClassifier, loadClassifier } from "../src/policy/content/index.js";
 import { everyday, handBenign, handHarmful } from "../scripts/content/eval-sets.js";
 
+const prompts = [...everyday, ...handBenign, ...handHarmful.map((h) => h.text)];
+globalThis.gc?.();
 const rssBefore = process.memoryUsage().rss;
 const heapBefore = process.memoryUsage().heapUsed;
-const loads: number[] = [];
-let model = loadClassifier();
-for (let i = 0; i < 5; i++) {
-  const t0 = performance.now();
-  model = loadClassifier();
-  loads.push(performance.now() - t0);
-}
+const t00 = performance.now();
+const model = loadClassifier();
+const firstLoad = performance.now() - t00;
 const clf = new ContentClassifier(model);
 
-const prompts = [...everyday, ...handBenign, ...handHarmful.map((h) => h.text)];
 for (let i = 0; i < 5000; i++) clf.score(prompts[i % prompts.length]!);
 const times: number[] = [];
 let sink = 0;
@@ -34,15 +34,30 @@ for (let i = 0; i < 20000; i++) {
   times.push(Number(process.hrtime.bigint() - t0) / 1000);
 }
 times.sort((a, b) => a - b);
+globalThis.gc?.();
+const modelMem = process.memoryUsage();
+const loads: number[] = [];
+for (let i = 0; i < 5; i++) {
+  const t0 = performance.now();
+  loadClassifier();
+  loads.push(performance.now() - t0);
+}
 const avgLen = prompts.reduce((a, p) => a + p.length, 0) / prompts.length;
 
 const para = prompts.join(" ") + " ";
 let long = "";
 while (long.length < 8 * 1024 * 1024) long += para;
 clf.score(long.slice(0, 100_000));
-const t1 = performance.now();
-sink += clf.score(long)[0]!;
-const wholeMs = performance.now() - t1;
+let wholeMs = Infinity;
+let wholeCpuMs = Infinity;
+for (let r = 0; r < 5; r++) {
+  const t1 = performance.now();
+  const c1 = process.cpuUsage();
+  sink += clf.score(long)[0]!;
+  const cpu = process.cpuUsage(c1);
+  wholeMs = Math.min(wholeMs, performance.now() - t1);
+  wholeCpuMs = Math.min(wholeCpuMs, (cpu.user + cpu.system) / 1000);
+}
 const pieces = long.slice(0, 2 * 1024 * 1024).match(/[\s\S]{1,4}/g)!;
 const t2 = performance.now();
 clf.begin();
@@ -54,11 +69,14 @@ const mem = process.memoryUsage();
 console.log(`# content classifier (${model.version}, ${model.weights.length / 1024 / 1024} MiB of int8 weights)\n`);
 console.log("| measure | value | target |");
 console.log("| --- | ---: | ---: |");
-console.log(`| model load (median of 5 reloads) | ${loads.sort((a, b) => a - b)[2]!.toFixed(1)} ms | ≤ 200 ms |`);
+console.log(`| model load, first in the process | ${firstLoad.toFixed(1)} ms | ≤ 200 ms |`);
+console.log(`| model load (median of 5 reloads) | ${loads.sort((a, b) => a - b)[2]!.toFixed(1)} ms | |`);
 console.log(`| short prompt (${avgLen.toFixed(0)} chars avg), median | ${times[times.length >> 1]!.toFixed(1)} µs | ≤ 50 µs |`);
 console.log(`| short prompt, p99 | ${times[Math.floor(times.length * 0.99)]!.toFixed(1)} µs | |`);
-console.log(`| long text, whole (${mb.toFixed(1)} MB) | ${(mb / (wholeMs / 1000)).toFixed(1)} MB/s | ≥ 20 MB/s |`);
+console.log(`| long text, whole (${mb.toFixed(1)} MB), best of 5 by wall clock | ${(mb / (wholeMs / 1000)).toFixed(1)} MB/s | ≥ 20 MB/s |`);
+console.log(`| long text, whole, best of 5 by CPU time | ${(mb / (wholeCpuMs / 1000)).toFixed(1)} MB/s | |`);
 console.log(`| long text, streamed in 4-char pieces (2 MB) | ${(2.097 / (streamMs / 1000)).toFixed(1)} MB/s | |`);
-console.log(`| RSS growth (model + use) | ${((mem.rss - rssBefore) / 1024 / 1024).toFixed(1)} MB | ≤ 50 MB |`);
-console.log(`| heap growth | ${((mem.heapUsed - heapBefore) / 1024 / 1024).toFixed(1)} MB | |`);
+console.log(`| memory: RSS growth, model loaded and used | ${((modelMem.rss - rssBefore) / 1024 / 1024).toFixed(1)} MB | ≤ 50 MB |`);
+console.log(`| memory: heap growth, model loaded and used | ${((modelMem.heapUsed - heapBefore) / 1024 / 1024).toFixed(1)} MB | |`);
+console.log(`| RSS growth with the bench's 8 MB texts held | ${((mem.rss - rssBefore) / 1024 / 1024).toFixed(1)} MB | |`);
 if (sink === -1) console.log("");

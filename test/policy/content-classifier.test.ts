@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { everyday, handBenign, handHarmful } from "../../scripts/content/eval-sets.js";
 import { ContentClassifier, defaultClassifier, defaultThresholds, judgeText, wordsOf } from "../../src/policy/content/index.js";
 import { WordReader } from "../../src/policy/content/content-text.js";
+import { featuresOf } from "../../src/policy/content/features.js";
 import { compilePolicyEngine } from "../../src/policy/index.js";
 import { configWith } from "./helpers.js";
 
@@ -66,6 +67,41 @@ describe("content classifier: the text it reads", () => {
       expect(m.thresholds[c]).toBeLessThanOrEqual(1);
     }
     expect(m.weights.length).toBeLessThanOrEqual(4 * 1024 * 1024);
+  });
+});
+
+describe("content classifier: its arithmetic", () => {
+  /** The score of a one-window text, from the int8 weights summed one by one (the model's definition). */
+  function reference(text: string): number[] {
+    const m = defaultClassifier();
+    const feats = featuresOf(text, m.bits);
+    const sums = new Array(8).fill(0);
+    for (const b of feats) for (let c = 0; c < 8; c++) sums[c] += m.weights[b * 8 + c]!;
+    const norm = 1 / Math.sqrt(feats.length);
+    const z = sums.map((x, c) => m.biases[c]! + m.scales[c]! * x * norm);
+    const harm = 1 / (1 + Math.exp(-z[m.harmOutput]!));
+    const k = m.categories.length;
+    const top = Math.max(...z.slice(0, k));
+    let sum = 0;
+    for (let c = 0; c < k; c++) sum += Math.exp(z[c]! - top);
+    return z.slice(0, k).map((zc) => (harm * Math.exp(zc - top)) / sum);
+  }
+
+  it("sums the weights exactly however many features a window holds (packed lanes, property)", () => {
+    const clf = new ContentClassifier(defaultClassifier());
+    // Up to 15 words (one window, one sentence) of up to 40 letters: up to ~1,800 features, so the
+    // 16-bit lanes are unpacked by count several times within the window.
+    const word = fc.oneof(fc.stringMatching(/^[a-z]{2,8}$/), fc.stringMatching(/^[a-z]{30,40}$/));
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 8, maxLength: 15 }), (words) => {
+        const text = words.join(" ");
+        const got = Array.from(clf.score(text));
+        const want = reference(text);
+        // Relative: most scores of random words are tiny, and a wrong sum moves them by orders of magnitude.
+        for (let c = 0; c < want.length; c++) expect(Math.abs(got[c]! - want[c]!)).toBeLessThanOrEqual(1e-9 * want[c]!);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

@@ -29,10 +29,27 @@ export interface ClassifierModel {
   /** Operating points chosen at training time (documented defaults for the config). */
   thresholds: Readonly<Record<string, number>>;
   weights: Int8Array;
+  /** The same bytes read four at a time, little-endian (no copy on little-endian machines): see ContentClassifier. */
+  words: Uint32Array;
+}
+
+/** The weight table as 32-bit words: bytes 0-3 of a word are categories 4k..4k+3 of a bucket. */
+export function weightWords(weights: Int8Array): Uint32Array {
+  let bytes = new Uint8Array(weights.buffer, weights.byteOffset, weights.length);
+  if (weights.byteOffset % 4 !== 0) bytes = bytes.slice();
+  if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
+    // A big-endian machine: reverse each word's bytes once, so the lanes below read the same.
+    bytes = bytes.slice();
+    for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+  }
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
 }
 
 /** Categories are padded to this stride in the weight table. */
 export const STRIDE = 8;
+
+/** Features summed in 16-bit lanes before they are unpacked (256 x 255 < 2^16). */
+const LANE_FEATURES = 256;
 
 export interface ModelHeader {
   version: string;
@@ -65,6 +82,7 @@ export function loadClassifier(path: string = join(projectRoot(), MODEL_FILE)): 
   const expected = (1 << header.bits) * STRIDE;
   if (bin.length !== expected) throw new Error(`content classifier: ${header.weights} has ${bin.length} bytes, expected ${expected}`);
   if (header.categories.length >= STRIDE || header.harmOutput !== STRIDE - 1) throw new Error("content classifier: unsupported layout");
+  const weights = new Int8Array(bin.buffer, bin.byteOffset, bin.length);
   return {
     version: header.version,
     bits: header.bits,
@@ -73,7 +91,8 @@ export function loadClassifier(path: string = join(projectRoot(), MODEL_FILE)): 
     biases: Float64Array.from(header.biases),
     scales: Float64Array.from(header.scales),
     thresholds: header.thresholds,
-    weights: new Int8Array(bin.buffer, bin.byteOffset, bin.length),
+    weights,
+    words: weightWords(weights),
   };
 }
 
@@ -116,24 +135,29 @@ export class ContentClassifier {
   private prevBlockEnd = 0;
   private clearedUpTo = 0;
   private readonly walker: FeatureWalker;
+  /**
+   * Sums since the last unpack, two categories per 32-bit lane: a weight w read as its byte XOR
+   * 0x80 is w + 128 (0..255), and masking a word with 0x00ff00ff puts two categories in 16-bit
+   * halves, so one feature costs two loads and four additions for all eight categories. Exact:
+   * after at most LANE_FEATURES features a half holds at most 256 x 255 < 2^16, and is unpacked.
+   */
+  private readonly lanes = new Uint32Array(4);
+  private laneN = 0;
 
   constructor(readonly model: ClassifierModel) {
     this.best = new Float64Array(model.categories.length);
-    const w = model.weights;
-    const tot = this.tot;
+    const w = model.words;
+    const lanes = this.lanes;
     this.walker = new FeatureWalker(
       model.bits,
       (b) => {
-        const o = b * STRIDE;
-        tot[0]! += w[o]!;
-        tot[1]! += w[o + 1]!;
-        tot[2]! += w[o + 2]!;
-        tot[3]! += w[o + 3]!;
-        tot[4]! += w[o + 4]!;
-        tot[5]! += w[o + 5]!;
-        tot[6]! += w[o + 6]!;
-        tot[7]! += w[o + 7]!;
-        this.totN++;
+        const u = w[2 * b]! ^ 0x80808080;
+        const v = w[2 * b + 1]! ^ 0x80808080;
+        lanes[0] += u & 0x00ff00ff;
+        lanes[1] += (u >>> 8) & 0x00ff00ff;
+        lanes[2] += v & 0x00ff00ff;
+        lanes[3] += (v >>> 8) & 0x00ff00ff;
+        if (++this.laneN === LANE_FEATURES) this.unpack();
       },
       (end) => this.closeBlock(end),
       (at) => this.closeSentence(at),
@@ -196,14 +220,38 @@ export class ContentClassifier {
     this.sentStart = 0;
     this.tot.fill(0);
     this.totN = 0;
+    this.lanes.fill(0);
+    this.laneN = 0;
     this.curSnap.fill(0);
     this.curSnapN = 0;
     this.sentSnap.fill(0);
     this.sentSnapN = 0;
   }
 
+  /** Adds the lanes into the running totals, and empties them. */
+  private unpack(): void {
+    const n = this.laneN;
+    if (n === 0) return;
+    const l = this.lanes;
+    const t = this.tot;
+    const off = 128 * n;
+    // Lanes 0 and 2 hold the even categories of a word (low half first), 1 and 3 the odd ones.
+    t[0]! += (l[0]! & 0xffff) - off;
+    t[2]! += (l[0]! >>> 16) - off;
+    t[1]! += (l[1]! & 0xffff) - off;
+    t[3]! += (l[1]! >>> 16) - off;
+    t[4]! += (l[2]! & 0xffff) - off;
+    t[6]! += (l[2]! >>> 16) - off;
+    t[5]! += (l[3]! & 0xffff) - off;
+    t[7]! += (l[3]! >>> 16) - off;
+    l.fill(0);
+    this.totN += n;
+    this.laneN = 0;
+  }
+
   /** Brings the current block's and sentence's sums up to date from the running totals. */
   private sync(): void {
+    this.unpack();
     for (let c = 0; c < STRIDE; c++) {
       this.cur[c] = this.tot[c]! - this.curSnap[c]!;
       this.sent[c] = this.tot[c]! - this.sentSnap[c]!;
@@ -282,6 +330,10 @@ export class ContentClassifier {
     for (let c = 0; c < STRIDE; c++) z[c] = biases[c]! + scales[c]! * sums[c]! * norm;
     const harm = 1 / (1 + Math.exp(-z[harmOutput]!));
     const k = this.best.length;
+    // A category's score is at most `harm`: when no best is below it, this window changes nothing.
+    let low = Infinity;
+    for (let c = 0; c < k; c++) if (this.best[c]! < low) low = this.best[c]!;
+    if (harm * (1 + 1e-12) <= low) return; // the margin covers rounding in the products below
     let m = -Infinity;
     for (let c = 0; c < k; c++) if (z[c]! > m) m = z[c]!;
     let sum = 0;

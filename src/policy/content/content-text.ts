@@ -89,7 +89,21 @@ export class WordReader {
     const last = n > 0 ? text.charCodeAt(n - 1) : 0;
     const stop = final || last === 32 || last === 10 || last === 9 ? n : n - 1;
     let i = 0;
-    for (; i < stop; i++) this.step(text, i, n);
+    const word = this.word;
+    for (; i < stop; i++) {
+      // Fast path, the same as step() for an ASCII letter or digit inside a word with room.
+      const raw = text.charCodeAt(i);
+      if (raw < 128) {
+        const c = ASCII_CLASS[raw]!;
+        if (c !== 0 && this.len < MAX_WORD) {
+          word[this.len++] = c;
+          if (c <= 57) this.hasDigit = true;
+          else this.hasLetter = true;
+          continue;
+        }
+      }
+      this.step(text, i, n);
+    }
     this.before = i > 0 ? text.charCodeAt(i - 1) : this.before;
     this.tail = text.slice(i);
     this.base += i;
