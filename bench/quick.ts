@@ -6,6 +6,8 @@
  *
  *   nice npx tsx bench/quick.ts     (BENCH_QUICK_ROUNDS=3, BENCH_QUICK_SECONDS=3, BENCH_QUICK_ONLY=plain,off,full)
  *
+ * BENCH_QUICK_BASE=DIR adds rows for another build (a directory with its own bin/ and dist/, e.g. a copy
+ * taken before a change), interleaved with this one's, for before/after figures from the same run.
  * BENCH_QUICK_SYSCALLS=1 adds system calls per request (strace -c); BENCH_QUICK_CPU=0 skips the CPU table.
  * The gateway runs from dist/ (`npm run build:server` first). Prints one markdown table.
  */
@@ -35,10 +37,15 @@ async function cpu(tmp: string): Promise<string> {
   const rows: { label: string; svc: Service }[] = [];
   try {
     if (only.has("plain")) rows.push({ label: "plain Node proxy", svc: await startPlainNodeProxy(fake.origin) });
+    const base = process.env.BENCH_QUICK_BASE;
     for (const p of ["off", "full"] as const) {
       if (!only.has(p)) continue;
       const cfg = writeGatewayConfig(tmp, `quick-${p}`, { baseUrl: fake.origin + "/v1", policies: p, auditDir: path.join(tmp, `audit-${p}`) });
       rows.push({ label: `gateway, policies ${p}`, svc: await startGateway(cfg, `gateway (${p})`) });
+      if (base) {
+        const bcfg = writeGatewayConfig(tmp, `quick-base-${p}`, { baseUrl: fake.origin + "/v1", policies: p, auditDir: path.join(tmp, `audit-base-${p}`) });
+        rows.push({ label: `baseline build, policies ${p}`, svc: await startGateway(bcfg, `baseline (${p})`, { root: base }) });
+      }
     }
     services.push(...rows.map((r) => r.svc));
     pinTree(fake.child.pid, 0);
@@ -51,11 +58,11 @@ async function cpu(tmp: string): Promise<string> {
       for (const [k, r] of rows.entries()) by[k]!.push(await measure(r.label, r.svc.origin + CHAT, { ...s, warmupSeconds: 0 }, { proxy: r.svc.child.pid, upstream: fake.child.pid }, {}, 0));
     const plain = by[0] && rows[0]!.label.startsWith("plain") ? median(by[0].map((x) => x.proxyCpuUs ?? NaN)) : undefined;
     return table(
-      ["path", "CPU µs/req (median)", "rounds", "vs plain", "p50 ms", "non-2xx"],
+      ["path", "CPU µs/req (median)", "min", "rounds", "vs plain (median)", "p50 ms", "non-2xx"],
       rows.map((r, k) => {
         const cpus = by[k]!.map((x) => x.proxyCpuUs ?? NaN);
         const m = median(cpus);
-        return [r.label, fmtInt(m), cpus.map((c) => fmtInt(c)).join(" / "), plain ? `${(m / plain).toFixed(2)}×` : "", fmt(median(by[k]!.map((x) => x.load.p50Ms ?? NaN))), by[k]!.reduce((a, x) => a + x.load.non2xx, 0)];
+        return [r.label, fmtInt(m), fmtInt(Math.min(...cpus)), cpus.map((c) => fmtInt(c)).join(" / "), plain ? `${(m / plain).toFixed(2)}×` : "", fmt(median(by[k]!.map((x) => x.load.p50Ms ?? NaN))), by[k]!.reduce((a, x) => a + x.load.non2xx, 0)];
       }),
     );
   } finally {

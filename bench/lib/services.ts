@@ -75,7 +75,7 @@ http {
 export async function startGateway(
   configPath: string,
   name = "gateway",
-  opts: { env?: Record<string, string>; nodeArgs?: string[]; args?: string[] } = {},
+  opts: { env?: Record<string, string>; nodeArgs?: string[]; args?: string[]; /** Another build's directory (its bin/ and dist/) to run instead of this one's. */ root?: string } = {},
 ): Promise<Service> {
   const port = await freePort();
   const child = startChild(
@@ -101,7 +101,7 @@ export async function startGateway(
       "info",
       ...(opts.args ?? []),
     ],
-    { env: cleanEnv({ ...gatewayEnv(), ...opts.env }) },
+    { env: cleanEnv({ ...gatewayEnv(), ...opts.env }), cwd: opts.root },
   );
   const origin = `http://127.0.0.1:${port}`;
   await waitForHttp200(child, `${origin}/readyz`, 45_000);

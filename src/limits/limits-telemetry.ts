@@ -1,4 +1,4 @@
-import { log, metrics } from "../telemetry/index.js";
+import { CounterCells, log, metrics } from "../telemetry/index.js";
 import type { GuardedStore, StoreHealth } from "./guarded-store.js";
 
 /*
@@ -49,12 +49,16 @@ export function watchStore(store: GuardedStore): void {
   watched = store;
 }
 
+// Bumped twice per request with token limits: through pre-bound cells (see metric-cells.ts).
+const reservedCells = new CounterCells(reserved, ["key_id"]);
+const chargedCells = new CounterCells(charged, ["key_id"]);
+
 export function noteReserved(keyId: string, tokens: number): void {
-  if (tokens > 0) reserved.inc({ key_id: keyId }, tokens);
+  if (tokens > 0 && !reservedCells.inc(keyId, tokens)) reservedCells.first(keyId, { key_id: keyId }, tokens);
 }
 
 export function noteCharged(keyId: string, tokens: number): void {
-  if (tokens > 0) charged.inc({ key_id: keyId }, tokens);
+  if (tokens > 0 && !chargedCells.inc(keyId, tokens)) chargedCells.first(keyId, { key_id: keyId }, tokens);
 }
 
 export function noteRejected(keyId: string, subject: string, limit: string): void {

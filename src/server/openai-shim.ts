@@ -91,14 +91,29 @@ function allow(method: string, expected: string): void {
 async function authenticate(deps: ShimDeps, req: NodeRequest, operation: string, origin: RequestOrigin): Promise<Principal> {
   try {
     // Node keeps only the first of repeated Authorization headers; two credentials are refused.
-    const all = (req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct?.authorization;
-    if (all !== undefined && all.length > 1)
+    if (repeatedAuthorization(req.rawHeaders))
       throw new GatewayError("KT_ERR_INVALID_REQUEST", "the request has more than one Authorization header; send exactly one");
     return deps.auth().authenticate(header(req, "authorization"), origin.clientAddress);
   } catch (err) {
     if (err instanceof AuthFailure) await refuse(deps, req, operation, origin, err, err.principal, err.fingerprint ?? "none");
     throw err;
   }
+}
+
+/**
+ * Whether the raw header list names Authorization more than once. A scan of the names Node already
+ * holds, rather than `headersDistinct`, which builds an object of arrays of every header per request.
+ */
+function repeatedAuthorization(raw: readonly string[] | undefined): boolean {
+  if (!raw) return false;
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 13 || name.toLowerCase() !== "authorization") continue;
+    if (seen) return true;
+    seen = true;
+  }
+  return false;
 }
 
 /** Records a request refused before the pipeline; the answer goes out once the record is written. */

@@ -28,6 +28,13 @@
  *   const fsync = metrics.histogram({ name: "kt_audit_fsync_duration_seconds", help: "…" });
  *   fsync.observe(seconds);                             // DURATION_BUCKETS unless `buckets` is given
  *
+ * On a per-request path, update through cells (metric-cells.ts): the label values joined by SEP
+ * are the key, and the labels object is built only for a combination's first update:
+ *
+ *   const cells = new CounterCells(rejected, ["key_id", "kind"]);
+ *   const k = keyId + SEP + kind;
+ *   if (!cells.inc(k)) cells.first(k, { key_id: keyId, kind });
+ *
  * Label values must come from bounded sets (config ids, enums, finding types): never a client's raw
  * `model`, a path, an error message. Gauges say how `--workers` combines them (`aggregator`,
  * default sum); counters and histograms are summed across workers.
@@ -35,6 +42,7 @@
 export { configureLogging, flushLogs, log, LOG_LEVELS, parseLogLevel, type Logger, type LogFormat, type LoggingOptions } from "./logger.js";
 export { DURATION_BUCKETS, metrics, registry, TOKEN_BUCKETS, type Counter, type Gauge, type Histogram } from "./metrics-registry.js";
 export { telemetryObserver } from "./request-telemetry.js";
+export { CounterCells, HistogramCells, SEP } from "./metric-cells.js";
 export { clusterExposition, collectProcessMetrics, joinClusterMetrics, noteWorkerRestart, scrapeMetrics, serveClusterMetrics, type Exposition } from "./cluster-metrics.js";
 export { serveMetrics, type MetricsServer } from "./metrics-server.js";
 export { metricsExportWanted, registryProducer, startMetricsExport, type MetricsExport } from "./otlp-metrics.js";

@@ -1,11 +1,15 @@
 import type { RequestObserver, RequestSummary } from "../chat/index.js";
+import type { Target } from "../config/index.js";
+import type { AttemptTrace, RequestTrace } from "../chat/index.js";
 import { log } from "./logger.js";
+import { CounterCells, HistogramCells, SEP } from "./metric-cells.js";
 import { metrics, TOKEN_BUCKETS } from "./metrics-registry.js";
 
 /*
  * Per-request metrics and the access log, fed from the pipeline's request summary (the same one
- * the audit record is built from). Cost per request: one closure, the counter/histogram updates
- * below (a label-key lookup each) and one pino line — measured in docs/operations.md.
+ * the audit record is built from). Cost per request: one wrapper object, the counter/histogram
+ * updates below (through pre-bound cells: one string key and one map lookup each) and one pino
+ * line — measured in docs/benchmarks.md.
  *
  * Cardinality: `target`, `key_id`, policy and rule ids come from the config; `gen_ai_request_model`
  * is the serving target's configured model, never the client's `model` string (which may be any
@@ -92,6 +96,14 @@ const findings = metrics.counter({
 
 const ROUTES: Record<string, string> = { chat: "chat_completions", completion: "completions" };
 
+const requestCells = new CounterCells(requests, ["route", "front_door", "target", "key_id", "outcome"]);
+const durationCells = new HistogramCells(requestDuration, [...genAi, "error_type"]);
+const tokenCells = new HistogramCells(tokenUsage, [...genAi, "gen_ai_token_type"]);
+const ttftCells = new HistogramCells(timeToFirstToken, genAi);
+const tpotCells = new HistogramCells(timePerOutputToken, genAi);
+const decisionCells = new CounterCells(decisions, ["policy", "rule", "action", "phase"]);
+const findingCells = new CounterCells(findings, ["policy", "rule", "type", "action"]);
+
 let seq = 0;
 const idPrefix = `${(process.env.KT_WORKER_ID ?? "0").slice(0, 4)}${Date.now().toString(36)}`;
 
@@ -102,49 +114,89 @@ const idPrefix = `${(process.env.KT_WORKER_ID ?? "0").slice(0, 4)}${Date.now().t
 export function telemetryObserver(inner: RequestObserver): RequestObserver {
   return {
     start(info) {
-      const trace = inner.start(info);
-      const requestId = `${idPrefix}-${(++seq).toString(36)}`;
       inFlight++;
       if (info.stream) streamsInFlight++;
-      const end = trace.end;
-      trace.end = (summary: RequestSummary) => {
-        inFlight--;
-        if (info.stream) streamsInFlight--;
-        try {
-          record(summary, requestId, trace.traceparent);
-        } catch (err) {
-          log.error({ err: (err as Error).message }, "request metrics failed");
-        }
-        return end.call(trace, summary);
-      };
-      return trace;
+      return new TelemetryTrace(inner.start(info), `${idPrefix}-${(++seq).toString(36)}`, info.stream);
     },
   };
+}
+
+/** A class rather than a closure per request (see ShimCallContext on why). */
+class TelemetryTrace implements RequestTrace {
+  constructor(
+    private readonly inner: RequestTrace,
+    private readonly requestId: string,
+    private readonly stream: boolean,
+  ) {}
+
+  get traceparent() {
+    return this.inner.traceparent;
+  }
+
+  get tracestate() {
+    return this.inner.tracestate;
+  }
+
+  firstChunk(): void {
+    this.inner.firstChunk?.();
+  }
+
+  attempt(target: Target): AttemptTrace | undefined {
+    return this.inner.attempt?.(target);
+  }
+
+  end(summary: RequestSummary): Promise<void> | void {
+    inFlight--;
+    if (this.stream) streamsInFlight--;
+    try {
+      record(summary, this.requestId, this.inner.traceparent);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "request metrics failed");
+    }
+    return this.inner.end(summary);
+  }
+}
+
+/** The GenAI labels of a series' first update (later ones go through its cell). */
+function genAiLabels(op: string, model: string) {
+  return { gen_ai_operation_name: op, gen_ai_provider_name: PROVIDER, gen_ai_request_model: model };
 }
 
 function record(s: RequestSummary, requestId: string, traceparent: string | undefined): void {
   const target = s.target?.id ?? "none";
   const model = s.target ? (s.target.providerModel ?? s.target.upstreamModel) : "unknown";
   const route = ROUTES[s.op] ?? s.op;
-  const g = { gen_ai_operation_name: s.op === "chat" ? "chat" : "text_completion", gen_ai_provider_name: PROVIDER, gen_ai_request_model: model };
+  const opName = s.op === "chat" ? "chat" : "text_completion";
+  const g = opName + SEP + PROVIDER + SEP + model;
 
-  requests.inc({ route, front_door: s.frontDoor, target, key_id: s.principal.keyId, outcome: s.outcome });
+  const rk = route + SEP + s.frontDoor + SEP + target + SEP + s.principal.keyId + SEP + s.outcome;
+  if (!requestCells.inc(rk)) requestCells.first(rk, { route, front_door: s.frontDoor, target, key_id: s.principal.keyId, outcome: s.outcome });
   if (s.error && s.outcome !== "blocked") requestErrors.inc({ code: s.error.code, target });
-  requestDuration.observe({ ...g, error_type: s.error ? s.error.code : "" }, s.latencyMs / 1000);
+  const errorType = s.error ? s.error.code : "";
+  const seconds = s.latencyMs / 1000;
+  if (!durationCells.observe(g + SEP + errorType, seconds)) durationCells.first(g + SEP + errorType, { ...genAiLabels(opName, model), error_type: errorType }, seconds);
   if (s.usage) {
-    tokenUsage.observe({ ...g, gen_ai_token_type: "input" }, s.usage.input);
-    tokenUsage.observe({ ...g, gen_ai_token_type: "output" }, s.usage.output);
+    if (!tokenCells.observe(g + SEP + "input", s.usage.input)) tokenCells.first(g + SEP + "input", { ...genAiLabels(opName, model), gen_ai_token_type: "input" }, s.usage.input);
+    if (!tokenCells.observe(g + SEP + "output", s.usage.output)) tokenCells.first(g + SEP + "output", { ...genAiLabels(opName, model), gen_ai_token_type: "output" }, s.usage.output);
   }
   if (s.stream && s.firstChunkMs !== undefined) {
-    timeToFirstToken.observe(g, s.firstChunkMs / 1000);
+    if (!ttftCells.observe(g, s.firstChunkMs / 1000)) ttftCells.first(g, genAiLabels(opName, model), s.firstChunkMs / 1000);
     const out = s.usage?.output ?? 0;
-    if (s.outcome === "ok" && out > 1) timePerOutputToken.observe(g, (s.latencyMs - s.firstChunkMs) / 1000 / (out - 1));
+    if (s.outcome === "ok" && out > 1) {
+      const tpot = (s.latencyMs - s.firstChunkMs) / 1000 / (out - 1);
+      if (!tpotCells.observe(g, tpot)) tpotCells.first(g, genAiLabels(opName, model), tpot);
+    }
   }
   for (let i = 0; i + 1 < s.attempts.length; i++) failovers.inc({ from_target: s.attempts[i]! });
   if (s.attempts.length > 1) log.warn({ req_id: requestId, attempts: s.attempts, outcome: s.outcome }, `failed over: ${s.attempts.join(" -> ")}`);
   for (const e of s.events) {
-    decisions.inc({ policy: e.policy, rule: e.rule, action: e.action, phase: e.phase });
-    for (const type in e.counts) findings.inc({ policy: e.policy, rule: e.rule, type, action: e.action }, e.counts[type]);
+    const dk = e.policy + SEP + e.rule + SEP + e.action + SEP + e.phase;
+    if (!decisionCells.inc(dk)) decisionCells.first(dk, { policy: e.policy, rule: e.rule, action: e.action, phase: e.phase });
+    for (const type in e.counts) {
+      const fk = e.policy + SEP + e.rule + SEP + type + SEP + e.action;
+      const n = e.counts[type]!;
+      if (!findingCells.inc(fk, n)) findingCells.first(fk, { policy: e.policy, rule: e.rule, type, action: e.action }, n);
+    }
   }
 
   // The access log: who, what, where, how it ended and how long it took — never content.

@@ -60,6 +60,44 @@ providers:
     expect(JSON.stringify(upstream[0]!.headers)).not.toContain("kt-team-a-key");
   });
 
+  it("refuses a request with two Authorization headers, whatever their case, and serves one with a single header", async () => {
+    const stack = await startStack(
+      (url) => `auth:
+  api_keys:
+    - id: team-a
+      sha256: ${sha256Hex("kt-team-a-key")}
+providers:
+  targets:
+    - id: cloud
+      provider: openllm:chat:llama3:8b-instruct
+      model: ${MODEL}
+      base_url: ${url}
+`,
+    );
+    stacks.push(stack);
+    const body = JSON.stringify({ model: "cloud", messages: [{ role: "user", content: "hi" }] });
+    // Raw HTTP/1.1: fetch and the SDK join repeated headers before they are sent.
+    const raw = (headers: string[]) =>
+      new Promise<string>((resolve, reject) => {
+        const u = new URL(stack.url);
+        const sock = net.connect(Number(u.port), u.hostname);
+        let got = "";
+        sock.setEncoding("utf8");
+        sock.on("data", (d: string) => (got += d));
+        sock.on("end", () => resolve(got));
+        sock.on("error", reject);
+        sock.write(
+          ["POST /v1/chat/completions HTTP/1.1", `Host: ${u.host}`, "Content-Type: application/json", `Content-Length: ${Buffer.byteLength(body)}`, "Connection: close", ...headers, "", body].join("\r\n"),
+        );
+      });
+    const two = await raw(["Authorization: Bearer kt-team-a-key", "authorization: Bearer kt-team-a-key"]);
+    expect(two).toMatch(/^HTTP\/1\.1 400 /);
+    expect(two).toContain("more than one Authorization header");
+    const one = await raw(["AUTHORIZATION: Bearer kt-team-a-key", "X-Authorization: Bearer other"]);
+    expect(one).toMatch(/^HTTP\/1\.1 200 /);
+    expect(one).toContain("You said: hi");
+  });
+
   it("with no keys configured, serves loopback only", () => {
     const auth = new Authenticator([]);
     expect(auth.authenticate(undefined, "127.0.0.1").keyId).toBe("loopback");

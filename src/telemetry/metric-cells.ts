@@ -1,0 +1,144 @@
+import type { Counter, Histogram } from "prom-client";
+
+/**
+ * Pre-bound series for the hot path. prom-client, on every `inc`/`observe` with labels, validates
+ * the label object, hashes it into a string, converts the observed value's bucket bound to a
+ * property name and allocates its own wrapper objects; and each call site first built (often
+ * spread) that label object. A cell set resolves each distinct combination of label values once,
+ * through prom-client's API, and from then on adds to prom-client's own entry for it: one string
+ * key and one map lookup per update. What the registry holds, and so /metrics, the --workers
+ * aggregation and the OTLP bridge, is exactly what the API would have produced (pinned by
+ * test/telemetry/metric-cells.test.ts against prom-client's own updates).
+ *
+ * The key is the label values in `names` order joined by SEP. A cell is kept only when the key is
+ * exactly that join of the labels given with the first update, and no value holds SEP: a label
+ * set that cannot be keyed unambiguously takes prom-client's path every time, so no two label sets
+ * ever share a cell.
+ */
+export const SEP = "\u0001";
+
+type Labels = Record<string, string>;
+
+/** prom-client 15's series entries (lib/counter.js, lib/histogram.js). */
+interface CounterEntry {
+  value: number;
+  labels: Labels;
+}
+interface HistogramEntry {
+  labels: Labels;
+  bucketValues: Record<string, number>;
+  sum: number;
+  count: number;
+}
+
+/** prom-client keeps its series in `hashMap`, replaced wholesale by reset(). */
+interface WithSeries<E> {
+  hashMap: Record<string, E>;
+}
+
+/** Whether `key` is exactly the values of `labels` in `names` order: only then is a cell kept for it. */
+function keyOf(names: readonly string[], labels: Labels, key: string): boolean {
+  let k = "";
+  for (let i = 0; i < names.length; i++) {
+    const v = labels[names[i]!];
+    if (typeof v !== "string" || v.includes(SEP)) return false;
+    k += i === 0 ? v : SEP + v;
+  }
+  return k === key;
+}
+
+function sameLabels(a: Labels, b: Labels, names: readonly string[]): boolean {
+  for (const n of names) if (a[n] !== b[n]) return false;
+  return true;
+}
+
+/**
+ * A counter's cells. `inc(key)` adds through the cell and returns true, or returns false when the
+ * key has none yet; the caller then calls `first(key, labels)`, which goes through prom-client and
+ * keeps the cell. Labels objects are built only for a combination's first update.
+ */
+export class CounterCells {
+  private readonly cells = new Map<string, CounterEntry>();
+  private series: Record<string, CounterEntry> | undefined;
+
+  constructor(
+    private readonly counter: Counter<string>,
+    private readonly names: readonly string[],
+  ) {}
+
+  private current(): Record<string, CounterEntry> {
+    const own = (this.counter as unknown as WithSeries<CounterEntry>).hashMap;
+    if (own !== this.series) {
+      this.cells.clear();
+      this.series = own;
+    }
+    return own;
+  }
+
+  inc(key: string, value = 1): boolean {
+    this.current();
+    const cell = this.cells.get(key);
+    // Anything prom-client would refuse takes its path, which throws.
+    if (cell === undefined || !(value >= 0 && value < Infinity)) return false;
+    cell.value += value;
+    return true;
+  }
+
+  first(key: string, labels: Labels, value = 1): void {
+    const own = this.current();
+    const { labelHash } = this.counter.inc(labels, value) as unknown as { labelHash: string };
+    const entry = own[labelHash];
+    if (entry && keyOf(this.names, labels, key)) this.cells.set(key, entry);
+  }
+}
+
+/** A histogram's cells: `observe(key, v)` or, when it returns false, `first(key, labels, v)`. */
+export class HistogramCells {
+  private readonly cells = new Map<string, HistogramEntry>();
+  private series: Record<string, HistogramEntry> | undefined;
+  private readonly bounds: readonly number[];
+  /** Each bound as the property name prom-client files its bucket under. */
+  private readonly bucketKeys: readonly string[];
+
+  constructor(
+    private readonly histogram: Histogram<string>,
+    private readonly names: readonly string[],
+  ) {
+    this.bounds = (histogram as unknown as { upperBounds: number[] }).upperBounds;
+    this.bucketKeys = this.bounds.map(String);
+  }
+
+  private current(): Record<string, HistogramEntry> {
+    const own = (this.histogram as unknown as WithSeries<HistogramEntry>).hashMap;
+    if (own !== this.series) {
+      this.cells.clear();
+      this.series = own;
+    }
+    return own;
+  }
+
+  observe(key: string, value: number): boolean {
+    this.current();
+    const cell = this.cells.get(key);
+    if (cell === undefined || !Number.isFinite(value)) return false;
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && value > b[i]!) i++;
+    cell.sum += value;
+    cell.count += 1;
+    // Past the last bound only the count (the +Inf bucket) and the sum move, as in prom-client.
+    if (i < b.length) cell.bucketValues[this.bucketKeys[i]!]! += 1;
+    return true;
+  }
+
+  first(key: string, labels: Labels, value: number): void {
+    const own = this.current();
+    this.histogram.observe(labels, value);
+    if (!keyOf(this.names, labels, key)) return;
+    for (const entry of Object.values(own))
+      if (sameLabels(entry.labels, labels, this.names)) {
+        this.cells.set(key, entry);
+        return;
+      }
+  }
+}
