@@ -174,7 +174,8 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
         need -= to;
       }
       const window = parts.map((p) => segs[p.seg]!.text.slice(p.from, p.to)).join("");
-      for (const f of scanSource(scanner, window)) {
+      // Only a finding that starts before the boundary can cross it.
+      for (const f of scanSource(scanner, window, false, cut)) {
         if (!(f.start < cut && f.end > cut)) continue;
         nextValue++;
         // Cut the finding into the texts it covers.

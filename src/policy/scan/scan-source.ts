@@ -4,11 +4,18 @@ import type { Finding, Scanner } from "./scanner.js";
 /**
  * Every finding in `text`, matched on its normalised view (see normalise.ts) and reported in the
  * text's own offsets, so a replacement covers exactly what was written. `json`: the text is JSON
- * string content and its escapes are decoded for matching.
+ * string content and its escapes are decoded for matching. `before`: only findings starting before
+ * this offset are wanted (more may be returned).
  */
-export function scanSource(scanner: Scanner, text: string, json = false): Finding[] {
+export function scanSource(scanner: Scanner, text: string, json = false, before?: number): Finding[] {
   const view = normalise(text, json);
-  const found = scanner.scan(view.text);
+  let found: Finding[];
+  if (before !== undefined && view.map === undefined) {
+    // The caller needs only findings that start before `before` (the scan is left to right, so
+    // they are the whole scan's): the rest of the text is not looked at.
+    found = [];
+    scanner.scanUntil(view.text, 0, before, found);
+  } else found = scanner.scan(view.text);
   if (view.map === undefined || found.length === 0) return found;
   for (const f of found) {
     const s = toSource(view, f.start, f.end);
