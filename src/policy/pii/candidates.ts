@@ -17,7 +17,7 @@
  * same text is scanned forward, so each character's search passes over the text once per scan.
  */
 class NextOf {
-  private text: string | undefined;
+  private scan: object | undefined;
   /** Each string's next position (-1: none) at or after the `from` it was last searched from. */
   private readonly at: Int32Array;
   private readonly base: Int32Array;
@@ -28,11 +28,11 @@ class NextOf {
   }
 
   /** Leftmost position at or after `from` of any of the strings, or -1. */
-  next(text: string, from: number): number {
+  next(text: string, from: number, scan: object | undefined): number {
     const { at, base, strings } = this;
-    // A new text (the same one again compares by reference first) starts the searches afresh.
-    if (text !== this.text) {
-      this.text = text;
+    // Another pass (or a lone call) starts the searches afresh.
+    if (scan === undefined || scan !== this.scan) {
+      this.scan = scan;
       at.fill(-2);
       base.fill(0);
     }
@@ -68,10 +68,10 @@ function isDigit(c: number): boolean {
 }
 
 /** The next digit: looked for by hand a few characters ahead first (in numeric text it is there, and ten indexOf calls cost more). */
-function nextDigit(text: string, from: number): number {
+function nextDigit(text: string, from: number, scan: object): number {
   const end = Math.min(text.length, from + 16);
   for (let i = from; i < end; i++) if (isDigit(text.charCodeAt(i))) return i;
-  return end === text.length ? -1 : digits.next(text, end);
+  return end === text.length ? -1 : digits.next(text, end, scan);
 }
 
 function isLetter(c: number): boolean {
@@ -94,13 +94,13 @@ const PHONE_LEAD = 25;
  * separators in between; none starts inside a run of digits (each has a lookbehind refusing a
  * digit before its first one).
  */
-export function seekDigitLed(text: string, from: number): number {
-  let r = nextDigit(text, from);
+export function seekDigitLed(text: string, from: number, scan: object = {}): number {
+  let r = nextDigit(text, from, scan);
   // Only the first digit of a run starts anything.
   while (r > 0 && isDigit(text.charCodeAt(r - 1))) {
     let e = r + 1;
     while (isDigit(text.charCodeAt(e))) e++;
-    r = nextDigit(text, e);
+    r = nextDigit(text, e, scan);
   }
   if (r === -1) return -1;
   let best = r;
@@ -169,8 +169,8 @@ function literalAt(text: string, a: number, from: number): number {
 }
 
 /** Leftmost position at or after `from` where a secret's literal starts. */
-export function seekSecret(text: string, from: number): number {
-  for (let a = anchorChars.next(text, from); a !== -1; a = anchorChars.next(text, a + 1)) {
+export function seekSecret(text: string, from: number, scan: object = {}): number {
+  for (let a = anchorChars.next(text, from, scan); a !== -1; a = anchorChars.next(text, a + 1, scan)) {
     let best = literalAt(text, a, from);
     if (best === -1) continue;
     // A literal anchored a little later may start earlier (`github_` is found at its `_`).

@@ -444,13 +444,13 @@ function buildCapStart(lex: Map<string, Info>): RegExp {
 const cueStart = new RegExp(`${leadCue} (?=[a-z])`, "g");
 
 /** The last answer of nextCue, reused while the same text is scanned forward (a text without cues would be searched to its end on every call). */
-let cueText: string | undefined;
+let cueScan: object | undefined;
 let cueFrom = 0;
 let cueAt = -1;
 
 /** First position at or after `pos` right after a lead phrase and before a lower-case letter, or -1. */
-function nextCue(text: string, pos: number): number {
-  if (text === cueText && pos >= cueFrom && (cueAt === -1 || cueAt >= pos)) return cueAt;
+function nextCue(text: string, pos: number, scan: object): number {
+  if (scan === cueScan && pos >= cueFrom && (cueAt === -1 || cueAt >= pos)) return cueAt;
   cueStart.lastIndex = Math.max(0, pos - 12);
   let at = -1;
   for (let m = cueStart.exec(text); m !== null; m = cueStart.exec(text)) {
@@ -460,7 +460,7 @@ function nextCue(text: string, pos: number): number {
       break;
     }
   }
-  cueText = text;
+  cueScan = scan;
   cueFrom = pos;
   cueAt = at;
   return at;
@@ -470,7 +470,7 @@ function nextCue(text: string, pos: number): number {
  * Candidates are word-initial capitals and the word after a lead phrase; each is decided here (the
  * same decision validate makes), so the scanner only stops where there is a name.
  */
-function seekPerson(text: string, from: number): number {
+function seekPerson(text: string, from: number, scan: object = {}): number {
   let cap = -2;
   let cue = -2;
   let pos = from;
@@ -479,7 +479,7 @@ function seekPerson(text: string, from: number): number {
       capStart.lastIndex = pos;
       cap = capStart.exec(text)?.index ?? -1;
     }
-    if (cue !== -1 && cue < pos) cue = nextCue(text, pos);
+    if (cue !== -1 && cue < pos) cue = nextCue(text, pos, scan);
     const p = cap === -1 ? cue : cue === -1 ? cap : Math.min(cap, cue);
     if (p === -1) return -1;
     // Before running the regex: a plain ASCII word is exactly the regex's first word, so the

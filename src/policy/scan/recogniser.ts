@@ -34,8 +34,11 @@ export interface Recogniser {
    * Finds the leftmost position at or after `from` where a match could start (-1 for none), in place
    * of regex scanning. For recognisers whose regex would be slow to run at every position but which
    * hinge on a rare character (`@`, `:`). It may report positions that fail, never skip one that matches.
+   * `scan` is one object per scanner pass (undefined for a lone call): a seek may keep what it has
+   * found for it, as the pass asks about ever later positions of the same text. (Keying such state
+   * on the text would compare a new copy of the same text, a worker's, character by character.)
    */
-  readonly seek?: (text: string, from: number) => number;
+  readonly seek?: (text: string, from: number, scan?: object) => number;
   /**
    * The stream guard's hold-back for a recogniser that is not run on V8's engine (custom patterns on
    * RE2): the leftmost position at or after `from` where a match could still change as text is

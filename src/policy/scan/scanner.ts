@@ -145,7 +145,7 @@ function dispatchOf(members: readonly number[], source: (i: number) => string, f
 
 /** Recognisers whose candidates come from one seek function, and their patterns joined (sticky). */
 interface Source {
-  seek: (text: string, from: number) => number;
+  seek: (text: string, from: number, scan?: object) => number;
   members: readonly number[];
   re: RegExp | undefined;
 }
@@ -191,7 +191,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   // patterns joined the same way, run sticky there, tell which of them to try. A recogniser is only
   // tried where its own source proposes a position: a seek never skips one where it could match.
   const shared: number[] = [];
-  const groups = new Map<(text: string, from: number) => number, number[]>();
+  const groups = new Map<(text: string, from: number, scan?: object) => number, number[]>();
   recognisers.forEach((r, i) => {
     const seek = r.seek ?? (r.standalone ? regexSeek(new RegExp(r.pattern, "g" + ci + (r.flags ?? ""))) : undefined);
     if (seek === undefined) shared.push(i);
@@ -321,13 +321,14 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     // cursor passes it.
     cPos = combined ? -2 : -1;
     const oPos = sources.map(() => -2);
+    const scan = {};
     let pos = from;
     for (;;) {
       if (cPos !== -1 && cPos < pos) nextCombined(text, pos);
       let p = cPos;
       for (let k = 0; k < sources.length; k++) {
         let c = oPos[k]!;
-        if (c !== -1 && c < pos) oPos[k] = c = sources[k]!.seek(text, pos);
+        if (c !== -1 && c < pos) oPos[k] = c = sources[k]!.seek(text, pos, scan);
         if (c !== -1 && (p === -1 || c < p)) p = c;
       }
       if (p === -1 || p >= limit) return Math.max(pos, Math.min(limit, text.length));
