@@ -127,26 +127,29 @@ export function seekDigitLed(text: string, from: number, scan: object = {}): num
  * for `e` or `s` would stop every few bytes): every alternative starts with that character, and
  * says how far before it the literal starts.
  */
-const secretAnchors: readonly { re: string; back: number }[] = [
+const secretAnchors: readonly { re: string; back: number; near: readonly [number, string] }[] = [
   // Each also reads the shortest body its pattern needs after the literal: text made of the literal
-  // alone (`eyJa.` repeated) then yields no candidates at all.
-  { re: "-(?<=sk-)[A-Za-z0-9_-]{20}", back: 2 },
-  { re: "-(?<=xox[abposr]-)[A-Za-z0-9-]{10}", back: 4 },
-  { re: "-----BEGIN ", back: 0 },
-  { re: "_(?<=[srp]k_)(?:live|test)_[A-Za-z0-9]{16}", back: 2 },
-  { re: "_(?<=gh[pousr]_)[A-Za-z0-9]{36}", back: 3 },
-  { re: "_(?<=github_)pat_[A-Za-z0-9_]{22}", back: 6 },
-  { re: "J(?<=eyJ)[A-Za-z0-9_-]{8}", back: 2 },
-  { re: "A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)[0-9A-Z]{16}", back: 0 },
-  { re: "AIza[0-9A-Za-z_-]{35}", back: 0 },
-  { re: "[Bb]earer [A-Za-z0-9._~+/-]{16}", back: 0 },
+  // alone (`eyJa.` repeated) then yields no candidates at all. `near`: one character next to the
+  // anchor that the literal has (offset, characters), checked before the regex: a dash or an
+  // underscore in ordinary text fails there.
+  { re: "-(?<=sk-)[A-Za-z0-9_-]{20}", back: 2, near: [-1, "k"] },
+  { re: "-(?<=xox[abposr]-)[A-Za-z0-9-]{10}", back: 4, near: [-1, "abposr"] },
+  { re: "-----BEGIN ", back: 0, near: [1, "-"] },
+  { re: "_(?<=[srp]k_)(?:live|test)_[A-Za-z0-9]{16}", back: 2, near: [-1, "k"] },
+  { re: "_(?<=gh[pousr]_)[A-Za-z0-9]{36}", back: 3, near: [-1, "pousr"] },
+  { re: "_(?<=github_)pat_[A-Za-z0-9_]{22}", back: 6, near: [-1, "b"] },
+  { re: "J(?<=eyJ)[A-Za-z0-9_-]{8}", back: 2, near: [-1, "y"] },
+  { re: "A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)[0-9A-Z]{16}", back: 0, near: [1, "KSGIRN"] },
+  { re: "AIza[0-9A-Za-z_-]{35}", back: 0, near: [1, "I"] },
+  { re: "[Bb]earer [A-Za-z0-9._~+/-]{16}", back: 0, near: [1, "e"] },
 ];
+
 /** The alternatives by the character they are found at. */
-const secretAt = new Map<number, { re: RegExp; back: number }[]>();
+const secretAt = new Map<number, { re: RegExp; back: number; off: number; near: string }[]>();
 for (const a of secretAnchors)
   for (const c of a.re.startsWith("[Bb]") ? "Bb" : a.re[0]!) {
     const code = c.charCodeAt(0);
-    secretAt.set(code, [...(secretAt.get(code) ?? []), { re: new RegExp(a.re, "y"), back: a.back }]);
+    secretAt.set(code, [...(secretAt.get(code) ?? []), { re: new RegExp(a.re, "y"), back: a.back, off: a.near[0], near: a.near[1] }]);
   }
 const anchorChars = new NextOf(["-", "_", "J", "A", "B", "bearer"]);
 const MAX_BACK = Math.max(...secretAnchors.map((a) => a.back));
@@ -159,9 +162,11 @@ function literalAt(text: string, a: number, from: number): number {
   const alternatives = secretAt.get(text.charCodeAt(a));
   if (alternatives === undefined) return -1;
   let best = -1;
-  for (const { re, back } of alternatives) {
+  for (const { re, back, off, near } of alternatives) {
     const s = a - back;
     if (s < from || (best !== -1 && s >= best)) continue;
+    const n = text.charCodeAt(a + off);
+    if (n !== n || !near.includes(String.fromCharCode(n))) continue;
     re.lastIndex = a;
     if (re.test(text)) best = s;
   }
