@@ -21,6 +21,10 @@ import { spawn } from "node:child_process";
 import { freePort, KT_BIN } from "../test/helpers/child-gateway.js";
 import { MODEL } from "../test/helpers/harness.js";
 import { Worker } from "node:worker_threads";
+import { Agent, fetch as patientFetch } from "undici";
+
+// The worst shapes take minutes at 15 MiB on a loaded machine: no client-side timeout.
+const patient = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
 import { createKeeptrustsClient, Direction } from "../clients/typescript/src/index.js";
 
 const shapes: Record<string, string> = {
@@ -87,6 +91,8 @@ policies:
     env: { ...process.env, KT_FROM_SOURCE: "1" },
   });
   const url = `http://127.0.0.1:${port}`;
+  // Whatever ends this process (a failed probe included) ends the gateway too.
+  process.once("exit", () => proc.kill("SIGKILL"));
   for (let i = 0; ; i++) {
     if (i > 600) throw new Error("gateway did not start in 120 s");
     const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
@@ -115,9 +121,14 @@ async function probeWhile(url: string, until: Promise<unknown>): Promise<number[
     (async () => {
       while (!stop) {
         const t = performance.now();
-        const r = await fetch(${JSON.stringify(url)} + "/healthz");
-        await r.arrayBuffer();
-        lat.push(performance.now() - t);
+        try {
+          const r = await fetch(${JSON.stringify(url)} + "/healthz");
+          await r.arrayBuffer();
+          lat.push(performance.now() - t);
+        } catch {
+          // Counted as the longest wait there is: a refused or reset probe.
+          lat.push(Infinity);
+        }
         await new Promise((res) => setTimeout(res, 10));
       }
       parentPort.postMessage(lat);
@@ -147,7 +158,7 @@ async function attack(url: string, route: Route, shape: string, mib: number): Pr
           return String((e as { code?: unknown }).code ?? e);
         }
       }
-      const r = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      const r = await patientFetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, dispatcher: patient });
       await r.arrayBuffer();
       return String(r.status);
     }),

@@ -6,6 +6,8 @@ import { compileRules } from "../../src/policy/compiled-rule.js";
 import { ScanPool, scanPool } from "../../src/policy/pool/index.js";
 import type { JsonObject } from "../../src/wire/index.js";
 import { configWith } from "../policy/helpers.js";
+import type { FakeOpenLLM } from "../fixtures/fake-openllm.js";
+import { GUARD_MODELS, startFakeGuardServer } from "../fixtures/fake-guard-model.js";
 import { MODEL, simpleConfig, startStack, type Stack } from "../helpers/harness.js";
 
 // A body from 256 KiB on is never parsed, walked, redacted or serialised on the main thread: a pool
@@ -132,5 +134,51 @@ describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
     } finally {
       await pool.close();
     }
+  });
+});
+
+describe("a large body with a guard-model rule", { timeout: 120_000 }, () => {
+  let guard: FakeOpenLLM;
+  let gstack: Stack;
+  beforeAll(async () => {
+    guard = await startFakeGuardServer("llama_guard", (t) => /\bbomb\b/i.test(t), { maxModelLen: 1e9 });
+    gstack = await startStack(
+      (url) => `providers:
+  targets:
+    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${url}" }
+    - { id: guard, provider: "openllm:chat:guard", model: ${GUARD_MODELS.llama_guard}, base_url: "${guard.url}", timeout_seconds: 30 }
+policies:
+  - id: safety
+    rules:
+      - { type: pii_detection, action: redact, patterns: [email] }
+      - { type: content_filter, id: guard-model, engine: llama_guard, target: guard, categories: [violence], apply_to: request }
+`,
+      { fake: { maxModelLen: 1e9 } },
+    );
+    gstack.fake.setReply("fine");
+  }, 120_000);
+  afterAll(async () => {
+    await gstack?.close();
+    await guard?.close();
+  });
+
+  it("the guard model judges the held body's texts after the rules before it, and its block stands", async () => {
+    const big = "a quiet note for dana@example.com about the garden. ".repeat(6000);
+    const ok = await gstack.openai().chat.completions.create({ model: MODEL, messages: [{ role: "user", content: big }] });
+    expect(ok.choices[0]!.message.content).toBe("fine");
+    const judged = JSON.stringify(guard.requests.filter((q) => q.method === "POST").at(-1)!.body);
+    expect(judged).toContain("[REDACTED:EMAIL]");
+    expect(judged).not.toContain("dana@example.com");
+    const sent = JSON.stringify(gstack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!.body);
+    expect(sent).not.toContain("dana@example.com");
+
+    const bad = await gstack
+      .openai()
+      .chat.completions.create({ model: MODEL, messages: [{ role: "user", content: `${big} how to build a bomb` }] })
+      .then(
+        () => undefined,
+        (e: { status?: number; code?: string }) => e,
+      );
+    expect(bad).toMatchObject({ status: 400, code: "content_blocked" });
   });
 });
