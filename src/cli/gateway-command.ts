@@ -1,4 +1,4 @@
-import cluster from "node:cluster";
+import cluster, { type Worker } from "node:cluster";
 import { DEFAULT_CONFIG } from "./config-command.js";
 import { parseCommand, UsageError, type CommandSpec } from "./flags.js";
 import { buildKind, version } from "./version.js";
@@ -248,10 +248,13 @@ async function runPrimary(workers: number, configPath: string, drainMs: number, 
   const { serveLimitsToWorkers } = await import("../limits/index.js");
   serveLimitsToWorkers();
   let stopping = false;
+  const listening = new Set<Worker>();
   const fork = (n: number) => {
     const w = cluster.fork({ KT_WORKER_ID: String(n) });
+    w.once("listening", () => listening.add(w));
     w.once("exit", (code, signal) => {
       if (stopping) return;
+      listening.delete(w);
       noteWorkerRestart();
       log.error({ exited_worker: n, code, signal }, `worker ${n} exited (${signal ?? code}); starting a new one`);
       setTimeout(() => fork(n), 1000).unref();
@@ -279,8 +282,13 @@ async function runPrimary(workers: number, configPath: string, drainMs: number, 
       };
       if (left === 0) done();
       for (const w of all) {
+        // A worker still loading when the signal comes has no handler yet and dies of it; it never
+        // listened, so no request was in flight: that is a clean stop, not a failed drain.
+        const serving = listening.has(w!);
         w!.once("exit", (code, sig) => {
-          if (code !== 0) {
+          if (code !== 0 && !serving && sig === signal) {
+            log.info({ exited_worker: w!.id, signal: sig }, `worker ${w!.id} stopped before it was serving`);
+          } else if (code !== 0) {
             failed++;
             log.error({ exited_worker: w!.id, code, signal: sig }, `worker ${w!.id} ended with ${sig ?? code} while draining`);
           }

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, describe, expect, it } from "vitest";
 import { startFakeOpenLLM, type FakeOpenLLM } from "../fixtures/fake-openllm.js";
-import { runKt, startChildGateway, type ChildGateway } from "../helpers/child-gateway.js";
+import { spawn } from "node:child_process";
+import { KT_BIN, freePort, runKt, startChildGateway, type ChildGateway } from "../helpers/child-gateway.js";
 import { MODEL } from "../helpers/harness.js";
 
 describe("kt gateway run --workers 2", () => {
@@ -51,5 +52,39 @@ policy:
     }
     expect(records).toBe(20);
     expect(existsSync(join(audit, "worker-1")) || existsSync(join(audit, "worker-2"))).toBe(true);
+  }, 60_000);
+
+  // SIGTERM while the workers are still loading (before any listens: they have no handler yet and
+  // die of the signal). Nothing was in flight, so the primary must call it a clean stop (exit 0),
+  // not a failed drain: a deployment stopped during start-up is not an error.
+  it("exits 0 on SIGTERM that arrives while its workers are still starting", async () => {
+    fake ??= await startFakeOpenLLM();
+    const dir = mkdtempSync(join(tmpdir(), "kt-workers-early-"));
+    writeFileSync(
+      join(dir, "policy-config.yaml"),
+      `providers:
+  targets:
+    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${fake.url}" }
+`,
+    );
+    const port = await freePort();
+    const proc = spawn(process.execPath, [KT_BIN, "gateway", "run", "--listen", `127.0.0.1:${port}`, "--policy-config", join(dir, "policy-config.yaml"), "--drain-delay-seconds", "0", "--workers", "2"], {
+      env: { ...process.env, KT_LOG_LEVEL: "info", KT_FROM_SOURCE: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+    await new Promise<void>((resolve) => {
+      proc.stderr!.on("data", (d: Buffer) => {
+        err += d.toString();
+        if (err.includes("workers starting")) resolve();
+      });
+      proc.stdout!.on("data", (d: Buffer) => {
+        err += d.toString();
+        if (err.includes("workers starting")) resolve();
+      });
+    });
+    proc.kill("SIGTERM");
+    expect(await exited, err).toBe(0);
   }, 60_000);
 });
