@@ -1,5 +1,6 @@
 export { ChatPipeline, type ChatPolicy, type Runtime } from "./chat-pipeline.js";
 export {
+  ForwardingTrace,
   noopObserver,
   type AttemptAnswer,
   type AttemptTrace,

@@ -1,5 +1,4 @@
-import type { AttemptTrace, RequestObserver, RequestSummary, RequestTrace } from "../chat/index.js";
-import type { Target } from "../config/index.js";
+import { ForwardingTrace, type RequestObserver, type RequestSummary, type RequestTrace } from "../chat/index.js";
 
 /** Minutes kept: the console's overview shows the last hour. */
 export const TRAFFIC_MINUTES = 60;
@@ -131,32 +130,18 @@ export class TrafficStats {
   }
 }
 
-/** A class rather than a closure per request (see ShimCallContext on why). */
-class CountedTrace implements RequestTrace {
+/** Counts the request when it ends. */
+class CountedTrace extends ForwardingTrace {
   constructor(
-    private readonly inner: RequestTrace,
+    inner: RequestTrace,
     private readonly stats: TrafficStats,
-  ) {}
-
-  get traceparent() {
-    return this.inner.traceparent;
+  ) {
+    super(inner);
   }
 
-  get tracestate() {
-    return this.inner.tracestate;
-  }
-
-  firstChunk(): void {
-    this.inner.firstChunk?.();
-  }
-
-  attempt(target: Target): AttemptTrace | undefined {
-    return this.inner.attempt?.(target);
-  }
-
-  end(summary: RequestSummary): Promise<void> | void {
+  override end(summary: RequestSummary): Promise<void> | void {
     this.stats.record(summary);
-    return this.inner.end(summary);
+    return super.end(summary);
   }
 }
 

@@ -1,6 +1,5 @@
 import type { RequestObserver, RequestSummary } from "../chat/index.js";
-import type { Target } from "../config/index.js";
-import type { AttemptTrace, RequestTrace } from "../chat/index.js";
+import { ForwardingTrace, type RequestTrace } from "../chat/index.js";
 import { log } from "./logger.js";
 import { CounterCells, HistogramCells, SEP } from "./metric-cells.js";
 import { metrics, TOKEN_BUCKETS } from "./metrics-registry.js";
@@ -121,31 +120,17 @@ export function telemetryObserver(inner: RequestObserver): RequestObserver {
   };
 }
 
-/** A class rather than a closure per request (see ShimCallContext on why). */
-class TelemetryTrace implements RequestTrace {
+/** Request metrics and the access log line when the request ends. */
+class TelemetryTrace extends ForwardingTrace {
   constructor(
-    private readonly inner: RequestTrace,
+    inner: RequestTrace,
     private readonly requestId: string,
     private readonly stream: boolean,
-  ) {}
-
-  get traceparent() {
-    return this.inner.traceparent;
+  ) {
+    super(inner);
   }
 
-  get tracestate() {
-    return this.inner.tracestate;
-  }
-
-  firstChunk(): void {
-    this.inner.firstChunk?.();
-  }
-
-  attempt(target: Target): AttemptTrace | undefined {
-    return this.inner.attempt?.(target);
-  }
-
-  end(summary: RequestSummary): Promise<void> | void {
+  override   end(summary: RequestSummary): Promise<void> | void {
     inFlight--;
     if (this.stream) streamsInFlight--;
     try {
@@ -153,7 +138,7 @@ class TelemetryTrace implements RequestTrace {
     } catch (err) {
       log.error({ err: (err as Error).message }, "request metrics failed");
     }
-    return this.inner.end(summary);
+    return super.end(summary);
   }
 }
 
