@@ -1,6 +1,5 @@
 export { ChatPipeline, type ChatPolicy, type Runtime } from "./chat-pipeline.js";
 export {
-  ForwardingTrace,
   noopObserver,
   type AttemptAnswer,
   type AttemptTrace,

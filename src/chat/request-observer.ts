@@ -50,35 +50,6 @@ export interface RequestTrace {
   end(summary: RequestSummary): Promise<void> | void;
 }
 
-/**
- * A trace that passes everything to another one: observers that only add work at the end (counts,
- * metrics) extend it and override `end`, calling `super.end`. A class, not a closure per request,
- * so the per-request cost is one small object.
- */
-export class ForwardingTrace implements RequestTrace {
-  constructor(protected readonly inner: RequestTrace) {}
-
-  get traceparent() {
-    return this.inner.traceparent;
-  }
-
-  get tracestate() {
-    return this.inner.tracestate;
-  }
-
-  firstChunk(): void {
-    this.inner.firstChunk?.();
-  }
-
-  attempt(target: Target): AttemptTrace | undefined {
-    return this.inner.attempt?.(target);
-  }
-
-  end(summary: RequestSummary): Promise<void> | void {
-    return this.inner.end(summary);
-  }
-}
-
 export interface AttemptTrace {
   readonly traceparent: string;
   /** `error` when the attempt failed; `response` what it answered (usage, model, id, finish reasons). */

@@ -1,4 +1,5 @@
-import { ForwardingTrace, type RequestObserver, type RequestSummary, type RequestTrace } from "../chat/index.js";
+import type { AttemptTrace, RequestObserver, RequestSummary, RequestTrace } from "../chat/index.js";
+import type { Target } from "../config/index.js";
 
 /** Minutes kept: the console's overview shows the last hour. */
 export const TRAFFIC_MINUTES = 60;
@@ -130,18 +131,32 @@ export class TrafficStats {
   }
 }
 
-/** Counts the request when it ends. */
-class CountedTrace extends ForwardingTrace {
+/** A class rather than a closure per request (see ShimCallContext on why). */
+class CountedTrace implements RequestTrace {
   constructor(
-    inner: RequestTrace,
+    private readonly inner: RequestTrace,
     private readonly stats: TrafficStats,
-  ) {
-    super(inner);
+  ) {}
+
+  get traceparent() {
+    return this.inner.traceparent;
   }
 
-  override end(summary: RequestSummary): Promise<void> | void {
+  get tracestate() {
+    return this.inner.tracestate;
+  }
+
+  firstChunk(): void {
+    this.inner.firstChunk?.();
+  }
+
+  attempt(target: Target): AttemptTrace | undefined {
+    return this.inner.attempt?.(target);
+  }
+
+  end(summary: RequestSummary): Promise<void> | void {
     this.stats.record(summary);
-    return super.end(summary);
+    return this.inner.end(summary);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { RequestObserver, RequestSummary } from "../chat/index.js";
-import { ForwardingTrace, type RequestTrace } from "../chat/index.js";
+import type { Target } from "../config/index.js";
+import type { AttemptTrace, RequestTrace } from "../chat/index.js";
 import { log } from "./logger.js";
 import { CounterCells, HistogramCells, SEP } from "./metric-cells.js";
 import { metrics, TOKEN_BUCKETS } from "./metrics-registry.js";
@@ -120,17 +121,31 @@ export function telemetryObserver(inner: RequestObserver): RequestObserver {
   };
 }
 
-/** Request metrics and the access log line when the request ends. */
-class TelemetryTrace extends ForwardingTrace {
+/** A class rather than a closure per request (see ShimCallContext on why). */
+class TelemetryTrace implements RequestTrace {
   constructor(
-    inner: RequestTrace,
+    private readonly inner: RequestTrace,
     private readonly requestId: string,
     private readonly stream: boolean,
-  ) {
-    super(inner);
+  ) {}
+
+  get traceparent() {
+    return this.inner.traceparent;
   }
 
-  override   end(summary: RequestSummary): Promise<void> | void {
+  get tracestate() {
+    return this.inner.tracestate;
+  }
+
+  firstChunk(): void {
+    this.inner.firstChunk?.();
+  }
+
+  attempt(target: Target): AttemptTrace | undefined {
+    return this.inner.attempt?.(target);
+  }
+
+  end(summary: RequestSummary): Promise<void> | void {
     inFlight--;
     if (this.stream) streamsInFlight--;
     try {
@@ -138,7 +153,7 @@ class TelemetryTrace extends ForwardingTrace {
     } catch (err) {
       log.error({ err: (err as Error).message }, "request metrics failed");
     }
-    return super.end(summary);
+    return this.inner.end(summary);
   }
 }
 
