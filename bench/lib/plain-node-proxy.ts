@@ -47,7 +47,7 @@ const server = http.createServer((req, res) => {
     })();
   });
 });
-server.listen(Number(portArg), "127.0.0.1", () => console.log(`plain-node-proxy listening on http://127.0.0.1:${portArg}`));
+server.listen({ port: Number(portArg), host: "127.0.0.1", backlog: 4096 }, () => console.log(`plain-node-proxy listening on http://127.0.0.1:${portArg}`));
 const stop = () => server.close(() => void pool.close().then(() => process.exit(0)));
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);

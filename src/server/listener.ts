@@ -174,10 +174,19 @@ function trackSession(set: Set<http2.Http2Session>, s: http2.Http2Session) {
   s.once("close", () => set.delete(s));
 }
 
+/**
+ * The accept queue asked of the kernel (which caps it at net.core.somaxconn). Node's default of 511
+ * overflows when thousands of clients connect within a second (a GPU pool's worth of streams after a
+ * deploy): the kernel then drops SYNs and resets handshakes, and clients see connect timeouts and
+ * ECONNRESET before the gateway ever saw them. Only kernel memory for pending connections; no cost
+ * per request.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 function listenOn(server: net.Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off("error", reject);
       resolve();
     });
