@@ -26,7 +26,8 @@ import { envNum } from "./lib/load.js";
 import { percentile } from "./lib/node-load.js";
 import { stopAll } from "./lib/proc.js";
 import { cpuMicrosPer, cpuTicks } from "./lib/procfs.js";
-import { fmt, fmtInt, machineLine, table, writeReport } from "./lib/report.js";
+import { fmt, fmtInt, machineLine, table, writeChart, writeReport } from "./lib/report.js";
+import { lineChart } from "./lib/svg-chart.js";
 import { startFake, startGateway, startPlainNodeProxy, type Service } from "./lib/services.js";
 import { prose } from "./prose.js";
 
@@ -115,7 +116,7 @@ class HealthProbe {
 
 export type Target = [target: string, measured: string, met: boolean | undefined];
 
-export async function longPrompt(): Promise<{ markdown: string; targets: Target[] }> {
+export async function longPrompt(): Promise<{ markdown: string; targets: Target[]; charts: { name: string; svg: string }[] }> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), "kt-bench-lp-"));
   const fake = await startFake({ maxModelLen: 1_000_000_000, name: "fake-openllm (long prompts)" });
   const services: Service[] = [];
@@ -227,8 +228,40 @@ export async function longPrompt(): Promise<{ markdown: string; targets: Target[
     ...verdict,
     "",
     "Curve (gateway full chain, CPU µs per request by body size): " + curve.map((c) => `${fmtSize(c.size)} ${fmtInt(c.cpu)} µs (plain Node proxy ${fmtInt(c.plainCpu)} µs)`).join(" · "),
+    "",
+    "Charts: bench/results/long-prompt-cpu.svg (CPU per request by body size), bench/results/long-prompt-latency.svg (added p50 over direct).",
   ].join("\n");
-  return { markdown, targets };
+  const points = (f: (c: (typeof curve)[number]) => number | undefined): [number, number][] =>
+    curve.flatMap((c) => (f(c) === undefined ? [] : [[c.size, f(c)!] as [number, number]]));
+  const charts = [
+    {
+      name: "long-prompt-cpu.svg",
+      svg: lineChart({
+        title: "Long prompts: proxy CPU per request by body size",
+        xLabel: "chat body size (prose with sparse PII)",
+        yLabel: "CPU µs per request (all threads)",
+        logX: true,
+        xTick: fmtSize,
+        series: [
+          { name: "gateway, full chain", points: points((c) => c.cpu) },
+          { name: "plain Node proxy (no governance)", points: points((c) => c.plainCpu) },
+        ],
+      }),
+    },
+    {
+      name: "long-prompt-latency.svg",
+      svg: lineChart({
+        title: "Long prompts: gateway's added p50 over a direct call",
+        xLabel: "chat body size (prose with sparse PII)",
+        yLabel: "added p50 ms",
+        logX: true,
+        xTick: fmtSize,
+        series: [{ name: "gateway, full chain", points: points((c) => c.addedMs) }],
+        marks: [{ y: 15, label: "target for 1 MB: 15 ms" }],
+      }),
+    },
+  ];
+  return { markdown, targets, charts };
 }
 
 function fmtSize(n: number): string {
@@ -238,9 +271,12 @@ function fmtSize(n: number): string {
 // Run alone: `npx tsx bench/long-prompt.ts`.
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
   longPrompt()
-    .then(({ markdown: md }) => {
+    .then(({ markdown: md, charts }) => {
       process.stdout.write(md + "\n");
-      if (process.env.BENCH_LP_WRITE === "1") log(`written to ${writeReport("long-prompt.md", `# Long prompts\n\n${new Date().toISOString()} · ${machineLine()}\n\n${md}\n`)}`);
+      if (process.env.BENCH_LP_WRITE === "1") {
+        log(`written to ${writeReport("long-prompt.md", `# Long prompts\n\n${new Date().toISOString()} · ${machineLine()}\n\n${md}\n`)}`);
+        for (const c of charts) log(`chart ${writeChart(c.name, c.svg)}`);
+      }
     })
     .catch(async (e) => {
       process.stderr.write(`long-prompt: ${(e as Error).stack ?? e}\n`);

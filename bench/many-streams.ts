@@ -24,7 +24,8 @@ import { fullChainLine, writeGatewayConfig } from "./lib/configs.js";
 import { envNum } from "./lib/load.js";
 import { stopAll } from "./lib/proc.js";
 import { RssSampler, rssKb } from "./lib/procfs.js";
-import { fmt, machineLine, table, writeReport } from "./lib/report.js";
+import { fmt, machineLine, table, writeChart, writeReport } from "./lib/report.js";
+import { lineChart } from "./lib/svg-chart.js";
 import { startFake, startGateway, type Service } from "./lib/services.js";
 import { oneStream, STREAM_BODY, summarise, type ConcurrentSummary, type StreamResult } from "./lib/streams.js";
 
@@ -45,6 +46,8 @@ interface Burst {
   idleKb?: number;
   peakKb: number;
   afterKb?: number;
+  /** RSS of the process under test every 100 ms, from the first connection on. */
+  samples: { atMs: number; kb: number }[];
 }
 
 /** `n` streams, opened `batch` per 100 ms, each on its own connection; RSS of `pid` sampled meanwhile. */
@@ -72,9 +75,9 @@ async function burst(origin: string, pid: number, n: number, batch: number): Pro
       if (started < n) await new Promise((r) => setTimeout(r, 100));
     }
     const results = await Promise.all(all);
-    const { peakKb } = sampler.stop();
+    const { peakKb, samples } = sampler.stop();
     await new Promise((r) => setTimeout(r, 1000));
-    return { summary: summarise(results, performance.now() - t0), peakOpen, idleKb, peakKb, afterKb: rssKb(pid) };
+    return { summary: summarise(results, performance.now() - t0), peakOpen, idleKb, peakKb, afterKb: rssKb(pid), samples };
   } finally {
     sampler.stop();
     await pool.destroy();
@@ -83,7 +86,7 @@ async function burst(origin: string, pid: number, n: number, batch: number): Pro
 
 export type Target = [target: string, measured: string, met: boolean | undefined];
 
-export async function manyStreams(): Promise<{ markdown: string; targets: Target[] }> {
+export async function manyStreams(): Promise<{ markdown: string; targets: Target[]; charts: { name: string; svg: string }[] }> {
   const requested = Math.floor(envNum("BENCH_MANY_STREAMS", 10_000));
   const drip = envNum("BENCH_MANY_DRIP_MS", 500);
   const batch = Math.max(1, Math.floor(envNum("BENCH_MANY_BATCH", 500)));
@@ -161,15 +164,38 @@ export async function manyStreams(): Promise<{ markdown: string; targets: Target
     "",
     ...notes,
     ...verdict,
+    "",
+    "Chart: bench/results/many-streams-rss.svg (RSS over the run, both paths).",
   ].join("\n");
-  return { markdown, targets };
+  const series = [
+    ...(d ? [{ name: "direct: RSS of the fake", points: d.samples.map((p) => [p.atMs / 1000, p.kb / 1024] as [number, number]) }] : []),
+    ...(g ? [{ name: `gateway, full chain, ${mode}: RSS`, points: g.samples.map((p) => [p.atMs / 1000, p.kb / 1024] as [number, number]) }] : []),
+  ];
+  const charts = series.length
+    ? [
+        {
+          name: "many-streams-rss.svg",
+          svg: lineChart({
+            title: `${n} concurrent streams: resident memory over the run`,
+            xLabel: "seconds from the first connection",
+            yLabel: "RSS MB",
+            series,
+            marks: [{ y: 1024, label: "target: 1 GB" }],
+          }),
+        },
+      ]
+    : [];
+  return { markdown, targets, charts };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
   manyStreams()
-    .then(({ markdown: md }) => {
+    .then(({ markdown: md, charts }) => {
       process.stdout.write(md + "\n");
-      if (process.env.BENCH_MANY_WRITE === "1") log(`written to ${writeReport("many-streams.md", `# Many streams\n\n${new Date().toISOString()} · ${machineLine()}\n\n${md}\n`)}`);
+      if (process.env.BENCH_MANY_WRITE === "1") {
+        log(`written to ${writeReport("many-streams.md", `# Many streams\n\n${new Date().toISOString()} · ${machineLine()}\n\n${md}\n`)}`);
+        for (const c of charts) log(`chart ${writeChart(c.name, c.svg)}`);
+      }
     })
     .catch(async (e) => {
       process.stderr.write(`many-streams: ${(e as Error).stack ?? e}\n`);

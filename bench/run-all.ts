@@ -38,7 +38,7 @@ import { manyStreams } from "./many-streams.js";
 import { envNum, loadSettings, measure, probe, warmUp, type LoadRow, type LoadSettings } from "./lib/load.js";
 import { hasCommand, ROOT, startChild, stopAll, tail } from "./lib/proc.js";
 import { pinTree, RssSampler, rssKb } from "./lib/procfs.js";
-import { brief, delta, fmt, fmtInt, machineLine, ratio, table, writeReport } from "./lib/report.js";
+import { brief, delta, fmt, fmtInt, machineLine, ratio, table, writeChart, writeReport } from "./lib/report.js";
 import { ensurePortkey, portkeyEnabled, portkeyHeaders, PORTKEY_DIR, PORTKEY_PACKAGE, startPortkey, verifyPortkey, type PortkeyInstall } from "./lib/portkey.js";
 import { nginxPath, redisPath, startFake, startGateway, startNginx, startPlainNodeProxy, startRedis, type Service } from "./lib/services.js";
 import { concurrentStreams, StreamSampler, type TtftSummary } from "./lib/streams.js";
@@ -482,10 +482,14 @@ async function memory(tmp: string): Promise<void> {
 }
 
 /** A section that lives in its own runnable file and reports its own targets. */
-async function section(name: string, run: () => Promise<{ markdown: string; targets: [string, string, boolean | undefined][] }>): Promise<void> {
+async function section(
+  name: string,
+  run: () => Promise<{ markdown: string; targets: [string, string, boolean | undefined][]; charts?: { name: string; svg: string }[] }>,
+): Promise<void> {
   log(name);
   const r = await run();
   sections.push(r.markdown);
+  for (const c of r.charts ?? []) log(`chart ${path.relative(process.cwd(), writeChart(c.name, c.svg))}`);
   for (const t of r.targets) verdicts.push(t);
 }
 

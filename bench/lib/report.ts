@@ -33,6 +33,15 @@ export function writeReport(name: string, markdown: string): string {
   return p;
 }
 
+/** Writes a chart (an SVG from bench/lib/svg-chart.ts) to bench/results/<name>, quietly. */
+export function writeChart(name: string, svg: string): string {
+  const dir = path.join(ROOT, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  const p = path.join(dir, name);
+  writeFileSync(p, svg);
+  return p;
+}
+
 /** An error in one line: its first line plus the most telling line of the child's output. */
 export function brief(e: unknown): string {
   const lines = String((e as Error)?.message ?? e)
