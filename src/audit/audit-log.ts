@@ -60,11 +60,51 @@ export interface PruneResult {
 
 interface PendingEntry {
   seq: number;
-  line: Buffer;
+  /** The record's line as text, written with its batch in one write (encoded once, natively). */
+  line: string;
+  /** The line's length in UTF-8 bytes (segment sizes are counted in bytes). */
+  bytes: number;
   record: StoredAuditRecord;
   time: number;
-  resolve: (seq: number) => void;
-  reject: (e: Error) => void;
+  /** 0 pending, 1 durable, 2 failed. */
+  state: 0 | 1 | 2;
+  /** Made only when someone asks for `durable` (fsync durability, `append`): most callers wait for `written`. */
+  durable: { promise: Promise<number>; resolve: (seq: number) => void; reject: (e: Error) => void } | undefined;
+}
+
+/**
+ * A record's receipt. `durable` is a getter: a promise and its resolvers per record cost
+ * allocations on every request, and with the default durability (`write`) nobody waits for it.
+ */
+class Receipt implements AppendReceipt {
+  constructor(
+    private readonly entry: PendingEntry,
+    private readonly log: AuditLog,
+    readonly hash: string,
+  ) {}
+
+  get seq(): number {
+    return this.entry.seq;
+  }
+
+  get written(): Promise<void> {
+    return this.log.whenWritten(this.entry.seq);
+  }
+
+  get durable(): Promise<number> {
+    const e = this.entry;
+    if (e.durable) return e.durable.promise;
+    if (e.state === 1) return Promise.resolve(e.seq);
+    if (e.state === 2) return Promise.reject(this.log.failed ?? new Error("audit log failed"));
+    let resolve!: (seq: number) => void;
+    let reject!: (e: Error) => void;
+    const promise = new Promise<number>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    e.durable = { promise, resolve, reject };
+    return promise;
+  }
 }
 
 const DAY_MS = 86_400_000;
@@ -321,17 +361,12 @@ export class AuditLog {
     this.lastHash = hash;
     // The line is the canonical body with `hash` appended last: the verifier checks that the line
     // is exactly this, so a line with duplicate or extra keys cannot pass.
-    const line = Buffer.from(`${body.slice(0, -1)},"hash":"${hash}"}\n`, "utf8");
+    const line = `${body.slice(0, -1)},"hash":"${hash}"}\n`;
     const time = Date.parse(input.time);
-    const durable = new Promise<number>((resolve, reject) => {
-      this.unwritten.push({ seq, line, record, time: Number.isFinite(time) ? time : 0, resolve, reject });
-      this.scheduleWrite();
-    });
-    // Callers that only wait for `written` must not leave a failed sync as an unhandled rejection.
-    durable.catch(() => undefined);
-    const written = this.whenWritten(seq);
-    written.catch(() => undefined);
-    return { seq, hash, durable, written };
+    const entry: PendingEntry = { seq, line, bytes: Buffer.byteLength(line, "utf8"), record, time: Number.isFinite(time) ? time : 0, state: 0, durable: undefined };
+    this.unwritten.push(entry);
+    this.scheduleWrite();
+    return new Receipt(entry, this, hash);
   }
 
   private assertWritable(): void {
@@ -359,14 +394,14 @@ export class AuditLog {
     // Fill the active segment up to segment_bytes; a record bigger than a whole segment still goes
     // in, alone, rather than being refused.
     while (n < batch.length) {
-      const len = batch[n]!.line.length;
+      const len = batch[n]!.bytes;
       if (this.activeSize + bytes + len > this.segmentBytes && this.activeSize + bytes > 0) break;
       bytes += len;
       n++;
     }
     if (n > 0) {
       try {
-        writeFullySync(this.fh.fd, n === 1 ? batch[0]!.line : joinLines(batch, n, bytes));
+        writeFullySync(this.fh.fd, n === 1 ? batch[0]!.line : joinLines(batch, n), bytes);
       } catch (e) {
         this.fail(e, []);
         return;
@@ -451,7 +486,8 @@ export class AuditLog {
   private settle(batch: PendingEntry[]): void {
     for (const p of batch) {
       this.accepted--;
-      p.resolve(p.seq);
+      p.state = 1;
+      p.durable?.resolve(p.seq);
     }
     if (batch.length > 0) this.settledSeq = batch[batch.length - 1]!.seq;
     for (const p of batch) this.emit(p.record);
@@ -471,7 +507,8 @@ export class AuditLog {
     this.unwritten = [];
     for (const p of all) {
       this.accepted--;
-      p.reject(this.failure);
+      p.state = 2;
+      p.durable?.reject(this.failure);
     }
     this.releaseWaiters(true);
     for (const w of this.writtenWaiters.splice(0)) w.reject(this.failure);
@@ -635,16 +672,21 @@ export class AuditLog {
   }
 }
 
-function writeFullySync(fd: number, buf: Buffer): void {
-  let off = 0;
+/**
+ * Writes the text (`bytes` long in UTF-8) whole: the string goes to the write as it is, encoded
+ * once by Node; only a short write (rare on a regular file) pays for a Buffer to finish from.
+ */
+function writeFullySync(fd: number, text: string, bytes: number): void {
+  let off = writeSync(fd, text, null, "utf8");
+  if (off >= bytes) return;
+  const buf = Buffer.from(text, "utf8");
   while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
 
-function joinLines(batch: readonly PendingEntry[], n: number, bytes: number): Buffer {
-  const buf = Buffer.allocUnsafe(bytes);
-  let off = 0;
-  for (let k = 0; k < n; k++) off += batch[k]!.line.copy(buf, off);
-  return buf;
+function joinLines(batch: readonly PendingEntry[], n: number): string {
+  let text = "";
+  for (let k = 0; k < n; k++) text += batch[k]!.line;
+  return text;
 }
 
 async function scanMaxTime(path: string): Promise<number> {
