@@ -143,8 +143,24 @@ for (const [name, t] of bad) {
   cpu(`ten: ${name}`, t.length, () => scanSource(tenScanner, t), 1, 3, tenProse);
   cpu(`full: ${name}`, t.length, () => scanSource(fullScanner, t), 1, 3, fullProse);
 }
-const violent = "kill murder shoot bomb attack ".repeat(Math.floor((1 << 20) / 30));
-cpu("lexicon: 1 MiB of violent words", violent.length, () => scoreText(violent), 1, 3, lexProse);
+// The content lexicon's own worst shapes: every word a finding (each also tried against the benign
+// phrases), the openings of its long phrases repeated without ever completing, and words that
+// begin many phrases. 1 MiB each.
+const mib = (s: string) => s.repeat(Math.floor((1 << 20) / s.length));
+const lexiconBad: [string, string][] = [
+  ["violent words", mib("kill murder shoot bomb attack ")],
+  ["one violent word", mib("kill ")],
+  ["weak words, four categories", mib("gun nude idiot cocaine ")],
+  ["sexual words before 'with'", mib("sex naked nude with ")],
+  ["intent openings", mib("how do i want to help me ")],
+  ["intent + verb, no object", mib("how to kill the ")],
+  ["'kill the' (benign opening)", mib("kill the ")],
+  ["group openings", mib("all jews are the muslims ")],
+  ["insult openings", mib("you are so stupid ")],
+  ["benign openings", mib("shoot the photos ")],
+  ["strong phrases", mib("i want to kill him. ")],
+];
+for (const [name, t] of lexiconBad) cpu(`lexicon: ${name}`, t.length, () => scoreText(t), 1, 3, lexProse);
 
 // A typical short chat request (~300 bytes of text) through checkRequest: what each request pays.
 const chat = {

@@ -1,6 +1,6 @@
 import type { ContentCategory } from "../../config/index.js";
-import { compileScanner, type Finding, type Recogniser, type Scanner, type ScannerOptions } from "../scan/index.js";
-import { benignPatterns, harmfulEntries, MAX_PHRASE, WEAK_CAP } from "./lexicon.js";
+import { compileScanner, PackedFindings, type Finding, type Recogniser, type Scanner, type ScannerOptions } from "../scan/index.js";
+import { benignPatterns, harmfulEntries, MAX_PHRASE, WEAK_CAP, type LexiconEntry } from "./lexicon.js";
 
 export interface ContentMatch {
   category: ContentCategory;
@@ -12,7 +12,10 @@ export interface ContentMatch {
 export interface ContentScore {
   /** Per category: full weight of strong phrases plus weak words up to WEAK_CAP. */
   scores: Partial<Record<ContentCategory, number>>;
-  matches: ContentMatch[];
+  /** The matches counted, in text order (built on first read: a text can hold a match a word). */
+  readonly matches: ContentMatch[];
+  /** The same as (start, end, entry) triples; `lexiconEntry(entry)` says what each is. */
+  readonly found: PackedFindings;
 }
 
 interface Lexicon {
@@ -54,42 +57,61 @@ export function normaliseForLexicon(text: string): string {
   return /[\u2018\u2019]/.test(text) ? text.replace(/[\u2018\u2019]/g, "'") : text;
 }
 
-/**
- * Whether `f` overlaps a benign finding. Both lists are in text order and non-overlapping, so a
- * cursor over the benign list (advanced past findings that end before `f`) keeps this linear.
- */
-class BenignIndex {
-  private i = 0;
-  constructor(private readonly benign: Finding[]) {}
+/** The categories of the lexicon, numbered; and each entry's number. */
+const categories: ContentCategory[] = [...new Set(ordered.map((x) => x.category))];
+const categoryOf = Int32Array.from(ordered, (x) => categories.indexOf(x.category));
 
-  overlaps(f: Finding): boolean {
-    const b = this.benign;
-    while (this.i < b.length && b[this.i]!.end <= f.start) this.i++;
-    return this.i < b.length && b[this.i]!.start < f.end;
-  }
+/** The lexicon entry a finding's recogniser number stands for. */
+export function lexiconEntry(recogniser: number): LexiconEntry {
+  return ordered[recogniser]!;
 }
 
-/** Adds harmful findings not cleared by a benign one to the running score. */
+/**
+ * Adds harmful findings not cleared by a benign one to the running score. Sums per category are
+ * kept in the order the findings come, so every score is the same double however it is stored.
+ */
 export class ScoreAccumulator {
-  private readonly strong: Partial<Record<ContentCategory, number>> = {};
-  private readonly weak: Partial<Record<ContentCategory, number>> = {};
-  readonly matches: ContentMatch[] = [];
+  private readonly strong = new Float64Array(categories.length);
+  private readonly weak = new Float64Array(categories.length);
+  /** Categories in the order of their first match (the order of the keys of scores()). */
+  private readonly seen: number[] = [];
+  private readonly present = new Uint8Array(categories.length);
+  readonly found = new PackedFindings();
 
   add(f: Finding): void {
-    const entry = ordered[f.recogniser]!;
-    const c = entry.category;
-    if (entry.weight >= 0.5) this.strong[c] = (this.strong[c] ?? 0) + entry.weight;
-    else this.weak[c] = (this.weak[c] ?? 0) + entry.weight;
-    this.matches.push({ category: c, weight: entry.weight, start: f.start, end: f.end });
+    this.addAt(f.start, f.end, f.recogniser);
   }
 
-  score(c: ContentCategory): number {
-    return (this.strong[c] ?? 0) + Math.min(WEAK_CAP, this.weak[c] ?? 0);
+  addAt(start: number, end: number, recogniser: number): void {
+    const w = ordered[recogniser]!.weight;
+    const c = categoryOf[recogniser]!;
+    if (this.present[c] === 0) {
+      this.present[c] = 1;
+      this.seen.push(c);
+    }
+    if (w >= 0.5) this.strong[c] += w;
+    else this.weak[c] += w;
+    this.found.push(start, end, recogniser);
+  }
+
+  get matches(): ContentMatch[] {
+    const d = this.found.data;
+    const out: ContentMatch[] = [];
+    for (let k = 0; k < this.found.length; k++) {
+      const e = ordered[d[k * 3 + 2]!]!;
+      out.push({ category: e.category, weight: e.weight, start: d[k * 3]!, end: d[k * 3 + 1]! });
+    }
+    return out;
+  }
+
+  score(category: ContentCategory): number {
+    const c = categories.indexOf(category);
+    return c === -1 ? 0 : this.strong[c]! + Math.min(WEAK_CAP, this.weak[c]!);
   }
 
   scores(): Partial<Record<ContentCategory, number>> {
     const out: Partial<Record<ContentCategory, number>> = {};
-    for (const m of this.matches) out[m.category] = this.score(m.category);
+    for (const c of this.seen) out[categories[c]!] = this.strong[c]! + Math.min(WEAK_CAP, this.weak[c]!);
     return out;
   }
 }
@@ -110,13 +132,29 @@ export function warmUpLexicon(): void {
 export function scoreText(text: string): ContentScore {
   const t = normaliseForLexicon(text);
   const { harmful, benign } = lexicon();
-  const found = harmful.scan(t);
+  const found = harmful.scanPacked(t);
   // Benign phrases only ever clear a harmful match: most texts have none, and skip that scan.
-  if (found.length === 0) return { scores: {}, matches: [] };
-  const cleared = new BenignIndex(benign.scan(t));
+  if (found.length === 0) return { scores: {}, matches: [], found };
+  const b = benign.scanPacked(t);
+  const bd = b.data;
+  const d = found.data;
   const acc = new ScoreAccumulator();
-  for (const f of found) if (!cleared.overlaps(f)) acc.add(f);
-  return { scores: acc.scores(), matches: acc.matches };
+  // Whether a finding overlaps a benign one. Both lists are in text order and non-overlapping, so
+  // a cursor over the benign list (advanced past findings that end before it) keeps this linear.
+  let j = 0;
+  for (let k = 0; k < found.length; k++) {
+    const start = d[k * 3]!;
+    const end = d[k * 3 + 1]!;
+    while (j < b.length && bd[j * 3 + 1]! <= start) j++;
+    if (!(j < b.length && bd[j * 3]! < end)) acc.addAt(start, end, d[k * 3 + 2]!);
+  }
+  return {
+    scores: acc.scores(),
+    get matches() {
+      return acc.matches;
+    },
+    found: acc.found,
+  };
 }
 
 /**

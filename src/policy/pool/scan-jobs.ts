@@ -2,7 +2,7 @@ import type { ContentCategory } from "../../config/index.js";
 import type { TextSegment } from "../body-texts.js";
 import { firstFindings, runChainHere } from "../chain-runner.js";
 import { compilePiiScanner, compileRule, type CompiledRule, type Phase, type PiiScanSpec, type RuleSource } from "../compiled-rule.js";
-import { judgeText, scoreText, type ClassifierVerdict } from "../content/index.js";
+import { judgeText, lexiconEntry, scoreText, type ClassifierVerdict } from "../content/index.js";
 import type { GovernanceEvent } from "../governance-event.js";
 import type { Edit } from "../redaction.js";
 import { scanSource, type Scanner } from "../scan/index.js";
@@ -113,16 +113,18 @@ export function runPiiJob(job: PiiJob, scanner?: Scanner): PiiTextResult[] {
 
 export function runContentJob(job: ContentJob): ContentTextResult[] {
   return job.texts.map((text) => {
-    const { scores, matches } = scoreText(text);
+    const { scores, found } = scoreText(text);
     const categories: ContentCategory[] = [];
-    const packed = new Int32Array(matches.length * 3);
-    matches.forEach((m, k) => {
-      let c = categories.indexOf(m.category);
-      if (c === -1) c = categories.push(m.category) - 1;
+    const packed = new Int32Array(found.length * 3);
+    const d = found.data;
+    for (let k = 0; k < found.length; k++) {
+      const category = lexiconEntry(d[k * 3 + 2]!).category;
+      let c = categories.indexOf(category);
+      if (c === -1) c = categories.push(category) - 1;
       packed[k * 3] = c;
-      packed[k * 3 + 1] = m.start;
-      packed[k * 3 + 2] = m.end;
-    });
+      packed[k * 3 + 1] = d[k * 3]!;
+      packed[k * 3 + 2] = d[k * 3 + 1]!;
+    }
     return { scores, categories, matches: packed };
   });
 }

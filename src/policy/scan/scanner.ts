@@ -1,4 +1,5 @@
 import { CODES, firstPairs, OTHER } from "./first-pairs.js";
+import { firstWords } from "./first-words.js";
 import { tailSource, tailSupported } from "./prefix.js";
 import type { Recogniser } from "./recogniser.js";
 import { prefilterFor } from "./required-literals.js";
@@ -9,6 +10,26 @@ export interface Finding {
   end: number;
   /** Index of the recogniser that produced it, in the scanner's list. */
   recogniser: number;
+}
+
+/** Findings as (start, end, recogniser) triples in `data`, `length` of them, in text order. */
+export class PackedFindings {
+  data = new Int32Array(48);
+  length = 0;
+
+  push(start: number, end: number, recogniser: number): void {
+    let d = this.data;
+    const k = this.length * 3;
+    if (k + 3 > d.length) {
+      const grown = new Int32Array(d.length * 2);
+      grown.set(d);
+      this.data = d = grown;
+    }
+    d[k] = start;
+    d[k + 1] = end;
+    d[k + 2] = recogniser;
+    this.length++;
+  }
 }
 
 /**
@@ -22,6 +43,8 @@ export interface Scanner {
   readonly lookbehind: number;
   /** Every finding in `text`. */
   scan(text: string): Finding[];
+  /** The same findings as numbers: for texts that may hold very many (every word a lexicon word). */
+  scanPacked(text: string): PackedFindings;
   /**
    * Decides positions from `from` while the next candidate lies before `limit`, pushing findings into
    * `out`. Returns the cursor: every position before it is decided (it may pass `limit` when a finding
@@ -143,6 +166,163 @@ function dispatchOf(members: readonly number[], source: (i: number) => string, f
   return { table, buckets };
 }
 
+/** A word some recogniser may begin with, and what to do where the text has it. */
+interface WordEntry {
+  word: string;
+  hash: number;
+  /** Recognisers (indices, in list order) that may begin with the word. */
+  members: number[];
+  /**
+   * How many of `members` need a regex attempt: those before the first one whose matches are
+   * exactly single words (and that has no validator), which matches wherever the word stands.
+   */
+  tried: number;
+  /** Index in `members` of that whole-word recogniser, or -1. */
+  whole: number;
+  /** The first `tried` members' patterns joined (sticky); compiled on first use, shared by entries with the same ones. */
+  re: RegExp | undefined;
+}
+
+interface WordDispatch {
+  /** Open-addressed table of entry numbers (0: empty) by word hash. */
+  slots: Int32Array;
+  mask: number;
+  entries: WordEntry[];
+  /** Longest word any entry has: longer words of the text are not looked up. */
+  maxLength: number;
+  ignoreCase: boolean;
+}
+
+const FNV_BASIS = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/** The hash the table is built with, over a word already lower-cased under ignoreCase. */
+function wordHash(word: string): number {
+  let h = FNV_BASIS;
+  for (let i = 0; i < word.length; i++) h = Math.imul(h ^ word.charCodeAt(i), FNV_PRIME);
+  return h;
+}
+
+/**
+ * For patterns that all begin at a word (the prefix is `\b` and first-words.ts can list each one's
+ * first words): a table from each first word to the recognisers that may begin with it. Undefined
+ * when some pattern has no such list.
+ */
+function wordDispatchOf(
+  members: readonly number[],
+  source: (i: number) => string,
+  ci: boolean,
+  hasValidator: (i: number) => boolean,
+): WordDispatch | undefined {
+  const lists = new Map<string, number[]>();
+  const wholeOf = new Map<number, Set<string>>();
+  for (const i of members) {
+    const fw = firstWords(source(i), ci ? "i" : "");
+    if (fw === undefined) return undefined;
+    for (const w of fw.words) {
+      let l = lists.get(w);
+      if (l === undefined) lists.set(w, (l = []));
+      l.push(i);
+    }
+    if (fw.whole && !hasValidator(i)) wholeOf.set(i, fw.words);
+  }
+  const size = 1 << Math.max(4, Math.ceil(Math.log2(lists.size * 4)));
+  const slots = new Int32Array(size);
+  const entries: WordEntry[] = [];
+  let maxLength = 0;
+  for (const [word, list] of lists) {
+    const whole = list.findIndex((i) => wholeOf.has(i));
+    const hash = wordHash(word);
+    entries.push({ word, hash, members: list, tried: whole === -1 ? list.length : whole, whole, re: undefined });
+    let slot = hash & (size - 1);
+    while (slots[slot] !== 0) slot = (slot + 1) & (size - 1);
+    slots[slot] = entries.length;
+    maxLength = Math.max(maxLength, word.length);
+  }
+  return { slots, mask: size - 1, entries, maxLength, ignoreCase: ci };
+}
+
+/** Whether text[start, start + word.length) is `word` (lower-cased under ignoreCase). */
+function sameWord(text: string, start: number, word: string, ci: boolean): boolean {
+  for (let i = 0; i < word.length; i++) {
+    let c = text.charCodeAt(start + i);
+    if (ci && c >= 65 && c <= 90) c |= 32;
+    if (c !== word.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * The next word start at or after `pos` where a recogniser of the word's entry matches, with the
+ * first that does (list order) and where its match ends. Positions inside a word, and words no
+ * recogniser begins with, are passed over without a regex attempt. Returns the position (-1: none)
+ * and fills `hit`.
+ */
+function wordDispatched(text: string, pos: number, wd: WordDispatch, compile: (members: readonly number[]) => RegExp, hit: WordHit): number {
+  const n = text.length;
+  const { slots, mask, entries, maxLength } = wd;
+  const ci = wd.ignoreCase;
+  let p = pos;
+  // A match begins where a word does: not inside the one `pos` may be in.
+  if (p > 0) while (p < n && isWordChar(text.charCodeAt(p)) && isWordChar(text.charCodeAt(p - 1))) p++;
+  while (p < n) {
+    let c = text.charCodeAt(p);
+    if (!isWordChar(c)) {
+      p++;
+      continue;
+    }
+    const start = p;
+    let h = FNV_BASIS;
+    for (;;) {
+      if (ci && c >= 65 && c <= 90) c |= 32;
+      h = Math.imul(h ^ c, FNV_PRIME);
+      if (++p >= n) break;
+      c = text.charCodeAt(p);
+      if (!isWordChar(c)) break;
+    }
+    const length = p - start;
+    if (length > maxLength) continue;
+    for (let slot = h & mask; slots[slot] !== 0; slot = (slot + 1) & mask) {
+      const e = entries[slots[slot]! - 1]!;
+      if (e.hash !== h || e.word.length !== length || !sameWord(text, start, e.word, ci)) continue;
+      if (e.tried > 0) {
+        let re = e.re;
+        if (re === undefined) e.re = re = compile(e.members.slice(0, e.tried));
+        re.lastIndex = start;
+        if (re.test(text)) {
+          hit.members = e.members;
+          if (e.tried === 1) {
+            hit.rank = 0;
+            hit.end = re.lastIndex;
+            return start;
+          }
+          re.lastIndex = start;
+          const m = re.exec(text)!;
+          let g = 1;
+          while (m[g] === undefined) g++;
+          hit.rank = g - 1;
+          hit.end = start + m[0].length;
+          return start;
+        }
+      }
+      if (e.whole !== -1) {
+        hit.members = e.members;
+        hit.rank = e.whole;
+        hit.end = p;
+        return start;
+      }
+      break;
+    }
+  }
+  return -1;
+}
+
+interface WordHit {
+  members: readonly number[];
+  rank: number;
+  end: number;
+}
+
 /** Recognisers whose candidates come from one seek function, and their patterns joined (sticky). */
 interface Source {
   seek: (text: string, from: number, scan?: object) => number;
@@ -177,6 +357,12 @@ export interface ScannerOptions {
    * regex everywhere, which tests compare against).
    */
   dispatch?: boolean;
+  /**
+   * When every shared pattern begins at a word (prefix `\\b`) and its first words can be listed,
+   * find candidates from a table of those words instead of first pairs (default true; false keeps
+   * the pair table, which tests compare against).
+   */
+  wordDispatch?: boolean;
 }
 
 export function compileScanner(recognisers: readonly Recogniser[], opts: ScannerOptions = {}): Scanner {
@@ -200,8 +386,23 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   const joined = (members: readonly number[], flags: string) =>
     new RegExp(`${prefix}(?:${members.map((i) => `(${recognisers[i]!.pattern})`).join("|")})`, flags + ci);
   const combined = shared.length > 0 ? joined(shared, "g") : undefined;
-  const dispatch = opts.dispatch !== false && shared.length >= DISPATCH_MIN ? dispatchOf(shared, (i) => `${prefix}(?:${recognisers[i]!.pattern})`, ci) : undefined;
   const wordStarts = prefix === "\\b";
+  const shareds = new Map<string, RegExp>();
+  const words =
+    opts.dispatch !== false && opts.wordDispatch !== false && wordStarts && shared.length >= DISPATCH_MIN
+      ? wordDispatchOf(shared, (i) => `${prefix}(?:${recognisers[i]!.pattern})`, ci === "i", (i) => recognisers[i]!.validate !== undefined)
+      : undefined;
+  const dispatch =
+    words === undefined && opts.dispatch !== false && shared.length >= DISPATCH_MIN
+      ? dispatchOf(shared, (i) => `${prefix}(?:${recognisers[i]!.pattern})`, ci)
+      : undefined;
+  // Entries trying the same recognisers share one regex.
+  const joinedOnce = (members: readonly number[]) => {
+    const key = members.join(",");
+    let re = shareds.get(key);
+    if (re === undefined) shareds.set(key, (re = joined(members, "y")));
+    return re;
+  };
   const sources: Source[] = [...groups].map(([seek, members]) => ({
     seek,
     members,
@@ -265,11 +466,16 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   const sharedTail = sharedSrc === undefined ? undefined : new RegExp(`(?=${sharedSrc})`, "g" + ci);
   const anchorGroups = [...anchors.values()];
 
+  // The match being decided at a position: its end (-1: none yet) and recogniser. Scalars, not a
+  // Finding: a text of nothing but findings (every word a lexicon word) allocates nothing per finding.
+  let bEnd = -1;
+  let bRec = 0;
+
   /**
-   * The longest valid match at p among `members` from index `from` on, or `best` if none is longer
-   * (ties go to the recogniser listed first).
+   * Makes the longest valid match at p among `members` from index `from` on the match being
+   * decided, if it is longer than that one (ties go to the recogniser listed first).
    */
-  function bestOf(text: string, p: number, members: readonly number[], from: number, best: Finding | undefined): Finding | undefined {
+  function bestOf(text: string, p: number, members: readonly number[], from: number): void {
     for (let k = from; k < members.length; k++) {
       const i = members[k]!;
       const re = sticky[i]!;
@@ -279,10 +485,11 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       if (end <= p) continue;
       const v = recognisers[i]!.validate;
       if (v) end = v(text, p, end);
-      if (end > p && (best === undefined || end > best.end || (end === best.end && i < best.recogniser)))
-        best = { type: recognisers[i]!.type, start: p, end, recogniser: i };
+      if (end > p && (bEnd === -1 || end > bEnd || (end === bEnd && i < bRec))) {
+        bEnd = end;
+        bRec = i;
+      }
     }
-    return best;
   }
 
   /** The combined regex's next match at or after `pos`: position, members to try and the first of them that matched, end. */
@@ -290,7 +497,16 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   let cMembers: readonly number[] = shared;
   let cRank = 0;
   let cEnd = 0;
+  const hit: WordHit = { members: shared, rank: 0, end: 0 };
   function nextCombined(text: string, pos: number): void {
+    if (words) {
+      // Word starts whose word some pattern can begin with; there, only those patterns.
+      cPos = wordDispatched(text, pos, words, joinedOnce, hit);
+      cMembers = hit.members;
+      cRank = hit.rank;
+      cEnd = hit.end;
+      return;
+    }
     if (dispatch) {
       // Positions whose first two characters some pattern can begin with; there, only those patterns.
       const r = dispatched(text, pos, dispatch, wordStarts, (b) => joined(b.members, "y"));
@@ -316,7 +532,8 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     }
   }
 
-  function scanUntil(text: string, from: number, limit: number, out: Finding[]): number {
+  /** scanUntil, writing findings into `out` as numbers. */
+  function scanPackedUntil(text: string, from: number, limit: number, out: PackedFindings): number {
     // Next candidate of the combined regex, and of each source; each is re-run only once the
     // cursor passes it.
     cPos = combined ? -2 : -1;
@@ -332,11 +549,13 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
         if (c !== -1 && (p === -1 || c < p)) p = c;
       }
       if (p === -1 || p >= limit) return Math.max(pos, Math.min(limit, text.length));
-      let best: Finding | undefined;
+      bEnd = -1;
       if (p === cPos) {
         const i = cMembers[cRank]!;
-        if (firstMatch && cEnd > p && !recognisers[i]!.validate) best = { type: recognisers[i]!.type, start: p, end: cEnd, recogniser: i };
-        else best = bestOf(text, p, cMembers, cRank, undefined);
+        if (firstMatch && cEnd > p && !recognisers[i]!.validate) {
+          bEnd = cEnd;
+          bRec = i;
+        } else bestOf(text, p, cMembers, cRank);
       }
       for (let k = 0; k < sources.length; k++) {
         if (oPos[k] !== p) continue;
@@ -350,13 +569,24 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
           while (m[first] === undefined) first++;
           first--;
         }
-        best = bestOf(text, p, s.members, first, best);
+        bestOf(text, p, s.members, first);
       }
-      if (best) {
-        out.push(best);
-        pos = best.end;
+      if (bEnd !== -1) {
+        out.push(p, bEnd, bRec);
+        pos = bEnd;
       } else pos = p + 1;
     }
+  }
+
+  function scanUntil(text: string, from: number, limit: number, out: Finding[]): number {
+    const packed = new PackedFindings();
+    const cursor = scanPackedUntil(text, from, limit, packed);
+    const d = packed.data;
+    for (let k = 0; k < packed.length; k++) {
+      const i = d[k * 3 + 2]!;
+      out.push({ type: recognisers[i]!.type, start: d[k * 3]!, end: d[k * 3 + 1]!, recogniser: i });
+    }
+    return cursor;
   }
 
   /** Leftmost position in [from, limit) where `re` (a zero-width tail regex) matches, else limit. */
@@ -402,6 +632,12 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       const out: Finding[] = [];
       if (prefilter !== undefined && !prefilter.test(text)) return out;
       scanUntil(text, 0, text.length, out);
+      return out;
+    },
+    scanPacked(text) {
+      const out = new PackedFindings();
+      if (prefilter !== undefined && !prefilter.test(text)) return out;
+      scanPackedUntil(text, 0, text.length, out);
       return out;
     },
     scanUntil,
