@@ -7,7 +7,7 @@ import { noopObserver, type AttemptTrace, type Outcome, type Refusal, type Reque
 import { validateRequest } from "./request-validation.js";
 import { RequestLimiter } from "./request-limiter.js";
 import { StreamLimiter } from "./stream-limiter.js";
-import { heldBodyOf, type CallContext, type CancelSignal, type ChatResult, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
+import { heldBodyOf, namesModelOnce, rawBodyOf, type CallContext, type CancelSignal, type ChatResult, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 
 /** The policy engine as the pipeline uses it (src/policy implements it). */
 export type ChatPolicy = PolicyEngine;
@@ -129,20 +129,29 @@ export class ChatPipeline {
         verdict = checked.verdict;
       }
       upstreamBody = admission.upstreamBody(upstreamBody);
+      // The client's own bytes go upstream when nothing was to change them: no request rules (with
+      // rules the body is re-serialised from what they scanned, so bytes they never read, such as
+      // a duplicate key, cannot pass), the limits added nothing, and the model is the target's.
+      const raw = !rt.policy.enabled && upstreamBody === body ? rawBodyOf(body) : undefined;
+      const verbatim = raw !== undefined && namesModelOnce(raw) ? raw : undefined;
       const held = admission;
       // While a verdict is pending the upstream call can be cancelled by it: an unsafe request's
       // upstream is aborted and its answer never read.
       // A guard model judging a stream's windows may also end the upstream call.
       const gate = verdict || (stream && rt.policy.judgesStreamsByModel) ? new AbortController() : undefined;
       const upstreamSignal = gate ? AbortSignal.any([ctx.signal, gate.signal]) : undefined;
-      const args = (s: TargetState, at: AttemptTrace | undefined): UpstreamArgs => ({
-        // A shallow copy: only `model` changes, every other field goes upstream verbatim.
-        body: { ...upstreamBody, model: s.target.upstreamModel },
-        // Streams hold on to theirs for their whole length; a single answer takes the cheap form.
-        signal: upstreamSignal ?? (stream ? ctx.signal : cancel),
-        traceparent: at?.traceparent ?? trace.traceparent,
-        tracestate: trace.tracestate,
-      });
+      const args = (s: TargetState, at: AttemptTrace | undefined): UpstreamArgs => {
+        const same = verbatim !== undefined && b.model === s.target.upstreamModel;
+        return {
+          // A shallow copy: only `model` changes, every other field goes upstream verbatim.
+          body: same ? upstreamBody : { ...upstreamBody, model: s.target.upstreamModel },
+          bytes: same ? verbatim : undefined,
+          // Streams hold on to theirs for their whole length; a single answer takes the cheap form.
+          signal: upstreamSignal ?? (stream ? ctx.signal : cancel),
+          traceparent: at?.traceparent ?? trace.traceparent,
+          tracestate: trace.tracestate,
+        };
+      };
       if (stream) {
         const release = this.streams.acquire(ctx.principal.keyId);
         const opened = this.streamWithFailover(rt, group, summary, ctx, trace, upstreamSignal, async (s, at) => {
@@ -158,6 +167,7 @@ export class ChatPipeline {
         const strip = held.countsTokens && !(so && typeof so === "object" && so.include_usage === true);
         return {
           stream: true,
+          verbatim: !rt.policy.hasResponseRules,
           headers: held.headers,
           chunks: observeStream(chunks, summary, started, ctx.signal, trace, held.countsTokens ? held : undefined, strip, (o, e) => {
             release();

@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import { GatewayError } from "../errors/index.js";
 import { parseHeldBody } from "../policy/index.js";
-import { nestingExceeds } from "../wire/index.js";
+import { keepRawBody, nestingExceeds } from "../wire/index.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 
@@ -74,12 +74,16 @@ export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 6
   }
   if (nestingExceeds(bytes, maxDepth))
     throw new GatewayError("KT_ERR_INVALID_REQUEST", `the request body nests deeper than ${maxDepth} levels`);
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (err) {
     const detail = err instanceof SyntaxError ? err.message.replace(/\s*"[^"]*"\s*/g, " ").slice(0, 120) : "invalid JSON";
     throw new GatewayError("KT_ERR_MALFORMED_JSON", `the request body is not valid JSON (${detail.trim()})`);
   }
+  // The pipeline may send these bytes upstream as they are (src/wire/raw-body.ts).
+  keepRawBody(parsed, bytes);
+  return parsed;
 }
 
 function tooLarge(limit: number): GatewayError {

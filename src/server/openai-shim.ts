@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import type { ChatPipeline, Runtime } from "../chat/index.js";
-import type { CallContext, Chunk, Operation, Principal, RequestOrigin } from "../wire/index.js";
+import { rawChunkOf, type CallContext, type Chunk, type Operation, type Principal, type RequestOrigin } from "../wire/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import { SSE_DONE, sseData } from "../upstream/index.js";
 import { AuthFailure, type Authenticator } from "./auth.js";
@@ -181,7 +181,7 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   });
   const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate"), origin));
   if (!result.stream) return result.raw !== undefined ? sendJsonText(res, 200, result.raw, result.headers) : sendJson(res, 200, result.body, result.headers);
-  await relayStream(result.chunks, res, cancel, result.headers);
+  await relayStream(result.chunks, res, cancel, result.headers, result.verbatim === true);
 }
 
 /**
@@ -210,7 +210,7 @@ class ShimCallContext implements CallContext {
  * fault, a buffered-mode block) is a plain HTTP error the SDK maps to its error class. After the
  * headers, a failure becomes an OpenAI-style `data: {"error":…}` event and the stream ends.
  */
-async function relayStream(chunks: AsyncIterable<Chunk>, response: NodeResponse, cancel: ClientCancel, headers: Record<string, string> | undefined): Promise<void> {
+async function relayStream(chunks: AsyncIterable<Chunk>, response: NodeResponse, cancel: ClientCancel, headers: Record<string, string> | undefined, verbatim: boolean): Promise<void> {
   // http and http2 compat responses share this surface; TypeScript cannot call through their union.
   const res = response as ServerResponse;
   const it = chunks[Symbol.asyncIterator]();
@@ -224,7 +224,9 @@ async function relayStream(chunks: AsyncIterable<Chunk>, response: NodeResponse,
   try {
     while (!next.done) {
       if (cancel.aborted) break;
-      if (!res.write(sseData(JSON.stringify(next.value)))) await drained(res, cancel);
+      // An unchanged chunk goes out as the upstream wrote it: no serialising per chunk.
+      const text = (verbatim && rawChunkOf(next.value)) || JSON.stringify(next.value);
+      if (!res.write(sseData(text))) await drained(res, cancel);
       next = await it.next();
     }
     if (!cancel.aborted) res.end(SSE_DONE);

@@ -1,7 +1,7 @@
 import { Pool } from "undici";
 import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
-import type { CancelSignal, Chunk, JsonObject, Operation } from "../wire/index.js";
+import { keepRawChunk, type CancelSignal, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 import { abortSignalOf } from "./cancel-signal.js";
 import { postForText } from "./post-for-text.js";
 import { SseDecoder } from "./sse-decoder.js";
@@ -228,7 +228,10 @@ async function* decodeChunks(body: BodyStream, targetId: string, cause: () => Ab
           done = true;
           continue;
         }
-        yield parseChunk(ev.data, ev.event, targetId);
+        const chunk = parseChunk(ev.data, ev.event, targetId);
+        // Relayed as it came when nothing changes it (the shim's relay, rawChunkOf).
+        keepRawChunk(chunk, ev.data);
+        yield chunk;
       }
       if (done) break;
     }

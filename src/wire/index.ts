@@ -4,3 +4,4 @@
 export type { CallContext, CancelSignal, ChatResult, Chunk, FrontDoor, JsonObject, Operation, Principal, RequestOrigin, Scope } from "./wire-types.js";
 export { heldBodyOf, holdBody, type HeldBody } from "./held-body.js";
 export { nestingExceeds } from "./json-nesting.js";
+export { keepRawBody, keepRawChunk, namesModelOnce, rawBodyOf, rawChunkOf } from "./raw-body.js";

@@ -75,5 +75,10 @@ export type ChatResult =
       stream: true;
       /** Chunks in order; a failure mid-stream is thrown from the iterator as a GatewayError. */
       chunks: AsyncIterable<Chunk>;
+      /**
+       * No rule can change a chunk (no response rules): a front door may send each chunk as the
+       * upstream wrote it (rawChunkOf) instead of serialising it again.
+       */
+      verbatim?: boolean;
       headers?: Record<string, string>;
     };

@@ -74,3 +74,115 @@ policy:
     expect(JSON.parse(text)).toMatchObject({ id: "chatcmpl-7", choices: [{ message: { content: "echo write to [REDACTED:EMAIL]" } }] });
   });
 });
+
+/** A chunk as a Python server writes it (json.dumps: spaces after `,` and `:`, non-ASCII escaped). */
+function pyChunk(i: number, content: string, finish: string | null): string {
+  const c = JSON.stringify(content).replace(/[\u0080-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return (
+    `{"id": "chatcmpl-9", "object": "chat.completion.chunk", "created": 1700000000, "model": "${MODEL}", ` +
+    `"choices": [{"index": 0, "delta": {"content": ${c}}, "finish_reason": ${finish === null ? "null" : JSON.stringify(finish)}}]}`
+  );
+}
+
+describe("request bodies and streamed chunks", () => {
+  let upstream: http.Server;
+  let url = "";
+  /** The request bodies the upstream received, as bytes decoded. */
+  const received: string[] = [];
+  let off: Stack;
+  let scanned: Stack;
+
+  beforeAll(async () => {
+    upstream = http.createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on("data", (c: Buffer) => parts.push(c));
+      req.on("end", () => {
+        const raw = Buffer.concat(parts).toString("utf8");
+        received.push(raw);
+        const body = JSON.parse(raw) as { stream?: boolean; messages: { content: string }[] };
+        const last = body.messages.at(-1)!.content;
+        if (body.stream !== true) {
+          const text = answer(`echo ${last}`);
+          res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+          res.end(text);
+          return;
+        }
+        res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8" });
+        res.write(`data: ${pyChunk(0, "echo ", null)}\n\n`);
+        res.write(`data: ${pyChunk(1, last, null)}\n\n`);
+        res.write(`data: ${pyChunk(2, "", "stop")}\n\n`);
+        res.end("data: [DONE]\n\n");
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`;
+    const targets = () => `providers:
+  targets:
+    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${url}" }
+`;
+    off = await startStack(targets);
+    scanned = await startStack(
+      () => `${targets()}policies:
+  chain: [pii]
+policy:
+  pii:
+    rules:
+      - { type: pii_detection, action: redact, patterns: [email], apply_to: both }
+`,
+    );
+  });
+  afterAll(async () => {
+    await off.close();
+    await scanned.close();
+    await new Promise((resolve) => upstream.close(resolve));
+  });
+
+  const send = async (stack: Stack, raw: string) => {
+    const res = await fetch(`${stack.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: raw });
+    expect(res.status).toBe(200);
+    return res.text();
+  };
+
+  it("a body no request rule reads goes upstream as the client's own bytes", async () => {
+    const raw = `{"model": "${MODEL}",  "messages": [{"role": "user", "content": "caf\\u00e9 at noon"}], "max_tokens": 5}`;
+    await send(off, raw);
+    expect(received.at(-1)).toBe(raw);
+  });
+
+  it("is serialised again when the target's model replaces the client's", async () => {
+    const raw = `{"model": "t",  "messages": [{"role": "user", "content": "hello"}]}`;
+    await send(off, raw);
+    expect(received.at(-1)).not.toBe(raw);
+    expect(JSON.parse(received.at(-1)!)).toEqual({ model: MODEL, messages: [{ role: "user", content: "hello" }] });
+  });
+
+  it("is serialised again when it names its model twice (a first-key-wins upstream could read the other one)", async () => {
+    const raw = `{"model": "other-model", "messages": [{"role": "user", "content": "hello"}], "model": "${MODEL}"}`;
+    await send(off, raw);
+    expect(received.at(-1)).not.toBe(raw);
+    expect(received.at(-1)!.split('"model"')).toHaveLength(2);
+    expect(JSON.parse(received.at(-1)!).model).toBe(MODEL);
+  });
+
+  it("is serialised again from what the request rules read, even when they changed nothing", async () => {
+    const raw = `{"model": "${MODEL}", "messages": [{"role": "user", "content": "nothing personal"}], "messages": [{"role": "user", "content": "also fine"}]}`;
+    await send(scanned, raw);
+    expect(received.at(-1)).toBe(JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "also fine" }] }));
+    expect(received.at(-1)).not.toContain("nothing personal");
+  });
+
+  it("streamed chunks that no rule can change go out as the upstream wrote them", async () => {
+    const text = await send(off, `{"model": "${MODEL}", "stream": true, "messages": [{"role": "user", "content": "caf\\u00e9"}]}`);
+    expect(text).toBe(`data: ${pyChunk(0, "echo ", null)}\n\ndata: ${pyChunk(1, "café", null)}\n\ndata: ${pyChunk(2, "", "stop")}\n\ndata: [DONE]\n\n`);
+  });
+
+  it("streamed chunks are serialised again under response rules", async () => {
+    const text = await send(scanned, `{"model": "${MODEL}", "stream": true, "messages": [{"role": "user", "content": "caf\\u00e9"}]}`);
+    expect(text).not.toContain(pyChunk(0, "echo ", null));
+    const events = text
+      .split("\n\n")
+      .filter((e) => e.startsWith("data: {"))
+      .map((e) => JSON.parse(e.slice(6)) as { choices: { delta: { content?: string } }[] });
+    expect(events.map((e) => e.choices[0]?.delta.content ?? "").join("")).toBe("echo café");
+  });
+});

@@ -1,0 +1,46 @@
+/**
+ * The bytes a request body was parsed from, kept beside the parsed object rather than on it: a
+ * copy made by a spread (which a policy or the limits may then change) must not carry them, and
+ * only the very object parsed from these bytes maps to them. The pipeline sends them upstream as
+ * they came when nothing was to change the body, instead of serialising the prompt again.
+ */
+const raws = new WeakMap<object, Uint8Array>();
+
+export function keepRawBody(body: unknown, bytes: Uint8Array): void {
+  if (body !== null && typeof body === "object") raws.set(body, bytes);
+}
+
+export function rawBodyOf(body: unknown): Uint8Array | undefined {
+  return body !== null && typeof body === "object" ? raws.get(body) : undefined;
+}
+
+const MODEL_KEY = Buffer.from('"model"');
+
+/**
+ * Whether `"model"` occurs once in the JSON bytes. Inside a JSON string a quote is always escaped,
+ * so each occurrence is a key (or a string value `"model"`): once means the body names its model
+ * once, and a server that keeps the first of duplicate keys cannot read another model than the
+ * one the gateway routed on.
+ */
+export function namesModelOnce(bytes: Uint8Array): boolean {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const at = buf.indexOf(MODEL_KEY);
+  return at >= 0 && buf.indexOf(MODEL_KEY, at + MODEL_KEY.length) < 0;
+}
+
+const rawChunks = new WeakMap<object, string>();
+
+/** A streamed chunk's JSON as the upstream sent it (one SSE event's data), kept beside the parsed chunk. */
+export function keepRawChunk(chunk: object, data: string): void {
+  rawChunks.set(chunk, data);
+}
+
+/**
+ * The upstream's own text of a chunk that is the very object parsed from it, when that text fits
+ * on one `data:` line (an event of several data lines is re-serialised: its line breaks would end
+ * the field).
+ */
+export function rawChunkOf(chunk: object): string | undefined {
+  const data = rawChunks.get(chunk);
+  return data !== undefined && data.indexOf("\n") < 0 ? data : undefined;
+}
