@@ -3,6 +3,7 @@ import type { Http2ServerRequest } from "node:http2";
 import { GatewayError } from "../errors/index.js";
 import { parseHeldBody } from "../policy/index.js";
 import { keepRawBody, nestingExceeds } from "../wire/index.js";
+import { bodyMemory } from "./body-memory.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 
@@ -10,11 +11,11 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Bodies from this size are not parsed on the main thread: they are copied piece by piece, as they
- * arrive, into shared memory, and a policy worker parses them (src/wire/held-body.ts). Below it
- * the body is parsed here, as every ordinary request is: a few milliseconds at most.
+ * arrive, into shared memory (made by a helper thread, src/server/body-memory.ts), and a policy
+ * worker parses them (src/wire/held-body.ts). Below it the body is parsed here, as every ordinary
+ * request is: a few milliseconds at most.
  */
 export const HOLD_MIN_BYTES = 256 * 1024;
-
 
 /** Reads a JSON request body within `limit` bytes; every failure is a GatewayError for the client. */
 export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 64): Promise<unknown> {
@@ -22,47 +23,77 @@ export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 6
   if (declared > limit) throw tooLarge(limit);
   // Plain events rather than an async iterator: this runs for every request.
   const { bytes, size, shared } = await new Promise<{ bytes: Buffer; size: number; shared: SharedArrayBuffer | undefined }>((resolve, reject) => {
+    // Pieces not yet in shared memory (all of a small body's).
     let parts: Buffer[] = [];
     let size = 0;
     let shared: SharedArrayBuffer | undefined;
     let view: Uint8Array | undefined;
-    const r = req as unknown as NodeJS.ReadableStream;
+    let copied = 0;
+    let asking = false;
+    let ended = false;
+    let settled = false;
+    const r = req as unknown as NodeJS.ReadableStream & { destroyed?: boolean };
+    const fail = (e: Error) => {
+      if (settled) return;
+      settled = true;
+      reject(e);
+    };
+    const finish = () => {
+      if (settled) return;
+      settled = true;
+      resolve({ bytes: shared ? Buffer.alloc(0) : parts.length === 1 ? parts[0]! : Buffer.concat(parts, size), size, shared });
+    };
+    // Large: the body goes into shared memory a helper thread has faulted in (src/server/
+    // body-memory.ts); the request is paused meanwhile. Sized by Content-Length when sent, else
+    // doubled as it grows (a fixed buffer: copies into a growable one are many times slower).
+    const ask = () => {
+      asking = true;
+      r.pause();
+      const want = Math.min(limit, declared >= size ? declared : Math.max(size * 2, (view?.length ?? 0) * 2));
+      bodyMemory(want).then(
+        (sab) => {
+          if (settled) return;
+          if (size > sab.byteLength) {
+            // More came while it was made (a piece already on its way): a larger one.
+            asking = false;
+            ask();
+            return;
+          }
+          const next = new Uint8Array(sab);
+          if (view) next.set(view.subarray(0, copied));
+          shared = sab;
+          view = next;
+          // Buffer#copy, not Uint8Array#set: V8's set() takes a slow path for a Buffer source.
+          for (const p of parts) copied += p.copy(view, copied);
+          parts = [];
+          asking = false;
+          if (ended) finish();
+          else r.resume();
+        },
+        () => fail(new GatewayError("KT_ERR_OVERLOADED", "the gateway has no memory for this request body now; retry shortly", { retryAfter: 1 })),
+      );
+    };
     r.on("data", (part: Buffer) => {
       size += part.length;
       if (size > limit) {
         r.removeAllListeners("data");
         r.resume();
-        reject(tooLarge(limit));
+        fail(tooLarge(limit));
         return;
       }
-      if (!shared) {
-        parts.push(part);
-        if (size < HOLD_MIN_BYTES) return;
-        // Large: from here on each piece is copied into shared memory as it comes (a short copy
-        // per piece), never concatenated or decoded here. Sized by Content-Length when sent.
-        shared = new SharedArrayBuffer(Math.min(limit, declared >= size ? declared : size * 2));
-        view = new Uint8Array(shared);
-        let at = 0;
-        for (const p of parts) {
-          view.set(p, at);
-          at += p.length;
-        }
-        parts = [];
+      if (view && !asking && size <= view.length) {
+        copied += part.copy(view, copied);
         return;
       }
-      if (size > shared.byteLength) {
-        // No Content-Length: doubled (a fixed buffer: copies into a growable one are many times slower).
-        const next = new SharedArrayBuffer(Math.min(limit, Math.max(size, shared.byteLength * 2)));
-        const v = new Uint8Array(next);
-        v.set(view!.subarray(0, size - part.length));
-        shared = next;
-        view = v;
-      }
-      view!.set(part, size - part.length);
+      parts.push(part);
+      if (!asking && size >= HOLD_MIN_BYTES) ask();
     });
-    r.once("end", () => resolve({ bytes: shared ? Buffer.alloc(0) : parts.length === 1 ? parts[0]! : Buffer.concat(parts, size), size, shared }));
-    r.once("error", reject);
-    (r as unknown as { once(e: "aborted", f: () => void): void }).once("aborted", () => reject(new GatewayError("KT_ERR_CANCELLED", "the client went away while sending the body")));
+    r.once("end", () => {
+      ended = true;
+      if (!asking) finish();
+    });
+    r.once("error", fail);
+    (r as unknown as { once(e: "aborted", f: () => void): void }).once("aborted", () => fail(new GatewayError("KT_ERR_CANCELLED", "the client went away while sending the body")));
   });
   if (shared) return readHeld(shared, size, maxDepth);
   if (size === 0) throw new GatewayError("KT_ERR_MALFORMED_JSON", "the request body is empty; send a JSON object");

@@ -4,6 +4,8 @@ import { requestSegments, withTexts } from "../../src/policy/body-texts.js";
 import { runChainHere } from "../../src/policy/chain-runner.js";
 import { compileRules } from "../../src/policy/compiled-rule.js";
 import { ScanPool, scanPool } from "../../src/policy/pool/index.js";
+import { bodyMemoryMade } from "../../src/server/index.js";
+import { request as httpRequest } from "node:http";
 import type { JsonObject } from "../../src/wire/index.js";
 import { configWith } from "../policy/helpers.js";
 import type { FakeOpenLLM } from "../fixtures/fake-openllm.js";
@@ -67,6 +69,7 @@ describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
   it("an OpenAI request from 256 KiB is parsed, checked and written by workers, with the inline chain's exact redactions", async () => {
     const pool = scanPool();
     const before = { ...pool.completedByKind };
+    const madeBefore = bodyMemoryMade();
     const body = bigBody();
     expect(JSON.stringify(body).length).toBeGreaterThan(256 * 1024);
     const r = await stack.openai().chat.completions.create(body as never);
@@ -75,6 +78,8 @@ describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
     expect(grew("parse-body")).toBeGreaterThanOrEqual(1);
     expect(grew("body-chain")).toBeGreaterThanOrEqual(1);
     expect(grew("serialise-body")).toBeGreaterThanOrEqual(1);
+    // Its shared memory was made (and faulted in) by the helper thread, not on the event loop.
+    expect(bodyMemoryMade() - madeBefore).toBeGreaterThanOrEqual(1);
 
     const sent = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!.body as JsonObject;
     const expected = await inlineResult(body);
@@ -86,6 +91,37 @@ describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
     const parts = (sent.messages as { content: { text: string }[] }[])[2]!.content;
     expect(parts[0]!.text.endsWith("write to [REDACTED:EMAIL]")).toBe(true);
     expect(parts[1]!.text).toBe("[REDACTED:EMAIL] today");
+  });
+
+  it("a large body without Content-Length (chunked, growing past each buffer) arrives whole", async () => {
+    const madeBefore = bodyMemoryMade();
+    // 1.5 MiB of distinct lines sent in 16 KiB pieces: the buffer is made at 256 KiB, then doubled
+    // (512 KiB, 1 MiB, 2 MiB) while the request is paused each time.
+    let content = "";
+    for (let i = 0; content.length < 1.5 * 1024 * 1024; i++) content += `line ${i} of a long prompt that says nothing in particular.\n`;
+    const raw = Buffer.from(JSON.stringify({ model: MODEL, messages: [{ role: "user", content }] }));
+    const status = await new Promise<number>((resolve, reject) => {
+      const u = new URL(`${stack.url}/v1/chat/completions`);
+      const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", headers: { "content-type": "application/json", "transfer-encoding": "chunked" } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      });
+      req.on("error", reject);
+      let at = 0;
+      const pump = () => {
+        while (at < raw.length) {
+          const piece = raw.subarray(at, at + 16 * 1024);
+          at += piece.length;
+          if (!req.write(piece)) return void req.once("drain", pump);
+        }
+        req.end();
+      };
+      pump();
+    });
+    expect(status).toBe(200);
+    expect(bodyMemoryMade() - madeBefore).toBeGreaterThanOrEqual(3);
+    const sent = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!.body as { messages: { content: string }[] };
+    expect(sent.messages[0]!.content).toBe(content);
   });
 
   it("a large body's faults are worded as a small body's", async () => {
