@@ -25,6 +25,16 @@ function nonce(): string {
   return Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
 }
 
+/** The nonce and threshold for a body a front door holds itself (a large RPC message). */
+export function newHold(): { nonce: string; holdMin: number } {
+  return { nonce: nonce(), holdMin: HOLD_MIN_CHARS };
+}
+
+/** A skeleton a worker made (with newHold()'s nonce) from body bytes it wrote, marked as held. */
+export function adoptHeldBody(skeleton: JsonObject, bytes: SharedArrayBuffer, length: number, hold: { nonce: string; holdMin: number }, extraBytes: number): JsonObject {
+  return holdBody(skeleton, { bytes, length, nonce: hold.nonce, holdMin: hold.holdMin, extraBytes });
+}
+
 /**
  * Parses a body a worker reads from shared memory; the skeleton comes back marked as held. A
  * fault names what is wrong, for the front door to word as it words a small body's.

@@ -6,4 +6,5 @@ export { builtinPatternName, builtinPiiTypes, builtinRecognisers, type BuiltinPi
 export { llamaGuardCategories, parseGuardReply } from "./content/index.js";
 export { compileScanner, type Finding, type Recogniser, type Scanner } from "./scan/index.js";
 export { scanPool } from "./pool/index.js";
-export { parseHeldBody, serialiseHeldBody } from "./held-chain.js";
+export { adoptHeldBody, newHold, parseHeldBody, serialiseHeldBody } from "./held-chain.js";
+export { skeletonOf as heldSkeletonOf } from "./pool/body-jobs.js";

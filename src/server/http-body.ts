@@ -17,12 +17,48 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  */
 export const HOLD_MIN_BYTES = 256 * 1024;
 
+/** A request body as read: small ones as one Buffer, large ones in shared memory. */
+export interface RawBody {
+  bytes: Buffer;
+  size: number;
+  /** The body's bytes [0, size) when it was held (from HOLD_MIN_BYTES). */
+  shared: SharedArrayBuffer | undefined;
+}
+
 /** Reads a JSON request body within `limit` bytes; every failure is a GatewayError for the client. */
 export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 64): Promise<unknown> {
+  const { bytes, size, shared } = await readBody(req, limit);
+  if (shared) return readHeld(shared, size, maxDepth);
+  if (size === 0) throw new GatewayError("KT_ERR_MALFORMED_JSON", "the request body is empty; send a JSON object");
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new GatewayError("KT_ERR_MALFORMED_JSON", "the request body is not valid UTF-8");
+  }
+  if (nestingExceeds(bytes, maxDepth))
+    throw new GatewayError("KT_ERR_INVALID_REQUEST", `the request body nests deeper than ${maxDepth} levels`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    const detail = err instanceof SyntaxError ? err.message.replace(/\s*"[^"]*"\s*/g, " ").slice(0, 120) : "invalid JSON";
+    throw new GatewayError("KT_ERR_MALFORMED_JSON", `the request body is not valid JSON (${detail.trim()})`);
+  }
+  // The pipeline may send these bytes upstream as they are (src/wire/raw-body.ts).
+  keepRawBody(parsed, bytes);
+  return parsed;
+}
+
+/**
+ * Reads a request body within `limit` bytes, holding a large one in shared memory without ever
+ * concatenating or decoding it here; every failure is a GatewayError for the client.
+ */
+export function readBody(req: NodeRequest, limit: number): Promise<RawBody> {
   const declared = Number(req.headers["content-length"]);
-  if (declared > limit) throw tooLarge(limit);
+  if (declared > limit) return Promise.reject(tooLarge(limit));
   // Plain events rather than an async iterator: this runs for every request.
-  const { bytes, size, shared } = await new Promise<{ bytes: Buffer; size: number; shared: SharedArrayBuffer | undefined }>((resolve, reject) => {
+  return new Promise<RawBody>((resolve, reject) => {
     // Pieces not yet in shared memory (all of a small body's).
     let parts: Buffer[] = [];
     let size = 0;
@@ -95,26 +131,6 @@ export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 6
     r.once("error", fail);
     (r as unknown as { once(e: "aborted", f: () => void): void }).once("aborted", () => fail(new GatewayError("KT_ERR_CANCELLED", "the client went away while sending the body")));
   });
-  if (shared) return readHeld(shared, size, maxDepth);
-  if (size === 0) throw new GatewayError("KT_ERR_MALFORMED_JSON", "the request body is empty; send a JSON object");
-  let text: string;
-  try {
-    text = utf8.decode(bytes);
-  } catch {
-    throw new GatewayError("KT_ERR_MALFORMED_JSON", "the request body is not valid UTF-8");
-  }
-  if (nestingExceeds(bytes, maxDepth))
-    throw new GatewayError("KT_ERR_INVALID_REQUEST", `the request body nests deeper than ${maxDepth} levels`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    const detail = err instanceof SyntaxError ? err.message.replace(/\s*"[^"]*"\s*/g, " ").slice(0, 120) : "invalid JSON";
-    throw new GatewayError("KT_ERR_MALFORMED_JSON", `the request body is not valid JSON (${detail.trim()})`);
-  }
-  // The pipeline may send these bytes upstream as they are (src/wire/raw-body.ts).
-  keepRawBody(parsed, bytes);
-  return parsed;
 }
 
 function tooLarge(limit: number): GatewayError {

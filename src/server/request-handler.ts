@@ -1,6 +1,8 @@
-import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError, createConnectRouter, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { remoteAddressKey, remotePortKey } from "./connect/call-context.js";
+import { heldChatKey, heldRpcMethod, holdRpcRequest } from "./connect/held-rpc.js";
 
 export interface ConnectServices {
   routes: (router: ConnectRouter) => void;
@@ -9,19 +11,48 @@ export interface ConnectServices {
 
 /**
  * The one handler both HTTP servers share: Connect, gRPC and gRPC-Web routes first, and every
- * other path to the OpenAI shim.
+ * other path to the OpenAI shim. Connect's own Node adapter, but for one step: a ChatService
+ * request's body is read here first, and a large one is decoded by a pool worker rather than by
+ * Connect on the event loop (src/server/connect/held-rpc.ts).
  */
 export function createRequestHandler(opts: {
   shim: (req: any, res: any) => void;
   services: ConnectServices | undefined;
   maxBodyBytes: number;
 }): (req: any, res: any) => void {
-  return connectNodeAdapter({
-    routes: opts.services?.routes ?? (() => {}),
+  const router = createConnectRouter({
     interceptors: opts.services?.interceptors,
-    fallback: opts.shim,
     readMaxBytes: opts.maxBodyBytes,
-    // Loopback-only mode needs the peer address, which Connect's handler context does not carry.
-    contextValues: (req) => createContextValues().set(remoteAddressKey, req.socket?.remoteAddress).set(remotePortKey, req.socket?.remotePort),
+    acceptCompression: [compressionGzip, compressionBrotli],
   });
+  opts.services?.routes(router);
+  const paths = new Map<string, UniversalHandler>();
+  for (const h of router.handlers) paths.set(h.requestPath, h);
+  return function nodeRequestHandler(req: any, res: any): void {
+    const path: string = (req.url ?? "").split("?", 2)[0];
+    const handler = paths.get(path);
+    if (!handler) return opts.shim(req, res);
+    // Loopback-only mode needs the peer address, which Connect's handler context does not carry.
+    const values = createContextValues().set(remoteAddressKey, req.socket?.remoteAddress).set(remotePortKey, req.socket?.remotePort);
+    const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
+    const method = heldRpcMethod(req, path);
+    const ready = method
+      ? holdRpcRequest(req, method, opts.maxBodyBytes).then((r) => {
+          uReq.body = r.body;
+          if (r.held) {
+            values.set(heldChatKey, r.held);
+            // The small message Connect reads is neither compressed nor as long as the body was.
+            uReq.header.delete("content-encoding");
+            if (uReq.header.has("content-length")) uReq.header.set("content-length", String(r.size));
+          }
+        })
+      : Promise.resolve();
+    ready
+      .then(() => handler(uReq))
+      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .catch((reason: unknown) => {
+        if (ConnectError.from(reason).code === Code.Aborted) return;
+        console.error(`handler for rpc ${handler.method.name} of ${handler.service.typeName} failed`, reason);
+      });
+  };
 }

@@ -124,6 +124,58 @@ describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
     expect(sent.messages[0]!.content).toBe(content);
   });
 
+  // ChatService: the front door reads the body and a worker decodes and converts it; Connect on the
+  // event loop only decodes a message carrying the model (see src/server/connect/held-rpc.ts).
+  it.each([
+    ["grpc", true],
+    ["connect", true],
+    ["connect", false],
+    ["grpc-web", true],
+  ] as const)("a large ChatService request over %s (binary %s) is decoded in the pool and checked as the OpenAI body would be", async (protocol, binary) => {
+    const pool = scanPool();
+    const before = { ...pool.completedByKind };
+    const body = bigBody();
+    const messages = (body.messages as { role: string; content: unknown }[]).map((m) =>
+      typeof m.content === "string" ? { role: m.role, content: m.content } : { role: m.role, contentParts: m.content as never },
+    );
+    const kt = createKeeptrustsClient({ baseUrl: stack.url, protocol, useBinaryFormat: binary });
+    const r = await kt.chat.createChatCompletion({ model: MODEL, messages, temperature: 0.2 });
+    expect(r.choices[0]!.message!.content).toBe("fine");
+    const grew = (k: "module" | "body-chain" | "serialise-body") => (pool.completedByKind[k] ?? 0) - (before[k] ?? 0);
+    expect(grew("module")).toBe(1);
+    expect(grew("body-chain")).toBeGreaterThanOrEqual(1);
+    expect(grew("serialise-body")).toBeGreaterThanOrEqual(1);
+    const sent = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!.body as JsonObject;
+    const expected = await inlineResult({ model: MODEL, messages: body.messages, temperature: 0.2 });
+    expect(sent.messages).toEqual(expected.messages);
+    expect(sent.temperature).toBe(0.2);
+
+    // Streamed too, with the same held body.
+    let text = "";
+    for await (const c of kt.chat.streamChatCompletion({ model: MODEL, messages })) text += c.choices[0]?.delta?.content ?? "";
+    expect(text).toBe("fine");
+    expect(grew("module")).toBe(2);
+    const streamed = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!.body as JsonObject;
+    expect(streamed.messages).toEqual(expected.messages);
+    expect(streamed.stream).toBe(true);
+  });
+
+  it("a large ChatService message that cannot be decoded is refused with INVALID_ARGUMENT", async () => {
+    // A gRPC-Web frame of 300 KiB that is not a ChatCompletionRequest (field 1 as a varint run).
+    const payload = Buffer.alloc(300 * 1024, 0xff);
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), payload]);
+    framed.writeUInt32BE(payload.length, 1);
+    const r = await fetch(`${stack.url}/keeptrusts.v1.ChatService/CreateChatCompletion`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
+      body: framed,
+    });
+    expect(r.status).toBe(200);
+    const tail = Buffer.from(await r.arrayBuffer()).toString("latin1");
+    expect(tail).toMatch(/grpc-status: ?3\r\n/);
+    expect(decodeURIComponent(tail.slice(tail.indexOf("grpc-message")))).toContain("cannot decode the request message");
+  });
+
   it("a large body's faults are worded as a small body's", async () => {
     const pad = "a".repeat(300 * 1024);
     const post = (raw: string | Buffer) =>

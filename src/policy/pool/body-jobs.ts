@@ -58,7 +58,25 @@ export interface SerialiseBodyJob {
   skeleton: JsonObject;
 }
 
-export type BodyJob = ParseBodyJob | BodyChainJob | BodySegmentsJob | SerialiseBodyJob;
+/**
+ * Work whose code lives above the policy folder (a front door's decoding of a held RPC message):
+ * the worker imports the module by URL and calls the named export with `input`.
+ */
+export interface ModuleJob {
+  kind: "module";
+  url: string;
+  name: string;
+  input: unknown;
+  /** Bytes of text the job reads, counted against the queue's bound. */
+  chars: number;
+}
+
+export type BodyJob = ParseBodyJob | BodyChainJob | BodySegmentsJob | SerialiseBodyJob | ModuleJob;
+
+export async function runModuleJob(job: ModuleJob): Promise<unknown> {
+  const m = (await import(job.url)) as Record<string, (input: unknown) => unknown>;
+  return m[job.name]!(job.input);
+}
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -83,7 +101,7 @@ const MAX_KEY_CHARS = 64 * 1024;
  * The skeleton: the body with every string of `holdMin` characters or more replaced by a
  * placeholder naming its rank in walk order.
  */
-function skeletonOf(body: unknown, holdMin: number, nonce: string): HeldResult | BodyFault {
+export function skeletonOf(body: unknown, holdMin: number, nonce: string): HeldResult | BodyFault {
   let n = 0;
   let extraBytes = 0;
   let badKey = false;

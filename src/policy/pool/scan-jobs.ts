@@ -6,7 +6,7 @@ import { judgeText, lexiconEntry, scoreText, type ClassifierVerdict } from "../c
 import type { GovernanceEvent } from "../governance-event.js";
 import type { Edit } from "../redaction.js";
 import { scanSource, type Scanner } from "../scan/index.js";
-import { chainOnBody, parseBody, segmentsOfBody, serialiseBody, type BodyChainResult, type BodyJob, type ParseBodyResult } from "./body-jobs.js";
+import { chainOnBody, parseBody, runModuleJob, segmentsOfBody, serialiseBody, type BodyChainResult, type BodyJob, type ParseBodyResult } from "./body-jobs.js";
 
 /**
  * The scanning work of one rule over a body's texts, as pure functions of plain data: the main
@@ -217,6 +217,8 @@ export function runScanJob(job: ScanJob): ScanResult | Promise<ScanResult> {
       return segmentsOfBody(job);
     case "serialise-body":
       return serialiseBody(job);
+    case "module":
+      return runModuleJob(job) as Promise<ScanResult>;
   }
 }
 

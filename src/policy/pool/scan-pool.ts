@@ -5,7 +5,7 @@ import { Worker } from "node:worker_threads";
 import { GatewayError } from "../../errors/index.js";
 import type { TextSegment } from "../body-texts.js";
 import type { ClassifierVerdict } from "../content/index.js";
-import type { BodyChainJob, BodyChainResult, BodySegmentsJob, ParseBodyJob, ParseBodyResult, SerialiseBodyJob } from "./body-jobs.js";
+import type { BodyChainJob, BodyChainResult, BodySegmentsJob, ModuleJob, ParseBodyJob, ParseBodyResult, SerialiseBodyJob } from "./body-jobs.js";
 import {
   runScanJob,
   type ChainJob,
@@ -29,6 +29,7 @@ export const OFFLOAD_MIN_CHARS = 32 * 1024;
 function jobChars(job: ScanJob): number {
   let n = 0;
   if (job.kind === "judge") return job.text.length;
+  if (job.kind === "module") return job.chars;
   if (job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body") return job.body.length;
   if (job.kind === "chain") for (const s of job.segments) n += s.text.length;
   else for (const t of job.texts) n += t.length;
@@ -92,6 +93,7 @@ export class ScanPool {
   run(job: BodyChainJob): Promise<BodyChainResult>;
   run(job: BodySegmentsJob): Promise<TextSegment[]>;
   run(job: SerialiseBodyJob): Promise<ArrayBuffer>;
+  run(job: ModuleJob): Promise<unknown>;
   run(job: ScanJob): Promise<ScanResult> {
     if (this.closed) return Promise.resolve(runScanJob(job));
     const chars = jobChars(job);

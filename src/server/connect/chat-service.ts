@@ -6,6 +6,7 @@ import type { Chunk, JsonObject, Operation } from "../../wire/index.js";
 import { GatewayError, toGatewayError } from "../../errors/index.js";
 import { callContext } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";
+import { heldChatKey, heldOr } from "./held-rpc.js";
 import {
   chatChunkFromOpenAI,
   chatRequestToOpenAI,
@@ -18,13 +19,25 @@ import {
 /** ChatService: a thin adapter onto the chat pipeline; no policy, routing or upstream logic here. */
 export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): ServiceImpl<typeof ChatService> {
   return {
-    createChatCompletion: (req, ctx) => unary(pipeline, "chat", req.model, () => chatRequestToOpenAI(req), ctx, chatResponseFromOpenAI),
+    // A large request was decoded and converted by a pool worker (held-rpc.ts): its held body runs.
+    createChatCompletion: (req, ctx) => unary(pipeline, "chat", req.model, () => heldOr(ctx.values.get(heldChatKey), () => chatRequestToOpenAI(req)), ctx, chatResponseFromOpenAI),
     streamChatCompletion: (req, ctx) =>
-      relay(async () => pipeline.run("chat", await converted(pipeline, "chat", req.model, true, () => chatRequestToOpenAI(req, { stream: true }), ctx), callContext(ctx)), chatChunkFromOpenAI, ctx.signal),
-    createCompletion: (req, ctx) => unary(pipeline, "completion", req.model, () => completionRequestToOpenAI(req), ctx, completionResponseFromOpenAI),
+      relay(
+        async () =>
+          pipeline.run("chat", await converted(pipeline, "chat", req.model, true, () => heldOr(ctx.values.get(heldChatKey), () => chatRequestToOpenAI(req, { stream: true })), ctx), callContext(ctx)),
+        chatChunkFromOpenAI,
+        ctx.signal,
+      ),
+    createCompletion: (req, ctx) =>
+      unary(pipeline, "completion", req.model, () => heldOr(ctx.values.get(heldChatKey), () => completionRequestToOpenAI(req)), ctx, completionResponseFromOpenAI),
     streamCompletion: (req, ctx) =>
       relay(
-        async () => pipeline.run("completion", await converted(pipeline, "completion", req.model, true, () => completionRequestToOpenAI(req, { stream: true }), ctx), callContext(ctx)),
+        async () =>
+          pipeline.run(
+            "completion",
+            await converted(pipeline, "completion", req.model, true, () => heldOr(ctx.values.get(heldChatKey), () => completionRequestToOpenAI(req, { stream: true })), ctx),
+            callContext(ctx),
+          ),
         completionChunkFromOpenAI,
         ctx.signal,
       ),

@@ -1,0 +1,112 @@
+import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
+import { adoptHeldBody, newHold, scanPool } from "../../policy/index.js";
+import { GatewayError, toGatewayError } from "../../errors/index.js";
+import type { JsonObject } from "../../wire/index.js";
+import { readBody, type NodeRequest } from "../http-body.js";
+import type { HeldRpcInput, HeldRpcMethod, HeldRpcOutput } from "./held-rpc-job.js";
+
+/**
+ * Large ChatService requests are never decoded on the main thread. The front door reads the body
+ * itself (as the OpenAI route does: from 256 KiB into shared memory a helper thread made), a pool
+ * worker decodes the message and converts it to the pipeline's JSON (src/server/connect/
+ * held-rpc-job.ts), and Connect is handed a small message in the client's own framing, so
+ * authentication, interceptors and error answers stay Connect's. The handler finds the held body
+ * under `heldChatKey` and runs the pipeline on it exactly as on a large OpenAI body. A 15 MiB
+ * request decoded by Connect here held the event loop for well over a second.
+ */
+
+/** What the handler runs instead of converting the (small) message Connect decoded. */
+export interface HeldChat {
+  body?: JsonObject;
+  /** The message could not be converted, as a small one's would fail (refused the same way). */
+  convert?: { code: string; message: string };
+}
+
+export const heldChatKey = createContextKey<HeldChat | undefined>(undefined, { description: "keeptrusts held ChatService body" });
+
+const METHODS: ReadonlyMap<string, HeldRpcMethod> = new Map(
+  (["CreateChatCompletion", "StreamChatCompletion", "CreateCompletion", "StreamCompletion"] as const).map((m) => [`/keeptrusts.v1.ChatService/${m}`, m]),
+);
+
+/** Content types whose messages a worker decodes (gRPC-Web's base64 text form is left to Connect). */
+const HELD_TYPES = /^application\/((grpc|grpc-web|connect)(\+(proto|json))?|proto|json)$/;
+
+function header(req: NodeRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function contentTypeOf(req: NodeRequest): string {
+  return (header(req, "content-type") ?? "").split(";", 1)[0]!.trim().toLowerCase();
+}
+
+/** The ChatService method whose body the front door reads itself, if this request calls one. */
+export function heldRpcMethod(req: NodeRequest, path: string): HeldRpcMethod | undefined {
+  const m = METHODS.get(path);
+  return m !== undefined && req.method === "POST" && HELD_TYPES.test(contentTypeOf(req)) ? m : undefined;
+}
+
+const jobUrl = new URL(import.meta.url.endsWith(".ts") ? "./held-rpc-job.ts" : "./held-rpc-job.js", import.meta.url).href;
+
+async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
+  yield bytes;
+}
+
+// eslint-disable-next-line require-yield
+async function* failing(err: ConnectError): AsyncIterable<Uint8Array> {
+  throw err;
+}
+
+function connectErrorOf(e: GatewayError): ConnectError {
+  switch (e.code) {
+    case "KT_ERR_BODY_TOO_LARGE":
+      return new ConnectError(e.message, Code.ResourceExhausted);
+    case "KT_ERR_OVERLOADED":
+      return new ConnectError(e.message, Code.ResourceExhausted);
+    case "KT_ERR_CANCELLED":
+      return new ConnectError(e.message, Code.Canceled);
+    default:
+      return new ConnectError(e.message, Code.Internal);
+  }
+}
+
+/**
+ * Reads the request's body: a small one goes to Connect as it came; a large one is decoded by a
+ * worker, and Connect gets the small message (and `held` the body the handler runs). A body that
+ * cannot be read or decoded reaches Connect as a stream that fails with the matching code.
+ */
+export async function holdRpcRequest(
+  req: NodeRequest,
+  method: HeldRpcMethod,
+  limit: number,
+): Promise<{ body: AsyncIterable<Uint8Array>; held?: HeldChat; size?: number }> {
+  let raw;
+  try {
+    raw = await readBody(req, limit);
+  } catch (err) {
+    return { body: failing(connectErrorOf(toGatewayError(err))) };
+  }
+  if (!raw.shared) return { body: once(raw.bytes) };
+  const contentType = contentTypeOf(req);
+  const enveloped = /^application\/(grpc|grpc-web|connect)/.test(contentType);
+  const encoding = enveloped ? (header(req, contentType.startsWith("application/connect") ? "connect-content-encoding" : "grpc-encoding") ?? undefined) : header(req, "content-encoding");
+  const hold = newHold();
+  const input: HeldRpcInput = { bytes: raw.shared, length: raw.size, method, contentType, encoding, maxBytes: limit, nonce: hold.nonce, holdMin: hold.holdMin };
+  let out: HeldRpcOutput;
+  try {
+    out = (await scanPool().run({ kind: "module", url: jobUrl, name: "decodeHeldRpc", input, chars: raw.size })) as HeldRpcOutput;
+  } catch (err) {
+    return { body: failing(connectErrorOf(toGatewayError(err))) };
+  }
+  if ("fault" in out) return { body: failing(new ConnectError(out.fault, Code.InvalidArgument)) };
+  const held: HeldChat = out.convert
+    ? { convert: out.convert }
+    : { body: adoptHeldBody(out.json!.skeleton as JsonObject, out.json!.bytes, out.json!.length, hold, out.json!.extraBytes) };
+  return { body: once(out.message), held, size: out.message.length };
+}
+
+/** The body a ChatService handler runs: the held one when the front door held it. */
+export function heldOr(held: HeldChat | undefined, convert: () => JsonObject): JsonObject {
+  if (held?.convert) throw new GatewayError(held.convert.code as "KT_ERR_INVALID_REQUEST", held.convert.message);
+  return held?.body ?? convert();
+}
