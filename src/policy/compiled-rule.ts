@@ -87,8 +87,13 @@ function resolveThresholds(perCategory: Partial<Record<ContentCategory, number>>
   return out;
 }
 
+/** A rule's id as findings and events name it: its own, or its type and place in the policy. */
+export function ruleIdOf(source: RuleSource): string {
+  return source.rule.id ?? `${source.rule.type}#${source.index}`;
+}
+
 export function compileRule(policy: string, rule: Rule, index: number): CompiledRule {
-  const id = rule.id ?? `${rule.type}#${index}`;
+  const id = ruleIdOf({ policy, index, rule });
   const source: RuleSource = { policy, index, rule };
   if (rule.type === "content_filter")
     return {

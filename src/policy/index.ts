@@ -8,3 +8,5 @@ export { compileScanner, type Finding, type Recogniser, type Scanner } from "./s
 export { scanPool } from "./pool/index.js";
 export { adoptHeldBody, newHold, parseHeldBody, serialiseHeldBody } from "./held-chain.js";
 export { skeletonOf as heldSkeletonOf } from "./pool/body-jobs.js";
+export { runChainJob, type ChainJobResult } from "./pool/index.js";
+export { ruleIdOf, type RuleSource } from "./compiled-rule.js";

@@ -6,7 +6,7 @@ import { withoutLeakedLogprobs } from "./logprobs.js";
 import { firstFindings, requestConversations, responseConversations, settleDeferred, type ChainFinding } from "./chain-runner.js";
 import { runChain } from "./chain-offload.js";
 import { checkHeldRequest } from "./held-chain.js";
-import { compileRules, type CompiledRule } from "./compiled-rule.js";
+import { compileRules, type CompiledRule, type RuleSource } from "./compiled-rule.js";
 import { guardConversation, warmUpClassifier, type AskGuard } from "./content/index.js";
 import type { GovernanceEvent, PolicyDecision } from "./governance-event.js";
 import { scanSource } from "./scan/index.js";
@@ -72,6 +72,12 @@ export interface PolicyEngine {
    * For GovernanceService.EvaluatePolicy and `kt policy test`: never throws on a block, reports it.
    * `maxFindings` keeps the first findings in text order; `findingsTotal` counts them all.
    */
+  /**
+   * The rules evaluateText would run, as sources a pool worker compiles (a held EvaluatePolicy
+   * text is evaluated wholly in a worker); undefined when one calls a guard model (a network call
+   * the main thread makes). Throws as evaluateText does for an unknown policy.
+   */
+  evaluationRules(direction: "request" | "response", policyId?: string): RuleSource[] | undefined;
   evaluateText(
     text: string,
     direction: "request" | "response",
@@ -186,6 +192,12 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
     guardStream(chunks, op, mode, onEvent, signal, cancelUpstream) {
       if (responseRules.length === 0) return chunks;
       return guardChunks(responseRules, chunks, op, mode, onEvent, askGuard, signal, cancelUpstream);
+    },
+    evaluationRules(direction, policyId) {
+      if (policyId !== undefined && !config.policies.some((p) => p.id === policyId))
+        throw new GatewayError("KT_ERR_INVALID_REQUEST", `unknown policy '${policyId}'`, { param: "policy_id" });
+      const chosen = (direction === "request" ? requestRules : responseRules).filter((r) => policyId === undefined || r.policy === policyId);
+      return chosen.some((r) => r.kind === "content_filter" && r.engine !== "builtin") ? undefined : chosen.map((r) => r.source);
     },
     async evaluateText(text, direction, policyId, signal, maxFindings) {
       if (policyId !== undefined && !config.policies.some((p) => p.id === policyId))

@@ -2,7 +2,7 @@ import { Code, ConnectError, createConnectRouter, createContextValues, type Conn
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { remoteAddressKey, remotePortKey } from "./connect/call-context.js";
-import { heldChatKey, heldRpcMethod, holdRpcRequest } from "./connect/held-rpc.js";
+import { heldChatKey, heldEvaluateKey, heldRpcMethod, holdRpcRequest, withHeldAnswer } from "./connect/held-rpc.js";
 
 export interface ConnectServices {
   routes: (router: ConnectRouter) => void;
@@ -39,8 +39,13 @@ export function createRequestHandler(opts: {
     const ready = method
       ? holdRpcRequest(req, method, opts.maxBodyBytes).then((r) => {
           uReq.body = r.body;
-          if (r.held) {
-            values.set(heldChatKey, r.held);
+          if (r.evaluate) {
+            values.set(heldEvaluateKey, r.evaluate);
+            // Its answer is spliced as the worker encoded it: Connect must not compress it.
+            for (const h of ["grpc-accept-encoding", "connect-accept-encoding", "accept-encoding"]) uReq.header.delete(h);
+          }
+          if (r.held || r.evaluate) {
+            if (r.held) values.set(heldChatKey, r.held);
             // The small message Connect reads is neither compressed nor as long as the body was.
             uReq.header.delete("content-encoding");
             if (uReq.header.has("content-length")) uReq.header.set("content-length", String(r.size));
@@ -49,6 +54,10 @@ export function createRequestHandler(opts: {
       : Promise.resolve();
     ready
       .then(() => handler(uReq))
+      .then((uRes) => {
+        const answer = values.get(heldEvaluateKey)?.answer;
+        return answer ? withHeldAnswer(uRes, answer, uReq.header.get("content-type")?.split(";", 1)[0]?.trim().toLowerCase() ?? "") : uRes;
+      })
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((reason: unknown) => {
         if (ConnectError.from(reason).code === Code.Aborted) return;

@@ -208,6 +208,34 @@ describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
     expect(r.redactedText).toBe("mail [REDACTED:EMAIL] now. ".repeat(3000));
   });
 
+  it.each([
+    ["grpc", true],
+    ["connect", true],
+    ["connect", false],
+    ["grpc-web", true],
+    ["grpc-web", false],
+  ] as const)("EvaluatePolicy of a held text over %s (binary %s): decoded, checked and answered by workers, the same answer", async (protocol, binary) => {
+    const pool = scanPool();
+    const before = pool.completedByKind.module ?? 0;
+    const kt = createKeeptrustsClient({ baseUrl: stack.url, protocol, useBinaryFormat: binary });
+    // 312,000 characters: held (from 256 KiB), where the test above's text is not.
+    const text = "mail bob@example.com now. ".repeat(12000);
+    const r = await kt.governance.evaluatePolicy({ text, direction: Direction.REQUEST });
+    // One job decodes the message at the front door, one runs the chain and encodes the answer.
+    expect((pool.completedByKind.module ?? 0) - before).toBe(2);
+    expect(r.decision).toBe("redact");
+    expect(r.findingsTotal).toBe(12000);
+    expect(r.findings).toHaveLength(1000);
+    expect(r.findings[0]).toMatchObject({ policy: "guard", type: "email", start: 5, end: 20, action: "redact" });
+    expect(r.findings[999]).toMatchObject({ start: 999 * 26 + 5, end: 999 * 26 + 20 });
+    expect(r.redactedText === "mail [REDACTED:EMAIL] now. ".repeat(12000)).toBe(true);
+    // An unknown policy is still Connect's NOT_FOUND, and a clean text is allowed unchanged.
+    await expect(kt.governance.evaluatePolicy({ text, direction: Direction.REQUEST, policyId: "nope" })).rejects.toMatchObject({ code: 5 });
+    const clean = "nothing to see here. ".repeat(15000);
+    const c = await kt.governance.evaluatePolicy({ text: clean, direction: Direction.RESPONSE });
+    expect([c.decision, c.findingsTotal, c.findings.length, c.redactedText === clean]).toEqual(["allow", 0, 0, true]);
+  });
+
   it("the pool's queue is bounded: past it a job is refused at once with a 503 the client can retry", async () => {
     const pool = new ScanPool({ size: 1, maxQueued: 1 });
     try {

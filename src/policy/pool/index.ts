@@ -1,6 +1,7 @@
 export { OFFLOAD_MIN_CHARS, ScanPool, scanPool, type ScanPoolOptions } from "./scan-pool.js";
 export {
   packEdits,
+  runChainJob,
   runContentJob,
   runPiiJob,
   unpackEdits,

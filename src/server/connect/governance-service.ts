@@ -30,6 +30,9 @@ import { ConfigError, formatConfigIssue } from "../../config/index.js";
 import { readUsage } from "../../limits/index.js";
 import { ApplyError, type Gateway } from "../gateway.js";
 import { toConnectError } from "./connect-errors.js";
+import { heldEvaluateKey, runHeldRpcJob } from "./held-rpc.js";
+import type { HeldEvaluateOutput } from "./held-rpc-job.js";
+import { GatewayError } from "../../errors/index.js";
 
 /**
  * Findings an EvaluatePolicy answer lists (the first in text order; `findings_total` counts all):
@@ -130,6 +133,22 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
       if (req.policyId !== undefined && !gateway.runtime().config.policies.some((p) => p.id === req.policyId))
         throw new ConnectError(`unknown policy '${req.policyId}'`, Code.NotFound);
       try {
+        const held = ctx.values.get(heldEvaluateKey);
+        if (held) {
+          // A large text (held-rpc.ts): a worker runs the chain and encodes the whole answer; the
+          // small one returned here is replaced by it on the way out.
+          const rules = policy.evaluationRules(direction, req.policyId);
+          const text = rules ? undefined : await runHeldRpcJob<string>("heldEvaluateText", held.body, held.body.length);
+          if (rules) {
+            const out = await runHeldRpcJob<HeldEvaluateOutput>("evaluateHeld", { body: held.body, phase: direction, rules, maxFindings: MAX_EVALUATE_FINDINGS }, held.body.length);
+            if ("fault" in out) throw new ConnectError(out.fault, Code.InvalidArgument);
+            if ("unavailable" in out) throw new GatewayError("KT_ERR_POLICY_ENGINE_UNAVAILABLE", out.unavailable);
+            held.answer = out.message;
+            return create(EvaluatePolicyResponseSchema, { decision: out.decision, findingsTotal: out.findingsTotal });
+          }
+          // A guard-model rule is chosen: the text comes here, as a small one's would.
+          req = { ...req, text: text! };
+        }
         const r = await policy.evaluateText(req.text, direction, req.policyId, ctx.signal, MAX_EVALUATE_FINDINGS);
         const actionOf = new Map(r.events.map((e) => [`${e.policy}/${e.rule}`, e.action]));
         return create(EvaluatePolicyResponseSchema, {

@@ -1,8 +1,9 @@
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
-import { create, fromBinary, fromJson, toBinary, toJsonString, type DescMessage } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJson, toBinary, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { ChatCompletionRequestSchema, CompletionRequestSchema } from "../../../gen/keeptrusts/v1/chat_pb.js";
+import { Direction, EvaluatePolicyRequestSchema, EvaluatePolicyResponseSchema, FindingSchema } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import { toGatewayError } from "../../errors/index.js";
-import { heldSkeletonOf } from "../../policy/index.js";
+import { heldSkeletonOf, ruleIdOf, runChainJob, type RuleSource } from "../../policy/index.js";
 import { chatRequestToOpenAI, completionRequestToOpenAI } from "./convert.js";
 
 /**
@@ -16,15 +17,19 @@ import { chatRequestToOpenAI, completionRequestToOpenAI } from "./convert.js";
 
 export type HeldRpcMethod = "CreateChatCompletion" | "StreamChatCompletion" | "CreateCompletion" | "StreamCompletion";
 
-export interface HeldRpcInput {
+/** A request message's bytes as the client sent them, held in shared memory. */
+export interface RpcBodyRef {
   bytes: SharedArrayBuffer;
   length: number;
-  method: HeldRpcMethod;
   /** The request's content type, without parameters. */
   contentType: string;
   /** The compression of an enveloped message (grpc-encoding / connect-content-encoding) or of a unary Connect body (content-encoding). */
   encoding: string | undefined;
   maxBytes: number;
+}
+
+export interface HeldRpcInput extends RpcBodyRef {
+  method: HeldRpcMethod;
   nonce: string;
   holdMin: number;
 }
@@ -65,12 +70,12 @@ function frame(message: Uint8Array, enveloped: boolean): Uint8Array {
   return out;
 }
 
-export function decodeHeldRpc(input: HeldRpcInput): HeldRpcOutput {
+/** The held message's bytes, out of its envelope and inflated. */
+function messageBytes(input: RpcBodyRef): Uint8Array | { fault: string } {
   // A private copy: a shared buffer cannot be decoded in place.
   let body: Uint8Array = new Uint8Array(input.bytes, 0, input.length).slice();
-  const enveloped = isEnveloped(input.contentType);
   try {
-    if (enveloped) {
+    if (isEnveloped(input.contentType)) {
       if (body.length < 5) return { fault: "protocol error: incomplete envelope" };
       const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
       const flags = view.getUint8(0);
@@ -82,16 +87,30 @@ export function decodeHeldRpc(input: HeldRpcInput): HeldRpcOutput {
   } catch (err) {
     return { fault: `cannot decompress the message: ${(err as Error).message}` };
   }
-  const schema: DescMessage = input.method.endsWith("ChatCompletion") ? ChatCompletionRequestSchema : CompletionRequestSchema;
-  let msg;
+  return body;
+}
+
+function decoded<T extends DescMessage>(schema: T, input: RpcBodyRef): MessageShape<T> | { fault: string } {
+  const body = messageBytes(input);
+  if (!(body instanceof Uint8Array)) return body;
   try {
-    msg = isJson(input.contentType) ? fromJson(schema, JSON.parse(utf8.decode(body))) : fromBinary(schema, body);
+    return isJson(input.contentType) ? fromJson(schema, JSON.parse(utf8.decode(body))) : fromBinary(schema, body);
   } catch (err) {
     return { fault: `cannot decode the request message: ${(err as Error).message.slice(0, 200)}` };
   }
+}
+
+function encoded<T extends DescMessage>(schema: T, msg: MessageShape<T>, contentType: string): Uint8Array {
+  return isJson(contentType) ? new TextEncoder().encode(toJsonString(schema, msg)) : toBinary(schema, msg);
+}
+
+export function decodeHeldRpc(input: HeldRpcInput): HeldRpcOutput {
+  const enveloped = isEnveloped(input.contentType);
+  const schema: DescMessage = input.method.endsWith("ChatCompletion") ? ChatCompletionRequestSchema : CompletionRequestSchema;
+  const msg = decoded(schema, input);
+  if ("fault" in msg) return msg as { fault: string };
   const model = (msg as { model?: string }).model ?? "";
-  const small = create(schema, { model } as never);
-  const message = frame(isJson(input.contentType) ? new TextEncoder().encode(toJsonString(schema, small)) : toBinary(schema, small), enveloped);
+  const message = frame(encoded(schema, create(schema, { model } as never), input.contentType), enveloped);
   const stream = input.method.startsWith("Stream");
   let out: Record<string, unknown>;
   try {
@@ -100,10 +119,93 @@ export function decodeHeldRpc(input: HeldRpcInput): HeldRpcOutput {
     const e = toGatewayError(err);
     return { message, convert: { code: e.code, message: e.message } };
   }
-  const encoded = new TextEncoder().encode(JSON.stringify(out));
-  const bytes = new SharedArrayBuffer(encoded.length);
-  new Uint8Array(bytes).set(encoded);
+  const json = new TextEncoder().encode(JSON.stringify(out));
+  const bytes = new SharedArrayBuffer(json.length);
+  new Uint8Array(bytes).set(json);
   const held = heldSkeletonOf(out, input.holdMin, input.nonce);
   if ("fault" in held) return { fault: "the request has an object key of 65,536 characters or more" };
-  return { message, json: { bytes, length: encoded.length, skeleton: held.skeleton, extraBytes: held.extraBytes } };
+  return { message, json: { bytes, length: json.length, skeleton: held.skeleton, extraBytes: held.extraBytes } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// GovernanceService.EvaluatePolicy: the whole call in a worker (decode, chain, encode the answer)
+// ---------------------------------------------------------------------------------------------
+
+export type HeldEvaluateDecoded = { fault: string } | { message: Uint8Array; direction: "request" | "response"; policyId: string | undefined };
+
+/** The front door's step: the small message Connect decodes (the text left out) and what the handler needs to pick the rules. */
+export function decodeHeldEvaluate(input: RpcBodyRef): HeldEvaluateDecoded {
+  const msg = decoded(EvaluatePolicyRequestSchema, input);
+  if ("fault" in msg) return msg as { fault: string };
+  const small = create(EvaluatePolicyRequestSchema, { direction: msg.direction, policyId: msg.policyId });
+  return {
+    message: frame(encoded(EvaluatePolicyRequestSchema, small, input.contentType), isEnveloped(input.contentType)),
+    direction: msg.direction === Direction.RESPONSE ? "response" : "request",
+    policyId: msg.policyId,
+  };
+}
+
+export interface HeldEvaluateInput {
+  body: RpcBodyRef;
+  phase: "request" | "response";
+  rules: RuleSource[];
+  maxFindings: number;
+}
+
+export type HeldEvaluateOutput =
+  | { fault: string }
+  | { unavailable: string }
+  | {
+      decision: string;
+      findingsTotal: number;
+      /** The complete EvaluatePolicyResponse in the client's codec, unframed. */
+      message: Uint8Array;
+    };
+
+/** The handler's step, after authentication: the chain over the text and the answer, encoded here. */
+export async function evaluateHeld(input: HeldEvaluateInput): Promise<HeldEvaluateOutput> {
+  const msg = decoded(EvaluatePolicyRequestSchema, input.body);
+  if ("fault" in msg) return msg as { fault: string };
+  const role = input.phase === "request" ? "user" : "assistant";
+  const r = await runChainJob({
+    kind: "chain",
+    phase: input.phase,
+    rules: input.rules,
+    segments: [{ path: [], text: msg.text, role, json: false, choice: 0 }],
+    collectFindings: true,
+    maxFindings: input.maxFindings,
+  });
+  if (r.blocked?.code === "KT_ERR_POLICY_ENGINE_UNAVAILABLE") return { unavailable: r.blocked.message };
+  // As evaluateText and the governance service word it (src/policy/policy-engine.ts).
+  const decision = r.blocked ? "block" : r.events.some((e) => e.action === "redact" || e.action === "mask") ? "redact" : r.events.length > 0 ? "log" : "allow";
+  const actionOf = new Map(r.events.map((e) => [`${e.policy}/${e.rule}`, e.action]));
+  const findings = [];
+  for (let k = 0; k < r.findings.length; k += 4) {
+    const rule = input.rules[r.findings[k + 2]!]!;
+    const id = ruleIdOf(rule);
+    findings.push(
+      create(FindingSchema, {
+        policy: rule.policy,
+        rule: id,
+        type: r.types[r.findings[k + 3]!]!,
+        start: r.findings[k]!,
+        end: r.findings[k + 1]!,
+        action: actionOf.get(`${rule.policy}/${id}`) ?? "",
+      }),
+    );
+  }
+  const answer = create(EvaluatePolicyResponseSchema, {
+    decision,
+    redactedText: r.blocked ? "" : (r.texts[0] ?? msg.text),
+    findingsTotal: r.findingsTotal,
+    findings,
+  });
+  return { decision, findingsTotal: r.findingsTotal, message: encoded(EvaluatePolicyResponseSchema, answer, input.body.contentType) };
+}
+
+/** The held text itself, for a chain with a guard-model rule (which runs on the main thread). */
+export function heldEvaluateText(input: RpcBodyRef): string {
+  const msg = decoded(EvaluatePolicyRequestSchema, input);
+  if ("fault" in msg) throw new Error((msg as { fault: string }).fault);
+  return msg.text;
 }

@@ -3,7 +3,8 @@ import { adoptHeldBody, newHold, scanPool } from "../../policy/index.js";
 import { GatewayError, toGatewayError } from "../../errors/index.js";
 import type { JsonObject } from "../../wire/index.js";
 import { readBody, type NodeRequest } from "../http-body.js";
-import type { HeldRpcInput, HeldRpcMethod, HeldRpcOutput } from "./held-rpc-job.js";
+import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { HeldEvaluateDecoded, HeldRpcInput, HeldRpcMethod, HeldRpcOutput, RpcBodyRef } from "./held-rpc-job.js";
 
 /**
  * Large ChatService requests are never decoded on the main thread. The front door reads the body
@@ -24,9 +25,25 @@ export interface HeldChat {
 
 export const heldChatKey = createContextKey<HeldChat | undefined>(undefined, { description: "keeptrusts held ChatService body" });
 
-const METHODS: ReadonlyMap<string, HeldRpcMethod> = new Map(
-  (["CreateChatCompletion", "StreamChatCompletion", "CreateCompletion", "StreamCompletion"] as const).map((m) => [`/keeptrusts.v1.ChatService/${m}`, m]),
-);
+/**
+ * A large EvaluatePolicy call: Connect decodes a message without its text, the handler has a
+ * worker run the chain over the held text and encode the whole answer (`answer`), and the front
+ * door sends those bytes in place of the small answer Connect encoded (withHeldAnswer).
+ */
+export interface HeldEvaluate {
+  body: RpcBodyRef;
+  /** The complete EvaluatePolicyResponse in the client's codec, set by the handler. */
+  answer?: Uint8Array;
+}
+
+export const heldEvaluateKey = createContextKey<HeldEvaluate | undefined>(undefined, { description: "keeptrusts held EvaluatePolicy text" });
+
+type FrontMethod = HeldRpcMethod | "EvaluatePolicy";
+
+const METHODS: ReadonlyMap<string, FrontMethod> = new Map<string, FrontMethod>([
+  ...(["CreateChatCompletion", "StreamChatCompletion", "CreateCompletion", "StreamCompletion"] as const).map((m) => [`/keeptrusts.v1.ChatService/${m}`, m] as const),
+  ["/keeptrusts.v1.GovernanceService/EvaluatePolicy", "EvaluatePolicy"],
+]);
 
 /** Content types whose messages a worker decodes (gRPC-Web's base64 text form is left to Connect). */
 const HELD_TYPES = /^application\/((grpc|grpc-web|connect)(\+(proto|json))?|proto|json)$/;
@@ -41,7 +58,7 @@ function contentTypeOf(req: NodeRequest): string {
 }
 
 /** The ChatService method whose body the front door reads itself, if this request calls one. */
-export function heldRpcMethod(req: NodeRequest, path: string): HeldRpcMethod | undefined {
+export function heldRpcMethod(req: NodeRequest, path: string): FrontMethod | undefined {
   const m = METHODS.get(path);
   return m !== undefined && req.method === "POST" && HELD_TYPES.test(contentTypeOf(req)) ? m : undefined;
 }
@@ -77,9 +94,9 @@ function connectErrorOf(e: GatewayError): ConnectError {
  */
 export async function holdRpcRequest(
   req: NodeRequest,
-  method: HeldRpcMethod,
+  method: FrontMethod,
   limit: number,
-): Promise<{ body: AsyncIterable<Uint8Array>; held?: HeldChat; size?: number }> {
+): Promise<{ body: AsyncIterable<Uint8Array>; held?: HeldChat; evaluate?: HeldEvaluate; size?: number }> {
   let raw;
   try {
     raw = await readBody(req, limit);
@@ -90,11 +107,22 @@ export async function holdRpcRequest(
   const contentType = contentTypeOf(req);
   const enveloped = /^application\/(grpc|grpc-web|connect)/.test(contentType);
   const encoding = enveloped ? (header(req, contentType.startsWith("application/connect") ? "connect-content-encoding" : "grpc-encoding") ?? undefined) : header(req, "content-encoding");
+  const ref: RpcBodyRef = { bytes: raw.shared, length: raw.size, contentType, encoding, maxBytes: limit };
+  if (method === "EvaluatePolicy") {
+    let d: HeldEvaluateDecoded;
+    try {
+      d = await runHeldRpcJob<HeldEvaluateDecoded>("decodeHeldEvaluate", ref, raw.size);
+    } catch (err) {
+      return { body: failing(connectErrorOf(toGatewayError(err))) };
+    }
+    if ("fault" in d) return { body: failing(new ConnectError(d.fault, Code.InvalidArgument)) };
+    return { body: once(d.message), evaluate: { body: ref }, size: d.message.length };
+  }
   const hold = newHold();
-  const input: HeldRpcInput = { bytes: raw.shared, length: raw.size, method, contentType, encoding, maxBytes: limit, nonce: hold.nonce, holdMin: hold.holdMin };
+  const input: HeldRpcInput = { ...ref, method, nonce: hold.nonce, holdMin: hold.holdMin };
   let out: HeldRpcOutput;
   try {
-    out = (await scanPool().run({ kind: "module", url: jobUrl, name: "decodeHeldRpc", input, chars: raw.size })) as HeldRpcOutput;
+    out = await runHeldRpcJob<HeldRpcOutput>("decodeHeldRpc", input, raw.size);
   } catch (err) {
     return { body: failing(connectErrorOf(toGatewayError(err))) };
   }
@@ -109,4 +137,51 @@ export async function holdRpcRequest(
 export function heldOr(held: HeldChat | undefined, convert: () => JsonObject): JsonObject {
   if (held?.convert) throw new GatewayError(held.convert.code as "KT_ERR_INVALID_REQUEST", held.convert.message);
   return held?.body ?? convert();
+}
+
+/** Runs an export of held-rpc-job.ts in a pool worker. */
+export function runHeldRpcJob<T>(name: string, input: unknown, chars: number): Promise<T> {
+  return scanPool().run({ kind: "module", url: jobUrl, name, input, chars }) as Promise<T>;
+}
+
+/**
+ * The answer Connect encoded for a held EvaluatePolicy call (everything but the text and the
+ * findings) replaced by the one the worker encoded: for gRPC, gRPC-Web and Connect streaming the
+ * first data envelope, for Connect unary the whole body. Errors (no data envelope, or a status
+ * other than 200) pass as Connect wrote them.
+ */
+export function withHeldAnswer(res: UniversalServerResponse, answer: Uint8Array, contentType: string): UniversalServerResponse {
+  if (res.status !== 200 || !res.body) return res;
+  if (!/^application\/(grpc|grpc-web|connect)/.test(contentType)) {
+    const header = new Headers(res.header);
+    if (header.has("content-length")) header.set("content-length", String(answer.length));
+    return { ...res, header, body: once(answer) };
+  }
+  return { ...res, body: replaceFirstData(res.body, answer) };
+}
+
+async function* replaceFirstData(body: AsyncIterable<Uint8Array>, answer: Uint8Array): AsyncIterable<Uint8Array> {
+  let pending = new Uint8Array(0);
+  let replaced = false;
+  for await (const chunk of body) {
+    const joined = new Uint8Array(pending.length + chunk.length);
+    joined.set(pending);
+    joined.set(chunk, pending.length);
+    let at = 0;
+    while (joined.length - at >= 5) {
+      const flags = joined[at]!;
+      const size = new DataView(joined.buffer, joined.byteOffset + at + 1, 4).getUint32(0);
+      if (joined.length - at - 5 < size) break;
+      if (flags === 0 && !replaced) {
+        replaced = true;
+        const framed = new Uint8Array(5 + answer.length);
+        new DataView(framed.buffer).setUint32(1, answer.length);
+        framed.set(answer, 5);
+        yield framed;
+      } else yield joined.slice(at, at + 5 + size);
+      at += 5 + size;
+    }
+    pending = joined.slice(at);
+  }
+  if (pending.length > 0) yield pending;
 }
