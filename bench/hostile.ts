@@ -3,8 +3,9 @@
  * against ordinary prose, for every built-in recogniser and the content engine (inline, one thread).
  * Part 2: /healthz latency (p50/p99/max) on a real `kt gateway run` while four clients post bodies
  * of one shape at a time, each MIB mebibytes (default 15), all PII patterns redacting and the
- * content filter on: through the OpenAI route (POST /v1/chat/completions) and through
- * GovernanceService.EvaluatePolicy (gRPC). One row per route and shape.
+ * content filter on: through the OpenAI route (POST /v1/chat/completions), through
+ * GovernanceService.EvaluatePolicy (gRPC) and, with ROUTES=chat, through ChatService.CreateChatCompletion
+ * (gRPC). One row per route and shape.
  *
  *   npx tsx bench/hostile.ts                          # both parts, 15 MiB bodies
  *   MIB=4 npx tsx bench/hostile.ts                    # smaller bodies on a slow machine
@@ -60,7 +61,7 @@ function perByte(): void {
   }
 }
 
-type Route = "openai" | "evaluate";
+type Route = "openai" | "evaluate" | "chat";
 
 async function startGateway(): Promise<{ url: string; stop(): Promise<void>; fake: Awaited<ReturnType<typeof startFakeOpenLLM>> }> {
   const fake = await startFakeOpenLLM({ maxModelLen: 1e9 });
@@ -150,9 +151,10 @@ async function attack(url: string, route: Route, shape: string, mib: number): Pr
   const started = performance.now();
   const posts = Promise.all(
     [0, 1, 2, 3].map(async () => {
-      if (route === "evaluate") {
+      if (route === "evaluate" || route === "chat") {
         try {
-          await kt.governance.evaluatePolicy({ text, direction: Direction.REQUEST });
+          if (route === "evaluate") await kt.governance.evaluatePolicy({ text, direction: Direction.REQUEST });
+          else await kt.chat.createChatCompletion({ model: "m", messages: [{ role: "user", content: text }] });
           return "OK";
         } catch (e) {
           return String((e as { code?: unknown }).code ?? e);
