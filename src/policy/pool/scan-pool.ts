@@ -114,7 +114,7 @@ export class ScanPool {
   }
 
   /**
-   * Starts every worker now (each loads the scanners and warms the lexicon), so the first large
+   * Starts every worker now (each loads the scanners and warms the classifier), so the first large
    * request does not wait for a worker to boot.
    */
   warm(): void {

@@ -1,6 +1,6 @@
 import { getPriority, setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
-import { warmUpClassifier, warmUpLexicon } from "../content/index.js";
+import { warmUpClassifier } from "../content/index.js";
 import { runScanJob, transferList, type ScanJob } from "./scan-jobs.js";
 
 /** A scan worker: runs scan jobs posted by the pool, one at a time, off the main thread. */
@@ -16,7 +16,9 @@ if (port) {
       // Not permitted: the workers run at the process's priority.
     }
   }
-  warmUpLexicon();
+  // The content filter's engine is the classifier: warmed here. The phrase lexicon is only used by
+  // `content` jobs (scoreText), which no request path sends; it compiles on the first one instead
+  // of costing every worker about a second of CPU at start.
   warmUpClassifier();
   port.on("message", async (msg: { id: number; job: ScanJob }) => {
     try {

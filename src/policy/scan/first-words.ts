@@ -215,3 +215,123 @@ export function firstWords(pattern: string, flags: string): FirstWords | undefin
     throw e;
   }
 }
+
+/** Marks a state whose words go on unconstrained (a class of too many word characters, `[\w'-]`). */
+const ANY = "\u0001";
+
+/**
+ * The first `depth` words of a pattern's matches, as prefixes: every match's first words begin
+ * with one of the returned word lists (a shorter list leaves the words after it free: the match
+ * may end there, or what follows is not listed). Beyond the first word this narrows which of the
+ * phrases beginning with a word the text can still complete: after "kill", only a few of the
+ * patterns' second words ("myself", "all", "him", ...) are worth a regex attempt. Undefined when
+ * the prefixes cannot be listed (then the pattern is tried at every one of its first words).
+ */
+export function wordPrefixes(pattern: string, flags: string, depth: number, most = MAX_WORDS): string[][] | undefined {
+  const node = parsePattern(pattern);
+  if (node === undefined) return undefined;
+  const ci = flags.includes("i");
+  // States in progress carry the words so far (END after each) and the word being read; a state
+  // with `depth` words, or one that met a class of too many characters (ANY), is decided and
+  // leaves the walk for `decided`, so the rest of the pattern is walked only by the others.
+  const decided = new Set<State>();
+  const count = (s: State) => {
+    let n = 0;
+    for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) === 0) n++;
+    return n;
+  };
+  function grow(out: Set<State>, s: State): void {
+    out.add(s);
+    if (out.size > most) throw new TooMany();
+  }
+  function keep(out: Set<State>, s: State, ended: boolean): void {
+    if (s.endsWith(ANY) || (ended && count(s) >= depth)) {
+      decided.add(s);
+      if (decided.size > most) throw new TooMany();
+    } else {
+      out.add(s);
+      if (out.size > most) throw new TooMany();
+    }
+  }
+
+  function step(n: Node, states: Set<State>): Set<State> {
+    if (states.size === 0) return states;
+    switch (n.t) {
+      case "atom": {
+        let chars: { word: string[]; other: boolean } | undefined;
+        try {
+          chars = atomChars(n.src, ci);
+        } catch (e) {
+          if (!(e instanceof TooMany)) throw e;
+        }
+        const out = new Set<State>();
+        for (const s of states) {
+          if (chars === undefined) keep(out, s + ANY, false);
+          else {
+            const inWord = s !== "" && !s.endsWith(END);
+            for (const ch of chars.word) grow(out, s + ch);
+            // A non-word character ends the word in progress; between words it is separation.
+            if (chars.other) {
+              if (inWord) keep(out, s + END, true);
+              else grow(out, s);
+            }
+          }
+        }
+        return out;
+      }
+      case "assert": {
+        if (n.src !== "\\b" && n.src !== "$") return states;
+        const out = new Set<State>();
+        for (const s of states) {
+          if (s !== "" && !s.endsWith(END)) keep(out, s + END, true);
+          else grow(out, s);
+        }
+        return out;
+      }
+      case "look":
+        return states;
+      case "seq": {
+        let acc = states;
+        for (const item of n.items) acc = step(item, acc);
+        return acc;
+      }
+      case "alt": {
+        const out = new Set<State>();
+        for (const o of n.options) for (const s of step(o, states)) grow(out, s);
+        return out;
+      }
+      case "rep": {
+        let acc = states;
+        for (let k = 0; k < n.min; k++) acc = step(n.body, acc);
+        const out = new Set<State>(acc);
+        for (let k = n.min; k < n.max; k++) {
+          const next = step(n.body, acc);
+          const before = out.size;
+          for (const s of next) grow(out, s);
+          if (out.size === before) break;
+          acc = next;
+        }
+        return out;
+      }
+    }
+  }
+
+  try {
+    const out: string[][] = [];
+    const seen = new Set<string>();
+    for (const s of [...step(node, new Set([""])), ...decided]) {
+      // Complete words only: a word cut off by ANY, or by the end of the pattern, says nothing.
+      const words = s.split(END).slice(0, count(s));
+      if (words.length === 0) return undefined;
+      const key = words.join(" ");
+      if (!seen.has(key)) {
+        seen.add(key);
+        out.push(words);
+      }
+    }
+    return out;
+  } catch (e) {
+    if (e instanceof TooMany) return undefined;
+    throw e;
+  }
+}

@@ -1,5 +1,5 @@
 import { CODES, firstPairs, OTHER } from "./first-pairs.js";
-import { firstWords } from "./first-words.js";
+import { firstWords, wordPrefixes } from "./first-words.js";
 import { tailSource, tailSupported } from "./prefix.js";
 import type { Recogniser } from "./recogniser.js";
 import { prefilterFor } from "./required-literals.js";
@@ -181,6 +181,13 @@ interface WordEntry {
   whole: number;
   /** The first `tried` members' patterns joined (sticky); compiled on first use, shared by entries with the same ones. */
   re: RegExp | undefined;
+  /**
+   * Which of the first `tried` members the words after this one leave possible (bit k: member k),
+   * when known: `always` whatever follows, and per following word count j (2, 3, ...) a map from
+   * the hash of the text's first j words to the members whose listed prefixes have them. Undefined:
+   * all are tried, joined.
+   */
+  next: { always: number; levels: Map<number, number>[] } | undefined;
 }
 
 interface WordDispatch {
@@ -192,6 +199,25 @@ interface WordDispatch {
   maxLength: number;
   ignoreCase: boolean;
 }
+
+/**
+ * Fewest members an entry needs before the words after its own are read: a short alternation that
+ * fails at once ("kill" then a word no phrase continues with) costs V8 less than reading a word and
+ * a map look-up; the long ones (a dozen phrases that open with "how" or "i") cost far more.
+ */
+const PREFIX_MEMBERS = 4;
+
+/** Words after the first that the table looks at (deeper phrase openings are left to the regex). */
+const PREFIX_DEPTH = 4;
+
+/** The hash of a run of words, from the hash of the run before it and of its last word. */
+function seqHash(before: number, word: number): number {
+  // Kept within V8's small integers, so map keys are never boxed numbers.
+  return (Math.imul(before ^ (before >>> 15), 0x2c1b3c6d) ^ word) & 0x3fffffff;
+}
+
+/** A level's value: the members whose listed openings end here (low bits), and whether longer ones go on (MORE). */
+const MORE = 1 << 29;
 
 const FNV_BASIS = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
@@ -230,10 +256,48 @@ function wordDispatchOf(
   const slots = new Int32Array(size);
   const entries: WordEntry[] = [];
   let maxLength = 0;
+  // Each pattern's first few words, as far as they can be listed (fewer words when more are too many).
+  const prefixes = new Map<number, string[][] | undefined>();
+  const prefixesOf = (i: number) => {
+    if (!prefixes.has(i)) {
+      let ps: string[][] | undefined;
+      for (let d = PREFIX_DEPTH; d >= 2 && ps === undefined; d--) ps = wordPrefixes(source(i), ci ? "i" : "", d, d > 2 ? 512 : 2048);
+      prefixes.set(i, ps);
+    }
+    return prefixes.get(i);
+  };
   for (const [word, list] of lists) {
     const whole = list.findIndex((i) => wholeOf.has(i));
     const hash = wordHash(word);
-    entries.push({ word, hash, members: list, tried: whole === -1 ? list.length : whole, whole, re: undefined });
+    const tried = whole === -1 ? list.length : whole;
+    let next: WordEntry["next"];
+    // Up to 29 members: their bits and MORE fit a small integer.
+    if (tried >= PREFIX_MEMBERS && tried <= 29) {
+      next = { always: 0, levels: [] };
+      for (let k = 0; k < tried; k++) {
+        const ps = prefixesOf(list[k]!);
+        if (ps === undefined) {
+          next.always |= 1 << k;
+          continue;
+        }
+        for (const p of ps) {
+          if (p[0] !== word) continue;
+          if (p.length === 1) {
+            next.always |= 1 << k;
+            continue;
+          }
+          let h = seqHash(0, hash);
+          for (let j = 1; j < p.length; j++) {
+            h = seqHash(h, wordHash(p[j]!));
+            const level = (next.levels[j - 1] ??= new Map());
+            level.set(h, (level.get(h) ?? 0) | (j === p.length - 1 ? 1 << k : MORE));
+          }
+        }
+      }
+      // Every member tried whatever follows: the following words need not be read.
+      if (next.always === (1 << tried) - 1) next.levels = [];
+    }
+    entries.push({ word, hash, members: list, tried, whole, re: undefined, next });
     let slot = hash & (size - 1);
     while (slots[slot] !== 0) slot = (slot + 1) & (size - 1);
     slots[slot] = entries.length;
@@ -258,7 +322,14 @@ function sameWord(text: string, start: number, word: string, ci: boolean): boole
  * recogniser begins with, are passed over without a regex attempt. Returns the position (-1: none)
  * and fills `hit`.
  */
-function wordDispatched(text: string, pos: number, wd: WordDispatch, compile: (members: readonly number[]) => RegExp, hit: WordHit): number {
+function wordDispatched(
+  text: string,
+  pos: number,
+  wd: WordDispatch,
+  compile: (members: readonly number[]) => RegExp,
+  memberRe: (i: number) => RegExp,
+  hit: WordHit,
+): number {
   const n = text.length;
   const { slots, mask, entries, maxLength } = wd;
   const ci = wd.ignoreCase;
@@ -285,7 +356,44 @@ function wordDispatched(text: string, pos: number, wd: WordDispatch, compile: (m
     for (let slot = h & mask; slots[slot] !== 0; slot = (slot + 1) & mask) {
       const e = entries[slots[slot]! - 1]!;
       if (e.hash !== h || e.word.length !== length || !sameWord(text, start, e.word, ci)) continue;
-      if (e.tried > 0) {
+      const next = e.next;
+      if (next !== undefined) {
+        // The words after this one: only the members whose listed openings they fit are tried,
+        // each on its own, in list order (the first to match is the one the alternation takes).
+        let mask = next.always;
+        const levels = next.levels;
+        let q = p;
+        let t = seqHash(0, h);
+        for (let j = 0; j < levels.length; j++) {
+          while (q < n && !isWordChar(text.charCodeAt(q))) q++;
+          if (q >= n) break;
+          let w = FNV_BASIS;
+          for (;;) {
+            let d = text.charCodeAt(q);
+            if (!isWordChar(d)) break;
+            if (ci && d >= 65 && d <= 90) d |= 32;
+            w = Math.imul(w ^ d, FNV_PRIME);
+            if (++q >= n) break;
+          }
+          t = seqHash(t, w);
+          const v = levels[j]!.get(t);
+          if (v === undefined) break;
+          mask |= v & (MORE - 1);
+          // No listed opening goes on past these words.
+          if ((v & MORE) === 0) break;
+        }
+        for (let k = 0; mask !== 0; k++, mask >>>= 1) {
+          if ((mask & 1) === 0) continue;
+          const re = memberRe(e.members[k]!);
+          re.lastIndex = start;
+          if (re.test(text)) {
+            hit.members = e.members;
+            hit.rank = k;
+            hit.end = re.lastIndex;
+            return start;
+          }
+        }
+      } else if (e.tried > 0) {
         let re = e.re;
         if (re === undefined) e.re = re = compile(e.members.slice(0, e.tried));
         re.lastIndex = start;
@@ -396,6 +504,9 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     words === undefined && opts.dispatch !== false && shared.length >= DISPATCH_MIN
       ? dispatchOf(shared, (i) => `${prefix}(?:${recognisers[i]!.pattern})`, ci)
       : undefined;
+  // One member's pattern on its own, sticky, as it stands in the alternation.
+  const alone: (RegExp | undefined)[] = [];
+  const memberRe = (i: number) => (alone[i] ??= new RegExp(`${prefix}(?:${recognisers[i]!.pattern})`, "y" + ci));
   // Entries trying the same recognisers share one regex.
   const joinedOnce = (members: readonly number[]) => {
     const key = members.join(",");
@@ -501,7 +612,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   function nextCombined(text: string, pos: number): void {
     if (words) {
       // Word starts whose word some pattern can begin with; there, only those patterns.
-      cPos = wordDispatched(text, pos, words, joinedOnce, hit);
+      cPos = wordDispatched(text, pos, words, joinedOnce, memberRe, hit);
       cMembers = hit.members;
       cRank = hit.rank;
       cEnd = hit.end;
