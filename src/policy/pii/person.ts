@@ -94,12 +94,26 @@ export function personLexicon(): Map<string, Info> {
   return m;
 }
 
+/**
+ * What the lists say of upper-case words (`PRIVATE`, `KEY`), by word: working it out builds three
+ * strings and an object, and text that shouts (headers, PEM lines, logs) asks for the same few
+ * words again and again. Infos are never changed, so one object serves every ask. Bounded.
+ */
+const capsInfo = new Map<string, Info | null>();
+
 function infoOf(_g: Gazetteers | undefined, word: string): Info {
   const lex = personLexicon();
-  if (word.length > 1 && word.charCodeAt(1) < 97 && word === word.toUpperCase()) {
-    const key = titleCase(word);
-    const t = lex.get(key);
-    return t === undefined ? { ...unknown, caps: true } : { ...t, caps: true };
+  if (word.length > 1 && word.charCodeAt(1) < 97) {
+    let c = capsInfo.get(word);
+    if (c === undefined) {
+      if (word === word.toUpperCase()) {
+        const t = lex.get(titleCase(word));
+        c = Object.freeze(t === undefined ? { ...unknown, caps: true } : { ...t, caps: true });
+      } else c = null;
+      if (capsInfo.size >= 4096) capsInfo.clear();
+      capsInfo.set(word, c);
+    }
+    if (c !== null) return c;
   }
   return lex.get(word) ?? unknown;
 }
@@ -266,19 +280,62 @@ let lastStart = -1;
 let lastEnd = -1;
 let lastResult = -1;
 
-/** Whether the word at `p` is ASCII letters only, ended by something that is neither letter nor apostrophe nor hyphen. */
+/**
+ * Whether the word at `p` is ASCII letters only, ended by something that is neither letter nor
+ * apostrophe nor a hyphen that could join another word (`Jean-Luc`); a run of hyphens joins
+ * nothing (`-----BEGIN PRIVATE KEY-----`: no pattern element continues over `--`).
+ */
 function plainWord(text: string, p: number): boolean {
   let j = p + 1;
   for (;;) {
     const c = text.charCodeAt(j);
     if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90)) j++;
-    else return j - p <= 21 && !(isWordChar(c) || c === 45);
+    else return j - p <= 21 && !(isWordChar(c) || (c === 45 && text.charCodeAt(j + 1) !== 45));
   }
+}
+
+/**
+ * Recent decisions with the window they read ([start - LOOKBEHIND, end + RIGHT), cut at the text's
+ * ends): a candidate whose window holds the same characters at the same offsets gets the same
+ * answer without deciding again. Text that repeats a line (PEM headers, log lines, tables) asks
+ * the same question every line; prose almost never, and a miss costs a few character compares.
+ */
+interface Recent {
+  text: string;
+  ws: number;
+  /** start - ws, end - start, window length. */
+  at: number;
+  len: number;
+  size: number;
+  /** result - start, or -1. */
+  result: number;
+}
+const RECENT = 8;
+const recent: (Recent | undefined)[] = new Array(RECENT).fill(undefined);
+let recentNext = 0;
+
+function sameWindow(e: Recent, text: string, ws: number, size: number): boolean {
+  if (e.size !== size || (e.ws === 0) !== (ws === 0)) return false;
+  const a = e.text;
+  for (let k = 0; k < size; k++) if (a.charCodeAt(e.ws + k) !== text.charCodeAt(ws + k)) return false;
+  return true;
 }
 
 function accept(text: string, start: number, end: number): number {
   if (start === lastStart && end === lastEnd && text === lastText) return lastResult;
-  const r = decide(text, start, end);
+  const ws = Math.max(0, start - LOOKBEHIND);
+  const size = Math.min(text.length, end + RIGHT) - ws;
+  let r: number | undefined;
+  for (const e of recent)
+    if (e !== undefined && e.at === start - ws && e.len === end - start && sameWindow(e, text, ws, size)) {
+      r = e.result === -1 ? -1 : start + e.result;
+      break;
+    }
+  if (r === undefined) {
+    r = decide(text, start, end);
+    recent[recentNext] = { text, ws, at: start - ws, len: end - start, size, result: r === -1 ? -1 : r - start };
+    recentNext = (recentNext + 1) % RECENT;
+  }
   lastText = text;
   lastStart = start;
   lastEnd = end;
@@ -526,6 +583,11 @@ function personTail(text: string, from: number): number {
     if (!neverStarts(text, p)) return p;
     pos = p + 1;
   }
+}
+
+/** The decision without the memory of recent windows (tests hold the memory to it). */
+export function decidePerson(text: string, start: number, end: number): number {
+  return decide(text, start, end);
 }
 
 export const person: Recogniser = {

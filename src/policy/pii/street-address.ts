@@ -150,6 +150,13 @@ function acceptNamed(core: RegExp) {
   };
 }
 
+/**
+ * A number-first match has a letter within this many characters of its first digit: house number
+ * \d{1,6}, a letter, -/ and five digits, a letter, `, `, three digits of an ordinal, then letters
+ * (a street word, an ordinal's suffix, a French type): by the 18th; 20 leaves a margin.
+ */
+const LETTER_WITHIN = 20;
+
 /** Where a number-first address may start: a digit after a non-word character, or a unit word. */
 const numberedStart = new RegExp(`\\d(?<![\\w.,$€£-]\\d)|(?<![\\w-])(?:Flat|Apartment|Apt|Unit|Suite) [0-9A-Z]`, "g");
 /** Where a German, Spanish or Italian one may: a capital starting a word. */
@@ -215,8 +222,23 @@ const numberedSticky = new RegExp(numberedPattern, "y");
  */
 function seekNumbered(text: string, from: number): number {
   numberedStart.lastIndex = from;
+  // The first character at or after `from` that may be a letter (code 65 and up), once looked for.
+  let letter = -1;
   for (let m = numberedStart.exec(text); m !== null; m = numberedStart.exec(text)) {
     const p = m.index;
+    // From a digit, the pattern needs a letter (a street word, an ordinal's suffix, a French type)
+    // within LETTER_WITHIN characters. Runs of digits and separators (`4111 1111 …`) are passed
+    // over without the regex; each character is looked at once however many candidates there are.
+    if (text.charCodeAt(p) <= 57) {
+      if (letter <= p) {
+        letter = p + 1;
+        while (letter < text.length && text.charCodeAt(letter) < 65) letter++;
+      }
+      if (letter - p >= LETTER_WITHIN) {
+        numberedStart.lastIndex = letter - LETTER_WITHIN + 1;
+        continue;
+      }
+    }
     numberedSticky.lastIndex = p;
     if (numberedSticky.test(text) && numberedAccept(text, p, numberedSticky.lastIndex) > p) return p;
     numberedStart.lastIndex = p + 1;

@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest";
+import { compileScanner, type Finding } from "../../src/policy/scan/index.js";
+import { decidePerson, person } from "../../src/policy/pii/person.js";
+import { streetAddress } from "../../src/policy/pii/street-address.js";
+import { rng } from "./helpers.js";
+
+// The short cuts that make repeated shapes cheap (issue #13: PEM header lines, `4111 1111 `
+// repeated) must not change a finding: each recogniser, with its seek and its memory of recent
+// decisions, gives exactly what its pattern tried at every position with a fresh decision gives.
+
+const fragments = [
+  "-----BEGIN PRIVATE KEY-----\n",
+  "-----END RSA PRIVATE KEY-----\n",
+  "KEY-----",
+  "4111 1111 ",
+  "4111-1111-",
+  "12 34 56 ",
+  "221B Baker Street, London NW1 6XE. ",
+  "Flat 3 12 High Street ",
+  "1600 Pennsylvania Avenue NW, Washington, DC 20500 ",
+  "350 5th Avenue ",
+  "42 1st St ",
+  "12345 ",
+  "123456-12345 Oak Street ",
+  "42-7B, 12th Street ",
+  "100/20 Elm Road ",
+  "Jane Doe ",
+  "Jane Street ",
+  "Rose said ",
+  "Rose Garden ",
+  "Paris Hilton ",
+  "Paris is big ",
+  "Will Turner ",
+  "Will Street ",
+  "Mark Twain ",
+  "Mark Lane ",
+  "Dear Jane Doe,\n",
+  "Jean-Luc Picard said so. ",
+  "my name is jane doe. ",
+  "Will Turner and Rose Tyler met Dr. Watson. ",
+  "PRIVATE KEY ",
+  "The Committee met. ",
+  "JANE DOE ",
+  "Mr. O'Brien, ",
+  "résumé of Zoë Saldaña ",
+  " ",
+  "\n",
+];
+
+function textOf(seed: number): string {
+  const r = rng(seed);
+  // A few fragments, repeated: the same windows come back again and again.
+  const pick = Array.from({ length: 5 }, () => fragments[Math.floor(r() * fragments.length)]!);
+  let s = "";
+  const n = 20 + Math.floor(r() * 60);
+  for (let i = 0; i < n; i++) s += pick[Math.floor(r() * pick.length)]!;
+  return s;
+}
+
+/** The same context before different candidates of one length, and the hostile shapes themselves. */
+const P = "The quarterly report was filed on time, as always. ";
+const fixed = [
+  `${P}Will Turner met us. ${P}Will Street is long. ${P}Will Turner met us. ${P}Will Street is long.`,
+  `${P}Mark Twain wrote. ${P}Mark Lane is here. ${P}Mark Twain wrote.`,
+  "-----BEGIN PRIVATE KEY-----\n".repeat(40),
+  "Jane Rose Will Paris Main Street ".repeat(30),
+  "4111 1111 ".repeat(300),
+  `${"4111 1111 ".repeat(30)}42 1st St ${"4111 1111 ".repeat(30)}123456-12345 Oak Street`,
+];
+
+const plain = (f: Finding[]) => f.map((x) => [x.start, x.end, x.type]);
+
+describe("seek short cuts give the pattern's own findings", () => {
+  it("street addresses: digit runs with no letter near are passed over, nothing else changes", () => {
+    const seeking = compileScanner([streetAddress[0]!]);
+    const everywhere = compileScanner([{ ...streetAddress[0]!, seek: undefined }], { prefilter: false });
+    let found = 0;
+    for (let seed = -fixed.length; seed <= 400; seed++) {
+      const t = seed < 0 ? fixed[-seed - 1]! : textOf(seed);
+      const a = seeking.scan(t);
+      expect(plain(a), t).toEqual(plain(everywhere.scan(t)));
+      found += a.length;
+    }
+    expect(found).toBeGreaterThan(50);
+  });
+
+  it("person names: the same answer with the memory of recent windows as with a fresh decision everywhere", () => {
+    const seeking = compileScanner([person]);
+    const everywhere = compileScanner([{ ...person, seek: undefined, validate: decidePerson }], { prefilter: false });
+    let found = 0;
+    for (let seed = -fixed.length; seed <= 400; seed++) {
+      const t = seed < 0 ? fixed[-seed - 1]! : textOf(seed);
+      const a = seeking.scan(t);
+      expect(plain(a), t).toEqual(plain(everywhere.scan(t)));
+      found += a.length;
+    }
+    expect(found).toBeGreaterThan(50);
+  });
+});
