@@ -1,11 +1,12 @@
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../../src/config/index.js";
 import { compilePiiScanner } from "../../src/policy/compiled-rule.js";
 import { compilePolicyEngine } from "../../src/policy/index.js";
 import { runKt } from "../helpers/child-gateway.js";
+import { warmScanPool } from "../helpers/scan-pool.js";
 import { configWith } from "../policy/helpers.js";
 
 const yaml = (regex: string) => `providers:
@@ -21,6 +22,9 @@ policies:
 `;
 
 describe("custom regexes run in linear time", () => {
+  // Long texts go to the scan pool: booted first, so the tests' limits cover the matching only.
+  beforeAll(warmScanPool, 120_000);
+
   it("(a+)+$ over a long run of a's ends (V8's backtracking would take 2^n steps) and finds what it should", async () => {
     const engine = compilePolicyEngine(configWith([{ id: "p", rules: [{ type: "pii_detection", action: "redact", patterns: [{ name: "boom", regex: "(a+)+$" }] }] }]));
     const hostile = "a".repeat(5000) + "!";

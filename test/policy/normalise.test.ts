@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compilePolicyEngine } from "../../src/policy/index.js";
-import { scanPool } from "../../src/policy/pool/index.js";
 import { normalise, toSource, ViewBuilder } from "../../src/policy/scan/index.js";
+import { warmScanPool } from "../helpers/scan-pool.js";
 import { configWith } from "./helpers.js";
 
 const engine = compilePolicyEngine(
@@ -84,10 +84,7 @@ describe("normalised view", () => {
 describe("bad input gets an answer", () => {
   // The long cases go to the scan pool, whose workers boot through tsx here (seconds on a loaded
   // machine): booted before the test, so its time limit covers the evaluation, not the start-up.
-  beforeAll(async () => {
-    scanPool().warm();
-    await scanPool().run({ kind: "content", texts: ["warm"] });
-  }, 120_000);
+  beforeAll(warmScanPool, 120_000);
 
   it("lone surrogates, long digit and separator runs, a@a.a.a…, invisible runs: no finding, text kept", async () => {
     const cases = [
