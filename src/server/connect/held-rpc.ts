@@ -174,10 +174,11 @@ async function* replaceFirstData(body: AsyncIterable<Uint8Array>, answer: Uint8A
       if (joined.length - at - 5 < size) break;
       if (flags === 0 && !replaced) {
         replaced = true;
-        const framed = new Uint8Array(5 + answer.length);
-        new DataView(framed.buffer).setUint32(1, answer.length);
-        framed.set(answer, 5);
-        yield framed;
+        // The header apart from the answer: never a copy of the answer into new memory here.
+        const head = new Uint8Array(5);
+        new DataView(head.buffer).setUint32(1, answer.length);
+        yield head;
+        yield answer;
       } else yield joined.slice(at, at + 5 + size);
       at += 5 + size;
     }
