@@ -11,9 +11,11 @@
  * less) and streamed in 4-character pieces. Memory: the model's own, RSS and heap growth after
  * loading it and classifying the short prompts (before the bench builds its 8 MB texts, which are
  * the bench's memory, not the model's); and the RSS peak with the long texts, for reference.
+ * Last, the worst shapes per byte: 1 MiB of each against 1 MiB of realistic prose, by CPU time.
  */
 import { ContentClassifier, loadClassifier } from "../src/policy/content/index.js";
 import { everyday, handBenign, handHarmful } from "../scripts/content/eval-sets.js";
+import { prose } from "./prose.js";
 
 const prompts = [...everyday, ...handBenign, ...handHarmful.map((h) => h.text)];
 globalThis.gc?.();
@@ -79,4 +81,40 @@ console.log(`| long text, streamed in 4-char pieces (2 MB) | ${(2.097 / (streamM
 console.log(`| memory: RSS growth, model loaded and used | ${((modelMem.rss - rssBefore) / 1024 / 1024).toFixed(1)} MB | ≤ 50 MB |`);
 console.log(`| memory: heap growth, model loaded and used | ${((modelMem.heapUsed - heapBefore) / 1024 / 1024).toFixed(1)} MB | |`);
 console.log(`| RSS growth with the bench's 8 MB texts held | ${((mem.rss - rssBefore) / 1024 / 1024).toFixed(1)} MB | |`);
+
+// Worst inputs per byte (issue #13: within 3× of ordinary prose): 1 MiB of each shape, best of 3 by
+// CPU time, against 1 MiB of the bench's realistic prose (bench/prose.ts).
+const MIB = 1 << 20;
+const fill = (unit: string) => unit.repeat(Math.ceil(MIB / unit.length)).slice(0, MIB);
+const shapes: [string, string][] = [
+  ["prose with sparse PII (bench/prose.ts)", prose(MIB, 20_000)],
+  ["`a ` repeated", fill("a ")],
+  ["`kill ` repeated", fill("kill ")],
+  ["PEM header lines", fill("-----BEGIN PRIVATE KEY-----\n")],
+  ["`4111 1111 ` repeated", fill("4111 1111 ")],
+  ["`eyJa.` repeated", fill("eyJa.")],
+  ["CJK words", fill("漢字仮名交じり文 ")],
+  ["accented words", fill("élève café naïve ")],
+  ["emoji and spaces", fill("😀 ")],
+  ["letters, no spaces", fill("abcdefghij")],
+  ["punctuation only", fill("!?")],
+];
+const cpuMsOf = (text: string) => {
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const c = process.cpuUsage();
+    sink += clf.score(text)[0]!;
+    const d = process.cpuUsage(c);
+    best = Math.min(best, (d.user + d.system) / 1000);
+  }
+  return best;
+};
+for (const [, t] of shapes) clf.score(t.slice(0, 100_000));
+const proseMs = cpuMsOf(shapes[0]![1]);
+console.log("\n| 1 MiB of | CPU ms | × prose per byte |");
+console.log("| --- | ---: | ---: |");
+for (const [name, t] of shapes) {
+  const ms = name.startsWith("prose") ? proseMs : cpuMsOf(t);
+  console.log(`| ${name} | ${ms.toFixed(1)} | ${(ms / proseMs).toFixed(2)}× |`);
+}
 if (sink === -1) console.log("");
