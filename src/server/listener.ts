@@ -71,8 +71,12 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
       { allowHTTP1: true, cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), settings: { maxConcurrentStreams: H2_MAX_STREAMS } },
       handler,
     );
-    server.setTimeout(idle);
-    server.on("session", (s) => trackSession(h2sessions, s));
+    // The timeout is for HTTP/1.1 connections (allowHTTP1); HTTP/2 sessions have their own idle
+    // timer (trackSession), so the server's 'timeout' leaves sessions alone (Node would destroy them).
+    server.setTimeout(idle, (x?: unknown) => {
+      if (x instanceof net.Socket) x.destroy();
+    });
+    server.on("session", (s) => trackSession(h2sessions, s, idle));
     server.on("secureConnection", (s: net.Socket) => trackSocket(sockets, s));
     await listenOn(server, opts.host, opts.port);
     const listener = makeListener(server, sockets, h2sessions);
@@ -109,8 +113,7 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
   // A session may carry this many streams at once (Node's default is 2^32-1): one connection must
   // not open an unbounded number of calls; the pipeline also bounds requests in total.
   const h2 = http2.createServer({ maxSessionMemory: 32, settings: { maxHeaderListSize: 32 * 1024, maxConcurrentStreams: H2_MAX_STREAMS } }, handler);
-  h2.setTimeout(idle);
-  h2.on("session", (s) => trackSession(h2sessions, s));
+  h2.on("session", (s) => trackSession(h2sessions, s, idle));
   const front = net.createServer((socket) => {
     trackSocket(sockets, socket);
     socket.setNoDelay(true);
@@ -169,9 +172,28 @@ function trackSocket(set: Set<net.Socket>, s: net.Socket) {
   s.once("close", () => set.delete(s));
 }
 
-function trackSession(set: Set<http2.Http2Session>, s: http2.Http2Session) {
+/**
+ * Closes an HTTP/2 session once it has been idle for `idleMs`: no frame moved and no stream open.
+ * Node's own server timeout destroys a session when no frame has moved, whatever its streams are
+ * doing, so a unary gRPC or Connect call waiting on a long generation (no frames until the answer)
+ * was cut at the timeout with an empty answer. The timer is Node's (re-armed by every frame); when
+ * it fires with a stream open, it is armed again and the check runs after the next quiet spell.
+ */
+function trackSession(set: Set<http2.Http2Session>, s: http2.Http2Session, idleMs: number) {
   set.add(s);
   s.once("close", () => set.delete(s));
+  let open = 0;
+  s.on("stream", (stream: http2.ServerHttp2Stream) => {
+    open++;
+    stream.once("close", () => open--);
+  });
+  // Node's session timer calls its callback once: armed again while streams are open.
+  const onIdle = () => {
+    if (s.destroyed) return;
+    if (open > 0) s.setTimeout(idleMs, onIdle);
+    else s.destroy();
+  };
+  s.setTimeout(idleMs, onIdle);
 }
 
 /**
