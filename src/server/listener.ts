@@ -67,14 +67,25 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
 
   if (opts.tls) {
     const tls = opts.tls;
+    // HTTP/1.1 requests in flight per TLS connection: a connection waiting on a long answer is not idle.
+    const inFlight = new WeakMap<net.Socket, number>();
     const server = http2.createSecureServer(
       { allowHTTP1: true, cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), settings: { maxConcurrentStreams: H2_MAX_STREAMS } },
-      handler,
+      (req: { httpVersionMajor: number; socket: net.Socket }, res: { once(e: "close", f: () => void): unknown }) => {
+        if (req.httpVersionMajor === 1) {
+          const socket = req.socket;
+          inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
+          res.once("close", () => inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1));
+        }
+        handler(req, res);
+      },
     );
-    // The timeout is for HTTP/1.1 connections (allowHTTP1); HTTP/2 sessions have their own idle
-    // timer (trackSession), so the server's 'timeout' leaves sessions alone (Node would destroy them).
+    // The timeout is for HTTP/1.1 connections (allowHTTP1) and only when nothing is in flight: Node
+    // would destroy a connection whose non-streamed answer takes longer than the timeout (no bytes
+    // move while the model generates). HTTP/2 sessions have their own idle timer (trackSession), so
+    // the server's 'timeout' leaves them alone. Node's socket timer fires again after the next quiet spell.
     server.setTimeout(idle, (x?: unknown) => {
-      if (x instanceof net.Socket) x.destroy();
+      if (x instanceof net.Socket && !((inFlight.get(x) ?? 0) > 0)) x.destroy();
     });
     server.on("session", (s) => trackSession(h2sessions, s, idle));
     server.on("secureConnection", (s: net.Socket) => trackSocket(sockets, s));
