@@ -11,6 +11,7 @@ import { configWith } from "../policy/helpers.js";
 import type { FakeOpenLLM } from "../fixtures/fake-openllm.js";
 import { GUARD_MODELS, startFakeGuardServer } from "../fixtures/fake-guard-model.js";
 import { MODEL, simpleConfig, startStack, type Stack } from "../helpers/harness.js";
+import { warmScanPool } from "../helpers/scan-pool.js";
 
 // A body from 256 KiB on is never parsed, walked, redacted or serialised on the main thread: a pool
 // worker reads it from shared memory, runs the request rules over it and writes the upstream body.
@@ -34,8 +35,7 @@ beforeAll(async () => {
     { fake: { maxModelLen: 1e9 } },
   );
   stack.fake.setReply("fine");
-  scanPool().warm();
-  await scanPool().run({ kind: "content", texts: ["warm"] });
+  await warmScanPool();
 }, 120_000);
 afterAll(() => stack?.close());
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { scanPool } from "../../src/policy/pool/index.js";
 import { MODEL, simpleConfig, startStack, type Stack } from "../helpers/harness.js";
+import { warmScanPool } from "../helpers/scan-pool.js";
 
 // Big bodies of the shapes that used to hold the event loop for seconds. CI posts 1 MiB bodies;
 // KT_ATTACK_LONG=1 posts the attack's 15 MiB. The healthz p99 under that load is in bench/hostile.
@@ -24,8 +25,7 @@ beforeAll(async () => {
   );
   stack.fake.setReply("fine");
   // kt gateway run boots the scan workers at start; in-process, boot them here.
-  scanPool().warm();
-  await scanPool().run({ kind: "content", texts: ["warm"] });
+  await warmScanPool();
 }, 120_000);
 afterAll(() => stack?.close());
 

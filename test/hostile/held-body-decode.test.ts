@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requestSegments, withTexts } from "../../src/policy/body-texts.js";
 import { runChainHere } from "../../src/policy/chain-runner.js";
 import { compileRules } from "../../src/policy/compiled-rule.js";
-import { scanPool } from "../../src/policy/pool/index.js";
 import type { JsonObject } from "../../src/wire/index.js";
 import { configWith } from "../policy/helpers.js";
 import { MODEL, simpleConfig, startStack, type Stack } from "../helpers/harness.js";
+import { warmScanPool } from "../helpers/scan-pool.js";
 
 // A held body (256 KiB and up) is decoded by a worker straight from shared memory, with no private
 // copy first: it must read exactly as a small body does (TextDecoder: a leading BOM dropped,
@@ -24,7 +24,7 @@ beforeAll(async () => {
     { fake: { maxModelLen: 1e9 } },
   );
   stack.fake.setReply("fine");
-  scanPool().warm();
+  await warmScanPool();
 }, 120_000);
 afterAll(() => stack?.close());
 
