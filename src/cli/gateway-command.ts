@@ -124,7 +124,6 @@ export async function runGateway(args: string[]): Promise<number> {
   const { warmBodyMemory } = await import("../server/index.js");
   setTimeout(() => (scanPool().warm(), warmBodyMemory()), 1000).unref();
   const metricsServer = metricsListen && cluster.isPrimary ? await serveMetrics(metricsListen.host, metricsListen.port, scrapeMetrics) : undefined;
-  banner(log, services, values["policy-config"]!, telemetry?.serviceName, metricsServer?.url ?? (metricsListen ? `primary at ${values["metrics-listen"]}` : `${gateway.url}/metrics (admin scope)`), metricsExport !== undefined);
 
   process.on("SIGHUP", () => {
     try {
@@ -179,6 +178,9 @@ export async function runGateway(args: string[]): Promise<number> {
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
+    // Announced only now: a supervisor that signals as soon as it reads "listening" must meet the
+    // handlers above, not the default action.
+    banner(log, services, values["policy-config"]!, telemetry?.serviceName, metricsServer?.url ?? (metricsListen ? `primary at ${values["metrics-listen"]}` : `${gateway.url}/metrics (admin scope)`), metricsExport !== undefined);
   });
 }
 
@@ -261,8 +263,8 @@ async function runPrimary(workers: number, configPath: string, drainMs: number, 
       setTimeout(() => fork(n), 1000).unref();
     });
   };
-  for (let n = 1; n <= workers; n++) fork(n);
-  log.info({ version: version(), workers, metrics: metricsServer?.url }, `${workers} workers starting`);
+  // The signal handlers go in before anything is announced: a SIGTERM that arrives between the
+  // "starting" line and the handler would meet the default action and kill the primary.
   process.on("SIGHUP", () => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGHUP");
   });
@@ -302,6 +304,8 @@ async function runPrimary(workers: number, configPath: string, drainMs: number, 
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
+    for (let n = 1; n <= workers; n++) fork(n);
+    log.info({ version: version(), workers, metrics: metricsServer?.url }, `${workers} workers starting`);
   });
 }
 
