@@ -13,7 +13,9 @@
  * cannot hold 2n, the bench runs as many streams as fit and says so. Streams are opened in batches (BENCH_MANY_BATCH per 100 ms) so the listen backlogs
  * (511 in Node) do not drop SYNs; the fake waits BENCH_MANY_DRIP_MS between chunks so every stream
  * is still open when the last one starts. Env: BENCH_MANY_STREAMS (10000), BENCH_MANY_DRIP_MS (500),
- * BENCH_MANY_BATCH (500), BENCH_MANY_MODE (incremental | buffered).
+ * BENCH_MANY_BATCH (500), BENCH_MANY_MODE (incremental | buffered), BENCH_MANY_DIRECT (1; 0 skips the
+ * direct row), BENCH_MANY_WARM (200 streams through each path before its burst, then 2 s of quiet),
+ * BENCH_GATEWAY_NODE_ARGS (node flags for the gateway, e.g. `--cpu-prof --cpu-prof-dir=DIR`).
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -23,7 +25,7 @@ import { Pool } from "undici";
 import { fullChainLine, writeGatewayConfig } from "./lib/configs.js";
 import { envNum } from "./lib/load.js";
 import { stopAll } from "./lib/proc.js";
-import { RssSampler, rssKb } from "./lib/procfs.js";
+import { cpuMicrosPer, cpuTicks, listenOverflows, RssSampler, rssKb } from "./lib/procfs.js";
 import { fmt, machineLine, table, writeChart, writeReport } from "./lib/report.js";
 import { lineChart } from "./lib/svg-chart.js";
 import { startFake, startGateway, type Service } from "./lib/services.js";
@@ -48,12 +50,35 @@ interface Burst {
   afterKb?: number;
   /** RSS of the process under test every 100 ms, from the first connection on. */
   samples: { atMs: number; kb: number }[];
+  /** Growth of the kernel's ListenOverflows counter over the burst (machine-wide). */
+  overflows?: number;
+  /** CPU (user + system, every thread) of the process under test over the burst, per stream, in ms. */
+  cpuMsPerStream?: number;
+}
+
+/**
+ * What a deployed process has done before a burst: its workers booted (the gateway starts its scan
+ * pool a second after it is ready) and its code compiled by the JIT. `k` streams at once, then 2 s
+ * of quiet, so the burst measures serving streams, not starting up.
+ */
+async function warmUp(origin: string, k: number): Promise<void> {
+  if (k <= 0) return;
+  const pool = new Pool(origin, { connections: k });
+  try {
+    await Promise.all(Array.from({ length: k }, () => oneStream(pool, STREAM_BODY, 120_000)));
+  } finally {
+    await pool.destroy();
+  }
+  await new Promise((r) => setTimeout(r, 2000));
 }
 
 /** `n` streams, opened `batch` per 100 ms, each on its own connection; RSS of `pid` sampled meanwhile. */
 async function burst(origin: string, pid: number, n: number, batch: number): Promise<Burst> {
+  await warmUp(origin, Math.floor(envNum("BENCH_MANY_WARM", 200)));
   const pool = new Pool(origin, { connections: n, keepAliveTimeout: 120_000, headersTimeout: 300_000, bodyTimeout: 300_000 });
   const idleKb = rssKb(pid);
+  const overflows0 = listenOverflows();
+  const ticks0 = cpuTicks(pid);
   const sampler = new RssSampler(pid, 100).start();
   let open = 0;
   let peakOpen = 0;
@@ -76,8 +101,11 @@ async function burst(origin: string, pid: number, n: number, batch: number): Pro
     }
     const results = await Promise.all(all);
     const { peakKb, samples } = sampler.stop();
+    const overflows1 = listenOverflows();
+    const cpu = cpuMicrosPer(ticks0, cpuTicks(pid), n);
     await new Promise((r) => setTimeout(r, 1000));
-    return { summary: summarise(results, performance.now() - t0), peakOpen, idleKb, peakKb, afterKb: rssKb(pid), samples };
+    const overflows = overflows0 !== undefined && overflows1 !== undefined ? overflows1 - overflows0 : undefined;
+    return { summary: summarise(results, performance.now() - t0), peakOpen, idleKb, peakKb, afterKb: rssKb(pid), samples, overflows, cpuMsPerStream: cpu === undefined ? undefined : cpu / 1000 };
   } finally {
     sampler.stop();
     await pool.destroy();
@@ -123,15 +151,22 @@ export async function manyStreams(): Promise<{ markdown: string; targets: Target
       s(r.ttftP50Ms),
       s(r.ttftP99Ms),
       s(r.ttftMaxMs),
+      fmt(b.cpuMsPerStream, 2),
+      b.overflows,
     ]);
   };
   try {
-    log(`${n} streams direct (drip ${drip} ms, ${batch} per 100 ms)`);
-    const direct = await burst(fake.origin, fake.child.pid, n, batch);
-    bursts.push(direct);
-    row("direct (RSS of the fake)", direct);
+    // BENCH_MANY_DIRECT=0 skips the direct row (while iterating on the gateway; the report then has no p99 ratio).
+    if (process.env.BENCH_MANY_DIRECT !== "0") {
+      log(`${n} streams direct (drip ${drip} ms, ${batch} per 100 ms)`);
+      const direct = await burst(fake.origin, fake.child.pid, n, batch);
+      bursts.push(direct);
+      row("direct (RSS of the fake)", direct);
+    }
     const cfg = writeGatewayConfig(tmp, "many-streams", { baseUrl: fake.origin + "/v1", policies: "full", streaming: mode, auditDir: path.join(tmp, "audit"), maxStreams: n + 100 });
-    gw = await startGateway(cfg, "gateway (many streams)");
+    // BENCH_GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"): node flags for the gateway, to profile it under this load.
+    const nodeArgs = process.env.BENCH_GATEWAY_NODE_ARGS?.split(/\s+/).filter(Boolean);
+    gw = await startGateway(cfg, "gateway (many streams)", { nodeArgs });
     log(`${n} streams through the gateway (full chain, ${mode})`);
     const through = await burst(gw.origin, gw.child.pid, n, batch);
     bursts.push(through);
@@ -141,7 +176,7 @@ export async function manyStreams(): Promise<{ markdown: string; targets: Target
     await fake.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
-  const [d, g] = bursts;
+  const [d, g] = bursts.length === 2 ? bursts : [undefined, bursts[0]];
   const verdict: string[] = [];
   const targets: Target[] = [];
   if (d && g) {
@@ -158,9 +193,9 @@ export async function manyStreams(): Promise<{ markdown: string; targets: Target
   const markdown = [
     `## 7. Many streams: ${n} concurrent streams through one gateway process (bench/many-streams.ts)`,
     "",
-    `${n} streams (requested ${requested}), each on its own client connection, opened ${batch} every 100 ms; the fake waits ${drip} ms between chunks (12 words, ~13 chunks, so a stream lasts ~${((drip * 13) / 1000).toFixed(1)} s and all are open at once: see "peak open"). Gateway streaming mode: ${mode}. ${fullChainLine()} Open-file limit: soft and hard ${hard ?? "unknown"}. RSS sampled every 100 ms. TTFT from the request's send to its first content delta (so it includes the client's own queueing on a 2-core machine).`,
+    `${n} streams (requested ${requested}), each on its own client connection, opened ${batch} every 100 ms; the fake waits ${drip} ms between chunks (12 words, ~13 chunks, so a stream lasts ~${((drip * 13) / 1000).toFixed(1)} s and all are open at once: see "peak open"). Gateway streaming mode: ${mode}. ${fullChainLine()} Open-file limit: soft and hard ${hard ?? "unknown"}. Each path first serves ${Math.floor(envNum("BENCH_MANY_WARM", 200))} streams (workers booted, code compiled) and rests 2 s; "RSS idle" is taken after that. RSS sampled every 100 ms; "CPU ms/stream" is the process's user + system CPU (all threads) over the burst divided by the streams; "ListenOverflows +" is the growth of the kernel's machine-wide \`TcpExt ListenOverflows\` counter over the burst (connections a full accept queue dropped). TTFT from the request's send to its first content delta (so it includes the client's own queueing on a 2-core machine).`,
     "",
-    table(["path", "streams", "peak open", "completed", "errors", "RSS idle MB", "RSS peak MB", "(peak − idle)/stream KB", "RSS 1 s after MB", "wall s", "TTFT p50 s", "TTFT p99 s", "TTFT max s"], rows),
+    table(["path", "streams", "peak open", "completed", "errors", "RSS idle MB", "RSS peak MB", "(peak − idle)/stream KB", "RSS 1 s after MB", "wall s", "TTFT p50 s", "TTFT p99 s", "TTFT max s", "CPU ms/stream", "ListenOverflows +"], rows),
     "",
     ...notes,
     ...verdict,

@@ -9,7 +9,12 @@
  * audit line's fdatasync, the access log's write to stderr: here /dev/null), but they do not
  * depend on how busy the machine is the way a pinned wrk run does.
  *
- *   nice npx tsx bench/parts.ts              (PARTS=audit,limits,limits-off,telemetry,policy-request,policy-response)
+ *   nice npx tsx bench/parts.ts              (PARTS=audit,limits,limits-off,telemetry,policy-request,policy-response,policy-stream)
+ *
+ * policy-stream is one streamed answer of the many-streams run through the incremental stream
+ * guard: the fake's 15 events for STREAM_BODY (role, 12 words with the redacted email, finish,
+ * usage) parsed as the upstream client does, guarded, and each output chunk turned into its SSE
+ * data line as the relay does (its raw text when the guard kept one, JSON.stringify otherwise).
  *   PARTS_BASE=/path/to/older/build ...      the same parts of another build (its dist/), alternated with this one's
  *   PARTS_ROUNDS=5 PARTS_REPEAT=3            rounds per process; processes per part and build
  */
@@ -23,7 +28,7 @@ import { envNum } from "./lib/load.js";
 import { ROOT } from "./lib/proc.js";
 import { fmt, table } from "./lib/report.js";
 
-const PARTS = ["audit", "limits", "limits-off", "telemetry", "policy-request", "policy-response"] as const;
+const PARTS = ["audit", "limits", "limits-off", "telemetry", "policy-request", "policy-response", "policy-stream"] as const;
 type Part = (typeof PARTS)[number];
 
 const principal = { keyId: "loopback" };
@@ -104,6 +109,31 @@ async function setUp(part: Part, root: string, tmp: string): Promise<{ one: () =
       const start = { op: "chat", model: "meta-llama/Llama-3.1-8B-Instruct", stream: false, frontDoor: "openai", principal };
       return { one: () => obs.start(start).end(summary()) };
     }
+    case "policy-stream": {
+      const { compilePolicyEngine } = await load(root, "policy");
+      const wire = await load(root, "wire");
+      const engine = compilePolicyEngine(await config(root, tmp, "full"), { askGuard: async () => "safe" });
+      const words = "Send the notes to <EMAIL_ADDRESS> before the team call".split(" ").map((w, i) => (i === 0 ? w : " " + w));
+      const head = { id: "chatcmpl-1", object: "chat.completion.chunk", created: 1, model: "meta-llama/Llama-3.1-8B-Instruct" };
+      const ev = (delta: Record<string, unknown>, finish: string | null, last = false) =>
+        JSON.stringify({ ...head, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish, ...(last ? { stop_reason: null } : {}) }] });
+      const events = [ev({ role: "assistant", content: "" }, null), ...words.map((w) => ev({ content: w }, null)), ev({ content: "" }, "length", true), JSON.stringify({ ...head, choices: [], usage: { prompt_tokens: 20, total_tokens: 32, completion_tokens: 12 } })];
+      async function* upstream() {
+        for (const data of events) {
+          const c = JSON.parse(data);
+          wire.keepRawChunk?.(c, data);
+          yield c;
+        }
+      }
+      return {
+        one: async () => {
+          let bytes = 0;
+          for await (const c of engine.guardStream(upstream(), "chat", "incremental", () => {}, undefined))
+            bytes += (wire.rawChunkOf?.(c) ?? JSON.stringify(c)).length;
+          return bytes;
+        },
+      };
+    }
     case "policy-request":
     case "policy-response": {
       const { compilePolicyEngine } = await load(root, "policy");
@@ -140,7 +170,7 @@ async function child(part: Part, root: string): Promise<void> {
       }
       await Promise.all(inFlight);
     };
-    const n = envNum("PARTS_N", part.startsWith("policy") ? 5000 : 20000);
+    const n = envNum("PARTS_N", part === "policy-stream" ? 1000 : part.startsWith("policy") ? 5000 : 20000);
     await batch(n);
     const out: number[] = [];
     for (let r = 0; r < envNum("PARTS_ROUNDS", 5); r++) {

@@ -144,3 +144,24 @@ export function pinTree(pid: number, cpu: number): boolean {
     return false;
   }
 }
+
+/**
+ * The kernel's count of connections dropped because a listen queue was full (`TcpExt
+ * ListenOverflows` in /proc/net/netstat, what `nstat` shows): machine-wide, so read it around a
+ * run that owns the listener. undefined where /proc is not there.
+ */
+export function listenOverflows(): number | undefined {
+  try {
+    const lines = readFileSync("/proc/net/netstat", "utf8").split("\n");
+    for (let i = 0; i + 1 < lines.length; i++) {
+      if (!lines[i]!.startsWith("TcpExt:")) continue;
+      const names = lines[i]!.split(/\s+/);
+      const values = lines[i + 1]!.split(/\s+/);
+      const k = names.indexOf("ListenOverflows");
+      return k < 0 ? undefined : Number(values[k]);
+    }
+  } catch {
+    /* not Linux */
+  }
+  return undefined;
+}
