@@ -161,7 +161,9 @@ async function attack(url: string, route: Route, shape: string, mib: number): Pr
         }
       }
       const r = await patientFetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, dispatcher: patient });
-      await r.arrayBuffer();
+      const answer = await r.text();
+      // A failure's own words (its code and cause), for the log of a failed run.
+      if (r.status !== 200) console.error(`${route} ${shape}: ${r.status} ${answer.slice(0, 300)}`);
       return String(r.status);
     }),
   );

@@ -1,4 +1,4 @@
-export { UpstreamClient, type UpstreamCall } from "./openai-client.js";
+export { bodySlices, SLICE_MIN_BYTES, UpstreamClient, type UpstreamCall } from "./openai-client.js";
 export { SseDecoder, type SseEvent } from "./sse-decoder.js";
 export { SSE_DONE, sseData } from "./sse-encoder.js";
 export { parseErrorBody, transportError, upstreamStatusError } from "./upstream-error.js";

@@ -6,7 +6,7 @@ import { onCancel } from "./cancel-signal.js";
 export interface TextPost {
   path: string;
   headers: Record<string, string>;
-  body: string | Uint8Array;
+  body: string | Uint8Array | AsyncIterable<Uint8Array>;
   /** undici's header and body (between-chunks) timers, ms. */
   timeoutMs: number;
   /** performance.now() value past which a body still trickling in is a timeout. */
@@ -51,7 +51,8 @@ export function postForText(pool: Dispatcher, post: TextPost, signal: CancelSign
     let status = 0;
     try {
       pool.dispatch(
-        { method: "POST", path: post.path, headers: post.headers, body: post.body, headersTimeout: post.timeoutMs, bodyTimeout: post.timeoutMs },
+        // undici reads an async iterable body; the option type omits it.
+        { method: "POST", path: post.path, headers: post.headers, body: post.body as string | Uint8Array, headersTimeout: post.timeoutMs, bodyTimeout: post.timeoutMs },
         {
           onRequestStart(c: Controller) {
             controller = c;
