@@ -121,8 +121,8 @@ export async function runGateway(args: string[]): Promise<number> {
   const { gateway } = services;
   // Boot the scan workers soon after start (not competing with it), not on the first large request.
   const { scanPool } = await import("../policy/index.js");
-  const { warmBodyMemory } = await import("../server/index.js");
-  setTimeout(() => (scanPool().warm(), warmBodyMemory()), 1000).unref();
+  const { warmSharedMemory } = await import("../server/index.js");
+  setTimeout(() => (scanPool().warm(), warmSharedMemory()), 1000).unref();
   const metricsServer = metricsListen && cluster.isPrimary ? await serveMetrics(metricsListen.host, metricsListen.port, scrapeMetrics) : undefined;
 
   process.on("SIGHUP", () => {

@@ -1,4 +1,4 @@
-import { heldBodyOf, holdBody, type HeldBody, type JsonObject, type Operation } from "../wire/index.js";
+import { heldBodyOf, holdBody, releaseSharedMemory, sharedMemory, takeKeptSharedMemory, type HeldBody, type JsonObject, type Operation } from "../wire/index.js";
 import { requestConversations, runChainHere, type RuleOutcome } from "./chain-runner.js";
 import { pooledJudge } from "./chain-offload.js";
 import type { CompiledRule } from "./compiled-rule.js";
@@ -17,6 +17,27 @@ import type { BodyFault, HeldRef } from "./pool/body-jobs.js";
 /** Strings from this many characters stay in the held bytes; the skeleton has a placeholder. */
 const HOLD_MIN_CHARS = 256;
 
+/**
+ * Room beyond a held body's length in the pooled buffer a worker writes its rewrite or upstream
+ * form into: the main thread's changes to the skeleton (the target's model, a token cap) are
+ * small. A body that still does not fit is written to new memory by the worker.
+ */
+const REWRITE_SLACK = 64 * 1024;
+
+/**
+ * The memory a worker's rewrite is in: this thread's own `dest` object when the worker wrote into
+ * it (a SharedArrayBuffer posted back arrives as a new object, which the pool would not know as
+ * its own), now the request's to release; else what the worker made, and `dest` goes back.
+ */
+function written(dest: SharedArrayBuffer | undefined, changed: { bytes: SharedArrayBuffer; inDest: boolean } | undefined, owned: SharedArrayBuffer[] | undefined): SharedArrayBuffer | undefined {
+  if (dest && changed?.inDest) {
+    if (owned) owned.push(dest);
+    return dest;
+  }
+  releaseSharedMemory(dest);
+  return changed?.bytes;
+}
+
 function ref(h: HeldBody): HeldRef {
   return { bytes: h.bytes, length: h.length, nonce: h.nonce, holdMin: h.holdMin };
 }
@@ -32,7 +53,7 @@ export function newHold(): { nonce: string; holdMin: number } {
 
 /** A skeleton a worker made (with newHold()'s nonce) from body bytes it wrote, marked as held. */
 export function adoptHeldBody(skeleton: JsonObject, bytes: SharedArrayBuffer, length: number, hold: { nonce: string; holdMin: number }, extraBytes: number): JsonObject {
-  return holdBody(skeleton, { bytes, length, nonce: hold.nonce, holdMin: hold.holdMin, extraBytes });
+  return holdBody(skeleton, { bytes, length, nonce: hold.nonce, holdMin: hold.holdMin, extraBytes, owned: [] });
 }
 
 /**
@@ -40,7 +61,8 @@ export function adoptHeldBody(skeleton: JsonObject, bytes: SharedArrayBuffer, le
  * fault names what is wrong, for the front door to word as it words a small body's.
  */
 export async function parseHeldBody(bytes: SharedArrayBuffer, length: number, maxDepth: number): Promise<{ body: unknown } | BodyFault> {
-  const held: HeldBody = { bytes, length, nonce: nonce(), holdMin: HOLD_MIN_CHARS, extraBytes: 0 };
+  // The body's own pooled bytes are the request's to release (src/server/http-body.ts reads them).
+  const held: HeldBody = { bytes, length, nonce: nonce(), holdMin: HOLD_MIN_CHARS, extraBytes: 0, owned: [bytes] };
   const r = await scanPool().run({ kind: "parse-body", body: ref(held), maxDepth });
   if ("fault" in r) return r;
   held.extraBytes = r.extraBytes;
@@ -49,11 +71,27 @@ export async function parseHeldBody(bytes: SharedArrayBuffer, length: number, ma
   return { body: s !== null && typeof s === "object" && !Array.isArray(s) ? holdBody(s as JsonObject, held) : s };
 }
 
-/** The body as it goes upstream, written by a worker from the skeleton as the pipeline left it. */
+/**
+ * The body as it goes upstream, written by a worker from the skeleton as the pipeline left it,
+ * into pooled shared memory the request holds until it is done (the upstream write reads it).
+ */
 export async function serialiseHeldBody(body: JsonObject): Promise<Uint8Array | undefined> {
   const held = heldBodyOf(body);
   if (!held) return undefined;
-  return new Uint8Array(await scanPool().run({ kind: "serialise-body", body: ref(held), skeleton: body }));
+  let dest: SharedArrayBuffer | undefined = await sharedMemory(held.length + REWRITE_SLACK);
+  try {
+    const r = await scanPool().run({ kind: "serialise-body", body: ref(held), skeleton: body, dest });
+    if (typeof r === "number") {
+      // Only a record with an owner list can give it back; otherwise it is simply collected.
+      held.owned?.push(dest);
+      const out = new Uint8Array(dest, 0, r);
+      dest = undefined;
+      return out;
+    }
+    return new Uint8Array(r);
+  } finally {
+    releaseSharedMemory(dest);
+  }
 }
 
 /**
@@ -98,11 +136,20 @@ export async function checkHeldRequest(
     let j = i;
     while (j < rules.length && !isGuard(rules[j]!)) j++;
     const batch = rules.slice(i, j);
-    const out = await scanPool().run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source) });
+    // A rewrite (a redaction) goes into pooled memory when some is free now; else the worker makes it.
+    const dest = takeKeptSharedMemory(cur.length + REWRITE_SLACK);
+    let out;
+    try {
+      out = await scanPool().run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source), dest });
+    } catch (err) {
+      releaseSharedMemory(dest);
+      throw err;
+    }
+    const bytes = written(dest, out.changed, cur.owned);
     events.push(...out.events);
     if (out.blocked) throw new PolicyError(out.blocked.code, out.blocked.message, batch[out.blocked.rule]!, events);
     if (out.changed) {
-      cur = { ...cur, bytes: out.changed.bytes, length: out.changed.length, extraBytes: out.changed.extraBytes };
+      cur = { ...cur, bytes: bytes!, length: out.changed.length, extraBytes: out.changed.extraBytes };
       skeleton = holdBody(out.changed.skeleton as JsonObject, cur);
     }
     i = j;

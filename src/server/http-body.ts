@@ -2,8 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import { GatewayError } from "../errors/index.js";
 import { parseHeldBody } from "../policy/index.js";
-import { keepRawBody, nestingExceeds } from "../wire/index.js";
-import { bodyMemory } from "./body-memory.js";
+import { keepRawBody, nestingExceeds, releaseSharedMemory, sharedMemory } from "../wire/index.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 
@@ -11,7 +10,8 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Bodies from this size are not parsed on the main thread: they are copied piece by piece, as they
- * arrive, into shared memory (made by a helper thread, src/server/body-memory.ts), and a policy
+ * arrive, into shared memory (made by a helper thread, reused across requests: src/wire/
+ * shared-memory.ts), and a policy
  * worker parses them (src/wire/held-body.ts). Below it the body is parsed here, as every ordinary
  * request is: a few milliseconds at most.
  */
@@ -21,14 +21,32 @@ export const HOLD_MIN_BYTES = 256 * 1024;
 export interface RawBody {
   bytes: Buffer;
   size: number;
-  /** The body's bytes [0, size) when it was held (from HOLD_MIN_BYTES). */
+  /**
+   * The body's bytes [0, size) when it was held (from HOLD_MIN_BYTES), in pooled memory: the
+   * reader hands it back with releaseSharedMemory() when done with it (readJsonBody's caller:
+   * releaseHeldBody() on the parsed body).
+   */
   shared: SharedArrayBuffer | undefined;
 }
 
-/** Reads a JSON request body within `limit` bytes; every failure is a GatewayError for the client. */
+/**
+ * Reads a JSON request body within `limit` bytes; every failure is a GatewayError for the client.
+ * A held body's pooled memory goes back with releaseHeldBody() on the result, once the request is done.
+ */
 export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 64): Promise<unknown> {
   const { bytes, size, shared } = await readBody(req, limit);
-  if (shared) return readHeld(shared, size, maxDepth);
+  if (shared) {
+    let body: unknown;
+    try {
+      body = await readHeld(shared, size, maxDepth);
+    } catch (err) {
+      releaseSharedMemory(shared);
+      throw err;
+    }
+    // Only an object is held (marked); anything else the pipeline refuses, so its memory goes now.
+    if (body === null || typeof body !== "object" || Array.isArray(body)) releaseSharedMemory(shared);
+    return body;
+  }
   if (size === 0) throw new GatewayError("KT_ERR_MALFORMED_JSON", "the request body is empty; send a JSON object");
   let text: string;
   try {
@@ -72,6 +90,8 @@ export function readBody(req: NodeRequest, limit: number): Promise<RawBody> {
     const fail = (e: Error) => {
       if (settled) return;
       settled = true;
+      releaseSharedMemory(shared);
+      shared = undefined;
       reject(e);
     };
     const finish = () => {
@@ -86,17 +106,20 @@ export function readBody(req: NodeRequest, limit: number): Promise<RawBody> {
       asking = true;
       r.pause();
       const want = Math.min(limit, declared >= size ? declared : Math.max(size * 2, (view?.length ?? 0) * 2));
-      bodyMemory(want).then(
+      sharedMemory(want).then(
         (sab) => {
-          if (settled) return;
+          if (settled) return releaseSharedMemory(sab);
           if (size > sab.byteLength) {
             // More came while it was made (a piece already on its way): a larger one.
+            releaseSharedMemory(sab);
             asking = false;
             ask();
             return;
           }
           const next = new Uint8Array(sab);
           if (view) next.set(view.subarray(0, copied));
+          // The smaller buffer it outgrew goes back to the pool.
+          releaseSharedMemory(shared);
           shared = sab;
           view = next;
           // Buffer#copy, not Uint8Array#set: V8's set() takes a slow path for a Buffer source.

@@ -5,4 +5,4 @@ export { createOpenAiShim, sendError, sendJson } from "./openai-shim.js";
 export { createRequestHandler, type ConnectServices } from "./request-handler.js";
 export { CONSOLE_CSP, CONSOLE_PATH, createConsoleHandler, findConsoleDir, isConsolePath } from "./console-assets.js";
 export { TRAFFIC_MINUTES, TrafficStats, type TargetTrafficSummary, type TrafficMinute } from "./traffic-stats.js";
-export { bodyMemoryMade, stopBodyMemory, warmBodyMemory } from "./body-memory.js";
+export { sharedMemoryStats, stopSharedMemory, warmSharedMemory } from "../wire/index.js";

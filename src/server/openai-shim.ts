@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import type { ChatPipeline, Runtime } from "../chat/index.js";
-import { rawChunkOf, type CallContext, type Chunk, type Operation, type Principal, type RequestOrigin } from "../wire/index.js";
+import { rawChunkOf, releaseHeldBody, type CallContext, type Chunk, type Operation, type Principal, type RequestOrigin } from "../wire/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import { SSE_DONE, sseData } from "../upstream/index.js";
 import { AuthFailure, type Authenticator } from "./auth.js";
@@ -179,9 +179,15 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   (res as unknown as NodeJS.EventEmitter).once("close", () => {
     if (!res.writableEnded) cancel.abort();
   });
-  const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate"), origin));
-  if (!result.stream) return result.raw !== undefined ? sendJsonText(res, 200, result.raw, result.headers) : sendJson(res, 200, result.body, result.headers);
-  await relayStream(result.chunks, res, cancel, result.headers, result.verbatim === true);
+  try {
+    const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate"), origin));
+    if (!result.stream) return result.raw !== undefined ? sendJsonText(res, 200, result.raw, result.headers) : sendJson(res, 200, result.body, result.headers);
+    await relayStream(result.chunks, res, cancel, result.headers, result.verbatim === true);
+  } finally {
+    // A large body's pooled memory (its bytes, its rewrites, its upstream form) goes back for
+    // the next one; a pool job still reading it keeps it until the job ends.
+    releaseHeldBody(body);
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { releaseSharedMemory } from "./shared-memory.js";
 import type { JsonObject } from "./wire-types.js";
 
 /**
@@ -17,12 +18,28 @@ export interface HeldBody {
   holdMin: number;
   /** JSON bytes of the held strings beyond their placeholders' (token estimates add them). */
   extraBytes: number;
+  /**
+   * Pooled shared memory this request holds (src/wire/shared-memory.ts): the body's own bytes and
+   * what workers wrote for it. One array for every version of the record (spreads share it), so
+   * the front door releases them all with releaseHeldBody() once the request is done.
+   */
+  owned?: SharedArrayBuffer[];
 }
 
 const HELD = Symbol.for("keeptrusts.heldBody");
 
 export function heldBodyOf(body: unknown): HeldBody | undefined {
   return body !== null && typeof body === "object" ? ((body as { [HELD]?: HeldBody })[HELD] ?? undefined) : undefined;
+}
+
+/**
+ * Hands back the pooled memory a held body's request holds, when the request is done (answered,
+ * failed or cancelled). A pool job still reading a buffer keeps it until the job ends.
+ */
+export function releaseHeldBody(body: unknown): void {
+  const owned = heldBodyOf(body)?.owned;
+  if (!owned) return;
+  for (const sab of owned.splice(0)) releaseSharedMemory(sab);
 }
 
 /** Marks a skeleton as standing for a held body (the symbol key is enumerable, so spreads keep it). */

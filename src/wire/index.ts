@@ -2,6 +2,17 @@
 // context. The bottom folder: it imports nothing of ours, so policy, routing, upstream and audit
 // can use them without standing on the pipeline that composes them.
 export type { CallContext, CancelSignal, ChatResult, Chunk, FrontDoor, JsonObject, Operation, Principal, RequestOrigin, Scope } from "./wire-types.js";
-export { heldBodyOf, holdBody, type HeldBody } from "./held-body.js";
+export { heldBodyOf, holdBody, releaseHeldBody, type HeldBody } from "./held-body.js";
+export {
+  endLease,
+  leaseSharedMemory,
+  releaseSharedMemory,
+  sharedMemory,
+  sharedMemorySettled,
+  sharedMemoryStats,
+  stopSharedMemory,
+  takeKeptSharedMemory,
+  warmSharedMemory,
+} from "./shared-memory.js";
 export { nestingExceeds } from "./json-nesting.js";
 export { keepRawBody, keepRawChunk, namesModelOnce, rawBodyOf, rawChunkOf } from "./raw-body.js";

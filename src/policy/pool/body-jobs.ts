@@ -37,13 +37,18 @@ export interface BodyChainJob {
   body: HeldRef;
   op: Operation;
   rules: RuleSource[];
+  /** Pooled memory for a rewritten body, used when it fits (src/wire/shared-memory.ts). */
+  dest?: SharedArrayBuffer;
 }
 
 export interface BodyChainResult {
   events: GovernanceEvent[];
   blocked: { rule: number; code: "KT_ERR_POLICY_BLOCKED" | "KT_ERR_POLICY_ENGINE_UNAVAILABLE"; message: string } | undefined;
-  /** The rewritten body, when a rule changed a text. */
-  changed: (HeldResult & { bytes: SharedArrayBuffer; length: number }) | undefined;
+  /**
+   * The rewritten body, when a rule changed a text. `inDest`: written into the job's `dest` (a
+   * SharedArrayBuffer posted back is a new object on the main thread, so identity cannot say).
+   */
+  changed: (HeldResult & { bytes: SharedArrayBuffer; length: number; inDest: boolean }) | undefined;
 }
 
 export interface BodySegmentsJob {
@@ -57,6 +62,8 @@ export interface SerialiseBodyJob {
   body: HeldRef;
   /** The skeleton as the main thread changed it (target model, token cap…). */
   skeleton: JsonObject;
+  /** Pooled memory to write the body into when it fits: the result is then its length. */
+  dest?: SharedArrayBuffer;
 }
 
 /**
@@ -100,12 +107,18 @@ function parsed(body: HeldRef): JsonObject {
   return JSON.parse(textOf(body)) as JsonObject;
 }
 
-/** JSON as UTF-8 in a new shared buffer, encoded straight into it. */
-function sharedJson(json: string): { bytes: SharedArrayBuffer; length: number } {
+const encoder = new TextEncoder();
+
+/**
+ * JSON as UTF-8 in `dest` when it fits (pooled memory already faulted in), else in a new shared
+ * buffer; encoded straight into it.
+ */
+function sharedJson(json: string, dest: SharedArrayBuffer | undefined): { bytes: SharedArrayBuffer; length: number; inDest: boolean } {
   const length = Buffer.byteLength(json);
-  const bytes = new SharedArrayBuffer(length);
-  new TextEncoder().encodeInto(json, new Uint8Array(bytes));
-  return { bytes, length };
+  const inDest = dest !== undefined && dest.byteLength >= length;
+  const bytes = inDest ? dest : new SharedArrayBuffer(length);
+  encoder.encodeInto(json, new Uint8Array(bytes, 0, length));
+  return { bytes, length, inDest };
 }
 
 function placeholder(nonce: string, n: number): string {
@@ -197,9 +210,9 @@ export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) =
   const changes = r.segments.filter((s, i) => s.text !== segments[i]!.text);
   if (changes.length === 0) return { events: r.events, blocked: undefined, changed: undefined };
   const out = withTexts(body, changes);
-  const { bytes, length } = sharedJson(JSON.stringify(out));
+  const { bytes, length, inDest } = sharedJson(JSON.stringify(out), job.dest);
   const skeleton = skeletonOf(out, job.body.holdMin, job.body.nonce) as HeldResult;
-  return { events: r.events, blocked: undefined, changed: { ...skeleton, bytes, length } };
+  return { events: r.events, blocked: undefined, changed: { ...skeleton, bytes, length, inDest } };
 }
 
 /** The body's texts, for a guard-model rule that runs on the main thread. */
@@ -207,8 +220,11 @@ export function segmentsOfBody(job: BodySegmentsJob): TextSegment[] {
   return requestSegments(parsed(job.body), job.op);
 }
 
-/** The body as it goes upstream: the skeleton with each placeholder replaced by its string, as UTF-8. */
-export function serialiseBody(job: SerialiseBodyJob): ArrayBuffer {
+/**
+ * The body as it goes upstream: the skeleton with each placeholder replaced by its string, as
+ * UTF-8: its length when written into `dest`, else a new buffer.
+ */
+export function serialiseBody(job: SerialiseBodyJob): ArrayBuffer | number {
   const strings = heldStrings(parsed(job.body), job.body.holdMin);
   const prefix = `\u0000kt-held:${job.body.nonce}:`;
   const fill = (v: unknown): unknown => {
@@ -221,5 +237,13 @@ export function serialiseBody(job: SerialiseBodyJob): ArrayBuffer {
     }
     return v;
   };
-  return new TextEncoder().encode(JSON.stringify(fill(job.skeleton))).buffer as ArrayBuffer;
+  const json = JSON.stringify(fill(job.skeleton));
+  if (job.dest) {
+    const length = Buffer.byteLength(json);
+    if (length <= job.dest.byteLength) {
+      encoder.encodeInto(json, new Uint8Array(job.dest, 0, length));
+      return length;
+    }
+  }
+  return encoder.encode(json).buffer as ArrayBuffer;
 }

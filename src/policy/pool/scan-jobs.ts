@@ -81,7 +81,7 @@ export interface JudgeJob {
 }
 
 export type ScanJob = PiiJob | ContentJob | ChainJob | JudgeJob | BodyJob;
-export type ScanResult = PiiTextResult[] | ContentTextResult[] | ChainJobResult | ClassifierVerdict | ParseBodyResult | BodyChainResult | TextSegment[] | ArrayBuffer;
+export type ScanResult = PiiTextResult[] | ContentTextResult[] | ChainJobResult | ClassifierVerdict | ParseBodyResult | BodyChainResult | TextSegment[] | ArrayBuffer | number;
 
 const compiledSpecs = new Map<string, Scanner>();
 
@@ -225,6 +225,7 @@ export function runScanJob(job: ScanJob): ScanResult | Promise<ScanResult> {
 /** The typed arrays of a result, to transfer rather than copy. */
 export function transferList(result: ScanResult): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
+  if (typeof result === "number") return out;
   if (result instanceof ArrayBuffer) out.push(result);
   else if (Array.isArray(result))
     for (const r of result as unknown[]) {

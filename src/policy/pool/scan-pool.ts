@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { GatewayError } from "../../errors/index.js";
+import { endLease, leaseSharedMemory } from "../../wire/index.js";
 import type { TextSegment } from "../body-texts.js";
 import type { ClassifierVerdict } from "../content/index.js";
 import type { BodyChainJob, BodyChainResult, BodySegmentsJob, ModuleJob, ParseBodyJob, ParseBodyResult, SerialiseBodyJob } from "./body-jobs.js";
@@ -24,6 +25,20 @@ import {
  * costs well under a millisecond even for the slowest shapes, less than the hand-off.
  */
 export const OFFLOAD_MIN_CHARS = 32 * 1024;
+
+/** The shared buffers a job reads or writes: a held body's bytes, a destination, an RPC body's bytes. */
+function sharedOf(job: ScanJob): SharedArrayBuffer[] {
+  const out: SharedArrayBuffer[] = [];
+  const add = (v: unknown) => {
+    if (v instanceof SharedArrayBuffer) out.push(v);
+  };
+  if (job.kind === "parse-body" || job.kind === "body-segments") add(job.body.bytes);
+  else if (job.kind === "body-chain" || job.kind === "serialise-body") {
+    add(job.body.bytes);
+    add(job.dest);
+  } else if (job.kind === "module") add((job.input as { bytes?: unknown } | null)?.bytes);
+  return out;
+}
 
 /** Texts a job carries, counted against the queue's bound. */
 function jobChars(job: ScanJob): number {
@@ -92,7 +107,7 @@ export class ScanPool {
   run(job: ParseBodyJob): Promise<ParseBodyResult>;
   run(job: BodyChainJob): Promise<BodyChainResult>;
   run(job: BodySegmentsJob): Promise<TextSegment[]>;
-  run(job: SerialiseBodyJob): Promise<ArrayBuffer>;
+  run(job: SerialiseBodyJob): Promise<ArrayBuffer | number>;
   run(job: ModuleJob): Promise<unknown>;
   run(job: ScanJob): Promise<ScanResult> {
     if (this.closed) return Promise.resolve(runScanJob(job));
@@ -106,11 +121,24 @@ export class ScanPool {
         new GatewayError("KT_ERR_OVERLOADED", "the gateway is busy scanning other large requests; retry shortly", { retryAfter: 1 }),
       );
     }
-    return new Promise((resolve, reject) => {
+    // Pooled shared memory the job reads or writes is not reused before the job ends, even if
+    // its request lets go of it meanwhile (src/wire/shared-memory.ts).
+    const memory = sharedOf(job);
+    for (const m of memory) leaseSharedMemory(m);
+    const settle = () => {
+      for (const m of memory) endLease(m);
+    };
+    return new Promise<ScanResult>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, job, chars, p: { resolve, reject } });
       this.queuedChars += chars;
       this.pump();
-    });
+    }).then(
+      (r) => (settle(), r),
+      (e: unknown) => {
+        settle();
+        throw e;
+      },
+    );
   }
 
   /**

@@ -1,7 +1,7 @@
 import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
 import { adoptHeldBody, newHold, scanPool } from "../../policy/index.js";
 import { GatewayError, toGatewayError } from "../../errors/index.js";
-import type { JsonObject } from "../../wire/index.js";
+import { releaseSharedMemory, type JsonObject } from "../../wire/index.js";
 import { readBody, type NodeRequest } from "../http-body.js";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { HeldEvaluateDecoded, HeldRpcInput, HeldRpcMethod, HeldRpcOutput, RpcBodyRef } from "./held-rpc-job.js";
@@ -125,6 +125,9 @@ export async function holdRpcRequest(
     out = await runHeldRpcJob<HeldRpcOutput>("decodeHeldRpc", input, raw.size);
   } catch (err) {
     return { body: failing(connectErrorOf(toGatewayError(err))) };
+  } finally {
+    // The message's bytes are read once: the worker wrote the OpenAI body to memory of its own.
+    releaseSharedMemory(raw.shared);
   }
   if ("fault" in out) return { body: failing(new ConnectError(out.fault, Code.InvalidArgument)) };
   const held: HeldChat = out.convert

@@ -1,0 +1,218 @@
+import { Worker } from "node:worker_threads";
+
+/**
+ * Shared memory for large bodies (held request bodies, src/server/http-body.ts, and the body a
+ * pool worker writes for the upstream), made and touched page by page by a helper thread, and
+ * reused: a buffer a request is done with is zeroed by the helper and kept for the next large
+ * body, within a bound.
+ *
+ * Why: the first write to each page of fresh memory is a page fault, and on some hosts (sandboxed
+ * kernels, this project's CI machines among them) a fault costs 30-100 µs: copying a 15 MiB body
+ * into a new buffer held the event loop for 100-480 ms in faults alone, against about 2 ms for the
+ * copy into memory already touched. Made by the helper, a new buffer's faults land there (the
+ * request waits for it, paused by TCP back-pressure); reused, there are none, and the main thread
+ * gains no new external memory per body (external memory is what drives V8 to collect).
+ *
+ * Safety: a buffer is reused only once released by its request and no pool job holds a lease on
+ * it (src/policy/pool/scan-pool.ts leases the buffers a job reads or writes for the job's life),
+ * and every byte of it is zeroed before it is handed out again: a later, smaller body never sees
+ * an earlier one's bytes.
+ */
+
+// Plain JavaScript (no TypeScript, no imports of ours): the same code under tsx and from dist/.
+const HELPER = `
+const { parentPort } = require("node:worker_threads");
+const os = require("node:os");
+// Below the main thread, like the scan workers: it must never take the CPU from health checks.
+if (process.platform === "linux") { try { os.setPriority(0, Math.min(19, os.getPriority(0) + 10)); } catch {} }
+parentPort.on("message", ({ id, size, clear }) => {
+  if (clear) {
+    new Uint8Array(clear).fill(0);
+    parentPort.postMessage({ id, sab: clear });
+    return;
+  }
+  let sab;
+  try {
+    sab = new SharedArrayBuffer(size);
+  } catch (err) {
+    parentPort.postMessage({ id, error: String(err && err.message || err) });
+    return;
+  }
+  // One write per 4 KiB page faults the page in here.
+  const words = new Int32Array(sab, 0, size >>> 2);
+  for (let i = 0; i < words.length; i += 1024) words[i] = 0;
+  parentPort.postMessage({ id, sab });
+});`;
+
+/** Smallest buffer made: the size from which bodies are held (src/server/http-body.ts). */
+const MIN_CLASS = 256 * 1024;
+/** Released buffers kept for reuse, in bytes: four maximum-size (16 MiB) bodies, as the scan pool's queue. */
+const MAX_KEPT_BYTES = 64 * 1024 * 1024;
+
+interface Waiting {
+  resolve: (b: SharedArrayBuffer) => void;
+  reject: (e: Error) => void;
+}
+
+let helper: Worker | undefined;
+const waiting = new Map<number, Waiting>();
+let nextId = 1;
+/** Buffers the helper has made since start (for tests and metrics). */
+let made = 0;
+/** Buffers handed out again from the kept ones (for tests and metrics). */
+let reused = 0;
+
+/** Buffers of ours: out (in a request's hands), clearing (being zeroed), or kept (ready for reuse). */
+const state = new WeakMap<SharedArrayBuffer, "out" | "clearing" | "kept">();
+/** Kept buffers by size class. */
+const kept = new Map<number, SharedArrayBuffer[]>();
+/** Bytes kept or being zeroed for keeping. */
+let keptBytes = 0;
+/** Pool jobs using a buffer now; a buffer released meanwhile is taken back when the last ends. */
+const leases = new Map<SharedArrayBuffer, number>();
+const releaseWhenFree = new Set<SharedArrayBuffer>();
+
+function start(): Worker {
+  const w = new Worker(HELPER, { eval: true });
+  w.on("message", (m: { id: number; sab?: SharedArrayBuffer; error?: string }) => {
+    const p = waiting.get(m.id);
+    if (!p) return;
+    waiting.delete(m.id);
+    if (waiting.size === 0) w.unref();
+    if (m.sab) p.resolve(m.sab);
+    else p.reject(new Error(m.error ?? "no memory"));
+  });
+  const lost = (err: Error) => {
+    if (helper === w) helper = undefined;
+    for (const p of waiting.values()) p.reject(err);
+    waiting.clear();
+  };
+  w.on("error", lost);
+  w.on("exit", (code) => lost(new Error(`shared memory helper exited (${code})`)));
+  // An idle helper must not keep the process alive.
+  w.unref();
+  return w;
+}
+
+function ask(message: { size?: number; clear?: SharedArrayBuffer }): Promise<SharedArrayBuffer> {
+  helper ??= start();
+  const w = helper;
+  const id = nextId++;
+  return new Promise<SharedArrayBuffer>((resolve, reject) => {
+    waiting.set(id, { resolve, reject });
+    w.ref();
+    w.postMessage({ id, ...message });
+  });
+}
+
+/** The size class of a request for `size` bytes: a power of two from 256 KiB. */
+function classOf(size: number): number {
+  let c = MIN_CLASS;
+  while (c < size) c *= 2;
+  return c;
+}
+
+/**
+ * A zero-filled SharedArrayBuffer of at least `size` bytes whose pages are already in memory: a
+ * kept one when there is one of its size class, else one the helper makes. Falls back to
+ * allocating here if the helper is gone (the body is still read; only the faults land here).
+ * Hand it back with releaseSharedMemory() when done; one never released is simply collected.
+ */
+export function sharedMemory(size: number): Promise<SharedArrayBuffer> {
+  const ready = takeKeptSharedMemory(size);
+  if (ready) return Promise.resolve(ready);
+  return ask({ size: classOf(size) }).then(
+    (sab) => {
+      made++;
+      state.set(sab, "out");
+      return sab;
+    },
+    (err: unknown) => {
+      if (err instanceof RangeError) throw err;
+      return new SharedArrayBuffer(size);
+    },
+  );
+}
+
+/**
+ * A kept buffer of at least `size` bytes if there is one now, else undefined (the caller then
+ * lets a worker allocate): for memory that may go unused, which is not worth making ahead.
+ */
+export function takeKeptSharedMemory(size: number): SharedArrayBuffer | undefined {
+  const c = classOf(size);
+  const ready = kept.get(c)?.pop();
+  if (!ready) return undefined;
+  keptBytes -= c;
+  reused++;
+  state.set(ready, "out");
+  return ready;
+}
+
+/**
+ * Hands a buffer from sharedMemory() back: once no pool job holds it, it is zeroed (by the
+ * helper) and kept for reuse, unless the kept ones already fill the bound. Anything else, and a
+ * second release, is ignored.
+ */
+export function releaseSharedMemory(sab: SharedArrayBuffer | undefined): void {
+  if (!sab || state.get(sab) !== "out") return;
+  if (leases.has(sab)) {
+    releaseWhenFree.add(sab);
+    return;
+  }
+  const size = sab.byteLength;
+  if (keptBytes + size > MAX_KEPT_BYTES) {
+    state.delete(sab);
+    return;
+  }
+  keptBytes += size;
+  state.set(sab, "clearing");
+  ask({ clear: sab }).then(
+    () => {
+      state.set(sab, "kept");
+      const list = kept.get(size) ?? [];
+      list.push(sab);
+      kept.set(size, list);
+    },
+    () => {
+      keptBytes -= size;
+      state.delete(sab);
+    },
+  );
+}
+
+/** A pool job reads or writes `sab` until endLease(): a release meanwhile waits for it. */
+export function leaseSharedMemory(sab: SharedArrayBuffer): void {
+  leases.set(sab, (leases.get(sab) ?? 0) + 1);
+}
+
+export function endLease(sab: SharedArrayBuffer): void {
+  const n = (leases.get(sab) ?? 0) - 1;
+  if (n > 0) {
+    leases.set(sab, n);
+    return;
+  }
+  leases.delete(sab);
+  if (releaseWhenFree.delete(sab)) releaseSharedMemory(sab);
+}
+
+/** Counters since start (tests, metrics): buffers made by the helper, handed out again, kept now. */
+export function sharedMemoryStats(): { made: number; reused: number; keptBytes: number } {
+  return { made, reused, keptBytes };
+}
+
+/** Resolves once every release asked for so far has been zeroed and kept (tests). */
+export async function sharedMemorySettled(): Promise<void> {
+  while (waiting.size > 0) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** Starts the helper now, so the first large body does not wait for a thread to boot. */
+export function warmSharedMemory(): void {
+  helper ??= start();
+}
+
+/** Stops the helper (tests, shutdown); a later request starts a new one. */
+export async function stopSharedMemory(): Promise<void> {
+  const w = helper;
+  helper = undefined;
+  await w?.terminate();
+}
