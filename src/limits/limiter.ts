@@ -119,8 +119,15 @@ function chargeOf(p: SubjectPlan, est: TokenEstimate, counted: boolean): Subject
  * else (a cancelled or failed stream) the input estimate plus one token per content chunk
  * generated (vLLM streams one token per chunk), never more than was reserved for output.
  */
+/**
+ * Reservation ids: unique across every gateway process sharing a Redis store (a random prefix per
+ * process) and within the process (a counter), without a randomUUID per request.
+ */
+const ID_PREFIX = `${randomUUID()}-`;
+let idSeq = 0;
+
 export class Admission {
-  readonly id = randomUUID();
+  readonly id = ID_PREFIX + (++idSeq).toString(36);
   /** x-ratelimit-* headers for the response (and retry-after on a refusal). */
   readonly headers: Record<string, string> = {};
   readonly record: UsageRecord;

@@ -1,5 +1,5 @@
 import type { GatewayError } from "../errors/index.js";
-import { log, metrics } from "../telemetry/index.js";
+import { CounterCells, log, metrics, SEP } from "../telemetry/index.js";
 import type { ProbeResult, TargetRegistry, TargetState } from "./target-registry.js";
 
 /*
@@ -24,6 +24,8 @@ const attempts = metrics.counter({
   help: "Calls to a target, by result: ok, target_fault (counts against its circuit; may fail over), rejected (the target refused the request: 4xx), cancelled, other",
   labelNames: ["target", "result"],
 });
+// Every request counts an attempt: through a pre-bound cell, not prom-client's label hashing.
+const attemptCells = new CounterCells(attempts, ["target", "result"]);
 const transitions = metrics.counter({
   name: "kt_circuit_transitions_total",
   help: "Circuit breaker transitions by target and new state (closed, open, half_open)",
@@ -77,7 +79,8 @@ export function noteAttempt(s: TargetState, error: GatewayError | undefined): vo
   else if (error.code === "KT_ERR_CANCELLED") result = "cancelled";
   else if (error.code.startsWith("KT_ERR_UPSTREAM")) result = "target_fault";
   else result = "other";
-  attempts.inc({ target: s.target.id, result });
+  const key = s.target.id + SEP + result;
+  if (!attemptCells.inc(key)) attemptCells.first(key, { target: s.target.id, result });
 }
 
 export function noteCircuit(s: TargetState): void {
