@@ -23,10 +23,15 @@ export function parseLogLevel(value: string): LevelWithSilent {
   throw new Error(`log level must be one of ${LOG_LEVELS.join(", ")}, got '${value}'`);
 }
 
+/** What every line of the current logger carries after its time: `,"pid":N` and `,"worker":W` under --workers. */
+let baseJson = "";
+
 function build(opts: LoggingOptions = {}): Logger {
   const env = process.env;
   const level = parseLogLevel(opts.level ?? env.KT_LOG_LEVEL ?? "info");
   const workerId = opts.workerId ?? env.KT_WORKER_ID;
+  const worker = workerId ? (Number.isInteger(Number(workerId)) ? Number(workerId) : workerId) : undefined;
+  baseJson = `,"pid":${process.pid}${worker === undefined ? "" : `,"worker":${JSON.stringify(worker)}`}`;
   const destination =
     opts.destination ??
     (opts.format === "pretty"
@@ -38,7 +43,7 @@ function build(opts: LoggingOptions = {}): Logger {
       level,
       // ISO time reads in any log tool; pid and hostname stay (pino's default base).
       timestamp: pino.stdTimeFunctions.isoTime,
-      base: workerId ? { pid: process.pid, worker: Number.isInteger(Number(workerId)) ? Number(workerId) : workerId } : { pid: process.pid },
+      base: worker === undefined ? { pid: process.pid } : { pid: process.pid, worker },
       formatters: { level: (label) => ({ level: label }) },
       // Belt and braces: no field of these names ever reaches a line, whoever logs it.
       redact: { paths: ["apiKey", "api_key", "authorization", "headers.authorization"], censor: "[REDACTED]" },
@@ -63,6 +68,22 @@ export function configureLogging(opts: LoggingOptions): Logger {
     // an old destination that is already closed
   }
   return log;
+}
+
+/**
+ * Writes one info line whose fields the caller has already written as JSON members (`"k":v,…`,
+ * nothing else): the access log's line, one per request. The line is the one pino writes for
+ * `log.info(fields, msg)` — level, time, pid (and worker), the fields, msg — to the same
+ * destination, so it interleaves with every other line; built from one template instead of
+ * pino's walk over an object (a for-in, a serialiser and a megamorphic load per key, and the
+ * redaction check). The caller must leave secrets and content out, as with any line: no
+ * redaction path applies to these fields.
+ */
+export function writeInfoLine(fieldsJson: string, msg: string): void {
+  const l = log;
+  if (!l.isLevelEnabled("info")) return;
+  const stream = (l as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
+  stream.write(`{"level":"info","time":"${new Date().toISOString()}"${baseJson},${fieldsJson},"msg":${JSON.stringify(msg)}}\n`);
 }
 
 /** Writes out buffered lines now (before exit). */

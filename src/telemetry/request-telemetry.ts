@@ -1,7 +1,7 @@
 import type { RequestObserver, RequestSummary } from "../chat/index.js";
 import type { Target } from "../config/index.js";
 import type { AttemptTrace, RequestTrace } from "../chat/index.js";
-import { log } from "./logger.js";
+import { log, writeInfoLine } from "./logger.js";
 import { CounterCells, HistogramCells, SEP } from "./metric-cells.js";
 import { metrics, TOKEN_BUCKETS } from "./metrics-registry.js";
 
@@ -200,30 +200,23 @@ function record(s: RequestSummary, requestId: string, traceparent: string | unde
   }
 
   // The access log: who, what, where, how it ended and how long it took — never content.
-  const l = log;
-  if (l.isLevelEnabled("info")) {
-    l.info(
-      {
-        req_id: requestId,
-        trace_id: traceparent ? traceparent.slice(3, 35) : undefined,
-        principal: s.principal.keyId,
-        route,
-        front_door: s.frontDoor,
-        // The client's own string (bounded: it is not content, but it is not config either).
-        model: s.model.length > 128 ? `${s.model.slice(0, 128)}…` : s.model,
-        target: s.target?.id,
-        attempts: s.attempts.length > 1 ? s.attempts : undefined,
-        stream: s.stream,
-        status: s.error ? s.error.status : 200,
-        outcome: s.outcome,
-        error: s.error?.code,
-        latency_ms: Math.round(s.latencyMs * 10) / 10,
-        ttft_ms: s.firstChunkMs === undefined ? undefined : Math.round(s.firstChunkMs * 10) / 10,
-        tokens_in: s.usage?.input,
-        tokens_out: s.usage?.output,
-        rules: s.events.length ? s.events.map((e) => `${e.policy}/${e.rule}:${e.action}`) : undefined,
-      },
-      "request",
-    );
-  }
+  // Written as JSON members here (one template; absent fields left out, as pino leaves out
+  // undefined ones) rather than as an object for pino to walk: see writeInfoLine.
+  if (!log.isLevelEnabled("info")) return;
+  let f = `"req_id":${JSON.stringify(requestId)}`;
+  if (traceparent) f += `,"trace_id":${JSON.stringify(traceparent.slice(3, 35))}`;
+  // The client's own string (bounded: it is not content, but it is not config either).
+  const asked = s.model.length > 128 ? `${s.model.slice(0, 128)}…` : s.model;
+  f += `,"principal":${JSON.stringify(s.principal.keyId)},"route":${JSON.stringify(route)},"front_door":${JSON.stringify(s.frontDoor)},"model":${JSON.stringify(asked)}`;
+  if (s.target) f += `,"target":${JSON.stringify(s.target.id)}`;
+  if (s.attempts.length > 1) f += `,"attempts":${JSON.stringify(s.attempts)}`;
+  // Every value through JSON.stringify, numbers too: usage comes from the upstream's answer
+  // unvalidated, and a string there must stay one value, never new members.
+  f += `,"stream":${JSON.stringify(s.stream)},"status":${JSON.stringify(s.error ? s.error.status : 200)},"outcome":${JSON.stringify(s.outcome)}`;
+  if (s.error) f += `,"error":${JSON.stringify(s.error.code)}`;
+  f += `,"latency_ms":${JSON.stringify(Math.round(s.latencyMs * 10) / 10)}`;
+  if (s.firstChunkMs !== undefined) f += `,"ttft_ms":${JSON.stringify(Math.round(s.firstChunkMs * 10) / 10)}`;
+  if (s.usage) f += `,"tokens_in":${JSON.stringify(s.usage.input)},"tokens_out":${JSON.stringify(s.usage.output)}`;
+  if (s.events.length) f += `,"rules":${JSON.stringify(s.events.map((e) => `${e.policy}/${e.rule}:${e.action}`))}`;
+  writeInfoLine(f, "request");
 }
