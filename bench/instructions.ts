@@ -221,14 +221,14 @@ async function gatewayUnder(dir: string, cfg: string, root?: string): Promise<{ 
   const args = [...valgrind(dir), process.execPath, ...nodeArgs(), "bin/kt.mjs", "gateway", "run", "--listen", `127.0.0.1:${port}`, "--policy-config", cfg, "--drain-seconds", "2", "--drain-delay-seconds", "0", "--log-format", "json", "--log-level", "info"];
   const child = startChild("gateway (callgrind)", "valgrind", args, { env: cleanEnv(gatewayEnv()), cwd: root });
   const origin = `http://127.0.0.1:${port}`;
-  await waitForHttp200(child, `${origin}/readyz`, 240_000);
+  await waitForHttp200(child, `${origin}/readyz`, 600_000);
   return { child, origin };
 }
 
 async function plainUnder(dir: string, upstream: string): Promise<{ child: Child; origin: string }> {
   const port = await freePort();
   const child = startChild("plain (callgrind)", "valgrind", [...valgrind(dir), process.execPath, ...nodeArgs(), "--import", "tsx", "bench/lib/plain-node-proxy.ts", upstream, String(port)], { env: cleanEnv() });
-  await waitForOutput(child, /plain-node-proxy listening on/, 240_000);
+  await waitForOutput(child, /plain-node-proxy listening on/, 600_000);
   return { child, origin: `http://127.0.0.1:${port}` };
 }
 
