@@ -37,6 +37,8 @@ const fragments = [
   "Dear Jane Doe,\n",
   "Jean-Luc Picard said so. ",
   "my name is jane doe. ",
+  "my name is ",
+  "call me maybe ",
   "Will Turner and Rose Tyler met Dr. Watson. ",
   "PRIVATE KEY ",
   "The Committee met. ",

@@ -26,6 +26,27 @@ export function ibanChecksumValid(iban: string): boolean {
   return rem === 1;
 }
 
+/** IBAN length by the two letters' codes (either case), 0 when the country has none. */
+const lengthTable = new Uint8Array(26 * 26);
+for (const [cc, n] of Object.entries(ibanLengths)) lengthTable[(cc.charCodeAt(0) - 65) * 26 + (cc.charCodeAt(1) - 65)] = n;
+
+function lengthOf(a: number, b: number): number {
+  // Upper-case ASCII letters (the pattern admits only letters here).
+  a &= ~32;
+  b &= ~32;
+  if (a < 65 || a > 90 || b < 65 || b > 90) return 0;
+  return lengthTable[(a - 65) * 26 + (b - 65)]!;
+}
+
+/** One step of mod 97-10 with the character c (a digit, or a letter of either case as 10-35); -1 for anything else or rem < 0. */
+function mod97(rem: number, c: number): number {
+  if (rem < 0) return -1;
+  if (c >= 48 && c <= 57) return (rem * 10 + (c - 48)) % 97;
+  if (c >= 65 && c <= 90) return (rem * 100 + (c - 55)) % 97;
+  if (c >= 97 && c <= 122) return (rem * 100 + (c - 87)) % 97;
+  return -1;
+}
+
 export function isValidIban(compact: string): boolean {
   const len = ibanLengths[compact.slice(0, 2)];
   return len !== undefined && compact.length === len && ibanChecksumValid(compact);
@@ -40,18 +61,35 @@ export const iban: Recogniser = {
   seek: seekDigitLed,
   lookbehind: 1,
   validate(text, start, end) {
-    const len = ibanLengths[text.slice(start, start + 2).toUpperCase()];
-    if (len === undefined) return -1;
-    let compact = "";
+    // The same decision as building the compact string and checking it, without building it: a
+    // text of near-misses (`GB00 ` repeated) is a candidate every five characters.
+    const len = lengthOf(text.charCodeAt(start), text.charCodeAt(start + 1));
+    if (len === 0) return -1;
+    let count = 0;
     let i = start;
-    while (i < end && compact.length < len) {
-      const ch = text[i]!;
-      if (ch !== " " && ch !== "-") compact += ch;
+    let rem = 0;
+    let h0 = 0;
+    let h1 = 0;
+    let h2 = 0;
+    let h3 = 0;
+    while (i < end && count < len) {
+      const c = text.charCodeAt(i);
+      if (c !== 32 && c !== 45) {
+        if (count === 0) h0 = c;
+        else if (count === 1) h1 = c;
+        else if (count === 2) h2 = c;
+        else if (count === 3) h3 = c;
+        else if ((rem = mod97(rem, c)) < 0) return -1;
+        count++;
+      }
       i++;
     }
-    if (compact.length !== len || !ibanChecksumValid(compact.toUpperCase())) return -1;
+    if (count !== len) return -1;
+    // ISO 7064 mod 97-10 over the rearranged IBAN: the first four characters go last.
+    rem = mod97(mod97(mod97(mod97(rem, h0), h1), h2), h3);
+    if (rem !== 1) return -1;
     // Stopped inside a run of characters: the IBAN would continue, so this is something else.
-    if (i < end && text[i] !== " " && text[i] !== "-") return -1;
+    if (i < end && text.charCodeAt(i) !== 32 && text.charCodeAt(i) !== 45) return -1;
     return i;
   },
 };

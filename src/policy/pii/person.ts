@@ -523,6 +523,26 @@ function nextCue(text: string, pos: number, scan: object): number {
   return at;
 }
 
+/** The same memory for the next word-initial capital (`capStart`). */
+let capScan: object | undefined;
+let capFrom = 0;
+let capAt = -1;
+
+/**
+ * First word-initial capital at or after `pos`, or -1. Remembered per scan pass: the scanner calls
+ * seekPerson again after every finding, and a text without capitals whose cues are all findings
+ * (`my name is ` repeated) searched to its end on every call, quadratic in its length.
+ */
+function nextCap(text: string, pos: number, scan: object): number {
+  if (scan === capScan && pos >= capFrom && (capAt === -1 || capAt >= pos)) return capAt;
+  capStart.lastIndex = pos;
+  const at = capStart.exec(text)?.index ?? -1;
+  capScan = scan;
+  capFrom = pos;
+  capAt = at;
+  return at;
+}
+
 /**
  * Candidates are word-initial capitals and the word after a lead phrase; each is decided here (the
  * same decision validate makes), so the scanner only stops where there is a name.
@@ -532,10 +552,7 @@ function seekPerson(text: string, from: number, scan: object = {}): number {
   let cue = -2;
   let pos = from;
   for (;;) {
-    if (cap !== -1 && cap < pos) {
-      capStart.lastIndex = pos;
-      cap = capStart.exec(text)?.index ?? -1;
-    }
+    if (cap !== -1 && cap < pos) cap = nextCap(text, pos, scan);
     if (cue !== -1 && cue < pos) cue = nextCue(text, pos, scan);
     const p = cap === -1 ? cue : cue === -1 ? cap : Math.min(cap, cue);
     if (p === -1) return -1;

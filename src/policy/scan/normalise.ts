@@ -101,6 +101,53 @@ function mapCodePoint(cp: number, ch: string): string {
   return r;
 }
 
+/** Kinds of BMP characters (from 0x80), filled in as they are met: what mapCodePoint gives for them. */
+const K_IDENTITY = 1;
+const K_REMOVED = 2;
+/** One view character, REPL[c], as long as the character itself (offsets map one to one). */
+const K_ONE = 3;
+/** Anything else (several view characters): mapCodePoint's string. */
+const K_OTHER = 4;
+const KIND = new Uint8Array(0x10000);
+const REPL = new Uint16Array(0x10000);
+
+function classify(c: number): number {
+  const ch = String.fromCharCode(c);
+  const r = mapCodePoint(c, ch);
+  let k: number;
+  if (r === ch) k = K_IDENTITY;
+  else if (r.length === 0) k = K_REMOVED;
+  else if (r.length === 1) {
+    k = K_ONE;
+    REPL[c] = r.charCodeAt(0);
+  } else k = K_OTHER;
+  KIND[c] = k;
+  return k;
+}
+
+/** Identity runs at least this long go into the view as slices of the source; shorter ones are copied. */
+const IDENTITY_SLICE = 32;
+/** The view-building buffer, kept between calls up to this many characters (2 MiB). */
+const SCRATCH_MAX = 1 << 20;
+let scratch: Uint16Array = new Uint16Array(4096);
+
+/** A buffer of at least `need` characters holding the first `used` of `buf`. */
+function grow16(buf: Uint16Array, used: number, need: number): Uint16Array {
+  let size = buf.length;
+  while (size < need) size *= 2;
+  const b = new Uint16Array(size);
+  b.set(buf.subarray(0, used));
+  return b;
+}
+
+/** The first `len` characters of `buf` as a string, in pieces small enough for fromCharCode.apply. */
+function charsOf(buf: Uint16Array, len: number): string {
+  if (len <= 4096) return String.fromCharCode.apply(null, buf.subarray(0, len) as unknown as number[]);
+  const pieces: string[] = [];
+  for (let k = 0; k < len; k += 4096) pieces.push(String.fromCharCode.apply(null, buf.subarray(k, Math.min(len, k + 4096)) as unknown as number[]));
+  return pieces.join("");
+}
+
 function hexVal(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
   if (c >= 65 && c <= 70) return c - 55;
@@ -176,12 +223,17 @@ export class ViewBuilder {
   view = "";
   /** Absolute view offset of view[0] (the stream guard drops what it has decided). */
   viewBase = 0;
-  readonly map = new ViewMap();
+  readonly map: ViewMap;
   /** Inside a token that has `?`/`&` … `=`: `+` reads as a space. */
   private tokenQuery = 0;
   private identityOnly = true;
   /** `json`: the source is JSON string content; `\\u0040`, `\\n`, `\\"` … read as what they stand for. */
-  constructor(readonly json = false) {}
+  constructor(
+    readonly json = false,
+    map?: ViewMap,
+  ) {
+    this.map = map ?? new ViewMap();
+  }
 
   private piece(vStart: number, vLen: number, oStart: number, oEnd: number, identity: number): void {
     const m = this.map;
@@ -203,19 +255,42 @@ export class ViewBuilder {
 
   /** Appends source text `s` whose first character is at absolute source offset `oBase`. Returns the characters consumed. */
   append(s: string, oBase: number, final: boolean): number {
+    // The view is built from slices of `s` (identity runs of IDENTITY_SLICE characters or more) and,
+    // between them, view characters copied into a reused buffer: text where nearly every character
+    // is rewritten (`\u200b\uff14` repeated) costs a buffer write per character, not a string and
+    // an array slot each.
     const parts: string[] = [];
     const json = this.json;
     let vAt = this.viewBase + this.view.length;
     let i = 0;
     const n = s.length;
-    // The pending run of characters that are their own view, pushed as one slice and one piece.
+    let out16: Uint16Array = scratch;
+    let bl = 0;
+    const emitBuffer = (): void => {
+      if (bl > 0) {
+        parts.push(charsOf(out16, bl));
+        bl = 0;
+      }
+    };
+    const emit = (str: string): void => {
+      const k = str.length;
+      if (bl + k > out16.length) out16 = grow16(out16, bl, bl + k);
+      for (let q = 0; q < k; q++) out16[bl++] = str.charCodeAt(q);
+    };
+    // The pending run of characters that are their own view, pushed as one slice (or copied) and one piece.
     let runStart = 0;
     let runV = vAt;
     const flush = (to: number): void => {
-      if (to > runStart) {
+      const len = to - runStart;
+      if (len <= 0) return;
+      if (len >= IDENTITY_SLICE || (bl === 0 && to === n && runStart === 0)) {
+        emitBuffer();
         parts.push(runStart === 0 && to === n ? s : s.slice(runStart, to));
-        this.piece(runV, to - runStart, oBase + runStart, oBase + to, 1);
+      } else {
+        if (bl + len > out16.length) out16 = grow16(out16, bl, bl + len);
+        for (let q = runStart; q < to; q++) out16[bl++] = s.charCodeAt(q);
       }
+      this.piece(runV, len, oBase + runStart, oBase + to, 1);
     };
     while (i < n) {
       const c = s.charCodeAt(i);
@@ -227,14 +302,60 @@ export class ViewBuilder {
         vAt++;
         continue;
       }
+      if (c === 43) {
+        // `+`: a space inside a URL query value, itself otherwise.
+        if (this.tokenQuery !== 2) {
+          i++;
+          vAt++;
+          continue;
+        }
+        flush(i);
+        if (bl === out16.length) out16 = grow16(out16, bl, bl + 1);
+        out16[bl++] = 32;
+        this.identityOnly = false;
+        this.piece(vAt, 1, oBase + i, oBase + i + 1, 1);
+        vAt++;
+        i++;
+        runStart = i;
+        runV = vAt;
+        continue;
+      }
+      if (c >= 0x80 && (c < 0xd800 || c > 0xdfff)) {
+        // A BMP character: its kind from the table, no string built (the common non-ASCII case).
+        let k = KIND[c]!;
+        if (k === 0) k = classify(c);
+        if (k === K_IDENTITY) {
+          i++;
+          vAt++;
+          continue;
+        }
+        flush(i);
+        if (k === K_ONE) {
+          const r = REPL[c]!;
+          // Spaces as written end a URL token (decoded `+` and `%20` do not).
+          if (r === 32 || r === 10) this.tokenQuery = 0;
+          if (bl === out16.length) out16 = grow16(out16, bl, bl + 1);
+          out16[bl++] = r;
+          this.identityOnly = false;
+          this.piece(vAt, 1, oBase + i, oBase + i + 1, 1);
+          vAt++;
+        } else if (k === K_REMOVED) this.identityOnly = false;
+        else {
+          const out = mapCodePoint(c, s[i]!);
+          emit(out);
+          this.identityOnly = false;
+          this.piece(vAt, out.length, oBase + i, oBase + i + 1, out.length === 1 ? 1 : 0);
+          vAt += out.length;
+        }
+        i++;
+        runStart = i;
+        runV = vAt;
+        continue;
+      }
       let out: string;
       let len = 1;
       let ident = false;
-      if (c === 43) {
-        // `+`: a space inside a URL query value, itself otherwise.
-        ident = this.tokenQuery !== 2;
-        out = ident ? "+" : " ";
-      } else if (c === 37) {
+      if (c === 37) {
         const d = decodePercent(s, i);
         if (d === null && !final) break;
         if (!d) {
@@ -269,11 +390,9 @@ export class ViewBuilder {
           ident = true;
         }
       } else {
-        const ch = s[i]!;
-        out = mapCodePoint(c, ch);
-        ident = out === ch;
-        // Spaces as written end a URL token (decoded `+` and `%20` do not).
-        if (out === " " || out === "\n") this.tokenQuery = 0;
+        // A lone low surrogate: itself.
+        out = s[i]!;
+        ident = true;
       }
       if (ident) {
         i += len;
@@ -282,7 +401,7 @@ export class ViewBuilder {
       }
       flush(i);
       if (out.length > 0) {
-        parts.push(out);
+        emit(out);
         this.identityOnly = false;
         // A unit as long as its view (`４` → `4`) maps offsets one to one, like an identity run, and joins one.
         this.piece(vAt, out.length, oBase + i, oBase + i + len, out.length === len ? 1 : 0);
@@ -293,6 +412,8 @@ export class ViewBuilder {
       runV = vAt;
     }
     flush(i);
+    emitBuffer();
+    if (out16.length > scratch.length && out16.length <= SCRATCH_MAX) scratch = out16;
     if (parts.length > 0) this.view += parts.length === 1 ? parts[0]! : parts.join("");
     return i;
   }
@@ -354,10 +475,33 @@ function isPlain(text: string, json: boolean): boolean {
   );
 }
 
+/**
+ * One map reused by `normaliseOnce` calls: a text whose every other character is invisible makes a
+ * piece per character (half a million for 1 MiB, 20 MB of typed arrays), and fresh memory costs a
+ * page fault per 4 KiB on the machines this runs on, more than the rest of the work.
+ */
+let reusedMap = new ViewMap();
+/** Pieces a reused map keeps room for between calls (1 MiB of `\u200b\uff14`; about 17 MB); a larger one is dropped at the next call. */
+const REUSED_MAX = 1 << 19;
+
 /** The view of a whole text. Texts of plain ASCII without `%` or `+` are their own view, at no cost. */
 export function normalise(text: string, json = false): NormalView {
+  return normaliseInto(text, json, undefined);
+}
+
+/**
+ * The same view, its map in memory that the next call reuses: for a caller that is done with the
+ * view before it normalises another text (scanSource).
+ */
+export function normaliseOnce(text: string, json = false): NormalView {
+  if (reusedMap.vStart.length > REUSED_MAX) reusedMap = new ViewMap();
+  reusedMap.n = 0;
+  return normaliseInto(text, json, reusedMap);
+}
+
+function normaliseInto(text: string, json: boolean, map: ViewMap | undefined): NormalView {
   if (isPlain(text, json)) return { text, map: undefined };
-  const b = new ViewBuilder(json);
+  const b = new ViewBuilder(json, map);
   b.append(text, 0, true);
   if (b.isIdentity && b.view === text) return { text, map: undefined };
   return { text: b.view, map: b.map };

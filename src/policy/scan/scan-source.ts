@@ -1,4 +1,4 @@
-import { normalise, toSource } from "./normalise.js";
+import { normaliseOnce, toSource } from "./normalise.js";
 import type { Finding, Scanner } from "./scanner.js";
 
 /**
@@ -8,7 +8,8 @@ import type { Finding, Scanner } from "./scanner.js";
  * this offset are wanted (more may be returned).
  */
 export function scanSource(scanner: Scanner, text: string, json = false, before?: number): Finding[] {
-  const view = normalise(text, json);
+  // The view and its map are done with before this returns: the map's memory is reused.
+  const view = normaliseOnce(text, json);
   let found: Finding[];
   if (before !== undefined && view.map === undefined) {
     // The caller needs only findings that start before `before` (the scan is left to right, so
