@@ -320,6 +320,22 @@ export class ViewBuilder {
         runV = vAt;
         continue;
       }
+      if (c === 37 && i + 2 < n) {
+        // `%XX` for a printable ASCII character (`%40`): one view character, no strings built.
+        const b0 = pctByte(s, i);
+        if (b0 >= 0x20 && b0 < 0x7f) {
+          flush(i);
+          if (bl === out16.length) out16 = grow16(out16, bl, bl + 1);
+          out16[bl++] = b0;
+          this.identityOnly = false;
+          this.piece(vAt, 1, oBase + i, oBase + i + 3, 0);
+          vAt++;
+          i += 3;
+          runStart = i;
+          runV = vAt;
+          continue;
+        }
+      }
       if (c >= 0x80 && (c < 0xd800 || c > 0xdfff)) {
         // A BMP character: its kind from the table, no string built (the common non-ASCII case).
         let k = KIND[c]!;
