@@ -7,7 +7,7 @@ import { noopObserver, type AttemptTrace, type Outcome, type Refusal, type Reque
 import { validateRequest } from "./request-validation.js";
 import { RequestLimiter } from "./request-limiter.js";
 import { StreamLimiter } from "./stream-limiter.js";
-import { heldBodyOf, namesModelOnce, rawBodyOf, type CallContext, type CancelSignal, type ChatResult, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
+import { heldBodyOf, namesModelOnce, nextTurn, rawBodyOf, type CallContext, type CancelSignal, type ChatResult, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 
 /** The policy engine as the pipeline uses it (src/policy implements it). */
 export type ChatPolicy = PolicyEngine;
@@ -53,6 +53,10 @@ export class ChatPipeline {
   }
 
   async run(op: Operation, body: unknown, ctx: CallContext): Promise<ChatResult> {
+    // Under load a new request waits for its slice of a loop turn, behind the work already
+    // waiting, so the loop keeps accepting connections (src/wire/loop-turns.ts).
+    const turn = nextTurn();
+    if (turn) await turn;
     const rt = this.runtime();
     const started = performance.now();
     const cancel = cancelOf(ctx);

@@ -1,8 +1,8 @@
-import { Pool } from "undici";
 import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
-import { keepRawChunk, type CancelSignal, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
+import { keepRawChunk, nextTurn, type CancelSignal, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 import { abortSignalOf } from "./cancel-signal.js";
+import { ClientPool } from "./client-pool.js";
 import { postForText } from "./post-for-text.js";
 import { SseDecoder } from "./sse-decoder.js";
 import { transportError, upstreamStatusError, type AbortCause } from "./upstream-error.js";
@@ -61,14 +61,14 @@ const MAX_UPSTREAM_BODY = 64 * 1024 * 1024;
  * (never the client's), and OpenLLM's quirks normalised into GatewayErrors.
  */
 export class UpstreamClient {
-  private readonly pool: Pool;
+  private readonly pool: ClientPool;
   private readonly basePath: string;
   private readonly headers: Record<string, string>;
 
   constructor(readonly target: Target, opts: { connections?: number } = {}) {
     const url = new URL(target.baseUrl);
     this.basePath = url.pathname.replace(/\/+$/, "");
-    this.pool = new Pool(url.origin, {
+    this.pool = new ClientPool(url.origin, {
       // A stream holds its connection for its whole length, so the pool must be as wide as the
       // streams the gateway admits (limits.max_concurrent_streams, default 2000); fewer would
       // queue streams behind each other.
@@ -260,6 +260,10 @@ async function* decodeChunks(body: BodyStream, targetId: string, cause: () => Ab
     // in a later read, and a body destroyed before it costs the pooled connection (every stream
     // would then open a new one, paying a TCP handshake before its first token).
     for await (const bytes of body.iterator({ destroyOnReturn: false })) {
+      // Under load the chunk's work (decode, guard, relay) waits for its slice of a loop turn, so
+      // the loop keeps accepting connections (src/wire/loop-turns.ts); otherwise it runs at once.
+      const turn = nextTurn();
+      if (turn) await turn;
       for (const ev of decoder.push(bytes)) {
         if (done) continue;
         if (ev.data === "[DONE]") {

@@ -16,3 +16,4 @@ export {
 } from "./shared-memory.js";
 export { nestingExceeds } from "./json-nesting.js";
 export { keepRawBody, keepRawChunk, namesModelOnce, rawBodyOf, rawChunkOf } from "./raw-body.js";
+export { nextTurn, queuedUnits, SLICE_MS } from "./loop-turns.js";

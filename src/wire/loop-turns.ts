@@ -1,0 +1,107 @@
+/**
+ * Keeps every turn of the event loop short when the gateway is saturated, so that the loop gets
+ * back to polling — where it accepts new connections — every few milliseconds, however much work
+ * is waiting.
+ *
+ * Why: the kernel holds connections the process has not yet accepted in the listen socket's
+ * accept queue (at most net.core.somaxconn, 4096 here). Node accepts only in the poll phase of the
+ * loop, and all the work a read triggers (a request's policy phase, a streamed chunk's SSE decode,
+ * guard and write) runs inline in that phase, in the microtasks after each read. With thousands of
+ * streams open, one turn did every open stream's chunk before polling again: seconds, during which
+ * thousands of new connections arrived, the queue overflowed, the kernel dropped handshakes and
+ * clients saw ECONNRESET (TcpExt ListenOverflows grew by 41,753 in one 9,850-stream run).
+ *
+ * How: a unit of work (a request entering the pipeline, a chunk read from an upstream) asks
+ * `nextTurn()` before it starts. While nothing is queued and the current turn has spent less than
+ * SLICE_MS on such work, the answer is `undefined` and the caller goes on at once: an idle or
+ * lightly loaded gateway pays one performance.now() per unit and no extra latency. Otherwise the
+ * caller awaits its place in a FIFO queue that is worked off in slices of about SLICE_MS, one slice
+ * per turn (setImmediate, which runs after the poll phase), so between two slices the loop polls:
+ * it accepts, reads and queues. Nothing is dropped or reordered within a stream (each stream's
+ * units wait in order); the work is the same, only when it runs changes.
+ */
+
+/** Work a turn may do inline, and the length of one slice of queued work. */
+export const SLICE_MS = 4;
+
+/** Waiters, oldest first, from `head` on (a plain array with a moving head: O(1) per unit). */
+let queue: (() => void)[] = [];
+let head = 0;
+let sliceScheduled = false;
+/** performance.now() when inline work began in this turn; -1 when none has yet. */
+let turnStart = -1;
+let turnMarked = false;
+
+function markTurnEnd(): void {
+  turnMarked = false;
+  turnStart = -1;
+}
+
+/** Starts counting this turn's inline work from `now`, to be reset at the turn's check phase. */
+function startTurn(now: number): void {
+  turnStart = now;
+  if (!turnMarked) {
+    turnMarked = true;
+    setImmediate(markTurnEnd);
+  }
+}
+
+/** Units waiting now (tests, metrics). */
+export function queuedUnits(): number {
+  return queue.length - head;
+}
+
+/**
+ * `undefined` when the caller may go on now; otherwise a promise that resolves when its turn
+ * comes. Callers write `const w = nextTurn(); if (w) await w;` so the common case costs no promise.
+ */
+export function nextTurn(): Promise<void> | undefined {
+  if (head === queue.length) {
+    const now = performance.now();
+    if (turnStart < 0) {
+      // The check phase of this turn ends its inline budget; the next turn starts afresh.
+      startTurn(now);
+      return undefined;
+    }
+    if (now - turnStart < SLICE_MS) return undefined;
+  }
+  return new Promise<void>((resolve) => {
+    queue.push(resolve);
+    if (!sliceScheduled) {
+      sliceScheduled = true;
+      setImmediate(runSlice);
+    }
+  });
+}
+
+/**
+ * Lets waiters go, oldest first, for about SLICE_MS. Each released unit runs in the microtasks
+ * that follow; this loop takes its next step after the released unit's first step, so the time
+ * it reads includes the work it let go.
+ */
+async function runSlice(): Promise<void> {
+  const t0 = performance.now();
+  // Work released here counts against this turn: units arriving inline meanwhile queue behind.
+  startTurn(t0);
+  while (head < queue.length) {
+    const release = queue[head]!;
+    queue[head++] = noop;
+    release();
+    await undefined;
+    if (performance.now() - t0 >= SLICE_MS) break;
+  }
+  if (head === queue.length) {
+    queue = [];
+    head = 0;
+    sliceScheduled = false;
+    return;
+  }
+  // Compact now and then so the array does not grow without bound under a steady backlog.
+  if (head > 4096 && head * 2 > queue.length) {
+    queue = queue.slice(head);
+    head = 0;
+  }
+  setImmediate(runSlice);
+}
+
+function noop(): void {}

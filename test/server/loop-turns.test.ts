@@ -1,0 +1,81 @@
+import net from "node:net";
+import { describe, expect, it } from "vitest";
+import { nextTurn, queuedUnits, SLICE_MS } from "../../src/wire/index.js";
+
+/** Synchronous work for `ms` of the clock: a unit heavier than a slice, whatever the machine's speed. */
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+/** A fresh turn: nothing queued, no inline work counted yet. */
+async function freshTurn(): Promise<void> {
+  while (queuedUnits() > 0) await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+}
+
+describe("loop turns (src/wire/loop-turns.ts)", () => {
+  it("an idle loop runs a unit at once: no promise, no deferral", async () => {
+    await freshTurn();
+    expect(nextTurn()).toBeUndefined();
+    expect(queuedUnits()).toBe(0);
+  });
+
+  it("once a turn has spent its slice, units queue and are let go in the order they asked", async () => {
+    await freshTurn();
+    expect(nextTurn()).toBeUndefined();
+    busy(SLICE_MS + 1);
+    const order: number[] = [];
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < 50; i++) {
+      const w = nextTurn();
+      expect(w).toBeInstanceOf(Promise);
+      all.push(w!.then(() => void order.push(i)));
+    }
+    expect(queuedUnits()).toBe(50);
+    await Promise.all(all);
+    expect(order).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(queuedUnits()).toBe(0);
+    // Once the backlog is worked off, the next turn runs units at once again.
+    await freshTurn();
+    expect(nextTurn()).toBeUndefined();
+  });
+
+  it("between slices the loop polls: a connection made while a backlog waits is accepted before the backlog is done", async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const { port } = server.address() as net.AddressInfo;
+    let unitsRun = 0;
+    let acceptedAfter: number | undefined;
+    server.on("connection", (s) => {
+      acceptedAfter ??= unitsRun;
+      s.destroy();
+    });
+    try {
+      await freshTurn();
+      expect(nextTurn()).toBeUndefined();
+      busy(SLICE_MS + 1);
+      // 200 units of 2 ms each: 400 ms of work, in one turn without slicing.
+      const units: Promise<void>[] = [];
+      for (let i = 0; i < 200; i++)
+        units.push(
+          nextTurn()!.then(() => {
+            busy(2);
+            unitsRun++;
+          }),
+        );
+      const client = net.connect(port, "127.0.0.1");
+      client.on("error", () => {});
+      await Promise.all(units);
+      await new Promise((r) => setTimeout(r, 50));
+      client.destroy();
+      expect(unitsRun).toBe(200);
+      // Accepted while the backlog was being worked off, not after all of it.
+      expect(acceptedAfter).toBeDefined();
+      expect(acceptedAfter!).toBeLessThan(200);
+    } finally {
+      server.close();
+    }
+  });
+});
