@@ -14,7 +14,7 @@
  * (511 in Node) do not drop SYNs; the fake waits BENCH_MANY_DRIP_MS between chunks so every stream
  * is still open when the last one starts. Env: BENCH_MANY_STREAMS (10000), BENCH_MANY_DRIP_MS (500),
  * BENCH_MANY_BATCH (500), BENCH_MANY_MODE (incremental | buffered), BENCH_MANY_DIRECT (1; 0 skips the
- * direct row), BENCH_MANY_WARM (200 streams through each path before its burst, then 2 s of quiet),
+ * direct row), BENCH_GATEWAY_ROOT (another build's directory to run as the gateway), BENCH_MANY_WARM (200 streams through each path before its burst, then 2 s of quiet),
  * BENCH_GATEWAY_NODE_ARGS (node flags for the gateway, e.g. `--cpu-prof --cpu-prof-dir=DIR`).
  */
 import { spawnSync } from "node:child_process";
@@ -166,7 +166,8 @@ export async function manyStreams(): Promise<{ markdown: string; targets: Target
     const cfg = writeGatewayConfig(tmp, "many-streams", { baseUrl: fake.origin + "/v1", policies: "full", streaming: mode, auditDir: path.join(tmp, "audit"), maxStreams: n + 100 });
     // BENCH_GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"): node flags for the gateway, to profile it under this load.
     const nodeArgs = process.env.BENCH_GATEWAY_NODE_ARGS?.split(/\s+/).filter(Boolean);
-    gw = await startGateway(cfg, "gateway (many streams)", { nodeArgs });
+    // BENCH_GATEWAY_ROOT: another build's directory (its bin/ and dist/) to run instead, for an A/B.
+    gw = await startGateway(cfg, "gateway (many streams)", { nodeArgs, root: process.env.BENCH_GATEWAY_ROOT });
     log(`${n} streams through the gateway (full chain, ${mode})`);
     const through = await burst(gw.origin, gw.child.pid, n, batch);
     bursts.push(through);
