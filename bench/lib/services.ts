@@ -13,12 +13,13 @@ export interface Service {
 }
 
 /** `node --import tsx test/fixtures/fake-openllm-main.ts --port P [...]`, ready when it prints its URL. */
-export async function startFake(opts: { chunkDelayMs?: number; behavior?: string; name?: string; maxModelLen?: number } = {}): Promise<Service> {
+export async function startFake(opts: { chunkDelayMs?: number; behavior?: string; name?: string; maxModelLen?: number; keepAliveMs?: number } = {}): Promise<Service> {
   const port = await freePort();
   const args = ["--import", "tsx", "test/fixtures/fake-openllm-main.ts", "--port", String(port)];
   if (opts.chunkDelayMs !== undefined) args.push("--chunk-delay-ms", String(opts.chunkDelayMs));
   if (opts.behavior) args.push("--behavior", opts.behavior);
   if (opts.maxModelLen !== undefined) args.push("--max-model-len", String(opts.maxModelLen));
+  if (opts.keepAliveMs !== undefined) args.push("--keep-alive-ms", String(opts.keepAliveMs));
   const name = opts.name ?? "fake-openllm";
   const child = startChild(name, process.execPath, args, { env: cleanEnv() });
   await waitForOutput(child, /fake-openllm listening on (http:\/\/\S+)/, 30_000);
