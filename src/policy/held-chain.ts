@@ -39,7 +39,13 @@ function written(dest: SharedArrayBuffer | undefined, changed: { bytes: SharedAr
 }
 
 function ref(h: HeldBody): HeldRef {
-  return { bytes: h.bytes, length: h.length, nonce: h.nonce, holdMin: h.holdMin };
+  return { bytes: h.bytes, length: h.length, nonce: h.nonce, holdMin: h.holdMin, version: h.version };
+}
+
+let versions = 0;
+/** A version no other held bytes in this process have had (src/wire/held-body.ts). */
+function nextVersion(): number {
+  return ++versions;
 }
 
 function nonce(): string {
@@ -53,7 +59,7 @@ export function newHold(): { nonce: string; holdMin: number } {
 
 /** A skeleton a worker made (with newHold()'s nonce) from body bytes it wrote, marked as held. */
 export function adoptHeldBody(skeleton: JsonObject, bytes: SharedArrayBuffer, length: number, hold: { nonce: string; holdMin: number }, extraBytes: number): JsonObject {
-  return holdBody(skeleton, { bytes, length, nonce: hold.nonce, holdMin: hold.holdMin, extraBytes, owned: [] });
+  return holdBody(skeleton, { bytes, length, nonce: hold.nonce, holdMin: hold.holdMin, extraBytes, owned: [], version: nextVersion() });
 }
 
 /**
@@ -62,7 +68,7 @@ export function adoptHeldBody(skeleton: JsonObject, bytes: SharedArrayBuffer, le
  */
 export async function parseHeldBody(bytes: SharedArrayBuffer, length: number, maxDepth: number): Promise<{ body: unknown } | BodyFault> {
   // The body's own pooled bytes are the request's to release (src/server/http-body.ts reads them).
-  const held: HeldBody = { bytes, length, nonce: nonce(), holdMin: HOLD_MIN_CHARS, extraBytes: 0, owned: [bytes] };
+  const held: HeldBody = { bytes, length, nonce: nonce(), holdMin: HOLD_MIN_CHARS, extraBytes: 0, owned: [bytes], version: nextVersion() };
   const r = await scanPool().run({ kind: "parse-body", body: ref(held), maxDepth });
   if ("fault" in r) return r;
   held.extraBytes = r.extraBytes;
@@ -140,7 +146,7 @@ export async function checkHeldRequest(
     const dest = takeKeptSharedMemory(cur.length + REWRITE_SLACK);
     let out;
     try {
-      out = await scanPool().run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source), dest });
+      out = await scanPool().run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source), dest, rewriteVersion: nextVersion() });
     } catch (err) {
       releaseSharedMemory(dest);
       throw err;
@@ -149,7 +155,7 @@ export async function checkHeldRequest(
     events.push(...out.events);
     if (out.blocked) throw new PolicyError(out.blocked.code, out.blocked.message, batch[out.blocked.rule]!, events);
     if (out.changed) {
-      cur = { ...cur, bytes: bytes!, length: out.changed.length, extraBytes: out.changed.extraBytes };
+      cur = { ...cur, bytes: bytes!, length: out.changed.length, extraBytes: out.changed.extraBytes, version: out.changed.version };
       skeleton = holdBody(out.changed.skeleton as JsonObject, cur);
     }
     i = j;

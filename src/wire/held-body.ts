@@ -19,6 +19,12 @@ export interface HeldBody {
   /** JSON bytes of the held strings beyond their placeholders' (token estimates add them). */
   extraBytes: number;
   /**
+   * Which version of the body these bytes are, unique in the process: every rewrite gets a new
+   * one. A pool worker keeps the last body it parsed under nonce and version, so the next job on
+   * the same bytes does not parse them again (a rewrite may keep the length: a masked value).
+   */
+  version?: number;
+  /**
    * Pooled shared memory this request holds (src/wire/shared-memory.ts): the body's own bytes and
    * what workers wrote for it. One array for every version of the record (spreads share it), so
    * the front door releases them all with releaseHeldBody() once the request is done.
