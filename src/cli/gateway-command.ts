@@ -92,6 +92,16 @@ export async function runGateway(args: string[]): Promise<number> {
     const r = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
     log.error({ error: r }, "unhandled rejection (the gateway keeps running)");
   });
+  // Signals are caught from here on: one that arrives while the gateway starts (its port may
+  // already answer /healthz) is acted on once it has started, instead of meeting the default
+  // action and killing the process mid-start. A second Ctrl-C still means now.
+  let early: NodeJS.Signals | undefined;
+  let onSignal = (signal: NodeJS.Signals) => {
+    if (early === "SIGINT" && signal === "SIGINT") process.exit(130);
+    early ??= signal;
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
   let services;
   try {
     services = await createGatewayServices({
@@ -157,30 +167,29 @@ export async function runGateway(args: string[]): Promise<number> {
       // Ctrl-C in a terminal has no load balancer to wait for.
       const delay = signal === "SIGTERM" ? delayMs : 0;
       log.info({ signal, delay_seconds: delay / 1000, drain_seconds: drainMs / 1000 }, `${signal}: draining (readyz 503 now; accepting ${delay / 1000}s more, then up to ${drainMs / 1000}s for requests in flight)`);
-      void services.close({ drainMs, delayMs: delay }).then(
-        async () => {
-          await metricsExport?.shutdown().catch(() => {});
-          await metricsServer?.close();
-          // The scan workers would keep the process alive once the drain is over.
-          await scanPool().close();
-          log.info("drained; exiting");
-          flushLogs();
-          // A cluster worker's IPC channel would keep it alive after the drain.
-          if (cluster.isWorker) cluster.worker?.disconnect();
-          resolve(0);
-        },
-        (err) => {
+      void (async () => {
+        let code = 0;
+        try {
+          await services.close({ drainMs, delayMs: delay });
+        } catch (err) {
           log.error({ error: (err as Error).message }, "shutdown failed");
-          flushLogs();
-          resolve(1);
-        },
-      );
+          code = 1;
+        }
+        // Whatever the drain's outcome, everything that keeps the process alive is let go: a
+        // failed close that left the scan workers running kept a SIGTERMed gateway up for ever.
+        await metricsExport?.shutdown().catch(() => {});
+        await metricsServer?.close().catch(() => {});
+        await scanPool().close();
+        log.info(code === 0 ? "drained; exiting" : "exiting after a failed shutdown");
+        flushLogs();
+        // A cluster worker's IPC channel would keep it alive after the drain.
+        if (cluster.isWorker) cluster.worker?.disconnect();
+        resolve(code);
+      })();
     };
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGINT", () => stop("SIGINT"));
-    // Announced only now: a supervisor that signals as soon as it reads "listening" must meet the
-    // handlers above, not the default action.
+    onSignal = stop;
     banner(log, services, values["policy-config"]!, telemetry?.serviceName, metricsServer?.url ?? (metricsListen ? `primary at ${values["metrics-listen"]}` : `${gateway.url}/metrics (admin scope)`), metricsExport !== undefined);
+    if (early) stop(early);
   });
 }
 

@@ -49,4 +49,44 @@ policy:
     expect((await queryAuditLog(join(dir, "audit"), {})).events).toHaveLength(5);
     expect(await verifyAuditLog(join(dir, "audit"))).toMatchObject({ ok: true });
   }, 90_000);
+
+  // Spans still queued at SIGTERM (a long batch delay keeps them there) meet the dead collector in
+  // the SDK's shutdown, which then rejects. That used to end the drain as "shutdown failed" with
+  // the scan workers still running, so the process never exited.
+  it("does not keep a SIGTERMed gateway alive: spans queued at shutdown are given up, exit 0", async () => {
+    const fake = await startFakeOpenLLM();
+    const dir = mkdtempSync(join(tmpdir(), "kt-export-down-stop-"));
+    writeFileSync(
+      join(dir, "policy-config.yaml"),
+      `providers:
+  targets:
+    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${fake.url}" }
+policies:
+  chain: [audit-logger]
+policy:
+  audit-logger: { path: "${dir}/audit" }
+`,
+    );
+    const gw = await startChildGateway(join(dir, "policy-config.yaml"), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+      OTEL_BSP_SCHEDULE_DELAY: "600000",
+      OTEL_EXPORTER_OTLP_TIMEOUT: "1000",
+    });
+    let code: number | null | "still running";
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "t", messages: [{ role: "user", content: `q${i}` }] }) });
+        expect(r.status).toBe(200);
+      }
+      code = await Promise.race([gw.stop("SIGTERM"), new Promise<"still running">((r) => setTimeout(() => r("still running"), 30_000))]);
+    } finally {
+      gw.proc.kill("SIGKILL");
+      await fake.close();
+    }
+    expect(code, gw.stderr()).toBe(0);
+    expect(gw.stderr()).toMatch(/spans still queued at shutdown were not exported/);
+    expect(gw.stderr()).not.toMatch(/shutdown failed/);
+    expect((await queryAuditLog(join(dir, "audit"), {})).events).toHaveLength(3);
+    expect(await verifyAuditLog(join(dir, "audit"))).toMatchObject({ ok: true });
+  }, 90_000);
 });
