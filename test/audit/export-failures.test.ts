@@ -7,13 +7,13 @@ import { startFakeOpenLLM } from "../fixtures/fake-openllm.js";
 import { freePort, startChildGateway } from "../helpers/child-gateway.js";
 import { MODEL } from "../helpers/harness.js";
 
-describe("a collector that is down", () => {
-  it("costs spans, counted in /metrics and logged, never audit records", async () => {
-    const fake = await startFakeOpenLLM();
-    const dir = mkdtempSync(join(tmpdir(), "kt-export-down-"));
-    writeFileSync(
-      join(dir, "policy-config.yaml"),
-      `providers:
+/** A gateway with an audit log whose span collector is down, batching spans every `batchDelayMs`. */
+async function gatewayWithDeadCollector(batchDelayMs: string) {
+  const fake = await startFakeOpenLLM();
+  const dir = mkdtempSync(join(tmpdir(), "kt-export-down-"));
+  writeFileSync(
+    join(dir, "policy-config.yaml"),
+    `providers:
   targets:
     - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${fake.url}" }
 policies:
@@ -21,13 +21,19 @@ policies:
 policy:
   audit-logger: { path: "${dir}/audit" }
 `,
-    );
-    // Nothing listens on this port: every export is refused.
-    const gw = await startChildGateway(join(dir, "policy-config.yaml"), {
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
-      OTEL_BSP_SCHEDULE_DELAY: "50",
-      OTEL_EXPORTER_OTLP_TIMEOUT: "1000",
-    });
+  );
+  // Nothing listens on this port: every export is refused.
+  const gw = await startChildGateway(join(dir, "policy-config.yaml"), {
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+    OTEL_BSP_SCHEDULE_DELAY: batchDelayMs,
+    OTEL_EXPORTER_OTLP_TIMEOUT: "1000",
+  });
+  return { fake, dir, gw };
+}
+
+describe("a collector that is down", () => {
+  it("costs spans, counted in /metrics and logged, never audit records", async () => {
+    const { fake, dir, gw } = await gatewayWithDeadCollector("50");
     try {
       for (let i = 0; i < 5; i++) {
         const r = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "t", messages: [{ role: "user", content: `n${i}` }] }) });
@@ -54,24 +60,7 @@ policy:
   // the SDK's shutdown, which then rejects. That used to end the drain as "shutdown failed" with
   // the scan workers still running, so the process never exited.
   it("does not keep a SIGTERMed gateway alive: spans queued at shutdown are given up, exit 0", async () => {
-    const fake = await startFakeOpenLLM();
-    const dir = mkdtempSync(join(tmpdir(), "kt-export-down-stop-"));
-    writeFileSync(
-      join(dir, "policy-config.yaml"),
-      `providers:
-  targets:
-    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${fake.url}" }
-policies:
-  chain: [audit-logger]
-policy:
-  audit-logger: { path: "${dir}/audit" }
-`,
-    );
-    const gw = await startChildGateway(join(dir, "policy-config.yaml"), {
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
-      OTEL_BSP_SCHEDULE_DELAY: "600000",
-      OTEL_EXPORTER_OTLP_TIMEOUT: "1000",
-    });
+    const { fake, dir, gw } = await gatewayWithDeadCollector("600000");
     let code: number | null | "still running";
     try {
       for (let i = 0; i < 3; i++) {

@@ -1,4 +1,10 @@
+import { requestSegments, withTexts } from "../../src/policy/body-texts.js";
+import { runChainHere } from "../../src/policy/chain-runner.js";
+import { compileRules } from "../../src/policy/compiled-rule.js";
 import { scanPool } from "../../src/policy/pool/index.js";
+import type { JsonObject } from "../../src/wire/index.js";
+import { configWith } from "../policy/helpers.js";
+import { simpleConfig, startStack, type Stack } from "./harness.js";
 
 /**
  * Boots the scan pool's workers and waits until one has run a job. Under vitest the workers load
@@ -10,4 +16,23 @@ import { scanPool } from "../../src/policy/pool/index.js";
 export async function warmScanPool(): Promise<void> {
   scanPool().warm();
   await scanPool().run({ kind: "pii", key: "warm-up", spec: { patterns: ["email"], regions: undefined, obfuscated: undefined }, texts: ["warm"], json: [false] });
+}
+
+/**
+ * A gateway stack for large-body tests: one policy `guard` with `rulesYaml` (its `rules:` items), a
+ * fake with no context limit answering "fine", and the scan pool warmed. Call from `beforeAll` with
+ * a generous limit.
+ */
+export async function startLargeBodyStack(rulesYaml: string): Promise<Stack> {
+  const stack = await startStack(simpleConfig(`policies:\n  - id: guard\n    rules:\n${rulesYaml}`), { fake: { maxModelLen: 1e9 } });
+  stack.fake.setReply("fine");
+  await warmScanPool();
+  return stack;
+}
+
+/** What the inline request chain (this thread, no pool) makes of a chat body under `rules`. */
+export async function inlineRequestBody(rules: unknown[], body: JsonObject): Promise<JsonObject> {
+  const segments = requestSegments(body, "chat");
+  const r = await runChainHere(compileRules(configWith([{ id: "guard", rules }])), { phase: "request", segments, guardConversations: () => [], askGuard: undefined, signal: undefined, collectFindings: false });
+  return withTexts(body, r.segments.filter((s, i) => s.text !== segments[i]!.text));
 }

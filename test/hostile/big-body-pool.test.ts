@@ -1,8 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createKeeptrustsClient, Direction } from "../../clients/typescript/src/index.js";
-import { requestSegments, withTexts } from "../../src/policy/body-texts.js";
-import { runChainHere } from "../../src/policy/chain-runner.js";
-import { compileRules } from "../../src/policy/compiled-rule.js";
 import { ScanPool, scanPool } from "../../src/policy/pool/index.js";
 import { sharedMemoryStats } from "../../src/server/index.js";
 
@@ -10,11 +7,10 @@ import { sharedMemoryStats } from "../../src/server/index.js";
 const bodyMemoryMade = () => sharedMemoryStats().made + sharedMemoryStats().reused;
 import { request as httpRequest } from "node:http";
 import type { JsonObject } from "../../src/wire/index.js";
-import { configWith } from "../policy/helpers.js";
 import type { FakeOpenLLM } from "../fixtures/fake-openllm.js";
 import { GUARD_MODELS, startFakeGuardServer } from "../fixtures/fake-guard-model.js";
-import { MODEL, simpleConfig, startStack, type Stack } from "../helpers/harness.js";
-import { warmScanPool } from "../helpers/scan-pool.js";
+import { MODEL, startStack, type Stack } from "../helpers/harness.js";
+import { inlineRequestBody, startLargeBodyStack } from "../helpers/scan-pool.js";
 
 // A body from 256 KiB on is never parsed, walked, redacted or serialised on the main thread: a pool
 // worker reads it from shared memory, runs the request rules over it and writes the upstream body.
@@ -28,27 +24,14 @@ const rules = [
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack(
-    simpleConfig(`policies:
-  - id: guard
-    rules:
-      - { type: pii_detection, action: redact, patterns: [email, credit_card, secret, ssn] }
+  stack = await startLargeBodyStack(`      - { type: pii_detection, action: redact, patterns: [email, credit_card, secret, ssn] }
       - { type: content_filter, action: log, categories: [violence, self_harm] }
-`),
-    { fake: { maxModelLen: 1e9 } },
-  );
-  stack.fake.setReply("fine");
-  await warmScanPool();
+`);
 }, 120_000);
 afterAll(() => stack?.close());
 
 /** What the inline chain (on this thread, no pool) makes of a request body. */
-async function inlineResult(body: JsonObject): Promise<JsonObject> {
-  const compiled = compileRules(configWith([{ id: "guard", rules }]));
-  const segments = requestSegments(body, "chat");
-  const r = await runChainHere(compiled, { phase: "request", segments, guardConversations: () => [], askGuard: undefined, signal: undefined, collectFindings: false });
-  return withTexts(body, r.segments.filter((s, i) => s.text !== segments[i]!.text));
-}
+const inlineResult = (body: JsonObject) => inlineRequestBody(rules, body);
 
 function bigBody(): JsonObject {
   const line = (i: number) => `row ${i}: mail user${i}@example.com card 4111 1111 1111 1111 ssn 123-45-6789 and some prose about the weather.\n`;

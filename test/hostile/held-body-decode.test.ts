@@ -1,11 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { requestSegments, withTexts } from "../../src/policy/body-texts.js";
-import { runChainHere } from "../../src/policy/chain-runner.js";
-import { compileRules } from "../../src/policy/compiled-rule.js";
 import type { JsonObject } from "../../src/wire/index.js";
-import { configWith } from "../policy/helpers.js";
-import { MODEL, simpleConfig, startStack, type Stack } from "../helpers/harness.js";
-import { warmScanPool } from "../helpers/scan-pool.js";
+import { MODEL, type Stack } from "../helpers/harness.js";
+import { inlineRequestBody, startLargeBodyStack } from "../helpers/scan-pool.js";
 
 // A held body (256 KiB and up) is decoded by a worker straight from shared memory, with no private
 // copy first: it must read exactly as a small body does (TextDecoder: a leading BOM dropped,
@@ -15,24 +11,9 @@ const rules = [{ type: "pii_detection", action: "redact", patterns: ["email", "c
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack(
-    simpleConfig(`policies:
-  - id: guard
-    rules:
-      - { type: pii_detection, action: redact, patterns: [email, credit_card, ssn] }
-`),
-    { fake: { maxModelLen: 1e9 } },
-  );
-  stack.fake.setReply("fine");
-  await warmScanPool();
+  stack = await startLargeBodyStack("      - { type: pii_detection, action: redact, patterns: [email, credit_card, ssn] }\n");
 }, 120_000);
 afterAll(() => stack?.close());
-
-async function inline(body: JsonObject): Promise<JsonObject> {
-  const segments = requestSegments(body, "chat");
-  const r = await runChainHere(compileRules(configWith([{ id: "guard", rules }])), { phase: "request", segments, guardConversations: () => [], askGuard: undefined, signal: undefined, collectFindings: false });
-  return withTexts(body, r.segments.filter((s, i) => s.text !== segments[i]!.text));
-}
 
 describe("held bodies decoded in place", { timeout: 120_000 }, () => {
   it("a leading BOM is dropped and the body redacted as inline; invalid UTF-8 gets the small body's 400", async () => {
@@ -43,7 +24,7 @@ describe("held bodies decoded in place", { timeout: 120_000 }, () => {
     const ok = await post(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(body))]));
     expect({ status: ok.status, text: ok.status === 200 ? "" : await ok.text() }).toEqual({ status: 200, text: "" });
     const sent = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!.body as JsonObject;
-    expect(sent.messages).toEqual((await inline(body)).messages);
+    expect(sent.messages).toEqual((await inlineRequestBody(rules, body)).messages);
     expect(JSON.stringify(sent)).not.toContain("@example.com");
     const bad = Buffer.from(JSON.stringify(body));
     bad[bad.length - 5000] = 0xc3;

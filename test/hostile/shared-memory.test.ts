@@ -15,8 +15,8 @@ import {
   sharedMemoryStats,
   takeKeptSharedMemory,
 } from "../../src/wire/index.js";
-import { MODEL, simpleConfig, startStack, type Stack } from "../helpers/harness.js";
-import { warmScanPool } from "../helpers/scan-pool.js";
+import { MODEL, type Stack } from "../helpers/harness.js";
+import { startLargeBodyStack } from "../helpers/scan-pool.js";
 
 const KiB = 1024;
 
@@ -85,16 +85,7 @@ describe("pooled shared memory", () => {
 describe("pooled memory through the gateway", { timeout: 120_000 }, () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack(
-      simpleConfig(`policies:
-  - id: guard
-    rules:
-      - { type: pii_detection, action: redact, patterns: [email] }
-`),
-      { fake: { maxModelLen: 1e9 } },
-    );
-    stack.fake.setReply("fine");
-    await warmScanPool();
+    stack = await startLargeBodyStack("      - { type: pii_detection, action: redact, patterns: [email] }\n");
   }, 120_000);
   afterAll(() => stack?.close());
 
