@@ -1,4 +1,4 @@
-import { heldBodyOf, holdBody, releaseSharedMemory, sharedMemory, takeKeptSharedMemory, type HeldBody, type JsonObject, type Operation } from "../wire/index.js";
+import { adoptSharedMemory, heldBodyOf, holdBody, releaseSharedMemory, sharedMemory, takeKeptSharedMemory, type HeldBody, type JsonObject, type Operation } from "../wire/index.js";
 import { requestConversations, runChainHere, type RuleOutcome } from "./chain-runner.js";
 import { pooledJudge } from "./chain-offload.js";
 import type { CompiledRule } from "./compiled-rule.js";
@@ -35,6 +35,9 @@ function written(dest: SharedArrayBuffer | undefined, changed: { bytes: SharedAr
     return dest;
   }
   releaseSharedMemory(dest);
+  // The worker's own buffer (of a size class) joins the pool: kept for the next rewrite once the
+  // request is done, so a steady flow of large redacted bodies stops faulting in fresh pages.
+  if (changed && owned && adoptSharedMemory(changed.bytes)) owned.push(changed.bytes);
   return changed?.bytes;
 }
 
@@ -84,6 +87,9 @@ export async function parseHeldBody(bytes: SharedArrayBuffer, length: number, ma
 export async function serialiseHeldBody(body: JsonObject): Promise<Uint8Array | undefined> {
   const held = heldBodyOf(body);
   if (!held) return undefined;
+  // A rule rewrote the body and nothing changed the skeleton since (a small JSON to compare): the
+  // worker's bytes are already the upstream form, byte for byte; no job, no copy of the body.
+  if (held.written !== undefined && JSON.stringify(body) === held.written) return new Uint8Array(held.bytes, 0, held.length);
   let dest: SharedArrayBuffer | undefined = await sharedMemory(held.length + REWRITE_SLACK);
   try {
     const r = await scanPool().run({ kind: "serialise-body", body: ref(held), skeleton: body, dest });
@@ -94,6 +100,7 @@ export async function serialiseHeldBody(body: JsonObject): Promise<Uint8Array | 
       dest = undefined;
       return out;
     }
+    // It did not fit `dest`: the worker's own shared buffer, exactly the body's length.
     return new Uint8Array(r);
   } finally {
     releaseSharedMemory(dest);
@@ -155,7 +162,7 @@ export async function checkHeldRequest(
     events.push(...out.events);
     if (out.blocked) throw new PolicyError(out.blocked.code, out.blocked.message, batch[out.blocked.rule]!, events);
     if (out.changed) {
-      cur = { ...cur, bytes: bytes!, length: out.changed.length, extraBytes: out.changed.extraBytes, version: out.changed.version };
+      cur = { ...cur, bytes: bytes!, length: out.changed.length, extraBytes: out.changed.extraBytes, version: out.changed.version, written: out.changed.written };
       skeleton = holdBody(out.changed.skeleton as JsonObject, cur);
     }
     i = j;

@@ -25,6 +25,12 @@ export interface HeldBody {
    */
   version?: number;
   /**
+   * When a pool worker wrote these bytes from a skeleton (a rule's rewrite): that skeleton's JSON.
+   * The bytes are then exactly what writing the upstream form from a skeleton with this same JSON
+   * gives, so a request whose skeleton is unchanged sends them as they are (src/policy/held-chain.ts).
+   */
+  written?: string;
+  /**
    * Pooled shared memory this request holds (src/wire/shared-memory.ts): the body's own bytes and
    * what workers wrote for it. One array for every version of the record (spreads share it), so
    * the front door releases them all with releaseHeldBody() once the request is done.

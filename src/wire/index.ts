@@ -4,10 +4,12 @@
 export type { CallContext, CancelSignal, ChatResult, Chunk, FrontDoor, JsonObject, Operation, Principal, RequestOrigin, Scope } from "./wire-types.js";
 export { heldBodyOf, holdBody, releaseHeldBody, type HeldBody } from "./held-body.js";
 export {
+  adoptSharedMemory,
   endLease,
   leaseSharedMemory,
   releaseSharedMemory,
   sharedMemory,
+  sharedMemoryClass,
   sharedMemorySettled,
   sharedMemoryStats,
   stopSharedMemory,

@@ -61,6 +61,8 @@ let nextId = 1;
 let made = 0;
 /** Buffers handed out again from the kept ones (for tests and metrics). */
 let reused = 0;
+/** Buffers pool workers made that were taken for reuse (for tests and metrics). */
+let adopted = 0;
 
 /** Buffers of ours: out (in a request's hands), clearing (being zeroed), or kept (ready for reuse). */
 const state = new WeakMap<SharedArrayBuffer, "out" | "clearing" | "kept">();
@@ -105,12 +107,16 @@ function ask(message: { size?: number; clear?: SharedArrayBuffer }): Promise<Sha
   });
 }
 
-/** The size class of a request for `size` bytes: a power of two from 256 KiB. */
-function classOf(size: number): number {
+/**
+ * The size class of a request for `size` bytes: a power of two from 256 KiB. A pool worker that
+ * must make a buffer itself makes one of this size, so the main thread can adopt it for reuse.
+ */
+export function sharedMemoryClass(size: number): number {
   let c = MIN_CLASS;
   while (c < size) c *= 2;
   return c;
 }
+const classOf = sharedMemoryClass;
 
 /**
  * A zero-filled SharedArrayBuffer of at least `size` bytes whose pages are already in memory: a
@@ -180,6 +186,19 @@ export function releaseSharedMemory(sab: SharedArrayBuffer | undefined): void {
   );
 }
 
+/**
+ * Takes a buffer a pool worker made (of a size class: sharedMemoryClass) as one of ours, in a
+ * request's hands: released like one from sharedMemory(), it is zeroed and kept for the next
+ * large body instead of being collected, so the next rewrite does not fault in fresh pages.
+ * Whether it was taken (a buffer of another size, or one already known, is not).
+ */
+export function adoptSharedMemory(sab: SharedArrayBuffer): boolean {
+  if (state.has(sab) || sab.byteLength !== classOf(sab.byteLength)) return false;
+  state.set(sab, "out");
+  adopted++;
+  return true;
+}
+
 /** A pool job reads or writes `sab` until endLease(): a release meanwhile waits for it. */
 export function leaseSharedMemory(sab: SharedArrayBuffer): void {
   leases.set(sab, (leases.get(sab) ?? 0) + 1);
@@ -195,9 +214,9 @@ export function endLease(sab: SharedArrayBuffer): void {
   if (releaseWhenFree.delete(sab)) releaseSharedMemory(sab);
 }
 
-/** Counters since start (tests, metrics): buffers made by the helper, handed out again, kept now. */
-export function sharedMemoryStats(): { made: number; reused: number; keptBytes: number } {
-  return { made, reused, keptBytes };
+/** Counters since start (tests, metrics): buffers made by the helper, handed out again, adopted from workers, kept now. */
+export function sharedMemoryStats(): { made: number; reused: number; adopted: number; keptBytes: number } {
+  return { made, reused, adopted, keptBytes };
 }
 
 /** Resolves once every release asked for so far has been zeroed and kept (tests). */

@@ -63,12 +63,17 @@ describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
     const grew = (k: "parse-body" | "body-chain" | "serialise-body") => (pool.completedByKind[k] ?? 0) - (before[k] ?? 0);
     expect(grew("parse-body")).toBeGreaterThanOrEqual(1);
     expect(grew("body-chain")).toBeGreaterThanOrEqual(1);
-    expect(grew("serialise-body")).toBeGreaterThanOrEqual(1);
+    // The worker wrote the redacted body from its skeleton; nothing changed that skeleton after
+    // (the model is the target's own), so those bytes went upstream as they were: no third job.
+    expect(grew("serialise-body")).toBe(0);
     // Its shared memory was made (and faulted in) by the helper thread or reused, never made on the event loop.
     expect(bodyMemoryMade() - madeBefore).toBeGreaterThanOrEqual(1);
 
-    const sent = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!.body as JsonObject;
+    const request = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!;
+    const sent = request.body as JsonObject;
     const expected = await inlineResult(body);
+    // Byte for byte what JSON.stringify makes of the inline chain's body (booleans: no megabyte diffs).
+    expect(request.rawBody === JSON.stringify(expected)).toBe(true);
     expect(sent.messages).toEqual(expected.messages);
     expect(sent.tools).toEqual(expected.tools);
     expect(sent.temperature).toBe(0.2);
@@ -77,6 +82,22 @@ describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
     const parts = (sent.messages as { content: { text: string }[] }[])[2]!.content;
     expect(parts[0]!.text.endsWith("write to [REDACTED:EMAIL]")).toBe(true);
     expect(parts[1]!.text).toBe("[REDACTED:EMAIL] today");
+  });
+
+  it("a large body whose skeleton changes after the rules (the target's upstream model) is written again by a worker, byte for byte", async () => {
+    const pool = scanPool();
+    const before = { ...pool.completedByKind };
+    // Asked by the target's id: the upstream gets the target's model name instead.
+    const body = { ...bigBody(), model: "openllm-llama3" };
+    const r = await stack.openai().chat.completions.create(body as never);
+    expect(r.choices[0]!.message.content).toBe("fine");
+    const grew = (k: "body-chain" | "serialise-body") => (pool.completedByKind[k] ?? 0) - (before[k] ?? 0);
+    expect(grew("body-chain")).toBeGreaterThanOrEqual(1);
+    expect(grew("serialise-body")).toBe(1);
+    const request = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!;
+    const expected = { ...(await inlineResult(body)), model: MODEL };
+    expect(request.rawBody === JSON.stringify(expected)).toBe(true);
+    expect(request.rawBody).not.toContain("openllm-llama3");
   });
 
   it("a large body without Content-Length (chunked, growing past each buffer) arrives whole", async () => {
@@ -130,8 +151,11 @@ describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
     const grew = (k: "module" | "body-chain" | "serialise-body") => (pool.completedByKind[k] ?? 0) - (before[k] ?? 0);
     expect(grew("module")).toBe(1);
     expect(grew("body-chain")).toBeGreaterThanOrEqual(1);
-    expect(grew("serialise-body")).toBeGreaterThanOrEqual(1);
-    const sent = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!.body as JsonObject;
+    // The rewrite, written by the worker from the skeleton the front door made, goes as it is.
+    expect(grew("serialise-body")).toBe(0);
+    const request = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!;
+    expect(request.rawBody === JSON.stringify(JSON.parse(request.rawBody))).toBe(true);
+    const sent = request.body as JsonObject;
     const expected = await inlineResult({ model: MODEL, messages: body.messages, temperature: 0.2 });
     expect(sent.messages).toEqual(expected.messages);
     expect(sent.temperature).toBe(0.2);
@@ -141,7 +165,11 @@ describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
     for await (const c of kt.chat.streamChatCompletion({ model: MODEL, messages })) text += c.choices[0]?.delta?.content ?? "";
     expect(text).toBe("fine");
     expect(grew("module")).toBe(2);
-    const streamed = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!.body as JsonObject;
+    // The streamed request's body (`stream: true` from the front door) is its rewrite too.
+    expect(grew("serialise-body")).toBe(0);
+    const streamedRequest = stack.fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1)!;
+    expect(streamedRequest.rawBody === JSON.stringify(JSON.parse(streamedRequest.rawBody))).toBe(true);
+    const streamed = streamedRequest.body as JsonObject;
     expect(streamed.messages).toEqual(expected.messages);
     expect(streamed.stream).toBe(true);
   });

@@ -113,9 +113,9 @@ describe("pooled memory through the gateway", { timeout: 120_000 }, () => {
     const r2 = await stack.openai().chat.completions.create(second as never);
     expect(r2.choices[0]!.message.content).toBe("fine");
     expect(pool.completedByKind["body-chain"]).toBe(chains + 1);
-    // The first request gave back two buffers (its body and its upstream form; its rewrite was
-    // made by the worker, none being kept then): the second's body and rewrite reuse them, and
-    // only its upstream form needs a new one.
+    // The first request gave back two buffers: its body's, and its rewrite's (made by the worker,
+    // none being kept then, and adopted into the pool; the rewrite went upstream as it was). The
+    // second's body and rewrite reuse them.
     expect(sharedMemoryStats().reused - before.reused).toBeGreaterThanOrEqual(2);
     expect(sharedMemoryStats().made - before.made).toBeLessThanOrEqual(1);
     const sent = stack.fake.requests.at(-1)!;

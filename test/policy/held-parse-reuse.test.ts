@@ -42,9 +42,9 @@ async function chain(ref: HeldRef, rewriteVersion: number): Promise<NonNullable<
   return out.changed!;
 }
 
-function upstreamText(r: ArrayBuffer | number): string {
+function upstreamText(r: SharedArrayBuffer | number): string {
   expect(typeof r).not.toBe("number");
-  return Buffer.from(r as ArrayBuffer).toString("utf8");
+  return Buffer.from(r as SharedArrayBuffer).toString("utf8");
 }
 
 describe("held body parsed once per request in a worker", { timeout: 120_000 }, () => {

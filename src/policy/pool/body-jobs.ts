@@ -1,10 +1,11 @@
 import { isUtf8 } from "node:buffer";
 import type { HeldBody, JsonObject, Operation } from "../../wire/index.js";
-import { nestingExceeds } from "../../wire/index.js";
+import { nestingExceeds, sharedMemoryClass } from "../../wire/index.js";
 import { requestSegments, withTexts, type TextSegment } from "../body-texts.js";
 import { runChainHere } from "../chain-runner.js";
 import type { CompiledRule, RuleSource } from "../compiled-rule.js";
 import type { GovernanceEvent } from "../governance-event.js";
+import { filledByteLength, jsonByteLength, writeFilled } from "./held-json.js";
 
 /**
  * The work on a held body (src/wire/held-body.ts), in a pool worker: parsing the client's bytes,
@@ -50,7 +51,7 @@ export interface BodyChainResult {
    * The rewritten body, when a rule changed a text. `inDest`: written into the job's `dest` (a
    * SharedArrayBuffer posted back is a new object on the main thread, so identity cannot say).
    */
-  changed: (HeldResult & { bytes: SharedArrayBuffer; length: number; inDest: boolean; version: number | undefined }) | undefined;
+  changed: (HeldResult & { bytes: SharedArrayBuffer; length: number; inDest: boolean; version: number | undefined; written: string | undefined }) | undefined;
 }
 
 export interface BodySegmentsJob {
@@ -144,15 +145,53 @@ export function heldParseStats(): { parses: number; reuses: number } {
 const encoder = new TextEncoder();
 
 /**
- * JSON as UTF-8 in `dest` when it fits (pooled memory already faulted in), else in a new shared
- * buffer; encoded straight into it.
+ * The skeleton's JSON (small) beside the bytes written from it: the main thread sends the held
+ * bytes upstream as they are when its own skeleton still gives this JSON (src/policy/held-chain.ts).
+ * Up to this many characters; a larger skeleton is not worth comparing there.
  */
-function sharedJson(json: string, dest: SharedArrayBuffer | undefined): { bytes: SharedArrayBuffer; length: number; inDest: boolean } {
-  const length = Buffer.byteLength(json);
+export const WRITTEN_MAX_CHARS = 64 * 1024;
+
+/**
+ * The JSON of `skeleton` with its placeholders filled from `strings` (JSON.stringify of the
+ * filled object, byte for byte) as UTF-8: into `dest` when it fits (pooled memory already faulted
+ * in), else into a new shared buffer. Written piece by piece (src/policy/pool/held-json.ts): the
+ * whole body is never one string.
+ */
+function writeShared(skeleton: unknown, strings: readonly string[], nonce: string, dest: SharedArrayBuffer | undefined): { bytes: SharedArrayBuffer; length: number; inDest: boolean; json: string } {
+  const json = JSON.stringify(skeleton);
+  const sized = filledByteLength(json, strings, nonce);
+  if (!sized) {
+    // A placeholder names no string (never made by the gateway): fill the object, as before.
+    const whole = JSON.stringify(fillPlaceholders(skeleton, strings, nonce));
+    const length = Buffer.byteLength(whole);
+    const inDest = dest !== undefined && dest.byteLength >= length;
+    const bytes = inDest ? dest : new SharedArrayBuffer(sharedMemoryClass(length));
+    encoder.encodeInto(whole, new Uint8Array(bytes, 0, length));
+    return { bytes, length, inDest, json };
+  }
+  const { length, pieces } = sized;
   const inDest = dest !== undefined && dest.byteLength >= length;
-  const bytes = inDest ? dest : new SharedArrayBuffer(length);
-  encoder.encodeInto(json, new Uint8Array(bytes, 0, length));
-  return { bytes, length, inDest };
+  // Of a size class, so the main thread can keep it for reuse (src/wire/shared-memory.ts).
+  const bytes = inDest ? dest : new SharedArrayBuffer(sharedMemoryClass(length));
+  const wrote = writeFilled(pieces, Buffer.from(bytes, 0, length));
+  if (wrote !== length) throw new Error(`held body written as ${wrote} bytes, sized ${length}`);
+  return { bytes, length, inDest, json };
+}
+
+/** The skeleton with each placeholder replaced by its string (a missing one: undefined, as JSON.stringify drops). */
+function fillPlaceholders(skeleton: unknown, strings: readonly string[], nonce: string): unknown {
+  const prefix = `\u0000kt-held:${nonce}:`;
+  const fill = (v: unknown): unknown => {
+    if (typeof v === "string") return v.startsWith(prefix) ? strings[Number(v.slice(prefix.length))] : v;
+    if (Array.isArray(v)) return v.map(fill);
+    if (v !== null && typeof v === "object") {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v)) out[k] = fill((v as Record<string, unknown>)[k]);
+      return out;
+    }
+    return v;
+  };
+  return fill(skeleton);
 }
 
 function placeholder(nonce: string, n: number): string {
@@ -167,15 +206,21 @@ const MAX_KEY_CHARS = 64 * 1024;
  * placeholder naming its rank in walk order.
  */
 export function skeletonOf(body: unknown, holdMin: number, nonce: string): HeldResult | BodyFault {
-  let n = 0;
+  const r = skeletonWithStrings(body, holdMin, nonce);
+  return "fault" in r ? r : { skeleton: r.skeleton, extraBytes: r.extraBytes };
+}
+
+/** skeletonOf, and the held strings in the placeholders' order. */
+function skeletonWithStrings(body: unknown, holdMin: number, nonce: string): (HeldResult & { strings: string[] }) | BodyFault {
   let extraBytes = 0;
   let badKey = false;
+  const strings: string[] = [];
   const walk = (v: unknown): unknown => {
     if (typeof v === "string") {
       if (v.length < holdMin) return v;
-      const p = placeholder(nonce, n++);
+      const p = placeholder(nonce, strings.push(v) - 1);
       // JSON bytes, escapes included: never fewer than any count of the string's bytes.
-      extraBytes += Buffer.byteLength(JSON.stringify(v)) - Buffer.byteLength(JSON.stringify(p));
+      extraBytes += jsonByteLength(v) - jsonByteLength(p);
       return p;
     }
     if (Array.isArray(v)) return v.map(walk);
@@ -190,7 +235,7 @@ export function skeletonOf(body: unknown, holdMin: number, nonce: string): HeldR
     return v;
   };
   const skeleton = walk(body);
-  return badKey ? { fault: "key" } : { skeleton, extraBytes };
+  return badKey ? { fault: "key" } : { skeleton, extraBytes, strings };
 }
 
 /** The held strings of a body, in the skeleton's walk order. */
@@ -247,12 +292,15 @@ export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) =
   const changes = r.segments.filter((s, i) => s.text !== segments[i]!.text);
   if (changes.length === 0) return { events: r.events, blocked: undefined, changed: undefined };
   const out = withTexts(body, changes);
-  const { bytes, length, inDest } = sharedJson(JSON.stringify(out), job.dest);
-  const skeleton = skeletonOf(out, job.body.holdMin, job.body.nonce) as HeldResult;
+  const held = skeletonWithStrings(out, job.body.holdMin, job.body.nonce) as HeldResult & { strings: string[] };
+  // Written from the skeleton, as the upstream form is: the same bytes serialiseBody would write
+  // for an unchanged skeleton, so the main thread may send these as they are.
+  const { bytes, length, inDest, json } = writeShared(held.skeleton, held.strings, job.body.nonce, job.dest);
   // The rewrite is what the next job (the upstream form) reads: kept under its new version.
   const version = job.rewriteVersion;
   remember({ ...job.body, version }, out);
-  return { events: r.events, blocked: undefined, changed: { ...skeleton, bytes, length, inDest, version } };
+  const written = json.length <= WRITTEN_MAX_CHARS ? json : undefined;
+  return { events: r.events, blocked: undefined, changed: { skeleton: held.skeleton, extraBytes: held.extraBytes, bytes, length, inDest, version, written } };
 }
 
 /** The body's texts, for a guard-model rule that runs on the main thread. */
@@ -262,30 +310,14 @@ export function segmentsOfBody(job: BodySegmentsJob): TextSegment[] {
 
 /**
  * The body as it goes upstream: the skeleton with each placeholder replaced by its string, as
- * UTF-8: its length when written into `dest`, else a new buffer.
+ * UTF-8: its length when written into `dest`, else a new shared buffer holding exactly it.
  */
-export function serialiseBody(job: SerialiseBodyJob): ArrayBuffer | number {
+export function serialiseBody(job: SerialiseBodyJob): SharedArrayBuffer | number {
   const strings = heldStrings(parsed(job.body), job.body.holdMin);
   // The request's last job on its body: the worker lets it go (a failover parses it again).
   last = undefined;
-  const prefix = `\u0000kt-held:${job.body.nonce}:`;
-  const fill = (v: unknown): unknown => {
-    if (typeof v === "string") return v.startsWith(prefix) ? strings[Number(v.slice(prefix.length))] : v;
-    if (Array.isArray(v)) return v.map(fill);
-    if (v !== null && typeof v === "object") {
-      const out: Record<string, unknown> = {};
-      for (const k of Object.keys(v)) out[k] = fill((v as Record<string, unknown>)[k]);
-      return out;
-    }
-    return v;
-  };
-  const json = JSON.stringify(fill(job.skeleton));
-  if (job.dest) {
-    const length = Buffer.byteLength(json);
-    if (length <= job.dest.byteLength) {
-      encoder.encodeInto(json, new Uint8Array(job.dest, 0, length));
-      return length;
-    }
-  }
-  return encoder.encode(json).buffer as ArrayBuffer;
+  const r = writeShared(job.skeleton, strings, job.body.nonce, job.dest);
+  // Did not fit the pooled memory: the new shared buffer it went into comes back instead, as a
+  // view of exactly the body (a rare case: the skeleton grew past the room left for it).
+  return r.inDest ? r.length : r.bytes.slice(0, r.length);
 }

@@ -81,7 +81,7 @@ export interface JudgeJob {
 }
 
 export type ScanJob = PiiJob | ContentJob | ChainJob | JudgeJob | BodyJob;
-export type ScanResult = PiiTextResult[] | ContentTextResult[] | ChainJobResult | ClassifierVerdict | ParseBodyResult | BodyChainResult | TextSegment[] | ArrayBuffer | number;
+export type ScanResult = PiiTextResult[] | ContentTextResult[] | ChainJobResult | ClassifierVerdict | ParseBodyResult | BodyChainResult | TextSegment[] | ArrayBuffer | SharedArrayBuffer | number;
 
 const compiledSpecs = new Map<string, Scanner>();
 

@@ -107,7 +107,7 @@ export class ScanPool {
   run(job: ParseBodyJob): Promise<ParseBodyResult>;
   run(job: BodyChainJob): Promise<BodyChainResult>;
   run(job: BodySegmentsJob): Promise<TextSegment[]>;
-  run(job: SerialiseBodyJob): Promise<ArrayBuffer | number>;
+  run(job: SerialiseBodyJob): Promise<SharedArrayBuffer | number>;
   run(job: ModuleJob): Promise<unknown>;
   run(job: ScanJob): Promise<ScanResult> {
     if (this.closed) return Promise.resolve(runScanJob(job));
