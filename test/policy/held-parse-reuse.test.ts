@@ -84,3 +84,42 @@ describe("held body parsed once per request in a worker", { timeout: 120_000 }, 
     expect(s1.reuses - s0.reuses).toBe(0);
   });
 });
+
+describe("a held body's jobs go to the worker that parsed it", { timeout: 120_000 }, () => {
+  let two: ScanPool;
+  beforeAll(async () => {
+    two = new ScanPool({ size: 2 });
+    // Both workers booted: two jobs at once land on one each.
+    await Promise.all([0, 1].map(() => two.run({ kind: "pii", key: "warm-up", spec: { patterns: ["email"], regions: undefined, obfuscated: undefined }, texts: ["warm"], json: [false] })));
+  }, 120_000);
+  afterAll(() => two?.close());
+
+  /** Both workers' counts, summed: two jobs posted together run one on each. */
+  const statsOfBoth = async () => {
+    const job = { kind: "module", url: bodyJobs, name: "heldParseStats", input: undefined, chars: 0 } as const;
+    const [a, b] = (await Promise.all([two.run(job), two.run(job)])) as { parses: number; reuses: number }[];
+    return { parses: a!.parses + b!.parses, reuses: a!.reuses + b!.reuses };
+  };
+
+  it("two bodies parsed side by side, then their rules run in the other order: no body parsed twice", async () => {
+    const a = held("n-aff-a", 2_000_001).ref;
+    const b = held("n-aff-b", 2_000_002).ref;
+    const s0 = await statsOfBoth();
+    // Posted together: one worker parses each.
+    await Promise.all([two.run({ kind: "parse-body", body: a, maxDepth: 64 }), two.run({ kind: "parse-body", body: b, maxDepth: 64 })]);
+    // Then one at a time, b first: the first free worker would be a's; each must go to its own.
+    const cb = await chainOn(two, b, 2_000_003);
+    const ca = await chainOn(two, a, 2_000_004);
+    expect(cb.version).toBe(2_000_003);
+    expect(ca.version).toBe(2_000_004);
+    const s1 = await statsOfBoth();
+    expect(s1.parses - s0.parses).toBe(2);
+    expect(s1.reuses - s0.reuses).toBe(2);
+  });
+});
+
+async function chainOn(p: ScanPool, ref: HeldRef, rewriteVersion: number): Promise<NonNullable<BodyChainResult["changed"]>> {
+  const out = await p.run({ kind: "body-chain", body: ref, op: "chat", rules: maskRule(), rewriteVersion });
+  expect(out.changed).toBeDefined();
+  return out.changed!;
+}

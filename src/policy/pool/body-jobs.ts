@@ -119,9 +119,16 @@ function keyOf(body: HeldRef): string | undefined {
   return body.version === undefined ? undefined : `${body.nonce}:${body.version}`;
 }
 
+/** A kept body is let go after this long without a job (a rewrite sent as it is has no last job). */
+const FORGET_MS = 10_000;
+let forget: ReturnType<typeof setTimeout> | undefined;
+
 function remember(body: HeldRef, parsedBody: JsonObject): void {
   const key = keyOf(body);
   last = key === undefined ? undefined : { key, body: parsedBody };
+  if (forget) clearTimeout(forget);
+  forget = last ? setTimeout(() => (last = undefined), FORGET_MS) : undefined;
+  forget?.unref?.();
 }
 
 /** The held body parsed (its bytes were checked when it was first parsed). */
