@@ -17,14 +17,23 @@
  * data line as the relay does (its raw text when the guard kept one, JSON.stringify otherwise).
  *   PARTS_BASE=/path/to/older/build ...      the same parts of another build (its dist/), alternated with this one's
  *   PARTS_ROUNDS=5 PARTS_REPEAT=3            rounds per process; processes per part and build
+ *
+ * PARTS_INSTR=1 counts instructions instead of CPU time (valgrind's callgrind, as bench/
+ * instructions.ts does; `apt-get install -y valgrind`): each part's process runs under
+ * `valgrind --tool=callgrind --instr-atstart=no`, is warmed up uninstrumented (PARTS_WARMUP
+ * requests, default 2000; 300 for the policy parts), then PARTS_N requests (default 500; 100 for
+ * the policy parts) are counted; V8's optimising compiler is left out. Load-independent: the
+ * figure that tells two builds apart on a busy machine. PARTS_INSTR_ARGS=--perf-basic-prof adds
+ * the attribution by part of the code.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { CHAT_BODY, gatewayConfig } from "./lib/configs.js";
 import { envNum } from "./lib/load.js";
+import { collect, control } from "./lib/callgrind.js";
 import { ROOT } from "./lib/proc.js";
 import { fmt, table } from "./lib/report.js";
 
@@ -186,6 +195,120 @@ async function child(part: Part, root: string): Promise<void> {
   }
 }
 
+/**
+ * In a child under callgrind: warm up uninstrumented, say "warm", wait for "go" (the parent has
+ * switched instrumentation on), run the measured batch, say "done", exit when stdin closes.
+ */
+async function childInstr(part: Part, root: string): Promise<void> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "kt-bench-parts-"));
+  const policy = part.startsWith("policy");
+  try {
+    const { one, close } = await setUp(part, root, tmp);
+    const batch = async (n: number) => {
+      const inFlight: unknown[] = [];
+      for (let i = 0; i < n; i++) {
+        inFlight.push(one());
+        if (inFlight.length === 16) {
+          await Promise.all(inFlight);
+          inFlight.length = 0;
+        }
+      }
+      await Promise.all(inFlight);
+    };
+    await batch(envNum("PARTS_WARMUP", policy ? 300 : 2000));
+    const lines = lineReader(process.stdin);
+    process.stdout.write("warm\n");
+    await lines();
+    await batch(envNum("PARTS_N", policy ? 100 : 500));
+    process.stdout.write("done\n");
+    await lines();
+    await close?.();
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Resolves each call with the next line of a stream (or at its end). */
+function lineReader(s: NodeJS.ReadableStream): () => Promise<void> {
+  let buf = "";
+  let waiting: (() => void) | undefined;
+  let count = 0;
+  let ended = false;
+  s.setEncoding("utf8");
+  s.on("data", (d: string) => {
+    buf += d;
+    while (buf.includes("\n")) {
+      buf = buf.slice(buf.indexOf("\n") + 1);
+      count++;
+      waiting?.();
+    }
+  });
+  s.on("end", () => {
+    ended = true;
+    waiting?.();
+  });
+  return () =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (count > 0 || ended) {
+          if (count > 0) count--;
+          waiting = undefined;
+          resolve();
+        } else waiting = check;
+      };
+      check();
+    });
+}
+
+/** Instructions per request of one part, counted by callgrind; and by part of the code when named. */
+async function runInstr(part: Part, root: string): Promise<{ perRequest: number; parts: Map<string, number> }> {
+  // PARTS_KEEP=dir keeps the callgrind files (and perf maps) there for callgrind_annotate.
+  const keep = process.env.PARTS_KEEP;
+  const dir = keep ?? mkdtempSync(path.join(os.tmpdir(), "kt-bench-parts-cg-"));
+  const n = envNum("PARTS_N", part.startsWith("policy") ? 100 : 500);
+  const extra = (process.env.PARTS_INSTR_ARGS ?? "").split(" ").filter(Boolean);
+  if (extra.includes("--perf-basic-prof")) extra.push("--logfile=/dev/null");
+  const child = spawn(
+    "valgrind",
+    ["--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${path.join(dir, "cg.%p")}`, process.execPath, "--interrupt-budget=6758", ...extra, "--import", "tsx", path.join(ROOT, "bench", "parts.ts"), "--child-instr", part, root],
+    { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] },
+  );
+  let err = "";
+  child.stderr.on("data", (d) => (err = (err + String(d)).slice(-4000)));
+  const lines = lineReader(child.stdout);
+  const exited = new Promise<number | null>((r) => child.on("exit", r));
+  try {
+    await Promise.race([lines(), exited]);
+    if (child.exitCode !== null) throw new Error(`bench/parts ${part} under callgrind exited: ${err}`);
+    control(child.pid!, "-i", "on");
+    child.stdin.write("go\n");
+    await lines();
+    control(child.pid!, "-d");
+    const c = collect(dir, child.pid!, keep !== undefined, part);
+    child.stdin.end();
+    await exited;
+    return { perRequest: (c.total - c.compiler) / n, parts: new Map([...c.parts].map(([k, v]) => [k, v / n])) };
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function mainInstr(parts: Part[], base: string | undefined): Promise<void> {
+  const rows: (string | number | undefined)[][] = [];
+  const attribution: [string, Map<string, number>][] = [];
+  for (const part of parts) {
+    const mine = await runInstr(part, ROOT);
+    const theirs = base ? await runInstr(part, base) : undefined;
+    rows.push([part, fmt(mine.perRequest / 1000, 1) + " k", ...(theirs ? [fmt(theirs.perRequest / 1000, 1) + " k"] : [])]);
+    attribution.push([part, mine.parts]);
+  }
+  process.stdout.write(table(["part", "instructions/req", ...(base ? ["baseline instructions/req"] : [])], rows) + "\n");
+  if (process.env.PARTS_INSTR_ARGS?.includes("--perf-basic-prof"))
+    for (const [part, m] of attribution)
+      process.stdout.write(`\n${part}:\n` + table(["code", "thousand instructions/req"], [...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, fmt(v / 1000, 1)])) + "\n");
+}
+
 function run(part: Part, root: string): number[] {
   const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "bench", "parts.ts"), "--child", part, root], { cwd: ROOT, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`bench/parts ${part} (${root}) failed: ${r.stderr}`);
@@ -199,8 +322,10 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   if (process.argv[2] === "--child") return child(process.argv[3] as Part, process.argv[4]!);
+  if (process.argv[2] === "--child-instr") return childInstr(process.argv[3] as Part, process.argv[4]!);
   const parts = (process.env.PARTS?.split(",") ?? PARTS) as Part[];
   const base = process.env.PARTS_BASE;
+  if (process.env.PARTS_INSTR === "1") return mainInstr(parts, base);
   const rows: (string | number | undefined)[][] = [];
   for (const part of parts) {
     const mine: number[] = [];
