@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from "pino";
+import { isoTime, jsonString } from "../wire/index.js";
 
 export type LogFormat = "json" | "pretty";
 export type { Logger };
@@ -83,7 +84,7 @@ export function writeInfoLine(fieldsJson: string, msg: string): void {
   const l = log;
   if (!l.isLevelEnabled("info")) return;
   const stream = (l as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
-  stream.write(`{"level":"info","time":"${new Date().toISOString()}"${baseJson},${fieldsJson},"msg":${JSON.stringify(msg)}}\n`);
+  stream.write(`{"level":"info","time":"${isoTime(Date.now())}"${baseJson},${fieldsJson},"msg":${jsonString(msg)}}\n`);
 }
 
 /** Writes out buffered lines now (before exit). */

@@ -19,6 +19,53 @@ export const SEP = "\u0001";
 
 type Labels = Record<string, string>;
 
+interface KeyNode {
+  key: string;
+  next: Map<string, KeyNode> | undefined;
+}
+
+/** Distinct keys a KeyJoin keeps before it starts over (label sets come from the config: far fewer). */
+const MAX_KEYS = 10_000;
+
+/**
+ * Label values joined by SEP, one string per distinct combination, found through a map per value.
+ * A key built per update (`a + SEP + b + …`) is a new string each time: the cell lookup then copies
+ * it flat and hashes every character, and compares it character by character with the stored key.
+ * The values themselves (config ids, literals, property names) keep their hash, so a lookup per
+ * value costs no hashing, and the key found is the stored one.
+ */
+export class KeyJoin {
+  private root = new Map<string, KeyNode>();
+  private count = 0;
+
+  private step(level: Map<string, KeyNode>, value: string, prefix: string | undefined): KeyNode {
+    let n = level.get(value);
+    if (n === undefined) {
+      n = { key: prefix === undefined ? value : prefix + SEP + value, next: undefined };
+      level.set(value, n);
+      this.count++;
+    }
+    return n;
+  }
+
+  /** `a`, then SEP and each further value given, joined. */
+  key(a: string, b?: string, c?: string, d?: string, e?: string): string {
+    if (this.count > MAX_KEYS) {
+      this.root = new Map();
+      this.count = 0;
+    }
+    let n = this.step(this.root, a, undefined);
+    if (b === undefined) return n.key;
+    n = this.step((n.next ??= new Map()), b, n.key);
+    if (c === undefined) return n.key;
+    n = this.step((n.next ??= new Map()), c, n.key);
+    if (d === undefined) return n.key;
+    n = this.step((n.next ??= new Map()), d, n.key);
+    if (e === undefined) return n.key;
+    return this.step((n.next ??= new Map()), e, n.key).key;
+  }
+}
+
 /** prom-client 15's series entries (lib/counter.js, lib/histogram.js). */
 interface CounterEntry {
   value: number;

@@ -2,7 +2,8 @@ import type { RequestObserver, RequestSummary } from "../chat/index.js";
 import type { Target } from "../config/index.js";
 import type { AttemptTrace, RequestTrace } from "../chat/index.js";
 import { log, writeInfoLine } from "./logger.js";
-import { CounterCells, HistogramCells, SEP } from "./metric-cells.js";
+import { jsonString, jsonValue } from "../wire/index.js";
+import { CounterCells, HistogramCells, KeyJoin } from "./metric-cells.js";
 import { metrics, TOKEN_BUCKETS } from "./metrics-registry.js";
 
 /*
@@ -162,24 +163,30 @@ function genAiLabels(op: string, model: string) {
   return { gen_ai_operation_name: op, gen_ai_provider_name: PROVIDER, gen_ai_request_model: model };
 }
 
+/** Metric keys (label values joined by SEP) as kept strings: see KeyJoin. */
+const keys = new KeyJoin();
+
 function record(s: RequestSummary, requestId: string, traceparent: string | undefined): void {
   const target = s.target?.id ?? "none";
   const model = s.target ? (s.target.providerModel ?? s.target.upstreamModel) : "unknown";
   const route = ROUTES[s.op] ?? s.op;
   const opName = s.op === "chat" ? "chat" : "text_completion";
-  const g = opName + SEP + PROVIDER + SEP + model;
 
-  const rk = route + SEP + s.frontDoor + SEP + target + SEP + s.principal.keyId + SEP + s.outcome;
+  const rk = keys.key(route, s.frontDoor, target, s.principal.keyId, s.outcome);
   if (!requestCells.inc(rk)) requestCells.first(rk, { route, front_door: s.frontDoor, target, key_id: s.principal.keyId, outcome: s.outcome });
   if (s.error && s.outcome !== "blocked") requestErrors.inc({ code: s.error.code, target });
   const errorType = s.error ? s.error.code : "";
   const seconds = s.latencyMs / 1000;
-  if (!durationCells.observe(g + SEP + errorType, seconds)) durationCells.first(g + SEP + errorType, { ...genAiLabels(opName, model), error_type: errorType }, seconds);
+  const dk = keys.key(opName, PROVIDER, model, errorType);
+  if (!durationCells.observe(dk, seconds)) durationCells.first(dk, { ...genAiLabels(opName, model), error_type: errorType }, seconds);
   if (s.usage) {
-    if (!tokenCells.observe(g + SEP + "input", s.usage.input)) tokenCells.first(g + SEP + "input", { ...genAiLabels(opName, model), gen_ai_token_type: "input" }, s.usage.input);
-    if (!tokenCells.observe(g + SEP + "output", s.usage.output)) tokenCells.first(g + SEP + "output", { ...genAiLabels(opName, model), gen_ai_token_type: "output" }, s.usage.output);
+    const ik = keys.key(opName, PROVIDER, model, "input");
+    const ok = keys.key(opName, PROVIDER, model, "output");
+    if (!tokenCells.observe(ik, s.usage.input)) tokenCells.first(ik, { ...genAiLabels(opName, model), gen_ai_token_type: "input" }, s.usage.input);
+    if (!tokenCells.observe(ok, s.usage.output)) tokenCells.first(ok, { ...genAiLabels(opName, model), gen_ai_token_type: "output" }, s.usage.output);
   }
   if (s.stream && s.firstChunkMs !== undefined) {
+    const g = keys.key(opName, PROVIDER, model);
     if (!ttftCells.observe(g, s.firstChunkMs / 1000)) ttftCells.first(g, genAiLabels(opName, model), s.firstChunkMs / 1000);
     const out = s.usage?.output ?? 0;
     if (s.outcome === "ok" && out > 1) {
@@ -190,10 +197,10 @@ function record(s: RequestSummary, requestId: string, traceparent: string | unde
   for (let i = 0; i + 1 < s.attempts.length; i++) failovers.inc({ from_target: s.attempts[i]! });
   if (s.attempts.length > 1) log.warn({ req_id: requestId, attempts: s.attempts, outcome: s.outcome }, `failed over: ${s.attempts.join(" -> ")}`);
   for (const e of s.events) {
-    const dk = e.policy + SEP + e.rule + SEP + e.action + SEP + e.phase;
-    if (!decisionCells.inc(dk)) decisionCells.first(dk, { policy: e.policy, rule: e.rule, action: e.action, phase: e.phase });
+    const ek = keys.key(e.policy, e.rule, e.action, e.phase);
+    if (!decisionCells.inc(ek)) decisionCells.first(ek, { policy: e.policy, rule: e.rule, action: e.action, phase: e.phase });
     for (const type in e.counts) {
-      const fk = e.policy + SEP + e.rule + SEP + type + SEP + e.action;
+      const fk = keys.key(e.policy, e.rule, type, e.action);
       const n = e.counts[type]!;
       if (!findingCells.inc(fk, n)) findingCells.first(fk, { policy: e.policy, rule: e.rule, type, action: e.action }, n);
     }
@@ -201,22 +208,23 @@ function record(s: RequestSummary, requestId: string, traceparent: string | unde
 
   // The access log: who, what, where, how it ended and how long it took — never content.
   // Written as JSON members here (one template; absent fields left out, as pino leaves out
-  // undefined ones) rather than as an object for pino to walk: see writeInfoLine.
+  // undefined ones) rather than as an object for pino to walk: see writeInfoLine. Every value is
+  // JSON text from jsonValue/jsonString (JSON.stringify's text without its runtime call).
   if (!log.isLevelEnabled("info")) return;
-  let f = `"req_id":${JSON.stringify(requestId)}`;
-  if (traceparent) f += `,"trace_id":${JSON.stringify(traceparent.slice(3, 35))}`;
+  let f = `"req_id":${jsonString(requestId)}`;
+  if (traceparent) f += `,"trace_id":${jsonString(traceparent.slice(3, 35))}`;
   // The client's own string (bounded: it is not content, but it is not config either).
   const asked = s.model.length > 128 ? `${s.model.slice(0, 128)}…` : s.model;
-  f += `,"principal":${JSON.stringify(s.principal.keyId)},"route":${JSON.stringify(route)},"front_door":${JSON.stringify(s.frontDoor)},"model":${JSON.stringify(asked)}`;
-  if (s.target) f += `,"target":${JSON.stringify(s.target.id)}`;
+  f += `,"principal":${jsonString(s.principal.keyId)},"route":${jsonString(route)},"front_door":${jsonString(s.frontDoor)},"model":${jsonString(asked)}`;
+  if (s.target) f += `,"target":${jsonString(s.target.id)}`;
   if (s.attempts.length > 1) f += `,"attempts":${JSON.stringify(s.attempts)}`;
-  // Every value through JSON.stringify, numbers too: usage comes from the upstream's answer
-  // unvalidated, and a string there must stay one value, never new members.
-  f += `,"stream":${JSON.stringify(s.stream)},"status":${JSON.stringify(s.error ? s.error.status : 200)},"outcome":${JSON.stringify(s.outcome)}`;
-  if (s.error) f += `,"error":${JSON.stringify(s.error.code)}`;
-  f += `,"latency_ms":${JSON.stringify(Math.round(s.latencyMs * 10) / 10)}`;
-  if (s.firstChunkMs !== undefined) f += `,"ttft_ms":${JSON.stringify(Math.round(s.firstChunkMs * 10) / 10)}`;
-  if (s.usage) f += `,"tokens_in":${JSON.stringify(s.usage.input)},"tokens_out":${JSON.stringify(s.usage.output)}`;
+  // Numbers too go through jsonValue: usage comes from the upstream's answer unvalidated, and a
+  // string there must stay one value, never new members.
+  f += `,"stream":${jsonValue(s.stream)},"status":${jsonValue(s.error ? s.error.status : 200)},"outcome":${jsonValue(s.outcome)}`;
+  if (s.error) f += `,"error":${jsonValue(s.error.code)}`;
+  f += `,"latency_ms":${jsonValue(Math.round(s.latencyMs * 10) / 10)}`;
+  if (s.firstChunkMs !== undefined) f += `,"ttft_ms":${jsonValue(Math.round(s.firstChunkMs * 10) / 10)}`;
+  if (s.usage) f += `,"tokens_in":${jsonValue(s.usage.input)},"tokens_out":${jsonValue(s.usage.output)}`;
   if (s.events.length) f += `,"rules":${JSON.stringify(s.events.map((e) => `${e.policy}/${e.rule}:${e.action}`))}`;
   writeInfoLine(f, "request");
 }

@@ -19,3 +19,4 @@ export {
 export { nestingExceeds } from "./json-nesting.js";
 export { keepRawBody, keepRawChunk, namesModelOnce, rawBodyOf, rawChunkOf } from "./raw-body.js";
 export { nextTurn, queuedUnits, SLICE_MS } from "./loop-turns.js";
+export { isoTime, jsonString, jsonValue } from "./json-text.js";

@@ -94,3 +94,20 @@ describe("metric cells", () => {
     expect(cells.inc(key)).toBe(false);
   });
 });
+
+describe("KeyJoin", () => {
+  it("gives the values joined by SEP, the same string for the same values", async () => {
+    const { KeyJoin } = await import("../../src/telemetry/metric-cells.js");
+    const keys = new KeyJoin();
+    const values = fc.array(fc.string({ maxLength: 4, unit: fc.constantFrom("a", "b", SEP, "") }), { minLength: 1, maxLength: 5 });
+    fc.assert(
+      fc.property(fc.array(values, { maxLength: 30 }), (lists) => {
+        for (const v of lists) {
+          const k = keys.key(v[0]!, v[1], v[2], v[3], v[4]);
+          expect(k).toBe(v.join(SEP));
+          expect(keys.key(v[0]!, v[1], v[2], v[3], v[4])).toBe(k);
+        }
+      }),
+    );
+  });
+});
