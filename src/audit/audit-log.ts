@@ -4,7 +4,7 @@ import { chmod, mkdir, open, stat, truncate, unlink, type FileHandle } from "nod
 import { join } from "node:path";
 import { fsyncDir, readAnchor, sealAnchor, writeAnchor, type AuditAnchor } from "./audit-anchor.js";
 import type { AuditRecordInput, StoredAuditRecord } from "./audit-record.js";
-import { canonicalAuditRecord, canonicalAuditRecordJson } from "./canonical-json.js";
+import { canonicalAuditRecord, canonicalAuditRecordOpen } from "./canonical-json.js";
 import { chainHash, GENESIS_HASH } from "./hash-chain.js";
 import { queryAuditLog, type AuditQuery, type AuditQueryResult } from "./query-log.js";
 import { WriterLock } from "./writer-lock.js";
@@ -64,7 +64,15 @@ interface PendingEntry {
   line: string;
   /** The line's length in UTF-8 bytes (segment sizes are counted in bytes). */
   bytes: number;
-  record: StoredAuditRecord;
+  hash: string;
+  /**
+   * The record as an object, for watchers (AuditLog#watch): built when the record is chained if
+   * someone watches then, else only if someone watches by the time it is durable (from `input`).
+   */
+  record: StoredAuditRecord | undefined;
+  input: AuditRecordInput;
+  prev: string;
+  anchor: string | undefined;
   time: number;
   /** 0 pending, 1 durable, 2 failed. */
   state: 0 | 1 | 2;
@@ -108,6 +116,13 @@ class Receipt implements AppendReceipt {
 }
 
 const DAY_MS = 86_400_000;
+
+/** The stored record as an object (what a watcher receives), with its hash. */
+function recordOf(input: AuditRecordInput, seq: number, prev: string, anchor: string | undefined, hash: string): StoredAuditRecord {
+  const record = canonicalAuditRecord(input, seq, prev, anchor);
+  record.hash = hash;
+  return record;
+}
 
 /**
  * The embedded audit store: append-only JSON-lines segments chained by SHA-256 (see hash-chain.ts,
@@ -353,17 +368,30 @@ export class AuditLog {
   private chain(input: AuditRecordInput): AppendReceipt {
     const seq = this.nextSeq++;
     const prev = this.lastHash;
-    const record = canonicalAuditRecord(input, seq, prev, this.pendingAnchor);
+    const anchor = this.pendingAnchor;
     this.pendingAnchor = undefined;
-    const body = canonicalAuditRecordJson(record);
-    const hash = chainHash(prev, body);
-    record.hash = hash;
+    // The canonical text straight from the input (no record object serialised): see
+    // canonicalAuditRecordText.
+    const open = canonicalAuditRecordOpen(input, seq, prev, anchor);
+    const hash = chainHash(prev, open + "}");
     this.lastHash = hash;
     // The line is the canonical body with `hash` appended last: the verifier checks that the line
     // is exactly this, so a line with duplicate or extra keys cannot pass.
-    const line = `${body.slice(0, -1)},"hash":"${hash}"}\n`;
+    const line = `${open},"hash":"${hash}"}\n`;
     const time = Date.parse(input.time);
-    const entry: PendingEntry = { seq, line, bytes: Buffer.byteLength(line, "utf8"), record, time: Number.isFinite(time) ? time : 0, state: 0, durable: undefined };
+    const entry: PendingEntry = {
+      seq,
+      line,
+      bytes: Buffer.byteLength(line, "utf8"),
+      hash,
+      record: this.listeners.size > 0 ? recordOf(input, seq, prev, anchor, hash) : undefined,
+      input,
+      prev,
+      anchor,
+      time: Number.isFinite(time) ? time : 0,
+      state: 0,
+      durable: undefined,
+    };
     this.unwritten.push(entry);
     this.scheduleWrite();
     return new Receipt(entry, this, hash);
@@ -414,7 +442,7 @@ export class AuditLog {
         this.unsynced.push(p);
       }
       this.writtenSeq = batch[n - 1]!.seq;
-      this.writtenHash = batch[n - 1]!.record.hash;
+      this.writtenHash = batch[n - 1]!.hash;
       this.wakeWritten();
     }
     this.unwritten = n === batch.length ? [] : batch.slice(n);
@@ -457,7 +485,7 @@ export class AuditLog {
     const head = batch[batch.length - 1]!;
     if (this.checkpoints && head.seq - this.lastCheckpointSeq >= this.checkpointEvery) {
       try {
-        await this.checkpoint("interval", head.seq, head.record.hash, this.activeName);
+        await this.checkpoint("interval", head.seq, head.hash, this.activeName);
       } catch (e) {
         this.fail(e, []);
       }
@@ -490,7 +518,7 @@ export class AuditLog {
       p.durable?.resolve(p.seq);
     }
     if (batch.length > 0) this.settledSeq = batch[batch.length - 1]!.seq;
-    for (const p of batch) this.emit(p.record);
+    if (this.listeners.size > 0) for (const p of batch) this.emit((p.record ??= recordOf(p.input, p.seq, p.prev, p.anchor, p.hash)));
     this.releaseWaiters(false);
     this.wakeFlushers();
   }

@@ -1,4 +1,4 @@
-import type { FrontDoor } from "../wire/index.js";
+import { isoTime, type FrontDoor } from "../wire/index.js";
 import type { GovernanceEvent, PolicyDecision } from "../policy/governance-event.js";
 import type { AuditKind, AuditOutcome, AuditRecordInput, LimitsFacts } from "./audit-record.js";
 
@@ -40,7 +40,7 @@ export interface RequestFacts {
 
 export function buildAuditRecord(f: RequestFacts): AuditRecordInput {
   const r: AuditRecordInput = {
-    time: new Date(f.startTime).toISOString(),
+    time: isoTime(f.startTime),
     traceId: f.traceId,
     spanId: f.spanId,
     kind: f.kind,

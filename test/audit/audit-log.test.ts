@@ -297,11 +297,17 @@ describe("AuditLog", () => {
 describe("canonicalAuditRecord", () => {
   it("serialises to exactly canonicalJson's bytes, for any record", async () => {
     const fc = (await import("fast-check")).default;
-    const { canonicalJson, canonicalAuditRecord, canonicalAuditRecordJson } = await import("../../src/audit/canonical-json.js");
-    const str = fc.string({ maxLength: 10 });
-    const counts = fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.nat());
+    const { canonicalJson, canonicalAuditRecord, canonicalAuditRecordJson, canonicalAuditRecordText } = await import("../../src/audit/canonical-json.js");
+    // Strings JSON must escape (quotes, controls, lone surrogates) as well as plain ones.
+    const str = fc.oneof(fc.string({ maxLength: 10 }), fc.string({ maxLength: 6, unit: fc.constantFrom("a", '"', "\\", "\n", "\u0000", "\u2028", "\ud800", "é", "10", "2") }));
+    // Index-like keys ("10", "2") included: JavaScript orders them first, canonical JSON does not.
+    const counts = fc.dictionary(fc.oneof(fc.string({ minLength: 1, maxLength: 8 }), fc.constantFrom("10", "2", "0", "email")), fc.nat());
+    const num = fc.oneof(fc.nat(), fc.double(), fc.constantFrom(-0, 1e21, 0.1));
     const event = fc.record(
-      { policy: str, rule: str, ruleType: fc.constantFrom("pii_detection", "content_filter"), action: fc.constantFrom("redact", "mask", "block", "log"), phase: fc.constantFrom("request", "response"), counts, engine: fc.constantFrom("builtin", "llama_guard"), failedOpen: fc.boolean() },
+      {
+        policy: str, rule: str, ruleType: fc.constantFrom("pii_detection", "content_filter"), action: fc.constantFrom("redact", "mask", "block", "log"), phase: fc.constantFrom("request", "response"), counts,
+        engine: fc.constantFrom("builtin", "llama_guard"), failedOpen: fc.boolean(), leakBoundChars: fc.nat(), verdict: fc.record({ category: str, score: num, threshold: num }),
+      },
       { requiredKeys: ["policy", "rule", "ruleType", "action", "phase", "counts"] },
     );
     const input = fc.record(
@@ -311,6 +317,7 @@ describe("canonicalAuditRecord", () => {
         rulesFired: fc.array(str), redactions: counts, events: fc.array(event, { maxLength: 3 }), usage: fc.record({ input: fc.nat(), output: fc.nat() }),
         finishReasons: fc.array(str), latencyMs: fc.double({ noNaN: true }), ttfcMs: fc.nat(), pack: fc.record({ name: str, version: str }),
         grpcStatus: fc.nat(), clientAddress: str, credential: str, count: fc.nat(),
+        limits: fc.record({ store: str, storeState: str, reservedTokens: fc.nat(), chargedTokens: fc.nat(), refusedBy: str }, { requiredKeys: ["store", "storeState", "reservedTokens"] }),
       },
       { requiredKeys: ["time", "traceId", "spanId", "kind", "operation", "frontDoor", "principal", "model", "stream", "outcome", "decision", "rulesFired", "redactions", "events", "latencyMs"] },
     );
@@ -319,8 +326,10 @@ describe("canonicalAuditRecord", () => {
         const r = canonicalAuditRecord(i as never, seq, prev, anchor);
         expect(canonicalAuditRecordJson(r)).toBe(canonicalJson(r));
         expect(canonicalJson(r)).toBe(canonicalJson({ ...i, seq, prev, ...(anchor === undefined ? {} : { anchor }) }));
+        // The text the log hashes and writes, built without the record object.
+        expect(canonicalAuditRecordText(i as never, seq, prev, anchor)).toBe(canonicalJson(r));
       }),
-      { numRuns: 500 },
+      { numRuns: 1000 },
     );
   });
 });
