@@ -21,7 +21,7 @@
  * PARTS_INSTR=1 counts instructions instead of CPU time (valgrind's callgrind, as bench/
  * instructions.ts does; `apt-get install -y valgrind`): each part's process runs under
  * `valgrind --tool=callgrind --instr-atstart=no`, is warmed up uninstrumented (PARTS_WARMUP
- * requests, default 2000; 300 for the policy parts), then PARTS_N requests (default 500; 100 for
+ * requests, default 2000; 500 for policy-stream), then PARTS_N requests (default 500; 100 for
  * the policy parts) are counted; V8's optimising compiler is left out. Load-independent: the
  * figure that tells two builds apart on a busy machine. PARTS_INSTR_ARGS=--perf-basic-prof adds
  * the attribution by part of the code.
@@ -201,7 +201,6 @@ async function child(part: Part, root: string): Promise<void> {
  */
 async function childInstr(part: Part, root: string): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), "kt-bench-parts-"));
-  const policy = part.startsWith("policy");
   try {
     const { one, close } = await setUp(part, root, tmp);
     const batch = async (n: number) => {
@@ -215,11 +214,12 @@ async function childInstr(part: Part, root: string): Promise<void> {
       }
       await Promise.all(inFlight);
     };
-    await batch(envNum("PARTS_WARMUP", policy ? 300 : 2000));
+    // Enough for V8 to optimise the policy code too (under valgrind the parts otherwise still run baseline code).
+    await batch(envNum("PARTS_WARMUP", part === "policy-stream" ? 500 : 2000));
     const lines = lineReader(process.stdin);
     process.stdout.write("warm\n");
     await lines();
-    await batch(envNum("PARTS_N", policy ? 100 : 500));
+    await batch(envNum("PARTS_N", part.startsWith("policy") ? 100 : 500));
     process.stdout.write("done\n");
     await lines();
     await close?.();

@@ -101,8 +101,31 @@ export class EmbeddedStore implements LimitsStore {
   private readonly inflight = new Map<string, InFlight>();
   private readonly budgets = new Map<string, BudgetCounter>();
   private nextSweep = 0;
+  /** `subject|name` keys by subject and name: see key(). */
+  private readonly keys = new Map<string, Map<string, string>>();
 
   constructor(private readonly clock: () => number = Date.now) {}
+
+  /**
+   * `${subject}|${name}`, the same string each time for the same pair. A key built per lookup is
+   * a new string the map lookup must hash character by character; the parts (a subject from the
+   * config, a rate's name, a period) keep their hashes, and the key found keeps its own. A reserve
+   * and its settlement looked up ten such keys.
+   */
+  private key(subject: string, name: string): string {
+    let byName = this.keys.get(subject);
+    if (byName === undefined) {
+      if (this.keys.size >= 10_000) this.keys.clear();
+      this.keys.set(subject, (byName = new Map()));
+    }
+    let k = byName.get(name);
+    if (k === undefined) {
+      k = `${subject}|${name}`;
+      // A subject's names are its four rates and its budget's periods: a handful.
+      if (byName.size < 64) byName.set(name, k);
+    }
+    return k;
+  }
 
   reserve(spec: ReserveSpec): ReserveResult {
     const now = this.clock();
@@ -132,7 +155,7 @@ export class EmbeddedStore implements LimitsStore {
       }
       if (!refusal && c.budget) {
         const [period, limit, amount, end] = c.budget;
-        const b = this.budgets.get(`${c.subject}|${period}`);
+        const b = this.budgets.get(this.key(c.subject, period));
         const used = b?.used ?? 0;
         const reserved = b?.reserved ?? 0;
         if (used + reserved + amount > limit)
@@ -155,7 +178,7 @@ export class EmbeddedStore implements LimitsStore {
       if (spec.stream) f.streams++;
       if (c.budget) {
         const [period, , amount, end] = c.budget;
-        const k = `${c.subject}|${period}`;
+        const k = this.key(c.subject, period);
         const b = this.budgets.get(k);
         if (b) b.reserved += amount;
         else this.budgets.set(k, { used: 0, reserved: amount, expires: end + 86_400_000 });
@@ -168,7 +191,7 @@ export class EmbeddedStore implements LimitsStore {
     const now = this.clock();
     const nowSec = Math.floor(now / 1000);
     for (const c of spec.charges) {
-      for (const [name, delta] of c.rates) if (delta !== 0) this.windows.get(`${c.subject}|${name}`)?.adjust(spec.at, delta, nowSec);
+      for (const [name, delta] of c.rates) if (delta !== 0) this.windows.get(this.key(c.subject, name))?.adjust(spec.at, delta, nowSec);
       const f = this.inflight.get(c.subject);
       const l = f?.leases.get(spec.id);
       if (f && l) {
@@ -177,7 +200,7 @@ export class EmbeddedStore implements LimitsStore {
       }
       if (c.budget) {
         const [period, reserved, charged, end] = c.budget;
-        const k = `${c.subject}|${period}`;
+        const k = this.key(c.subject, period);
         let b = this.budgets.get(k);
         if (!b) this.budgets.set(k, (b = { used: 0, reserved: 0, expires: end + 86_400_000 }));
         // A lease that already expired gave its reservation back by time; do not return it twice.
@@ -217,7 +240,7 @@ export class EmbeddedStore implements LimitsStore {
   async close(): Promise<void> {}
 
   private window(subject: string, name: RateName): RateWindow {
-    const k = `${subject}|${name}`;
+    const k = this.key(subject, name);
     let w = this.windows.get(k);
     if (!w) this.windows.set(k, (w = new RateWindow()));
     return w;
