@@ -1,3 +1,5 @@
+import type { CandidateKinds } from "../scan/index.js";
+
 /**
  * Candidate finders shared by several recognisers (Recogniser.seek). As alternatives of one
  * combined regex, the built-in shapes made V8 try some twenty patterns at every letter of a text
@@ -92,35 +94,119 @@ const PHONE_LEAD = 25;
  * Ethereum addresses) starts at the first digit of a run, one or two letters before it (IBAN
  * `GB82`, passport `A1234…`, postcode `NW1`, `bc1`), or at a `+`/`(` before it with only phone
  * separators in between; none starts inside a run of digits (each has a lookbehind refusing a
- * digit before its first one).
+ * digit before its first one). Nor does any start at a digit right after a letter (each refuses
+ * a letter there too): after one, only the letters are candidates — a capital right before the
+ * digits (postcode `W1`, passport `A1234…`), or two letters (`GB82`, `NW1`, `bc1`).
  */
 export function seekDigitLed(text: string, from: number, scan: object = {}): number {
-  let r = nextDigit(text, from, scan);
-  // Only the first digit of a run starts anything.
-  while (r > 0 && isDigit(text.charCodeAt(r - 1))) {
-    let e = r + 1;
-    while (isDigit(text.charCodeAt(e))) e++;
-    r = nextDigit(text, e, scan);
-  }
-  if (r === -1) return -1;
-  let best = r;
-  // Letters right before the run.
-  if (r - 1 >= from && isLetter(text.charCodeAt(r - 1))) {
-    best = r - 1;
-    if (r - 2 >= from && isLetter(text.charCodeAt(r - 2))) best = r - 2;
-  }
-  // A `+` or `(` opening a phone number, with only separators between it and the digits.
-  for (let k = r - 1; k >= from && r - k <= PHONE_LEAD; k--) {
-    const c = text.charCodeAt(k);
-    if (c === 43) {
-      if (k < best) best = k;
-      break;
+  for (let r = nextDigit(text, from, scan); r !== -1; ) {
+    // Only the first digit of a run starts anything.
+    if (r > 0 && isDigit(text.charCodeAt(r - 1))) {
+      let e = r + 1;
+      while (isDigit(text.charCodeAt(e))) e++;
+      r = nextDigit(text, e, scan);
+      continue;
     }
-    if (!isPhoneGap(c)) break;
-    if (c === 40 && k < best) best = k;
+    const b = r > 0 ? text.charCodeAt(r - 1) : 0;
+    if (isLetter(b)) {
+      // Letters right before the run.
+      let best = -1;
+      if (r - 1 >= from && b <= 90) best = r - 1;
+      if (r - 2 >= from && isLetter(text.charCodeAt(r - 2))) best = r - 2;
+      if (best !== -1) return best;
+      let e = r + 1;
+      while (isDigit(text.charCodeAt(e))) e++;
+      r = nextDigit(text, e, scan);
+      continue;
+    }
+    let best = r;
+    // A `+` or `(` opening a phone number, with only separators between it and the digits.
+    for (let k = r - 1; k >= from && r - k <= PHONE_LEAD; k--) {
+      const c = text.charCodeAt(k);
+      if (c === 43) {
+        if (k < best) best = k;
+        break;
+      }
+      if (!isPhoneGap(c)) break;
+      if (c === 40 && k < best) best = k;
+    }
+    return best;
   }
-  return best;
+  return -1;
 }
+
+/*
+ * The kind of a digit-led candidate (Recogniser.kinds), as bits: the length of the digit run it
+ * starts with and the character after that run, or what it starts with instead (a `+` or `(`, a
+ * letter). Each shape's recogniser admits the kinds it can start at, so at a candidate of random
+ * digits only the card and phone shapes are tried, at `GB00` only the IBAN and the postcode.
+ */
+/** Bits 0-3: the digit run at the candidate, 0 when it does not start with a digit (RUNS gives each value's lengths). */
+const RUN_MASK = 0xf;
+const RUNS: readonly (readonly [number, number])[] = [[0, 0], [1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [6, 8], [9, 9], [10, 10], [11, Infinity]];
+/** Bits 4-6: the character after the run. */
+const AFTER_SHIFT = 4;
+const AFTERS = ["", ".", " ", "-", "x"];
+export const K_13 = 1 << 7;
+export const K_ZERO = 1 << 8;
+/** A `+` or `(` (a phone number's start). */
+export const K_LEAD = 1 << 9;
+export const K_LETTER = 1 << 10;
+export const K_UPPER = 1 << 11;
+/** The second character is a letter too. */
+export const K_LETTER2 = 1 << 12;
+/** `b` or `t` (bech32's `bc1`, `tb1`). */
+export const K_BT = 1 << 13;
+/** A digit run right after another number and one of ` .-/` (`4111 1111`, `12-34`): no card or phone starts there. */
+export const K_CONTINUES = 1 << 14;
+
+/** Whether the kind's digit run may be from `min` to `max` digits long. */
+export function runIn(kind: number, min: number, max: number): boolean {
+  const [lo, hi] = RUNS[kind & RUN_MASK]!;
+  return lo > 0 && lo <= max && hi >= min;
+}
+
+/** Whether the character after the kind's digit run is `ch` (one of `.`, ` `, `-`, `x`). */
+export function after(kind: number, ch: string): boolean {
+  return AFTERS[(kind >> AFTER_SHIFT) & 7] === ch;
+}
+
+function runValue(n: number): number {
+  if (n <= 5) return n;
+  if (n <= 8) return 6;
+  return n - 2;
+}
+
+function afterValue(c: number): number {
+  if (c === 46) return 1;
+  if (c === 32) return 2;
+  if (c === 45) return 3;
+  if (c === 120) return 4;
+  return 0;
+}
+
+export const digitLedKinds: CandidateKinds = {
+  kinds: 1 << 15,
+  kindAt(text, at) {
+    const c = text.charCodeAt(at);
+    if (isDigit(c)) {
+      let j = at + 1;
+      while (j < at + 11 && isDigit(text.charCodeAt(j))) j++;
+      const b = text.charCodeAt(at - 1);
+      const continues = (b === 32 || b === 46 || b === 45 || b === 47) && isDigit(text.charCodeAt(at - 2));
+      return (
+        runValue(j - at) |
+        (afterValue(text.charCodeAt(j)) << AFTER_SHIFT) |
+        (c === 49 || c === 51 ? K_13 : 0) |
+        (c === 48 ? K_ZERO : 0) |
+        (continues ? K_CONTINUES : 0)
+      );
+    }
+    if (c === 43 || c === 40) return K_LEAD;
+    if (!isLetter(c)) return 0;
+    return K_LETTER | (c <= 90 ? K_UPPER : 0) | (isLetter(text.charCodeAt(at + 1)) ? K_LETTER2 : 0) | (c === 98 || c === 116 ? K_BT : 0);
+  },
+};
 
 /**
  * The literals secrets begin with, each found from a character that is rare in prose (a search

@@ -1,5 +1,6 @@
 import type { Recogniser } from "../scan/index.js";
-import { seekDigitLed } from "./candidates.js";
+import { digitLedKinds, K_CONTINUES, runIn, seekDigitLed } from "./candidates.js";
+import { isDigit } from "./chars.js";
 import { luhnValid } from "./luhn.js";
 
 /**
@@ -47,20 +48,101 @@ export function isValidCardNumber(digits: string): boolean {
   return issuers.some((i) => fits(i, digits)) && luhnValid(digits);
 }
 
-/** Only Maestro issues 12–15 digit numbers besides Amex/Diners/JCB-15; alone and unprinted, such a run is more often an id. */
-function shortMaestroOnly(digits: string): boolean {
-  return digits.length < 16 && !issuers.some((i) => i.name !== "maestro" && fits(i, digits));
-}
-
 const CARD_CUE = /card|maestro|debit|credit|\bcc\b|pan\b|karte|carte|tarjeta/i;
-
-function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
-}
 
 /** Separators that may stand between printed groups (one run of up to three of them). */
 function isSeparator(c: number): boolean {
   return c === 32 || c === 45 || c === 46 || c === 47 || c === 10 || c === 13 || c === 9;
+}
+
+/** The digits read so far by `cardEnd` (one decision at a time, so one buffer). */
+const held = new Uint8Array(20);
+
+/** The number of the first `k` held digits. */
+function heldPrefix(k: number): number {
+  let v = 0;
+  for (let i = 0; i < k; i++) v = v * 10 + held[i]!;
+  return v;
+}
+
+/**
+ * isValidCardNumber on the first `n` held digits (12-19), without a string; with `exceptMaestro`,
+ * only whether a network other than Maestro issues such a number (no Luhn).
+ */
+function heldValid(n: number, exceptMaestro: boolean): boolean {
+  let fitsAny = false;
+  for (const i of issuers) {
+    if (exceptMaestro && i.name === "maestro") continue;
+    if (!i.lengths.includes(n)) continue;
+    for (const [k, lo, hi] of i.ranges) {
+      if (n < k) continue;
+      const v = heldPrefix(k);
+      if (v >= lo && v <= hi) {
+        fitsAny = true;
+        break;
+      }
+    }
+    if (fitsAny) break;
+  }
+  if (exceptMaestro) return fitsAny;
+  if (!fitsAny) return false;
+  let sum = 0;
+  let double = false;
+  for (let i = n - 1; i >= 0; i--) {
+    let d = held[i]!;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+/**
+ * The validator: the longest run of whole groups from `start` within `end` that is a card number,
+ * or -1. Reads the text in place (a text of random digits is a candidate every few characters).
+ */
+function cardEnd(text: string, start: number, end: number): number {
+  // A number after another number and one separator (`1.4111…`, `12-4111…`) is part of something else.
+  if (start >= 2 && isDigit(text.charCodeAt(start - 2))) {
+    const p = text.charCodeAt(start - 1);
+    if (p === 46 || p === 44 || p === 45 || p === 47 || p === 32) return -1;
+  }
+  let n = 0;
+  let best = -1;
+  let i = start;
+  while (i < end) {
+    // One group.
+    while (i < end && isDigit(text.charCodeAt(i))) {
+      if (n < 20) held[n] = text.charCodeAt(i) - 48;
+      n++;
+      i++;
+    }
+    if (n > 19) break;
+    const next = i < text.length ? text.charCodeAt(i) : 0;
+    // A group followed by a letter or digit (past the regex's end) is not a whole group.
+    const cont = i >= end && (isDigit(next) || (next >= 65 && next <= 90) || (next >= 97 && next <= 122));
+    if (!cont && n >= 12 && heldValid(n, false)) {
+      const printed = i - start > n;
+      // Only Maestro issues 12–15 digit numbers besides Amex/Diners/JCB-15; alone and unprinted, such a run is more often an id.
+      const shortMaestroOnly = n < 16 && !heldValid(n, true);
+      if (printed || !shortMaestroOnly || CARD_CUE.test(text.slice(Math.max(0, start - 40), start))) best = i;
+    }
+    // Skip the separator run.
+    while (i < end && isSeparator(text.charCodeAt(i))) i++;
+  }
+  if (best === -1) return -1;
+  // Stopping before the number's own continuation (`-123`, `.5`) would cut an id in two.
+  const a = best < text.length ? text.charCodeAt(best) : 0;
+  const b = best + 1 < text.length ? text.charCodeAt(best + 1) : 0;
+  if ((a === 45 || a === 46 || a === 47) && isDigit(b) && best < end) {
+    // The same separator as inside the number continues it: an id, not a card.
+    const inner = text.slice(start, best);
+    if (inner.includes(String.fromCharCode(a)) || !/[ \-./]/.test(inner)) return -1;
+  }
+  return best;
 }
 
 export const creditCard: Recogniser = {
@@ -72,36 +154,8 @@ export const creditCard: Recogniser = {
   pattern: String.raw`\d(?<![A-Za-z0-9]\d|\d[.,\-/ ]\d)\d{1,18}(?:[ \-./\n\r\t]{1,3}\d{1,8}){0,7}`,
   maxLength: 19 + 7 * 11,
   seek: seekDigitLed,
+  // Its lookbehind refuses a digit run right after another number and one separator.
+  kinds: { of: digitLedKinds, admits: (k) => runIn(k, 2, Infinity) && (k & K_CONTINUES) === 0 },
   lookbehind: 2,
-  validate(text, start, end) {
-    // A number after another number and one separator (`1.4111…`, `12-4111…`) is part of something else.
-    if (start >= 2 && isDigit(text.charCodeAt(start - 2)) && ".,-/ ".includes(text[start - 1]!)) return -1;
-    let digits = "";
-    let best = -1;
-    let i = start;
-    while (i < end) {
-      // One group.
-      while (i < end && isDigit(text.charCodeAt(i))) digits += text[i++];
-      if (digits.length > 19) break;
-      const next = i < text.length ? text.charCodeAt(i) : 0;
-      // A group followed by a letter or digit (past the regex's end) is not a whole group.
-      const cont = i >= end && (isDigit(next) || (next >= 65 && next <= 90) || (next >= 97 && next <= 122));
-      if (!cont && digits.length >= 12 && isValidCardNumber(digits)) {
-        const printed = i - start > digits.length;
-        if (printed || !shortMaestroOnly(digits) || CARD_CUE.test(text.slice(Math.max(0, start - 40), start))) best = i;
-      }
-      // Skip the separator run.
-      while (i < end && isSeparator(text.charCodeAt(i))) i++;
-    }
-    if (best === -1) return -1;
-    // Stopping before the number's own continuation (`-123`, `.5`) would cut an id in two.
-    const a = best < text.length ? text.charCodeAt(best) : 0;
-    const b = best + 1 < text.length ? text.charCodeAt(best + 1) : 0;
-    if ((a === 45 || a === 46 || a === 47) && isDigit(b) && best < end) {
-      // The same separator as inside the number continues it: an id, not a card.
-      const inner = text.slice(start, best);
-      if (inner.includes(String.fromCharCode(a)) || !/[ \-./]/.test(inner)) return -1;
-    }
-    return best;
-  },
+  validate: cardEnd,
 };

@@ -1,5 +1,6 @@
 import type { Recogniser } from "../scan/index.js";
-import { seekDigitLed } from "./candidates.js";
+import { digitLedKinds, K_LETTER, K_LETTER2, seekDigitLed } from "./candidates.js";
+import { isAlnum, isDigit } from "./chars.js";
 
 /** IBAN length per country (ISO 13616 registry). A country not listed is not an IBAN. */
 export const ibanLengths: Readonly<Record<string, number>> = {
@@ -38,18 +39,59 @@ function lengthOf(a: number, b: number): number {
   return lengthTable[(a - 65) * 26 + (b - 65)]!;
 }
 
-/** One step of mod 97-10 with the character c (a digit, or a letter of either case as 10-35); -1 for anything else or rem < 0. */
-function mod97(rem: number, c: number): number {
-  if (rem < 0) return -1;
-  if (c >= 48 && c <= 57) return (rem * 10 + (c - 48)) % 97;
-  if (c >= 65 && c <= 90) return (rem * 100 + (c - 55)) % 97;
-  if (c >= 97 && c <= 122) return (rem * 100 + (c - 87)) % 97;
-  return -1;
-}
-
 export function isValidIban(compact: string): boolean {
   const len = ibanLengths[compact.slice(0, 2)];
   return len !== undefined && compact.length === len && ibanChecksumValid(compact);
+}
+
+/** A character's value in mod 97-10: a digit, or a letter of either case as 10-35; -1 for anything else. */
+function valueOf(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 90) return c - 55;
+  if (c >= 97 && c <= 122) return c - 87;
+  return -1;
+}
+
+/** v followed by the value x (one or two decimal digits). */
+function append(v: number, x: number): number {
+  return x < 10 ? v * 10 + x : v * 100 + x;
+}
+
+/**
+ * The IBAN check from `start`: the country's number of characters, read skipping spaces and
+ * dashes before `limit`, must pass mod 97-10. The offset after the last one read, or -1.
+ */
+function checksumEnd(text: string, start: number, limit: number): number {
+  // The same decision as building the compact string and checking it, without building it: a
+  // text of near-misses (`GB00 ` repeated) is a candidate every five characters. The number is
+  // reduced mod 97 only when it passes 10^7 (it stays a small integer): the remainder is the same.
+  const len = lengthOf(text.charCodeAt(start), text.charCodeAt(start + 1));
+  if (len === 0) return -1;
+  let count = 0;
+  let i = start;
+  let v = 0;
+  let h0 = 0;
+  let h1 = 0;
+  let h2 = 0;
+  let h3 = 0;
+  while (i < limit && count < len) {
+    const c = text.charCodeAt(i);
+    if (c !== 32 && c !== 45) {
+      const x = valueOf(c);
+      if (x < 0) return -1;
+      if (count === 0) h0 = x;
+      else if (count === 1) h1 = x;
+      else if (count === 2) h2 = x;
+      else if (count === 3) h3 = x;
+      else if ((v = append(v, x)) >= 10_000_000) v %= 97;
+      count++;
+    }
+    i++;
+  }
+  if (count !== len) return -1;
+  // ISO 7064 mod 97-10 over the rearranged IBAN: the first four characters go last.
+  v = append(append(append(append(v % 97, h0), h1), h2), h3) % 97;
+  return v === 1 ? i : -1;
 }
 
 export const iban: Recogniser = {
@@ -59,35 +101,18 @@ export const iban: Recogniser = {
   pattern: String.raw`[A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z]\d{2}(?:[ -]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])`,
   maxLength: 4 + 30 * 2,
   seek: seekDigitLed,
+  kinds: { of: digitLedKinds, admits: (k) => (k & K_LETTER) !== 0 && (k & K_LETTER2) !== 0 },
   lookbehind: 1,
+  // The checksum over the text as it stands (the validator's reads, not bounded by the pattern's
+  // end): near-misses fail it without a regex run.
+  possible(text, start) {
+    if (start > 0 && isAlnum(text.charCodeAt(start - 1))) return false;
+    if (!isDigit(text.charCodeAt(start + 2)) || !isDigit(text.charCodeAt(start + 3))) return false;
+    return checksumEnd(text, start, text.length) !== -1;
+  },
   validate(text, start, end) {
-    // The same decision as building the compact string and checking it, without building it: a
-    // text of near-misses (`GB00 ` repeated) is a candidate every five characters.
-    const len = lengthOf(text.charCodeAt(start), text.charCodeAt(start + 1));
-    if (len === 0) return -1;
-    let count = 0;
-    let i = start;
-    let rem = 0;
-    let h0 = 0;
-    let h1 = 0;
-    let h2 = 0;
-    let h3 = 0;
-    while (i < end && count < len) {
-      const c = text.charCodeAt(i);
-      if (c !== 32 && c !== 45) {
-        if (count === 0) h0 = c;
-        else if (count === 1) h1 = c;
-        else if (count === 2) h2 = c;
-        else if (count === 3) h3 = c;
-        else if ((rem = mod97(rem, c)) < 0) return -1;
-        count++;
-      }
-      i++;
-    }
-    if (count !== len) return -1;
-    // ISO 7064 mod 97-10 over the rearranged IBAN: the first four characters go last.
-    rem = mod97(mod97(mod97(mod97(rem, h0), h1), h2), h3);
-    if (rem !== 1) return -1;
+    const i = checksumEnd(text, start, end);
+    if (i === -1) return -1;
     // Stopped inside a run of characters: the IBAN would continue, so this is something else.
     if (i < end && text.charCodeAt(i) !== 32 && text.charCodeAt(i) !== 45) return -1;
     return i;

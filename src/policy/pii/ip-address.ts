@@ -1,6 +1,27 @@
-import { isIPv4, isIPv6 } from "node:net";
+import { isIPv6 } from "node:net";
 import type { Recogniser } from "../scan/index.js";
-import { seekDigitLed } from "./candidates.js";
+import { after, digitLedKinds, runIn, seekDigitLed } from "./candidates.js";
+import { isAlnum, isDigit } from "./chars.js";
+
+/**
+ * isIPv4 on the pattern's match (four runs of one to three digits joined by dots), read in place:
+ * each part 0-255, without a leading zero.
+ */
+function quadEnd(text: string, start: number, end: number): number {
+  let i = start;
+  for (let part = 0; part < 4; part++) {
+    if (part > 0 && text.charCodeAt(i++) !== 46) return -1;
+    const first = text.charCodeAt(i);
+    let v = 0;
+    let n = 0;
+    while (i < end && isDigit(text.charCodeAt(i))) {
+      v = v * 10 + text.charCodeAt(i++) - 48;
+      n++;
+    }
+    if (n === 0 || n > 3 || v > 255 || (n > 1 && first === 48)) return -1;
+  }
+  return i === end ? end : -1;
+}
 
 /**
  * A dotted quad is an address only when it stands alone: `1.2.3.4.5`, `v1.2.3.4` and octets over
@@ -11,10 +32,19 @@ export const ipv4: Recogniser = {
   pattern: String.raw`\d(?<![A-Za-z0-9.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![A-Za-z0-9]|\.\d)`,
   maxLength: 15,
   seek: seekDigitLed,
+  kinds: { of: digitLedKinds, admits: (k) => runIn(k, 1, 3) && after(k, ".") },
   lookbehind: 1,
-  validate(text, start, end) {
-    return isIPv4(text.slice(start, end)) ? end : -1;
+  // The pattern's lookbehind and its second part's first digit (the kind says the first ends at a dot).
+  possible(text, start) {
+    if (start > 0) {
+      const b = text.charCodeAt(start - 1);
+      if (isAlnum(b) || b === 46) return false;
+    }
+    let i = start + 1;
+    while (isDigit(text.charCodeAt(i))) i++;
+    return isDigit(text.charCodeAt(i + 1));
   },
+  validate: quadEnd,
 };
 
 function isHex(c: number): boolean {

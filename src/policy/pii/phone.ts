@@ -1,6 +1,6 @@
 import { getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString, type CountryCode, type PhoneNumber } from "libphonenumber-js/min";
 import type { Recogniser } from "../scan/index.js";
-import { seekDigitLed } from "./candidates.js";
+import { digitLedKinds, K_CONTINUES, K_LEAD, runIn, seekDigitLed } from "./candidates.js";
 
 /**
  * Phone numbers, judged by libphonenumber's metadata (the library Google's libphonenumber ports):
@@ -28,6 +28,11 @@ interface Group {
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
+}
+
+/** What may stand between a number and a phone number that continues it: " .-/(". */
+function isNumberGap(c: number): boolean {
+  return c === 32 || c === 46 || c === 45 || c === 47 || c === 40;
 }
 
 function isAlnum(c: number): boolean {
@@ -158,6 +163,7 @@ function hasCue(text: string, start: number): boolean {
 export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIONS): Recogniser {
   const wanted = [...new Set(regions.map((r) => r.toUpperCase()))];
   for (const r of wanted) if (!isSupportedCountry(r)) throw new Error(`phone: unknown region '${r}' (use ISO 3166 two-letter codes such as US, GB, DE)`);
+  const usOnly = !wanted.some((r) => r !== "US" && r !== "CA");
   return {
     type: "phone",
     // Starts at `+`, `(` or a digit not continuing a number; then digits, spaces, dots, dashes,
@@ -167,7 +173,37 @@ export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIO
       String.raw`(?:[ \t]{0,2}[,;]?[ \t]{0,2}(?:[Ee][Xx][Tt](?:[Ee][Nn][Ss][Ii][Oo][Nn])?\.?|[Xx]|#)[ \t]{0,2}[.:]?[ \t]{0,2}\d{1,6})?`,
     maxLength: 1 + 24 + 1 + 30,
     seek: seekDigitLed,
+    // Not right after another number and one separator: the validator's first rule refuses that.
+    kinds: { of: digitLedKinds, admits: (k) => (k & K_LEAD) !== 0 || (runIn(k, 1, Infinity) && (k & K_CONTINUES) === 0) },
     lookbehind: 32,
+    // The pattern's lookbehind and the validator's first two rules, read in place: most digit runs
+    // follow another number (random digits, a list of numbers) or hold too few digits.
+    possible(text, start) {
+      const c0 = text.charCodeAt(start);
+      const plus = c0 === 43;
+      if (!plus && c0 !== 40 && !isDigit(c0)) return false;
+      if (start > 0) {
+        // [A-Za-z0-9+] (not isAlnum: that one counts `_`).
+        const b = text.charCodeAt(start - 1);
+        if (isDigit(b) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b === 43) return false;
+      }
+      let b = start - 1;
+      while (b >= 0 && start - b <= 3 && isNumberGap(text.charCodeAt(b))) b--;
+      if (b >= 0 && b < start - 1 && isDigit(text.charCodeAt(b))) return false;
+      // Digits the pattern's body can hold: it ends within 25 characters of the start.
+      let nd = isDigit(c0) ? 1 : 0;
+      let i = start + 1;
+      for (; i <= start + 25; i++) {
+        const c = text.charCodeAt(i);
+        if (isDigit(c)) nd++;
+        else if (c !== 32 && c !== 40 && c !== 41 && c !== 46 && c !== 45 && c !== 47) break;
+      }
+      if (nd >= (plus || !usOnly ? 7 : 10)) return true;
+      // An extension's digits count too; it starts where the body's characters stop (after spaces).
+      if (i > start + 25) return true;
+      const s = text.charCodeAt(i);
+      return s === 9 || s === 44 || s === 59 || s === 69 || s === 101 || s === 88 || s === 120 || s === 35;
+    },
     validate(text, start, end) {
       // Not after another number and a short run of separators: part of a longer sequence.
       let b = start - 1;

@@ -1,5 +1,6 @@
 import type { Recogniser } from "../scan/index.js";
-import { seekDigitLed } from "./candidates.js";
+import { digitLedKinds, K_UPPER, runIn, seekDigitLed } from "./candidates.js";
+import { digitsAt, isDigit, isLetter, isUpper, isWord } from "./chars.js";
 import { gazetteers } from "./gazetteer.js";
 import { LOWER as L, UPPER as U } from "./name-words.js";
 
@@ -49,6 +50,57 @@ function acceptDigits(text: string, start: number, end: number): number {
   return -1;
 }
 
+/** The inward code's unit letters: [ABD-HJLNP-UW-Z]. */
+function isUnitLetter(c: number): boolean {
+  return isUpper(c) && c !== 67 && c !== 73 && c !== 75 && c !== 77 && c !== 79 && c !== 86;
+}
+
+/** The UK postcode pattern, read in place (it never backtracks: each optional part is decided by the next character). */
+function ukPossible(text: string, start: number): boolean {
+  if (!isUpper(text.charCodeAt(start))) return false;
+  if (start > 0) {
+    const b = text.charCodeAt(start - 1);
+    if (isWord(b) || b === 45) return false;
+  }
+  let i = start + 1;
+  if (isUpper(text.charCodeAt(i))) i++;
+  if (!isDigit(text.charCodeAt(i++))) return false;
+  const c = text.charCodeAt(i);
+  if (isUpper(c) || isDigit(c)) i++;
+  if (text.charCodeAt(i) !== 32 || !isDigit(text.charCodeAt(i + 1))) return false;
+  if (!isUnitLetter(text.charCodeAt(i + 2)) || !isUnitLetter(text.charCodeAt(i + 3))) return false;
+  const a = text.charCodeAt(i + 4);
+  return !isWord(a) && a !== 45;
+}
+
+/** (?![\w-]|[.,/:]\d) at i. */
+function codeEndsAt(text: string, i: number): boolean {
+  const a = text.charCodeAt(i);
+  if (isWord(a) || a === 45) return false;
+  return !((a === 46 || a === 44 || a === 47 || a === 58) && isDigit(text.charCodeAt(i + 1)));
+}
+
+/**
+ * The five-digit pattern's shape, and what acceptDigits needs: a letter on the line in the
+ * LOOKBEHIND characters before (a cue word or a state), or a space after the five digits (a town).
+ */
+function digitsPossible(text: string, start: number): boolean {
+  if (start > 0) {
+    const b = text.charCodeAt(start - 1);
+    if (isWord(b) || b === 46 || b === 44 || b === 47 || b === 58 || b === 45) return false;
+  }
+  if (!digitsAt(text, start, start + 5)) return false;
+  const plus4 = text.charCodeAt(start + 5) === 45 && digitsAt(text, start + 6, start + 10) && codeEndsAt(text, start + 10);
+  if (!plus4 && !codeEndsAt(text, start + 5)) return false;
+  if (text.charCodeAt(start + 5) === 32) return true;
+  for (let k = start - 1; k >= 0 && k >= start - LOOKBEHIND; k--) {
+    const c = text.charCodeAt(k);
+    if (c === 10) break;
+    if (isLetter(c) || c >= 0xc0) return true;
+  }
+  return false;
+}
+
 export const postalCode: readonly Recogniser[] = [
   {
     type: "postal_code",
@@ -57,13 +109,17 @@ export const postalCode: readonly Recogniser[] = [
     lookbehind: 1,
     // Sought from its digit: as an alternative of a shared regex it would make every capital letter a candidate.
     seek: seekDigitLed,
+    kinds: { of: digitLedKinds, admits: (k) => (k & K_UPPER) !== 0 },
+    possible: ukPossible,
   },
   {
     type: "postal_code",
     pattern: `\\d(?<![\\w.,/:-]\\d)\\d{4}(?:-\\d{4})?(?![\\w-]|[.,/:]\\d)(?: [${U}][${L}]{1,30}(?:[ -][${U}][${L}]{1,30}){0,2})?(?=[\\s\\S]{0,2})`,
     maxLength: 10 + 3 * 32,
     seek: seekDigitLed,
+    kinds: { of: digitLedKinds, admits: (k) => runIn(k, 5, 5) },
     lookbehind: LOOKBEHIND,
+    possible: digitsPossible,
     validate: acceptDigits,
   },
 ];

@@ -1,5 +1,6 @@
 import type { Recogniser } from "../scan/index.js";
-import { seekDigitLed } from "./candidates.js";
+import { digitLedKinds, K_LETTER2, K_UPPER, runIn, seekDigitLed } from "./candidates.js";
+import { digitsAt, isDigit, isUpper, isWord } from "./chars.js";
 import { keywordBefore } from "./context.js";
 
 const CONTEXT = 40;
@@ -10,7 +11,20 @@ export const usPassport: Recogniser = {
   pattern: String.raw`[A-Z0-9](?<![\w-][A-Z0-9])\d{8}(?![\w-])`,
   maxLength: 9,
   seek: seekDigitLed,
+  kinds: { of: digitLedKinds, admits: (k) => runIn(k, 9, 9) || ((k & K_UPPER) !== 0 && (k & K_LETTER2) === 0) },
   lookbehind: CONTEXT,
+  // The pattern's shape, read in place: a capital or digit, then eight digits ending a word.
+  possible(text, start) {
+    const c = text.charCodeAt(start);
+    if (!isDigit(c) && !isUpper(c)) return false;
+    if (start > 0) {
+      const b = text.charCodeAt(start - 1);
+      if (isWord(b) || b === 45) return false;
+    }
+    if (!digitsAt(text, start + 1, start + 9)) return false;
+    const a = text.charCodeAt(start + 9);
+    return !isWord(a) && a !== 45;
+  },
   validate(text, start, end) {
     return keywordBefore(text, start, "passport", CONTEXT) ? end : -1;
   },

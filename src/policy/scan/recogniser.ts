@@ -1,4 +1,14 @@
 /**
+ * What a shared seek function can tell about each candidate it reports: a small number (below
+ * `kinds`) read from the characters there once, so that of the recognisers sharing the seek only
+ * those that can start at such a candidate are tried (see Recogniser.kinds).
+ */
+export interface CandidateKinds {
+  readonly kinds: number;
+  kindAt(text: string, at: number): number;
+}
+
+/**
  * One thing the scanner can find. Recognisers are plain data plus an optional validator so that a
  * rule's whole set can be folded into one combined regular expression, compiled once.
  */
@@ -30,6 +40,19 @@ export interface Recogniser {
    * shorter than `end` when the regex over-reached — or -1 to reject.
    */
   readonly validate?: (text: string, start: number, end: number) => number;
+  /**
+   * A cheap necessary condition for a valid match at `start`: false only where the pattern does not
+   * match there, or `validate` rejects what it matches. The scanner asks it before running the
+   * pattern, so a dense near-miss (`GB00 ` every five characters, random digits) costs a few
+   * character reads per recogniser instead of a regex run and a validator. True when unsure.
+   */
+  readonly possible?: (text: string, start: number) => boolean;
+  /**
+   * With `seek`: the candidate kinds (`of`, the seek's) at which this recogniser can match; at other
+   * kinds it is not tried. Used when every recogniser of the seek names the same `of`. `admits`
+   * is asked once per kind, when the scanner is compiled.
+   */
+  readonly kinds?: { readonly of: CandidateKinds; readonly admits: (kind: number) => boolean };
   /**
    * Finds the leftmost position at or after `from` where a match could start (-1 for none), in place
    * of regex scanning. For recognisers whose regex would be slow to run at every position but which

@@ -1,7 +1,7 @@
 import { CODES, firstPairs, OTHER } from "./first-pairs.js";
 import { firstWords, wordPrefixes } from "./first-words.js";
 import { tailSource, tailSupported } from "./prefix.js";
-import type { Recogniser } from "./recogniser.js";
+import type { CandidateKinds, Recogniser } from "./recogniser.js";
 import { prefilterFor } from "./required-literals.js";
 
 export interface Finding {
@@ -444,6 +444,14 @@ interface Source {
    * cost one regex run, not twelve.
    */
   rest: (RegExp | undefined)[];
+  /**
+   * When every member names the same candidate kinds (Recogniser.kinds): the kind of each
+   * candidate, and per kind the members that admit it (in list order), filled on first use.
+   */
+  kinds: CandidateKinds | undefined;
+  /** Per kind, 1 + the index in `lists` of its members (0: not yet known). */
+  byKind: Uint16Array;
+  lists: (readonly number[])[];
 }
 
 interface AnchorGroup {
@@ -522,16 +530,31 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     if (re === undefined) shareds.set(key, (re = joined(members, "y")));
     return re;
   };
+  // Prechecks and kinds read the text as the patterns are written: not under a prefix or ignoreCase.
+  const plain = prefix === "" && ci === "";
+  const kindsOf = (members: readonly number[]) => {
+    const of = recognisers[members[0]!]!.kinds?.of;
+    return plain && of !== undefined && members.every((i) => recognisers[i]!.kinds?.of === of) ? of : undefined;
+  };
   const sources: Source[] = [...groups].map(([seek, members]) => ({
     seek,
     members,
-    // A single member (or a standalone one, whose pattern may not join) is simply tried.
-    re: members.length > 1 && members.every((i) => !recognisers[i]!.standalone) ? joined(members, "y") : undefined,
+    kinds: kindsOf(members),
+    byKind: new Uint16Array(kindsOf(members)?.kinds ?? 0),
+    lists: [],
+    // A single member (or a standalone one, whose pattern may not join) is simply tried; so are
+    // members with a precheck (`possible`): at most candidates it rules out all but one or two of
+    // them, and trying those alone costs less than one run of the joined patterns.
+    re:
+      members.length > 1 && members.every((i) => !recognisers[i]!.standalone && !recognisers[i]!.possible)
+        ? joined(members, "y")
+        : undefined,
     rest: [],
   }));
   const sticky = recognisers.map((r) =>
     r.standalone ? new RegExp(r.pattern, "y" + ci + (r.flags ?? "")) : new RegExp(prefix + r.pattern, "y" + ci),
   );
+  const possibles = recognisers.map((r) => (plain ? r.possible : undefined));
   const lookbehind = Math.max(8, ...recognisers.map((r) => r.lookbehind ?? 0));
   // Standalone recognisers may carry flags of their own (u), under which literals fold differently.
   const prefilter =
@@ -598,6 +621,8 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   function bestOf(text: string, p: number, members: readonly number[], from: number): void {
     for (let k = from; k < members.length; k++) {
       const i = members[k]!;
+      const possible = possibles[i];
+      if (possible !== undefined && !possible(text, p)) continue;
       const re = sticky[i]!;
       re.lastIndex = p;
       if (!re.test(text)) continue;
@@ -686,6 +711,15 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     }
   }
 
+  /** 1 + the index of `members` in the source's lists (kinds with the same members share one). */
+  function listOf(s: Source, members: number[]): number {
+    const key = members.join(",");
+    const k = s.lists.findIndex((l) => l.join(",") === key);
+    if (k !== -1) return k + 1;
+    s.lists.push(members);
+    return s.lists.length;
+  }
+
   /** scanUntil, writing findings into `out` as numbers. */
   function scanPackedUntil(text: string, from: number, limit: number, out: PackedFindings): number {
     // Next candidate of the combined regex, and of each source; each is re-run only once the
@@ -714,7 +748,12 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       for (let k = 0; k < sources.length; k++) {
         if (oPos[k] !== p) continue;
         const s = sources[k]!;
-        if (s.re) bestOfJoined(text, p, s);
+        if (s.kinds !== undefined) {
+          const kind = s.kinds.kindAt(text, p);
+          let l = s.byKind[kind]!;
+          if (l === 0) s.byKind[kind] = l = listOf(s, s.members.filter((i) => recognisers[i]!.kinds!.admits(kind)));
+          bestOf(text, p, s.lists[l - 1]!, 0);
+        } else if (s.re) bestOfJoined(text, p, s);
         else bestOf(text, p, s.members, 0);
       }
       if (bEnd !== -1) {

@@ -1,0 +1,239 @@
+import { isIPv4 } from "node:net";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { digitLedKinds, seekDigitLed } from "../../src/policy/pii/candidates.js";
+import { builtinPiiTypes, ibanChecksumValid, ibanLengths, isValidCardNumber, isValidSsn, recognisersFor } from "../../src/policy/pii/index.js";
+import { compileScanner, type Recogniser } from "../../src/policy/scan/index.js";
+
+// Issue #13: the digit-led recognisers (cards, IBANs, SSNs, NHS numbers, passports, IPv4, phone
+// numbers, postcodes, wallets) are tried at a candidate only when its kind (the digit run there and
+// the character after it, or the letters before it) admits them and their precheck (`possible`)
+// allows a match; the seek skips digits right after a letter; and the card, SSN and IPv4
+// validators read the text in place. None of that may change a finding. The reference below is
+// the scanner as it was: every digit-led pattern tried at every position (no seek, no kinds, no
+// prechecks) with the validators as they were, kept here verbatim.
+
+const CARD_CUE = /card|maestro|debit|credit|\bcc\b|pan\b|karte|carte|tarjeta/i;
+const isDigit = (c: number) => c >= 48 && c <= 57;
+const isSeparator = (c: number) => c === 32 || c === 45 || c === 46 || c === 47 || c === 10 || c === 13 || c === 9;
+
+function cardReference(text: string, start: number, end: number): number {
+  const shortMaestroOnly = (digits: string) =>
+    digits.length < 16 && !isValidCardNumberExceptMaestro(digits);
+  if (start >= 2 && isDigit(text.charCodeAt(start - 2)) && ".,-/ ".includes(text[start - 1]!)) return -1;
+  let digits = "";
+  let best = -1;
+  let i = start;
+  while (i < end) {
+    while (i < end && isDigit(text.charCodeAt(i))) digits += text[i++];
+    if (digits.length > 19) break;
+    const next = i < text.length ? text.charCodeAt(i) : 0;
+    const cont = i >= end && (isDigit(next) || (next >= 65 && next <= 90) || (next >= 97 && next <= 122));
+    if (!cont && digits.length >= 12 && isValidCardNumber(digits)) {
+      const printed = i - start > digits.length;
+      if (printed || !shortMaestroOnly(digits) || CARD_CUE.test(text.slice(Math.max(0, start - 40), start))) best = i;
+    }
+    while (i < end && isSeparator(text.charCodeAt(i))) i++;
+  }
+  if (best === -1) return -1;
+  const a = best < text.length ? text.charCodeAt(best) : 0;
+  const b = best + 1 < text.length ? text.charCodeAt(best + 1) : 0;
+  if ((a === 45 || a === 46 || a === 47) && isDigit(b) && best < end) {
+    const inner = text.slice(start, best);
+    if (inner.includes(String.fromCharCode(a)) || !/[ \-./]/.test(inner)) return -1;
+  }
+  return best;
+}
+
+// The issuer table as it was (credit-card.ts), for "a network other than Maestro issues it".
+const issuers: { name: string; ranges: readonly (readonly [number, number, number])[]; lengths: readonly number[] }[] = [
+  { name: "visa", ranges: [[1, 4, 4]], lengths: [13, 16, 19] },
+  { name: "mastercard", ranges: [[2, 51, 55], [4, 2221, 2720]], lengths: [16] },
+  { name: "amex", ranges: [[2, 34, 34], [2, 37, 37]], lengths: [15] },
+  { name: "discover", ranges: [[4, 6011, 6011], [3, 644, 649], [2, 65, 65], [6, 622126, 622925]], lengths: [16, 17, 18, 19] },
+  { name: "jcb", ranges: [[4, 3528, 3589]], lengths: [16, 17, 18, 19] },
+  { name: "jcb-15", ranges: [[4, 2131, 2131], [4, 1800, 1800]], lengths: [15] },
+  { name: "diners", ranges: [[3, 300, 305], [4, 3095, 3095], [2, 36, 36], [2, 38, 39]], lengths: [14, 15, 16, 17, 18, 19] },
+  { name: "unionpay", ranges: [[2, 62, 62], [2, 81, 81]], lengths: [14, 15, 16, 17, 18, 19] },
+  { name: "maestro", ranges: [[2, 50, 50], [2, 56, 69], [4, 6759, 6759], [4, 6761, 6763]], lengths: [12, 13, 14, 15, 16, 17, 18, 19] },
+  { name: "mir", ranges: [[4, 2200, 2204]], lengths: [16, 17, 18, 19] },
+  { name: "borica", ranges: [[4, 2205, 2205]], lengths: [16] },
+  { name: "rupay", ranges: [[2, 60, 60], [2, 65, 65], [2, 81, 82], [3, 508, 508], [3, 353, 353], [3, 356, 356]], lengths: [16] },
+  { name: "verve", ranges: [[6, 506099, 506198], [6, 650002, 650027], [6, 507865, 507964]], lengths: [16, 18, 19] },
+  { name: "dankort", ranges: [[4, 5019, 5019]], lengths: [16] },
+  { name: "troy", ranges: [[4, 9792, 9792]], lengths: [16] },
+  { name: "humo", ranges: [[4, 9860, 9860]], lengths: [16] },
+  { name: "uzcard", ranges: [[4, 8600, 8600]], lengths: [16] },
+  { name: "gpn", ranges: [[4, 1946, 1946]], lengths: [16, 18, 19] },
+  { name: "instapayment", ranges: [[3, 637, 639]], lengths: [16] },
+  { name: "interpayment", ranges: [[3, 636, 636]], lengths: [16, 17, 18, 19] },
+  { name: "lankapay", ranges: [[6, 357111, 357111]], lengths: [16] },
+];
+function isValidCardNumberExceptMaestro(d: string): boolean {
+  const prefixOf = (n: number) => Number(d.slice(0, n));
+  return issuers.some(
+    (i) => i.name !== "maestro" && i.lengths.includes(d.length) && i.ranges.some(([n, lo, hi]) => d.length >= n && prefixOf(n) >= lo && prefixOf(n) <= hi),
+  );
+}
+
+const SSN_CUE = /\b(?:ssn|ss#|ss no|soc(?:ial)?[ .-]*sec(?:urity)?|taxpayer id|tin)\b/i;
+function ssnReference(text: string, start: number, end: number): number {
+  if (start >= 2 && ".,-".includes(text[start - 1]!) && text.charCodeAt(start - 2) >= 48 && text.charCodeAt(start - 2) <= 57) return -1;
+  const compact = end - start === 9;
+  const s = compact ? text.slice(start, end) : text.slice(start, start + 3) + text.slice(start + 4, start + 6) + text.slice(start + 7, start + 11);
+  if (!compact && text[start + 3] !== text[start + 6] && !(text[start + 3] === " " || text[start + 6] === " ")) return -1;
+  if (compact) {
+    const before = text.slice(Math.max(0, start - 40), start);
+    const nl = before.lastIndexOf("\n");
+    if (!SSN_CUE.test(nl === -1 ? before : before.slice(nl + 1))) return -1;
+  }
+  return isValidSsn(s.slice(0, 3), s.slice(3, 5), s.slice(5, 9)) ? end : -1;
+}
+
+function ipv4Reference(text: string, start: number, end: number): number {
+  return isIPv4(text.slice(start, end)) ? end : -1;
+}
+
+function ibanReference(text: string, start: number, end: number): number {
+  const len = ibanLengths[text.slice(start, start + 2).toUpperCase()];
+  if (len === undefined) return -1;
+  let compact = "";
+  let i = start;
+  while (i < end && compact.length < len) {
+    const ch = text[i]!;
+    if (ch !== " " && ch !== "-") compact += ch;
+    i++;
+  }
+  if (compact.length !== len || !ibanChecksumValid(compact.toUpperCase())) return -1;
+  if (i < end && text[i] !== " " && text[i] !== "-") return -1;
+  return i;
+}
+
+const references: Record<string, (text: string, start: number, end: number) => number> = {
+  credit_card: cardReference,
+  ssn: ssnReference,
+  ip_address: ipv4Reference,
+  iban: ibanReference,
+};
+
+const regions = { regions: ["US", "GB", "DE", "FR", "IN"] };
+const current = recognisersFor(builtinPiiTypes, regions);
+const currentUs = recognisersFor(builtinPiiTypes);
+
+/** The set as it was: digit-led shapes tried everywhere, no kinds or prechecks, the old validators. */
+function asBefore(rs: readonly Recogniser[]): Recogniser[] {
+  return rs.map((r) => {
+    if (r.seek !== seekDigitLed) return r;
+    const { seek: _s, kinds: _k, possible: _p, ...rest } = r;
+    const ref = r.validate && r.pattern.includes("(?<![A-Za-z0-9.]\\d)") ? ipv4Reference : r.validate && references[r.type];
+    return ref ? { ...rest, validate: ref } : rest;
+  });
+}
+
+const pieces = [
+  "4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111", "5500 0000 0000 0004", "378282246310005", "6759649826438453", "123-45-6789", "123 45 6789",
+  "SSN 123456789", "ssn: 078-05-1120", "943 476 5919", "NHS 9434765919", "passport 340020013", "passport A12345678", "192.168.10.24", "10.0.0.1.5", "v1.2.3.4",
+  "01.2.3.4", "255.255.255.255", "256.1.1.1", "(415) 555-2671", "+1 415 555 2671", "+44 20 7946 0018", "( 415 ) 555-2671", "+(44) 20", "call 020 7946 0018",
+  "phone 4155552671 x12", "555-1234 ext. 12", "GB82 WEST 1234 5698 7654 32", "gb82west12345698765432", "DE89-3704-0044-0532-0130-00", "GB00 ", "NW1 6XE", "SW1A 1AA",
+  "W1 4AB", "ZIP 62704", "IL 62704", "90210-1234", "Springfield, IL 62704-1234", "10115 Berlin", "75002 Paris", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+  "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "0x52908400098527886E0F7030069857D2E4169EE7", "0x0x", "born 01/02/1990, ",
+  "DOB: 1980-05-12", "12/05/1980", "A1", "x1", "ab12", "_1234", "Q12345678", "0", "1", "3", "4", "9", "12", "123", "1234", "12345", "123456789", "1234567890",
+  " ", "-", ".", "/", ",", ":", "(", ")", "+", "\n", "\t", "x", "X", "#", "ext", "card ", "the order ",
+];
+const digitsAndMore = fc
+  .array(fc.constantFrom(..."0123456789012345678901234567890123456789 -./,:()+_\nxXABGWbcteE#"), { minLength: 1, maxLength: 80 })
+  .map((a) => a.join(""));
+const fromPieces = fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 24 }).map((p) => p.join(""));
+const texts = fc.oneof(digitsAndMore, fromPieces, fc.tuple(fromPieces, digitsAndMore).map(([a, b]) => a + b));
+
+describe("digit-led kinds and prechecks", () => {
+  const cases: [string, Recogniser[]][] = [
+    ["regions US, GB, DE, FR, IN", current],
+    ["the default region", currentUs],
+  ];
+  for (const [name, rs] of cases) {
+    const fast = compileScanner(rs);
+    const before = compileScanner(asBefore(rs));
+    it(`find exactly what every pattern tried everywhere with the old validators finds (${name}, property)`, () => {
+      fc.assert(
+        fc.property(texts, (text) => {
+          expect(fast.scan(text)).toEqual(before.scan(text));
+        }),
+        { numRuns: 2500 },
+      );
+    });
+  }
+
+  it("each digit-led recogniser: wherever its pattern matches and its validator accepts, its kind admits it and its precheck allows it (property)", () => {
+    const members = current.filter((r) => r.seek === seekDigitLed);
+    expect(members.length).toBe(12);
+    const res = members.map((r) => new RegExp(r.pattern, "y"));
+    const matched = members.map(() => 0);
+    fc.assert(
+      fc.property(texts, (text) => {
+        for (let p = 0; p < text.length; p++)
+          members.forEach((r, k) => {
+            const re = res[k]!;
+            re.lastIndex = p;
+            if (!re.test(text) || re.lastIndex <= p) return;
+            const end = r.validate ? r.validate(text, p, re.lastIndex) : re.lastIndex;
+            if (end <= p) return;
+            matched[k]!++;
+            expect(r.kinds!.admits(digitLedKinds.kindAt(text, p)), `${r.type} kind at ${p} of ${JSON.stringify(text)}`).toBe(true);
+            if (r.possible) expect(r.possible(text, p), `${r.type} precheck at ${p} of ${JSON.stringify(text)}`).toBe(true);
+          });
+      }),
+      { numRuns: 2500 },
+    );
+    // Not vacuous: every one of them matched, validly, many times.
+    for (const [k, n] of matched.entries()) expect(n, members[k]!.pattern).toBeGreaterThan(5);
+  });
+
+  it("the validators read in place decide as the old ones at every match and every shorter end (property)", () => {
+    const byType = new Map(current.filter((r) => r.seek === seekDigitLed && r.validate && references[r.type]).map((r) => [r.pattern, r]));
+    fc.assert(
+      fc.property(texts, (text) => {
+        for (const r of byType.values()) {
+          const re = new RegExp(r.pattern, "y");
+          const ref = r.pattern.includes("(?<![A-Za-z0-9.]\\d)") ? ipv4Reference : references[r.type]!;
+          for (let p = 0; p < text.length; p++) {
+            re.lastIndex = p;
+            if (!re.test(text)) continue;
+            for (let e = re.lastIndex; e > p; e -= 2) expect(r.validate!(text, p, e), `${r.type} at ${p}-${e} of ${JSON.stringify(text)}`).toBe(ref(text, p, e));
+          }
+        }
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  it("a precheck that refuses one real match is caught by the property above", () => {
+    // Sanity of the property itself: the IPv4 precheck made to refuse quads whose first part has
+    // three digits (as a careless shortcut might) must fail it.
+    const ipv4 = current.find((r) => r.type === "ip_address" && r.seek === seekDigitLed)!;
+    const broken: Recogniser = { ...ipv4, possible: (t, s) => ipv4.possible!(t, s) && !isDigit(t.charCodeAt(s + 2)) };
+    const good = compileScanner(asBefore([ipv4]));
+    const bad = compileScanner([broken]);
+    expect(() =>
+      fc.assert(
+        fc.property(texts, (text) => {
+          expect(bad.scan(text)).toEqual(good.scan(text));
+        }),
+        { numRuns: 2500 },
+      ),
+    ).toThrow();
+    // And a kind table that leaves the card out after a space.
+    const card = current.find((r) => r.type === "credit_card")!;
+    const badKinds: Recogniser = { ...card, kinds: { of: digitLedKinds, admits: (k) => card.kinds!.admits(k) && (k & 0x70) !== 0x20 } };
+    const goodCard = compileScanner(asBefore([card]));
+    const badCard = compileScanner([badKinds]);
+    expect(() =>
+      fc.assert(
+        fc.property(texts, (text) => {
+          expect(badCard.scan(text)).toEqual(goodCard.scan(text));
+        }),
+        { numRuns: 2500 },
+      ),
+    ).toThrow();
+  });
+});
