@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { digitLedKinds, seekDigitLed } from "../../src/policy/pii/candidates.js";
 import { builtinPiiTypes, ibanChecksumValid, ibanLengths, isValidCardNumber, isValidSsn, recognisersFor } from "../../src/policy/pii/index.js";
 import { compileScanner, type Recogniser } from "../../src/policy/scan/index.js";
+import { phoneReference } from "./phone-reference.js";
 
 // Issue #13: the digit-led recognisers (cards, IBANs, SSNs, NHS numbers, passports, IPv4, phone
 // numbers, postcodes, wallets) are tried at a candidate only when its kind (the digit run there and
@@ -121,9 +122,13 @@ const current = recognisersFor(builtinPiiTypes, regions);
 const currentUs = recognisersFor(builtinPiiTypes);
 
 /** The set as it was: digit-led shapes tried everywhere, no kinds or prechecks, the old validators. */
-function asBefore(rs: readonly Recogniser[]): Recogniser[] {
+function asBefore(rs: readonly Recogniser[], phoneRegions?: string[]): Recogniser[] {
   return rs.map((r) => {
     if (r.seek !== seekDigitLed) return r;
+    if (r.type === "phone") {
+      const { seek: _s, ...old } = phoneReference(phoneRegions);
+      return old;
+    }
     const { seek: _s, kinds: _k, possible: _p, ...rest } = r;
     const ref = r.validate && r.pattern.includes("(?<![A-Za-z0-9.]\\d)") ? ipv4Reference : r.validate && references[r.type];
     return ref ? { ...rest, validate: ref } : rest;
@@ -147,13 +152,14 @@ const fromPieces = fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLengt
 const texts = fc.oneof(digitsAndMore, fromPieces, fc.tuple(fromPieces, digitsAndMore).map(([a, b]) => a + b));
 
 describe("digit-led kinds and prechecks", () => {
-  const cases: [string, Recogniser[]][] = [
-    ["regions US, GB, DE, FR, IN", current],
-    ["the default region", currentUs],
+  const cases: [string, Recogniser[], string[] | undefined][] = [
+    ["regions US, GB, DE, FR, IN", current, regions.regions],
+    ["the default region", currentUs, undefined],
+    ["regions GB, CA", recognisersFor(builtinPiiTypes, { regions: ["GB", "CA"] }), ["GB", "CA"]],
   ];
-  for (const [name, rs] of cases) {
+  for (const [name, rs, phoneRegions] of cases) {
     const fast = compileScanner(rs);
-    const before = compileScanner(asBefore(rs));
+    const before = compileScanner(asBefore(rs, phoneRegions));
     it(`find exactly what every pattern tried everywhere with the old validators finds (${name}, property)`, () => {
       fc.assert(
         fc.property(texts, (text) => {
@@ -205,6 +211,30 @@ describe("digit-led kinds and prechecks", () => {
       }),
       { numRuns: 1500 },
     );
+  });
+
+  it("the phone validator read in place decides as the old one at every match and every shorter end (property)", () => {
+    for (const regs of [undefined, ["US", "GB", "DE", "FR", "IN"], ["CA", "GB"]]) {
+      const now = recognisersFor(["phone"], regs ? { regions: regs } : {})[0]!;
+      const old = phoneReference(regs);
+      const re = new RegExp(now.pattern, "y");
+      let accepted = 0;
+      fc.assert(
+        fc.property(texts, (text) => {
+          for (let p = 0; p < text.length; p++) {
+            re.lastIndex = p;
+            if (!re.test(text)) continue;
+            for (let e = re.lastIndex; e > p; e--) {
+              const v = now.validate!(text, p, e);
+              expect(v, `phone ${regs} at ${p}-${e} of ${JSON.stringify(text)}`).toBe(old.validate!(text, p, e));
+              if (v > p) accepted++;
+            }
+          }
+        }),
+        { numRuns: 1500 },
+      );
+      expect(accepted).toBeGreaterThan(100);
+    }
   });
 
   it("a precheck that refuses one real match is caught by the property above", () => {

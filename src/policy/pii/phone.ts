@@ -160,6 +160,91 @@ function hasCue(text: string, start: number): boolean {
   return PHONE_CUE.test(before);
 }
 
+/** The validator's digit groups (one decision at a time): start, end, digits and parentheses up to each. */
+const MAX_GROUPS = 64;
+const gStart = new Int32Array(MAX_GROUPS);
+const gEnd = new Int32Array(MAX_GROUPS);
+const gDigits = new Int32Array(MAX_GROUPS);
+const gOpen = new Int32Array(MAX_GROUPS);
+const gClose = new Int32Array(MAX_GROUPS);
+
+/** The digits of the first k groups. */
+function writtenOf(text: string, k: number): string[] {
+  const out: string[] = [];
+  for (let j = 0; j < k; j++) out.push(text.slice(gStart[j]!, gEnd[j]!));
+  return out;
+}
+
+function digitsOf(text: string, k: number): string {
+  let d = "";
+  for (let j = 0; j < k; j++) d += text.slice(gStart[j]!, gEnd[j]!);
+  return d;
+}
+
+/** The character code of the m-th digit of the groups. */
+function digitAt(text: string, m: number): number {
+  for (let j = 0; ; j++) {
+    const n = gEnd[j]! - gStart[j]!;
+    if (m < n) return text.charCodeAt(gStart[j]! + m);
+    m -= n;
+  }
+}
+
+/** isNationalNumber(first k groups, their digits, "US" or "CA"), read from the groups in place. */
+function nanpNational(text: string, k: number): boolean {
+  let dl = gDigits[k - 1]!;
+  let from = 0;
+  let skip = 0;
+  if (dl === 11 && digitAt(text, 0) === 49) {
+    // 1-800-555-0199: the trunk 1 in its own group.
+    if (gEnd[0]! - gStart[0]! !== 1 && k > 1) return false;
+    // A single group of eleven is read as one group of the ten after the 1.
+    if (k > 1) from = 1;
+    skip = 1;
+    dl = 10;
+  }
+  // nanpShapeOk: ten digits, area code and exchange starting 2-9.
+  if (dl !== 10 || digitAt(text, skip) < 50 || digitAt(text, skip + 3) < 50) return false;
+  // groupingFits(groups, NANP_GROUPS).
+  if (k - from === 1) return true;
+  if (gEnd[from]! - gStart[from]! === 3) {
+    for (let j = from; j < k; j++) if (gEnd[j]! - gStart[j]! < 2) return false;
+    return true;
+  }
+  let at = 0;
+  for (let j = from; j < k - 1; j++) {
+    at += gEnd[j]! - gStart[j]!;
+    if (at !== 3 && at !== 6 && at !== 10) return false;
+  }
+  return true;
+}
+
+/** The validator's decision with strings, for a match of more groups than the arrays hold. */
+function slowValidate(text: string, start: number, end: number, plus: boolean, wanted: readonly string[]): number {
+  const groups = groupsOf(text, start, end);
+  for (let k = groups.length; k >= 1; k--) {
+    const g = groups[k - 1]!;
+    const after = g.end < text.length ? text.charCodeAt(g.end) : 0;
+    if (isAlnum(after) && after !== 120 && after !== 88 && after !== 101 && after !== 69) continue;
+    if (k < groups.length) {
+      const b = g.end + 1 < text.length ? text.charCodeAt(g.end + 1) : 0;
+      if ((after === 45 || after === 46 || after === 47) && isDigit(b)) return -1;
+    }
+    const written = groups.slice(0, k).map((x) => x.digits);
+    const digits = written.join("");
+    if (digits.length < 7 || digits.length > 17) continue;
+    const sub = text.slice(start, g.end);
+    if ((sub.match(/\(/g)?.length ?? 0) !== (sub.match(/\)/g)?.length ?? 0)) continue;
+    let ok = false;
+    if (plus) ok = isInternationalNumber(digits);
+    else if (written.length > 1 || hasCue(text, start)) ok = wanted.some((r) => isNationalNumber(written, digits, r));
+    if (!ok) continue;
+    EXT.lastIndex = g.end;
+    return EXT.test(text) ? EXT.lastIndex : after === 120 || after === 88 || after === 101 || after === 69 ? -1 : g.end;
+  }
+  return -1;
+}
+
 export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIONS): Recogniser {
   const wanted = [...new Set(regions.map((r) => r.toUpperCase()))];
   for (const r of wanted) if (!isSupportedCountry(r)) throw new Error(`phone: unknown region '${r}' (use ISO 3166 two-letter codes such as US, GB, DE)`);
@@ -207,43 +292,69 @@ export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIO
     validate(text, start, end) {
       // Not after another number and a short run of separators: part of a longer sequence.
       let b = start - 1;
-      while (b >= 0 && start - b <= 3 && " .-/(".includes(text[b]!)) b--;
+      while (b >= 0 && start - b <= 3 && isNumberGap(text.charCodeAt(b))) b--;
       if (b >= 0 && b < start - 1 && isDigit(text.charCodeAt(b))) return -1;
       const plus = text.charCodeAt(start) === 43;
-      // Cheap first: most candidates are short numbers, dates and amounts.
-      let nd = 0;
+      // The digit groups, with the digits and parentheses up to each group's end, read once into
+      // the shared arrays (no strings: the phone shape repeated is a candidate every 15 characters).
       let ng = 0;
-      for (let i = start; i < end; i++) {
-        if (isDigit(text.charCodeAt(i))) {
-          nd++;
-          if (i === start || !isDigit(text.charCodeAt(i - 1))) ng++;
+      let nd = 0;
+      let open = 0;
+      let close = 0;
+      for (let i = start; i < end; ) {
+        const c = text.charCodeAt(i);
+        if (!isDigit(c)) {
+          if (c === 40) open++;
+          else if (c === 41) close++;
+          i++;
+          continue;
         }
+        const s0 = i;
+        while (i < end && isDigit(text.charCodeAt(i))) i++;
+        if (ng < MAX_GROUPS) {
+          gStart[ng] = s0;
+          gEnd[ng] = i;
+          gDigits[ng] = nd + i - s0;
+          gOpen[ng] = open;
+          gClose[ng] = close;
+        }
+        ng++;
+        nd += i - s0;
       }
+      // Cheap first: most candidates are short numbers, dates and amounts.
       if (nd < 7 || (!plus && ng === 1 && !hasCue(text, start))) return -1;
-      if (!plus && !wanted.some((r) => r !== "US" && r !== "CA") && nd < 10) return -1;
-      const groups = groupsOf(text, start, end);
+      if (!plus && usOnly && nd < 10) return -1;
+      // (The pattern bounds a match to 56 characters, so to 28 groups; the bound only guards the arrays.)
+      if (ng > MAX_GROUPS) return slowValidate(text, start, end, plus, wanted);
       // Longest run of whole groups first; an extension is read after the number it follows.
-      for (let k = groups.length; k >= 1; k--) {
-        const g = groups[k - 1]!;
-        const after = g.end < text.length ? text.charCodeAt(g.end) : 0;
+      let cue = -1;
+      for (let k = ng; k >= 1; k--) {
+        const gEndK = gEnd[k - 1]!;
+        const after = gEndK < text.length ? text.charCodeAt(gEndK) : 0;
         if (isAlnum(after) && after !== 120 && after !== 88 && after !== 101 && after !== 69) continue;
-        if (k < groups.length) {
+        if (k < ng) {
           // Stopping before the number's own continuation (`-1234`) would cut an id in two.
-          const b = g.end + 1 < text.length ? text.charCodeAt(g.end + 1) : 0;
+          const b = gEndK + 1 < text.length ? text.charCodeAt(gEndK + 1) : 0;
           if ((after === 45 || after === 46 || after === 47) && isDigit(b)) return -1;
         }
-        const written = groups.slice(0, k).map((x) => x.digits);
-        const digits = written.join("");
-        if (digits.length < 7 || digits.length > 17) continue;
-        const sub = text.slice(start, g.end);
-        // Unbalanced parentheses: `(1) 2345 …` list markers and the like.
-        if ((sub.match(/\(/g)?.length ?? 0) !== (sub.match(/\)/g)?.length ?? 0)) continue;
+        const dl = gDigits[k - 1]!;
+        if (dl < 7 || dl > 17) continue;
+        // Unbalanced parentheses: `(1) 2345 …` list markers and the like. (Counted before the
+        // group's digits, which is the same count up to its end.)
+        if (gOpen[k - 1] !== gClose[k - 1]) continue;
         let ok = false;
-        if (plus) ok = isInternationalNumber(digits);
-        else if (written.length > 1 || hasCue(text, start)) ok = wanted.some((r) => isNationalNumber(written, digits, r));
+        if (plus) ok = isInternationalNumber(digitsOf(text, k));
+        else if (k > 1 || (cue === -1 ? (cue = hasCue(text, start) ? 1 : 0) : cue) === 1) {
+          for (const r of wanted) {
+            if (r === "US" || r === "CA" ? nanpNational(text, k) : isNationalNumber(writtenOf(text, k), digitsOf(text, k), r)) {
+              ok = true;
+              break;
+            }
+          }
+        }
         if (!ok) continue;
-        EXT.lastIndex = g.end;
-        return EXT.test(text) ? EXT.lastIndex : after === 120 || after === 88 || after === 101 || after === 69 ? -1 : g.end;
+        EXT.lastIndex = gEndK;
+        return EXT.test(text) ? EXT.lastIndex : after === 120 || after === 88 || after === 101 || after === 69 ? -1 : gEndK;
       }
       return -1;
     },

@@ -65,6 +65,9 @@ export interface Scanner {
   readonly prefilter: RegExp | undefined;
 }
 
+/** Findings a scanner's reused buffer may hold (12 bytes each) before it is let go after a scan. */
+const KEEP_FINDINGS = 1 << 18;
+
 /** Characters after a match that trailing lookaheads may read (`(?![\w-]|\.\d)` reads two). */
 const LOOKAHEAD_MARGIN = 4;
 
@@ -763,14 +766,22 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     }
   }
 
+  // scanUntil's numbers, kept from one call to the next: a text dense with findings (a dotted quad
+  // every 14 characters) grows it to megabytes, and on a machine that charges for every first
+  // touch of a page, allocating that afresh per scan cost more than the scan. Not kept past
+  // KEEP_FINDINGS findings. (scanUntil runs to completion before it can be called again.)
+  let kept = new PackedFindings();
+  const types = recognisers.map((r) => r.type);
   function scanUntil(text: string, from: number, limit: number, out: Finding[]): number {
-    const packed = new PackedFindings();
+    const packed = kept;
+    packed.length = 0;
     const cursor = scanPackedUntil(text, from, limit, packed);
     const d = packed.data;
     for (let k = 0; k < packed.length; k++) {
       const i = d[k * 3 + 2]!;
-      out.push({ type: recognisers[i]!.type, start: d[k * 3]!, end: d[k * 3 + 1]!, recogniser: i });
+      out.push({ type: types[i]!, start: d[k * 3]!, end: d[k * 3 + 1]!, recogniser: i });
     }
+    if (packed.data.length > KEEP_FINDINGS * 3) kept = new PackedFindings();
     return cursor;
   }
 
