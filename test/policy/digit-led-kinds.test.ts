@@ -91,6 +91,18 @@ function ssnReference(text: string, start: number, end: number): number {
   return isValidSsn(s.slice(0, 3), s.slice(3, 5), s.slice(5, 9)) ? end : -1;
 }
 
+// date-of-birth.ts's validator as it was (the seek now hands it the date it has just accepted).
+const dobCue = /\b(?:b(?:orn\b|irth|\. )|d(?:ob\b|\.o\.b\.?|ata di nascita)|n(?:ée?(?=[\s:])|ee\b|aissance|acid[oa]\b|at[oa]\b)|g(?:eboren\b|eb\.|eburt)|fecha de nacimiento)/gi;
+function dobReference(text: string, start: number, end: number): number {
+  let before = text.slice(Math.max(0, start - 40), start);
+  const nl = before.lastIndexOf("\n");
+  if (nl !== -1) before = before.slice(nl + 1);
+  dobCue.lastIndex = 0;
+  let last = -1;
+  for (let m = dobCue.exec(before); m !== null; m = dobCue.exec(before)) last = m.index + m[0].length;
+  return last !== -1 && !/\d/.test(before.slice(last)) ? end : -1;
+}
+
 function ipv4Reference(text: string, start: number, end: number): number {
   return isIPv4(text.slice(start, end)) ? end : -1;
 }
@@ -124,6 +136,11 @@ const currentUs = recognisersFor(builtinPiiTypes);
 /** The set as it was: digit-led shapes tried everywhere, no kinds or prechecks, the old validators. */
 function asBefore(rs: readonly Recogniser[], phoneRegions?: string[]): Recogniser[] {
   return rs.map((r) => {
+    if (r.type === "date_of_birth") {
+      // Tried everywhere, with the validator as it was.
+      const { seek: _s, ...rest } = r;
+      return { ...rest, validate: dobReference };
+    }
     if (r.seek !== seekDigitLed) return r;
     if (r.type === "phone") {
       const { seek: _s, ...old } = phoneReference(phoneRegions);
@@ -142,7 +159,7 @@ const pieces = [
   "phone 4155552671 x12", "555-1234 ext. 12", "GB82 WEST 1234 5698 7654 32", "gb82west12345698765432", "DE89-3704-0044-0532-0130-00", "GB00 ", "NW1 6XE", "SW1A 1AA",
   "W1 4AB", "ZIP 62704", "IL 62704", "90210-1234", "Springfield, IL 62704-1234", "10115 Berlin", "75002 Paris", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
   "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "0x52908400098527886E0F7030069857D2E4169EE7", "0x0x", "born 01/02/1990, ",
-  "DOB: 1980-05-12", "12/05/1980", "A1", "x1", "ab12", "_1234", "Q12345678", "0", "1", "3", "4", "9", "12", "123", "1234", "12345", "123456789", "1234567890",
+  "DOB: 1980-05-12", "12/05/1980", "born ", "Born on ", "DOB: ", "née ", "geboren am ", "birth date ", "12 May 1980", "May 12, 1980", "2024-01-15", "birth", "geburt", "12/05/80", "A1", "x1", "ab12", "_1234", "Q12345678", "0", "1", "3", "4", "9", "12", "123", "1234", "12345", "123456789", "1234567890",
   " ", "-", ".", "/", ",", ":", "(", ")", "+", "\n", "\t", "x", "X", "#", "ext", "card ", "the order ",
 ];
 const digitsAndMore = fc
@@ -169,6 +186,26 @@ describe("digit-led kinds and prechecks", () => {
       );
     });
   }
+
+  it("dates of birth: the same findings as the pattern tried everywhere with the validator as it was (property)", () => {
+    const dob = recognisersFor(["date_of_birth"]);
+    const fast = compileScanner(dob);
+    const before = compileScanner(asBefore(dob));
+    const cue = fc.constantFrom("born", "birth", "DOB", "geburt", "née", "Born on", "date of birth:");
+    const gap = fc.array(fc.constantFrom(":", " ", " ", "1", "9", ",", "\n", "x", "on ", "-"), { maxLength: 4 }).map((a) => a.join(""));
+    const date = fc.constantFrom("12/05/1980", "1980-05-12", "12 May 1980", "May 1980", "5.12.80", "31/02/2001");
+    const dobTexts = fc.array(fc.tuple(cue, gap, date, gap).map((t) => t.join("")), { minLength: 1, maxLength: 5 }).map((a) => a.join(""));
+    let found = 0;
+    fc.assert(
+      fc.property(dobTexts, (text) => {
+        const got = fast.scan(text);
+        found += got.length;
+        expect(got).toEqual(before.scan(text));
+      }),
+      { numRuns: 3000 },
+    );
+    expect(found).toBeGreaterThan(100);
+  });
 
   it("each digit-led recogniser: wherever its pattern matches and its validator accepts, its kind admits it and its precheck allows it (property)", () => {
     const members = current.filter((r) => r.seek === seekDigitLed);

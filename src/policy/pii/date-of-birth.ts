@@ -34,15 +34,39 @@ const cueAll = new RegExp(cue.source, "gi");
 const cueInSpan = new RegExp(cue.source, "gi");
 
 function accept(text: string, start: number, end: number): number {
-  let before = text.slice(Math.max(0, start - CUE_SPAN), start);
-  const nl = before.lastIndexOf("\n");
-  if (nl !== -1) before = before.slice(nl + 1);
+  // The line before the date, at most CUE_SPAN characters.
+  const from = Math.max(0, start - CUE_SPAN);
+  let lineStart = from;
+  for (let k = start - 1; k >= from; k--)
+    if (text.charCodeAt(k) === 10) {
+      lineStart = k + 1;
+      break;
+    }
+  const before = text.slice(lineStart, start);
   // The birth word must be the nearest thing before the date: `DOB: 1980-05-12, seen 2024-01-15`
   // makes only the first a birth date.
   cueInSpan.lastIndex = 0;
   let last = -1;
   for (let m = cueInSpan.exec(before); m !== null; m = cueInSpan.exec(before)) last = m.index + m[0].length;
-  return last !== -1 && !/\d/.test(before.slice(last)) ? end : -1;
+  let ok = last !== -1;
+  for (let k = lineStart + last; ok && k < start; k++) if (text.charCodeAt(k) >= 48 && text.charCodeAt(k) <= 57) ok = false;
+  return ok ? end : -1;
+}
+
+/**
+ * The date the seek last accepted (its text and start): the scanner then asks the validator about
+ * the same date, which is answered from here once (and forgotten, not to keep the text alive).
+ */
+let sought: string | undefined;
+let soughtAt = -1;
+
+function validate(text: string, start: number, end: number): number {
+  if (start === soughtAt && text === sought) {
+    sought = undefined;
+    soughtAt = -1;
+    return end;
+  }
+  return accept(text, start, end);
 }
 
 const sticky = new RegExp(dateOfBirthPattern, "y");
@@ -60,7 +84,11 @@ function seek(text: string, from: number): number {
       const p = s.index;
       if (p < cueEnd) continue;
       sticky.lastIndex = p;
-      if (sticky.test(text) && accept(text, p, sticky.lastIndex) > p) return p;
+      if (sticky.test(text) && accept(text, p, sticky.lastIndex) > p) {
+        sought = text;
+        soughtAt = p;
+        return p;
+      }
     }
     lo = Math.max(lo, stop);
   }
@@ -73,5 +101,5 @@ export const dateOfBirth: Recogniser = {
   maxLength: 40,
   lookbehind: CUE_SPAN,
   seek,
-  validate: accept,
+  validate,
 };

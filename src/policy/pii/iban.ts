@@ -83,7 +83,11 @@ function checksumEnd(text: string, start: number, limit: number): number {
       else if (count === 1) h1 = x;
       else if (count === 2) h2 = x;
       else if (count === 3) h3 = x;
-      else if ((v = append(v, x)) >= 10_000_000) v %= 97;
+      else {
+        // Kept a 32-bit integer (below 10^9), so the remainder is an integer one, not fmod.
+        v = (x < 10 ? v * 10 + x : v * 100 + x) | 0;
+        if (v >= 10_000_000) v = v % 97 | 0;
+      }
       count++;
     }
     i++;
@@ -93,6 +97,14 @@ function checksumEnd(text: string, start: number, limit: number): number {
   v = append(append(append(append(v % 97, h0), h1), h2), h3) % 97;
   return v === 1 ? i : -1;
 }
+
+/**
+ * The IBAN the precheck last passed (its text, start and the checksum's end): the validator is
+ * asked about it next, and answered from here once (then it is forgotten, not to keep the text).
+ */
+let passed: string | undefined;
+let passedAt = -1;
+let passedEnd = -1;
 
 export const iban: Recogniser = {
   type: "iban",
@@ -108,10 +120,21 @@ export const iban: Recogniser = {
   possible(text, start) {
     if (start > 0 && isAlnum(text.charCodeAt(start - 1))) return false;
     if (!isDigit(text.charCodeAt(start + 2)) || !isDigit(text.charCodeAt(start + 3))) return false;
-    return checksumEnd(text, start, text.length) !== -1;
+    const i = checksumEnd(text, start, text.length);
+    if (i === -1) return false;
+    passed = text;
+    passedAt = start;
+    passedEnd = i;
+    return true;
   },
   validate(text, start, end) {
-    const i = checksumEnd(text, start, end);
+    // Within `end`, the check reads what the precheck read, or stops short of the count.
+    let i: number;
+    if (start === passedAt && text === passed) {
+      i = passedEnd <= end ? passedEnd : -1;
+      passed = undefined;
+      passedAt = -1;
+    } else i = checksumEnd(text, start, end);
     if (i === -1) return -1;
     // Stopped inside a run of characters: the IBAN would continue, so this is something else.
     if (i < end && text.charCodeAt(i) !== 32 && text.charCodeAt(i) !== 45) return -1;

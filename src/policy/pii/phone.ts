@@ -284,10 +284,15 @@ export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIO
         else if (c !== 32 && c !== 40 && c !== 41 && c !== 46 && c !== 45 && c !== 47) break;
       }
       if (nd >= (plus || !usOnly ? 7 : 10)) return true;
-      // An extension's digits count too; it starts where the body's characters stop (after spaces).
+      // An extension's digits count too; its word (`ext`, `x`, `#`) stands where the body's
+      // characters stop, after at most a few of ` \t,;`.
       if (i > start + 25) return true;
-      const s = text.charCodeAt(i);
-      return s === 9 || s === 44 || s === 59 || s === 69 || s === 101 || s === 88 || s === 120 || s === 35;
+      for (let j = i; j < i + 6; j++) {
+        const s = text.charCodeAt(j);
+        if (s === 69 || s === 101 || s === 88 || s === 120 || s === 35) return true;
+        if (s !== 32 && s !== 9 && s !== 44 && s !== 59) return false;
+      }
+      return false;
     },
     validate(text, start, end) {
       // Not after another number and a short run of separators: part of a longer sequence.
