@@ -157,5 +157,19 @@ export const creditCard: Recogniser = {
   // Its lookbehind refuses a digit run right after another number and one separator.
   kinds: { of: digitLedKinds, admits: (k) => runIn(k, 2, Infinity) && (k & K_CONTINUES) === 0 },
   lookbehind: 2,
+  // Twelve digits in groups joined by runs of up to three separators: a number that stops short
+  // (a date, a phone number, an amount) is refused on its first few characters.
+  possible(text, start) {
+    let n = 0;
+    let seps = 0;
+    for (let i = start; i < start + 12 + 3 * 7; i++) {
+      const c = text.charCodeAt(i);
+      if (isDigit(c)) {
+        if (++n === 12) return true;
+        seps = 0;
+      } else if (!isSeparator(c) || ++seps > 3) return false;
+    }
+    return false;
+  },
   validate: cardEnd,
 };
