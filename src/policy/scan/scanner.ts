@@ -825,9 +825,19 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     lookbehind,
     prefilter,
     scan(text) {
-      const out: Finding[] = [];
-      if (prefilter !== undefined && !prefilter.test(text)) return out;
-      scanUntil(text, 0, text.length, out);
+      if (prefilter !== undefined && !prefilter.test(text)) return [];
+      const packed = kept;
+      packed.length = 0;
+      scanPackedUntil(text, 0, text.length, packed);
+      // Made at its size: a text dense with findings would grow it push by push, copying.
+      const n = packed.length;
+      const out = new Array<Finding>(n);
+      const d = packed.data;
+      for (let k = 0; k < n; k++) {
+        const i = d[k * 3 + 2]!;
+        out[k] = { type: types[i]!, start: d[k * 3]!, end: d[k * 3 + 1]!, recogniser: i };
+      }
+      if (packed.data.length > KEEP_FINDINGS * 3) kept = new PackedFindings();
       return out;
     },
     scanPacked(text) {
