@@ -230,13 +230,24 @@ const secretAnchors: readonly { re: string; back: number; near: readonly [number
   { re: "[Bb]earer [A-Za-z0-9._~+/-]{16}", back: 0, near: [1, "e"] },
 ];
 
+interface SecretAlternative {
+  re: RegExp;
+  /** The pattern itself when it is a plain literal (`-----BEGIN `): compared, not run. */
+  literal: string | undefined;
+  back: number;
+  off: number;
+  near: string;
+}
 /** The alternatives by the character they are found at. */
-const secretAt = new Map<number, { re: RegExp; back: number; off: number; near: string }[]>();
+const secretAt = new Map<number, SecretAlternative[]>();
 for (const a of secretAnchors)
   for (const c of a.re.startsWith("[Bb]") ? "Bb" : a.re[0]!) {
     const code = c.charCodeAt(0);
-    secretAt.set(code, [...(secretAt.get(code) ?? []), { re: new RegExp(a.re, "y"), back: a.back, off: a.near[0], near: a.near[1] }]);
+    secretAt.set(code, [...(secretAt.get(code) ?? []), { re: new RegExp(a.re, "y"), literal: /^[\w -]+$/.test(a.re) ? a.re : undefined, back: a.back, off: a.near[0], near: a.near[1] }]);
   }
+/** secretAt as an array by character code (every anchor is ASCII). */
+const secretAtAscii: (SecretAlternative[] | undefined)[] = [];
+for (const [code, alternatives] of secretAt) secretAtAscii[code] = alternatives;
 const anchorChars = new NextOf(["-", "_", "J", "A", "B", "bearer"]);
 const MAX_BACK = Math.max(...secretAnchors.map((a) => a.back));
 
@@ -244,31 +255,74 @@ const MAX_BACK = Math.max(...secretAnchors.map((a) => a.back));
  * The leftmost start at or after `from` of a secret literal anchored at `a`, or -1. One character
  * may anchor several (`xoxb-----BEGIN `: the dash ends one literal and starts another).
  */
-function literalAt(text: string, a: number, from: number): number {
-  const alternatives = secretAt.get(text.charCodeAt(a));
+function literalAt(text: string, a: number, from: number, below = Infinity): number {
+  const c = text.charCodeAt(a);
+  const alternatives = c < 128 ? secretAtAscii[c] : undefined;
   if (alternatives === undefined) return -1;
   let best = -1;
-  for (const { re, back, off, near } of alternatives) {
+  for (let i = 0; i < alternatives.length; i++) {
+    const { re, literal, back, off, near } = alternatives[i]!;
     const s = a - back;
-    if (s < from || (best !== -1 && s >= best)) continue;
+    if (s < from || s >= below || (best !== -1 && s >= best)) continue;
     const n = text.charCodeAt(a + off);
-    if (n !== n || !near.includes(String.fromCharCode(n))) continue;
+    let k = near.length - 1;
+    while (k >= 0 && near.charCodeAt(k) !== n) k--;
+    if (k < 0) continue;
+    if (literal !== undefined) {
+      if (text.startsWith(literal, a)) best = s;
+      continue;
+    }
     re.lastIndex = a;
     if (re.test(text)) best = s;
   }
   return best;
 }
 
+/** Whether one of anchorChars' strings starts at `i`. */
+function anchorAt(text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  return c === 45 || c === 95 || c === 74 || c === 65 || c === 66 || (c === 98 && text.startsWith("bearer", i));
+}
+
+/**
+ * The next anchor at or after `from`: looked for by hand a few characters ahead first (in text
+ * dense with anchors, `AKIA12 ` or `-----BEGIN ` repeated, it is there, and six indexOf calls cost more).
+ */
+function nextAnchor(text: string, from: number, scan: object): number {
+  const end = Math.min(text.length, from + 16);
+  for (let i = from; i < end; i++) if (anchorAt(text, i)) return i;
+  return end === text.length ? -1 : anchorChars.next(text, end, scan);
+}
+
 /** Leftmost position at or after `from` where a secret's literal starts. */
 export function seekSecret(text: string, from: number, scan: object = {}): number {
-  for (let a = anchorChars.next(text, from, scan); a !== -1; a = anchorChars.next(text, a + 1, scan)) {
-    let best = literalAt(text, a, from);
-    if (best === -1) continue;
+  for (let a = nextAnchor(text, from, scan); a !== -1; ) {
+    let best = -1;
+    let base = a;
+    if (text.charCodeAt(a) === 45) {
+      // A run of dashes: a dash after a dash ends no `sk-` or `xox?-`, and `-----BEGIN ` can only
+      // start five before the run's end; no other literal holds a dash before its anchor. So only
+      // the run's first dash and its fifth-last are tried, and the run is passed over in one step.
+      let e = a + 1;
+      while (text.charCodeAt(e) === 45) e++;
+      if (text.charCodeAt(a - 1) !== 45 || a === e - 5) best = literalAt(text, a, from);
+      if (best === -1 && e - 5 > a) best = literalAt(text, (base = e - 5), from);
+      if (best === -1) {
+        a = nextAnchor(text, e, scan);
+        continue;
+      }
+    } else {
+      best = literalAt(text, a, from);
+      if (best === -1) {
+        a = nextAnchor(text, a + 1, scan);
+        continue;
+      }
+    }
     // A literal anchored a little later may start earlier (`github_` is found at its `_`).
-    const end = Math.min(text.length, a + MAX_BACK + 1);
-    for (let k = a + 1; k < end; k++) {
-      const s = literalAt(text, k, from);
-      if (s !== -1 && s < best) best = s;
+    const end = Math.min(text.length, base + MAX_BACK + 1);
+    for (let k = base + 1; k < end; k++) {
+      const s = literalAt(text, k, from, best);
+      if (s !== -1) best = s;
     }
     return best;
   }

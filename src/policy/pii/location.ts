@@ -2,6 +2,7 @@ import type { Recogniser } from "../scan/index.js";
 import { gazetteers } from "./gazetteer.js";
 import { LOWER as L, UPPER as U } from "./name-words.js";
 import { placeBefore } from "./name-words.js";
+import { WordHashes } from "./word-hash.js";
 
 /**
  * Places: countries, US states, German Länder, and cities of 50,000 people or more (GeoNames), as
@@ -46,15 +47,74 @@ function accept(text: string, start: number, end: number): number {
 const sticky = new RegExp(locationPattern, "y");
 const capStart = new RegExp(`[${U}](?<![${U}${L}0-9_'’.\\-][${U}])`, "g");
 
+/**
+ * The first word of every place and region name, cut at its first space or hyphen (where accept
+ * cuts): every name accept can take begins with the candidate's first word so cut, or is that word
+ * without a final full stop. Built with the gazetteers, on first use.
+ */
+let firstWords: WordHashes | undefined;
+function placeFirstWords(): WordHashes {
+  if (firstWords) return firstWords;
+  const cut = (n: string) => n.slice(0, n.search(/[ -]|$/));
+  firstWords = new WordHashes([...[...gazetteers().places.keys()].map(cut), ...[...regionSet].map(cut)]);
+  return firstWords;
+}
+
+/** The pattern's `[${L}'’.]`: the characters of a word up to a space or hyphen (a cut). */
+function inWord(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 0xdf && c <= 0xf6) || (c >= 0xf8 && c <= 0x17f) || c === 39 || c === 0x2019 || c === 46;
+}
+
+/**
+ * Whether no place can start at the capital `p`: the pattern's first word there (greedy, at most 25
+ * characters, up to accept's first cut) is the first word of no place name, with or without a
+ * final full stop. Read in place: no regex, no substring.
+ */
+function noPlaceAt(text: string, p: number, firsts: WordHashes): boolean {
+  const lim = p + 25;
+  let h = 0x811c9dc5 | 0;
+  let before = h;
+  let r = p;
+  for (; r < lim; r++) {
+    const c = text.charCodeAt(r);
+    if (r > p && !inWord(c)) break;
+    before = h;
+    h = Math.imul(h ^ c, 16777619);
+  }
+  if (firsts.mayHoldHash(h)) return false;
+  return !(text.charCodeAt(r - 1) === 46 && r - 1 > p && firsts.mayHoldHash(before));
+}
+
+/** The last decision: seek takes it, and the scanner asks for it again at once. */
+let lastText: string | undefined;
+let lastStart = -1;
+let lastEnd = -1;
+let lastResult = -1;
+
+function validate(text: string, start: number, end: number): number {
+  if (start === lastStart && end === lastEnd && text === lastText) return lastResult;
+  return accept(text, start, end);
+}
+
 function seek(text: string, from: number): number {
+  const firsts = placeFirstWords();
   for (let pos = from; ; ) {
     capStart.lastIndex = pos;
-    const m = capStart.exec(text);
-    if (m === null) return -1;
-    sticky.lastIndex = m.index;
-    if (sticky.test(text) && accept(text, m.index, sticky.lastIndex) > m.index) return m.index;
-    pos = m.index + 1;
+    if (!capStart.test(text)) return -1;
+    // The match is the capital alone.
+    const p = capStart.lastIndex - 1;
+    pos = p + 1;
+    if (noPlaceAt(text, p, firsts)) continue;
+    sticky.lastIndex = p;
+    if (!sticky.test(text)) continue;
+    const end = sticky.lastIndex;
+    const r = accept(text, p, end);
+    lastText = text;
+    lastStart = p;
+    lastEnd = end;
+    lastResult = r;
+    if (r > p) return p;
   }
 }
 
-export const location: Recogniser = { type: "location", pattern: locationPattern, maxLength: 4 * 30, lookbehind: 16, seek, validate: accept };
+export const location: Recogniser = { type: "location", pattern: locationPattern, maxLength: 4 * 30, lookbehind: 16, seek, validate };

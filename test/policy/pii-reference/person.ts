@@ -1,0 +1,618 @@
+import { tailSource, type Recogniser } from "../../../src/policy/scan/index.js";
+import { gazetteers, type Gazetteers } from "../../../src/policy/pii/gazetteer.js";
+import {
+  brandPairs,
+  calendar,
+  leadPhrases,
+  LOWER as L,
+  notNames,
+  particles,
+  placeBefore,
+  possessedByPerson,
+  thingAfter,
+  thingBefore,
+  titles,
+  UPPER as U,
+  verbsBefore,
+} from "../../../src/policy/pii/name-words.js";
+
+/**
+ * Person names in running text, decided by gazetteers and the words around them instead of a model:
+ * a run of capitalised words is a name when it reads as given name + surname (census and faker
+ * lists), or follows a title or a phrase of address (`Dr.`, `Dear`, `my name is`), or is a given
+ * name that is not also a common word or a place. Names that are words (`Will`, `Rose`, `Hope`,
+ * `Paris`, `Jordan`) need a surname after them or a cue around them (`I told Will`, `Rose said`).
+ *
+ * The regex is only the shape (capitalised words, initials, particles, `Doe, Jane`, lower-case words
+ * after `my name is`) and bounds what the stream guard holds; `validate` decides and may shorten.
+ * It reads at most LOOKBEHIND characters before a match and RIGHT characters after its regex end,
+ * which the pattern's final lookahead makes the stream guard wait for.
+ */
+
+const LOOKBEHIND = 40;
+const RIGHT = 16;
+
+const tokRest = `(?:[${L}]{1,20}(?:['’-]?[${U}][${L}]{1,20})?(?:-[${U}]?[${L}]{1,20})?|['’][${U}][${L}]{1,20}|[${U}]{1,20})(?![${U}${L}0-9])`;
+const tok = `[${U}]${tokRest}`;
+const initial = `[${U}]\\.`;
+const particle = `(?:${[...particles].sort((a, b) => b.length - a.length).join("|")})`;
+const element = `(?:${initial}|(?:${particle}[ -]){0,2}${tok})`;
+/** A capital that starts a word (not inside McDonald, O'Brien, Jean-Luc, J.R.). */
+const wordStart = `[${U}](?<![${U}${L}0-9_'’.\\-][${U}])`;
+const capitalised = `${wordStart}(?:\\.|${tokRest})(?:(?:, | )${element}){0,4}`;
+const leadCue = `(?:[Nn]ame is|[Nn]ame's|[Cc]all me|\\b[Ii] am|\\b[Ii]'m|[Tt]his is)`;
+const lowerCase = `[a-z](?<=${leadCue} [a-z])[a-z]{1,19}(?: [a-z]{2,20}){0,2}`;
+
+export const personPattern = `(?:${capitalised}|${lowerCase})(?=[\\s\\S]{0,${RIGHT}})`;
+
+interface Info {
+  /** Census rank as a given name, Infinity for other lists' names, -1 when not a given name. */
+  given: number;
+  sur: number;
+  common: boolean;
+  uncommon: boolean;
+  place: string | undefined;
+  /** Never part of a name: titles, company words, nationalities, brands. */
+  block: boolean;
+  caps: boolean;
+}
+
+function titleCase(w: string): string {
+  return w[0]! + w.slice(1).toLowerCase();
+}
+
+function computeInfo(g: Gazetteers, key: string, caps: boolean): Info {
+  const lower = key.toLowerCase();
+  return {
+    given: g.given.get(key) ?? -1,
+    sur: g.surnames.get(key) ?? -1,
+    common: calendar.has(lower) || g.common.has(lower),
+    uncommon: g.uncommon.has(lower),
+    place: g.places.get(key),
+    block: notNames.has(lower) || titles.has(lower) || thingAfter.has(lower) || thingBefore.has(lower),
+    caps,
+  };
+}
+
+const unknown: Info = Object.freeze({ given: -1, sur: -1, common: false, uncommon: false, place: undefined, block: false, caps: false });
+
+let lexicon: Map<string, Info> | undefined;
+/**
+ * Every word any list knows, title-cased, with what the lists say of it: one lookup per word on
+ * the hot path instead of eight, and no allocation. Built once, when a rule with `person` is compiled.
+ */
+export function personLexicon(): Map<string, Info> {
+  if (lexicon) return lexicon;
+  const g = gazetteers();
+  const keys = new Set<string>([...g.given.keys(), ...g.surnames.keys()]);
+  for (const p of g.places.keys()) if (!p.includes(" ")) keys.add(p);
+  for (const set of [g.common, g.uncommon, calendar, notNames, titles, thingAfter, thingBefore]) for (const w of set) keys.add(w[0]!.toUpperCase() + w.slice(1));
+  const m = new Map<string, Info>();
+  for (const k of keys) m.set(k, Object.freeze(computeInfo(g, k, false)));
+  lexicon = m;
+  capStart = buildCapStart(m);
+  return m;
+}
+
+/**
+ * What the lists say of upper-case words (`PRIVATE`, `KEY`), by word: working it out builds three
+ * strings and an object, and text that shouts (headers, PEM lines, logs) asks for the same few
+ * words again and again. Infos are never changed, so one object serves every ask. Bounded.
+ */
+const capsInfo = new Map<string, Info | null>();
+
+function infoOf(_g: Gazetteers | undefined, word: string): Info {
+  const lex = personLexicon();
+  if (word.length > 1 && word.charCodeAt(1) < 97) {
+    let c = capsInfo.get(word);
+    if (c === undefined) {
+      if (word === word.toUpperCase()) {
+        const t = lex.get(titleCase(word));
+        c = Object.freeze(t === undefined ? { ...unknown, caps: true } : { ...t, caps: true });
+      } else c = null;
+      if (capsInfo.size >= 4096) capsInfo.clear();
+      capsInfo.set(word, c);
+    }
+    if (c !== null) return c;
+  }
+  return lex.get(word) ?? unknown;
+}
+
+const isGiven = (t: Info) => t.given >= 0 && !t.block;
+const placeLike = (t: Info) => t.place === "country" || t.place === "major" || (t.place === "city" && t.given >= 400);
+const strongGiven = (t: Info) => isGiven(t) && !t.common && !placeLike(t) && !(t.uncommon && t.given === Infinity);
+const surLike = (t: Info) => t.sur >= 0 && !t.block && (!t.common || t.sur < 3000);
+const strongSur = (t: Info) => t.sur >= 0 && !t.block && !t.common && t.place !== "country" && t.place !== "major";
+const unknownWord = (t: Info, w: string) =>
+  t.given < 0 && t.sur < 0 && !t.common && !t.uncommon && t.place === undefined && !t.block && !t.caps && w.length >= 3;
+const nameish = (t: Info, w: string) => isGiven(t) || (t.sur >= 0 && !t.block) || unknownWord(t, w);
+
+interface Element {
+  start: number;
+  end: number;
+  /** `Q.` */
+  initial: boolean;
+  /** Separated from the previous element by a comma. */
+  comma: boolean;
+  word: string;
+  info: Info | undefined;
+}
+
+function elements(g: Gazetteers, text: string, start: number, end: number): Element[] {
+  const out: Element[] = [];
+  let i = start;
+  let comma = false;
+  let pendingParticle = -1;
+  while (i < end) {
+    let j = i;
+    while (j < end && text.charCodeAt(j) !== 32 && text.charCodeAt(j) !== 44) j++;
+    const w = text.slice(i, j);
+    const c = w.charCodeAt(0);
+    if (c >= 97 && c <= 122) {
+      // A particle, maybe joined to its surname by a hyphen (al-Hassan): it belongs to the next word.
+      const dash = w.indexOf("-");
+      if (dash === -1) {
+        if (pendingParticle === -1) pendingParticle = i;
+      } else {
+        const word = w.slice(dash + 1);
+        out.push({ start: pendingParticle === -1 ? i : pendingParticle, end: j, initial: false, comma, word, info: infoOf(g, word) });
+        pendingParticle = -1;
+        comma = false;
+      }
+    } else if (w.length === 2 && w[1] === ".") {
+      out.push({ start: i, end: j, initial: true, comma, word: w, info: undefined });
+      comma = false;
+    } else {
+      out.push({ start: pendingParticle === -1 ? i : pendingParticle, end: j, initial: false, comma, word: w, info: infoOf(g, w) });
+      pendingParticle = -1;
+      comma = false;
+    }
+    if (j < end && text.charCodeAt(j) === 44) {
+      comma = true;
+      j++;
+    }
+    i = j + 1;
+  }
+  return out;
+}
+
+/** Letters (Latin, with accents) and apostrophes: the characters of a word. */
+function isWordChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 0xc0 && c <= 0x24f && c !== 0xd7 && c !== 0xf7) || c === 39 || c === 0x2019;
+}
+
+interface Before {
+  /** Up to three words before the match, nearest first, lower case. */
+  words: string[];
+  /** What lies between the nearest word and the match. */
+  gap: string;
+}
+
+function before(text: string, start: number): Before {
+  const from = Math.max(0, start - LOOKBEHIND);
+  const words: string[] = [];
+  let gap = "";
+  let i = start;
+  while (words.length < 3 && i > from) {
+    let j = i;
+    while (j > from && !isWordChar(text.charCodeAt(j - 1))) j--;
+    if (words.length === 0) gap = text.slice(j, i);
+    else
+      for (let q = j; q < i; q++) {
+        const c = text.charCodeAt(q);
+        if (c === 46 || c === 33 || c === 63 || c === 10 || c === 58 || c === 59) return { words, gap };
+      }
+    let k = j;
+    while (k > from && isWordChar(text.charCodeAt(k - 1))) k--;
+    if (k === j || (k === from && from > 0)) break;
+    words.push(text.slice(k, j).toLowerCase());
+    i = k;
+  }
+  return { words, gap };
+}
+
+/** Abbreviated titles that may keep their full stop (`Dr. Doe`). */
+const abbreviations = new Set(["mr", "mrs", "ms", "mx", "dr", "prof", "rev", "fr", "capt", "lt", "col", "gen", "det", "sgt", "sen", "rep", "gov", "sr", "sra", "srta", "m", "mme", "mlle", "hr", "sig", "dott", "attn", "st", "mt", "ft", "messrs"]);
+const greetings = new Set(["dear", "hi", "hello", "hey", "thanks", "cheers", "regards", "sincerely", "best", "attn", "attention", "signed"]);
+
+function strongCue(b: Before): boolean {
+  const w1 = b.words[0];
+  if (w1 === undefined) return false;
+  const gap = b.gap;
+  if (titles.has(w1)) {
+    if (gap === " " || gap === "  ") return true;
+    if (abbreviations.has(w1) && (gap === ". " || gap === "." || gap === ".  ")) return true;
+    if (greetings.has(w1) && /^[ \t]*[,:]?[ \t]*\r?\n?[ \t]*$/.test(gap)) return true;
+    return false;
+  }
+  if (!/^[ \t]*:?[ \t]*$/.test(gap)) return false;
+  return leadPhrases.some((p) => p.every((w, i) => b.words[p.length - 1 - i] === w));
+}
+
+function spaceGap(b: Before): boolean {
+  return b.gap === " ";
+}
+
+/** The word after `end` (lower case), skipping one space, or a possessive `'s` and the word after it. */
+function after(text: string, end: number): { word: string; possessive: boolean } {
+  const s = text.slice(end, end + RIGHT);
+  const m = /^(?:(['’]s)? |, )([^\s,.;:!?()"]+)/.exec(s);
+  if (!m) return { word: "", possessive: false };
+  return { word: m[2]!.toLowerCase(), possessive: m[1] !== undefined };
+}
+
+/** First words of the brand pairs: the pair is built and looked up only after one of them. */
+const brandFirst = new Set([...brandPairs].map((p) => p.slice(0, p.indexOf("_"))));
+
+const productWords = new Set("pro plus ultra mini air lite edition series model version max se xl gt sport turbo neo note fold flip".split(" "));
+
+const saidVerbs = new Set(
+  "said says told asked wrote writes replied replies answered answers emailed texted phoned called thinks thought smiled laughed nodded confirmed explained mentioned insisted suggested agreed whispered shouted added noted presented arrived joined signed".split(
+    " ",
+  ),
+);
+
+/**
+ * Most candidates are capitalised words that are no name (`The`, `After`, `Please`): every rule
+ * needs the first word to be a name, a surname, an unknown word or an initial. One lookup decides.
+ */
+function cannotStart(text: string, start: number, end: number): boolean {
+  let j = start + 1;
+  while (j < end && isWordChar(text.charCodeAt(j))) j++;
+  if (j - start === 1 && text.charCodeAt(j) === 46) return false;
+  const w = text.slice(start, j);
+  const t = infoOf(undefined, w);
+  if (t.block) return true;
+  // Everyday words that some list also has as a name (`In`, `Most`, `Friday`): a name only when
+  // the name is a common one (`Will`, `Rose`, `Mark`: census rank under 1,500) or the surname is.
+  if (t.common) {
+    if ((isGiven(t) && t.given < 1500) || surLike(t)) return false;
+    // `Jun Zhang`: a rarer name that is also a word may still begin a full name.
+    const n = text.charCodeAt(j + 1);
+    return !(isGiven(t) && text.charCodeAt(j) === 32 && n >= 65 && n <= 90);
+  }
+  return !nameish(t, w);
+}
+
+/** The last decision, which seekPerson has just taken and the scanner asks for again at once. */
+let lastText: string | undefined;
+let lastStart = -1;
+let lastEnd = -1;
+let lastResult = -1;
+
+/**
+ * Whether the word at `p` is ASCII letters only, ended by something that is neither letter nor
+ * apostrophe nor a hyphen that could join another word (`Jean-Luc`); a run of hyphens joins
+ * nothing (`-----BEGIN PRIVATE KEY-----`: no pattern element continues over `--`).
+ */
+function plainWord(text: string, p: number): boolean {
+  let j = p + 1;
+  for (;;) {
+    const c = text.charCodeAt(j);
+    if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90)) j++;
+    else return j - p <= 21 && !(isWordChar(c) || (c === 45 && text.charCodeAt(j + 1) !== 45));
+  }
+}
+
+/**
+ * Recent decisions with the window they read ([start - LOOKBEHIND, end + RIGHT), cut at the text's
+ * ends): a candidate whose window holds the same characters at the same offsets gets the same
+ * answer without deciding again. Text that repeats a line (PEM headers, log lines, tables) asks
+ * the same question every line; prose almost never, and a miss costs a few character compares.
+ */
+interface Recent {
+  text: string;
+  ws: number;
+  /** start - ws, end - start, window length. */
+  at: number;
+  len: number;
+  size: number;
+  /** result - start, or -1. */
+  result: number;
+}
+const RECENT = 8;
+const recent: (Recent | undefined)[] = new Array(RECENT).fill(undefined);
+let recentNext = 0;
+
+function sameWindow(e: Recent, text: string, ws: number, size: number): boolean {
+  if (e.size !== size || (e.ws === 0) !== (ws === 0)) return false;
+  const a = e.text;
+  for (let k = 0; k < size; k++) if (a.charCodeAt(e.ws + k) !== text.charCodeAt(ws + k)) return false;
+  return true;
+}
+
+function accept(text: string, start: number, end: number): number {
+  if (start === lastStart && end === lastEnd && text === lastText) return lastResult;
+  const ws = Math.max(0, start - LOOKBEHIND);
+  const size = Math.min(text.length, end + RIGHT) - ws;
+  let r: number | undefined;
+  for (const e of recent)
+    if (e !== undefined && e.at === start - ws && e.len === end - start && sameWindow(e, text, ws, size)) {
+      r = e.result === -1 ? -1 : start + e.result;
+      break;
+    }
+  if (r === undefined) {
+    r = decide(text, start, end);
+    recent[recentNext] = { text, ws, at: start - ws, len: end - start, size, result: r === -1 ? -1 : r - start };
+    recentNext = (recentNext + 1) % RECENT;
+  }
+  lastText = text;
+  lastStart = start;
+  lastEnd = end;
+  lastResult = r;
+  return r;
+}
+
+function decide(text: string, start: number, end: number): number {
+  const g = gazetteers();
+  const c = text.charCodeAt(start);
+  if (c >= 97 && c <= 122) return acceptLower(g, text, start, end, before(text, start));
+  if (cannotStart(text, start, end)) return -1;
+  const b = before(text, start);
+  const all = elements(g, text, start, end);
+  const w1 = b.words[0];
+  const placePrefix = w1 !== undefined && thingBefore.has(w1) && !["the", "a", "an", "this", "that", "these", "those", "our", "your", "their", "its"].includes(w1);
+  if (placePrefix) return -1;
+  const first = all[0]!;
+  if (first.info?.block) return -1;
+  // `Morgan Stanley`, `Rolls Royce`: firms named like people, from either word.
+  const lw = first.word.toLowerCase();
+  if (all[1] && !all[1].comma && brandFirst.has(lw) && brandPairs.has(`${lw}_${all[1].word.toLowerCase()}`)) return -1;
+  if (w1 !== undefined && spaceGap(b) && brandFirst.has(w1) && brandPairs.has(`${w1}_${lw}`)) return -1;
+  const article = w1 !== undefined && spaceGap(b) && (w1 === "the" || w1 === "a" || w1 === "an");
+
+  // Up to the first comma (a comma inside is only `Doe, Jane`).
+  let n = all.findIndex((e, i) => i > 0 && e.comma);
+  if (n === -1) n = all.length;
+
+  const cue = strongCue(b);
+  if (cue) {
+    let k = 0;
+    while (k < n) {
+      const e = all[k]!;
+      if (!e.initial && !(e.info && nameish(e.info, e.word) && !(e.info.common && e.info.given < 0 && e.info.sur < 0))) break;
+      k++;
+    }
+    while (k > 0 && all[k - 1]!.initial && k > 1) k--;
+    if (k > 0 && !(k === 1 && all[0]!.initial)) return all[k - 1]!.end;
+  }
+
+  // Doe, Jane (surname, comma, given name).
+  if (all.length >= 2 && all[1]!.comma && !first.initial && all[1]!.info) {
+    const s = first.info!;
+    const gv = all[1]!.info!;
+    if (surLike(s) && !placeLike(s) && isGiven(gv) && !gv.caps && !s.caps && (strongGiven(gv) || strongSur(s))) {
+      let k = 2;
+      if (all[2] && all[2].initial && !all[2].comma) k = 3;
+      const nx = after(text, all[k - 1]!.end);
+      if (!thingAfter.has(nx.word)) return all[k - 1]!.end;
+    }
+  }
+
+  // Given name … surname.
+  for (let k = n - 1; k >= 1; k--)
+    if (fullName(text, all, k) && (!article || strongSur(all[k]!.info ?? unknown))) return all[k]!.end;
+
+  // A single word.
+  if (first.initial || !first.info || first.info.caps) return -1;
+  const t = first.info;
+  const nx = after(text, first.end);
+  if (!nx.possessive && thingAfter.has(nx.word)) return -1;
+  if (all[1] && !all[1].comma && g.streetTypes.has(all[1].word) && !((all[1].info?.sur ?? -1) >= 0 && all[1].info!.sur < 5000)) return -1;
+  if (!nameish(t, first.word)) return -1;
+  if ((!nx.possessive && saidVerbs.has(nx.word)) || (nx.possessive && possessedByPerson.has(nx.word))) return first.end;
+  if (article) return -1;
+  if (!isGiven(t)) return -1;
+  // `iPhone 15 Pro Max`, `Galaxy S24 Ultra`: a product's model words or number right before.
+  if (spaceGap(b) && w1 !== undefined && productWords.has(w1)) return -1;
+  if (b.gap === " " && start >= 2 && /\d/.test(text[start - 2]!)) return -1;
+  if (w1 !== undefined && spaceGap(b) && placeBefore.has(w1) && t.place !== undefined) return -1;
+  if (w1 !== undefined && spaceGap(b) && verbsBefore.has(w1)) return first.end;
+  if (w1 !== undefined && spaceGap(b) && ["the", "a", "an", "this", "that", "our", "your", "their", "its"].includes(w1)) return -1;
+  return strongGiven(t) ? first.end : -1;
+}
+
+/** Whether elements 0..k read as one person's full name. */
+function fullName(text: string, all: Element[], k: number): boolean {
+  const first = all[0]!;
+  const last = all[k]!;
+  if (last.initial || !last.info) return false;
+  const l = last.info;
+  const caps = l.caps;
+  for (let i = 0; i <= k; i++) {
+    const e = all[i]!;
+    if (e.initial) {
+      if (caps || i === k) return false;
+      continue;
+    }
+    const t = e.info!;
+    if (t.caps !== caps || t.block) return false;
+    if (i > 0 && i < k && !nameish(t, e.word)) return false;
+    if (i > 0 && i < k && t.common && t.given < 0 && t.sur < 0) return false;
+  }
+  if (first.initial) {
+    if (!(strongSur(l) || unknownWord(l, last.word))) return false;
+  } else {
+    const f = first.info!;
+    const lastOk = surLike(l) || unknownWord(l, last.word) || (isGiven(l) && !l.common);
+    if (!lastOk) return false;
+    if (caps) {
+      if (!isGiven(f) || !surLike(l)) return false;
+    } else if (strongGiven(f)) {
+      // Jane Doe
+    } else if (isGiven(f)) {
+      // Will Turner, Rose Tyler, Paris Hilton: the surname has to be one that is not a word.
+      if (!(strongSur(l) || unknownWord(l, last.word))) return false;
+    } else if (unknownWord(f, first.word)) {
+      // Thanh Nguyen, Chidi Okafor: an unknown word before a surname that is no word.
+      if (!strongSur(l)) return false;
+    } else return false;
+    if (brandPairs.has(`${first.word.toLowerCase()}_${last.word.toLowerCase()}`)) return false;
+  }
+  // `Pearl Harbor`, `Hope Creek`: a run ending in a street or place type is a place, unless the
+  // type is also a common surname (`Kim Park`, `Mary Hill`, `Tom Ford`).
+  if (gazetteers().streetTypes.has(last.word) && !(l.sur >= 0 && l.sur < 5000)) return false;
+  const nx = after(text, last.end);
+  if (!nx.possessive && thingAfter.has(nx.word)) return false;
+  return true;
+}
+
+function acceptLower(g: Gazetteers, text: string, start: number, end: number, b: Before): number {
+  if (!strongCue(b)) return -1;
+  const words = text.slice(start, end).split(" ");
+  const w1 = b.words[0]!;
+  const explicit = w1 === "is" || w1 === "name's" || w1 === "me" || w1 === "was";
+  let at = start;
+  let accepted = -1;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    const t = infoOf(g, w[0]!.toUpperCase() + w.slice(1));
+    const ok =
+      i === 0
+        ? (isGiven(t) && (strongGiven(t) || explicit)) || (explicit && unknownWord(t, w))
+        : (explicit && unknownWord(t, w)) ||
+          (isGiven(t) && (!t.common || explicit)) || (t.sur >= 0 && (!t.common || explicit) && !t.block) || (particles.has(w) && i < words.length - 1);
+    if (!ok) break;
+    at += w.length;
+    if (!particles.has(w)) accepted = at;
+    at += 1;
+  }
+  return accepted;
+}
+
+const sticky = new RegExp(personPattern, "y");
+let capStart = new RegExp(wordStart, "g");
+
+/**
+ * Words that open most sentences and never a name. The candidate regex steps over them itself
+ * (a negative lookahead tried only at capitals), which is cheaper than a call and a lookup each.
+ */
+const openers =
+  "The This That These Those There Then They Their Them It Its In If Is Into A An And As At After All Also Any Are About Because Before But By Can Could Do Does Did Each Even Every For From First How However He Her His Here Have Has Had I'm I've I'd I'll Instead Just Let Like Many Most More Much My No Not Now Next Note Of On Once One Only Or Our Other Please Some Since So Such She Should Still Thanks Thank To Today Too Under Until Use Using Very We What When Where Which While Who Why With Without Would Yes Yet You Your Yesterday Tomorrow Sure Hello Hi Dear Great Good Well Both Between During Each Either Finally Following Given Hence Meanwhile Moreover Otherwise Perhaps Rather Second Several Similarly Sometimes Therefore Thus Unlike Whether Although Though Whatever Whenever Wherever";
+
+function buildCapStart(lex: Map<string, Info>): RegExp {
+  // Only words the decision itself rejects at once, so the regex and validate agree.
+  const skip = openers.split(" ").filter((w) => {
+    const t = lex.get(w) ?? unknown;
+    return t.block || (t.common && !((isGiven(t) && t.given < 1500) || surLike(t)) && !isGiven(t)) || (!t.common && !nameish(t, w));
+  });
+  return new RegExp(`(?!(?:${skip.join("|")})(?![${U}${L}'’]))${wordStart}`, "g");
+}
+const cueStart = new RegExp(`${leadCue} (?=[a-z])`, "g");
+
+/** The last answer of nextCue, reused while the same text is scanned forward (a text without cues would be searched to its end on every call). */
+let cueScan: object | undefined;
+let cueFrom = 0;
+let cueAt = -1;
+
+/** First position at or after `pos` right after a lead phrase and before a lower-case letter, or -1. */
+function nextCue(text: string, pos: number, scan: object): number {
+  if (scan === cueScan && pos >= cueFrom && (cueAt === -1 || cueAt >= pos)) return cueAt;
+  cueStart.lastIndex = Math.max(0, pos - 12);
+  let at = -1;
+  for (let m = cueStart.exec(text); m !== null; m = cueStart.exec(text)) {
+    const e = m.index + m[0].length;
+    if (e >= pos) {
+      at = e;
+      break;
+    }
+  }
+  cueScan = scan;
+  cueFrom = pos;
+  cueAt = at;
+  return at;
+}
+
+/** The same memory for the next word-initial capital (`capStart`). */
+let capScan: object | undefined;
+let capFrom = 0;
+let capAt = -1;
+
+/**
+ * First word-initial capital at or after `pos`, or -1. Remembered per scan pass: the scanner calls
+ * seekPerson again after every finding, and a text without capitals whose cues are all findings
+ * (`my name is ` repeated) searched to its end on every call, quadratic in its length.
+ */
+function nextCap(text: string, pos: number, scan: object): number {
+  if (scan === capScan && pos >= capFrom && (capAt === -1 || capAt >= pos)) return capAt;
+  capStart.lastIndex = pos;
+  const at = capStart.exec(text)?.index ?? -1;
+  capScan = scan;
+  capFrom = pos;
+  capAt = at;
+  return at;
+}
+
+/**
+ * Candidates are word-initial capitals and the word after a lead phrase; each is decided here (the
+ * same decision validate makes), so the scanner only stops where there is a name.
+ */
+function seekPerson(text: string, from: number, scan: object = {}): number {
+  let cap = -2;
+  let cue = -2;
+  let pos = from;
+  for (;;) {
+    if (cap !== -1 && cap < pos) cap = nextCap(text, pos, scan);
+    if (cue !== -1 && cue < pos) cue = nextCue(text, pos, scan);
+    const p = cap === -1 ? cue : cue === -1 ? cap : Math.min(cap, cue);
+    if (p === -1) return -1;
+    // Before running the regex: a plain ASCII word is exactly the regex's first word, so the
+    // decision's first check can be taken here (other words take the full path).
+    if (p === cap && p !== cue && plainWord(text, p) && cannotStart(text, p, text.length)) {
+      pos = p + 1;
+      continue;
+    }
+    sticky.lastIndex = p;
+    if (sticky.test(text) && accept(text, p, sticky.lastIndex) > p) return p;
+    pos = p + 1;
+  }
+}
+
+/**
+ * Whether the capitalised word at `p` is rejected by the decision whatever text comes after it: a
+ * plain ASCII word that is complete, with the two characters after it already there (cannotStart
+ * reads both), that cannot begin a name. seekPerson skips it by the same test.
+ */
+function neverStarts(text: string, p: number): boolean {
+  const c = text.charCodeAt(p);
+  if (c < 65 || c > 90) return false;
+  let j = p + 1;
+  for (let d = text.charCodeAt(j); (d >= 97 && d <= 122) || (d >= 65 && d <= 90); d = text.charCodeAt(++j));
+  if (j + 1 >= text.length) return false;
+  return plainWord(text, p) && cannotStart(text, p, text.length);
+}
+
+let tailRe: RegExp | undefined;
+
+/**
+ * The stream guard's hold-back: where the pattern's own tail says a match could still change (a
+ * capitalised run or a word after a lead phrase, and RIGHT characters after it), except at words
+ * that can never begin a name. Without that exception every capitalised word (`You`, `Send`, `The`)
+ * held the stream until RIGHT more characters had come: three or four more chunks of an answer
+ * streamed word by word before its first word went out.
+ */
+function personTail(text: string, from: number): number {
+  tailRe ??= new RegExp(`(?=${tailSource(personPattern)!})`, "g");
+  for (let pos = from; ; ) {
+    tailRe.lastIndex = pos;
+    if (!tailRe.test(text)) return -1;
+    const p = tailRe.lastIndex;
+    if (!neverStarts(text, p)) return p;
+    pos = p + 1;
+  }
+}
+
+/** The decision without the memory of recent windows (tests hold the memory to it). */
+export function decidePerson(text: string, start: number, end: number): number {
+  return decide(text, start, end);
+}
+
+export const person: Recogniser = {
+  type: "person",
+  pattern: personPattern,
+  maxLength: 400,
+  lookbehind: LOOKBEHIND,
+  seek: seekPerson,
+  validate: accept,
+  tail: personTail,
+};

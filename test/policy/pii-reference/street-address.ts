@@ -1,0 +1,272 @@
+import type { Recogniser } from "../../../src/policy/scan/index.js";
+import { gazetteers, streetTypeNames } from "../../../src/policy/pii/gazetteer.js";
+import { LOWER as L, UPPER as U } from "../../../src/policy/pii/name-words.js";
+import { ukPostcode } from "../../../src/policy/pii/postal-code.js";
+
+/**
+ * Street addresses of the US, UK, Germany and France, and PO boxes:
+ *   number-first   `1600 Pennsylvania Avenue NW, Suite 200, Washington, DC 20500`, `221B Baker Street,
+ *                  London NW1 6XE`, `Flat 3, 12 High St`, `12 bis rue de la Paix, 75002 Paris`
+ *   name-first     `Musterstraße 12, 10115 Berlin`, `Berliner Allee 5a`, `Calle Mayor 5`
+ *   boxes          `P.O. Box 123`, `Postfach 10 01 23`, `BP 42`
+ * followed by an optional unit and an optional city line (US city + state + ZIP, UK town + postcode,
+ * DE/FR postcode + town). Every address holds a street-type word (or Box/Postfach), so candidates
+ * are found from those words; the regex gives the shape and validate checks the words.
+ */
+
+const W = `[${U}][${L}'’.-]{0,24}`;
+const ordinal = `\\d{1,3}(?:st|nd|rd|th)`;
+/** US/UK street types: the common ones written out or abbreviated. The gazetteer adds USPS's full list. */
+const coreTypes =
+  "Street|St|Avenue|Ave|Av|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|Terrace|Ter|Terr|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Close|Crescent|Cres|Grove|Gr|Gardens|Gdns|Trail|Trl|Loop|Pike|Row|Mews|Walk|Hill|Rise|Plaza|Alley|Aly|Expressway|Expy|Freeway|Fwy|Turnpike|Tpke|Causeway|Cswy|Broadway";
+const usStates =
+  "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI";
+const stateNames =
+  "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming";
+const frTypes = "rue|avenue|av\\.|boulevard|bd|bld|place|allée|allee|impasse|chemin|quai|route|cours|passage|square|voie|rond-point|faubourg|chaussée|sentier|cité|esplanade|promenade|parvis";
+const frTypesCap = frTypes
+  .split("|")
+  .map((t) => t[0]!.toUpperCase() + t.slice(1))
+  .join("|");
+const deSuffix = "straße|strasse|str\\.|weg|platz|allee|gasse|damm|ufer|chaussee|steig|pfad";
+const deTypeWord = "Straße|Strasse|Str\\.|Weg|Platz|Allee|Gasse|Ring|Damm|Ufer|Chaussee|Steig|Pfad|Markt";
+const esItTypes = "Calle|Avenida|Av\\.|Paseo|Plaza|Carrer|Rua|Via|Viale|Piazza|Corso|Largo|Vicolo";
+
+const sep = `(?:,? |,?[ \\t]*\\r?\\n[ \\t]*)`;
+const unit = `(?:${sep}(?:Apartment|Apt\\.?|Suite|Ste\\.?|Unit|Floor|Fl\\.|Flat|Studio|Room|Rm\\.?|Building|Bldg\\.?|#|No\\.?|Nr\\.?|Zimmer|Appt\\.?|Bât\\.?|Étage|étage)(?![A-Za-z]) ?#?[0-9A-Za-z][0-9A-Za-z-]{0,5}(?![\\w-]))`;
+const cityWords = `${W}(?:[ -]${W}){0,3}`;
+const usCity = `${sep}${cityWords},? (?:${usStates}|${stateNames})(?: \\d{5}(?:-\\d{4})?)?`;
+const ukCity = `${sep}(?:${cityWords}${sep})?${ukPostcode}`;
+/** US military mail: `APO AE 09012`. */
+const militaryCity = `${sep}(?:APO|FPO|DPO) (?:AA|AE|AP) \\d{5}`;
+const euCity = `${sep}(?:D-|F-|DE-|FR-)?\\d{5} ${cityWords}(?: Cedex(?: \\d{1,2})?)?`;
+const plainCity = `${sep}${cityWords}`;
+const cityLine = `(?:${usCity}|${ukCity}|${euCity}|${militaryCity}|${plainCity})`;
+
+const number = `\\d{1,6}[A-Za-z]?(?:[-/]\\d{1,5}[A-Za-z]?)?`;
+const unitFirst = `(?:(?<![\\w-])(?:Flat|Apartment|Apt\\.?|Unit|Suite) [0-9A-Z]{1,5},? )?`;
+const direction = `(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\\.? )?`;
+/** Every English street type, longest first so that `Streets` is not read as `Street`. */
+const enTypes = [...new Set([...coreTypes.split("|"), ...streetTypeNames()])].sort((a, b) => b.length - a.length || a.localeCompare(b)).join("|");
+const enStreet = `(?:(?:${W}|${ordinal}) ){1,4}(?:${enTypes})(?![${L}])\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\b\\.?)?`;
+const frStreet = `(?:bis |ter |Bis |Ter )?(?:${frTypes}|${frTypesCap})(?: (?:de la|de l'|de l’|du|des|de|d'|d’|la|le|les))?(?: ?[${U}${L}][${L}'’-]{0,24}){1,5}`;
+const numberFirst = `${unitFirst}\\d(?<![\\w.,$€£-]\\d)\\d{0,5}[A-Za-z]?(?:[-/]\\d{1,5}[A-Za-z]?)?`;
+const deStreet = `[${U}](?<![\\w-][${U}])(?:[${L}]{1,30}(?:[ -][${U}][${L}]{1,30}){0,2}(?:${deSuffix})|[${L}]{1,30}(?:[ -][${U}][${L}]{1,30}){0,2} (?:${deTypeWord}))`;
+const esItStreet = `(?<![\\w-])(?:${esItTypes})(?: (?:de la|de|del|della|dei|di|do|da|dos))?(?: [${U}][${L}'’-]{1,24}){1,4},? (?:n[º°o]\\.? ?)?\\d{1,4}[A-Za-z]?`;
+const box = `(?<![\\w.])(?:(?:P\\.? ?O\\.? ?Box|PO Box|POB|Post Office Box|Postfach|B\\.P\\.|BP|Boîte [Pp]ostale|Apartado(?: de correos)?|Casella [Pp]ostale) \\d{1,6}(?: \\d{2}){0,2}|(?:PSC|Unit) \\d{4},? Box \\d{4}|(?:USNS|USNV|USS|USCGC) [A-Z][a-z]{1,20})`;
+
+const tail = `${unit}?${cityLine}?(?=[\\s\\S]{0,8})`;
+const numberedCore = `${numberFirst}(?:,? )?(?:${direction}${enStreet}|${frStreet})`;
+const namedCore = `(?:${deStreet} ${number}|${esItStreet})`;
+
+const sure = new Set(coreTypes.split("|"));
+const frAfterNumber = new RegExp(`^[^ ]*\\d[^ ]*,? (?:bis |ter |Bis |Ter )?(?:${frTypes}|${frTypesCap})\\b`);
+/** Words before an address that say one follows (`lives at`, `Address:`). */
+const addressCue = /(?:address|adresse|anschrift|live|lives|living|located|reside|resides|ship|send|deliver|mail|visit|office|at|to|on|from|is|:)\W*$/i;
+const unitRe = new RegExp(unit, "y");
+const cityRes = [usCity, ukCity, euCity, militaryCity].map((s) => new RegExp(s, "y"));
+const plainCityRe = new RegExp(plainCity, "y");
+const enTypeAtEnd = new RegExp(`([${U}][${L}]{1,14})\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\.?)?$`);
+
+/** The longest leading run of words of `town` that is a known place, as a character count. */
+function knownTown(town: string, places: ReadonlyMap<string, string>): number {
+  const words = town.split(" ");
+  for (let n = words.length; n > 0; n--) {
+    const t = words.slice(0, n).join(" ");
+    if (places.has(t)) return t.length;
+  }
+  return -1;
+}
+
+/** After the street itself (ending at `at`): an optional unit and city line, within the regex's `end`. */
+function extend(text: string, at: number, end: number): { at: number; extra: boolean } {
+  let extra = false;
+  unitRe.lastIndex = at;
+  if (unitRe.test(text) && unitRe.lastIndex <= end) {
+    at = unitRe.lastIndex;
+    extra = true;
+  }
+  let best = -1;
+  for (const re of cityRes) {
+    re.lastIndex = at;
+    if (re.test(text) && re.lastIndex <= end && re.lastIndex > best) best = re.lastIndex;
+  }
+  if (best === -1) {
+    // `, London` / `, Springfield`: kept only when the town is a known place.
+    plainCityRe.lastIndex = at;
+    if (plainCityRe.test(text) && plainCityRe.lastIndex <= end) {
+      const raw = text.slice(at, plainCityRe.lastIndex);
+      const lead = raw.length - raw.replace(/^[,\s]+/, "").length;
+      const n = knownTown(raw.slice(lead), gazetteers().places);
+      if (n > 0) best = at + lead + n;
+    }
+  }
+  // A full stop after the town ends the sentence, not the address.
+  if (best !== -1 && text.charCodeAt(best - 1) === 46) best--;
+  return best === -1 ? { at, extra } : { at: best, extra: true };
+}
+
+/**
+ * A number-first street: taken on its own when its type is an everyday street word (Street, Road,
+ * Close) or French (rue, avenue); with a rarer USPS type (Divide, Heights, Point) its name words must
+ * not be common words or the words before must say an address follows; otherwise it needs a unit or
+ * a city line after it.
+ */
+function acceptNumbered(core: RegExp) {
+  return (text: string, start: number, end: number): number => {
+    core.lastIndex = start;
+    if (!core.test(text) || core.lastIndex > end) return -1;
+    const at = core.lastIndex;
+    const body = text.slice(start, at);
+    let strong = true;
+    if (!frAfterNumber.test(body)) {
+      const typeMatch = enTypeAtEnd.exec(body);
+      if (!typeMatch) return -1;
+      const type = typeMatch[1]!;
+      if (!sure.has(type)) {
+        const g = gazetteers();
+        if (!g.streetTypes.has(type)) return -1;
+        const words = body
+          .slice(0, typeMatch.index)
+          .split(" ")
+          .filter((w) => w !== "" && !/\d/.test(w) && !/^(?:Flat|Apartment|Apt\.?|Unit|Suite|N|S|E|W|North|South|East|West)$/.test(w));
+        const namey = words.length > 0 && words.every((w) => !g.common.has(w.toLowerCase()) || g.surnames.has(w) || g.given.has(w));
+        strong = namey || addressCue.test(text.slice(Math.max(0, start - 24), start));
+      }
+    }
+    const x = extend(text, at, end);
+    if (x.extra) return x.at;
+    // `2 Park Place sets`: a one-digit number and nothing else that says address (French forms excepted).
+    if (/^\d[^\d]/.test(body) && !frAfterNumber.test(body) && !addressCue.test(text.slice(Math.max(0, start - 24), start))) return -1;
+    return strong ? x.at : -1;
+  };
+}
+
+function acceptNamed(core: RegExp) {
+  return (text: string, start: number, end: number): number => {
+    core.lastIndex = start;
+    if (!core.test(text) || core.lastIndex > end) return -1;
+    return extend(text, core.lastIndex, end).at;
+  };
+}
+
+/**
+ * A number-first match has a letter within this many characters of its first digit: house number
+ * \d{1,6}, a letter, -/ and five digits, a letter, `, `, three digits of an ordinal, then letters
+ * (a street word, an ordinal's suffix, a French type): by the 18th; 20 leaves a margin.
+ */
+const LETTER_WITHIN = 20;
+
+/** Where a number-first address may start: a digit after a non-word character, or a unit word. */
+const numberedStart = new RegExp(`\\d(?<![\\w.,$€£-]\\d)|(?<![\\w-])(?:Flat|Apartment|Apt|Unit|Suite) [0-9A-Z]`, "g");
+/** Where a German, Spanish or Italian one may: a capital starting a word. */
+const namedStart = new RegExp(`(?<![\\w-])[${U}]`, "g");
+
+/**
+ * Leftmost position at or after `from` where `accept` takes a match of `sticky`: every match holds a
+ * key word within `window` characters of its start, so each key's window of starts is tried in
+ * order, every position once.
+ */
+function keyedSeek(
+  keys: () => RegExp,
+  starts: RegExp,
+  sticky: RegExp,
+  accept: (t: string, s: number, e: number) => number,
+  window: number,
+) {
+  return (text: string, from: number): number => {
+    const key = keys();
+    let lo = from;
+    key.lastIndex = from;
+    for (let m = key.exec(text); m !== null; m = key.exec(text)) {
+      const k = m.index;
+      const w = Math.max(lo, k - window);
+      lo = Math.max(lo, k + 1);
+      starts.lastIndex = w;
+      for (let s = starts.exec(text); s !== null && s.index <= k; s = starts.exec(text)) {
+        const p = s.index;
+        sticky.lastIndex = p;
+        if (sticky.test(text) && accept(text, p, sticky.lastIndex) > p) return p;
+      }
+    }
+    return -1;
+  };
+}
+
+
+/**
+ * Alternatives grouped by their first character, in their order (`s(?:traße|trasse|tr\\.)`): V8
+ * tries alternatives one by one at every position, and the groups' first letters reject most at once.
+ * Alternatives with different first characters never match at the same place, so the matches are
+ * the same.
+ */
+function byFirstChar(alternatives: string): string {
+  const groups = new Map<string, string[]>();
+  for (const a of alternatives.split("|")) groups.set(a[0]!, [...(groups.get(a[0]!) ?? []), a.slice(1)]);
+  return `(?:${[...groups].map(([c, rest]) => `${c}(?:${rest.join("|")})`).join("|")})`;
+}
+
+const namedKeys = new RegExp(`(?:${byFirstChar(deSuffix)}|(?<![${U}${L}])${byFirstChar(`${deTypeWord}|${esItTypes}`)})(?![${L}])`, "g");
+
+function recogniser(pattern: string, maxLength: number, seek: (t: string, f: number) => number, validate: (t: string, s: number, e: number) => number): Recogniser {
+  return { type: "street_address", pattern, maxLength, lookbehind: 24, seek, validate };
+}
+
+const numberedPattern = `${numberedCore}${tail}`;
+const numberedAccept = acceptNumbered(new RegExp(numberedCore, "y"));
+const numberedSticky = new RegExp(numberedPattern, "y");
+
+/**
+ * Number-first addresses are sought from their start: digits are rare in prose, and the regex
+ * rejects a number not followed by a street at once.
+ */
+function seekNumbered(text: string, from: number): number {
+  numberedStart.lastIndex = from;
+  // The first character at or after `from` that may be a letter (code 65 and up), once looked for.
+  let letter = -1;
+  for (let m = numberedStart.exec(text); m !== null; m = numberedStart.exec(text)) {
+    const p = m.index;
+    // From a digit, the pattern needs a letter (a street word, an ordinal's suffix, a French type)
+    // within LETTER_WITHIN characters. Runs of digits and separators (`4111 1111 …`) are passed
+    // over without the regex; each character is looked at once however many candidates there are.
+    if (text.charCodeAt(p) <= 57) {
+      if (letter <= p) {
+        letter = p + 1;
+        while (letter < text.length && text.charCodeAt(letter) < 65) letter++;
+      }
+      if (letter - p >= LETTER_WITHIN) {
+        numberedStart.lastIndex = letter - LETTER_WITHIN + 1;
+        continue;
+      }
+    }
+    numberedSticky.lastIndex = p;
+    if (numberedSticky.test(text) && numberedAccept(text, p, numberedSticky.lastIndex) > p) return p;
+    numberedStart.lastIndex = p + 1;
+  }
+  return -1;
+}
+const namedPattern = `${namedCore}${tail}`;
+const namedAccept = acceptNamed(new RegExp(namedCore, "y"));
+const boxPattern = `${box}${tail}`;
+const boxAccept = acceptNamed(new RegExp(box, "y"));
+const boxStart = new RegExp(`(?<![\\w.])${box}`, "g");
+const boxSticky = new RegExp(boxPattern, "y");
+
+export const streetAddress: readonly Recogniser[] = [
+  recogniser(numberedPattern, 360, seekNumbered, numberedAccept),
+  recogniser(namedPattern, 320, keyedSeek(() => namedKeys, namedStart, new RegExp(namedPattern, "y"), namedAccept, 110), namedAccept),
+  recogniser(
+    boxPattern,
+    260,
+    (text, from) => {
+      for (boxStart.lastIndex = from; ; ) {
+        const m = boxStart.exec(text);
+        if (m === null) return -1;
+        boxSticky.lastIndex = m.index;
+        if (boxSticky.test(text) && boxAccept(text, m.index, boxSticky.lastIndex) > m.index) return m.index;
+        boxStart.lastIndex = m.index + 1;
+      }
+    },
+    boxAccept,
+  ),
+];
