@@ -132,6 +132,22 @@ const fragments = [
   "a",
 ];
 
+/** Words the person and location decisions turn on, in every case, with the separators around names. */
+const words = [
+  ..."Dr Mr Mrs Dear Hi señor Señor name is was call me I am I'm this named called by to with of according spoke signed Attn".split(" "),
+  ..."said told asked wrote replied smiled husband wife phone the a an in at near from visited Lake St Mount North Fort".split(" "),
+  ..."van von de da del la le der bin al el y e zu".split(" "),
+  ..."Jane Rose Will Mark Hope Paris Jordan London Berlin Tokyo Nice Reading Victoria Georgia Kim Jun Thanh Chidi".split(" "),
+  ..."Doe Smith Turner Tyler Nguyen Okafor Zhang Park Hill Ford Key Street Main Private Bearer Xyzzy Qwerty".split(" "),
+  ..."KEY PRIVATE BEARER JANE DOE SMITH PARIS AKIA MAIN STREET Inc Ltd Street Road Avenue".split(" "),
+  ..."Morgan Stanley Goldman Sachs Apple Monday May June Committee Report".split(" "),
+  ..."jane doe xyzzy kim smith my zoë Zoë Ålesund Łódź".split(" "),
+];
+const seps = [" ", " ", " ", ", ", ". ", ".", "'s ", "’s ", "-", "--", "\n", ": ", " (", ") ", "1", "12 ", "\u00a0", "\u212a"];
+const soupArb = fc
+  .array(fc.tuple(fc.constantFrom(...words), fc.constantFrom(...seps)), { maxLength: 30 })
+  .map((a) => a.map(([w, s]) => w + s).join(""));
+
 const textArb = fc.array(fc.oneof(fc.constantFrom(...fragments), fc.string({ maxLength: 6 }), fc.constantFrom(...decoys)), { maxLength: 40 }).map((a) => a.join(""));
 
 describe("the fast paths give the reference recognisers' findings", () => {
@@ -139,6 +155,13 @@ describe("the fast paths give the reference recognisers' findings", () => {
     fc.assert(
       fc.property(textArb, (t) => agree(t)),
       { numRuns: 400, seed: 1313 },
+    );
+  });
+
+  it("on random runs of names, cues, titles, particles and verbs", () => {
+    fc.assert(
+      fc.property(soupArb, (t) => agree(t)),
+      { numRuns: 1500, seed: 1315 },
     );
   });
 

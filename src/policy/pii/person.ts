@@ -1,5 +1,6 @@
 import { tailSource, type Recogniser } from "../scan/index.js";
 import { gazetteers, type Gazetteers } from "./gazetteer.js";
+import { FOLD_LOWER_REST, FOLD_UPPER_FIRST, hashLowerAscii, WordHashes, WordTable } from "./word-hash.js";
 import {
   brandPairs,
   calendar,
@@ -90,8 +91,35 @@ export function personLexicon(): Map<string, Info> {
   const m = new Map<string, Info>();
   for (const k of keys) m.set(k, Object.freeze(computeInfo(g, k, false)));
   lexicon = m;
+  lexTable = new WordTable(m);
   capStart = buildCapStart(m);
   return m;
+}
+
+/** The lexicon read in place (seekPerson's fast paths): the same entries, no substring per word. */
+let lexTable: WordTable<Info> | undefined;
+
+/** Upper-case infos by the title-cased entry they copy (capsInfo without the word as key). */
+const capsOfEntry = new Map<Info, Info>();
+const unknownCaps: Info = Object.freeze({ ...unknown, caps: true });
+
+/** infoOf(word) for the word text[p, j) of ASCII letters, p a capital, read in place. */
+function infoAt(text: string, p: number, j: number): Info {
+  personLexicon();
+  const table = lexTable!;
+  if (j - p > 1 && text.charCodeAt(p + 1) < 97) {
+    let k = p + 2;
+    while (k < j && text.charCodeAt(k) < 97) k++;
+    if (k === j) {
+      // Upper case throughout: the title-cased entry, marked caps.
+      const t = table.get(text, p, j, FOLD_LOWER_REST);
+      if (t === undefined) return unknownCaps;
+      let c = capsOfEntry.get(t);
+      if (c === undefined) capsOfEntry.set(t, (c = Object.freeze({ ...t, caps: true })));
+      return c;
+    }
+  }
+  return table.get(text, p, j) ?? unknown;
 }
 
 /**
@@ -123,9 +151,11 @@ const placeLike = (t: Info) => t.place === "country" || t.place === "major" || (
 const strongGiven = (t: Info) => isGiven(t) && !t.common && !placeLike(t) && !(t.uncommon && t.given === Infinity);
 const surLike = (t: Info) => t.sur >= 0 && !t.block && (!t.common || t.sur < 3000);
 const strongSur = (t: Info) => t.sur >= 0 && !t.block && !t.common && t.place !== "country" && t.place !== "major";
-const unknownWord = (t: Info, w: string) =>
-  t.given < 0 && t.sur < 0 && !t.common && !t.uncommon && t.place === undefined && !t.block && !t.caps && w.length >= 3;
-const nameish = (t: Info, w: string) => isGiven(t) || (t.sur >= 0 && !t.block) || unknownWord(t, w);
+const unknownLength = (t: Info, n: number) =>
+  t.given < 0 && t.sur < 0 && !t.common && !t.uncommon && t.place === undefined && !t.block && !t.caps && n >= 3;
+const unknownWord = (t: Info, w: string) => unknownLength(t, w.length);
+const nameishLength = (t: Info, n: number) => isGiven(t) || (t.sur >= 0 && !t.block) || unknownLength(t, n);
+const nameish = (t: Info, w: string) => nameishLength(t, w.length);
 
 interface Element {
   start: number;
@@ -260,18 +290,21 @@ function cannotStart(text: string, start: number, end: number): boolean {
   let j = start + 1;
   while (j < end && isWordChar(text.charCodeAt(j))) j++;
   if (j - start === 1 && text.charCodeAt(j) === 46) return false;
-  const w = text.slice(start, j);
-  const t = infoOf(undefined, w);
+  return cannotStartWith(text, j, infoOf(undefined, text.slice(start, j)), j - start);
+}
+
+/** cannotStart once the word (ending at `j`, `n` characters) and what the lists say of it are known. */
+function cannotStartWith(text: string, j: number, t: Info, n: number): boolean {
   if (t.block) return true;
   // Everyday words that some list also has as a name (`In`, `Most`, `Friday`): a name only when
   // the name is a common one (`Will`, `Rose`, `Mark`: census rank under 1,500) or the surname is.
   if (t.common) {
     if ((isGiven(t) && t.given < 1500) || surLike(t)) return false;
     // `Jun Zhang`: a rarer name that is also a word may still begin a full name.
-    const n = text.charCodeAt(j + 1);
-    return !(isGiven(t) && text.charCodeAt(j) === 32 && n >= 65 && n <= 90);
+    const c = text.charCodeAt(j + 1);
+    return !(isGiven(t) && text.charCodeAt(j) === 32 && c >= 65 && c <= 90);
   }
-  return !nameish(t, w);
+  return !nameishLength(t, n);
 }
 
 /** The last decision, which seekPerson has just taken and the scanner asks for again at once. */
@@ -286,11 +319,16 @@ let lastResult = -1;
  * nothing (`-----BEGIN PRIVATE KEY-----`: no pattern element continues over `--`).
  */
 function plainWord(text: string, p: number): boolean {
+  return plainEnd(text, p) !== -1;
+}
+
+/** The end of the plain word at `p` (see plainWord), or -1 when it is not one. */
+function plainEnd(text: string, p: number): number {
   let j = p + 1;
   for (;;) {
     const c = text.charCodeAt(j);
     if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90)) j++;
-    else return j - p <= 21 && !(isWordChar(c) || (c === 45 && text.charCodeAt(j + 1) !== 45));
+    else return j - p <= 21 && !(isWordChar(c) || (c === 45 && text.charCodeAt(j + 1) !== 45)) ? j : -1;
   }
 }
 
@@ -496,7 +534,7 @@ function buildCapStart(lex: Map<string, Info>): RegExp {
     const t = lex.get(w) ?? unknown;
     return t.block || (t.common && !((isGiven(t) && t.given < 1500) || surLike(t)) && !isGiven(t)) || (!t.common && !nameish(t, w));
   });
-  return new RegExp(`(?!(?:${skip.join("|")})(?![${U}${L}'’]))${wordStart}`, "g");
+  return new RegExp(`(?=[${U}])(?!(?:${skip.join("|")})(?![${U}${L}'’]))${wordStart}`, "g");
 }
 const cueStart = new RegExp(`${leadCue} (?=[a-z])`, "g");
 
@@ -536,7 +574,8 @@ let capAt = -1;
 function nextCap(text: string, pos: number, scan: object): number {
   if (scan === capScan && pos >= capFrom && (capAt === -1 || capAt >= pos)) return capAt;
   capStart.lastIndex = pos;
-  const at = capStart.exec(text)?.index ?? -1;
+  // The match is the capital alone.
+  const at = capStart.test(text) ? capStart.lastIndex - 1 : -1;
   capScan = scan;
   capFrom = pos;
   capAt = at;
@@ -556,9 +595,8 @@ function seekPerson(text: string, from: number, scan: object = {}): number {
     if (cue !== -1 && cue < pos) cue = nextCue(text, pos, scan);
     const p = cap === -1 ? cue : cue === -1 ? cap : Math.min(cap, cue);
     if (p === -1) return -1;
-    // Before running the regex: a plain ASCII word is exactly the regex's first word, so the
-    // decision's first check can be taken here (other words take the full path).
-    if (p === cap && p !== cue && plainWord(text, p) && cannotStart(text, p, text.length)) {
+    // Before running the regex, candidates the decision rejects whatever it finds: see capitalRejected, lowerRejected.
+    if (p !== cue ? capitalRejected(text, p) : p !== cap && lowerRejected(text, p)) {
       pos = p + 1;
       continue;
     }
@@ -566,6 +604,112 @@ function seekPerson(text: string, from: number, scan: object = {}): number {
     if (sticky.test(text) && accept(text, p, sticky.lastIndex) > p) return p;
     pos = p + 1;
   }
+}
+
+/** Words whose presence right before a candidate can make strongCue true: titles and the last word of each lead phrase. */
+let cueWords: WordHashes | undefined;
+/** Words after a name that make it one (`Will said`). */
+const saidHashes = new WordHashes(saidVerbs);
+/** First characters of the particles: what an element after a name may begin with, capitals aside. */
+const particleFirst = new Set([...particles].map((w) => w.charCodeAt(0)));
+
+/** The pattern's [${U}]. */
+function isUpperClass(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 0xc0 && c <= 0xd6) || (c >= 0xd8 && c <= 0xde) || (c >= 0x100 && c <= 0x17f);
+}
+
+/**
+ * Whether strongCue(before(text, start)) is certainly false: the nearest word before (as before()
+ * finds it) is neither a title nor the last word of a lead phrase. False when unsure (a word
+ * outside ASCII, whose lower case is not worked out here).
+ */
+function noCueBefore(text: string, start: number): boolean {
+  const from = Math.max(0, start - LOOKBEHIND);
+  if (start <= from) return true;
+  let j = start;
+  while (j > from && !isWordChar(text.charCodeAt(j - 1))) j--;
+  let k = j;
+  while (k > from && isWordChar(text.charCodeAt(k - 1))) k--;
+  if (k === j || (k === from && from > 0)) return true;
+  const h = hashLowerAscii(text, k, j);
+  if (h === undefined) return false;
+  cueWords ??= new WordHashes([...titles, ...leadPhrases.map((p) => p[p.length - 1]!)]);
+  return !cueWords.mayHoldHash(h);
+}
+
+/** Whether another element of the pattern may follow a word ending at `j` (`, ` or ` `, then a capital or a particle). */
+function mayExtend(text: string, j: number): boolean {
+  const c = text.charCodeAt(j);
+  let q: number;
+  if (c === 32) q = j + 1;
+  else if (c === 44 && text.charCodeAt(j + 1) === 32) q = j + 2;
+  else return false;
+  const d = text.charCodeAt(q);
+  return isUpperClass(d) || particleFirst.has(d);
+}
+
+/** Whether after(text, end) may be a said verb or a possessive (false only when certainly neither). */
+function maySayAfter(text: string, end: number): boolean {
+  const c = text.charCodeAt(end);
+  let q: number;
+  if (c === 39 || c === 0x2019) return true;
+  if (c === 32) q = end + 1;
+  else if (c === 44 && text.charCodeAt(end + 1) === 32) q = end + 2;
+  else return false;
+  const lim = Math.min(text.length, end + RIGHT);
+  let r = q;
+  for (; r < lim; r++) {
+    const d = text.charCodeAt(r);
+    if (d <= 32 || d === 44 || d === 46 || d === 59 || d === 58 || d === 33 || d === 63 || d === 40 || d === 41 || d === 34) break;
+  }
+  if (r === q) return false;
+  const h = hashLowerAscii(text, q, r);
+  return h === undefined || saidHashes.mayHoldHash(h);
+}
+
+/**
+ * Whether decide rejects the capital at `p` whatever the pattern matches there, known from the
+ * plain ASCII word at `p` (which is then the pattern's first element) and a few characters around:
+ *  - a word that cannotStart rejects;
+ *  - an upper-case word that is no given name (`KEY`, `BEARER`): only a strong cue before it can
+ *    make a name (a caps run is a full name only from a given name; a caps word alone never is);
+ *  - a mixed-case word that is no given name, no cue before it, no comma after it (`Doe, Jane`)
+ *    and no said verb or possessive after it (`Main Street`, `Bearer x`): a full name must begin
+ *    with a given name or with an unknown word followed by more (then it is decided in full), and
+ *    the single-word rules need a cue or such a verb.
+ * An initial (`Q.`) is never rejected here: the pattern continues after its full stop.
+ */
+function capitalRejected(text: string, p: number): boolean {
+  const j = plainEnd(text, p);
+  if (j === -1) return false;
+  if (j - p === 1 && text.charCodeAt(j) === 46) return false;
+  const t = infoAt(text, p, j);
+  if (cannotStartWith(text, j, t, j - p)) return true;
+  if (isGiven(t)) return false;
+  if (t.caps) return noCueBefore(text, p);
+  // A full name needs a given name first, or an unknown word (`Thanh Nguyen`) with more after it.
+  if (unknownLength(t, j - p) && mayExtend(text, j)) return false;
+  // `Doe, Jane`.
+  if (text.charCodeAt(j) === 44) return false;
+  return noCueBefore(text, p) && !maySayAfter(text, j);
+}
+
+/**
+ * Whether acceptLower rejects the word after a lead phrase at `p`: its first word (the pattern's
+ * first run of a-z, at most 20) is neither a given name nor an unknown word, so not even an explicit
+ * phrase (`my name is`) takes it.
+ */
+function lowerRejected(text: string, p: number): boolean {
+  let e = p;
+  while (e < p + 20) {
+    const c = text.charCodeAt(e);
+    if (c < 97 || c > 122) break;
+    e++;
+  }
+  if (e - p < 2) return true;
+  personLexicon();
+  const t = lexTable!.get(text, p, e, FOLD_UPPER_FIRST) ?? unknown;
+  return !isGiven(t) && !unknownLength(t, e - p);
 }
 
 /**

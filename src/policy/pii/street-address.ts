@@ -48,7 +48,7 @@ const unitFirst = `(?:(?<![\\w-])(?:Flat|Apartment|Apt\\.?|Unit|Suite) [0-9A-Z]{
 const direction = `(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\\.? )?`;
 /** Every English street type, longest first so that `Streets` is not read as `Street`. */
 const enTypes = [...new Set([...coreTypes.split("|"), ...streetTypeNames()])].sort((a, b) => b.length - a.length || a.localeCompare(b)).join("|");
-const enStreet = `(?:(?:${W}|${ordinal}) ){1,4}(?:${enTypes})(?![${L}])\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\b\\.?)?`;
+const enStreet = `(?:(?:${W}|${ordinal}) ){1,4}${byFirstChar(enTypes)}(?![${L}])\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\b\\.?)?`;
 const frStreet = `(?:bis |ter |Bis |Ter )?(?:${frTypes}|${frTypesCap})(?: (?:de la|de l'|de l’|du|des|de|d'|d’|la|le|les))?(?: ?[${U}${L}][${L}'’-]{0,24}){1,5}`;
 const numberFirst = `${unitFirst}\\d(?<![\\w.,$€£-]\\d)\\d{0,5}[A-Za-z]?(?:[-/]\\d{1,5}[A-Za-z]?)?`;
 const deStreet = `[${U}](?<![\\w-][${U}])(?:[${L}]{1,30}(?:[ -][${U}][${L}]{1,30}){0,2}(?:${deSuffix})|[${L}]{1,30}(?:[ -][${U}][${L}]{1,30}){0,2} (?:${deTypeWord}))`;
@@ -61,6 +61,22 @@ const namedCore = `(?:${deStreet} ${number}|${esItStreet})`;
 
 const sure = new Set(coreTypes.split("|"));
 const frAfterNumber = new RegExp(`^[^ ]*\\d[^ ]*,? (?:bis |ter |Bis |Ter )?(?:${frTypes}|${frTypesCap})\\b`);
+/** First characters of what frAfterNumber takes after the number's space: `bis`, `ter` and the French types. */
+const frFirst = new Set(["bis", "ter", "Bis", "Ter", ...frTypes.split("|"), ...frTypesCap.split("|")].map((t) => t.charCodeAt(0)));
+
+/**
+ * frAfterNumber.test(body): its `[^ ]*\d[^ ]*,? ` can only end at the body's first space, so a body
+ * whose first space is not followed by one of frFirst (`123 Main Street`) fails without the regex.
+ */
+function frenchAfterNumber(body: string): boolean {
+  const sp = body.indexOf(" ");
+  return sp !== -1 && frFirst.has(body.charCodeAt(sp + 1)) && frAfterNumber.test(body);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
 /** Words before an address that say one follows (`lives at`, `Address:`). */
 const addressCue = /(?:address|adresse|anschrift|live|lives|living|located|reside|resides|ship|send|deliver|mail|visit|office|at|to|on|from|is|:)\W*$/i;
 const unitRe = new RegExp(unit, "y");
@@ -79,7 +95,38 @@ function knownTown(town: string, places: ReadonlyMap<string, string>): number {
 }
 
 /** After the street itself (ending at `at`): an optional unit and city line, within the regex's `end`. */
+/** Where what follows a separator at `at` begins (see afterSeparator), as the kinds of line that may start there. */
+const NONE = 0;
+const DIGIT = 1;
+const ANY = 2;
+
+/**
+ * What may follow the street at `at`. Every unit and city line begins with a separator (`sep`:
+ * commas, spaces, tabs, line breaks) and then, after the whole run of those characters, with a
+ * letter, `#` or (a French or German postcode only) a digit: on prose and repeated addresses most
+ * are ruled out by one character, without their regexes.
+ */
+function afterSeparator(text: string, at: number): number {
+  let q = at;
+  for (let c = text.charCodeAt(q); c === 44 || c === 32 || c === 9 || c === 13 || c === 10; c = text.charCodeAt(++q));
+  if (q === at) return NONE;
+  const c = text.charCodeAt(q);
+  if (c >= 65 || c === 35) return ANY;
+  return c >= 48 && c <= 57 ? DIGIT : NONE;
+}
+/** The UK city line's postcode begins with a capital, as that reasoning assumes (else every line is tried). */
+const ukStartsUpper = ukPostcode.startsWith("[A-Z]");
+const euCityRe = cityRes[2]!;
+
 function extend(text: string, at: number, end: number): { at: number; extra: boolean } {
+  const next = ukStartsUpper ? afterSeparator(text, at) : ANY;
+  if (next === NONE) return { at, extra: false };
+  if (next === DIGIT) {
+    // Only the French or German postcode and town line (`, 75002 Paris`) begins with a digit.
+    euCityRe.lastIndex = at;
+    if (euCityRe.test(text) && euCityRe.lastIndex <= end) return { at: text.charCodeAt(euCityRe.lastIndex - 1) === 46 ? euCityRe.lastIndex - 1 : euCityRe.lastIndex, extra: true };
+    return { at, extra: false };
+  }
   let extra = false;
   unitRe.lastIndex = at;
   if (unitRe.test(text) && unitRe.lastIndex <= end) {
@@ -119,7 +166,7 @@ function acceptNumbered(core: RegExp) {
     const at = core.lastIndex;
     const body = text.slice(start, at);
     let strong = true;
-    if (!frAfterNumber.test(body)) {
+    if (!frenchAfterNumber(body)) {
       const typeMatch = enTypeAtEnd.exec(body);
       if (!typeMatch) return -1;
       const type = typeMatch[1]!;
@@ -137,7 +184,7 @@ function acceptNumbered(core: RegExp) {
     const x = extend(text, at, end);
     if (x.extra) return x.at;
     // `2 Park Place sets`: a one-digit number and nothing else that says address (French forms excepted).
-    if (/^\d[^\d]/.test(body) && !frAfterNumber.test(body) && !addressCue.test(text.slice(Math.max(0, start - 24), start))) return -1;
+    if (isDigit(body.charCodeAt(0)) && body.length > 1 && !isDigit(body.charCodeAt(1)) && !frenchAfterNumber(body) && !addressCue.test(text.slice(Math.max(0, start - 24), start))) return -1;
     return strong ? x.at : -1;
   };
 }
@@ -208,12 +255,31 @@ function byFirstChar(alternatives: string): string {
 
 const namedKeys = new RegExp(`(?:${byFirstChar(deSuffix)}|(?<![${U}${L}])${byFirstChar(`${deTypeWord}|${esItTypes}`)})(?![${L}])`, "g");
 
+/**
+ * `accept` remembering its last answer: seek has just taken the decision at a candidate, and the
+ * scanner asks for it again at once (validate, the same text, start and end).
+ */
+function remembered(accept: (t: string, s: number, e: number) => number): (t: string, s: number, e: number) => number {
+  let lastText: string | undefined;
+  let lastStart = -1;
+  let lastEnd = -1;
+  let lastResult = -1;
+  return (text, start, end) => {
+    if (start === lastStart && end === lastEnd && text === lastText) return lastResult;
+    lastResult = accept(text, start, end);
+    lastText = text;
+    lastStart = start;
+    lastEnd = end;
+    return lastResult;
+  };
+}
+
 function recogniser(pattern: string, maxLength: number, seek: (t: string, f: number) => number, validate: (t: string, s: number, e: number) => number): Recogniser {
   return { type: "street_address", pattern, maxLength, lookbehind: 24, seek, validate };
 }
 
 const numberedPattern = `${numberedCore}${tail}`;
-const numberedAccept = acceptNumbered(new RegExp(numberedCore, "y"));
+const numberedAccept = remembered(acceptNumbered(new RegExp(numberedCore, "y")));
 const numberedSticky = new RegExp(numberedPattern, "y");
 
 /**
@@ -246,9 +312,9 @@ function seekNumbered(text: string, from: number): number {
   return -1;
 }
 const namedPattern = `${namedCore}${tail}`;
-const namedAccept = acceptNamed(new RegExp(namedCore, "y"));
+const namedAccept = remembered(acceptNamed(new RegExp(namedCore, "y")));
 const boxPattern = `${box}${tail}`;
-const boxAccept = acceptNamed(new RegExp(box, "y"));
+const boxAccept = remembered(acceptNamed(new RegExp(box, "y")));
 const boxStart = new RegExp(`(?<![\\w.])${box}`, "g");
 const boxSticky = new RegExp(boxPattern, "y");
 

@@ -35,3 +35,74 @@ export class WordHashes {
     return this.set.has(h);
   }
 }
+
+/** Case folding applied while reading a word in place (ASCII letters only; other characters as they are). */
+export const FOLD_UPPER_FIRST = 1;
+export const FOLD_LOWER_REST = 2;
+
+function folded(c: number, first: boolean, fold: number): number {
+  if (first) return fold & FOLD_UPPER_FIRST && c >= 97 && c <= 122 ? c - 32 : c;
+  return fold & FOLD_LOWER_REST && c >= 65 && c <= 90 ? c + 32 : c;
+}
+
+/**
+ * A map from words to values looked up by characters where they stand (optionally case-folded,
+ * as `Jane` for `JANE` or `jane`): an open-addressing table of hashes whose hits are confirmed
+ * character by character, so the answer is exactly the Map's, without a substring per lookup.
+ */
+export class WordTable<V> {
+  private readonly keys: string[] = [];
+  private readonly values: V[] = [];
+  private readonly hashes: Int32Array;
+  /** Slot → entry index + 1 (0: empty). */
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+
+  constructor(entries: Iterable<readonly [string, V]>) {
+    for (const [k, v] of entries) {
+      this.keys.push(k);
+      this.values.push(v);
+    }
+    let size = 16;
+    while (size < this.keys.length * 2) size <<= 1;
+    this.slots = new Int32Array(size);
+    this.mask = size - 1;
+    this.hashes = new Int32Array(this.keys.length);
+    this.keys.forEach((k, i) => {
+      const h = hashWord(k);
+      this.hashes[i] = h;
+      let s = h & this.mask;
+      while (this.slots[s] !== 0) s = (s + 1) & this.mask;
+      this.slots[s] = i + 1;
+    });
+  }
+
+  /** The value of the word text[start, end) read with `fold`, or undefined. */
+  get(text: string, start: number, end: number, fold = 0): V | undefined {
+    let h = SEED;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ folded(text.charCodeAt(i), i === start, fold), 16777619);
+    const n = end - start;
+    for (let s = h & this.mask; ; s = (s + 1) & this.mask) {
+      const e = this.slots[s]!;
+      if (e === 0) return undefined;
+      if (this.hashes[e - 1] !== h) continue;
+      const key = this.keys[e - 1]!;
+      if (key.length !== n) continue;
+      let k = 0;
+      while (k < n && key.charCodeAt(k) === folded(text.charCodeAt(start + k), k === 0, fold)) k++;
+      if (k === n) return this.values[e - 1];
+    }
+  }
+}
+
+/** hashRange of the word lower-cased, or undefined when it holds a character outside ASCII (whose lower case is not worked out here). */
+export function hashLowerAscii(text: string, start: number, end: number): number | undefined {
+  let h = SEED;
+  for (let i = start; i < end; i++) {
+    let c = text.charCodeAt(i);
+    if (c >= 128) return undefined;
+    if (c >= 65 && c <= 90) c += 32;
+    h = Math.imul(h ^ c, 16777619);
+  }
+  return h;
+}
