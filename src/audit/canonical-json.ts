@@ -125,10 +125,29 @@ function value(v: unknown): string {
   return typeof v === "object" && v !== null ? canonicalJson(v) : jsonValue(v);
 }
 
+/**
+ * Object keys in UTF-16 code unit order, as `Array#sort` orders strings: an insertion sort in place
+ * (a count object has a few keys; the built-in sort copies them into a work array first).
+ */
+function sortedKeys(o: object): string[] {
+  const keys = Object.keys(o);
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
+}
+
 function countsText(counts: Readonly<Record<string, number>>): string {
   let t = "{";
   let first = true;
-  for (const k of Object.keys(counts).sort()) {
+  for (const k of sortedKeys(counts)) {
     const v = counts[k];
     if (v === undefined) continue;
     t += (first ? "" : ",") + jsonString(k) + ":" + value(v);

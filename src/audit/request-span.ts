@@ -221,7 +221,8 @@ class GatewayRequestSpan implements RequestSpan {
       this.flags = parent?.flags ?? 1;
     }
 
-    this.facts = {
+    // Optional members assigned, not spread: each conditional spread built a throw-away object.
+    const facts: Omit<RequestFacts, "outcome" | "latencyMs" | "decision"> = {
       kind,
       operation: start.operation,
       frontDoor: start.frontDoor,
@@ -231,14 +232,15 @@ class GatewayRequestSpan implements RequestSpan {
       traceId: this.traceId,
       spanId: this.spanId,
       startTime: start.startTime ?? Date.now(),
-      ...(start.origin?.clientAddress !== undefined ? { clientAddress: start.origin.clientAddress } : {}),
-      ...(start.credential !== undefined ? { credential: start.credential } : {}),
-      ...(start.count !== undefined ? { count: start.count } : {}),
       rulesFired: [],
       redactions: {},
       events: [],
-      ...(start.pack ? { pack: { name: start.pack.name, version: start.pack.version } } : {}),
     };
+    if (start.origin?.clientAddress !== undefined) facts.clientAddress = start.origin.clientAddress;
+    if (start.credential !== undefined) facts.credential = start.credential;
+    if (start.count !== undefined) facts.count = start.count;
+    if (start.pack) facts.pack = { name: start.pack.name, version: start.pack.version };
+    this.facts = facts;
   }
 
   setAttributes(attrs: RequestSpanAttributes): void {

@@ -30,7 +30,9 @@ export function parseTraceparent(header: string | undefined): TraceIds | undefin
 }
 
 export function formatTraceparent(traceId: string, spanId: string, flags: number): string {
-  return `00-${traceId}-${spanId}-${(flags & 0xff).toString(16).padStart(2, "0")}`;
+  // Sampled (01) and not (00) are the flags seen; any other byte is formatted.
+  const f = flags === 1 ? "01" : flags === 0 ? "00" : (flags & 0xff).toString(16).padStart(2, "0");
+  return `00-${traceId}-${spanId}-${f}`;
 }
 
 // Ids come from one pooled buffer refilled in bulk: a request then costs a slice, not a syscall.
