@@ -11,7 +11,8 @@
  * Per path: one warm-up batch uninstrumented (V8 tiers up the hot path), then instrumentation on,
  * a settling batch (dumped and discarded: it pays valgrind's re-translation and V8's deopts), then
  * the measured batch, then the same wall time idle: what the process's timers and background
- * threads cost per second is counted separately and subtracted, and so are the instructions of V8's
+ * threads cost per second is counted separately and subtracted (its garbage collection excepted:
+ * that is the batch's garbage, collected late), and so are the instructions of V8's
  * optimising compiler (functions named v8::internal::compiler::… and its register allocator), which
  * is still compiling during any batch short enough for valgrind. Requests go 16 at a time over
  * keep-alive connections. With INSTR_NODE_ARGS=--perf-basic-prof, JIT code is named through V8's
@@ -93,8 +94,13 @@ async function measurePath(label: string, start: () => Promise<{ child: Child; o
     await sleep(ms);
     control(child.pid, "-d");
     const idle = collect(dir, child.pid, keep, label.replace(/\W+/g, "-") + "-idle");
-    const idlePerSecond = (idle.total - idle.compiler) / (ms / 1000);
-    const run = measured.total - measured.compiler - (idle.total - idle.compiler);
+    // Garbage collection in the idle window is the batch's garbage (a major GC the batch's
+    // allocation started, finishing after it): it stays counted. Only the rest of the idle
+    // process's work (timers, background threads) is taken off. Subtracting it all made a run
+    // whose major GC landed in the idle window read negative.
+    const idleGc = idle.parts.get("V8 garbage collection") ?? 0;
+    const idlePerSecond = (idle.total - idle.compiler - idleGc) / (ms / 1000);
+    const run = measured.total - measured.compiler - (idle.total - idle.compiler - idleGc);
     return { label, perRequest: run / n, measured: measured.total / n, compiler: measured.compiler / n, bad, idlePerSecond, seconds: ms / 1000, parts: new Map([...measured.parts].map(([k, v]) => [k, v / n])) };
   } finally {
     await child.stop(8000);
