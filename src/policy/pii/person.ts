@@ -534,7 +534,7 @@ function buildCapStart(lex: Map<string, Info>): RegExp {
     const t = lex.get(w) ?? unknown;
     return t.block || (t.common && !((isGiven(t) && t.given < 1500) || surLike(t)) && !isGiven(t)) || (!t.common && !nameish(t, w));
   });
-  return new RegExp(`(?=[${U}])(?!(?:${skip.join("|")})(?![${U}${L}'’]))${wordStart}`, "g");
+  return new RegExp(`(?!(?:${skip.join("|")})(?![${U}${L}'’]))${wordStart}`, "g");
 }
 const cueStart = new RegExp(`${leadCue} (?=[a-z])`, "g");
 
