@@ -77,6 +77,16 @@ function isValidCardNumberExceptMaestro(d: string): boolean {
   );
 }
 
+function isValidLuhn(d: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < d.length; i++) {
+    let v = d.charCodeAt(d.length - 1 - i) - 48;
+    if (i % 2 === 1) v = v * 2 > 9 ? v * 2 - 9 : v * 2;
+    sum += v;
+  }
+  return sum % 10 === 0;
+}
+
 const SSN_CUE = /\b(?:ssn|ss#|ss no|soc(?:ial)?[ .-]*sec(?:urity)?|taxpayer id|tin)\b/i;
 function ssnReference(text: string, start: number, end: number): number {
   if (start >= 2 && ".,-".includes(text[start - 1]!) && text.charCodeAt(start - 2) >= 48 && text.charCodeAt(start - 2) <= 57) return -1;
@@ -248,6 +258,28 @@ describe("digit-led kinds and prechecks", () => {
       }),
       { numRuns: 1500 },
     );
+  });
+
+  it("card numbers of every issuer range and length: the validator read in place decides as the old one (property)", () => {
+    const card = current.find((r) => r.type === "credit_card")!;
+    const starts = issuers.flatMap((i) => i.ranges.flatMap(([, lo, hi]) => [String(lo), String(hi), String(Math.floor((lo + hi) / 2))]));
+    const luhnFixed = (d: string) => {
+      for (let c = 0; c <= 9; c++) if (isValidLuhn(d.slice(0, -1) + c)) return d.slice(0, -1) + c;
+      return d;
+    };
+    let valid = 0;
+    fc.assert(
+      fc.property(fc.constantFrom(...starts), fc.integer({ min: 12, max: 19 }), fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 19, maxLength: 19 }), fc.boolean(), fc.constantFrom("", " ", "card "), (start, n, rest, fix, before) => {
+        let d = (start + rest.join("")).slice(0, n);
+        if (fix) d = luhnFixed(d);
+        const text = before + d;
+        const got = card.validate!(text, before.length, text.length);
+        expect(got, text).toBe(cardReference(text, before.length, text.length));
+        if (got > 0) valid++;
+      }),
+      { numRuns: 4000 },
+    );
+    expect(valid).toBeGreaterThan(500);
   });
 
   it("the phone validator read in place decides as the old one at every match and every shorter end (property)", () => {

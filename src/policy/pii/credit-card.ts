@@ -58,46 +58,45 @@ function isSeparator(c: number): boolean {
 /** The digits read so far by `cardEnd` (one decision at a time, so one buffer). */
 const held = new Uint8Array(20);
 
-/** The number of the first `k` held digits. */
-function heldPrefix(k: number): number {
-  let v = 0;
-  for (let i = 0; i < k; i++) v = v * 10 + held[i]!;
-  return v;
+/** Per number length (12-19): the issuer ranges as [prefix digits, low, high, 1 if Maestro], flat. */
+const rangesByLength: Int32Array[] = [];
+for (let n = 12; n <= 19; n++) {
+  const flat: number[] = [];
+  for (const i of issuers) if (i.lengths.includes(n)) for (const [k, lo, hi] of i.ranges) flat.push(k, lo, hi, i.name === "maestro" ? 1 : 0);
+  rangesByLength[n] = Int32Array.from(flat);
 }
+/** The numbers of the first 0-6 held digits. */
+const prefixes = new Int32Array(7);
 
 /**
  * isValidCardNumber on the first `n` held digits (12-19), without a string; with `exceptMaestro`,
  * only whether a network other than Maestro issues such a number (no Luhn).
  */
 function heldValid(n: number, exceptMaestro: boolean): boolean {
-  let fitsAny = false;
-  for (const i of issuers) {
-    if (exceptMaestro && i.name === "maestro") continue;
-    if (!i.lengths.includes(n)) continue;
-    for (const [k, lo, hi] of i.ranges) {
-      if (n < k) continue;
-      const v = heldPrefix(k);
-      if (v >= lo && v <= hi) {
-        fitsAny = true;
-        break;
+  if (!exceptMaestro) {
+    // Luhn first: it refuses nine numbers in ten, for less than the issuer table costs.
+    let sum = 0;
+    let double = false;
+    for (let i = n - 1; i >= 0; i--) {
+      let d = held[i]!;
+      if (double) {
+        d *= 2;
+        if (d > 9) d -= 9;
       }
+      sum += d;
+      double = !double;
     }
-    if (fitsAny) break;
+    if (sum % 10 !== 0) return false;
   }
-  if (exceptMaestro) return fitsAny;
-  if (!fitsAny) return false;
-  let sum = 0;
-  let double = false;
-  for (let i = n - 1; i >= 0; i--) {
-    let d = held[i]!;
-    if (double) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-    double = !double;
+  let v = 0;
+  for (let k = 1; k <= 6; k++) prefixes[k] = v = v * 10 + held[k - 1]!;
+  const r = rangesByLength[n]!;
+  for (let j = 0; j < r.length; j += 4) {
+    if (exceptMaestro && r[j + 3] === 1) continue;
+    const p = prefixes[r[j]!]!;
+    if (p >= r[j + 1]! && p <= r[j + 2]!) return true;
   }
-  return sum % 10 === 0;
+  return false;
 }
 
 /**
