@@ -163,22 +163,25 @@ async function setUp(part: Part, root: string, tmp: string): Promise<{ one: () =
   }
 }
 
+/** `n` calls of `one`, 16 in flight at a time. */
+async function runBatch(one: () => unknown, n: number): Promise<void> {
+  const inFlight: unknown[] = [];
+  for (let i = 0; i < n; i++) {
+    inFlight.push(one());
+    if (inFlight.length === 16) {
+      await Promise.all(inFlight);
+      inFlight.length = 0;
+    }
+  }
+  await Promise.all(inFlight);
+}
+
 /** In the child: warm up, then rounds of `n` requests, 16 in flight; prints one µs figure per round. */
 async function child(part: Part, root: string): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), "kt-bench-parts-"));
   try {
     const { one, close } = await setUp(part, root, tmp);
-    const batch = async (n: number) => {
-      const inFlight: unknown[] = [];
-      for (let i = 0; i < n; i++) {
-        inFlight.push(one());
-        if (inFlight.length === 16) {
-          await Promise.all(inFlight);
-          inFlight.length = 0;
-        }
-      }
-      await Promise.all(inFlight);
-    };
+    const batch = (n: number) => runBatch(one, n);
     const n = envNum("PARTS_N", part === "policy-stream" ? 1000 : part.startsWith("policy") ? 5000 : 20000);
     await batch(n);
     const out: number[] = [];
@@ -203,17 +206,7 @@ async function childInstr(part: Part, root: string): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), "kt-bench-parts-"));
   try {
     const { one, close } = await setUp(part, root, tmp);
-    const batch = async (n: number) => {
-      const inFlight: unknown[] = [];
-      for (let i = 0; i < n; i++) {
-        inFlight.push(one());
-        if (inFlight.length === 16) {
-          await Promise.all(inFlight);
-          inFlight.length = 0;
-        }
-      }
-      await Promise.all(inFlight);
-    };
+    const batch = (n: number) => runBatch(one, n);
     // Enough for V8 to optimise the policy code too (under valgrind the parts otherwise still run baseline code).
     await batch(envNum("PARTS_WARMUP", part === "policy-stream" ? 500 : 2000));
     const lines = lineReader(process.stdin);

@@ -31,7 +31,7 @@ export function jsonByteLength(s: string): number {
     const i = m.index;
     const c = s.charCodeAt(i);
     if (c >= 0xd800) {
-      if (!paired(s, i, c)) n += 3; // \udxxx: 6 bytes for the 3 counted
+      if (!paired(s, i, c)) n += 3; // written as a six-byte \u escape, counted as 3
     } else n += SHORT_ESCAPES[c] !== undefined ? 1 : 5;
   }
   return n;
