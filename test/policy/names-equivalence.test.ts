@@ -184,6 +184,51 @@ describe("the fast paths give the reference recognisers' findings", () => {
   });
 });
 
+// Recogniser.decided: the scanner takes a seek's decision at its candidate instead of running the
+// pattern and the validator again there. The same set without it must find the same.
+const withoutDecided = (rs: readonly Recogniser[]) => rs.map((r) => (r.decided ? { ...r, decided: undefined } : r));
+const fullSet = recognisersFor(builtinPiiTypes as readonly BuiltinPiiType[]);
+const decidedPairs: [string, Scanner, Scanner][] = [
+  ["full", compileScanner(fullSet), compileScanner(withoutDecided(fullSet))],
+  ...fullSet.filter((r) => r.decided).map((r, k): [string, Scanner, Scanner] => [`${r.type} #${k}`, compileScanner([r]), compileScanner(withoutDecided([r]))]),
+];
+const dates = ["born 01/02/1990, ", "DOB: 1990-02-01 ", "date of birth: 3 March 1985 ", "born on 12.12.2012 ", "b. 4/5/67 ", "01/02/1990 "];
+
+function decidedAgree(text: string): void {
+  for (const [name, now, ref] of decidedPairs) expect(plain(now, text), `${name}: ${JSON.stringify(text.slice(0, 200))}`).toEqual(plain(ref, text));
+}
+
+describe("a seek's remembered decision is what the pattern and the validator give", () => {
+  it("has recognisers that use it", () => {
+    expect(new Set(fullSet.filter((r) => r.decided).map((r) => r.type))).toEqual(new Set(["person", "location", "street_address", "date_of_birth"]));
+  });
+
+  it("on random texts of hostile and edge-case pieces, dates among them", () => {
+    const arb = fc.array(fc.oneof(fc.constantFrom(...fragments, ...dates), fc.string({ maxLength: 6 }), fc.constantFrom(...decoys)), { maxLength: 40 }).map((a) => a.join(""));
+    fc.assert(
+      fc.property(arb, (t) => decidedAgree(t)),
+      { numRuns: 300, seed: 1316 },
+    );
+    fc.assert(
+      fc.property(soupArb, (t) => decidedAgree(t)),
+      { numRuns: 300, seed: 1317 },
+    );
+  });
+
+  it("on the bench's shapes, prose and the names corpus", () => {
+    for (const f of [...fragments, ...dates]) decidedAgree(f.repeat(Math.ceil(2000 / f.length)));
+    decidedAgree(prose(32 * 1024));
+    for (const item of corpus()) decidedAgree(item.text);
+  });
+
+  it("and a wrong remembered decision is caught", () => {
+    const street = streetAddress[0]!;
+    const broken: Recogniser = { ...street, decided: (t, s) => { const r = street.decided!(t, s); return r === undefined || r <= s ? r : r - 1; } };
+    const t = "lives at 123 Main Street, Springfield ";
+    expect(plain(compileScanner([broken]), t)).not.toEqual(plain(compileScanner(withoutDecided([street])), t));
+  });
+});
+
 describe("the equivalence test can fail", () => {
   it("catches a location recogniser that skips a place", () => {
     const broken: Recogniser = { ...location, seek: (t, f) => location.seek!(t, f === 0 ? 1 : f) };

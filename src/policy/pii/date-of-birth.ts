@@ -1,4 +1,5 @@
 import type { Recogniser } from "../scan/index.js";
+import { SeekMemo } from "./seek-memo.js";
 
 /**
  * Dates of birth: a date (numeric, ISO, or with the month written in English, French or German)
@@ -53,21 +54,8 @@ function accept(text: string, start: number, end: number): number {
   return ok ? end : -1;
 }
 
-/**
- * The date the seek last accepted (its text and start): the scanner then asks the validator about
- * the same date, which is answered from here once (and forgotten, not to keep the text alive).
- */
-let sought: string | undefined;
-let soughtAt = -1;
-
-function validate(text: string, start: number, end: number): number {
-  if (start === soughtAt && text === sought) {
-    sought = undefined;
-    soughtAt = -1;
-    return end;
-  }
-  return accept(text, start, end);
-}
+/** The date the seek last accepted: the scanner asks about it at once (Recogniser.decided). */
+const memo = new SeekMemo();
 
 const sticky = new RegExp(dateOfBirthPattern, "y");
 const dateStart = /(?<![\w.,/-])\d|(?<![\w])[A-Za-zéû]/g;
@@ -84,10 +72,12 @@ function seek(text: string, from: number): number {
       const p = s.index;
       if (p < cueEnd) continue;
       sticky.lastIndex = p;
-      if (sticky.test(text) && accept(text, p, sticky.lastIndex) > p) {
-        sought = text;
-        soughtAt = p;
-        return p;
+      if (sticky.test(text)) {
+        const r = accept(text, p, sticky.lastIndex);
+        if (r > p) {
+          memo.remember(text, p, r);
+          return p;
+        }
       }
     }
     lo = Math.max(lo, stop);
@@ -101,5 +91,6 @@ export const dateOfBirth: Recogniser = {
   maxLength: 40,
   lookbehind: CUE_SPAN,
   seek,
-  validate,
+  decided: memo.decided,
+  validate: accept,
 };

@@ -2,6 +2,7 @@ import type { Recogniser } from "../scan/index.js";
 import { gazetteers } from "./gazetteer.js";
 import { LOWER as L, UPPER as U } from "./name-words.js";
 import { placeBefore } from "./name-words.js";
+import { SeekMemo } from "./seek-memo.js";
 import { WordHashes } from "./word-hash.js";
 
 /**
@@ -96,6 +97,8 @@ function validate(text: string, start: number, end: number): number {
   return accept(text, start, end);
 }
 
+const memo = new SeekMemo();
+
 function seek(text: string, from: number): number {
   const firsts = placeFirstWords();
   for (let pos = from; ; ) {
@@ -113,8 +116,11 @@ function seek(text: string, from: number): number {
     lastStart = p;
     lastEnd = end;
     lastResult = r;
-    if (r > p) return p;
+    if (r > p) {
+      memo.remember(text, p, r);
+      return p;
+    }
   }
 }
 
-export const location: Recogniser = { type: "location", pattern: locationPattern, maxLength: 4 * 30, lookbehind: 16, seek, validate };
+export const location: Recogniser = { type: "location", pattern: locationPattern, maxLength: 4 * 30, lookbehind: 16, seek, decided: memo.decided, validate };

@@ -1,5 +1,6 @@
 import { tailSource, type Recogniser } from "../scan/index.js";
 import { gazetteers, type Gazetteers } from "./gazetteer.js";
+import { SeekMemo } from "./seek-memo.js";
 import { FOLD_LOWER_REST, FOLD_UPPER_FIRST, hashLowerAscii, WordHashes, WordTable } from "./word-hash.js";
 import {
   brandPairs,
@@ -601,10 +602,18 @@ function seekPerson(text: string, from: number, scan: object = {}): number {
       continue;
     }
     sticky.lastIndex = p;
-    if (sticky.test(text) && accept(text, p, sticky.lastIndex) > p) return p;
+    if (sticky.test(text)) {
+      const r = accept(text, p, sticky.lastIndex);
+      if (r > p) {
+        memo.remember(text, p, r);
+        return p;
+      }
+    }
     pos = p + 1;
   }
 }
+
+const memo = new SeekMemo();
 
 /** Words whose presence right before a candidate can make strongCue true: titles and the last word of each lead phrase. */
 let cueWords: WordHashes | undefined;
@@ -757,6 +766,7 @@ export const person: Recogniser = {
   maxLength: 400,
   lookbehind: LOOKBEHIND,
   seek: seekPerson,
+  decided: memo.decided,
   validate: accept,
   tail: personTail,
 };

@@ -2,6 +2,7 @@ import type { Recogniser } from "../scan/index.js";
 import { gazetteers, streetTypeNames } from "./gazetteer.js";
 import { LOWER as L, UPPER as U } from "./name-words.js";
 import { ukPostcode } from "./postal-code.js";
+import { SeekMemo } from "./seek-memo.js";
 
 /**
  * Street addresses of the US, UK, Germany and France, and PO boxes:
@@ -163,30 +164,34 @@ function acceptNumbered(core: RegExp) {
   return (text: string, start: number, end: number): number => {
     core.lastIndex = start;
     if (!core.test(text) || core.lastIndex > end) return -1;
-    const at = core.lastIndex;
-    const body = text.slice(start, at);
-    let strong = true;
-    if (!frenchAfterNumber(body)) {
-      const typeMatch = enTypeAtEnd.exec(body);
-      if (!typeMatch) return -1;
-      const type = typeMatch[1]!;
-      if (!sure.has(type)) {
-        const g = gazetteers();
-        if (!g.streetTypes.has(type)) return -1;
-        const words = body
-          .slice(0, typeMatch.index)
-          .split(" ")
-          .filter((w) => w !== "" && !/\d/.test(w) && !/^(?:Flat|Apartment|Apt\.?|Unit|Suite|N|S|E|W|North|South|East|West)$/.test(w));
-        const namey = words.length > 0 && words.every((w) => !g.common.has(w.toLowerCase()) || g.surnames.has(w) || g.given.has(w));
-        strong = namey || addressCue.test(text.slice(Math.max(0, start - 24), start));
-      }
-    }
-    const x = extend(text, at, end);
-    if (x.extra) return x.at;
-    // `2 Park Place sets`: a one-digit number and nothing else that says address (French forms excepted).
-    if (isDigit(body.charCodeAt(0)) && body.length > 1 && !isDigit(body.charCodeAt(1)) && !frenchAfterNumber(body) && !addressCue.test(text.slice(Math.max(0, start - 24), start))) return -1;
-    return strong ? x.at : -1;
+    return decideNumbered(text, start, core.lastIndex, end);
   };
+}
+
+/** acceptNumbered once the street itself is known to end at `at` (the core's match). */
+function decideNumbered(text: string, start: number, at: number, end: number): number {
+  const body = text.slice(start, at);
+  let strong = true;
+  if (!frenchAfterNumber(body)) {
+    const typeMatch = enTypeAtEnd.exec(body);
+    if (!typeMatch) return -1;
+    const type = typeMatch[1]!;
+    if (!sure.has(type)) {
+      const g = gazetteers();
+      if (!g.streetTypes.has(type)) return -1;
+      const words = body
+        .slice(0, typeMatch.index)
+        .split(" ")
+        .filter((w) => w !== "" && !/\d/.test(w) && !/^(?:Flat|Apartment|Apt\.?|Unit|Suite|N|S|E|W|North|South|East|West)$/.test(w));
+      const namey = words.length > 0 && words.every((w) => !g.common.has(w.toLowerCase()) || g.surnames.has(w) || g.given.has(w));
+      strong = namey || addressCue.test(text.slice(Math.max(0, start - 24), start));
+    }
+  }
+  const x = extend(text, at, end);
+  if (x.extra) return x.at;
+  // `2 Park Place sets`: a one-digit number and nothing else that says address (French forms excepted).
+  if (isDigit(body.charCodeAt(0)) && body.length > 1 && !isDigit(body.charCodeAt(1)) && !frenchAfterNumber(body) && !addressCue.test(text.slice(Math.max(0, start - 24), start))) return -1;
+  return strong ? x.at : -1;
 }
 
 function acceptNamed(core: RegExp) {
@@ -220,6 +225,7 @@ function keyedSeek(
   sticky: RegExp,
   accept: (t: string, s: number, e: number) => number,
   window: number,
+  memo: SeekMemo,
 ) {
   return (text: string, from: number): number => {
     const key = keys();
@@ -233,7 +239,13 @@ function keyedSeek(
       for (let s = starts.exec(text); s !== null && s.index <= k; s = starts.exec(text)) {
         const p = s.index;
         sticky.lastIndex = p;
-        if (sticky.test(text) && accept(text, p, sticky.lastIndex) > p) return p;
+        if (sticky.test(text)) {
+          const r = accept(text, p, sticky.lastIndex);
+          if (r > p) {
+            memo.remember(text, p, r);
+            return p;
+          }
+        }
       }
     }
     return -1;
@@ -274,13 +286,40 @@ function remembered(accept: (t: string, s: number, e: number) => number): (t: st
   };
 }
 
-function recogniser(pattern: string, maxLength: number, seek: (t: string, f: number) => number, validate: (t: string, s: number, e: number) => number): Recogniser {
-  return { type: "street_address", pattern, maxLength, lookbehind: 24, seek, validate };
+function recogniser(
+  pattern: string,
+  maxLength: number,
+  seek: (t: string, f: number) => number,
+  validate: (t: string, s: number, e: number) => number,
+  memo: SeekMemo,
+): Recogniser {
+  return { type: "street_address", pattern, maxLength, lookbehind: 24, seek, decided: memo.decided, validate };
 }
 
 const numberedPattern = `${numberedCore}${tail}`;
-const numberedAccept = remembered(acceptNumbered(new RegExp(numberedCore, "y")));
-const numberedSticky = new RegExp(numberedPattern, "y");
+const numberedCoreSticky = new RegExp(numberedCore, "y");
+const numberedAccept = remembered(acceptNumbered(numberedCoreSticky));
+/**
+ * The pattern's match in two runs: the core, then the tail from where it ended. The tail can match
+ * nothing (every part optional, its lookahead always true), so the whole pattern never backtracks
+ * into the core: its match is the core's followed by the tail's, and the core's end, which
+ * acceptNumbered needs, comes without running the core a third time.
+ */
+const tailSticky = new RegExp(tail, "y");
+
+/**
+ * Where `tail` sticky at `at` ends. Every unit and city line begins with a separator and then a
+ * letter, `#` or (the French or German postcode line only) a digit, as afterSeparator reads it: on
+ * repeated addresses the tail is mostly known to be empty, or to be that one line, from one character.
+ */
+function tailEnd(text: string, at: number): number {
+  const next = ukStartsUpper ? afterSeparator(text, at) : ANY;
+  if (next === NONE) return at;
+  const re = next === DIGIT ? euCityRe : tailSticky;
+  re.lastIndex = at;
+  return re.test(text) ? re.lastIndex : at;
+}
+const numberedMemo = new SeekMemo();
 
 /**
  * Number-first addresses are sought from their start: digits are rare in prose, and the regex
@@ -305,8 +344,15 @@ function seekNumbered(text: string, from: number): number {
         continue;
       }
     }
-    numberedSticky.lastIndex = p;
-    if (numberedSticky.test(text) && numberedAccept(text, p, numberedSticky.lastIndex) > p) return p;
+    numberedCoreSticky.lastIndex = p;
+    if (numberedCoreSticky.test(text)) {
+      const at = numberedCoreSticky.lastIndex;
+      const r = decideNumbered(text, p, at, tailEnd(text, at));
+      if (r > p) {
+        numberedMemo.remember(text, p, r);
+        return p;
+      }
+    }
     numberedStart.lastIndex = p + 1;
   }
   return -1;
@@ -317,10 +363,12 @@ const boxPattern = `${box}${tail}`;
 const boxAccept = remembered(acceptNamed(new RegExp(box, "y")));
 const boxStart = new RegExp(`(?<![\\w.])${box}`, "g");
 const boxSticky = new RegExp(boxPattern, "y");
+const namedMemo = new SeekMemo();
+const boxMemo = new SeekMemo();
 
 export const streetAddress: readonly Recogniser[] = [
-  recogniser(numberedPattern, 360, seekNumbered, numberedAccept),
-  recogniser(namedPattern, 320, keyedSeek(() => namedKeys, namedStart, new RegExp(namedPattern, "y"), namedAccept, 110), namedAccept),
+  recogniser(numberedPattern, 360, seekNumbered, numberedAccept, numberedMemo),
+  recogniser(namedPattern, 320, keyedSeek(() => namedKeys, namedStart, new RegExp(namedPattern, "y"), namedAccept, 110, namedMemo), namedAccept, namedMemo),
   recogniser(
     boxPattern,
     260,
@@ -329,10 +377,17 @@ export const streetAddress: readonly Recogniser[] = [
         const m = boxStart.exec(text);
         if (m === null) return -1;
         boxSticky.lastIndex = m.index;
-        if (boxSticky.test(text) && boxAccept(text, m.index, boxSticky.lastIndex) > m.index) return m.index;
+        if (boxSticky.test(text)) {
+          const r = boxAccept(text, m.index, boxSticky.lastIndex);
+          if (r > m.index) {
+            boxMemo.remember(text, m.index, r);
+            return m.index;
+          }
+        }
         boxStart.lastIndex = m.index + 1;
       }
     },
     boxAccept,
+    boxMemo,
   ),
 ];

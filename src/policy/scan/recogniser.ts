@@ -63,6 +63,15 @@ export interface Recogniser {
    */
   readonly seek?: (text: string, from: number, scan?: object) => number;
   /**
+   * With `seek`: what the seek has already decided at `start` — the end `validate` gives for the
+   * pattern's match there (-1: none) — or undefined when it does not know. A seek that runs the
+   * pattern and the validator to choose its candidate (names, places, addresses, dates) would
+   * otherwise see the scanner run both again there at once; on text where every few words is a
+   * finding that second run of a large regex is a good part of the cost. Must answer exactly what
+   * the pattern (sticky at `start`) and `validate` would.
+   */
+  readonly decided?: (text: string, start: number) => number | undefined;
+  /**
    * The stream guard's hold-back for a recogniser that is not run on V8's engine (custom patterns on
    * RE2): the leftmost position at or after `from` where a match could still change as text is
    * appended (what the tail regex of prefix.ts finds), or -1. Replaces the tail built from `pattern`.

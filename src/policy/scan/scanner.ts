@@ -558,6 +558,8 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     r.standalone ? new RegExp(r.pattern, "y" + ci + (r.flags ?? "")) : new RegExp(prefix + r.pattern, "y" + ci),
   );
   const possibles = recognisers.map((r) => (plain ? r.possible : undefined));
+  // A seek's own decisions stand for the pattern as written: not under a prefix or ignoreCase.
+  const decideds = recognisers.map((r) => (plain && r.seek !== undefined ? r.decided : undefined));
   const lookbehind = Math.max(8, ...recognisers.map((r) => r.lookbehind ?? 0));
   // Standalone recognisers may carry flags of their own (u), under which literals fold differently.
   const prefilter =
@@ -626,6 +628,17 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       const i = members[k]!;
       const possible = possibles[i];
       if (possible !== undefined && !possible(text, p)) continue;
+      const known = decideds[i];
+      if (known !== undefined) {
+        const end = known(text, p);
+        if (end !== undefined) {
+          if (end > p && (bEnd === -1 || end > bEnd || (end === bEnd && i < bRec))) {
+            bEnd = end;
+            bRec = i;
+          }
+          continue;
+        }
+      }
       const re = sticky[i]!;
       re.lastIndex = p;
       if (!re.test(text)) continue;
