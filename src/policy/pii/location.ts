@@ -3,7 +3,7 @@ import { gazetteers } from "./gazetteer.js";
 import { LOWER as L, UPPER as U } from "./name-words.js";
 import { placeBefore } from "./name-words.js";
 import { SeekMemo } from "./seek-memo.js";
-import { WordHashes } from "./word-hash.js";
+import { FOLD_LOWER_FIRST, FOLD_LOWER_REST, WordHashes, WordTable } from "./word-hash.js";
 
 /**
  * Places: countries, US states, German Länder, and cities of 50,000 people or more (GeoNames), as
@@ -21,26 +21,60 @@ const regionSet = new Set(regions.split(" ").map((r) => r.replaceAll("_", " ")))
 const word = `[${U}][${L}'’.-]{0,24}`;
 export const locationPattern = `[${U}](?<![${U}${L}0-9_'’.\\-][${U}])[${L}'’.-]{0,24}(?:[ -](?:(?:de|del|do|da|upon|on|am|an|sur|en|la|le|of) )?${word}){0,3}(?=[\\s\\S]{0,2})`;
 
+/**
+ * accept's lists read in place: place and region names with their kind (a place's own kind first,
+ * as accept asks the places before the regions), and the common and less common words, lower case.
+ * Built with the gazetteers, on first use.
+ */
+let placeKinds: WordTable<string> | undefined;
+let wordKinds: WordTable<number> | undefined;
+const COMMON = 1;
+const UNCOMMON = 2;
+
+/** Whether text[start, end) is ASCII (its lower case is then read in place). */
+function ascii(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (text.charCodeAt(i) >= 128) return false;
+  return true;
+}
+
+/**
+ * The longest leading run of words of the match that names a place (a trailing full stop, the end
+ * of a sentence, not part of it), read where it stands: no substring per cut. Held to the
+ * recogniser as it was written on substrings (test/policy/pii-reference/location.ts).
+ */
 function accept(text: string, start: number, end: number): number {
   const g = gazetteers();
-  const span = text.slice(start, end);
-  // Longest leading run of words that names a place; a trailing dot (end of sentence) is not part of it.
-  const cuts: number[] = [];
-  for (let i = 0; i < span.length; i++) if (span[i] === " " || span[i] === "-") cuts.push(i);
-  cuts.push(span.length);
-  for (let k = cuts.length - 1; k >= 0; k--) {
-    let name = span.slice(0, cuts[k]);
-    if (name.endsWith(".")) name = name.slice(0, -1);
-    const kind = g.places.get(name) ?? (regionSet.has(name) ? "region" : undefined);
-    if (kind === undefined) continue;
-    const lower = name.toLowerCase();
-    if (!name.includes(" ") && g.common.has(lower)) return -1;
-    if (!name.includes(" ") && g.uncommon.has(lower)) {
-      // A place that is also a word: only after a place word.
-      const m = /([A-Za-z]+)\s+$/.exec(text.slice(Math.max(0, start - 16), start));
-      if (!m || !placeBefore.has(m[1]!.toLowerCase())) return -1;
+  if (placeKinds === undefined || wordKinds === undefined) {
+    placeKinds = new WordTable<string>([...g.places, ...[...regionSet].filter((r) => !g.places.has(r)).map((r): [string, string] => [r, "region"])]);
+    const kinds = new Map<string, number>();
+    for (const w of g.uncommon) kinds.set(w, UNCOMMON);
+    for (const w of g.common) kinds.set(w, COMMON);
+    wordKinds = new WordTable(kinds);
+  }
+  // The cuts, longest first: the span's end, then each space or hyphen inside it.
+  for (let cut = end; cut > start; ) {
+    let nameEnd = cut;
+    if (text.charCodeAt(nameEnd - 1) === 46) nameEnd--;
+    if (nameEnd > start && placeKinds.get(text, start, nameEnd) !== undefined) {
+      let oneWord = true;
+      for (let i = start; i < nameEnd && oneWord; i++) if (text.charCodeAt(i) === 32) oneWord = false;
+      if (!oneWord) return nameEnd;
+      let kind: number | undefined;
+      if (ascii(text, start, nameEnd)) kind = wordKinds.get(text, start, nameEnd, FOLD_LOWER_FIRST | FOLD_LOWER_REST);
+      else {
+        const lower = text.slice(start, nameEnd).toLowerCase();
+        kind = g.common.has(lower) ? COMMON : g.uncommon.has(lower) ? UNCOMMON : undefined;
+      }
+      if (kind === COMMON) return -1;
+      if (kind === UNCOMMON) {
+        // A place that is also a word: only after a place word.
+        const m = /([A-Za-z]+)\s+$/.exec(text.slice(Math.max(0, start - 16), start));
+        if (!m || !placeBefore.has(m[1]!.toLowerCase())) return -1;
+      }
+      return nameEnd;
     }
-    return start + name.length;
+    do cut--;
+    while (cut > start && text.charCodeAt(cut) !== 32 && text.charCodeAt(cut) !== 45);
   }
   return -1;
 }

@@ -39,9 +39,13 @@ export class WordHashes {
 /** Case folding applied while reading a word in place (ASCII letters only; other characters as they are). */
 export const FOLD_UPPER_FIRST = 1;
 export const FOLD_LOWER_REST = 2;
+export const FOLD_LOWER_FIRST = 4;
 
 function folded(c: number, first: boolean, fold: number): number {
-  if (first) return fold & FOLD_UPPER_FIRST && c >= 97 && c <= 122 ? c - 32 : c;
+  if (first) {
+    if (fold & FOLD_UPPER_FIRST) return c >= 97 && c <= 122 ? c - 32 : c;
+    return fold & FOLD_LOWER_FIRST && c >= 65 && c <= 90 ? c + 32 : c;
+  }
   return fold & FOLD_LOWER_REST && c >= 65 && c <= 90 ? c + 32 : c;
 }
 
