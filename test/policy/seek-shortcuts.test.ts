@@ -64,6 +64,8 @@ const P = "The quarterly report was filed on time, as always. ";
 const fixed = [
   `${P}Will Turner met us. ${P}Will Street is long. ${P}Will Turner met us. ${P}Will Street is long.`,
   `${P}Mark Twain wrote. ${P}Mark Lane is here. ${P}Mark Twain wrote.`,
+  // The same context before the same candidate, different after it (the window's right end).
+  `${P}Will said hello. ${P}Will went home. ${P}Will said hello. ${P}Will went home.`,
   "-----BEGIN PRIVATE KEY-----\n".repeat(40),
   "Jane Rose Will Paris Main Street ".repeat(30),
   "4111 1111 ".repeat(300),
