@@ -31,6 +31,9 @@ let wordKinds: WordTable<number> | undefined;
 const COMMON = 1;
 const UNCOMMON = 2;
 
+/** accept's hashes of the match's leading runs (a match is at most some 110 characters). */
+const prefixHashes = new Int32Array(256);
+
 /** Whether text[start, end) is ASCII (its lower case is then read in place). */
 function ascii(text: string, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (text.charCodeAt(i) >= 128) return false;
@@ -51,11 +54,17 @@ function accept(text: string, start: number, end: number): number {
     for (const w of g.common) kinds.set(w, COMMON);
     wordKinds = new WordTable(kinds);
   }
+  // The hash of every leading run of the span, in one pass (each cut's name is one of them).
+  const n = end - start;
+  const hashes = n < prefixHashes.length ? prefixHashes : new Int32Array(n + 1);
+  let h = 0x811c9dc5 | 0;
+  hashes[0] = h;
+  for (let i = 0; i < n; i++) hashes[i + 1] = h = Math.imul(h ^ text.charCodeAt(start + i), 16777619);
   // The cuts, longest first: the span's end, then each space or hyphen inside it.
   for (let cut = end; cut > start; ) {
     let nameEnd = cut;
     if (text.charCodeAt(nameEnd - 1) === 46) nameEnd--;
-    if (nameEnd > start && placeKinds.get(text, start, nameEnd) !== undefined) {
+    if (nameEnd > start && placeKinds.getHashed(hashes[nameEnd - start]!, text, start, nameEnd) !== undefined) {
       let oneWord = true;
       for (let i = start; i < nameEnd && oneWord; i++) if (text.charCodeAt(i) === 32) oneWord = false;
       if (!oneWord) return nameEnd;

@@ -85,6 +85,11 @@ export class WordTable<V> {
   get(text: string, start: number, end: number, fold = 0): V | undefined {
     let h = SEED;
     for (let i = start; i < end; i++) h = Math.imul(h ^ folded(text.charCodeAt(i), i === start, fold), 16777619);
+    return this.getHashed(h, text, start, end, fold);
+  }
+
+  /** get for a word whose hash (hashRange of its characters read with `fold`) is already known. */
+  getHashed(h: number, text: string, start: number, end: number, fold = 0): V | undefined {
     const n = end - start;
     for (let s = h & this.mask; ; s = (s + 1) & this.mask) {
       const e = this.slots[s]!;
