@@ -5,7 +5,8 @@ import { builtinPiiTypes, recognisersFor, type BuiltinPiiType } from "../../src/
 import { location } from "../../src/policy/pii/location.js";
 import { person } from "../../src/policy/pii/person.js";
 import { secrets } from "../../src/policy/pii/secret.js";
-import { streetAddress } from "../../src/policy/pii/street-address.js";
+import { streetAddress, typeAtEnd } from "../../src/policy/pii/street-address.js";
+import { LOWER, UPPER } from "../../src/policy/pii/name-words.js";
 import { compileScanner, type Recogniser, type Scanner } from "../../src/policy/scan/index.js";
 import { corpus, decoys } from "./pii-names-corpus.js";
 import { location as refLocation } from "./pii-reference/location.js";
@@ -226,6 +227,27 @@ describe("a seek's remembered decision is what the pattern and the validator giv
     const broken: Recogniser = { ...street, decided: (t, s) => { const r = street.decided!(t, s); return r === undefined || r <= s ? r : r - 1; } };
     const t = "lives at 123 Main Street, Springfield ";
     expect(plain(compileScanner([broken]), t)).not.toEqual(plain(compileScanner(withoutDecided([street])), t));
+  });
+});
+
+describe("a street's type word, read by hand", () => {
+  const regex = new RegExp(`([${UPPER}][${LOWER}]{1,14})\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\.?)?$`);
+  const viaRegex = (body: string) => {
+    const m = regex.exec(body);
+    return m === null ? -1 : (m.index << 5) | m[1]!.length;
+  };
+  const bodyArb = fc
+    .array(fc.constantFrom(..."SStreetNnEeWw. .éÉĀā1-x", "Street", "St", " NE", " SW.", " N", "Avenue", "abcdefghijklmno", "Ā"), { maxLength: 12 })
+    .map((a) => a.join(""));
+
+  it("finds what the regex finds (property)", () => {
+    fc.assert(
+      fc.property(bodyArb, (b) => {
+        expect(typeAtEnd(b), JSON.stringify(b)).toBe(viaRegex(b));
+      }),
+      { numRuns: 5000, seed: 1318 },
+    );
+    for (const b of ["123 Main Street", "42 1st St N.", "7 Oak St NE", "5 Heights Divide", "1 Abcdefghijklmnop", "1 Abcdefghijklmno", "9 Ā St. SW.", "2 Rue", "3 Main St .", "3 Main."]) expect(typeAtEnd(b), b).toBe(viaRegex(b));
   });
 });
 

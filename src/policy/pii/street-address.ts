@@ -83,7 +83,6 @@ const addressCue = /(?:address|adresse|anschrift|live|lives|living|located|resid
 const unitRe = new RegExp(unit, "y");
 const cityRes = [usCity, ukCity, euCity, militaryCity].map((s) => new RegExp(s, "y"));
 const plainCityRe = new RegExp(plainCity, "y");
-const enTypeAtEnd = new RegExp(`([${U}][${L}]{1,14})\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\.?)?$`);
 
 /** The longest leading run of words of `town` that is a known place, as a character count. */
 function knownTown(town: string, places: ReadonlyMap<string, string>): number {
@@ -91,6 +90,49 @@ function knownTown(town: string, places: ReadonlyMap<string, string>): number {
   for (let n = words.length; n > 0; n--) {
     const t = words.slice(0, n).join(" ");
     if (places.has(t)) return t.length;
+  }
+  return -1;
+}
+
+/** The classes [${U}] and [${L}] (name-words.ts). */
+function isUpperClass(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 0xc0 && c <= 0xd6) || (c >= 0xd8 && c <= 0xde) || (c >= 0x100 && c <= 0x17f);
+}
+function isLowerClass(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 0xdf && c <= 0xf6) || (c >= 0xf8 && c <= 0xff) || (c >= 0x100 && c <= 0x17f);
+}
+
+/** Whether body[j..] is what typeAtEnd's regex allows after its type word: `.`?, then the end or ` ` and a direction (N, SE, ...) and `.`?. */
+function directionTail(body: string, j: number): boolean {
+  const n = body.length;
+  if (body.charCodeAt(j) === 46) j++;
+  if (j === n) return true;
+  if (body.charCodeAt(j) !== 32) return false;
+  const e = body.charCodeAt(n - 1) === 46 ? n - 1 : n;
+  const a = body.charCodeAt(j + 1);
+  if (e - (j + 1) === 1) return a === 78 || a === 83 || a === 69 || a === 87;
+  if (e - (j + 1) !== 2) return false;
+  const b = body.charCodeAt(j + 2);
+  return (a === 78 || a === 83) && (b === 69 || b === 87);
+}
+
+/**
+ * The street type ending a number-first street's body, as the regex
+ * `([${U}][${L}]{1,14})\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\.?)?$` finds it (run on the body it tried
+ * every start; test/policy/names-equivalence.test.ts holds this to it), read by hand: where its
+ * type word (group 1) starts, times 32, plus its length; -1 when it does not match. A match is at most 20 characters (a 15-letter word, `.`, ` NE.`); the type word is a
+ * capital and the whole run of lower-case letters after it (the next character must be `.`, ` ` or
+ * the end, none of them such a letter), and at most one start matches (what follows a type word
+ * holds no lower-case letter), so the first start found is the regex's.
+ */
+export function typeAtEnd(body: string): number {
+  const n = body.length;
+  for (let i = Math.max(0, n - 20); i < n; i++) {
+    if (!isUpperClass(body.charCodeAt(i))) continue;
+    let j = i + 1;
+    while (j < i + 15 && j < n && isLowerClass(body.charCodeAt(j))) j++;
+    if (j === i + 1 || !directionTail(body, j)) continue;
+    return (i << 5) | (j - i);
   }
   return -1;
 }
@@ -173,14 +215,15 @@ function decideNumbered(text: string, start: number, at: number, end: number): n
   const body = text.slice(start, at);
   let strong = true;
   if (!frenchAfterNumber(body)) {
-    const typeMatch = enTypeAtEnd.exec(body);
-    if (!typeMatch) return -1;
-    const type = typeMatch[1]!;
+    const found = typeAtEnd(body);
+    if (found === -1) return -1;
+    const typeAt = found >> 5;
+    const type = body.slice(typeAt, typeAt + (found & 31));
     if (!sure.has(type)) {
       const g = gazetteers();
       if (!g.streetTypes.has(type)) return -1;
       const words = body
-        .slice(0, typeMatch.index)
+        .slice(0, typeAt)
         .split(" ")
         .filter((w) => w !== "" && !/\d/.test(w) && !/^(?:Flat|Apartment|Apt\.?|Unit|Suite|N|S|E|W|North|South|East|West)$/.test(w));
       const namey = words.length > 0 && words.every((w) => !g.common.has(w.toLowerCase()) || g.surnames.has(w) || g.given.has(w));
