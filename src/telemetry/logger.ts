@@ -1,5 +1,6 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from "pino";
 import { isoTime, jsonString } from "../wire/index.js";
+import { LineWriter } from "./line-writer.js";
 
 export type LogFormat = "json" | "pretty";
 export type { Logger };
@@ -37,8 +38,8 @@ function build(opts: LoggingOptions = {}): Logger {
     opts.destination ??
     (opts.format === "pretty"
       ? prettyStream(process.stderr)
-      : // Buffered, written off the request's path; flushed at exit (flushLogs).
-        pino.destination({ fd: 2, sync: false, minLength: 0 }));
+      : // A turn's lines in one write at its end (line-writer.ts); flushed at exit (flushLogs).
+        new LineWriter(2));
   return pino(
     {
       level,

@@ -1,0 +1,83 @@
+/**
+ * The log's destination writes a turn's lines with one synchronous write; a descriptor that is
+ * full (non-blocking, EAGAIN) moves the rest to the thread pool, and no line is lost, split or
+ * reordered either way.
+ */
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { LineWriter } from "../../src/telemetry/line-writer.js";
+
+const dir = mkdtempSync(path.join(os.tmpdir(), "kt-line-writer-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+function lines(n: number, width = 80): string[] {
+  return Array.from({ length: n }, (_, i) => `{"n":${i},"pad":"${"é".repeat(i % 7)}${"x".repeat(width)}"}\n`);
+}
+
+describe("LineWriter", () => {
+  it("writes a turn's lines after the turn, in order, with non-ASCII text intact", async () => {
+    const file = path.join(dir, "a.log");
+    const fd = openSync(file, "w");
+    const w = new LineWriter(fd);
+    const sent = lines(50);
+    for (const l of sent) w.write(l);
+    // Nothing is written during the turn itself.
+    expect(readFileSync(file, "utf8")).toBe("");
+    await turn();
+    await turn();
+    expect(readFileSync(file, "utf8")).toBe(sent.join(""));
+    w.write("last\n");
+    w.flushSync();
+    expect(readFileSync(file, "utf8")).toBe(sent.join("") + "last\n");
+    w.end();
+    closeSync(fd);
+  });
+
+  it("goes through the thread pool when a non-blocking descriptor is full, and loses nothing", async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
+    const client = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+    await new Promise<void>((r) => client.once("connect", r));
+    const reader = await accepted;
+    // Not read until the writer has filled the socket's buffers.
+    reader.pause();
+    const fd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+    expect(fd).toBeGreaterThan(2);
+    const w = new LineWriter(fd);
+    const sent: string[] = [];
+    // Several MiB over several turns: far more than the socket buffers hold.
+    for (let t = 0; t < 40; t++) {
+      for (const l of lines(200, 1000)) {
+        const line = `${t}:${l}`;
+        sent.push(line);
+        w.write(line);
+      }
+      await turn();
+    }
+    // The socket is full: the writer is waiting on the thread pool, not spinning on the loop.
+    expect(w.backlogged).toBe(true);
+    const expected = Buffer.byteLength(sent.join(""));
+    const got: Buffer[] = [];
+    let size = 0;
+    const all = new Promise<void>((resolve) => {
+      reader.on("data", (b: Buffer) => {
+        got.push(b);
+        size += b.length;
+        if (size >= expected) resolve();
+      });
+    });
+    reader.resume();
+    await all;
+    expect(Buffer.concat(got).toString("utf8")).toBe(sent.join(""));
+    w.end();
+    client.destroy();
+    reader.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }, 60_000);
+});
