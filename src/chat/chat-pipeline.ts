@@ -27,6 +27,9 @@ const servingOf = new WeakMap<RequestSummary, TargetState>();
 /** Per-request attempt budget: the first try plus two failovers. */
 const MAX_ATTEMPTS = 3;
 
+/** A whole answer: parsed, as text, and as the bytes of that text when they were valid UTF-8. */
+type UpstreamAnswer = { body: JsonObject; text: string; bytes?: Uint8Array };
+
 type UpstreamArgs = { body: JsonObject; bytes?: Uint8Array; signal: CancelSignal; traceparent?: string; tracestate?: string };
 
 /** A large body (src/wire/held-body.ts) is written as JSON by a policy worker, never here. */
@@ -195,7 +198,7 @@ export class ChatPipeline {
           throw err;
         }
       }
-      const { body: response, text } = await call;
+      const { body: response, text, bytes } = await call;
       let out = response;
       if (rt.policy.hasResponseRules) {
         const checked = await rt.policy.checkResponse(response, op, guardSignal(rt, ctx));
@@ -206,7 +209,7 @@ export class ChatPipeline {
       await finish("ok");
       // Unchanged by policy (the response phase returns its input when it redacts nothing): the
       // upstream's bytes can go out as they came, without serialising the object again.
-      return out === response ? { stream: false, body: out, raw: text, headers: held.headers } : { stream: false, body: out, headers: held.headers };
+      return out === response ? { stream: false, body: out, raw: text, rawBytes: bytes, headers: held.headers } : { stream: false, body: out, headers: held.headers };
     } catch (err) {
       const e = toGatewayError(err);
       if (admission && e.headers === undefined) e.headers = admission.headers;
@@ -249,8 +252,8 @@ export class ChatPipeline {
     ctx: CallContext,
     trace: RequestTrace,
     stop: AbortSignal | undefined,
-    call: (s: TargetState, at: AttemptTrace | undefined) => Promise<{ body: JsonObject; text: string }>,
-  ): Promise<{ body: JsonObject; text: string }> {
+    call: (s: TargetState, at: AttemptTrace | undefined) => Promise<UpstreamAnswer>,
+  ): Promise<UpstreamAnswer> {
     const tried = new Set<TargetState>();
     for (;;) {
       const s = this.pickNext(rt, group, tried, summary);

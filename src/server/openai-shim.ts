@@ -181,7 +181,9 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   });
   try {
     const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate"), origin));
-    if (!result.stream) return result.raw !== undefined ? sendJsonText(res, 200, result.raw, result.headers) : sendJson(res, 200, result.body, result.headers);
+    // An answer no rule changed goes out as the upstream sent it: its bytes when they were valid
+    // UTF-8 (no byte count of the text, no encoding it again for the socket), else its text.
+    if (!result.stream) return sendJsonText(res, 200, result.rawBytes ?? result.raw ?? JSON.stringify(result.body), result.headers);
     await relayStream(result.chunks, res, cancel, result.headers, result.verbatim === true);
   } finally {
     // A large body's pooled memory (its bytes, its rewrites, its upstream form) goes back for
@@ -221,12 +223,9 @@ async function relayStream(chunks: AsyncIterable<Chunk>, response: NodeResponse,
   const res = response as ServerResponse;
   const it = chunks[Symbol.asyncIterator]();
   let next = await it.next();
-  res.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    "x-accel-buffering": "no",
-    ...headers,
-  });
+  const head = ["content-type", "text/event-stream; charset=utf-8", "cache-control", "no-cache", "x-accel-buffering", "no"];
+  if (headers) for (const k in headers) head.push(k, headers[k]!);
+  res.writeHead(200, head);
   try {
     while (!next.done) {
       if (cancel.aborted) break;
@@ -283,8 +282,14 @@ export function sendJson(res: NodeResponse, status: number, body: unknown, extra
   sendJsonText(res, status, JSON.stringify(body), extra);
 }
 
-function sendJsonText(res: NodeResponse, status: number, text: string, extra?: Record<string, string>): void {
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...extra });
+/**
+ * The headers as one flat list (name, value, …), which both Node's HTTP/1 and HTTP/2 responses
+ * take as they are: no object spread of the rate-limit headers into a new object per answer.
+ */
+function sendJsonText(res: NodeResponse, status: number, text: string | Uint8Array, extra?: Record<string, string>): void {
+  const headers: (string | number)[] = ["content-type", "application/json", "content-length", typeof text === "string" ? Buffer.byteLength(text) : text.byteLength];
+  if (extra) for (const k in extra) headers.push(k, extra[k]!);
+  (res as ServerResponse).writeHead(status, headers as string[]);
   res.end(text);
 }
 

@@ -1,9 +1,10 @@
+import { isUtf8 } from "node:buffer";
 import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import { keepRawChunk, nextTurn, type CancelSignal, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 import { abortSignalOf } from "./cancel-signal.js";
 import { ClientPool } from "./client-pool.js";
-import { postForText } from "./post-for-text.js";
+import { postForText, type TextAnswer } from "./post-for-text.js";
 import { SseDecoder } from "./sse-decoder.js";
 import { transportError, upstreamStatusError, type AbortCause } from "./upstream-error.js";
 
@@ -105,8 +106,11 @@ export class UpstreamClient {
     return (await this.jsonText(call)).body;
   }
 
-  /** As json(), with the answer's text as the upstream sent it. */
-  async jsonText(call: UpstreamCall): Promise<{ body: JsonObject; text: string }> {
+  /**
+   * As json(), with the answer's text as the upstream sent it, and its bytes when they are valid
+   * UTF-8 (then they are exactly the text's UTF-8 encoding, and can be sent on as they came).
+   */
+  async jsonText(call: UpstreamCall): Promise<{ body: JsonObject; text: string; bytes: Buffer | undefined }> {
     const t = this.target;
     const timeoutMs = t.timeoutSeconds * 1000;
     const deadline = performance.now() + timeoutMs;
@@ -117,7 +121,7 @@ export class UpstreamClient {
     // the same fault as the header timer (upstream_timeout), not a stream's idle timeout.
     const cause = (err: unknown) =>
       abortCause(call.signal, undefined, total) ?? ((err as { code?: string } | undefined)?.code === "UND_ERR_BODY_TIMEOUT" ? "first-byte" : undefined);
-    let res: { status: number; text: string };
+    let res: TextAnswer;
     try {
       const sent = requestBody(call, this.requestHeaders(call, "application/json"));
       res = await postForText(
@@ -140,7 +144,8 @@ export class UpstreamClient {
     if (res.status < 200 || res.status >= 300) throw upstreamStatusError(res.status, text, t.id);
     try {
       const body = JSON.parse(text);
-      if (body && typeof body === "object" && !Array.isArray(body)) return { body: body as JsonObject, text };
+      // Invalid UTF-8 was decoded with replacement characters: only the text is the answer then.
+      if (body && typeof body === "object" && !Array.isArray(body)) return { body: body as JsonObject, text, bytes: isUtf8(res.bytes) ? res.bytes : undefined };
     } catch {
       // fall through to the protocol error
     }

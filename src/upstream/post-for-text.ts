@@ -16,6 +16,13 @@ export interface TextPost {
   targetId: string;
 }
 
+/** An answer: its status, its text (decoded as UTF-8) and the bytes it was decoded from. */
+export interface TextAnswer {
+  status: number;
+  text: string;
+  bytes: Buffer;
+}
+
 interface Controller {
   abort(reason: Error): void;
 }
@@ -26,7 +33,7 @@ interface Controller {
  * chat call is the gateway's hottest path. Rejects with undici's errors (the caller maps them) or
  * with a GatewayError for a body too large or too slow.
  */
-export function postForText(pool: Dispatcher, post: TextPost, signal: CancelSignal): Promise<{ status: number; text: string }> {
+export function postForText(pool: Dispatcher, post: TextPost, signal: CancelSignal): Promise<TextAnswer> {
   return new Promise((resolve, reject) => {
     let controller: Controller | undefined;
     // Cancelled while queued for a connection: applied as soon as undici starts the request.
@@ -38,7 +45,7 @@ export function postForText(pool: Dispatcher, post: TextPost, signal: CancelSign
       else early = reason;
     };
     const detach = onCancel(signal, onAbort);
-    const settle = (err: unknown, value?: { status: number; text: string }) => {
+    const settle = (err: unknown, value?: TextAnswer) => {
       if (settled) return;
       settled = true;
       detach();
@@ -69,7 +76,8 @@ export function postForText(pool: Dispatcher, post: TextPost, signal: CancelSign
             parts.push(chunk);
           },
           onResponseEnd() {
-            settle(undefined, { status, text: parts.length === 1 ? parts[0]!.toString("utf8") : Buffer.concat(parts, size).toString("utf8") });
+            const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+            settle(undefined, { status, text: bytes.toString("utf8"), bytes });
           },
           onResponseError(_c: Controller, err: Error) {
             settle(err);

@@ -68,6 +68,8 @@ export type ChatResult =
       body: JsonObject;
       /** The upstream's own bytes of `body`, when nothing changed it: a front door may send them as they are. */
       raw?: string;
+      /** `raw` as the bytes it was decoded from, when they were valid UTF-8 (so exactly its encoding). */
+      rawBytes?: Uint8Array;
       /** Response headers to send (rate-limit state). */
       headers?: Record<string, string>;
     }

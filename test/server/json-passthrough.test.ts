@@ -27,9 +27,11 @@ describe("non-streamed answers", () => {
       req.on("data", (c: Buffer) => (body += c.toString()));
       req.on("end", () => {
         const last = (JSON.parse(body) as { messages: { content: string }[] }).messages.at(-1)!.content;
+        // Invalid UTF-8 inside a string: an 0xff byte where "XX" stands.
         const text = answer(`echo ${last}`);
-        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-        res.end(text);
+        const bytes = last === "bad bytes XX" ? Buffer.from(text.replace("XX", "\u00ff"), "latin1") : Buffer.from(text);
+        res.writeHead(200, { "content-type": "application/json", "content-length": bytes.length });
+        res.end(bytes);
       });
     });
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
@@ -65,6 +67,23 @@ policy:
 
   it("pass through byte for byte when no rule changed them", async () => {
     expect(await post("hello there")).toBe(answer("echo hello there"));
+  });
+
+  it("pass through byte for byte with text beyond ASCII", async () => {
+    expect(await post("héllo 🌍 — 日本")).toBe(answer("echo héllo 🌍 — 日本"));
+  });
+
+  it("go out as their decoded text (U+FFFD for a bad byte) when the upstream's bytes are not valid UTF-8", async () => {
+    const res = await fetch(`${stack.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "t", messages: [{ role: "user", content: "bad bytes XX" }] }),
+    });
+    expect(res.status).toBe(200);
+    const got = Buffer.from(await res.arrayBuffer());
+    const expected = Buffer.from(answer("echo bad bytes \ufffd"));
+    expect(got.equals(expected)).toBe(true);
+    expect(Number(res.headers.get("content-length"))).toBe(expected.length);
   });
 
   it("are serialised again, redacted, when a rule changed them", async () => {
