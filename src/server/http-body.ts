@@ -75,6 +75,8 @@ export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 6
 export function readBody(req: NodeRequest, limit: number): Promise<RawBody> {
   const declared = Number(req.headers["content-length"]);
   if (declared > limit) return Promise.reject(tooLarge(limit));
+  const whole = bufferedBody(req, declared, limit);
+  if (whole) return Promise.resolve(whole);
   // Plain events rather than an async iterator: this runs for every request.
   return new Promise<RawBody>((resolve, reject) => {
     // Pieces not yet in shared memory (all of a small body's).
@@ -154,6 +156,26 @@ export function readBody(req: NodeRequest, limit: number): Promise<RawBody> {
     r.once("error", fail);
     (r as unknown as { once(e: "aborted", f: () => void): void }).once("aborted", () => fail(new GatewayError("KT_ERR_CANCELLED", "the client went away while sending the body")));
   });
+}
+
+/**
+ * The body when all of its declared bytes are already buffered in the request: an ordinary
+ * request's body comes in the packet of its headers, and Node's HTTP/1 parser has pushed it into
+ * the request by the time the handler's first await returns. Then one read() takes it, without the
+ * listeners, closures and 'data' events of the general path; resume() lets the request run to its
+ * end as before (its 'end' event, the connection's next request). Anything else (no
+ * Content-Length, bytes still to come, a body to hold, one over the limit, a stream someone
+ * already reads) takes the general path.
+ */
+function bufferedBody(req: NodeRequest, declared: number, limit: number): RawBody | undefined {
+  const r = req as IncomingMessage;
+  const n = r.readableLength;
+  if (n === 0 || n !== declared || n > limit || n >= HOLD_MIN_BYTES || r.readableFlowing !== null) return undefined;
+  const bytes = r.read() as Buffer | null;
+  // In byte mode read() returns everything buffered, as one Buffer.
+  if (bytes === null || bytes.length !== n) throw new Error(`request body: read ${bytes?.length ?? "nothing"} of ${n} buffered bytes`);
+  r.resume();
+  return { bytes, size: n, shared: undefined };
 }
 
 function tooLarge(limit: number): GatewayError {
