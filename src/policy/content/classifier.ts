@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { FeatureWalker } from "./features.js";
+import { foldText, WordReader } from "./content-text.js";
+import { pairBucket, WINDOW_BLOCK, WordFeatures, wordHash, wordMix } from "./features.js";
 
 /**
  * The built-in content classifier: a linear model over hashed word, word-pair and character n-gram
@@ -47,9 +48,6 @@ export function weightWords(weights: Int8Array): Uint32Array {
 
 /** Categories are padded to this stride in the weight table. */
 export const STRIDE = 8;
-
-/** Features summed in 16-bit lanes before they are unpacked (256 x 255 < 2^16). */
-const LANE_FEATURES = 256;
 
 export interface ModelHeader {
   version: string;
@@ -107,6 +105,10 @@ export function defaultClassifier(): ClassifierModel {
 /**
  * Scores texts with one model, whole (`score`) or as they stream (`begin`, `push`). Not re-entrant
  * (it keeps its window sums in fields): each stream or caller has its own.
+ *
+ * Every score is a function of integer sums of int8 weights and of feature counts, so the order in
+ * which features are added changes nothing: the sums are exact (test/policy/content-equivalence.test.ts
+ * checks every score bit for bit against a frozen copy of the first implementation).
  */
 export class ContentClassifier {
   private readonly cur = new Int32Array(STRIDE);
@@ -115,7 +117,7 @@ export class ContentClassifier {
   private readonly sent = new Int32Array(STRIDE);
   private sentN = 0;
   /**
-   * Running sums over the whole text (the only thing each feature updates); a block's and a
+   * Running sums over the whole text (the only thing each word updates); a block's and a
    * sentence's sums are differences from snapshots taken where they began. Float64: exact far past
    * what int32 holds on long texts.
    */
@@ -131,50 +133,154 @@ export class ContentClassifier {
   private readonly best: Float64Array;
   private readonly z = new Float64Array(STRIDE);
   private windows = 0;
+  private words = 0;
   /** End (folded-stream offset) of the block before the current one: text up to it is in no window still open. */
   private prevBlockEnd = 0;
   private clearedUpTo = 0;
-  private readonly walker: FeatureWalker;
-  /**
-   * Sums since the last unpack, two categories per 32-bit lane: a weight w read as its byte XOR
-   * 0x80 is w + 128 (0..255), and masking a word with 0x00ff00ff puts two categories in 16-bit
-   * halves, so one feature costs two loads and four additions for all eight categories. Exact:
-   * after at most LANE_FEATURES features a half holds at most 256 x 255 < 2^16, and is unpacked.
-   */
-  private readonly lanes = new Uint32Array(4);
-  private laneN = 0;
+  private readonly reader: WordReader;
+  private readonly feats: WordFeatures;
+  private readonly cache: WordSums;
+  private readonly mask: number;
+  /** wordMix of the word before (0: none yet), for the pair feature. */
+  private prevWord = 0;
+  /** The weight table as signed 32-bit words (bytes 0-3: categories 4k..4k+3 of a bucket). */
+  private readonly w32: Int32Array;
 
   constructor(readonly model: ClassifierModel) {
     this.best = new Float64Array(model.categories.length);
-    const w = model.words;
-    const lanes = this.lanes;
-    this.walker = new FeatureWalker(
-      model.bits,
-      (b) => {
-        const u = w[2 * b]! ^ 0x80808080;
-        const v = w[2 * b + 1]! ^ 0x80808080;
-        lanes[0] += u & 0x00ff00ff;
-        lanes[1] += (u >>> 8) & 0x00ff00ff;
-        lanes[2] += v & 0x00ff00ff;
-        lanes[3] += (v >>> 8) & 0x00ff00ff;
-        if (++this.laneN === LANE_FEATURES) this.unpack();
-      },
-      (end) => this.closeBlock(end),
-      (at) => this.closeSentence(at),
-    );
+    this.w32 = new Int32Array(model.words.buffer, model.words.byteOffset, model.words.length);
+    this.feats = new WordFeatures(model.bits);
+    this.mask = this.feats.mask;
+    this.cache = wordSumsOf(model);
+    this.reader = new WordReader(this.word, (at) => this.closeSentence(at));
+  }
+
+  /**
+   * One word: the weights of its features added into the running totals. The features of a word
+   * alone (its own and its n-grams) are the same wherever it stands, so their sums are kept in a
+   * cache shared by every classifier of the model (WordSums): in prose most words are ones seen
+   * before, and a word then costs a hash, a comparison and its pair feature.
+   */
+  private readonly word = (buf: Uint16Array, len: number, end: number): void => {
+    const h = wordHash(buf, len);
+    const cache = this.cache;
+    const slot = cache.find(buf, len, h);
+    const t = this.tot;
+    let w: number;
+    let n: number;
+    if (slot >= 0) {
+      w = cache.mixes[slot]!;
+      n = cache.counts[slot]!;
+      const d = cache.sums;
+      const o = slot * STRIDE;
+      t[0] += d[o]!;
+      t[1] += d[o + 1]!;
+      t[2] += d[o + 2]!;
+      t[3] += d[o + 3]!;
+      t[4] += d[o + 4]!;
+      t[5] += d[o + 5]!;
+      t[6] += d[o + 6]!;
+      t[7] += d[o + 7]!;
+    } else {
+      w = wordMix(h);
+      n = this.addWord(buf, len, h, w, ~slot);
+    }
+    const prev = this.prevWord;
+    if (prev !== 0) {
+      const b = pairBucket(prev, w, this.mask) * STRIDE;
+      const g = this.model.weights;
+      t[0] += g[b]!;
+      t[1] += g[b + 1]!;
+      t[2] += g[b + 2]!;
+      t[3] += g[b + 3]!;
+      t[4] += g[b + 4]!;
+      t[5] += g[b + 5]!;
+      t[6] += g[b + 6]!;
+      t[7] += g[b + 7]!;
+      n++;
+    }
+    this.prevWord = w;
+    this.totN += n;
+    if (++this.words % WINDOW_BLOCK === 0) this.closeBlock(end);
+  };
+
+  /**
+   * A word not in the cache: its features' weights summed, added to the totals and kept in the
+   * cache at `slot` (CACHE_SLOTS: not cached). Two categories per 32-bit lane: a weight w read as its byte
+   * XOR 0x80 is w + 128 (0..255), and masking a word with 0x00ff00ff puts two categories in 16-bit
+   * halves, so one feature costs two loads and four additions for all eight categories. Exact: a
+   * word has at most MAX_WORD_FEATURES (122) features, so a half holds at most 122 x 255 < 2^16.
+   */
+  private addWord(buf: Uint16Array, len: number, h: number, w: number, slot: number): number {
+    const feats = this.feats;
+    const n = feats.of(buf, len, w);
+    const out = feats.out;
+    const g = this.w32;
+    let l0 = 0;
+    let l1 = 0;
+    let l2 = 0;
+    let l3 = 0;
+    for (let k = 0; k < n; k++) {
+      const b = out[k]! << 1;
+      const u = g[b]! ^ 0x80808080;
+      const v = g[b + 1]! ^ 0x80808080;
+      l0 = (l0 + (u & 0x00ff00ff)) | 0;
+      l1 = (l1 + ((u >>> 8) & 0x00ff00ff)) | 0;
+      l2 = (l2 + (v & 0x00ff00ff)) | 0;
+      l3 = (l3 + ((v >>> 8) & 0x00ff00ff)) | 0;
+    }
+    const off = 128 * n;
+    // Lanes 0 and 2 hold the even categories of a word (low half first), 1 and 3 the odd ones.
+    const s0 = (l0 & 0xffff) - off;
+    const s2 = (l0 >>> 16) - off;
+    const s1 = (l1 & 0xffff) - off;
+    const s3 = (l1 >>> 16) - off;
+    const s4 = (l2 & 0xffff) - off;
+    const s6 = (l2 >>> 16) - off;
+    const s5 = (l3 & 0xffff) - off;
+    const s7 = (l3 >>> 16) - off;
+    const t = this.tot;
+    t[0] += s0;
+    t[1] += s1;
+    t[2] += s2;
+    t[3] += s3;
+    t[4] += s4;
+    t[5] += s5;
+    t[6] += s6;
+    t[7] += s7;
+    if (slot < CACHE_SLOTS) {
+      const cache = this.cache;
+      cache.keep(slot, buf, len, h, w, n);
+      const d = cache.sums;
+      const o = slot * STRIDE;
+      d[o] = s0;
+      d[o + 1] = s1;
+      d[o + 2] = s2;
+      d[o + 3] = s3;
+      d[o + 4] = s4;
+      d[o + 5] = s5;
+      d[o + 6] = s6;
+      d[o + 7] = s7;
+    }
+    return n;
   }
 
   /** Score per category (index as model.categories), in [0, 1]: the highest over the text's windows. */
   score(text: string): Float64Array {
-    this.reset();
-    this.walker.walk(text);
+    return Float64Array.from(this.run(text));
+  }
+
+  /** Scores a whole text; the returned array is the live `scores` (valid until the next call). */
+  run(text: string): Float64Array {
+    this.begin();
+    this.reader.push(foldText(text), true);
     this.closeText();
-    return Float64Array.from(this.best);
+    return this.best;
   }
 
   /** Scores as a record by category name. */
   scoreByCategory(text: string): Record<string, number> {
-    const s = this.score(text);
+    const s = this.run(text);
     const out: Record<string, number> = {};
     this.model.categories.forEach((c, i) => (out[c] = s[i]!));
     return out;
@@ -183,7 +289,8 @@ export class ContentClassifier {
   /** Starts a text that will arrive in pieces. */
   begin(): void {
     this.reset();
-    this.walker.reset();
+    this.reader.reset();
+    this.prevWord = 0;
   }
 
   /**
@@ -191,9 +298,10 @@ export class ContentClassifier {
    * it). With `final`, every window has been judged afterwards.
    */
   push(piece: string, final: boolean): number {
-    const n = this.walker.push(piece, final);
+    const folded = foldText(piece);
+    this.reader.push(folded, final);
     if (final) this.closeText();
-    return n;
+    return folded.length;
   }
 
   /** Best score so far per category (live view; copy to keep). */
@@ -206,52 +314,33 @@ export class ContentClassifier {
     return Math.min(this.clearedUpTo, this.sentStart);
   }
 
+  /** Plain loops: TypedArray.prototype.fill is a runtime call, dearer than eight stores. */
   private reset(): void {
-    this.best.fill(0);
-    this.cur.fill(0);
-    this.prev.fill(0);
+    const best = this.best;
+    for (let c = 0; c < best.length; c++) best[c] = 0;
+    for (let c = 0; c < STRIDE; c++) {
+      this.cur[c] = 0;
+      this.prev[c] = 0;
+      this.sent[c] = 0;
+      this.tot[c] = 0;
+      this.curSnap[c] = 0;
+      this.sentSnap[c] = 0;
+    }
     this.curN = 0;
     this.prevN = 0;
     this.windows = 0;
+    this.words = 0;
     this.prevBlockEnd = 0;
     this.clearedUpTo = 0;
-    this.sent.fill(0);
     this.sentN = 0;
     this.sentStart = 0;
-    this.tot.fill(0);
     this.totN = 0;
-    this.lanes.fill(0);
-    this.laneN = 0;
-    this.curSnap.fill(0);
     this.curSnapN = 0;
-    this.sentSnap.fill(0);
     this.sentSnapN = 0;
-  }
-
-  /** Adds the lanes into the running totals, and empties them. */
-  private unpack(): void {
-    const n = this.laneN;
-    if (n === 0) return;
-    const l = this.lanes;
-    const t = this.tot;
-    const off = 128 * n;
-    // Lanes 0 and 2 hold the even categories of a word (low half first), 1 and 3 the odd ones.
-    t[0]! += (l[0]! & 0xffff) - off;
-    t[2]! += (l[0]! >>> 16) - off;
-    t[1]! += (l[1]! & 0xffff) - off;
-    t[3]! += (l[1]! >>> 16) - off;
-    t[4]! += (l[2]! & 0xffff) - off;
-    t[6]! += (l[2]! >>> 16) - off;
-    t[5]! += (l[3]! & 0xffff) - off;
-    t[7]! += (l[3]! >>> 16) - off;
-    l.fill(0);
-    this.totN += n;
-    this.laneN = 0;
   }
 
   /** Brings the current block's and sentence's sums up to date from the running totals. */
   private sync(): void {
-    this.unpack();
     for (let c = 0; c < STRIDE; c++) {
       this.cur[c] = this.tot[c]! - this.curSnap[c]!;
       this.sent[c] = this.tot[c]! - this.sentSnap[c]!;
@@ -276,7 +365,7 @@ export class ContentClassifier {
   private closeSentence(at: number): void {
     this.sync();
     if (this.sentN > 0 && this.sentN <= this.curN + this.prevN) this.judgeSums(this.sent, this.sentN);
-    this.sentSnap.set(this.tot);
+    for (let c = 0; c < STRIDE; c++) this.sentSnap[c] = this.tot[c]!;
     this.sentSnapN = this.totN;
     this.sentStart = at;
   }
@@ -304,7 +393,7 @@ export class ContentClassifier {
 
   /** Folded-stream offset before which every word has been read. */
   get settled(): number {
-    return this.walker.settled;
+    return this.reader.settled;
   }
 
   /** Judges the open window: the previous block and the current one, and (when both hold words) the current one alone. */
@@ -350,11 +439,60 @@ export class ContentClassifier {
     // The block before this one has now been judged in both its windows.
     this.clearedUpTo = this.prevBlockEnd;
     this.prevBlockEnd = end;
-    this.prev.set(this.cur);
+    for (let c = 0; c < STRIDE; c++) {
+      this.prev[c] = this.cur[c]!;
+      this.curSnap[c] = this.tot[c]!;
+      this.cur[c] = 0;
+    }
     this.prevN = this.curN;
-    this.curSnap.set(this.tot);
     this.curSnapN = this.totN;
-    this.cur.fill(0);
     this.curN = 0;
   }
+}
+
+/** Words kept per model, and the longest word kept (longer ones are rare and summed each time). */
+const CACHE_SLOTS = 4096;
+const CACHE_CHARS = 16;
+
+/**
+ * The sums of a word's own features (its bucket and n-grams, not its pair) for recently seen words,
+ * one table per model shared by all its classifiers in a thread (a classifier runs synchronously,
+ * so they never interleave inside a word). Direct-mapped by the word's hash; a slot holds the
+ * word's code units, compared in full, so a hit is the word itself and its sums are exact.
+ */
+class WordSums {
+  readonly keys = new Int32Array(CACHE_SLOTS);
+  readonly lens = new Uint8Array(CACHE_SLOTS);
+  readonly chars = new Uint16Array(CACHE_SLOTS * CACHE_CHARS);
+  readonly mixes = new Int32Array(CACHE_SLOTS);
+  readonly counts = new Int32Array(CACHE_SLOTS);
+  readonly sums = new Int32Array(CACHE_SLOTS * STRIDE);
+
+  /** The slot holding this word; else ~slot, negative, for the slot it would take (~CACHE_SLOTS: too long to keep). */
+  find(buf: Uint16Array, len: number, h: number): number {
+    if (len > CACHE_CHARS) return ~CACHE_SLOTS;
+    const slot = Math.imul(h, 0x9e3779b1) >>> 20;
+    if (this.lens[slot] !== len || this.keys[slot] !== h) return ~slot;
+    const chars = this.chars;
+    const at = slot * CACHE_CHARS;
+    for (let k = 0; k < len; k++) if (chars[at + k] !== buf[k]) return ~slot;
+    return slot;
+  }
+
+  /** Takes `slot` for a word (its sums are written by the caller). */
+  keep(slot: number, buf: Uint16Array, len: number, h: number, w: number, n: number): void {
+    this.keys[slot] = h;
+    this.lens[slot] = len;
+    this.mixes[slot] = w;
+    this.counts[slot] = n;
+    const at = slot * CACHE_CHARS;
+    for (let k = 0; k < len; k++) this.chars[at + k] = buf[k]!;
+  }
+}
+
+const wordSums = new WeakMap<ClassifierModel, WordSums>();
+function wordSumsOf(model: ClassifierModel): WordSums {
+  let s = wordSums.get(model);
+  if (!s) wordSums.set(model, (s = new WordSums()));
+  return s;
 }

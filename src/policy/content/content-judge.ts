@@ -50,7 +50,7 @@ export function verdictOf(scores: ArrayLike<number>, asked: readonly ContentCate
 
 /** Judges one text (a whole conversation's user turns, or one response) for a rule's categories. */
 export function judgeText(text: string, asked: readonly ContentCategory[], thresholds: Readonly<Record<ContentCategory, number>>): ClassifierVerdict {
-  return verdictOf(classifier().score(text), asked, thresholds);
+  return verdictOf(classifier().run(text), asked, thresholds);
 }
 
 /** Loads the model and runs it once, so the first request pays neither. */

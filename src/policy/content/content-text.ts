@@ -79,6 +79,22 @@ export class WordReader {
     private readonly onSentence: (at: number) => void = () => {},
   ) {}
 
+  /** Back to the start of a new text (no allocation: a reader serves one text after another). */
+  reset(): void {
+    this.len = 0;
+    this.hasLetter = false;
+    this.hasDigit = false;
+    this.chainLen = 0;
+    this.chainEnd = 0;
+    this.chainStart = 0;
+    this.gap = 0;
+    this.sep = 0;
+    this.chainSep = 0;
+    this.tail = "";
+    this.base = 0;
+    this.before = 0;
+  }
+
   /** Feeds folded text. With `final`, everything is read and the last words reported. */
   push(folded: string, final: boolean): void {
     const text = this.tail + folded;
@@ -90,20 +106,49 @@ export class WordReader {
     const stop = final || last === 32 || last === 10 || last === 9 ? n : n - 1;
     let i = 0;
     const word = this.word;
+    // The word being read lives in locals here and in the fields only around step().
+    let len = this.len;
+    let hasLetter = this.hasLetter;
+    let hasDigit = this.hasDigit;
     for (; i < stop; i++) {
-      // Fast path, the same as step() for an ASCII letter or digit inside a word with room.
       const raw = text.charCodeAt(i);
       if (raw < 128) {
         const c = ASCII_CLASS[raw]!;
-        if (c !== 0 && this.len < MAX_WORD) {
-          word[this.len++] = c;
-          if (c <= 57) this.hasDigit = true;
-          else this.hasLetter = true;
+        if (c !== 0) {
+          // Fast path, the same as step() for an ASCII letter or digit inside a word with room.
+          if (len < MAX_WORD) {
+            word[len++] = c;
+            if (c <= 57) hasDigit = true;
+            else hasLetter = true;
+            continue;
+          }
+        } else if (raw === 32) {
+          // A space, the same as step(): it ends the word and is the gap's separator, nothing more.
+          if (len > 0) {
+            this.len = len;
+            this.hasLetter = hasLetter;
+            this.hasDigit = hasDigit;
+            this.endWord(this.base + i);
+            len = 0;
+            hasLetter = false;
+            hasDigit = false;
+          }
+          this.gap++;
+          this.sep = 32;
           continue;
         }
       }
+      this.len = len;
+      this.hasLetter = hasLetter;
+      this.hasDigit = hasDigit;
       this.step(text, i, n);
+      len = this.len;
+      hasLetter = this.hasLetter;
+      hasDigit = this.hasDigit;
     }
+    this.len = len;
+    this.hasLetter = hasLetter;
+    this.hasDigit = hasDigit;
     this.before = i > 0 ? text.charCodeAt(i - 1) : this.before;
     this.tail = text.slice(i);
     this.base += i;

@@ -1,4 +1,4 @@
-import { foldText, WordReader } from "./content-text.js";
+import { foldText, MAX_WORD, WordReader } from "./content-text.js";
 
 /**
  * Hashed features of the classifier, shared by the training script and the gateway so both read a
@@ -13,6 +13,9 @@ import { foldText, WordReader } from "./content-text.js";
  * one window.
  */
 export const WINDOW_BLOCK = 16;
+
+/** Most features one word has: the word, its pair, and the 3-, 4- and 5-grams of `^word$`. */
+export const MAX_WORD_FEATURES = 2 + 3 * MAX_WORD;
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -29,98 +32,103 @@ function mix(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Receives each feature's bucket. */
-export type FeatureSink = (bucket: number) => void;
+/** FNV-1a of a word's code units: the start of its own feature's hash (and a key for a word cache). */
+export function wordHash(buf: Uint16Array, len: number): number {
+  let h = FNV_OFFSET;
+  for (let k = 0; k < len; k++) h = Math.imul(h ^ buf[k]!, FNV_PRIME);
+  return h;
+}
+
+/** The mixed hash of a word (from wordHash): its own feature's bucket and its pairs' are made of it (0 means "no word before" to the pair). */
+export function wordMix(h: number): number {
+  return mix(h ^ SEED_WORD);
+}
+
+/** The bucket of the pair feature of two adjacent words (their wordMix values; `prev` not 0). */
+export function pairBucket(prev: number, w: number, mask: number): number {
+  return mix(Math.imul(prev, 31) ^ w ^ SEED_PAIR) & mask;
+}
 
 /**
- * Walks a text's words and reports features, with a window break every WINDOW_BLOCK words
- * (`onBlock`, given the folded-stream offset where the block's last word ends). The text may come
- * whole (`walk`) or in pieces (`push`); the features are the same.
+ * The features of one word that depend on the word alone: its own bucket then, for each start in
+ * `^word$`, its 3-, 4- and 5-gram (not the pair feature, which depends on the word before). Written
+ * into `out` (reused; valid until the next call).
  */
-export class FeatureWalker {
-  private readonly mask: number;
-  private readonly padded = new Uint16Array(64);
-  private prevWord = 0;
-  private words = 0;
-  private reader: WordReader;
+export class WordFeatures {
+  readonly out = new Int32Array(MAX_WORD_FEATURES);
+  readonly mask: number;
+  private readonly padded = new Uint16Array(MAX_WORD + 2);
 
-  constructor(
-    bits: number,
-    private readonly onFeature: FeatureSink,
-    private readonly onBlock: (end: number) => void,
-    private readonly onSentence: (at: number) => void = () => {},
-  ) {
+  constructor(bits: number) {
     this.mask = (1 << bits) - 1;
-    this.reader = new WordReader(this.word, this.onSentence);
   }
 
-  /** Features of a whole `text` (raw; folded here). Calls onBlock after every WINDOW_BLOCK words, not at the end. */
-  walk(text: string): void {
-    this.reset();
-    this.reader.push(foldText(text), true);
-  }
-
-  reset(): void {
-    this.prevWord = 0;
-    this.words = 0;
-    this.reader = new WordReader(this.word, this.onSentence);
-  }
-
-  /** The next piece of a text read in pieces; returns the piece's length in the folded stream. */
-  push(piece: string, final: boolean): number {
-    const folded = foldText(piece);
-    this.reader.push(folded, final);
-    return folded.length;
-  }
-
-  /** Folded-stream offset before which every word has been read. */
-  get settled(): number {
-    return this.reader.settled;
-  }
-
-  private readonly word = (buf: Uint16Array, len: number, end: number): void => {
+  /** Buckets of the word (`len` ≤ MAX_WORD code units of `buf`, `w` its wordMix) into `out`; returns how many. */
+  of(buf: Uint16Array, len: number, w: number): number {
     const mask = this.mask;
-    const emit = this.onFeature;
-    let h = FNV_OFFSET;
-    for (let k = 0; k < len; k++) h = Math.imul(h ^ buf[k]!, FNV_PRIME);
-    const w = mix(h ^ SEED_WORD);
-    emit(w & mask);
-    if (this.prevWord !== 0) emit(mix(Math.imul(this.prevWord, 31) ^ w ^ SEED_PAIR) & mask);
-    this.prevWord = w;
-    // Character n-grams of ^word$.
+    const out = this.out;
     const p = this.padded;
-    const plen = Math.min(len, p.length - 2) + 2;
     p[0] = EDGE;
-    for (let k = 0; k < plen - 2; k++) p[k + 1] = buf[k]!;
+    for (let k = 0; k < len; k++) p[k + 1] = buf[k]!;
+    const plen = len + 2;
     p[plen - 1] = EDGE;
-    // mix() written out: this loop is most of the classifier's time on long texts.
+    let n = 0;
+    out[n++] = w & mask;
+    // Character n-grams of ^word$, mix() written out: this loop is most of the classifier's time on
+    // words it has not seen. Every start but the last two has all three lengths; the hash of a
+    // 4-gram continues its 3-gram's.
     let x: number;
-    for (let s = 0; s + 3 <= plen; s++) {
-      let g = FNV_OFFSET;
-      g = Math.imul(g ^ p[s]!, FNV_PRIME);
-      g = Math.imul(g ^ p[s + 1]!, FNV_PRIME);
-      g = Math.imul(g ^ p[s + 2]!, FNV_PRIME);
+    let g: number;
+    let s = 0;
+    for (; s + 5 <= plen; s++) {
+      g = Math.imul(Math.imul(Math.imul(FNV_OFFSET ^ p[s]!, FNV_PRIME) ^ p[s + 1]!, FNV_PRIME) ^ p[s + 2]!, FNV_PRIME);
       x = Math.imul(g ^ (g >>> 16), 0x7feb352d);
       x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
-      emit((x ^ (x >>> 16)) & mask);
-      if (s + 4 > plen) continue;
+      out[n] = (x ^ (x >>> 16)) & mask;
       g = Math.imul(g ^ p[s + 3]!, FNV_PRIME);
       x = Math.imul(g ^ (g >>> 16), 0x7feb352d);
       x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
-      emit((x ^ (x >>> 16)) & mask);
-      if (s + 5 > plen) continue;
+      out[n + 1] = (x ^ (x >>> 16)) & mask;
       g = Math.imul(g ^ p[s + 4]!, FNV_PRIME);
       x = Math.imul(g ^ (g >>> 16), 0x7feb352d);
       x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
-      emit((x ^ (x >>> 16)) & mask);
+      out[n + 2] = (x ^ (x >>> 16)) & mask;
+      n += 3;
     }
-    if (++this.words % WINDOW_BLOCK === 0) this.onBlock(end);
-  };
+    if (s + 4 <= plen) {
+      g = Math.imul(Math.imul(Math.imul(FNV_OFFSET ^ p[s]!, FNV_PRIME) ^ p[s + 1]!, FNV_PRIME) ^ p[s + 2]!, FNV_PRIME);
+      x = Math.imul(g ^ (g >>> 16), 0x7feb352d);
+      x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+      out[n++] = (x ^ (x >>> 16)) & mask;
+      g = Math.imul(g ^ p[s + 3]!, FNV_PRIME);
+      x = Math.imul(g ^ (g >>> 16), 0x7feb352d);
+      x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+      out[n++] = (x ^ (x >>> 16)) & mask;
+      s++;
+    }
+    if (s + 3 <= plen) {
+      g = Math.imul(Math.imul(Math.imul(FNV_OFFSET ^ p[s]!, FNV_PRIME) ^ p[s + 1]!, FNV_PRIME) ^ p[s + 2]!, FNV_PRIME);
+      x = Math.imul(g ^ (g >>> 16), 0x7feb352d);
+      x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+      out[n++] = (x ^ (x >>> 16)) & mask;
+    }
+    return n;
+  }
 }
 
 /** All features of a text as one list (training: examples are short, one window). */
 export function featuresOf(text: string, bits: number): Int32Array {
+  const feats = new WordFeatures(bits);
   const out: number[] = [];
-  new FeatureWalker(bits, (b) => out.push(b), () => {}).walk(text);
+  let prev = 0;
+  new WordReader((buf, len) => {
+    const w = wordMix(wordHash(buf, len));
+    const n = feats.of(buf, len, w);
+    // The order of the first implementation: the word, the pair, the n-grams.
+    out.push(feats.out[0]!);
+    if (prev !== 0) out.push(pairBucket(prev, w, feats.mask));
+    prev = w;
+    for (let k = 1; k < n; k++) out.push(feats.out[k]!);
+  }).push(foldText(text), true);
   return Int32Array.from(out);
 }

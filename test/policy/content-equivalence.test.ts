@@ -1,0 +1,146 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { buildCorpus } from "../../scripts/content/corpus.js";
+import { everyday, handBenign, handHarmful } from "../../scripts/content/eval-sets.js";
+import { prose } from "../../bench/prose.js";
+import { ContentClassifier, defaultClassifier } from "../../src/policy/content/index.js";
+import { featuresOf } from "../../src/policy/content/features.js";
+import { ReferenceClassifier } from "./content-reference/classifier.js";
+import { featuresOf as referenceFeaturesOf } from "./content-reference/features.js";
+
+/**
+ * The content classifier's fast path (word sums cached per model, features hashed from reused
+ * buffers, no per-call allocation) against a frozen copy of the implementation it replaced
+ * (test/policy/content-reference/): every score must be the same double, bit for bit, on random
+ * texts of every kind, on the project's own evaluation sets, and streamed in random pieces.
+ */
+const model = defaultClassifier();
+const fast = new ContentClassifier(model);
+const oracle = new ReferenceClassifier(model);
+
+/** Index of the first category whose score differs (Object.is: -0, NaN and every bit count), or -1. */
+function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return 0;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return i;
+  return -1;
+}
+
+function expectSameScores(text: string): void {
+  const want = oracle.score(text);
+  const got = fast.score(text);
+  const at = firstDifference(got, want);
+  if (at !== -1) expect({ text: text.slice(0, 200), category: at, got: got[at] }).toEqual({ text: text.slice(0, 200), category: at, got: want[at] });
+}
+
+// Words the model knows (harmful and benign vocabulary), words it does not, and the spellings the
+// reader folds: leet, letters spelled apart, apostrophes, accents, full-width forms, invisible marks.
+const vocabulary = [
+  ...new Set(
+    [...everyday, ...handBenign, ...handHarmful.map((h) => h.text)]
+      .join(" ")
+      .split(/\s+/)
+      .filter((w) => w.length > 0),
+  ),
+];
+const spelling = fc.constantFrom(
+  "b0mb", "k!ll", "m3th", "p i p e", "b-o-m-b", "p.i.p.e", "don't", "it’s", "café", "naïve", "ｐｉｐｅ", "pi\u200bpe", "bo\u00admb",
+  "ﬁle", "Ｋｉｌｌ", "раураl", "漢字仮名", "😀", "a\u0301", "\ud800", "\udc00x", "e@sy", "$ex", "x", "I", "4", "1.2.3", "a'b'c",
+  "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnop", "supercalifragilistic", "antidisestablishmentarianism",
+);
+const separator = fc.constantFrom(" ", " ", " ", "  ", "\n", "\n\n", "\t", "-", ". ", ", ", ": ", "? ", "! ", "; ", ".", ",", "'", "’", "_", "*", "/", " - ", "\u200b", "\u3000");
+const word = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...vocabulary) },
+  { weight: 2, arbitrary: spelling },
+  { weight: 1, arbitrary: fc.string({ unit: "grapheme", maxLength: 12 }) },
+  { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 8 }) },
+  { weight: 1, arbitrary: fc.stringMatching(/^[a-z0-9]{1,50}$/) },
+);
+const wordyText = fc
+  .array(fc.tuple(word, separator), { maxLength: 120 })
+  .map((parts) => parts.map(([w, s]) => w + s).join(""));
+/** Every kind of text: word salad, raw ASCII, any Unicode (lone surrogates too), and empty. */
+const anyText = fc.oneof(
+  { weight: 5, arbitrary: wordyText },
+  { weight: 1, arbitrary: fc.string({ unit: "grapheme-ascii", maxLength: 300 }) },
+  { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 300 }) },
+  { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom(..."ab 1!@$'.-\n\u200bé"), maxLength: 300 }) },
+  { weight: 1, arbitrary: fc.constant("") },
+);
+
+describe("content classifier: the fast path scores exactly as the reference", () => {
+  it("on random texts of every kind (property, bit-identical scores)", () => {
+    fc.assert(
+      fc.property(anyText, (text) => expectSameScores(text)),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("on long random texts: many blocks and sentences, words cached and evicted (property)", () => {
+    const long = fc.array(wordyText, { minLength: 5, maxLength: 40 }).map((parts) => parts.join(" "));
+    fc.assert(
+      fc.property(long, (text) => expectSameScores(text)),
+      { numRuns: 150 },
+    );
+  });
+
+  it("on the project's evaluation sets: every generated text, hand-written and everyday prompts", () => {
+    const texts = [...buildCorpus().map((e) => e.text), ...everyday, ...handBenign, ...handHarmful.map((h) => h.text)];
+    expect(texts.length).toBeGreaterThan(10_000);
+    for (const t of texts) expectSameScores(t);
+  });
+
+  it("on long texts: prose with PII, each shape of the per-byte bench, very long words, a text longer than the word cache", () => {
+    const manyWords = Array.from({ length: 20_000 }, (_, i) => "w" + i.toString(36)).join(" ");
+    for (const t of [
+      prose(300_000),
+      "kill ".repeat(20_000),
+      "p i p e  b o m b  ".repeat(3_000),
+      "k!ll b0mb ".repeat(5_000),
+      "élève café naïve ".repeat(4_000),
+      "漢字仮名交じり文 ".repeat(4_000),
+      "x".repeat(100_000),
+      "abcdefghijklmnopqrstu ".repeat(4_000),
+      "a ".repeat(30_000),
+      manyWords,
+    ])
+      expectSameScores(t);
+  });
+
+  it("streamed in random pieces: the same scores, cleared and settled offsets, open-window scores, folded lengths", () => {
+    const fastStream = new ContentClassifier(model);
+    const openA = new Float64Array(8);
+    const openB = new Float64Array(8);
+    fc.assert(
+      fc.property(wordyText, fc.array(fc.nat(400), { maxLength: 12 }), (text, cuts) => {
+        const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
+        const pieces: string[] = [];
+        let at = 0;
+        for (const p of points) {
+          pieces.push(text.slice(at, p));
+          at = p;
+        }
+        pieces.push(text.slice(at));
+        fastStream.begin();
+        oracle.begin();
+        pieces.forEach((piece, i) => {
+          const final = i === pieces.length - 1;
+          expect(fastStream.push(piece, final)).toBe(oracle.push(piece, final));
+          expect(firstDifference(fastStream.scores, oracle.scores)).toBe(-1);
+          expect(fastStream.cleared).toBe(oracle.cleared);
+          expect(fastStream.settled).toBe(oracle.settled);
+          if (!final) expect(firstDifference(fastStream.openScores(openA), oracle.openScores(openB))).toBe(-1);
+        });
+      }),
+      { numRuns: 600 },
+    );
+  });
+
+  it("gives training the same feature buckets, in the same order", () => {
+    fc.assert(
+      fc.property(anyText, (text) => {
+        expect(Array.from(featuresOf(text, model.bits))).toEqual(Array.from(referenceFeaturesOf(text, model.bits)));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
