@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { foldText, WordReader } from "./content-text.js";
-import { pairBucket, WINDOW_BLOCK, WordFeatures, wordHash, wordMix } from "./features.js";
+import { MAX_WORD_FEATURES, pairBucket, WINDOW_BLOCK, WordFeatures, wordHash, wordMix } from "./features.js";
 
 /**
  * The built-in content classifier: a linear model over hashed word, word-pair and character n-gram
@@ -132,6 +132,7 @@ export class ContentClassifier {
   private prevN = 0;
   private readonly best: Float64Array;
   private readonly z = new Float64Array(STRIDE);
+  private readonly e = new Float64Array(STRIDE);
   private windows = 0;
   private words = 0;
   /** End (folded-stream offset) of the block before the current one: text up to it is in no window still open. */
@@ -141,8 +142,9 @@ export class ContentClassifier {
   private readonly feats: WordFeatures;
   private readonly cache: WordSums;
   private readonly mask: number;
-  /** wordMix of the word before (0: none yet), for the pair feature. */
-  private prevWord = 0;
+  /** The four lanes (see word) and, at 4, the wordMix of the word before (0: none yet) for the pair feature. */
+  private readonly lanes = new Int32Array(5);
+  private laneN = 0;
   /** The weight table as signed 32-bit words (bytes 0-3: categories 4k..4k+3 of a bucket). */
   private readonly w32: Int32Array;
 
@@ -156,62 +158,59 @@ export class ContentClassifier {
   }
 
   /**
-   * One word: the weights of its features added into the running totals. The features of a word
-   * alone (its own and its n-grams) are the same wherever it stands, so their sums are kept in a
-   * cache shared by every classifier of the model (WordSums): in prose most words are ones seen
-   * before, and a word then costs a hash, a comparison and its pair feature.
+   * One word: the weights of its features added into the lanes. The features of a word alone (its
+   * own and its n-grams) are the same wherever it stands, so their sums are kept in a cache shared
+   * by every classifier of the model (WordSums): in prose most words are ones seen before, and a
+   * word then costs a hash, a comparison, four additions and its pair feature.
+   *
+   * Lanes: two categories per 32-bit lane. A weight w read as its byte XOR 0x80 is w + 128
+   * (0..255), and masking a weight word with 0x00ff00ff puts two categories in 16-bit halves, so a
+   * feature costs two loads and four additions for all eight categories, and a cached word four
+   * additions. Exact: the lanes are unpacked into the totals before they could hold more than
+   * LANE_FEATURES features (a half then holds at most 256 x 255 < 2^16).
    */
   private readonly word = (buf: Uint16Array, len: number, end: number): void => {
+    if (this.laneN > LANE_FEATURES - MAX_WORD_FEATURES) this.unpack();
     const h = wordHash(buf, len);
     const cache = this.cache;
-    const slot = cache.find(buf, len, h);
-    const t = this.tot;
-    let w: number;
-    let n: number;
-    if (slot >= 0) {
-      w = cache.mixes[slot]!;
-      n = cache.counts[slot]!;
-      const d = cache.sums;
-      const o = slot * STRIDE;
-      t[0] += d[o]!;
-      t[1] += d[o + 1]!;
-      t[2] += d[o + 2]!;
-      t[3] += d[o + 3]!;
-      t[4] += d[o + 4]!;
-      t[5] += d[o + 5]!;
-      t[6] += d[o + 6]!;
-      t[7] += d[o + 7]!;
-    } else {
-      w = wordMix(h);
-      n = this.addWord(buf, len, h, w, ~slot);
-    }
-    const prev = this.prevWord;
+    let slot = cache.find(buf, len, h);
+    if (slot < 0) slot = this.addWord(buf, len, h, ~slot);
+    const lanes = this.lanes;
+    const c = slot < CACHE_SLOTS ? cache.lanes : this.spare;
+    const o = slot < CACHE_SLOTS ? slot << 2 : 0;
+    let l0 = lanes[0]! + c[o]!;
+    let l1 = lanes[1]! + c[o + 1]!;
+    let l2 = lanes[2]! + c[o + 2]!;
+    let l3 = lanes[3]! + c[o + 3]!;
+    let n = slot < CACHE_SLOTS ? cache.counts[slot]! : this.spareN;
+    const w = slot < CACHE_SLOTS ? cache.mixes[slot]! : this.spareMix;
+    const prev = lanes[4]!;
     if (prev !== 0) {
-      const b = pairBucket(prev, w, this.mask) * STRIDE;
-      const g = this.model.weights;
-      t[0] += g[b]!;
-      t[1] += g[b + 1]!;
-      t[2] += g[b + 2]!;
-      t[3] += g[b + 3]!;
-      t[4] += g[b + 4]!;
-      t[5] += g[b + 5]!;
-      t[6] += g[b + 6]!;
-      t[7] += g[b + 7]!;
+      const b = pairBucket(prev, w, this.mask) << 1;
+      const g = this.w32;
+      const u = g[b]! ^ 0x80808080;
+      const v = g[b + 1]! ^ 0x80808080;
+      l0 += u & 0x00ff00ff;
+      l1 += (u >>> 8) & 0x00ff00ff;
+      l2 += v & 0x00ff00ff;
+      l3 += (v >>> 8) & 0x00ff00ff;
       n++;
     }
-    this.prevWord = w;
-    this.totN += n;
+    lanes[0] = l0;
+    lanes[1] = l1;
+    lanes[2] = l2;
+    lanes[3] = l3;
+    lanes[4] = w;
+    this.laneN += n;
     if (++this.words % WINDOW_BLOCK === 0) this.closeBlock(end);
   };
 
   /**
-   * A word not in the cache: its features' weights summed, added to the totals and kept in the
-   * cache at `slot` (CACHE_SLOTS: not cached). Two categories per 32-bit lane: a weight w read as its byte
-   * XOR 0x80 is w + 128 (0..255), and masking a word with 0x00ff00ff puts two categories in 16-bit
-   * halves, so one feature costs two loads and four additions for all eight categories. Exact: a
-   * word has at most MAX_WORD_FEATURES (122) features, so a half holds at most 122 x 255 < 2^16.
+   * A word not in the cache: its features' weights summed into lanes, kept in the cache at `slot`
+   * and that slot returned; a word too long to keep (slot CACHE_SLOTS) goes to `spare` instead.
    */
-  private addWord(buf: Uint16Array, len: number, h: number, w: number, slot: number): number {
+  private addWord(buf: Uint16Array, len: number, h: number, slot: number): number {
+    const w = wordMix(h) | 0;
     const feats = this.feats;
     const n = feats.of(buf, len, w);
     const out = feats.out;
@@ -224,45 +223,57 @@ export class ContentClassifier {
       const b = out[k]! << 1;
       const u = g[b]! ^ 0x80808080;
       const v = g[b + 1]! ^ 0x80808080;
-      l0 = (l0 + (u & 0x00ff00ff)) | 0;
-      l1 = (l1 + ((u >>> 8) & 0x00ff00ff)) | 0;
-      l2 = (l2 + (v & 0x00ff00ff)) | 0;
-      l3 = (l3 + ((v >>> 8) & 0x00ff00ff)) | 0;
+      l0 += u & 0x00ff00ff;
+      l1 += (u >>> 8) & 0x00ff00ff;
+      l2 += v & 0x00ff00ff;
+      l3 += (v >>> 8) & 0x00ff00ff;
     }
+    let c: Int32Array;
+    let o: number;
+    if (slot < CACHE_SLOTS) {
+      this.cache.keep(slot, buf, len, h, w, n);
+      c = this.cache.lanes;
+      o = slot << 2;
+    } else {
+      this.spareN = n;
+      this.spareMix = w;
+      c = this.spare;
+      o = 0;
+    }
+    c[o] = l0;
+    c[o + 1] = l1;
+    c[o + 2] = l2;
+    c[o + 3] = l3;
+    return slot;
+  }
+
+  /** Lanes of a word too long for the cache, its feature count and its wordMix. */
+  private readonly spare = new Int32Array(4);
+  private spareN = 0;
+  private spareMix = 0;
+
+  /** Adds the lanes into the running totals, and empties them. */
+  private unpack(): void {
+    const n = this.laneN;
+    if (n === 0) return;
+    const l = this.lanes;
+    const t = this.tot;
     const off = 128 * n;
     // Lanes 0 and 2 hold the even categories of a word (low half first), 1 and 3 the odd ones.
-    const s0 = (l0 & 0xffff) - off;
-    const s2 = (l0 >>> 16) - off;
-    const s1 = (l1 & 0xffff) - off;
-    const s3 = (l1 >>> 16) - off;
-    const s4 = (l2 & 0xffff) - off;
-    const s6 = (l2 >>> 16) - off;
-    const s5 = (l3 & 0xffff) - off;
-    const s7 = (l3 >>> 16) - off;
-    const t = this.tot;
-    t[0] += s0;
-    t[1] += s1;
-    t[2] += s2;
-    t[3] += s3;
-    t[4] += s4;
-    t[5] += s5;
-    t[6] += s6;
-    t[7] += s7;
-    if (slot < CACHE_SLOTS) {
-      const cache = this.cache;
-      cache.keep(slot, buf, len, h, w, n);
-      const d = cache.sums;
-      const o = slot * STRIDE;
-      d[o] = s0;
-      d[o + 1] = s1;
-      d[o + 2] = s2;
-      d[o + 3] = s3;
-      d[o + 4] = s4;
-      d[o + 5] = s5;
-      d[o + 6] = s6;
-      d[o + 7] = s7;
-    }
-    return n;
+    t[0] += (l[0]! & 0xffff) - off;
+    t[2] += (l[0]! >>> 16) - off;
+    t[1] += (l[1]! & 0xffff) - off;
+    t[3] += (l[1]! >>> 16) - off;
+    t[4] += (l[2]! & 0xffff) - off;
+    t[6] += (l[2]! >>> 16) - off;
+    t[5] += (l[3]! & 0xffff) - off;
+    t[7] += (l[3]! >>> 16) - off;
+    l[0] = 0;
+    l[1] = 0;
+    l[2] = 0;
+    l[3] = 0;
+    this.totN += n;
+    this.laneN = 0;
   }
 
   /** Score per category (index as model.categories), in [0, 1]: the highest over the text's windows. */
@@ -290,7 +301,6 @@ export class ContentClassifier {
   begin(): void {
     this.reset();
     this.reader.reset();
-    this.prevWord = 0;
   }
 
   /**
@@ -337,10 +347,14 @@ export class ContentClassifier {
     this.totN = 0;
     this.curSnapN = 0;
     this.sentSnapN = 0;
+    this.skipBelow = -Infinity;
+    for (let k = 0; k < 5; k++) this.lanes[k] = 0;
+    this.laneN = 0;
   }
 
   /** Brings the current block's and sentence's sums up to date from the running totals. */
   private sync(): void {
+    this.unpack();
     for (let c = 0; c < STRIDE; c++) {
       this.cur[c] = this.tot[c]! - this.curSnap[c]!;
       this.sent[c] = this.tot[c]! - this.sentSnap[c]!;
@@ -385,9 +399,10 @@ export class ContentClassifier {
     const k = this.best.length;
     let m = -Infinity;
     for (let c = 0; c < k; c++) if (z[c]! > m) m = z[c]!;
+    const e = this.e;
     let sum = 0;
-    for (let c = 0; c < k; c++) sum += Math.exp(z[c]! - m);
-    for (let c = 0; c < k; c++) out[c] = (harm * Math.exp(z[c]! - m)) / sum;
+    for (let c = 0; c < k; c++) sum += e[c] = Math.exp(z[c]! - m);
+    for (let c = 0; c < k; c++) out[c] = (harm * e[c]!) / sum;
     return out;
   }
 
@@ -415,6 +430,9 @@ export class ContentClassifier {
   private judgeSums(sums: Int32Array, n: number): void {
     const norm = n > 0 ? 1 / Math.sqrt(n) : 0;
     const { biases, scales, harmOutput } = this.model;
+    // The same expression as z[harmOutput] below, so the same double: a window whose "harmful"
+    // logit is under skipBelow would be skipped by the test below too, without its exp().
+    if (biases[harmOutput]! + scales[harmOutput]! * sums[harmOutput]! * norm <= this.skipBelow) return;
     const z = this.z;
     for (let c = 0; c < STRIDE; c++) z[c] = biases[c]! + scales[c]! * sums[c]! * norm;
     const harm = 1 / (1 + Math.exp(-z[harmOutput]!));
@@ -425,13 +443,26 @@ export class ContentClassifier {
     if (harm * (1 + 1e-12) <= low) return; // the margin covers rounding in the products below
     let m = -Infinity;
     for (let c = 0; c < k; c++) if (z[c]! > m) m = z[c]!;
+    // Each exp once (the same call on the same double gives the same double both times it was taken).
+    const e = this.e;
     let sum = 0;
-    for (let c = 0; c < k; c++) sum += Math.exp(z[c]! - m);
+    for (let c = 0; c < k; c++) sum += e[c] = Math.exp(z[c]! - m);
+    let raised = false;
     for (let c = 0; c < k; c++) {
-      const p = (harm * Math.exp(z[c]! - m)) / sum;
-      if (p > this.best[c]!) this.best[c] = p;
+      const p = (harm * e[c]!) / sum;
+      if (p > this.best[c]!) {
+        this.best[c] = p;
+        raised = true;
+      }
     }
+    if (raised) this.skipBelow = skipLogit(this.best);
   }
+
+  /**
+   * A "harmful" logit at or under which a window cannot raise any category's best (see skipLogit);
+   * −∞ until every category has a best.
+   */
+  private skipBelow = -Infinity;
 
   private closeBlock(end: number): void {
     this.sync();
@@ -450,6 +481,22 @@ export class ContentClassifier {
   }
 }
 
+/**
+ * A logit z such that every window with a "harmful" logit ≤ z has harm = 1/(1+e^−z) below the
+ * lowest best score by a relative margin of at least 1e-6 x (1 − low) ≥ 1e-9 (z is logit(low) − 1e-6), far more than the
+ * 1e-12 judgeSums allows for rounding: such a window is one judgeSums would skip after its exp().
+ * −∞ (never skip early) when the lowest best is 0, tiny, or so near 1 that the margin would shrink.
+ */
+function skipLogit(best: Float64Array): number {
+  let low = Infinity;
+  for (let c = 0; c < best.length; c++) if (best[c]! < low) low = best[c]!;
+  if (!(low >= 1e-200 && low <= 0.999)) return -Infinity;
+  return Math.log(low / (1 - low)) - 1e-6;
+}
+
+/** Features the lanes may hold before they are unpacked (256 x 255 < 2^16). */
+const LANE_FEATURES = 256;
+
 /** Words kept per model, and the longest word kept (longer ones are rare and summed each time). */
 const CACHE_SLOTS = 4096;
 const CACHE_CHARS = 16;
@@ -466,7 +513,8 @@ class WordSums {
   readonly chars = new Uint16Array(CACHE_SLOTS * CACHE_CHARS);
   readonly mixes = new Int32Array(CACHE_SLOTS);
   readonly counts = new Int32Array(CACHE_SLOTS);
-  readonly sums = new Int32Array(CACHE_SLOTS * STRIDE);
+  /** The word's features' weights as four lanes (see ContentClassifier.word). */
+  readonly lanes = new Int32Array(CACHE_SLOTS * 4);
 
   /** The slot holding this word; else ~slot, negative, for the slot it would take (~CACHE_SLOTS: too long to keep). */
   find(buf: Uint16Array, len: number, h: number): number {
@@ -479,7 +527,7 @@ class WordSums {
     return slot;
   }
 
-  /** Takes `slot` for a word (its sums are written by the caller). */
+  /** Takes `slot` for a word (its lanes are written by the caller). */
   keep(slot: number, buf: Uint16Array, len: number, h: number, w: number, n: number): void {
     this.keys[slot] = h;
     this.lens[slot] = len;
