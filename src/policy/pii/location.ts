@@ -45,15 +45,21 @@ function ascii(text: string, start: number, end: number): boolean {
  * of a sentence, not part of it), read where it stands: no substring per cut. Held to the
  * recogniser as it was written on substrings (test/policy/pii-reference/location.ts).
  */
-function accept(text: string, start: number, end: number): number {
-  const g = gazetteers();
+function placeTables(): { placeKinds: WordTable<string>; wordKinds: WordTable<number> } {
   if (placeKinds === undefined || wordKinds === undefined) {
+    const g = gazetteers();
     placeKinds = new WordTable<string>([...g.places, ...[...regionSet].filter((r) => !g.places.has(r)).map((r): [string, string] => [r, "region"])]);
     const kinds = new Map<string, number>();
     for (const w of g.uncommon) kinds.set(w, UNCOMMON);
     for (const w of g.common) kinds.set(w, COMMON);
     wordKinds = new WordTable(kinds);
   }
+  return { placeKinds, wordKinds };
+}
+
+function accept(text: string, start: number, end: number): number {
+  const g = gazetteers();
+  const { placeKinds, wordKinds } = placeTables();
   // The hash of every leading run of the span, in one pass (each cut's name is one of them).
   const n = end - start;
   const hashes = n < prefixHashes.length ? prefixHashes : new Int32Array(n + 1);
@@ -124,6 +130,16 @@ function noPlaceAt(text: string, p: number, firsts: WordHashes): boolean {
     if (r > p && !inWord(c)) break;
     before = h;
     h = Math.imul(h ^ c, 16777619);
+  }
+  const c = text.charCodeAt(r);
+  if (c !== 32 && c !== 45) {
+    // No space or hyphen after the word: no further word can follow it (the pattern joins words
+    // with one), so the match is this word and accept's only cut is its end. A place only if the
+    // word (or the word without its final full stop) names one, not just begins one (`A` of
+    // `A Coruña` in `AKIA12`, `G` of `GB00`).
+    const names = placeTables().placeKinds;
+    if (names.getHashed(h, text, p, r) !== undefined) return false;
+    return !(text.charCodeAt(r - 1) === 46 && r - 1 > p && names.getHashed(before, text, p, r - 1) !== undefined);
   }
   if (firsts.mayHoldHash(h)) return false;
   return !(text.charCodeAt(r - 1) === 46 && r - 1 > p && firsts.mayHoldHash(before));
