@@ -213,21 +213,23 @@ export const digitLedKinds: CandidateKinds = {
  * for `e` or `s` would stop every few bytes): every alternative starts with that character, and
  * says how far before it the literal starts.
  */
-const secretAnchors: readonly { re: string; back: number; near: readonly [number, string] }[] = [
+const secretAnchors: readonly { re: string; back: number; near: readonly [number, string]; body?: readonly [number, number, string] }[] = [
   // Each also reads the shortest body its pattern needs after the literal: text made of the literal
   // alone (`eyJa.` repeated) then yields no candidates at all. `near`: one character next to the
   // anchor that the literal has (offset, characters), checked before the regex: a dash or an
   // underscore in ordinary text fails there.
-  { re: "-(?<=sk-)[A-Za-z0-9_-]{20}", back: 2, near: [-1, "k"] },
-  { re: "-(?<=xox[abposr]-)[A-Za-z0-9-]{10}", back: 4, near: [-1, "abposr"] },
+  // `body`: the characters the regex reads at a fixed offset from the anchor (offset, count, class),
+  // checked by hand before it: a near-miss (`AKIA12 `) fails at its first wrong character.
+  { re: "-(?<=sk-)[A-Za-z0-9_-]{20}", back: 2, near: [-1, "k"], body: [1, 20, "A-Za-z0-9_-"] },
+  { re: "-(?<=xox[abposr]-)[A-Za-z0-9-]{10}", back: 4, near: [-1, "abposr"], body: [1, 10, "A-Za-z0-9-"] },
   { re: "-----BEGIN ", back: 0, near: [1, "-"] },
-  { re: "_(?<=[srp]k_)(?:live|test)_[A-Za-z0-9]{16}", back: 2, near: [-1, "k"] },
-  { re: "_(?<=gh[pousr]_)[A-Za-z0-9]{36}", back: 3, near: [-1, "pousr"] },
-  { re: "_(?<=github_)pat_[A-Za-z0-9_]{22}", back: 6, near: [-1, "b"] },
-  { re: "J(?<=eyJ)[A-Za-z0-9_-]{8}", back: 2, near: [-1, "y"] },
-  { re: "A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)[0-9A-Z]{16}", back: 0, near: [1, "KSGIRN"] },
-  { re: "AIza[0-9A-Za-z_-]{35}", back: 0, near: [1, "I"] },
-  { re: "[Bb]earer [A-Za-z0-9._~+/-]{16}", back: 0, near: [1, "e"] },
+  { re: "_(?<=[srp]k_)(?:live|test)_[A-Za-z0-9]{16}", back: 2, near: [-1, "k"], body: [6, 16, "A-Za-z0-9"] },
+  { re: "_(?<=gh[pousr]_)[A-Za-z0-9]{36}", back: 3, near: [-1, "pousr"], body: [1, 36, "A-Za-z0-9"] },
+  { re: "_(?<=github_)pat_[A-Za-z0-9_]{22}", back: 6, near: [-1, "b"], body: [5, 22, "A-Za-z0-9_"] },
+  { re: "J(?<=eyJ)[A-Za-z0-9_-]{8}", back: 2, near: [-1, "y"], body: [1, 8, "A-Za-z0-9_-"] },
+  { re: "A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)[0-9A-Z]{16}", back: 0, near: [1, "KSGIRN"], body: [4, 16, "0-9A-Z"] },
+  { re: "AIza[0-9A-Za-z_-]{35}", back: 0, near: [1, "I"], body: [4, 35, "0-9A-Za-z_-"] },
+  { re: "[Bb]earer [A-Za-z0-9._~+/-]{16}", back: 0, near: [1, "e"], body: [7, 16, "A-Za-z0-9._~+/-"] },
 ];
 
 interface SecretAlternative {
@@ -237,13 +239,37 @@ interface SecretAlternative {
   back: number;
   off: number;
   near: string;
+  /** `body` of its anchor: offset, count, and its class as a table by ASCII code (undefined: none). */
+  bodyAt: number;
+  bodyCount: number;
+  bodyClass: Uint8Array | undefined;
+}
+
+/** A regex character class (ASCII) as a table by character code. */
+function classTable(cls: string): Uint8Array {
+  const re = new RegExp(`[${cls}]`);
+  const t = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) t[c] = re.test(String.fromCharCode(c)) ? 1 : 0;
+  return t;
 }
 /** The alternatives by the character they are found at. */
 const secretAt = new Map<number, SecretAlternative[]>();
 for (const a of secretAnchors)
   for (const c of a.re.startsWith("[Bb]") ? "Bb" : a.re[0]!) {
     const code = c.charCodeAt(0);
-    secretAt.set(code, [...(secretAt.get(code) ?? []), { re: new RegExp(a.re, "y"), literal: /^[\w -]+$/.test(a.re) ? a.re : undefined, back: a.back, off: a.near[0], near: a.near[1] }]);
+    secretAt.set(code, [
+      ...(secretAt.get(code) ?? []),
+      {
+        re: new RegExp(a.re, "y"),
+        literal: /^[\w -]+$/.test(a.re) ? a.re : undefined,
+        back: a.back,
+        off: a.near[0],
+        near: a.near[1],
+        bodyAt: a.body?.[0] ?? 0,
+        bodyCount: a.body?.[1] ?? 0,
+        bodyClass: a.body === undefined ? undefined : classTable(a.body[2]),
+      },
+    ]);
   }
 /** secretAt as an array by character code (every anchor is ASCII). */
 const secretAtAscii: (SecretAlternative[] | undefined)[] = [];
@@ -261,7 +287,7 @@ function literalAt(text: string, a: number, from: number, below = Infinity): num
   if (alternatives === undefined) return -1;
   let best = -1;
   for (let i = 0; i < alternatives.length; i++) {
-    const { re, literal, back, off, near } = alternatives[i]!;
+    const { re, literal, back, off, near, bodyAt, bodyCount, bodyClass } = alternatives[i]!;
     const s = a - back;
     if (s < from || s >= below || (best !== -1 && s >= best)) continue;
     const n = text.charCodeAt(a + off);
@@ -271,6 +297,12 @@ function literalAt(text: string, a: number, from: number, below = Infinity): num
     if (literal !== undefined) {
       if (text.startsWith(literal, a)) best = s;
       continue;
+    }
+    if (bodyClass !== undefined) {
+      let j = a + bodyAt;
+      const stop = j + bodyCount;
+      for (let c = text.charCodeAt(j); j < stop && c < 128 && bodyClass[c] === 1; c = text.charCodeAt(++j));
+      if (j < stop) continue;
     }
     re.lastIndex = a;
     if (re.test(text)) best = s;
