@@ -5,7 +5,7 @@ import { guardConversation, judgeText, type AskGuard, type ClassifierVerdict, ty
 import type { GovernanceEvent } from "./governance-event.js";
 import { askVerdict } from "./guard-call.js";
 import { blockedMessage, PolicyError } from "./policy-error.js";
-import { scanSource, type Finding } from "./scan/index.js";
+import { crossGuardOf, isPlainText, scanSource, type Finding } from "./scan/index.js";
 import { applyRedactions, mapBack, replacementFor, type Edit } from "./redaction.js";
 
 export interface ChainFinding {
@@ -146,6 +146,7 @@ interface CrossPiece extends Finding {
 
 function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextSegment[]): Map<number, CrossPiece[]> {
   const out = new Map<number, CrossPiece[]>();
+  const mayCross = crossGuardOf(scanner);
   let nextValue = 0;
   const flows = new Map<string, number[]>();
   segs.forEach((s, i) => {
@@ -174,6 +175,9 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
         need -= to;
       }
       const window = parts.map((p) => segs[p.seg]!.text.slice(p.from, p.to)).join("");
+      // A window that is its own normalised view, and whose cut no match can hold (cross-guard.ts):
+      // nothing to find. Most boundaries of chat texts (`assistant.` + `Please`) are such.
+      if (cut === 0 || cut === window.length || (isPlainText(window) && !mayCross(window, cut))) continue;
       // Only a finding that starts before the boundary can cross it.
       for (const f of scanSource(scanner, window, false, cut)) {
         if (!(f.start < cut && f.end > cut)) continue;

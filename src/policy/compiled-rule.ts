@@ -2,7 +2,7 @@ import type { ContentCategory, GatewayConfig, GuardEngine, Rule } from "../confi
 import { defaultThresholds } from "./content/index.js";
 import { builtinPatternName, builtinPiiTypes, customRecogniser, recognisersFor, type BuiltinPiiType } from "./pii/index.js";
 import { compileReplacement } from "./redaction.js";
-import { compileScanner, type Recogniser, type Scanner } from "./scan/index.js";
+import { compileScanner, crossGuardOf, type Recogniser, type Scanner } from "./scan/index.js";
 
 export type Phase = "request" | "response";
 
@@ -54,7 +54,11 @@ export function compilePiiScanner(spec: PiiScanSpec, where = ""): Scanner {
       builtins.push(name);
     }
   }
-  return compileScanner([...recognisersFor(builtins, { regions: spec.regions as never, obfuscated: spec.obfuscated }), ...custom]);
+  const scanner = compileScanner([...recognisersFor(builtins, { regions: spec.regions as never, obfuscated: spec.obfuscated }), ...custom]);
+  // The boundary test the chain runner asks at every cut between two texts (cross-guard.ts), made now:
+  // the analysis of the large patterns is the config's cost, not the first request's.
+  crossGuardOf(scanner);
+  return scanner;
 }
 
 export interface CompiledContentRule extends RuleBase {

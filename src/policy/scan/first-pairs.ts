@@ -41,12 +41,12 @@ function isEmptySet(x: CharSet): boolean {
   return true;
 }
 
-/** Non-ASCII characters a class may match; any atom matching one is taken to match them all. */
+/** Non-ASCII characters a class may match; any atom matching one is taken to match them all (charsOf: also used by cross-guard.ts). */
 const wide = "\u00a0\u00e9\u00c9\u0130\u0131\u017f\u212a\u2019\u201c\u2013\u2014\u2028\u3000\ufeff\u4e2d\ud83d\ude00";
 
 const atomCache = new Map<string, CharSet>();
 
-function charsOf(src: string, flags: string): CharSet {
+export function charsOf(src: string, flags: string): CharSet {
   const key = flags + src;
   let set = atomCache.get(key);
   if (set) return set;

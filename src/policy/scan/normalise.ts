@@ -481,6 +481,11 @@ export class ViewBuilder {
  * class walks the text at about 2 ns a character; on long texts the UTF-8 length (equal to the
  * length exactly when every character is ASCII) and memchr for the three characters cost a tenth.
  */
+/** Whether a text (not JSON content) is its own view, by the cheap test normaliseOnce takes first. */
+export function isPlainText(text: string): boolean {
+  return isPlain(text, false);
+}
+
 function isPlain(text: string, json: boolean): boolean {
   if (text.length < 512) return !(json ? SPECIAL_JSON : SPECIAL).test(text);
   return (
