@@ -377,8 +377,15 @@ export class ContentClassifier {
    * by the blocks only.
    */
   private closeSentence(at: number): void {
-    this.sync();
-    if (this.sentN > 0 && this.sentN <= this.curN + this.prevN) this.judgeSums(this.sent, this.sentN);
+    // sync() without the block's sums, which nothing reads before the next sync().
+    this.unpack();
+    const t = this.tot;
+    const sentN = this.totN - this.sentSnapN;
+    this.sentN = sentN;
+    if (sentN > 0 && sentN <= this.totN - this.curSnapN + this.prevN) {
+      for (let c = 0; c < STRIDE; c++) this.sent[c] = t[c]! - this.sentSnap[c]!;
+      this.judgeSums(this.sent, sentN);
+    }
     for (let c = 0; c < STRIDE; c++) this.sentSnap[c] = this.tot[c]!;
     this.sentSnapN = this.totN;
     this.sentStart = at;

@@ -12,13 +12,79 @@
 /** Longest word kept; longer runs are cut (their tail starts a new word). */
 export const MAX_WORD = 40;
 
-/** Folds case, compatibility forms and accents; drops format characters (zero-width joiners, soft hyphens, bidi marks). */
+/**
+ * Folds case, compatibility forms and accents; drops format characters (zero-width joiners, soft
+ * hyphens, bidi marks): NFKD, then every mark and format character removed.
+ *
+ * Read one code point at a time from a table filled on first sight: NFKD is each code point's own
+ * decomposition followed by a reordering of runs of characters with a nonzero combining class,
+ * and every such character is a mark (removed), so the reordering never shows and the fold of a
+ * text is the concatenation of its code points' folds (test/policy/content-equivalence.test.ts
+ * checks that no kept character has a nonzero class, and the fold against NFKD on random text).
+ * About 10x cheaper than normalize() and a Unicode regex over accented text.
+ */
 export function foldText(text: string): string {
   // Fast path: plain ASCII needs no Unicode work.
   // eslint-disable-next-line no-control-regex
   if (!/[^\x00-\x7f]/.test(text)) return text;
-  return text.normalize("NFKD").replace(/[\p{M}\p{Cf}]/gu, "");
+  const n = text.length;
+  let out = foldBuf.length >= n + MAX_FOLD ? foldBuf : new Uint16Array(n + MAX_FOLD + (n >> 3));
+  if (out.length <= FOLD_KEEP) foldBuf = out;
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) {
+      out[j++] = c;
+      continue;
+    }
+    // Room for this code point's fold and the rest one for one (the ASCII path writes unchecked).
+    if (j + MAX_FOLD + (n - i) > out.length) {
+      const grown = new Uint16Array(2 * out.length + MAX_FOLD);
+      grown.set(out.subarray(0, j));
+      out = grown;
+      if (out.length <= FOLD_KEEP) foldBuf = out;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        // An astral code point: folded through a map (rare; each costs a normalize() once).
+        const cp = (c - 0xd800) * 0x400 + (d - 0xdc00) + 0x10000;
+        let f = foldAstral.get(cp);
+        if (f === undefined) {
+          f = foldOne(String.fromCharCode(c, d));
+          if (foldAstral.size < 4096) foldAstral.set(cp, f);
+        }
+        for (let k = 0; k < f.length; k++) out[j++] = f.charCodeAt(k);
+        i++;
+        continue;
+      }
+    }
+    let f = foldBmp[c];
+    if (f === undefined) f = foldBmp[c] = foldOne(String.fromCharCode(c));
+    if (f.length === 1) out[j++] = f.charCodeAt(0);
+    else for (let k = 0; k < f.length; k++) out[j++] = f.charCodeAt(k);
+  }
+  // Lone surrogates stay as they are (as normalize() leaves them), so no UTF-16 decoder: chunks of units.
+  if (j <= FOLD_CHUNK) return String.fromCharCode.apply(null, out.subarray(0, j) as unknown as number[]);
+  const parts: string[] = [];
+  for (let k = 0; k < j; k += FOLD_CHUNK) parts.push(String.fromCharCode.apply(null, out.subarray(k, Math.min(j, k + FOLD_CHUNK)) as unknown as number[]));
+  return parts.join("");
 }
+
+/** The fold of one code point, as the definition says. */
+function foldOne(cp: string): string {
+  return cp.normalize("NFKD").replace(/[\p{M}\p{Cf}]/gu, "");
+}
+
+const FOLD_CHUNK = 8192;
+/** Folds of BMP code units seen so far (lone surrogates fold to themselves). */
+const foldBmp: (string | undefined)[] = new Array(0x10000).fill(undefined);
+const foldAstral = new Map<number, string>();
+/** Most code units one code point folds to (U+FDFA is 18). */
+const MAX_FOLD = 18;
+/** The output buffer, reused up to FOLD_KEEP units (8 MiB); longer texts get their own. */
+const FOLD_KEEP = 4 * 1024 * 1024;
+let foldBuf = new Uint16Array(1024);
 
 /** 0: separator; otherwise the code the word keeps. Letters a-z and digits, upper case folded. */
 const ASCII_CLASS = new Uint16Array(128);
