@@ -348,6 +348,11 @@ export class ContentClassifier {
     this.curSnapN = 0;
     this.sentSnapN = 0;
     this.skipBelow = -Infinity;
+    if (++this.texts === 0x7fffffff) {
+      // Stamps restart: entries from before must not look like this text's.
+      this.texts = 1;
+      this.memoText.fill(0);
+    }
     for (let k = 0; k < 5; k++) this.lanes[k] = 0;
     this.laneN = 0;
   }
@@ -440,6 +445,7 @@ export class ContentClassifier {
     // The same expression as z[harmOutput] below, so the same double: a window whose "harmful"
     // logit is under skipBelow would be skipped by the test below too, without its exp().
     if (biases[harmOutput]! + scales[harmOutput]! * sums[harmOutput]! * norm <= this.skipBelow) return;
+    if (this.judgedBefore(sums, n)) return;
     const z = this.z;
     for (let c = 0; c < STRIDE; c++) z[c] = biases[c]! + scales[c]! * sums[c]! * norm;
     const harm = 1 / (1 + Math.exp(-z[harmOutput]!));
@@ -464,6 +470,35 @@ export class ContentClassifier {
     }
     if (raised) this.skipBelow = skipLogit(this.best);
   }
+
+  /**
+   * Whether this text already had a window with these sums and this count (and records it if
+   * not): its scores are a function of them alone and best scores only rise, so judging it again
+   * changes nothing. Texts that repeat themselves (a list of one-word sentences, a pasted table)
+   * would otherwise pay the softmax's exps for every copy. Direct-mapped, WINDOW_MEMO entries.
+   */
+  private judgedBefore(sums: Int32Array, n: number): boolean {
+    let h = Math.imul(n, 0x9e3779b1);
+    for (let c = 0; c < STRIDE; c++) h = Math.imul(h ^ sums[c]!, 0x01000193);
+    const slot = (h >>> 26) & (WINDOW_MEMO - 1);
+    const memo = this.memo;
+    const at = slot * (STRIDE + 1);
+    if (this.memoText[slot] === this.texts && memo[at] === n) {
+      let same = true;
+      for (let c = 0; c < STRIDE; c++) if (memo[at + 1 + c] !== sums[c]) same = false;
+      if (same) return true;
+    }
+    this.memoText[slot] = this.texts;
+    memo[at] = n;
+    for (let c = 0; c < STRIDE; c++) memo[at + 1 + c] = sums[c]!;
+    return false;
+  }
+
+  /** Windows judged in this text (see judgedBefore): count and sums; and which text each entry is from. */
+  private readonly memo = new Int32Array(WINDOW_MEMO * (STRIDE + 1));
+  private readonly memoText = new Int32Array(WINDOW_MEMO);
+  /** Texts begun by this classifier: the stamp of memo entries (0: none). */
+  private texts = 0;
 
   /**
    * A "harmful" logit at or under which a window cannot raise any category's best (see skipLogit);
@@ -500,6 +535,9 @@ function skipLogit(best: Float64Array): number {
   if (!(low >= 1e-200 && low <= 0.999)) return -Infinity;
   return Math.log(low / (1 - low)) - 1e-6;
 }
+
+/** Windows remembered per text (judgedBefore). */
+const WINDOW_MEMO = 64;
 
 /** Features the lanes may hold before they are unpacked (256 x 255 < 2^16). */
 const LANE_FEATURES = 256;
