@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { foldText, WordReader } from "./content-text.js";
-import { MAX_WORD_FEATURES, pairBucket, WINDOW_BLOCK, WordFeatures, wordHash, wordMix } from "./features.js";
+import { foldText, MAX_WORD, WordReader } from "./content-text.js";
+import { EDGE, FNV_OFFSET, FNV_PRIME, MAX_WORD_FEATURES, pairBucket, WINDOW_BLOCK, wordHash, wordMix } from "./features.js";
 
 /**
  * The built-in content classifier: a linear model over hashed word, word-pair and character n-gram
@@ -139,7 +139,6 @@ export class ContentClassifier {
   private prevBlockEnd = 0;
   private clearedUpTo = 0;
   private readonly reader: WordReader;
-  private readonly feats: WordFeatures;
   private readonly cache: WordSums;
   private readonly mask: number;
   /** The four lanes (see word) and, at 4, the wordMix of the word before (0: none yet) for the pair feature. */
@@ -151,8 +150,7 @@ export class ContentClassifier {
   constructor(readonly model: ClassifierModel) {
     this.best = new Float64Array(model.categories.length);
     this.w32 = new Int32Array(model.words.buffer, model.words.byteOffset, model.words.length);
-    this.feats = new WordFeatures(model.bits);
-    this.mask = this.feats.mask;
+    this.mask = (1 << model.bits) - 1;
     this.cache = wordSumsOf(model);
     this.reader = new WordReader(this.word, (at) => this.closeSentence(at));
   }
@@ -211,22 +209,42 @@ export class ContentClassifier {
    */
   private addWord(buf: Uint16Array, len: number, h: number, slot: number): number {
     const w = wordMix(h) | 0;
-    const feats = this.feats;
-    const n = feats.of(buf, len, w);
-    const out = feats.out;
     const g = this.w32;
-    let l0 = 0;
-    let l1 = 0;
-    let l2 = 0;
-    let l3 = 0;
-    for (let k = 0; k < n; k++) {
-      const b = out[k]! << 1;
-      const u = g[b]! ^ 0x80808080;
-      const v = g[b + 1]! ^ 0x80808080;
-      l0 += u & 0x00ff00ff;
-      l1 += (u >>> 8) & 0x00ff00ff;
-      l2 += v & 0x00ff00ff;
-      l3 += (v >>> 8) & 0x00ff00ff;
+    const mask = this.mask;
+    // The word's own feature, then its n-grams as WordFeatures.of hashes them (the same buckets,
+    // test/policy/content-equivalence.test.ts), each summed as it is made rather than listed.
+    let b = (w & mask) << 1;
+    let u = g[b]! ^ 0x80808080;
+    let v = g[b + 1]! ^ 0x80808080;
+    let l0 = u & 0x00ff00ff;
+    let l1 = (u >>> 8) & 0x00ff00ff;
+    let l2 = v & 0x00ff00ff;
+    let l3 = (v >>> 8) & 0x00ff00ff;
+    const p = this.padded;
+    p[0] = EDGE;
+    for (let k = 0; k < len; k++) p[k + 1] = buf[k]!;
+    const plen = len + 2;
+    p[plen - 1] = EDGE;
+    let n = 1;
+    for (let s = 0; s + 3 <= plen; s++) {
+      let x: number;
+      let q = Math.imul(Math.imul(Math.imul(FNV_OFFSET ^ p[s]!, FNV_PRIME) ^ p[s + 1]!, FNV_PRIME) ^ p[s + 2]!, FNV_PRIME);
+      // Up to three n-grams from this start: 3, then 4 and 5 while the word lasts.
+      const top = s + 5 <= plen ? 3 : plen - s - 2;
+      for (let e = 0; ; ) {
+        x = Math.imul(q ^ (q >>> 16), 0x7feb352d);
+        x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+        b = ((x ^ (x >>> 16)) & mask) << 1;
+        u = g[b]! ^ 0x80808080;
+        v = g[b + 1]! ^ 0x80808080;
+        l0 += u & 0x00ff00ff;
+        l1 += (u >>> 8) & 0x00ff00ff;
+        l2 += v & 0x00ff00ff;
+        l3 += (v >>> 8) & 0x00ff00ff;
+        n++;
+        if (++e === top) break;
+        q = Math.imul(q ^ p[s + 2 + e]!, FNV_PRIME);
+      }
     }
     let c: Int32Array;
     let o: number;
@@ -246,6 +264,9 @@ export class ContentClassifier {
     c[o + 3] = l3;
     return slot;
   }
+
+  /** `^word$` of a word being summed (EDGE at both ends). */
+  private readonly padded = new Uint16Array(MAX_WORD + 2);
 
   /** Lanes of a word too long for the cache, its feature count and its wordMix. */
   private readonly spare = new Int32Array(4);

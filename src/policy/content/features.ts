@@ -17,12 +17,12 @@ export const WINDOW_BLOCK = 16;
 /** Most features one word has: the word, its pair, and the 3-, 4- and 5-grams of `^word$`. */
 export const MAX_WORD_FEATURES = 2 + 3 * MAX_WORD;
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
+export const FNV_OFFSET = 0x811c9dc5;
+export const FNV_PRIME = 0x01000193;
 const SEED_WORD = 0x9e3779b1;
 const SEED_PAIR = 0x85ebca77;
 /** Word boundary mark in character n-grams. */
-const EDGE = 1;
+export const EDGE = 1;
 
 function mix(h: number): number {
   h ^= h >>> 16;
