@@ -4,6 +4,7 @@
  * json.dumps does by default), which no re-serialisation would reproduce.
  */
 import http from "node:http";
+import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MODEL, startStack, type Stack } from "../helpers/harness.js";
@@ -84,6 +85,29 @@ policy:
     const expected = Buffer.from(answer("echo bad bytes \ufffd"));
     expect(got.equals(expected)).toBe(true);
     expect(Number(res.headers.get("content-length"))).toBe(expected.length);
+  });
+
+  it("pass through byte for byte over HTTP/2 (h2c) too, with their length", async () => {
+    const session = http2.connect(stack.url);
+    try {
+      const { headers, body } = await new Promise<{ headers: http2.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        const req = session.request({ ":method": "POST", ":path": "/v1/chat/completions", "content-type": "application/json" });
+        let headers: http2.IncomingHttpHeaders = {};
+        const parts: Buffer[] = [];
+        req.on("response", (h) => (headers = h));
+        req.on("data", (d: Buffer) => parts.push(d));
+        req.on("end", () => resolve({ headers, body: Buffer.concat(parts) }));
+        req.on("error", reject);
+        req.end(JSON.stringify({ model: "t", messages: [{ role: "user", content: "över h2" }] }));
+      });
+      expect(headers[":status"]).toBe(200);
+      expect(headers["content-type"]).toBe("application/json");
+      const expected = Buffer.from(answer("echo över h2"));
+      expect(Number(headers["content-length"])).toBe(expected.length);
+      expect(body.equals(expected)).toBe(true);
+    } finally {
+      session.close();
+    }
   });
 
   it("are serialised again, redacted, when a rule changed them", async () => {
