@@ -455,6 +455,8 @@ interface Source {
   /** Per kind, 1 + the index in `lists` of its members (0: not yet known). */
   byKind: Uint16Array;
   lists: (readonly number[])[];
+  /** The single member's Recogniser.decided, when the scanner may take it. */
+  decided: ((text: string, start: number) => number | undefined) | undefined;
 }
 
 interface AnchorGroup {
@@ -553,13 +555,13 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
         ? joined(members, "y")
         : undefined,
     rest: [],
+    // A seek's own decision stands for the pattern as written: not under a prefix or ignoreCase.
+    decided: plain && members.length === 1 && !recognisers[members[0]!]!.possible ? recognisers[members[0]!]!.decided : undefined,
   }));
   const sticky = recognisers.map((r) =>
     r.standalone ? new RegExp(r.pattern, "y" + ci + (r.flags ?? "")) : new RegExp(prefix + r.pattern, "y" + ci),
   );
   const possibles = recognisers.map((r) => (plain ? r.possible : undefined));
-  // A seek's own decisions stand for the pattern as written: not under a prefix or ignoreCase.
-  const decideds = recognisers.map((r) => (plain && r.seek !== undefined ? r.decided : undefined));
   const lookbehind = Math.max(8, ...recognisers.map((r) => r.lookbehind ?? 0));
   // Standalone recognisers may carry flags of their own (u), under which literals fold differently.
   const prefilter =
@@ -628,17 +630,6 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       const i = members[k]!;
       const possible = possibles[i];
       if (possible !== undefined && !possible(text, p)) continue;
-      const known = decideds[i];
-      if (known !== undefined) {
-        const end = known(text, p);
-        if (end !== undefined) {
-          if (end > p && (bEnd === -1 || end > bEnd || (end === bEnd && i < bRec))) {
-            bEnd = end;
-            bRec = i;
-          }
-          continue;
-        }
-      }
       const re = sticky[i]!;
       re.lastIndex = p;
       if (!re.test(text)) continue;
@@ -764,6 +755,19 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       for (let k = 0; k < sources.length; k++) {
         if (oPos[k] !== p) continue;
         const s = sources[k]!;
+        if (s.decided !== undefined) {
+          // What the seek decided there, when it knows (Recogniser.decided): the pattern and the
+          // validator are not run again.
+          const end = s.decided(text, p);
+          if (end !== undefined) {
+            const i = s.members[0]!;
+            if (end > p && (bEnd === -1 || end > bEnd || (end === bEnd && i < bRec))) {
+              bEnd = end;
+              bRec = i;
+            }
+            continue;
+          }
+        }
         if (s.kinds !== undefined) {
           const kind = s.kinds.kindAt(text, p);
           let l = s.byKind[kind]!;
