@@ -3,7 +3,7 @@ import { ContentClassifier, defaultClassifier, guardConversation, STRIDE, verdic
 import { askVerdict, type GuardOutcome } from "./guard-call.js";
 import { blockedMessage } from "./policy-error.js";
 import { replacementFor } from "./redaction.js";
-import { ViewBuilder, type Finding } from "./scan/index.js";
+import { RIGHT_CONTEXT, ViewBuilder, type Finding } from "./scan/index.js";
 
 /**
  * What a rule has seen across every text of one stream. Becomes the rule's governance event at the
@@ -93,7 +93,13 @@ class PiiStage implements TextStage {
     const from = this.done - vb;
     const limit = final ? text.length : scanner.frontier(text, from);
     const found: Finding[] = [];
-    const cursor = scanner.scanUntil(text, from, limit, found);
+    let cursor = scanner.scanUntil(text, from, limit, found);
+    // The tail regexes see what a pattern reads, not what a validator reads after the match: a
+    // finding that ends within RIGHT_CONTEXT of the text so far may still be refused (a phone's
+    // extension "x529084" followed by more digits). It is decided again when more text is in.
+    if (!final) {
+      while (found.length > 0 && found[found.length - 1]!.end > text.length - RIGHT_CONTEXT) cursor = found.pop()!.start;
+    }
     const src = this.src;
     const sb = this.srcBase;
     let out = "";

@@ -173,6 +173,19 @@ describe("stream guard", () => {
     );
   });
 
+  it("a phone's extension that later text refuses is not redacted early (a validator reads past the match)", async () => {
+    // Found by the property above (seed -1618302895): "+943 476 59190x529084" is a phone with an
+    // extension while the text ends there, and not one once more digits follow; the email that the
+    // whole text holds went out raw when the phone had been redacted from a prefix.
+    const text = "+943 476 59190x52908400098527886E0F7030069857D2E4169EE7alice@example.com";
+    const whole = await fullChain.evaluateText(text, "response");
+    expect(whole.redactedText).toBe("+943 476 [REDACTED:EMAIL]");
+    for (const mode of ["buffered", "incremental"] as const) {
+      expect(await outcome(fullChain, [...text], mode)).toBe(whole.redactedText);
+      for (let k = 1; k < text.length; k++) expect(await outcome(fullChain, [text.slice(0, k), text.slice(k)], mode)).toBe(whole.redactedText);
+    }
+  });
+
   it("incremental, full chain: ordinary prose goes out within a word or two of arriving", async () => {
     const answer =
       "Sure! To set up the project, first clone the repository and install the dependencies with npm. Then copy the example " +

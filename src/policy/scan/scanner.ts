@@ -71,6 +71,13 @@ const KEEP_FINDINGS = 1 << 18;
 /** Characters after a match that trailing lookaheads may read (`(?![\w-]|\.\d)` reads two). */
 const LOOKAHEAD_MARGIN = 4;
 
+/**
+ * Characters after a match that a validator may read to decide it (the phone's extension check
+ * reads the character after its last digit), beyond what the pattern's tail regex sees: a finding
+ * ending this close to the end of a text that may still grow is not final yet.
+ */
+export const RIGHT_CONTEXT = LOOKAHEAD_MARGIN;
+
 function regexSeek(re: RegExp): (text: string, from: number) => number {
   return (text, from) => {
     re.lastIndex = from;
