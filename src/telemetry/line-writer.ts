@@ -21,7 +21,8 @@ let exitHooked = false;
  * gives a child: libuv, systemd and Docker hand them over blocking) holds the loop while the write
  * runs, as Node's own console and pino's default (synchronous) destination do; no line is lost. A
  * non-blocking descriptor that is full (EAGAIN) never spins: what is left goes through the thread
- * pool (fs.write) and later lines wait behind it until it is written, then writing is synchronous again.
+ * pool (fs.write) and later lines wait behind it until it is written, then writing is synchronous again;
+ * while they wait, at most `maxPending` characters are held and the rest dropped and counted.
  */
 export class LineWriter {
   /** Lines not yet handed to write(). */
@@ -30,8 +31,18 @@ export class LineWriter {
   /** Bytes being written through the thread pool (after EAGAIN), or undefined. */
   private inFlight: Buffer | undefined;
   private closed = false;
+  /** Lines refused while the backlog was full, reported in one line once it drains. */
+  private dropped = 0;
 
-  constructor(private readonly fd: number) {
+  /**
+   * `maxPending`: characters held while a full descriptor holds lines back. A log reader that
+   * stops reading must not grow the gateway's memory without bound; past this, lines are dropped
+   * and counted, and a line saying how many goes out when the reader catches up.
+   */
+  constructor(
+    private readonly fd: number,
+    private readonly maxPending = 32 * 1024 * 1024,
+  ) {
     open.add(this);
     if (!exitHooked) {
       exitHooked = true;
@@ -46,8 +57,17 @@ export class LineWriter {
     return this.inFlight !== undefined;
   }
 
+  /** Lines dropped since the last report (a full backlog). */
+  get droppedLines(): number {
+    return this.dropped;
+  }
+
   write(line: string): boolean {
     if (this.closed) return false;
+    if (this.inFlight !== undefined && this.pending.length + line.length > this.maxPending) {
+      this.dropped++;
+      return false;
+    }
     this.pending += line;
     if (!this.scheduled && this.inFlight === undefined) {
       this.scheduled = true;
@@ -118,6 +138,11 @@ export class LineWriter {
         return;
       }
       this.inFlight = undefined;
+      if (this.dropped > 0) {
+        // Said after the lines that were kept, so the gap's place in the log shows.
+        this.pending += `{"level":"warn","time":"${new Date().toISOString()}","msg":"log lines dropped: the log reader fell behind","dropped":${this.dropped}}\n`;
+        this.dropped = 0;
+      }
       if (this.pending !== "" && !this.scheduled) {
         this.scheduled = true;
         setImmediate(this.flushTurn);

@@ -80,4 +80,47 @@ describe("LineWriter", () => {
     reader.destroy();
     await new Promise<void>((r) => server.close(() => r()));
   }, 60_000);
+
+  it("drops and counts lines past its backlog bound while the reader is stalled, then says how many", async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
+    const client = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+    await new Promise<void>((r) => client.once("connect", r));
+    const reader = await accepted;
+    reader.pause();
+    const fd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+    const cap = 256 * 1024;
+    const w = new LineWriter(fd, cap);
+    let refused = 0;
+    let accepted_ = 0;
+    for (let t = 0; t < 60; t++) {
+      for (const l of lines(200, 1000)) {
+        if (w.write(`${t}:${l}`)) accepted_++;
+        else refused++;
+      }
+      await turn();
+    }
+    expect(w.backlogged).toBe(true);
+    expect(refused).toBeGreaterThan(0);
+    expect(w.droppedLines).toBe(refused);
+    // What it holds stays under the bound (plus what was already handed to the thread pool).
+    expect((w as unknown as { pending: string }).pending.length).toBeLessThanOrEqual(cap);
+    let text = "";
+    const notice = new Promise<void>((resolve) => {
+      reader.setEncoding("utf8");
+      reader.on("data", (s: string) => {
+        text += s;
+        if (text.includes('"dropped":')) resolve();
+      });
+    });
+    reader.resume();
+    await notice;
+    expect(text).toContain(`"msg":"log lines dropped: the log reader fell behind","dropped":${refused}}`);
+    expect(accepted_).toBeGreaterThan(0);
+    w.end();
+    client.destroy();
+    reader.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }, 60_000);
 });
