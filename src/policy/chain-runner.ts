@@ -144,7 +144,7 @@ interface CrossPiece extends Finding {
   value: number;
 }
 
-function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextSegment[]): Map<number, CrossPiece[]> {
+function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextSegment[], plain: readonly boolean[]): Map<number, CrossPiece[]> {
   const out = new Map<number, CrossPiece[]>();
   const mayCross = crossGuardOf(scanner);
   let nextValue = 0;
@@ -177,9 +177,10 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
       const window = parts.map((p) => segs[p.seg]!.text.slice(p.from, p.to)).join("");
       // A window that is its own normalised view, and whose cut no match can hold (cross-guard.ts):
       // nothing to find. Most boundaries of chat texts (`assistant.` + `Please`) are such.
-      if (cut === 0 || cut === window.length || (isPlainText(window) && !mayCross(window, cut))) continue;
+      const plainWindow = parts.every((p) => plain[p.seg]);
+      if (cut === 0 || cut === window.length || (plainWindow && !mayCross(window, cut))) continue;
       // Only a finding that starts before the boundary can cross it.
-      for (const f of scanSource(scanner, window, false, cut)) {
+      for (const f of scanSource(scanner, window, false, cut, plainWindow)) {
         if (!(f.start < cut && f.end > cut)) continue;
         nextValue++;
         // Cut the finding into the texts it covers.
@@ -239,16 +240,18 @@ function mergeFindings(own: Finding[], extra: Finding[] | undefined): { findings
 }
 
 /** Each text's own findings. */
-function scanTexts(rule: CompiledPiiRule, segs: readonly TextSegment[]): Finding[][] {
-  return segs.map((seg) => scanSource(rule.scanner, seg.text, seg.json));
+function scanTexts(rule: CompiledPiiRule, segs: readonly TextSegment[], plain: readonly boolean[] | undefined): Finding[][] {
+  return segs.map((seg, i) => scanSource(rule.scanner, seg.text, seg.json, undefined, plain?.[i] === true));
 }
 
 function runPii(rule: CompiledPiiRule, segs: TextSegment[], edits: Edit[][][], input: ChainInput, findings: ChainFinding[]): RuleOutcome {
   const counts: Record<string, number> = {};
-  const cross = segs.length > 1 ? crossFindings(rule.scanner, segs) : undefined;
+  // Which texts are their own normalised view, asked once: each is scanned on its own and in the windows around its boundaries.
+  const plain = segs.length > 1 ? segs.map((s) => !s.json && isPlainText(s.text)) : undefined;
+  const cross = plain !== undefined ? crossFindings(rule.scanner, segs, plain) : undefined;
   // A value split over several texts counts once.
   const counted = new Set<string>();
-  const own = scanTexts(rule, segs);
+  const own = scanTexts(rule, segs, plain);
   const extras = cross === undefined ? undefined : crossPieces(cross, own);
   segs.forEach((seg, i) => {
     const extra = extras?.get(i);

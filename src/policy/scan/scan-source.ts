@@ -5,11 +5,12 @@ import type { Finding, Scanner } from "./scanner.js";
  * Every finding in `text`, matched on its normalised view (see normalise.ts) and reported in the
  * text's own offsets, so a replacement covers exactly what was written. `json`: the text is JSON
  * string content and its escapes are decoded for matching. `before`: only findings starting before
- * this offset are wanted (more may be returned).
+ * this offset are wanted (more may be returned). `plain`: the caller has found with isPlainText that
+ * the text is its own view (it asks once for a text it scans twice, on its own and in a window).
  */
-export function scanSource(scanner: Scanner, text: string, json = false, before?: number): Finding[] {
+export function scanSource(scanner: Scanner, text: string, json = false, before?: number, plain = false): Finding[] {
   // The view and its map are done with before this returns: the map's memory is reused.
-  const view = normaliseOnce(text, json);
+  const view = plain ? { text, map: undefined } : normaliseOnce(text, json);
   let found: Finding[];
   if (before !== undefined && view.map === undefined) {
     // The caller needs only findings that start before `before` (the scan is left to right, so
