@@ -6,6 +6,7 @@ import { WordReader } from "../../src/policy/content/content-text.js";
 import { featuresOf } from "../../src/policy/content/features.js";
 import { compilePolicyEngine } from "../../src/policy/index.js";
 import { configWith } from "./helpers.js";
+import { cutText } from "../helpers/cut-text.js";
 
 const ALL = ["violence", "self_harm", "hate", "sexual", "harassment", "illicit", "prompt_injection"] as const;
 const flagged = (text: string) => judgeText(text, ALL, defaultThresholds()).fired;
@@ -34,14 +35,7 @@ describe("content classifier: the text it reads", () => {
           if (pieces.length === 0) r.push("", true);
           return out;
         };
-        const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
-        const pieces: string[] = [];
-        let at = 0;
-        for (const p of points) {
-          pieces.push(text.slice(at, p));
-          at = p;
-        }
-        pieces.push(text.slice(at));
+        const pieces = cutText(text, cuts);
         expect(read(pieces)).toEqual(read([text]));
       }),
       { numRuns: 500 },

@@ -9,6 +9,7 @@ import { foldText } from "../../src/policy/content/content-text.js";
 import { foldText as referenceFoldText } from "./content-reference/content-text.js";
 import { ReferenceClassifier } from "./content-reference/classifier.js";
 import { featuresOf as referenceFeaturesOf } from "./content-reference/features.js";
+import { cutText } from "../helpers/cut-text.js";
 
 /**
  * The content classifier's fast path (word sums cached per model, features hashed from reused
@@ -115,14 +116,7 @@ describe("content classifier: the fast path scores exactly as the reference", ()
     const openB = new Float64Array(8);
     fc.assert(
       fc.property(wordyText, fc.array(fc.nat(400), { maxLength: 12 }), (text, cuts) => {
-        const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
-        const pieces: string[] = [];
-        let at = 0;
-        for (const p of points) {
-          pieces.push(text.slice(at, p));
-          at = p;
-        }
-        pieces.push(text.slice(at));
+        const pieces = cutText(text, cuts);
         fastStream.begin();
         oracle.begin();
         pieces.forEach((piece, i) => {

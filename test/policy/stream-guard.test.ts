@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { Chunk } from "../../src/wire/index.js";
 import { builtinPiiTypes, compilePolicyEngine, PolicyError, type GovernanceEvent } from "../../src/policy/index.js";
 import { configWith } from "./helpers.js";
+import { cutText } from "../helpers/cut-text.js";
 
 const base = { id: "chatcmpl-X", object: "chat.completion.chunk", created: 1, model: "M" };
 const roleChunk = (): Chunk => ({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] });
@@ -38,17 +39,7 @@ const rules = [
 ];
 const engine = compilePolicyEngine(configWith([{ id: "gov", rules }]));
 
-function cut(text: string, cuts: number[]): string[] {
-  const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
-  const out: string[] = [];
-  let at = 0;
-  for (const p of points) {
-    out.push(text.slice(at, p));
-    at = p;
-  }
-  out.push(text.slice(at));
-  return out;
-}
+const cut = cutText;
 
 const fragments = [
   "alice@example.com", "123-45-6789", "4111 1111 1111 1111", "5500-0000-0000-0004", "(415) 555-2671", "+44 20 7946 0958",
