@@ -2,9 +2,10 @@ import { isIPv4 } from "node:net";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { digitLedKinds, seekDigitLed } from "../../src/policy/pii/candidates.js";
-import { builtinPiiTypes, ibanChecksumValid, ibanLengths, isValidCardNumber, isValidSsn, recognisersFor } from "../../src/policy/pii/index.js";
+import { builtinPiiTypes, isValidCardNumber, isValidSsn, recognisersFor } from "../../src/policy/pii/index.js";
 import { compileScanner, type Recogniser } from "../../src/policy/scan/index.js";
 import { phoneReference } from "./phone-reference.js";
+import { ibanReference } from "./pii-reference/iban.js";
 
 // Issue #13: the digit-led recognisers (cards, IBANs, SSNs, NHS numbers, passports, IPv4, phone
 // numbers, postcodes, wallets) are tried at a candidate only when its kind (the digit run there and
@@ -117,20 +118,6 @@ function ipv4Reference(text: string, start: number, end: number): number {
   return isIPv4(text.slice(start, end)) ? end : -1;
 }
 
-function ibanReference(text: string, start: number, end: number): number {
-  const len = ibanLengths[text.slice(start, start + 2).toUpperCase()];
-  if (len === undefined) return -1;
-  let compact = "";
-  let i = start;
-  while (i < end && compact.length < len) {
-    const ch = text[i]!;
-    if (ch !== " " && ch !== "-") compact += ch;
-    i++;
-  }
-  if (compact.length !== len || !ibanChecksumValid(compact.toUpperCase())) return -1;
-  if (i < end && text[i] !== " " && text[i] !== "-") return -1;
-  return i;
-}
 
 const references: Record<string, (text: string, start: number, end: number) => number> = {
   credit_card: cardReference,

@@ -7,6 +7,7 @@ import { compileScanner, type Finding, type Scanner } from "../../src/policy/sca
 import { configWith } from "./helpers.js";
 import { benign } from "./content-corpus.js";
 import { corpus, decoys, score } from "./pii-names-corpus.js";
+import { cutText } from "../helpers/cut-text.js";
 
 const evaluated = ["person", "street_address", "postal_code", "date_of_birth"] as const;
 const scanner = compileScanner(recognisersFor([...evaluated]));
@@ -177,14 +178,7 @@ describe("streaming", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 6 }), fc.array(fc.nat(600), { maxLength: 12 }), async (parts, cuts) => {
         const text = parts.join(" ");
-        const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
-        const chunks: string[] = [];
-        let at = 0;
-        for (const p of points) {
-          chunks.push(text.slice(at, p));
-          at = p;
-        }
-        chunks.push(text.slice(at));
+        const chunks = cutText(text, cuts);
         const whole = await run([text]);
         const pieced = await run(chunks);
         expect(pieced).toEqual(whole);
