@@ -93,13 +93,11 @@ class PiiStage implements TextStage {
     const from = this.done - vb;
     const limit = final ? text.length : scanner.frontier(text, from);
     const found: Finding[] = [];
-    let cursor = scanner.scanUntil(text, from, limit, found);
     // The tail regexes see what a pattern reads, not what a validator reads after the match: a
-    // finding that ends within RIGHT_CONTEXT of the text so far may still be refused (a phone's
-    // extension "x529084" followed by more digits). It is decided again when more text is in.
-    if (!final) {
-      while (found.length > 0 && found[found.length - 1]!.end > text.length - RIGHT_CONTEXT) cursor = found.pop()!.start;
-    }
+    // candidate whose match ends within RIGHT_CONTEXT of the text so far may still be refused (a
+    // phone's extension "x529084" followed by more digits) or accepted. The scan stops there; it is
+    // decided again when more text is in.
+    const cursor = scanner.scanUntil(text, from, limit, found, final ? undefined : text.length - RIGHT_CONTEXT);
     const src = this.src;
     const sb = this.srcBase;
     let out = "";

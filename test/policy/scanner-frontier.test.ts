@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { lexicon } from "../../src/policy/content/builtin-engine.js";
 import { builtinPiiTypes, customRecogniser, recognisersFor } from "../../src/policy/pii/index.js";
-import { compileScanner, type Finding, type Scanner } from "../../src/policy/scan/index.js";
+import { compileScanner, RIGHT_CONTEXT, type Finding, type Scanner } from "../../src/policy/scan/index.js";
 import { tailSource } from "../../src/policy/scan/prefix.js";
 
 const followed = [...recognisersFor(builtinPiiTypes), customRecogniser("ticket", "TCK-[0-9]{4,8}")];
@@ -79,6 +79,45 @@ describe("scanner frontier", () => {
     expect(pii.frontier("You")).toBe(0);
     expect(pii.frontier("Please ask Jane")).toBe(11);
     expect(pii.frontier("Please ask Jane about")).toBe(11);
+  });
+
+  it("a validator that reads past the match is decided only once the characters it reads are in", () => {
+    // Two validators that read the character after the match, each way round: "refuses at the end of
+    // a text, accepts with more" (K123 is a code only when "!" follows) and "accepts at the end,
+    // refuses with more" (Z123 is one unless a digit follows). The tail regexes cannot see this; the
+    // scan's horizon holds both. Built directly: config patterns have no validators.
+    const after = (text: string, end: number) => (end < text.length ? text[end] : undefined);
+    const own = [
+      { type: "bang", pattern: "K[0-9]{3}", maxLength: 4, validate: (t: string, _s: number, e: number) => (after(t, e) === "!" ? e : -1) },
+      { type: "zed", pattern: "Z[0-9]{3}", maxLength: 4, validate: (t: string, _s: number, e: number) => (/[0-9]/.test(after(t, e) ?? "") ? -1 : e) },
+    ];
+    // Alone (the built-ins' own hold-back would cover "K123" here: a capital may begin a name) and
+    // with every built-in.
+    const readers = compileScanner(own);
+    const withBuiltins = compileScanner([...recognisersFor(builtinPiiTypes), ...own]);
+    const parts = ["K123", "!", "Z123", "4", " ", "x", "alice@example.com", "943 476 5919", "1"];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...parts), { minLength: 1, maxLength: 12 }), fc.nat(), (ps, at) => {
+        const text = ps.join("");
+        const k = at % (text.length + 1);
+        const prefix = text.slice(0, k);
+        for (const scanner of [readers, withBuiltins]) {
+          const whole = scanner.scan(text);
+          const found: Finding[] = [];
+          const cursor = scanner.scanUntil(prefix, 0, scanner.frontier(prefix), found, prefix.length - RIGHT_CONTEXT);
+          expect(cursor).toBeLessThanOrEqual(k);
+          expect(found).toEqual(whole.filter((x) => x.start < cursor));
+        }
+      }),
+      { numRuns: 1000 },
+    );
+    // Without the horizon, "K123" at the end of a text is refused and released: the hole it closes.
+    const refused: Finding[] = [];
+    expect(readers.scanUntil("see K123", 0, 8, refused)).toBe(8);
+    expect(refused).toEqual([]);
+    expect(readers.scan("see K123!").map((f) => f.type)).toEqual(["bang"]);
+    const held: Finding[] = [];
+    expect(readers.scanUntil("see K123", 0, 8, held, 8 - RIGHT_CONTEXT)).toBe(4);
   });
 
   it("tail regexes: unsupported constructs are reported, not guessed", () => {

@@ -49,8 +49,14 @@ export interface Scanner {
    * Decides positions from `from` while the next candidate lies before `limit`, pushing findings into
    * `out`. Returns the cursor: every position before it is decided (it may pass `limit` when a finding
    * does). With `limit >= text.length` this is a complete scan.
+   *
+   * `horizon`, for a text that may still grow (pass `text.length - RIGHT_CONTEXT`): a candidate
+   * whose pattern match ends past it is not decided, whatever its validator says now, because a
+   * validator may read up to RIGHT_CONTEXT characters after the match: a phone's extension is one
+   * when the text ends after it and not once more digits follow, and a validator could equally
+   * refuse at the end of a text what it accepts with more. The scan stops at that candidate.
    */
-  scanUntil(text: string, from: number, limit: number, out: Finding[]): number;
+  scanUntil(text: string, from: number, limit: number, out: Finding[], horizon?: number): number;
   /**
    * For a text that may still grow: the first position whose outcome could change once more text
    * arrives. Positions before it are decided exactly as they would be in the complete text.
@@ -464,6 +470,8 @@ interface Source {
   lists: (readonly number[])[];
   /** The single member's Recogniser.decided, when the scanner may take it. */
   decided: ((text: string, start: number) => number | undefined) | undefined;
+  /** The longest match of any member (Recogniser.maxLength). */
+  maxLength: number;
 }
 
 interface AnchorGroup {
@@ -564,6 +572,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     rest: [],
     // A seek's own decision stands for the pattern as written: not under a prefix or ignoreCase.
     decided: plain && members.length === 1 && !recognisers[members[0]!]!.possible ? recognisers[members[0]!]!.decided : undefined,
+    maxLength: Math.max(...members.map((i) => recognisers[i]!.maxLength)),
   }));
   const sticky = recognisers.map((r) =>
     r.standalone ? new RegExp(r.pattern, "y" + ci + (r.flags ?? "")) : new RegExp(prefix + r.pattern, "y" + ci),
@@ -627,6 +636,9 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   // Finding: a text of nothing but findings (every word a lexicon word) allocates nothing per finding.
   let bEnd = -1;
   let bRec = 0;
+  /** Set when a pattern matched at the position being decided ending past the scan's horizon. */
+  let bOpen = false;
+  let horizon = Infinity;
 
   /**
    * Makes the longest valid match at p among `members` from index `from` on the match being
@@ -642,6 +654,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       if (!re.test(text)) continue;
       let end = re.lastIndex;
       if (end <= p) continue;
+      if (end > horizon) bOpen = true;
       const v = recognisers[i]!.validate;
       if (v) end = v(text, p, end);
       if (end > p && (bEnd === -1 || end > bEnd || (end === bEnd && i < bRec))) {
@@ -673,6 +686,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       const k = from + g - 1;
       const i = members[k]!;
       let end = p + m[0].length;
+      if (end > horizon) bOpen = true;
       if (end > p) {
         const v = recognisers[i]!.validate;
         if (v) end = v(text, p, end);
@@ -735,7 +749,8 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   }
 
   /** scanUntil, writing findings into `out` as numbers. */
-  function scanPackedUntil(text: string, from: number, limit: number, out: PackedFindings): number {
+  function scanPackedUntil(text: string, from: number, limit: number, out: PackedFindings, until = Infinity): number {
+    horizon = until;
     // Next candidate of the combined regex, and of each source; each is re-run only once the
     // cursor passes it.
     cPos = combined ? -2 : -1;
@@ -752,9 +767,11 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       }
       if (p === -1 || p >= limit) return Math.max(pos, Math.min(limit, text.length));
       bEnd = -1;
+      bOpen = false;
       if (p === cPos) {
         const i = cMembers[cRank]!;
         if (firstMatch && cEnd > p && !recognisers[i]!.validate) {
+          if (cEnd > horizon) bOpen = true;
           bEnd = cEnd;
           bRec = i;
         } else bestOf(text, p, cMembers, cRank);
@@ -762,11 +779,13 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       for (let k = 0; k < sources.length; k++) {
         if (oPos[k] !== p) continue;
         const s = sources[k]!;
-        if (s.decided !== undefined) {
+        // Near the horizon the memo is not taken: it does not say where a refused match ended.
+        if (s.decided !== undefined && p + s.maxLength <= horizon) {
           // What the seek decided there, when it knows (Recogniser.decided): the pattern and the
           // validator are not run again.
           const end = s.decided(text, p);
           if (end !== undefined) {
+            if (end > horizon) bOpen = true;
             const i = s.members[0]!;
             if (end > p && (bEnd === -1 || end > bEnd || (end === bEnd && i < bRec))) {
               bEnd = end;
@@ -783,6 +802,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
         } else if (s.re) bestOfJoined(text, p, s);
         else bestOf(text, p, s.members, 0);
       }
+      if (bOpen) return p;
       if (bEnd !== -1) {
         out.push(p, bEnd, bRec);
         pos = bEnd;
@@ -796,10 +816,10 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   // KEEP_FINDINGS findings. (scanUntil runs to completion before it can be called again.)
   let kept = new PackedFindings();
   const types = recognisers.map((r) => r.type);
-  function scanUntil(text: string, from: number, limit: number, out: Finding[]): number {
+  function scanUntil(text: string, from: number, limit: number, out: Finding[], until?: number): number {
     const packed = kept;
     packed.length = 0;
-    const cursor = scanPackedUntil(text, from, limit, packed);
+    const cursor = scanPackedUntil(text, from, limit, packed, until);
     const d = packed.data;
     for (let k = 0; k < packed.length; k++) {
       const i = d[k * 3 + 2]!;
