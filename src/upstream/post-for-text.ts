@@ -32,60 +32,97 @@ interface Controller {
  * no body stream, async resource or promise per chunk as `request()` builds them — a non-streamed
  * chat call is the gateway's hottest path. Rejects with undici's errors (the caller maps them) or
  * with a GatewayError for a body too large or too slow.
+ *
+ * The handler speaks undici's direct handler interface (onConnect, onHeaders, onData, onComplete,
+ * onError), which its Client calls as it is. A handler of the newer interface (onRequestStart,
+ * onResponseData, …) is wrapped per request in an adapter and a controller, and the adapter parses
+ * the answer's raw headers and trailers into objects this call never reads (issue #20).
  */
 export function postForText(pool: Dispatcher, post: TextPost, signal: CancelSignal): Promise<TextAnswer> {
   return new Promise((resolve, reject) => {
-    let controller: Controller | undefined;
-    // Cancelled while queued for a connection: applied as soon as undici starts the request.
-    let early: Error | undefined;
-    let settled = false;
-    const onAbort = () => {
-      const reason = signal.reason instanceof Error ? signal.reason : new Error("aborted");
-      if (controller) controller.abort(reason);
-      else early = reason;
-    };
-    const detach = onCancel(signal, onAbort);
-    const settle = (err: unknown, value?: TextAnswer) => {
-      if (settled) return;
-      settled = true;
-      detach();
-      if (err === undefined) resolve(value!);
-      else reject(err);
-    };
-    if (signal.aborted) onAbort();
-    const parts: Buffer[] = [];
-    let size = 0;
-    let status = 0;
+    const handler = new TextHandler(post, signal, resolve, reject);
     try {
       pool.dispatch(
         // undici reads an async iterable body; the option type omits it.
         { method: "POST", path: post.path, headers: post.headers, body: post.body as string | Uint8Array, headersTimeout: post.timeoutMs, bodyTimeout: post.timeoutMs },
-        {
-          onRequestStart(c: Controller) {
-            controller = c;
-            if (early) c.abort(early);
-          },
-          onResponseStart(_c: Controller, statusCode: number) {
-            status = statusCode;
-          },
-          onResponseData(c: Controller, chunk: Buffer) {
-            size += chunk.length;
-            if (size > post.limit) return c.abort(new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", "upstream response is too large"));
-            if (performance.now() > post.deadline)
-              return c.abort(new GatewayError("KT_ERR_UPSTREAM_TIMEOUT", `target '${post.targetId}' did not finish its answer within timeout_seconds`));
-            parts.push(chunk);
-          },
-          onResponseEnd() {
-            const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
-            settle(undefined, { status, text: bytes.toString("utf8"), bytes });
-          },
-          onResponseError(_c: Controller, err: Error) {
-            settle(err);
-          },
-        } as unknown as Dispatcher.DispatchHandler,
+        handler as unknown as Dispatcher.DispatchHandler,
       );
     } catch (err) {
-      settle(err);
+      handler.onError(err as Error);
     }
   });
+}
+
+type Abort = (reason: Error) => void;
+
+/** One call's state: a class, so a call costs one object rather than a closure per callback. */
+class TextHandler {
+  private abort: Abort | undefined;
+  /** Cancelled while queued for a connection: applied as soon as undici starts the request. */
+  private early: Error | undefined;
+  private settled = false;
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+  private status = 0;
+  private readonly detach: () => void;
+
+  constructor(
+    private readonly post: TextPost,
+    private readonly signal: CancelSignal,
+    private readonly resolve: (a: TextAnswer) => void,
+    private readonly reject: (e: unknown) => void,
+  ) {
+    this.detach = onCancel(signal, this.onCancel);
+    if (signal.aborted) this.onCancel();
+  }
+
+  private readonly onCancel = (): void => {
+    const reason = this.signal.reason instanceof Error ? this.signal.reason : new Error("aborted");
+    if (this.abort) this.abort(reason);
+    else this.early = reason;
+  };
+
+  private settle(err: unknown, value?: TextAnswer): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.detach();
+    if (err === undefined) this.resolve(value!);
+    else this.reject(err);
+  }
+
+  onConnect(abort: Abort): void {
+    this.abort = abort;
+    if (this.early) abort(this.early);
+  }
+
+  onHeaders(statusCode: number): boolean {
+    this.status = statusCode;
+    return true;
+  }
+
+  /** True (read on) also after an abort, as undici's adapter for the newer interface answered. */
+  onData(chunk: Buffer): boolean {
+    this.size += chunk.length;
+    const post = this.post;
+    if (this.size > post.limit) {
+      this.abort!(new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", "upstream response is too large"));
+      return true;
+    }
+    if (performance.now() > post.deadline) {
+      this.abort!(new GatewayError("KT_ERR_UPSTREAM_TIMEOUT", `target '${post.targetId}' did not finish its answer within timeout_seconds`));
+      return true;
+    }
+    this.parts.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    const parts = this.parts;
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.size);
+    this.settle(undefined, { status: this.status, text: bytes.toString("utf8"), bytes });
+  }
+
+  onError(err: Error): void {
+    this.settle(err);
+  }
 }
