@@ -21,16 +21,20 @@ export interface Runtime {
   limits: Limiter;
 }
 
-/** The target serving each request, kept beside its summary so the summary stays plain data. */
-const servingOf = new WeakMap<RequestSummary, TargetState>();
-
 /** Per-request attempt budget: the first try plus two failovers. */
 const MAX_ATTEMPTS = 3;
 
 /** A whole answer: parsed, as text, and as the bytes of that text when they were valid UTF-8. */
 type UpstreamAnswer = { body: JsonObject; text: string; bytes?: Uint8Array };
 
-type UpstreamArgs = { body: JsonObject; bytes?: Uint8Array; signal: CancelSignal; traceparent?: string; tracestate?: string };
+type UpstreamArgs = { op: Operation; body: JsonObject; bytes?: Uint8Array; signal: CancelSignal; traceparent?: string; tracestate?: string };
+
+/**
+ * The target serving a request, kept beside its summary (so the summary stays plain data) in a
+ * holder of the request's own rather than a WeakMap keyed by the summary: a WeakMap entry costs an
+ * ephemeron write barrier per request and work for every garbage collection while it lives.
+ */
+type Serving = { state: TargetState | undefined };
 
 /** A large body (src/wire/held-body.ts) is written as JSON by a policy worker, never here. */
 async function withBytes(a: UpstreamArgs): Promise<UpstreamArgs> {
@@ -99,11 +103,12 @@ export class ChatPipeline {
       limits: undefined,
     };
     let admission: Admission | undefined;
+    const serving: Serving = { state: undefined };
     const finish = async (outcome: Outcome, error?: GatewayError): Promise<void> => {
       // Settle before the record is written, so it carries the tokens charged.
       admission?.settle(summary.usage, summary.attempts.length > 0 && error?.status !== 429);
-      const serving = servingOf.get(summary);
-      if (serving) summary.targetHealth = { circuitState: serving.circuit.state, consecutiveFailures: serving.circuit.consecutiveFailures, inFlight: serving.inFlight };
+      const s = serving.state;
+      if (s) summary.targetHealth = { circuitState: s.circuit.state, consecutiveFailures: s.circuit.consecutiveFailures, inFlight: s.inFlight };
       summary.outcome = outcome;
       summary.error = error;
       summary.latencyMs = performance.now() - started;
@@ -150,6 +155,7 @@ export class ChatPipeline {
       const args = (s: TargetState, at: AttemptTrace | undefined): UpstreamArgs => {
         const same = verbatim !== undefined && b.model === s.target.upstreamModel;
         return {
+          op,
           // A shallow copy: only `model` changes, every other field goes upstream verbatim.
           body: same ? upstreamBody : { ...upstreamBody, model: s.target.upstreamModel },
           bytes: same ? verbatim : undefined,
@@ -161,10 +167,10 @@ export class ChatPipeline {
       };
       if (stream) {
         const release = this.streams.acquire(ctx.principal.keyId);
-        const opened = this.streamWithFailover(rt, group, summary, ctx, trace, upstreamSignal, async (s, at) => {
+        const opened = this.streamWithFailover(rt, group, summary, serving, ctx, trace, upstreamSignal, async (s, at) => {
           await held.forTarget(s.target.id);
           const a = args(s, at);
-          return s.client.stream({ ...(heldBodyOf(a.body) ? await withBytes(a) : a), op }).then((upstream) =>
+          return s.client.stream(heldBodyOf(a.body) ? await withBytes(a) : a).then((upstream) =>
             rt.policy.hasResponseRules ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), ctx.signal, gate && (() => gate.abort())) : upstream,
           );
         });
@@ -182,10 +188,11 @@ export class ChatPipeline {
           }),
         };
       }
-      const call = this.callUpstream(rt, group, summary, ctx, trace, upstreamSignal, async (s, at) => {
+      const call = this.callUpstream(rt, group, summary, serving, ctx, trace, upstreamSignal, async (s, at) => {
         await held.forTarget(s.target.id);
         const a = args(s, at);
-        return s.client.jsonText({ ...(heldBodyOf(a.body) ? await withBytes(a) : a), op });
+        // The arguments as they are: no spread copy per call (issue #20).
+        return s.client.jsonText(heldBodyOf(a.body) ? await withBytes(a) : a);
       });
       if (verdict) {
         try {
@@ -231,9 +238,9 @@ export class ChatPipeline {
     return this.observer.refuse?.(refusal);
   }
 
-  private pickNext(rt: Runtime, group: TargetState[], tried: Set<TargetState>, summary: RequestSummary): TargetState {
+  private pickNext(rt: Runtime, group: TargetState[], tried: Set<TargetState>, summary: RequestSummary, serving: Serving): TargetState {
     const s = rt.registry.pick(group, tried, summary.principal.keyId);
-    servingOf.set(summary, s);
+    serving.state = s;
     tried.add(s);
     summary.target = s.target;
     summary.attempts.push(s.target.id);
@@ -249,6 +256,7 @@ export class ChatPipeline {
     rt: Runtime,
     group: TargetState[],
     summary: RequestSummary,
+    serving: Serving,
     ctx: CallContext,
     trace: RequestTrace,
     stop: AbortSignal | undefined,
@@ -256,7 +264,7 @@ export class ChatPipeline {
   ): Promise<UpstreamAnswer> {
     const tried = new Set<TargetState>();
     for (;;) {
-      const s = this.pickNext(rt, group, tried, summary);
+      const s = this.pickNext(rt, group, tried, summary, serving);
       const at = trace.attempt?.(s.target);
       try {
         const answer = await call(s, at);
@@ -280,6 +288,7 @@ export class ChatPipeline {
     rt: Runtime,
     group: TargetState[],
     summary: RequestSummary,
+    serving: Serving,
     ctx: CallContext,
     trace: RequestTrace,
     stop: AbortSignal | undefined,
@@ -287,7 +296,7 @@ export class ChatPipeline {
   ): AsyncGenerator<Chunk> {
     const tried = new Set<TargetState>();
     for (;;) {
-      const s = this.pickNext(rt, group, tried, summary);
+      const s = this.pickNext(rt, group, tried, summary, serving);
       const at = trace.attempt?.(s.target);
       let it: AsyncIterator<Chunk> | undefined;
       let next: IteratorResult<Chunk>;
