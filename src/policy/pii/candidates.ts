@@ -35,8 +35,12 @@ class NextOf {
     // Another pass (or a lone call) starts the searches afresh.
     if (scan === undefined || scan !== this.scan) {
       this.scan = scan;
-      at.fill(-2);
-      base.fill(0);
+      // Plain loops: TypedArray.prototype.fill is a runtime call, dearer than a few stores (this
+      // runs once per scanned text, so a short text paid it as a fixed cost).
+      for (let k = 0; k < at.length; k++) {
+        at[k] = -2;
+        base[k] = 0;
+      }
     }
     let best = -1;
     for (let k = 0; k < at.length; k++) {
@@ -69,9 +73,19 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
+/**
+ * How far ahead the character-by-character look goes before the indexOf searches take over: to the
+ * end of a text when this little of it is left. Ten indexOf calls (six for the secrets' anchors)
+ * cost ~1.6 k instructions of call overhead whatever the length, more than the loop over a chat
+ * message's last hundred characters; for long texts the searches (memchr) stay.
+ */
+function handEnd(text: string, from: number, ahead: number, whole: number): number {
+  return text.length - from <= whole ? text.length : Math.min(text.length, from + ahead);
+}
+
 /** The next digit: looked for by hand a few characters ahead first (in numeric text it is there, and ten indexOf calls cost more). */
 function nextDigit(text: string, from: number, scan: object): number {
-  const end = Math.min(text.length, from + 16);
+  const end = handEnd(text, from, 16, 128);
   for (let i = from; i < end; i++) if (isDigit(text.charCodeAt(i))) return i;
   return end === text.length ? -1 : digits.next(text, end, scan);
 }
@@ -321,7 +335,7 @@ function anchorAt(text: string, i: number): boolean {
  * dense with anchors, `AKIA12 ` or `-----BEGIN ` repeated, it is there, and six indexOf calls cost more).
  */
 function nextAnchor(text: string, from: number, scan: object): number {
-  const end = Math.min(text.length, from + 16);
+  const end = handEnd(text, from, 16, 64);
   for (let i = from; i < end; i++) if (anchorAt(text, i)) return i;
   return end === text.length ? -1 : anchorChars.next(text, end, scan);
 }

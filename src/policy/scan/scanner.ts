@@ -748,13 +748,17 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     return s.lists.length;
   }
 
+  /** Each source's next candidate during a scan (reused: a scan runs to completion before the next begins, as bEnd's use already assumes). */
+  const sourcePos = new Int32Array(sources.length);
+
   /** scanUntil, writing findings into `out` as numbers. */
   function scanPackedUntil(text: string, from: number, limit: number, out: PackedFindings, until = Infinity): number {
     horizon = until;
     // Next candidate of the combined regex, and of each source; each is re-run only once the
     // cursor passes it.
     cPos = combined ? -2 : -1;
-    const oPos = sources.map(() => -2);
+    const oPos = sourcePos;
+    for (let k = 0; k < oPos.length; k++) oPos[k] = -2;
     const scan = {};
     let pos = from;
     for (;;) {
