@@ -5,7 +5,7 @@ import { guardConversation, judgeText, type AskGuard, type ClassifierVerdict, ty
 import type { GovernanceEvent } from "./governance-event.js";
 import { askVerdict } from "./guard-call.js";
 import { blockedMessage, PolicyError } from "./policy-error.js";
-import { crossGuardOf, isPlainText, scanSource, type Finding } from "./scan/index.js";
+import { crossGuardOf, isPlainText, scanRepeated, scanSource, type Finding } from "./scan/index.js";
 import { applyRedactions, mapBack, replacementFor, type Edit } from "./redaction.js";
 
 export interface ChainFinding {
@@ -239,9 +239,28 @@ function mergeFindings(own: Finding[], extra: Finding[] | undefined): { findings
   return { findings: out, added };
 }
 
-/** Each text's own findings. */
-function scanTexts(rule: CompiledPiiRule, segs: readonly TextSegment[], plain: readonly boolean[] | undefined): Finding[][] {
-  return segs.map((seg, i) => scanSource(rule.scanner, seg.text, seg.json, undefined, plain?.[i] === true));
+/**
+ * The index of a request's last message that has a text here (-1: none): the texts of the messages
+ * before it are the conversation so far, sent again on every turn.
+ */
+function lastMessage(segs: readonly TextSegment[]): number {
+  let last = -1;
+  for (const s of segs) if (s.path[0] === "messages" && typeof s.path[1] === "number" && s.path[1] > last) last = s.path[1];
+  return last;
+}
+
+/**
+ * Each text's own findings. In a request, the texts of the messages before the last one (the system
+ * prompt, the earlier turns) are looked up by text first (scan-memo.ts): they come back unchanged
+ * request after request. The last message, new in real traffic, is always scanned.
+ */
+function scanTexts(rule: CompiledPiiRule, segs: readonly TextSegment[], plain: readonly boolean[] | undefined, phase: Phase): Finding[][] {
+  const last = phase === "request" ? lastMessage(segs) : -1;
+  return segs.map((seg, i) => {
+    const p = plain?.[i] === true;
+    const repeated = last > 0 && seg.path[0] === "messages" && typeof seg.path[1] === "number" && seg.path[1] < last;
+    return repeated ? scanRepeated(rule.scanner, seg.text, seg.json, p) : scanSource(rule.scanner, seg.text, seg.json, undefined, p);
+  });
 }
 
 function runPii(rule: CompiledPiiRule, segs: TextSegment[], edits: Edit[][][], input: ChainInput, findings: ChainFinding[]): RuleOutcome {
@@ -251,7 +270,7 @@ function runPii(rule: CompiledPiiRule, segs: TextSegment[], edits: Edit[][][], i
   const cross = plain !== undefined ? crossFindings(rule.scanner, segs, plain) : undefined;
   // A value split over several texts counts once.
   const counted = new Set<string>();
-  const own = scanTexts(rule, segs, plain);
+  const own = scanTexts(rule, segs, plain, input.phase);
   const extras = cross === undefined ? undefined : crossPieces(cross, own);
   segs.forEach((seg, i) => {
     const extra = extras?.get(i);
