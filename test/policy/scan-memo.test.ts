@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { builtinPiiTypes } from "../../src/config/index.js";
 import { compilePolicyEngine } from "../../src/policy/index.js";
 import { compilePiiScanner } from "../../src/policy/compiled-rule.js";
-import { scanRepeated, scanSource } from "../../src/policy/scan/index.js";
+import { memoHolds, scanRepeated, scanSource } from "../../src/policy/scan/index.js";
 import { configWith } from "./helpers.js";
 
 const scanner = compilePiiScanner({ patterns: [...builtinPiiTypes], regions: undefined, obfuscated: undefined });
@@ -43,6 +43,16 @@ describe("findings of repeated texts (scan-memo.ts)", () => {
     }
     first.length = 0;
     expect(scanRepeated(scanner, text, false)).toEqual(want);
+  });
+
+  it("keeps only texts it found nothing in: no detected value outlives its request in the memo", () => {
+    for (const [text, json] of texts) {
+      const found = scanRepeated(scanner, text, json);
+      scanRepeated(scanner, text, json);
+      expect(memoHolds(scanner, text, json), `${text} (json ${json})`).toBe(found.length === 0);
+    }
+    expect(memoHolds(scanner, texts[0]![0], false)).toBe(true);
+    expect(memoHolds(scanner, texts[1]![0], false)).toBe(false);
   });
 
   it("stays exact past its bounds: more texts than it keeps, and a text longer than it keeps", () => {
