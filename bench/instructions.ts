@@ -19,6 +19,11 @@
  * /tmp/perf-PID.map and a second table attributes the instructions to the parts of the chain
  * (gateway folders, npm packages, Node's JS, V8's builtins, GC, JSON). INSTR_KEEP=1 keeps the
  * callgrind files (in INSTR_DIR) for callgrind_annotate.
+ *
+ * INSTR_STREAM=1 counts streams instead: each request is the many-streams bench's stream (12 words
+ * back, one per chunk, an email in the prompt), the gateway's streaming mode incremental, the fake
+ * pacing its chunks INSTR_STREAM_DRIP_MS (20) apart so that each chunk is its own read, as in a
+ * real stream; "per request" is then per stream. INSTR_WARMUP defaults to 1000 then.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -30,9 +35,12 @@ import { envNum } from "./lib/load.js";
 import { cleanEnv, freePort, hasCommand, sleep, startChild, stopAll, waitForHttp200, waitForOutput, type Child } from "./lib/proc.js";
 import { fmt, table } from "./lib/report.js";
 import { startFake } from "./lib/services.js";
+import { STREAM_BODY } from "./lib/streams.js";
 
 const CHAT = "/v1/chat/completions";
 const only = new Set((process.env.INSTR_ONLY ?? "plain,off,full").split(","));
+/** Streams (incremental) rather than single answers. */
+const STREAM = process.env.INSTR_STREAM === "1";
 
 /**
  * Sends `n` chat requests, `conc` at a time over keep-alive connections; returns the wall time and
@@ -48,9 +56,9 @@ async function drive(origin: string, n: number, tolerated = 0.01, conc = 16): Pr
     while (sent < n) {
       sent++;
       try {
-        const r = await pool.request({ method: "POST", path: CHAT, headers: { "content-type": "application/json" }, body: CHAT_BODY });
+        const r = await pool.request({ method: "POST", path: CHAT, headers: { "content-type": "application/json" }, body: STREAM ? STREAM_BODY : CHAT_BODY });
         const text = await r.body.text();
-        if (r.statusCode !== 200 && bad++ === 0) process.stderr.write(`bench/instructions: HTTP ${r.statusCode}: ${text.slice(0, 300)}\n`);
+        if ((r.statusCode !== 200 || (STREAM && !text.endsWith("data: [DONE]\n\n"))) && bad++ === 0) process.stderr.write(`bench/instructions: HTTP ${r.statusCode}: ${text.slice(0, 300)}\n`);
       } catch (e) {
         // A keep-alive connection closed by the server as it was reused: counted, not fatal.
         if (bad++ === 0) process.stderr.write(`bench/instructions: ${(e as Error).message}\n`);
@@ -83,7 +91,7 @@ async function measurePath(label: string, start: () => Promise<{ child: Child; o
   const n = envNum("INSTR_REQUESTS", 400);
   const keep = process.env.INSTR_KEEP === "1";
   try {
-    await drive(origin, envNum("INSTR_WARMUP", 3000), 0.1);
+    await drive(origin, envNum("INSTR_WARMUP", STREAM ? 1000 : 3000), 0.1);
     control(child.pid, "-i", "on");
     await drive(origin, Math.max(100, n >> 1), 0.1);
     control(child.pid, "-d");
@@ -148,7 +156,7 @@ async function main(): Promise<void> {
   const dir = process.env.INSTR_KEEP === "1" ? (process.env.INSTR_DIR ?? tmp) : tmp;
   // Under valgrind the process's timers run late: with the fake's 5 s keep-alive (uvicorn's) an
   // upstream connection could be reused just as the fake closed it (a 502). Idle connections stay.
-  const fake = await startFake({ keepAliveMs: 600_000 });
+  const fake = await startFake({ keepAliveMs: 600_000, chunkDelayMs: STREAM ? envNum("INSTR_STREAM_DRIP_MS", 20) : undefined });
   const rows: Row[] = [];
   try {
     if (only.has("plain")) rows.push(await measurePath("plain Node proxy", () => plainUnder(dir, fake.origin), dir));
@@ -157,7 +165,7 @@ async function main(): Promise<void> {
     for (const p of ["off", "full"] as const) {
       if (!only.has(p)) continue;
       for (const [name, root] of builds) {
-        const cfg = writeGatewayConfig(tmp, `instr-${name.replace(/\W+/g, "-")}-${p}`, { baseUrl: fake.origin + "/v1", policies: p, auditDir: path.join(tmp, `audit-${name.replace(/\W+/g, "-")}-${p}`) });
+        const cfg = writeGatewayConfig(tmp, `instr-${name.replace(/\W+/g, "-")}-${p}`, { baseUrl: fake.origin + "/v1", policies: p, auditDir: path.join(tmp, `audit-${name.replace(/\W+/g, "-")}-${p}`), streaming: STREAM ? "incremental" : undefined });
         rows.push(await measurePath(`${name}, policies ${p}`, () => gatewayUnder(dir, cfg, root), dir));
       }
     }

@@ -27,7 +27,7 @@ const MAX_ATTEMPTS = 3;
 /** A whole answer: parsed, as text, and as the bytes of that text when they were valid UTF-8. */
 type UpstreamAnswer = { body: JsonObject; text: string; bytes?: Uint8Array };
 
-type UpstreamArgs = { op: Operation; body: JsonObject; bytes?: Uint8Array; signal: CancelSignal; traceparent?: string; tracestate?: string };
+type UpstreamArgs = { op: Operation; body: JsonObject; bytes?: Uint8Array; signal: CancelSignal; traceparent?: string; tracestate?: string; keepRaw: boolean };
 
 /**
  * The target serving a request, kept beside its summary (so the summary stays plain data) in a
@@ -163,6 +163,8 @@ export class ChatPipeline {
           signal: upstreamSignal ?? (stream ? ctx.signal : cancel),
           traceparent: at?.traceparent ?? trace.traceparent,
           tracestate: trace.tracestate,
+          // A guard rewrites every chunk: the upstream's text of each is not kept beside it then.
+          keepRaw: !rt.policy.hasResponseRules,
         };
       };
       if (stream) {

@@ -1,11 +1,11 @@
 import { isUtf8 } from "node:buffer";
 import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
-import { keepRawChunk, nextTurn, type CancelSignal, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
+import { type CancelSignal, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 import { abortSignalOf } from "./cancel-signal.js";
 import { ClientPool } from "./client-pool.js";
 import { postForText, type TextAnswer } from "./post-for-text.js";
-import { SseDecoder } from "./sse-decoder.js";
+import { openSseStream } from "./sse-stream.js";
 import { transportError, upstreamStatusError, type AbortCause } from "./upstream-error.js";
 
 export interface UpstreamCall {
@@ -17,6 +17,8 @@ export interface UpstreamCall {
   signal: CancelSignal;
   traceparent?: string;
   tracestate?: string;
+  /** A stream's chunks keep the upstream's JSON text beside them (rawChunkOf) for a relay that sends them unchanged; false when a guard rewrites every chunk anyway. */
+  keepRaw?: boolean;
 }
 
 /**
@@ -159,34 +161,28 @@ export class UpstreamClient {
   async stream(call: UpstreamCall): Promise<AsyncIterable<Chunk>> {
     const t = this.target;
     const { total, signal } = this.bounded(call.signal);
-    let res;
+    const cause = () => abortCause(call.signal, undefined, total);
+    let sent;
     try {
-      const sent = requestBody(call, this.requestHeaders(call, "text/event-stream"));
-      res = await this.pool.request({
-        method: "POST",
+      sent = requestBody(call, this.requestHeaders(call, "text/event-stream"));
+    } catch (err) {
+      throw transportError(err, t.id, cause());
+    }
+    return openSseStream(
+      this.pool,
+      {
         path: this.path(call.op),
         headers: sent.headers,
-        // undici reads an async iterable body (its dispatch takes one); request()'s type omits it.
-        body: sent.body as string | Uint8Array,
-        signal,
-        headersTimeout: t.timeoutSeconds * 1000,
-        bodyTimeout: t.idleTimeoutSeconds * 1000,
-      });
-    } catch (err) {
-      throw transportError(err, t.id, abortCause(call.signal, undefined, total));
-    }
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      const text = await readText(res.body, MAX_UPSTREAM_BODY).catch(() => "");
-      throw upstreamStatusError(res.statusCode, text, this.target.id);
-    }
-    const contentType = String(res.headers["content-type"] ?? "");
-    if (!contentType.startsWith("text/event-stream")) {
-      const text = await readText(res.body, MAX_UPSTREAM_BODY).catch(() => "");
-      // Some servers answer an error as JSON under 200; anything else is a protocol fault.
-      const asError = upstreamStatusError(500, text, this.target.id);
-      throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${this.target.id}' did not stream (content-type ${contentType || "none"}): ${asError.message}`);
-    }
-    return decodeChunks(res.body, this.target.id, () => abortCause(call.signal, undefined, total));
+        body: sent.body,
+        headersTimeoutMs: t.timeoutSeconds * 1000,
+        bodyTimeoutMs: t.idleTimeoutSeconds * 1000,
+        limit: MAX_UPSTREAM_BODY,
+        targetId: t.id,
+        keepRaw: call.keepRaw !== false,
+      },
+      signal,
+      cause,
+    );
   }
 
   /** GET {base_url}/models, for health probes. */
@@ -257,76 +253,3 @@ function readText(body: BodyStream, limit: number, deadline = Infinity, targetId
   });
 }
 
-async function* decodeChunks(body: BodyStream, targetId: string, cause: () => AbortCause): AsyncGenerator<Chunk> {
-  const decoder = new SseDecoder();
-  let done = false;
-  try {
-    // Leaving the loop at [DONE] must not destroy the body: the chunked terminator usually comes
-    // in a later read, and a body destroyed before it costs the pooled connection (every stream
-    // would then open a new one, paying a TCP handshake before its first token).
-    for await (const bytes of body.iterator({ destroyOnReturn: false })) {
-      // Under load the chunk's work (decode, guard, relay) waits for its slice of a loop turn, so
-      // the loop keeps accepting connections (src/wire/loop-turns.ts); otherwise it runs at once.
-      const turn = nextTurn();
-      if (turn) await turn;
-      for (const ev of decoder.push(bytes)) {
-        if (done) continue;
-        if (ev.data === "[DONE]") {
-          done = true;
-          continue;
-        }
-        const chunk = parseChunk(ev.data, ev.event, targetId);
-        // Relayed as it came when nothing changes it (the shim's relay, rawChunkOf).
-        keepRawChunk(chunk, ev.data);
-        yield chunk;
-      }
-      if (done) break;
-    }
-    if (!done) for (const ev of decoder.end()) if (ev.data === "[DONE]") done = true;
-  } catch (err) {
-    if (err instanceof GatewayError) throw err;
-    throw transportError(err, targetId, cause());
-  } finally {
-    // Leaving early (client gone, policy block) must release the upstream socket at once. The
-    // iterator no longer listens for errors, and the abort error a destroy emits concerns no one.
-    if (!done) {
-      body.on("error", ignore);
-      body.destroy?.();
-    } else if (!body.readableEnded) drainAfterDone(body);
-  }
-  if (!done) throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${targetId}' ended the stream without [DONE]`);
-}
-
-function ignore(): void {}
-
-/** How long a body may go on after [DONE] before its connection is given up instead of reused. */
-const AFTER_DONE_MS = 1000;
-
-/** Reads what follows [DONE] (normally just the end of the response) so the connection goes back to the pool. */
-function drainAfterDone(body: BodyStream): void {
-  const timer = setTimeout(() => body.destroy?.(), AFTER_DONE_MS);
-  timer.unref();
-  const stop = () => clearTimeout(timer);
-  body.once("end", stop);
-  body.once("close", stop);
-  // Errors after [DONE] do not concern the client, whose stream is complete.
-  body.on("error", stop);
-  body.resume();
-}
-
-function parseChunk(data: string, event: string | undefined, targetId: string): Chunk {
-  let obj: any;
-  try {
-    obj = JSON.parse(data);
-  } catch {
-    throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${targetId}' sent a stream event that is not JSON`);
-  }
-  if (!obj || typeof obj !== "object" || Array.isArray(obj))
-    throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${targetId}' sent a stream event that is not a JSON object`);
-  if (obj.error !== undefined || event === "error") {
-    const e = obj.error && typeof obj.error === "object" ? obj.error : obj;
-    const msg = typeof e.message === "string" ? e.message : "upstream error";
-    throw new GatewayError("KT_ERR_UPSTREAM_FAILED", `target '${targetId}' failed mid-stream: ${msg}`);
-  }
-  return obj as Chunk;
-}

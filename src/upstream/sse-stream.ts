@@ -1,0 +1,301 @@
+import type { Dispatcher } from "undici";
+import { GatewayError } from "../errors/index.js";
+import { keepRawChunk, nextTurn, type CancelSignal, type Chunk } from "../wire/index.js";
+import { onCancel } from "./cancel-signal.js";
+import { SseDecoder } from "./sse-decoder.js";
+import { transportError, upstreamStatusError, type AbortCause } from "./upstream-error.js";
+
+export interface SsePost {
+  path: string;
+  headers: Record<string, string>;
+  body: string | Uint8Array | AsyncIterable<Uint8Array>;
+  /** undici's header timer and its between-reads body timer, ms. */
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  /** Largest error body read (an answer that is not a stream). */
+  limit: number;
+  targetId: string;
+  /** Keep each chunk's JSON as the upstream wrote it beside the chunk (keepRawChunk), for a relay that sends unchanged chunks as they came. */
+  keepRaw: boolean;
+}
+
+interface Controller {
+  abort(reason: Error): void;
+  pause(): void;
+  resume(): void;
+  readonly paused: boolean;
+}
+
+/** Chunks decoded ahead of the consumer before the upstream read pauses (TCP backpressure), and where it resumes. */
+const HIGH_WATER = 64;
+const LOW_WATER = 16;
+
+/** How long a body may go on after [DONE] before its connection is given up instead of reused. */
+const AFTER_DONE_MS = 1000;
+
+type Waiter = { resolve: (r: IteratorResult<Chunk>) => void; reject: (e: unknown) => void };
+
+/**
+ * One streamed call as an async iterator of parsed chunks, fed by undici's dispatcher through a
+ * plain handler: the bytes of each read are decoded (SSE, then JSON) as they come and queued for
+ * the consumer. `request()` would wrap the body in a Readable with its async iterator — a stream,
+ * a state machine and several promises per read, ~10% of the gateway's main thread with a
+ * thousand incremental streams open. Resolves once the upstream has answered with its headers, so
+ * a failure before the first byte (refused, timeout, an HTTP error, an answer that is not a
+ * stream) is a rejected promise, not a broken stream.
+ *
+ * Each wake of a waiting consumer asks `nextTurn()` first (src/wire/loop-turns.ts): under load a
+ * chunk's work (guard, relay) waits for its slice of a loop turn, so the loop keeps accepting.
+ */
+export function openSseStream(pool: Dispatcher, post: SsePost, signal: CancelSignal, cause: () => AbortCause): Promise<AsyncIterableIterator<Chunk>> {
+  return new Promise((resolve, reject) => {
+    const s = new SseStream(post, signal, cause, resolve, reject);
+    try {
+      pool.dispatch(
+        // undici reads an async iterable body; the option type omits it.
+        { method: "POST", path: post.path, headers: post.headers, body: post.body as string | Uint8Array, headersTimeout: post.headersTimeoutMs, bodyTimeout: post.bodyTimeoutMs },
+        s as unknown as Dispatcher.DispatchHandler,
+      );
+    } catch (err) {
+      s.onResponseError(undefined, err as Error);
+    }
+  });
+}
+
+class SseStream implements AsyncIterableIterator<Chunk> {
+  private controller: Controller | undefined;
+  /** Cancelled while queued for a connection: applied as soon as undici starts the request. */
+  private early: Error | undefined;
+  private readonly detach: () => void;
+  /** Until the headers: the open promise's ends. */
+  private opening: { resolve: (it: AsyncIterableIterator<Chunk>) => void; reject: (e: unknown) => void } | undefined;
+  /** An answer that is not a stream: its status and content type, its body collected for the error. */
+  private refused: { status: number; contentType: string; parts: Buffer[]; size: number } | undefined;
+  private readonly decoder = new SseDecoder();
+  private queue: Chunk[] = [];
+  private head = 0;
+  private waiters: Waiter[] = [];
+  /** [DONE] seen: what follows is not read for the consumer. */
+  private done = false;
+  /** The response ended (or failed) on undici's side. */
+  private ended = false;
+  /** The consumer left, or was told the end. */
+  private closed = false;
+  /** The end to give the consumer after the queue: an error, else the end of the iteration. */
+  private failure: unknown;
+  private linger: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly post: SsePost,
+    private readonly signal: CancelSignal,
+    private readonly cause: () => AbortCause,
+    resolve: (it: AsyncIterableIterator<Chunk>) => void,
+    reject: (e: unknown) => void,
+  ) {
+    this.opening = { resolve, reject };
+    this.detach = onCancel(signal, () => this.cancel());
+    if (signal.aborted) this.cancel();
+  }
+
+  private cancel(): void {
+    const reason = this.signal.reason instanceof Error ? this.signal.reason : new Error("aborted");
+    if (this.controller) this.controller.abort(reason);
+    else this.early = reason;
+  }
+
+  // undici's handler (the controller API).
+
+  onRequestStart(c: Controller): void {
+    this.controller = c;
+    if (this.early) c.abort(this.early);
+  }
+
+  onResponseStart(_c: Controller, status: number, headers: Record<string, string | string[] | undefined>): void {
+    const contentType = String(headers["content-type"] ?? "");
+    if (status < 200 || status >= 300 || !contentType.startsWith("text/event-stream")) {
+      this.refused = { status, contentType, parts: [], size: 0 };
+      return;
+    }
+    const o = this.opening!;
+    this.opening = undefined;
+    o.resolve(this);
+  }
+
+  onResponseData(c: Controller, bytes: Buffer): void {
+    const r = this.refused;
+    if (r) {
+      r.size += bytes.length;
+      // Too large to be an error body: read as none (as the text of a failed read is).
+      if (r.size > this.post.limit) {
+        r.parts.length = 0;
+        c.abort(new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", "upstream response is too large"));
+      } else r.parts.push(bytes);
+      return;
+    }
+    if (this.done || this.closed) return;
+    let events;
+    try {
+      events = this.decoder.push(bytes);
+      for (const ev of events) {
+        if (ev.data === "[DONE]") {
+          this.done = true;
+          break;
+        }
+        const chunk = parseChunk(ev.data, ev.event, this.post.targetId);
+        // Relayed as it came when nothing changes it (the shim's relay, rawChunkOf).
+        if (this.post.keepRaw) keepRawChunk(chunk, ev.data);
+        this.queue.push(chunk);
+      }
+    } catch (err) {
+      // A malformed event: what came before it goes out, then the error; the upstream is dropped.
+      this.failure = err;
+      this.ended = true;
+      this.detach();
+      c.abort(err as Error);
+      this.wake();
+      return;
+    }
+    if (this.queue.length - this.head >= HIGH_WATER) c.pause();
+    this.wake();
+  }
+
+  onResponseEnd(): void {
+    if (this.refused) return this.refuse("");
+    this.endBody();
+    if (!this.done) {
+      for (const ev of this.decoder.end()) if (ev.data === "[DONE]") this.done = true;
+      if (!this.done && this.failure === undefined) this.failure = new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${this.post.targetId}' ended the stream without [DONE]`);
+    }
+    this.wake();
+  }
+
+  onResponseError(_c: Controller | undefined, err: Error): void {
+    if (this.opening) {
+      if (this.refused) return this.refuse(err);
+      this.detach();
+      const o = this.opening;
+      this.opening = undefined;
+      o.reject(err instanceof GatewayError ? err : transportError(err, this.post.targetId, this.cause()));
+      return;
+    }
+    const after = this.done || this.ended;
+    this.endBody();
+    // After [DONE] (the consumer has the whole answer) or a failure already decided, errors concern no one.
+    if (after) return;
+    this.failure = err instanceof GatewayError ? err : transportError(err, this.post.targetId, this.cause());
+    this.wake();
+  }
+
+  /** The open promise's rejection for an answer that is not a stream (its body read, or failed with `failed`). */
+  private refuse(failed: string | Error): void {
+    this.detach();
+    const r = this.refused!;
+    const text = typeof failed === "string" && r.parts.length > 0 ? Buffer.concat(r.parts, r.size).toString("utf8") : "";
+    const o = this.opening!;
+    this.opening = undefined;
+    if (r.status < 200 || r.status >= 300) return o.reject(upstreamStatusError(r.status, text, this.post.targetId));
+    // Some servers answer an error as JSON under 200; anything else is a protocol fault.
+    const asError = upstreamStatusError(500, text, this.post.targetId);
+    o.reject(new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${this.post.targetId}' did not stream (content-type ${r.contentType || "none"}): ${asError.message}`));
+  }
+
+  private endBody(): void {
+    this.ended = true;
+    this.detach();
+    if (this.linger) clearTimeout(this.linger);
+  }
+
+  /** Hands what is ready to a waiting consumer, after the loop-turn check. */
+  private wake(): void {
+    if (this.waiters.length === 0 || !this.ready()) return;
+    const turn = nextTurn();
+    if (turn) void turn.then(() => this.deliver());
+    else this.deliver();
+  }
+
+  private ready(): boolean {
+    return this.head < this.queue.length || this.done || this.ended;
+  }
+
+  private deliver(): void {
+    while (this.waiters.length > 0 && this.ready()) {
+      const w = this.waiters.shift()!;
+      this.take().then(w.resolve, w.reject);
+    }
+  }
+
+  /** The next result when one is ready (the caller checked). */
+  private take(): Promise<IteratorResult<Chunk>> {
+    if (this.head < this.queue.length) {
+      const value = this.queue[this.head]!;
+      this.queue[this.head++] = undefined as unknown as Chunk;
+      if (this.head === this.queue.length) {
+        this.queue.length = 0;
+        this.head = 0;
+      }
+      if (this.controller?.paused && this.queue.length - this.head <= LOW_WATER) this.controller.resume();
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.failure !== undefined) {
+      const f = this.failure;
+      this.failure = undefined;
+      this.close();
+      return Promise.reject(f);
+    }
+    this.close();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  next(): Promise<IteratorResult<Chunk>> {
+    if (this.closed && this.head >= this.queue.length) return Promise.resolve({ value: undefined, done: true });
+    if (this.waiters.length === 0 && this.ready()) return this.take();
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** The consumer is done with the stream (its end, or it left early). */
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    this.head = 0;
+    if (this.ended) return;
+    if (this.done) {
+      // The chunked terminator usually follows [DONE] in a later read: the connection goes back to
+      // the pool once it is in; a body that goes on past AFTER_DONE_MS is given up.
+      this.linger = setTimeout(() => this.controller?.abort(new Error("upstream went on after [DONE]")), AFTER_DONE_MS);
+      this.linger.unref();
+      return;
+    }
+    // Left early (client gone, policy block): the upstream socket is released at once.
+    this.ended = true;
+    this.detach();
+    this.controller?.abort(new Error("the stream's consumer left"));
+  }
+
+  return(): Promise<IteratorResult<Chunk>> {
+    this.close();
+    for (const w of this.waiters.splice(0)) w.resolve({ value: undefined, done: true });
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Chunk> {
+    return this;
+  }
+}
+
+export function parseChunk(data: string, event: string | undefined, targetId: string): Chunk {
+  let obj: any;
+  try {
+    obj = JSON.parse(data);
+  } catch {
+    throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${targetId}' sent a stream event that is not JSON`);
+  }
+  if (!obj || typeof obj !== "object" || Array.isArray(obj))
+    throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${targetId}' sent a stream event that is not a JSON object`);
+  if (obj.error !== undefined || event === "error") {
+    const e = obj.error && typeof obj.error === "object" ? obj.error : obj;
+    const msg = typeof e.message === "string" ? e.message : "upstream error";
+    throw new GatewayError("KT_ERR_UPSTREAM_FAILED", `target '${targetId}' failed mid-stream: ${msg}`);
+  }
+  return obj as Chunk;
+}
