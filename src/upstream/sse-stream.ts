@@ -33,6 +33,9 @@ const LOW_WATER = 16;
 /** How long a body may go on after [DONE] before its connection is given up instead of reused. */
 const AFTER_DONE_MS = 1000;
 
+const FAILED = Symbol("failed");
+const DONE: IteratorResult<Chunk> = Object.freeze({ value: undefined, done: true });
+
 type Waiter = { resolve: (r: IteratorResult<Chunk>) => void; reject: (e: unknown) => void };
 
 /**
@@ -220,12 +223,15 @@ class SseStream implements AsyncIterableIterator<Chunk> {
   private deliver(): void {
     while (this.waiters.length > 0 && this.ready()) {
       const w = this.waiters.shift()!;
-      this.take().then(w.resolve, w.reject);
+      // Settled with the result itself: no promise in between.
+      const r = this.take();
+      if (r === FAILED) w.reject(this.taken());
+      else w.resolve(r);
     }
   }
 
-  /** The next result when one is ready (the caller checked). */
-  private take(): Promise<IteratorResult<Chunk>> {
+  /** The next result when one is ready (the caller checked); FAILED: the failure is next (taken()). */
+  private take(): IteratorResult<Chunk> | typeof FAILED {
     if (this.head < this.queue.length) {
       const value = this.queue[this.head]!;
       this.queue[this.head++] = undefined as unknown as Chunk;
@@ -234,21 +240,27 @@ class SseStream implements AsyncIterableIterator<Chunk> {
         this.head = 0;
       }
       if (this.controller?.paused && this.queue.length - this.head <= LOW_WATER) this.controller.resume();
-      return Promise.resolve({ value, done: false });
+      return { value, done: false };
     }
-    if (this.failure !== undefined) {
-      const f = this.failure;
-      this.failure = undefined;
-      this.close();
-      return Promise.reject(f);
-    }
+    if (this.failure !== undefined) return FAILED;
     this.close();
-    return Promise.resolve({ value: undefined, done: true });
+    return DONE;
+  }
+
+  /** The failure take() announced, handed over once. */
+  private taken(): unknown {
+    const f = this.failure;
+    this.failure = undefined;
+    this.close();
+    return f;
   }
 
   next(): Promise<IteratorResult<Chunk>> {
-    if (this.closed && this.head >= this.queue.length) return Promise.resolve({ value: undefined, done: true });
-    if (this.waiters.length === 0 && this.ready()) return this.take();
+    if (this.closed && this.head >= this.queue.length) return Promise.resolve(DONE);
+    if (this.waiters.length === 0 && this.ready()) {
+      const r = this.take();
+      return r === FAILED ? Promise.reject(this.taken()) : Promise.resolve(r);
+    }
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
@@ -274,8 +286,8 @@ class SseStream implements AsyncIterableIterator<Chunk> {
 
   return(): Promise<IteratorResult<Chunk>> {
     this.close();
-    for (const w of this.waiters.splice(0)) w.resolve({ value: undefined, done: true });
-    return Promise.resolve({ value: undefined, done: true });
+    for (const w of this.waiters.splice(0)) w.resolve(DONE);
+    return Promise.resolve(DONE);
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<Chunk> {
