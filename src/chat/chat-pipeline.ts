@@ -286,7 +286,7 @@ export class ChatPipeline {
    * Streams from one target; while no chunk has been handed on (headers not yet sent to the
    * client, or a buffered guard still collecting), a target fault moves on to the next target.
    */
-  private async *streamWithFailover(
+  private streamWithFailover(
     rt: Runtime,
     group: TargetState[],
     summary: RequestSummary,
@@ -295,16 +295,29 @@ export class ChatPipeline {
     trace: RequestTrace,
     stop: AbortSignal | undefined,
     open: (s: TargetState, at: AttemptTrace | undefined) => Promise<AsyncIterable<Chunk>>,
-  ): AsyncGenerator<Chunk> {
+  ): AsyncIterableIterator<Chunk> {
+    return new FailoverStream(rt, summary, () => this.openFirst(rt, group, summary, serving, ctx, trace, stop, open));
+  }
+
+  /** The first target that answers with a first chunk (or its end), failing over on a target fault. */
+  private async openFirst(
+    rt: Runtime,
+    group: TargetState[],
+    summary: RequestSummary,
+    serving: Serving,
+    ctx: CallContext,
+    trace: RequestTrace,
+    stop: AbortSignal | undefined,
+    open: (s: TargetState, at: AttemptTrace | undefined) => Promise<AsyncIterable<Chunk>>,
+  ): Promise<Attempt> {
     const tried = new Set<TargetState>();
     for (;;) {
       const s = this.pickNext(rt, group, tried, summary, serving);
       const at = trace.attempt?.(s.target);
       let it: AsyncIterator<Chunk> | undefined;
-      let next: IteratorResult<Chunk>;
       try {
         it = (await open(s, at))[Symbol.asyncIterator]();
-        next = await it.next();
+        return { s, at, it, first: await it.next() };
       } catch (err) {
         const e = scrubbed(rt, toGatewayError(err));
         rt.registry.report(s, e, summary.principal.keyId);
@@ -313,32 +326,96 @@ export class ChatPipeline {
         if (this.mayRetry(rt, group, tried, e, ctx, stop)) continue;
         throw e;
       }
-      let finished = false;
-      try {
-        while (!next.done) {
-          yield next.value;
-          next = await it.next();
-        }
-        finished = true;
-        rt.registry.report(s, undefined, summary.principal.keyId);
-        at?.end(undefined, summary);
-      } catch (err) {
-        finished = true;
-        const e = err instanceof PolicyError ? err : scrubbed(rt, toGatewayError(err));
-        rt.registry.report(s, toGatewayError(e), summary.principal.keyId);
-        at?.end(toGatewayError(e), summary);
-        throw e;
-      } finally {
-        // The consumer left early: release the upstream stream now.
-        if (!finished) {
-          const e = new GatewayError("KT_ERR_CANCELLED", "the client cancelled the stream");
-          rt.registry.report(s, e, summary.principal.keyId);
-          at?.end(e, summary);
-          await it.return?.().catch(() => {});
-        }
-      }
-      return;
     }
+  }
+}
+
+/** The target a stream is read from, its attempt's trace, and its first read. */
+type Attempt = { s: TargetState; at: AttemptTrace | undefined; it: AsyncIterator<Chunk>; first: IteratorResult<Chunk> };
+
+const DONE: IteratorResult<Chunk> = Object.freeze({ value: undefined, done: true });
+
+/**
+ * A stream from the target openFirst found: its chunks passed on, its end (or fault, or the
+ * consumer leaving) reported to the registry and the attempt's trace once. A plain async iterator,
+ * one promise per chunk: as an async generator each chunk cost a generator step and its promises.
+ */
+class FailoverStream implements AsyncIterableIterator<Chunk> {
+  private attempt: Attempt | undefined;
+  private finished = false;
+  /** The consumer left while the first target was being found. */
+  private left = false;
+  private readonly onNext = (r: IteratorResult<Chunk>): IteratorResult<Chunk> => this.passed(r);
+  private readonly onError = (err: unknown): never => this.failed(err);
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly summary: RequestSummary,
+    private readonly opener: () => Promise<Attempt>,
+  ) {}
+
+  next(): Promise<IteratorResult<Chunk>> {
+    if (this.finished) return Promise.resolve(DONE);
+    const a = this.attempt;
+    if (a === undefined) return this.start();
+    return a.it.next().then(this.onNext, this.onError);
+  }
+
+  private async start(): Promise<IteratorResult<Chunk>> {
+    let a: Attempt;
+    try {
+      a = await this.opener();
+    } catch (err) {
+      // No target answered: the stream ends with that error, once.
+      this.finished = true;
+      throw err;
+    }
+    this.attempt = a;
+    if (this.left) {
+      await this.return();
+      return DONE;
+    }
+    return this.passed(a.first);
+  }
+
+  private passed(r: IteratorResult<Chunk>): IteratorResult<Chunk> {
+    if (r.done) {
+      this.finished = true;
+      const a = this.attempt!;
+      this.rt.registry.report(a.s, undefined, this.summary.principal.keyId);
+      a.at?.end(undefined, this.summary);
+    }
+    return r;
+  }
+
+  private failed(err: unknown): never {
+    this.finished = true;
+    const a = this.attempt!;
+    const e = err instanceof PolicyError ? err : scrubbed(this.rt, toGatewayError(err));
+    this.rt.registry.report(a.s, toGatewayError(e), this.summary.principal.keyId);
+    a.at?.end(toGatewayError(e), this.summary);
+    throw e;
+  }
+
+  /** The consumer left early: the upstream stream is released now. */
+  async return(): Promise<IteratorResult<Chunk>> {
+    const a = this.attempt;
+    if (a === undefined) {
+      this.left = true;
+      return DONE;
+    }
+    if (!this.finished) {
+      this.finished = true;
+      const e = new GatewayError("KT_ERR_CANCELLED", "the client cancelled the stream");
+      this.rt.registry.report(a.s, e, this.summary.principal.keyId);
+      a.at?.end(e, this.summary);
+      await a.it.return?.().catch(() => {});
+    }
+    return DONE;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Chunk> {
+    return this;
   }
 }
 
@@ -493,7 +570,7 @@ function isUsageOnly(chunk: Chunk): boolean {
   return Array.isArray(chunk.choices) && chunk.choices.length === 0 && chunk.usage !== undefined && chunk.usage !== null;
 }
 
-async function* observeStream(
+function observeStream(
   chunks: AsyncIterable<Chunk>,
   summary: RequestSummary,
   started: number,
@@ -502,31 +579,81 @@ async function* observeStream(
   counter: Admission | undefined,
   stripUsage: boolean,
   finish: (o: Outcome, e?: GatewayError) => Promise<void>,
-): AsyncGenerator<Chunk> {
-  let ended = false;
-  try {
-    for await (const chunk of chunks) {
-      if (summary.firstChunkMs === undefined) {
-        summary.firstChunkMs = performance.now() - started;
-        trace.firstChunk?.();
-      }
-      noteResponse(summary, chunk);
-      counter?.noteChunk(chunk);
-      if (stripUsage && isUsageOnly(chunk)) continue;
-      yield chunk;
+): AsyncIterableIterator<Chunk> {
+  return new ObservedStream(chunks[Symbol.asyncIterator](), summary, started, signal, trace, counter, stripUsage, finish);
+}
+
+/**
+ * A stream's chunks noted into its summary (first chunk, model, usage, finish reasons; the token
+ * counter), and the request finished once: at the end (before the end reaches the client, so a
+ * saturated audit log holds the stream back), at a fault, or when the consumer leaves. A plain
+ * async iterator: one promise per chunk, not a generator step.
+ */
+class ObservedStream implements AsyncIterableIterator<Chunk> {
+  private ended = false;
+  private readonly onNext = (r: IteratorResult<Chunk>): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> => this.noted(r);
+  private readonly onError = (err: unknown): Promise<never> => this.failed(err);
+
+  constructor(
+    private readonly it: AsyncIterator<Chunk>,
+    private readonly summary: RequestSummary,
+    private readonly started: number,
+    private readonly signal: AbortSignal,
+    private readonly trace: RequestTrace,
+    private readonly counter: Admission | undefined,
+    private readonly stripUsage: boolean,
+    private readonly finish: (o: Outcome, e?: GatewayError) => Promise<void>,
+  ) {}
+
+  next(): Promise<IteratorResult<Chunk>> {
+    if (this.ended) return Promise.resolve(DONE);
+    return this.it.next().then(this.onNext, this.onError);
+  }
+
+  private noted(r: IteratorResult<Chunk>): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> {
+    if (r.done) {
+      this.ended = true;
+      return this.finish("ok").then(
+        () => DONE,
+        (err) => {
+          throw toGatewayError(err);
+        },
+      );
     }
-    ended = true;
-    // Before the stream's end reaches the client, so a saturated audit log holds the stream back.
-    await finish("ok");
-  } catch (err) {
+    const chunk = r.value;
+    const summary = this.summary;
+    if (summary.firstChunkMs === undefined) {
+      summary.firstChunkMs = performance.now() - this.started;
+      this.trace.firstChunk?.();
+    }
+    noteResponse(summary, chunk);
+    this.counter?.noteChunk(chunk);
+    if (this.stripUsage && isUsageOnly(chunk)) return this.next();
+    return r;
+  }
+
+  private async failed(err: unknown): Promise<never> {
     const e = toGatewayError(err);
-    if (!ended) {
-      ended = true;
-      await finish(outcomeOf(e, signal), e).catch(() => {});
+    if (!this.ended) {
+      this.ended = true;
+      await this.finish(outcomeOf(e, this.signal), e).catch(() => {});
     }
     throw e;
-  } finally {
-    // The consumer stopped early (client went away): the upstream was released by the iterator's return().
-    if (!ended) void finish("cancelled", new GatewayError("KT_ERR_CANCELLED", "the client cancelled the stream")).catch(() => {});
+  }
+
+  /** The consumer stopped early (client went away): the upstream is released, the request finished as cancelled. */
+  async return(): Promise<IteratorResult<Chunk>> {
+    if (this.ended) return DONE;
+    this.ended = true;
+    try {
+      await this.it.return?.();
+    } finally {
+      void this.finish("cancelled", new GatewayError("KT_ERR_CANCELLED", "the client cancelled the stream")).catch(() => {});
+    }
+    return DONE;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Chunk> {
+    return this;
   }
 }
