@@ -30,6 +30,18 @@ const STREAMED_KEYS: ReadonlySet<string> = new Set(["content", "text", "reasonin
 
 const CHOICE_SKIP: ReadonlySet<string> = new Set(["index", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs", "matched_stop"]);
 
+/** Key steps are immutable: the usual few (delta, content, …) are made once, not per chunk. */
+const keySteps = new Map<string, Step>();
+function keyStep(key: string): Step {
+  let s = keySteps.get(key);
+  if (s === undefined) {
+    s = { key };
+    // Bounded: keys are the upstream's (unknown fields included).
+    if (keySteps.size < 256) keySteps.set(key, s);
+  }
+  return s;
+}
+
 function pathKey(choice: number, path: readonly Step[]): string {
   let k = String(choice);
   for (const s of path) k += "key" in s ? `.${s.key}` : "tool" in s ? `[t${s.tool}]` : `[${s.at}]`;
@@ -225,12 +237,15 @@ export class StreamGuard {
     }
     if (!isObject(node)) return node;
     const out: JsonObject = {};
-    for (const [k, v] of Object.entries(node)) {
+    // for-in, not Object.entries: no pair arrays per key per chunk.
+    for (const k in node) {
+      if (!Object.hasOwn(node, k)) continue;
+      const v = node[k];
       if (v === null || typeof v !== "object" && typeof v !== "string") {
         out[k] = v;
         continue;
       }
-      path.push({ key: k });
+      path.push(keyStep(k));
       out[k] = this.guardNode(v, choice, path, k);
       path.pop();
     }
@@ -241,12 +256,14 @@ export class StreamGuard {
     if (!isObject(c)) return c;
     const choice = typeof c.index === "number" ? c.index : position;
     const out: JsonObject = {};
-    for (const [k, v] of Object.entries(c)) {
+    for (const k in c) {
+      if (!Object.hasOwn(c, k)) continue;
+      const v = c[k];
       if (CHOICE_SKIP.has(k) || v === null || (typeof v !== "object" && typeof v !== "string")) {
         out[k] = v;
         continue;
       }
-      out[k] = this.guardNode(v, choice, [{ key: k }], k);
+      out[k] = this.guardNode(v, choice, [keyStep(k)], k);
     }
     if (out.prompt_logprobs != null && this.holdsValue(promptLogprobsText(out.prompt_logprobs))) out.prompt_logprobs = null;
     if (this.holdLogprobs && isObject(c.logprobs)) {
