@@ -147,38 +147,61 @@ export class Admission {
     this.record = { store: limiter.store.kind, storeState: "ok", reservedTokens: countsTokens ? estimate.input + estimate.output : 0, chargedTokens: undefined };
   }
 
-  /** Reserves the key's and team's charges (see Limiter.begin). */
-  admit(): Promise<void> {
+  /**
+   * Reserves the key's and team's charges (see Limiter.begin). Undefined when the store answered
+   * at once (the embedded store always does): callers write `const w = a.admit(); if (w) await w;`,
+   * so the common case costs no promise and no microtask hop (issue #20). Throws (or rejects) the
+   * refusal either way.
+   */
+  admit(): Promise<void> | undefined {
     const charges: SubjectCharge[] = [];
     for (const p of this.plans) charges.push(chargeOf(p, this.estimate, this.countsTokens));
     return this.reserve(charges);
   }
 
-  private async reserve(charges: SubjectCharge[]): Promise<void> {
-    let r: ReserveResult | undefined;
+  private reserve(charges: SubjectCharge[]): Promise<void> | undefined {
+    let r: ReserveResult | Promise<ReserveResult>;
     try {
-      r = await this.limiter.store.reserve({ id: this.id, stream: this.stream, leaseMs: LEASE_MS, charges });
+      r = this.limiter.store.reserve({ id: this.id, stream: this.stream, leaseMs: LEASE_MS, charges });
     } catch (err) {
-      this.record.storeState = "unavailable";
-      noteStoreFailure(this.limiter.store.kind, this.limiter.settings.onStoreFailure);
-      if (this.limiter.settings.onStoreFailure === "allow") return;
-      throw new GatewayError("KT_ERR_LIMITS_UNAVAILABLE", "usage limits cannot be checked right now (limits store unreachable); retry shortly", {
-        retryAfter: 1,
-        cause: err,
-        headers: this.headers,
-      });
+      return this.unavailable(err);
     }
+    if (r instanceof Promise)
+      return r.then(
+        (v) => this.reserved(v, charges),
+        (err: unknown) => this.unavailable(err),
+      );
+    this.reserved(r, charges);
+    return undefined;
+  }
+
+  private reserved(r: ReserveResult, charges: SubjectCharge[]): void {
     rateLimitHeaders(r.rates, this.headers);
     if (!r.ok) throw this.refused(r.refusal!);
     if (this.held.length === 0 && this.countsTokens) noteReserved(this.keyId, this.record.reservedTokens);
     this.held.push({ at: r.at, charges });
   }
 
-  /** The target's own limits, reserved when the target is chosen (a second store call only for targets that have limits). */
-  async forTarget(targetId: string): Promise<void> {
+  /** The store failed: let the request through (`on_store_failure: allow`) or refuse it (503). */
+  private unavailable(err: unknown): undefined {
+    this.record.storeState = "unavailable";
+    noteStoreFailure(this.limiter.store.kind, this.limiter.settings.onStoreFailure);
+    if (this.limiter.settings.onStoreFailure === "allow") return undefined;
+    throw new GatewayError("KT_ERR_LIMITS_UNAVAILABLE", "usage limits cannot be checked right now (limits store unreachable); retry shortly", {
+      retryAfter: 1,
+      cause: err,
+      headers: this.headers,
+    });
+  }
+
+  /**
+   * The target's own limits, reserved when the target is chosen (a second store call only for
+   * targets that have limits). Undefined when there was nothing to wait for, as admit().
+   */
+  forTarget(targetId: string): Promise<void> | undefined {
     const p = this.limiter.targetPlan(targetId);
-    if (!p || this.record.storeState === "unavailable") return;
-    await this.reserve([chargeOf(p, this.estimate, this.countsTokens)]);
+    if (!p || this.record.storeState === "unavailable") return undefined;
+    return this.reserve([chargeOf(p, this.estimate, this.countsTokens)]);
   }
 
   /** The body to send upstream: the reserved output cap when the client set none, usage in the stream. */
