@@ -104,7 +104,9 @@ export class ChatPipeline {
     };
     let admission: Admission | undefined;
     const serving: Serving = { state: undefined };
-    const finish = async (outcome: Outcome, error?: GatewayError): Promise<void> => {
+    // Not async: with nothing to wait for (no audit log, or a write already done) a request's end
+    // costs no promise and no await hop (issue #20). A failure before the wait throws.
+    const finish = (outcome: Outcome, error?: GatewayError): Promise<void> | undefined => {
       // Settle before the record is written, so it carries the tokens charged.
       admission?.settle(summary.usage, summary.attempts.length > 0 && error?.status !== 429);
       const s = serving.state;
@@ -113,13 +115,10 @@ export class ChatPipeline {
       summary.error = error;
       summary.latencyMs = performance.now() - started;
       const pending = trace.end(summary);
-      if (pending) {
-        try {
-          await pending;
-        } catch {
-          throw new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written");
-        }
-      }
+      if (!pending) return undefined;
+      return pending.then(undefined, () => {
+        throw new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written");
+      });
     };
 
     let releaseRequest: (() => void) | undefined;
@@ -130,7 +129,9 @@ export class ChatPipeline {
       // Tokens are charged before they are spent: a request over its limits goes no further.
       admission = rt.limits.begin(ctx.principal, op, body, stream);
       summary.limits = admission.record;
-      await admission.admit();
+      // The embedded store answers at once: no promise, no microtask hop (see Admission.admit).
+      const admitting = admission.admit();
+      if (admitting) await admitting;
       let upstreamBody: JsonObject = body;
       // A guard model's verdict on the request, on its way while the upstream is called.
       let verdict: Promise<GovernanceEvent[]> | undefined;
@@ -170,7 +171,8 @@ export class ChatPipeline {
       if (stream) {
         const release = this.streams.acquire(ctx.principal.keyId);
         const opened = this.streamWithFailover(rt, group, summary, serving, ctx, trace, upstreamSignal, async (s, at) => {
-          await held.forTarget(s.target.id);
+          const reserving = held.forTarget(s.target.id);
+          if (reserving) await reserving;
           const a = args(s, at);
           return s.client.stream(heldBodyOf(a.body) ? await withBytes(a) : a).then((upstream) =>
             rt.policy.hasResponseRules ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), ctx.signal, gate && (() => gate.abort())) : upstream,
@@ -186,15 +188,24 @@ export class ChatPipeline {
           headers: held.headers,
           chunks: observeStream(chunks, summary, started, ctx.signal, trace, held.countsTokens ? held : undefined, strip, (o, e) => {
             release();
-            return finish(o, e);
+            // A promise always (observeStream chains on it), and a throw becomes its rejection.
+            return (async () => {
+              const f = finish(o, e);
+              if (f) await f;
+            })();
           }),
         };
       }
-      const call = this.callUpstream(rt, group, summary, serving, ctx, trace, upstreamSignal, async (s, at) => {
-        await held.forTarget(s.target.id);
+      // Not an async closure: an async function returning the call's promise would wrap it in a
+      // promise of its own and resolve that through two more microtasks (issue #20).
+      const answer = (s: TargetState, at: AttemptTrace | undefined): Promise<UpstreamAnswer> => {
         const a = args(s, at);
-        // The arguments as they are: no spread copy per call (issue #20).
-        return s.client.jsonText(heldBodyOf(a.body) ? await withBytes(a) : a);
+        // The arguments as they are: no spread copy per call.
+        return heldBodyOf(a.body) ? withBytes(a).then((w) => s.client.jsonText(w)) : s.client.jsonText(a);
+      };
+      const call = this.callUpstream(rt, group, summary, serving, ctx, trace, upstreamSignal, (s, at) => {
+        const reserving = held.forTarget(s.target.id);
+        return reserving ? reserving.then(() => answer(s, at)) : answer(s, at);
       });
       if (verdict) {
         try {
@@ -215,7 +226,8 @@ export class ChatPipeline {
         out = checked.body;
       }
       noteResponse(summary, out);
-      await finish("ok");
+      const ended = finish("ok");
+      if (ended) await ended;
       // Unchanged by policy (the response phase returns its input when it redacts nothing): the
       // upstream's bytes can go out as they came, without serialising the object again.
       return out === response ? { stream: false, body: out, raw: text, rawBytes: bytes, headers: held.headers } : { stream: false, body: out, headers: held.headers };

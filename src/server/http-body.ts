@@ -47,6 +47,27 @@ export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 6
     if (body === null || typeof body !== "object" || Array.isArray(body)) releaseSharedMemory(shared);
     return body;
   }
+  return parseSmall(bytes, size, maxDepth);
+}
+
+/** What bufferedJsonBody returns when the body is not all there yet (or is to be held). */
+export const NOT_BUFFERED: unique symbol = Symbol("not buffered");
+
+/**
+ * readJsonBody without a promise when every declared byte of a small body is already buffered
+ * (an ordinary request: its body came with its headers): the parsed body, or NOT_BUFFERED when
+ * the caller must await readJsonBody. Throws the GatewayErrors readJsonBody rejects with.
+ * The front door's hottest path, so one async step fewer per request (issue #20).
+ */
+export function bufferedJsonBody(req: NodeRequest, limit: number, maxDepth = 64): unknown {
+  const declared = Number(req.headers["content-length"]);
+  if (!(declared <= limit)) return NOT_BUFFERED;
+  const whole = bufferedBody(req, declared, limit);
+  return whole ? parseSmall(whole.bytes, whole.size, maxDepth) : NOT_BUFFERED;
+}
+
+/** A body read whole into one Buffer, checked and parsed on this thread. */
+function parseSmall(bytes: Buffer, size: number, maxDepth: number): unknown {
   if (size === 0) throw new GatewayError("KT_ERR_MALFORMED_JSON", "the request body is empty; send a JSON object");
   let text: string;
   try {

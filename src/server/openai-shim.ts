@@ -6,7 +6,7 @@ import { GatewayError, toGatewayError } from "../errors/index.js";
 import { SSE_DONE, sseData } from "../upstream/index.js";
 import { AuthFailure, type Authenticator } from "./auth.js";
 import { ClientCancel } from "./client-cancel.js";
-import { readJsonBody, type NodeRequest } from "./http-body.js";
+import { bufferedJsonBody, NOT_BUFFERED, readJsonBody, type NodeRequest } from "./http-body.js";
 
 export type NodeResponse = ServerResponse | Http2ServerResponse;
 
@@ -87,15 +87,22 @@ function allow(method: string, expected: string): void {
   if (method !== expected) throw new GatewayError("KT_ERR_METHOD_NOT_ALLOWED", `use ${expected} for this route`);
 }
 
-/** Authenticates, and records a refusal before it is answered (see docs/audit.md). */
-async function authenticate(deps: ShimDeps, req: NodeRequest, operation: string, origin: RequestOrigin): Promise<Principal> {
+/**
+ * Authenticates, and records a refusal before it is answered (see docs/audit.md): the principal
+ * at once, or a promise that rejects once the refusal is recorded. Not an async function: a
+ * request that passes (every served one) costs no promise and no await hop (issue #20).
+ */
+function authenticate(deps: ShimDeps, req: NodeRequest, operation: string, origin: RequestOrigin): Principal | Promise<never> {
   try {
     // Node keeps only the first of repeated Authorization headers; two credentials are refused.
     if (repeatedAuthorization(req.rawHeaders))
       throw new GatewayError("KT_ERR_INVALID_REQUEST", "the request has more than one Authorization header; send exactly one");
     return deps.auth().authenticate(header(req, "authorization"), origin.clientAddress);
   } catch (err) {
-    if (err instanceof AuthFailure) await refuse(deps, req, operation, origin, err, err.principal, err.fingerprint ?? "none");
+    if (err instanceof AuthFailure)
+      return refuse(deps, req, operation, origin, err, err.principal, err.fingerprint ?? "none").then(() => {
+        throw err;
+      });
     throw err;
   }
 }
@@ -162,10 +169,18 @@ function header(req: NodeRequest, name: string): string | undefined {
 async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, op: Operation, method: string, route: string): Promise<void> {
   allow(method, "POST");
   const origin = originOf(req, route);
-  const principal = await authenticate(deps, req, op, origin);
+  const authenticated = authenticate(deps, req, op, origin);
+  // Always one await before the body is read, a refusal's or this one: Node's HTTP/1 parser
+  // pushes a body that came in the packet of its headers into the request only after the
+  // 'request' handler has returned; after one microtask hop it is there (see bufferedJsonBody).
+  const principal = await authenticated;
   let body: unknown;
   try {
-    body = await readJsonBody(req, deps.maxBodyBytes, deps.runtime().config.limits.maxJsonDepth);
+    const limit = deps.maxBodyBytes;
+    const depth = deps.runtime().config.limits.maxJsonDepth;
+    // An ordinary body is all there by now: parsed without a promise (see bufferedJsonBody).
+    body = bufferedJsonBody(req, limit, depth);
+    if (body === NOT_BUFFERED) body = await readJsonBody(req, limit, depth);
   } catch (err) {
     // An unreadable body (malformed JSON, too large, bad UTF-8) never reaches the pipeline.
     await refuse(deps, req, op, origin, toGatewayError(err), principal);
@@ -176,7 +191,8 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   // named closure a defineProperty call on every request.
   // writableEnded, not writableFinished: an HTTP/2 compat response reports itself finished when
   // its stream is reset, so an h2 client's cancel, closed session or GOAWAY never reached the upstream.
-  (res as unknown as NodeJS.EventEmitter).once("close", () => {
+  // on(), not once(): a response closes once, and once() adds a wrapper per request.
+  (res as unknown as NodeJS.EventEmitter).on("close", () => {
     if (!res.writableEnded) cancel.abort();
   });
   try {

@@ -6,7 +6,9 @@ export function onCancel(signal: CancelSignal, fn: () => void): () => void {
     signal.addEventListener("abort", fn, { once: true });
     return () => signal.removeEventListener("abort", fn);
   }
-  signal.once("abort", fn);
+  // on(), not once(): the emitter (ClientCancel) says `abort` at most once, and once() would
+  // allocate a wrapper and its state for every call, which nearly always ends by removing it.
+  signal.on("abort", fn);
   return () => signal.removeListener("abort", fn);
 }
 
