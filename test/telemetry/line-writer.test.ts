@@ -48,6 +48,33 @@ describe("LineWriter", () => {
     closeSync(fd);
   });
 
+  it("gathers lines that follow a write within the interval, writes them once enough are pending, and at the end", async () => {
+    const file = path.join(dir, "b.log");
+    const fd = openSync(file, "w");
+    // An interval no test run outlasts: what is held back is held by the interval, not by timing.
+    const w = new LineWriter(fd, 32 * 1024 * 1024, 60_000, 1024);
+    w.write("first\n");
+    await turn();
+    await turn();
+    // The first line after a quiet spell goes out at its turn's end.
+    expect(readFileSync(file, "utf8")).toBe("first\n");
+    w.write("second\n");
+    await turn();
+    await turn();
+    // Within the interval of the last write: gathered, not yet written.
+    expect(readFileSync(file, "utf8")).toBe("first\n");
+    const big = lines(20, 80);
+    for (const l of big) w.write(l);
+    await turn();
+    await turn();
+    // Past flushBytes pending: written at the turn's end, in order.
+    expect(readFileSync(file, "utf8")).toBe("first\nsecond\n" + big.join(""));
+    w.write("last\n");
+    w.end();
+    expect(readFileSync(file, "utf8")).toBe("first\nsecond\n" + big.join("") + "last\n");
+    closeSync(fd);
+  });
+
   it("goes through the thread pool when a non-blocking descriptor is full, and loses nothing", async () => {
     const { server, client, reader } = await socketPair();
     // Not read until the writer has filled the socket's buffers.
