@@ -44,12 +44,16 @@ export function isValidIban(compact: string): boolean {
   return len !== undefined && compact.length === len && ibanChecksumValid(compact);
 }
 
-/** A character's value in mod 97-10: a digit, or a letter of either case as 10-35; -1 for anything else. */
+/** A character's value in mod 97-10 by code below 128: a digit, a letter of either case as 10-35, SEP for a space or dash, -1 for anything else. */
+const SEP = -2;
+const values = new Int8Array(128).fill(-1);
+for (let c = 48; c <= 57; c++) values[c] = c - 48;
+for (let c = 65; c <= 90; c++) values[c] = values[c + 32] = c - 55;
+values[32] = values[45] = SEP;
+
+/** A character's value in mod 97-10 (see `values`). */
 function valueOf(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 65 && c <= 90) return c - 55;
-  if (c >= 97 && c <= 122) return c - 87;
-  return -1;
+  return c < 128 ? values[c]! : -1;
 }
 
 /** v followed by the value x (one or two decimal digits). */
@@ -67,6 +71,35 @@ function checksumEnd(text: string, start: number, limit: number): number {
   // reduced mod 97 only when it passes 10^7 (it stays a small integer): the remainder is the same.
   const len = lengthOf(text.charCodeAt(start), text.charCodeAt(start + 1));
   if (len === 0) return -1;
+  // The first four characters (country, check digits) go last; where they stand together (as
+  // the pattern has them) they are read once, outside the loop.
+  if (start + 4 > limit) return -1;
+  const h0 = valueOf(text.charCodeAt(start));
+  const h1 = valueOf(text.charCodeAt(start + 1));
+  const h2 = valueOf(text.charCodeAt(start + 2));
+  const h3 = valueOf(text.charCodeAt(start + 3));
+  if (h0 < 0 || h1 < 0 || h2 < 0 || h3 < 0) return h0 === -1 || h1 === -1 || h2 === -1 || h3 === -1 ? -1 : checksumEndSpaced(text, start, limit, len);
+  let count = 4;
+  let i = start + 4;
+  let v = 0;
+  while (i < limit && count < len) {
+    const c = text.charCodeAt(i++);
+    const x = c < 128 ? values[c]! : -1;
+    if (x === SEP) continue;
+    if (x < 0) return -1;
+    // Kept a 32-bit integer (below 10^9), so the remainder is an integer one, not fmod.
+    v = (x < 10 ? v * 10 + x : v * 100 + x) | 0;
+    if (v >= 10_000_000) v = v % 97 | 0;
+    count++;
+  }
+  if (count !== len) return -1;
+  // ISO 7064 mod 97-10 over the rearranged IBAN: the first four characters go last.
+  v = append(append(append(append(v % 97, h0), h1), h2), h3) % 97;
+  return v === 1 ? i : -1;
+}
+
+/** checksumEnd where a space or dash stands among the first four characters (the pattern has none there). */
+function checksumEndSpaced(text: string, start: number, limit: number, len: number): number {
   let count = 0;
   let i = start;
   let v = 0;
@@ -76,15 +109,14 @@ function checksumEnd(text: string, start: number, limit: number): number {
   let h3 = 0;
   while (i < limit && count < len) {
     const c = text.charCodeAt(i);
-    if (c !== 32 && c !== 45) {
-      const x = valueOf(c);
+    const x = valueOf(c);
+    if (x !== SEP) {
       if (x < 0) return -1;
       if (count === 0) h0 = x;
       else if (count === 1) h1 = x;
       else if (count === 2) h2 = x;
       else if (count === 3) h3 = x;
       else {
-        // Kept a 32-bit integer (below 10^9), so the remainder is an integer one, not fmod.
         v = (x < 10 ? v * 10 + x : v * 100 + x) | 0;
         if (v >= 10_000_000) v = v % 97 | 0;
       }
@@ -93,7 +125,6 @@ function checksumEnd(text: string, start: number, limit: number): number {
     i++;
   }
   if (count !== len) return -1;
-  // ISO 7064 mod 97-10 over the rearranged IBAN: the first four characters go last.
   v = append(append(append(append(v % 97, h0), h1), h2), h3) % 97;
   return v === 1 ? i : -1;
 }
