@@ -158,13 +158,15 @@ function validate(text: string, start: number, end: number): number {
 
 const memo = new SeekMemo();
 
-function seek(text: string, from: number): number {
+function seek(text: string, from: number, _scan?: object, limit = Infinity): number {
   const firsts = placeFirstWords();
   for (let pos = from; ; ) {
     capStart.lastIndex = pos;
     if (!capStart.test(text)) return -1;
     // The match is the capital alone.
     const p = capStart.lastIndex - 1;
+    // Past the scanner's next position: decided, if need be, when the scanner seeks from it (Recogniser.bounded).
+    if (p > limit) return p;
     pos = p + 1;
     if (noPlaceAt(text, p, firsts)) continue;
     sticky.lastIndex = p;
@@ -182,4 +184,4 @@ function seek(text: string, from: number): number {
   }
 }
 
-export const location: Recogniser = { type: "location", pattern: locationPattern, maxLength: 4 * 30, lookbehind: 16, seek, decided: memo.decided, validate };
+export const location: Recogniser = { type: "location", pattern: locationPattern, maxLength: 4 * 30, lookbehind: 16, seek, bounded: true, decided: memo.decided, validate };

@@ -589,7 +589,7 @@ function nextCap(text: string, pos: number, scan: object): number {
  * Candidates are word-initial capitals and the word after a lead phrase; each is decided here (the
  * same decision validate makes), so the scanner only stops where there is a name.
  */
-function seekPerson(text: string, from: number, scan: object = {}): number {
+function seekPerson(text: string, from: number, scan: object = {}, limit = Infinity): number {
   let cap = -2;
   let cue = -2;
   let pos = from;
@@ -598,6 +598,8 @@ function seekPerson(text: string, from: number, scan: object = {}): number {
     if (cue !== -1 && cue < pos) cue = nextCue(text, pos, scan);
     const p = cap === -1 ? cue : cue === -1 ? cap : Math.min(cap, cue);
     if (p === -1) return -1;
+    // Past the scanner's next position: decided, if need be, when the scanner seeks from it (Recogniser.bounded).
+    if (p > limit) return p;
     // Before running the regex, candidates the decision rejects whatever it finds: see capitalRejected, lowerRejected.
     if (p !== cue ? capitalRejected(text, p) : p !== cap && lowerRejected(text, p)) {
       pos = p + 1;
@@ -768,6 +770,7 @@ export const person: Recogniser = {
   maxLength: 400,
   lookbehind: LOOKBEHIND,
   seek: seekPerson,
+  bounded: true,
   decided: memo.decided,
   validate: accept,
   tail: personTail,

@@ -60,8 +60,18 @@ export interface Recogniser {
    * `scan` is one object per scanner pass (undefined for a lone call): a seek may keep what it has
    * found for it, as the pass asks about ever later positions of the same text. (Keying such state
    * on the text would compare a new copy of the same text, a worker's, character by character.)
+   * `limit`: passed only to a `bounded` seek, see there.
    */
-  readonly seek?: (text: string, from: number, scan?: object) => number;
+  readonly seek?: (text: string, from: number, scan?: object, limit?: number) => number;
+  /**
+   * The seek honours `limit`, a position the scanner decides anyway (another source's candidate):
+   * it decides its candidates up to `limit` as usual but may return the first one past `limit`
+   * undecided; the scanner seeks again from there once that position is the next to decide. A seek
+   * that decides each candidate (names, places) then pays nothing for the capitals inside a finding
+   * another recogniser makes first (`Main Street` of `123 Main Street`). Seeking again from a
+   * position it returned must give what seeking from the earlier `from` would have.
+   */
+  readonly bounded?: boolean;
   /**
    * With `seek`: what the seek has already decided at `start` — the end `validate` gives for the
    * pattern's match there (-1: none) — or undefined when it does not know. A seek that runs the

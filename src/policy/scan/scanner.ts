@@ -449,7 +449,7 @@ interface WordHit {
 
 /** Recognisers whose candidates come from one seek function, and their patterns joined (sticky). */
 interface Source {
-  seek: (text: string, from: number, scan?: object) => number;
+  seek: (text: string, from: number, scan?: object, limit?: number) => number;
   members: readonly number[];
   re: RegExp | undefined;
   /**
@@ -468,6 +468,8 @@ interface Source {
   /** Per kind, 1 + the index in `lists` of its members (0: not yet known). */
   byKind: Uint16Array;
   lists: (readonly number[])[];
+  /** Whether the seek is bounded (Recogniser.bounded: every member says so). */
+  bounded: boolean;
   /** The single member's Recogniser.decided, when the scanner may take it. */
   decided: ((text: string, start: number) => number | undefined) | undefined;
   /** The longest match of any member (Recogniser.maxLength). */
@@ -521,7 +523,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   // patterns joined the same way, run sticky there, tell which of them to try. A recogniser is only
   // tried where its own source proposes a position: a seek never skips one where it could match.
   const shared: number[] = [];
-  const groups = new Map<(text: string, from: number, scan?: object) => number, number[]>();
+  const groups = new Map<(text: string, from: number, scan?: object, limit?: number) => number, number[]>();
   recognisers.forEach((r, i) => {
     const seek = r.seek ?? (r.standalone ? regexSeek(new RegExp(r.pattern, "g" + ci + (r.flags ?? ""))) : undefined);
     if (seek === undefined) shared.push(i);
@@ -570,6 +572,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
         ? joined(members, "y")
         : undefined,
     rest: [],
+    bounded: members.every((i) => recognisers[i]!.bounded === true),
     // A seek's own decision stands for the pattern as written: not under a prefix or ignoreCase.
     decided: plain && members.length === 1 && !recognisers[members[0]!]!.possible ? recognisers[members[0]!]!.decided : undefined,
     maxLength: Math.max(...members.map((i) => recognisers[i]!.maxLength)),
@@ -750,6 +753,23 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
 
   /** Each source's next candidate during a scan (reused: a scan runs to completion before the next begins, as bEnd's use already assumes). */
   const sourcePos = new Int32Array(sources.length);
+  /** Per source: its sourcePos is a bounded seek's candidate past the limit it was given, not yet decided. */
+  const undecidedAt = new Uint8Array(sources.length);
+
+  /**
+   * Source k's next candidate from `from`; a bounded seek is told `limit`, a position decided anyway
+   * (Recogniser.bounded; -1: none), and whether it answered past it is noted.
+   */
+  function seekFrom(text: string, from: number, scan: object, k: number, limit: number, undecided: Uint8Array): number {
+    const s = sources[k]!;
+    if (!s.bounded || limit === -1) {
+      undecided[k] = 0;
+      return s.seek(text, from, scan);
+    }
+    const c = s.seek(text, from, scan, limit);
+    undecided[k] = c > limit ? 1 : 0;
+    return c;
+  }
 
   /** scanUntil, writing findings into `out` as numbers. */
   function scanPackedUntil(text: string, from: number, limit: number, out: PackedFindings, until = Infinity): number {
@@ -759,15 +779,28 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     cPos = combined ? -2 : -1;
     const oPos = sourcePos;
     for (let k = 0; k < oPos.length; k++) oPos[k] = -2;
+    const undecided = undecidedAt;
+    undecided.fill(0);
     const scan = {};
     let pos = from;
     for (;;) {
       if (cPos !== -1 && cPos < pos) nextCombined(text, pos);
       let p = cPos;
+      // Whether p is a finding already (a seek that reports only what it has accepted proposes
+      // it): only then are the bounded seeks told that it is decided anyway. Told it at a
+      // near-miss (`AKIA12 ` every seven characters), a seek that would have passed over a run
+      // of rejected capitals in one call is called again for each.
+      let sure = false;
       for (let k = 0; k < sources.length; k++) {
         let c = oPos[k]!;
-        if (c !== -1 && c < pos) oPos[k] = c = sources[k]!.seek(text, pos, scan);
-        if (c !== -1 && (p === -1 || c < p)) p = c;
+        const decidedAt = sure ? p : -1;
+        if (c !== -1 && c < pos) oPos[k] = c = seekFrom(text, pos, scan, k, decidedAt, undecided);
+        else if (undecided[k] === 1 && (decidedAt === -1 || c <= decidedAt)) oPos[k] = c = seekFrom(text, c, scan, k, decidedAt, undecided);
+        if (c === -1) continue;
+        if (p === -1 || c < p) {
+          p = c;
+          sure = sources[k]!.decided !== undefined;
+        } else if (c === p && sources[k]!.decided !== undefined) sure = true;
       }
       if (p === -1 || p >= limit) return Math.max(pos, Math.min(limit, text.length));
       bEnd = -1;
