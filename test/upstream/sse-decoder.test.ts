@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SseDecoder, type SseEvent } from "../../src/upstream/index.js";
+import { cutText } from "../helpers/cut-text.js";
 
 const enc = new TextEncoder();
 
@@ -10,18 +11,6 @@ function decodeAll(parts: Uint8Array[]): SseEvent[] {
   for (const p of parts) out.push(...d.push(p));
   out.push(...d.end());
   return out;
-}
-
-function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const parts: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of points) {
-    parts.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  parts.push(bytes.subarray(prev));
-  return parts;
 }
 
 describe("SseDecoder", () => {
@@ -76,7 +65,7 @@ describe("SseDecoder", () => {
         const bytes = enc.encode(wire);
         const whole = decodeAll([bytes]);
         expect(whole.map((e) => e.data)).toEqual(evs.map((e) => e.data.join("\n")));
-        expect(decodeAll(splitAt(bytes, cuts))).toEqual(whole);
+        expect(decodeAll(cutText(bytes, cuts))).toEqual(whole);
       }),
       { numRuns: 300 },
     );
