@@ -6,7 +6,7 @@
  *   npx tsx bench/telemetry-cost.ts        (TELEMETRY_N=200000)
  */
 import { pino } from "pino";
-import { noopObserver, type RequestSummary } from "../src/chat/index.js";
+import { noopObserver, type RequestSummary } from "../src/observer/index.js";
 import { configureLogging, telemetryObserver } from "../src/telemetry/index.js";
 
 const N = Number(process.env.TELEMETRY_N ?? 200_000);

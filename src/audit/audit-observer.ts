@@ -1,5 +1,5 @@
 import { Code } from "@connectrpc/connect";
-import type { AttemptAnswer, AttemptTrace, Refusal, RequestObserver, RequestSummary, RequestTrace } from "../chat/index.js";
+import type { AttemptAnswer, AttemptTrace, Refusal, RequestObserver, RequestSummary, RequestTrace } from "../observer/index.js";
 import { errorCodes, GatewayError } from "../errors/index.js";
 import type { FrontDoor, RequestOrigin } from "../wire/index.js";
 import type { AppendReceipt, AuditLog } from "./audit-log.js";

@@ -1,5 +1,5 @@
 import type { FrontDoor } from "../wire/index.js";
-import type { GovernanceEvent, PolicyDecision } from "../policy/governance-event.js";
+import type { GovernanceEvent, PolicyDecision } from "../policy/index.js";
 
 /**
  * To add a field: put it here (optional, so older records stay valid), in RequestFacts and

@@ -1,5 +1,5 @@
 import { isoTime, type FrontDoor } from "../wire/index.js";
-import type { GovernanceEvent, PolicyDecision } from "../policy/governance-event.js";
+import type { GovernanceEvent, PolicyDecision } from "../policy/index.js";
 import type { AuditKind, AuditOutcome, AuditRecordInput, LimitsFacts } from "./audit-record.js";
 
 /**

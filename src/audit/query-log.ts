@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import type { AuditRecord, StoredAuditRecord } from "./audit-record.js";
-import type { PolicyDecision } from "../policy/governance-event.js";
+import type { PolicyDecision } from "../policy/index.js";
 import { listSegments, readSegmentLines, type SegmentFile } from "./segment-files.js";
 
 export interface AuditQuery {

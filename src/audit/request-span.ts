@@ -1,6 +1,6 @@
 import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from "@opentelemetry/api";
 import type { FrontDoor, RequestOrigin } from "../wire/index.js";
-import type { GovernanceEvent, PolicyDecision } from "../policy/governance-event.js";
+import type { GovernanceEvent, PolicyDecision } from "../policy/index.js";
 import type { AuditKind, AuditOutcome, AuditRecordInput, LimitsFacts } from "./audit-record.js";
 import { buildAuditRecord, decisionOf, type RequestFacts } from "./build-audit-record.js";
 import { activeTelemetry, type Telemetry } from "./telemetry.js";

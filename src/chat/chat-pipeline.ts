@@ -3,7 +3,7 @@ import { GatewayError, toGatewayError } from "../errors/index.js";
 import type { Admission, Limiter } from "../limits/index.js";
 import { PolicyError, serialiseHeldBody, type GovernanceEvent, type PolicyEngine } from "../policy/index.js";
 import { isTargetFault, recordedModelName, type TargetRegistry, type TargetState } from "../routing/index.js";
-import { noopObserver, type AttemptTrace, type Outcome, type Refusal, type RequestObserver, type RequestSummary, type RequestTrace } from "./request-observer.js";
+import { noopObserver, type AttemptTrace, type Outcome, type Refusal, type RequestObserver, type RequestSummary, type RequestTrace } from "../observer/index.js";
 import { validateRequest } from "./request-validation.js";
 import { RequestLimiter } from "./request-limiter.js";
 import { StreamLimiter } from "./stream-limiter.js";

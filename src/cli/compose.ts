@@ -3,8 +3,7 @@ import { join } from "node:path";
 import { AuditLog, auditObserver, startTelemetry, type AuditLogOptions, type Telemetry } from "../audit/index.js";
 import type { AuditLoggerSettings, GatewayConfig } from "../config/index.js";
 import { compilePolicyEngine } from "../policy/index.js";
-import { auditRpcs, connectServices } from "../server/connect/index.js";
-import { ApplyError, startGateway, type Gateway, type PreparedConfig } from "../server/index.js";
+import { ApplyError, auditRpcs, connectServices, startGateway, type Gateway, type PreparedConfig } from "../server/index.js";
 import { collectProcessMetrics, log, scrapeMetrics, telemetryObserver } from "../telemetry/index.js";
 
 export interface ComposeOptions {

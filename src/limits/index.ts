@@ -1,4 +1,4 @@
-export { Admission, KEY_CONCURRENCY_DEFAULTS, Limiter, type UsageRecord } from "./limiter.js";
+export { Admission, KEY_CONCURRENCY_DEFAULTS, Limiter } from "./limiter.js";
 export { LimitsHub } from "./limits-hub.js";
 export { EmbeddedStore } from "./embedded-store.js";
 export { RedisStore } from "./redis-store.js";

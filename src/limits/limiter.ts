@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { ApiKey, LimitSet, Target, UsageLimits } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
+import type { UsageRecord } from "../observer/index.js";
 import type { Chunk, JsonObject, Operation, Principal } from "../wire/index.js";
 import { budgetPeriod } from "./budget-period.js";
 import type { GuardedStore } from "./guarded-store.js";
@@ -24,17 +25,6 @@ export interface SubjectPlan {
   set: LimitSet;
   /** Whether any of its limits counts tokens (then the request's tokens are estimated). */
   tokens: boolean;
-}
-
-/** What a request's audit record and span say about its usage. */
-export interface UsageRecord {
-  store: "embedded" | "redis";
-  /** `unavailable` when the store could not be reached and `on_store_failure: allow` let it through. */
-  storeState: "ok" | "unavailable";
-  reservedTokens: number;
-  chargedTokens: number | undefined;
-  /** The limit that refused the request, e.g. `key:a requests_per_minute`. */
-  refusedBy?: string;
 }
 
 /**

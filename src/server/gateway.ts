@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
-import { ChatPipeline, noopObserver, type ChatPolicy, type RequestObserver, type Runtime } from "../chat/index.js";
+import { ChatPipeline, type ChatPolicy, type Runtime } from "../chat/index.js";
+import { noopObserver, type RequestObserver } from "../observer/index.js";
 import { ConfigError, loadConfigFile, type GatewayConfig } from "../config/index.js";
 import { LimitsHub } from "../limits/index.js";
 import { TargetRegistry, type CircuitOptions } from "../routing/index.js";

@@ -1,4 +1,4 @@
-import type { AttemptTrace, RequestObserver, RequestSummary, RequestTrace } from "../chat/index.js";
+import type { AttemptTrace, RequestObserver, RequestSummary, RequestTrace } from "../observer/index.js";
 import type { Target } from "../config/index.js";
 
 /** Minutes kept: the console's overview shows the last hour. */

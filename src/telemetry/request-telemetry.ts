@@ -1,6 +1,5 @@
-import type { RequestObserver, RequestSummary } from "../chat/index.js";
+import type { AttemptTrace, RequestObserver, RequestSummary, RequestTrace } from "../observer/index.js";
 import type { Target } from "../config/index.js";
-import type { AttemptTrace, RequestTrace } from "../chat/index.js";
 import { log, writeInfoLine } from "./logger.js";
 import { jsonString, jsonValue } from "../wire/index.js";
 import { CounterCells, HistogramCells, KeyJoin } from "./metric-cells.js";

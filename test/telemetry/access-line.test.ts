@@ -5,7 +5,7 @@
  * string, the upstream's usage numbers) must stay single JSON values, never new members.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import type { RequestSummary } from "../../src/chat/index.js";
+import type { RequestSummary } from "../../src/observer/index.js";
 import { GatewayError } from "../../src/errors/index.js";
 import { configureLogging, log, telemetryObserver } from "../../src/telemetry/index.js";
 

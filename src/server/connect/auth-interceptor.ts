@@ -1,6 +1,6 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { GovernanceService } from "../../../gen/keeptrusts/v1/governance_pb.js";
-import type { Refusal } from "../../chat/index.js";
+import type { Refusal } from "../../observer/index.js";
 import { AuthFailure, type Authenticator } from "../auth.js";
 import { frontDoorOf, principalKey, remoteAddressKey, rpcOrigin } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";

@@ -1,5 +1,5 @@
 import type { ConnectRouter } from "@connectrpc/connect";
-import type { Refusal } from "../../chat/index.js";
+import type { Refusal } from "../../observer/index.js";
 import { ChatService } from "../../../gen/keeptrusts/v1/chat_pb.js";
 import { GovernanceService } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import type { Gateway } from "../gateway.js";

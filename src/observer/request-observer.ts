@@ -1,8 +1,8 @@
 import type { Target } from "../config/index.js";
 import type { GatewayError } from "../errors/index.js";
-import type { UsageRecord } from "../limits/index.js";
-import type { GovernanceEvent } from "../policy/governance-event.js";
+import type { GovernanceEvent } from "../policy/index.js";
 import type { FrontDoor, Operation, Principal, RequestOrigin } from "../wire/index.js";
+import type { UsageRecord } from "./usage-record.js";
 
 export type Outcome = "ok" | "blocked" | "error" | "cancelled";
 
