@@ -5,7 +5,7 @@ import { guardConversation, judgeText, type AskGuard, type ClassifierVerdict, ty
 import type { GovernanceEvent } from "./governance-event.js";
 import { askVerdict } from "./guard-call.js";
 import { blockedMessage, PolicyError } from "./policy-error.js";
-import { crossGuardOf, isPlainText, scanRepeated, scanSource, type Finding } from "./scan/index.js";
+import { crossGuardOf, forgetText, isPlainText, rememberClean, scanRepeated, scanSource, type Finding } from "./scan/index.js";
 import { applyRedactions, mapBack, replacementFor, type Edit } from "./redaction.js";
 
 export interface ChainFinding {
@@ -87,11 +87,12 @@ export async function runChainHere(rules: readonly CompiledRule[], input: ChainI
   const events: GovernanceEvent[] = [];
   const findings: ChainFinding[] = [];
   const deferred: Promise<RuleOutcome>[] = [];
+  const repeats: Repeats = { looked: [], touched: new Set() };
 
   for (const rule of rules) {
     if (!rule.phases[input.phase]) continue;
     const outcome =
-      rule.kind === "pii_detection" ? runPii(rule, segs, edits, input, findings) : await runContent(rule, segs, edits, input, findings);
+      rule.kind === "pii_detection" ? runPii(rule, segs, edits, input, findings, repeats) : await runContent(rule, segs, edits, input, findings);
     if (outcome.later) {
       // Handled by whoever settles `deferred`; marked handled here so a chain that stops early
       // (a later rule blocks) leaves no unhandled rejection behind.
@@ -99,9 +100,35 @@ export async function runChainHere(rules: readonly CompiledRule[], input: ChainI
       deferred.push(outcome.later);
     }
     if (outcome.event) events.push(outcome.event);
-    if (outcome.block) return { segments: segs, events, findings, blocked: outcome.block(events), deferred, edits, findingsTotal: findings.length };
+    if (outcome.block) {
+      settleRepeats(repeats, false);
+      return { segments: segs, events, findings, blocked: outcome.block(events), deferred, edits, findingsTotal: findings.length };
+    }
   }
+  settleRepeats(repeats, true);
   return { segments: segs, events, findings, blocked: undefined, deferred, edits, findingsTotal: findings.length };
+}
+
+/**
+ * The repeated texts a run looked up in the scan memo (scan-memo.ts), and the texts in which any
+ * rule found something (a value of their own or a piece of one split across texts).
+ */
+interface Repeats {
+  looked: { scanner: CompiledPiiRule["scanner"]; text: string; json: boolean; segment: number }[];
+  touched: Set<number>;
+}
+
+/**
+ * After the chain: a looked-up text no rule found anything in is remembered as clean for each
+ * rule's scanner; one any rule found something in is forgotten by all of them (it may have been
+ * remembered by an earlier request, when the next text did not complete a value it starts). A
+ * chain stopped by a block did not run its later rules, so it only forgets.
+ */
+function settleRepeats(repeats: Repeats, complete: boolean): void {
+  for (const r of repeats.looked) {
+    if (repeats.touched.has(r.segment)) forgetText(r.scanner, r.text, r.json);
+    else if (complete) rememberClean(r.scanner, r.text, r.json);
+  }
 }
 
 export interface RuleOutcome {
@@ -254,27 +281,31 @@ function lastMessage(segs: readonly TextSegment[]): number {
  * prompt, the earlier turns) are looked up by text first (scan-memo.ts): they come back unchanged
  * request after request. The last message, new in real traffic, is always scanned.
  */
-function scanTexts(rule: CompiledPiiRule, segs: readonly TextSegment[], plain: readonly boolean[] | undefined, phase: Phase): Finding[][] {
+function scanTexts(rule: CompiledPiiRule, segs: readonly TextSegment[], plain: readonly boolean[] | undefined, phase: Phase, repeats: Repeats): Finding[][] {
   const last = phase === "request" ? lastMessage(segs) : -1;
   return segs.map((seg, i) => {
     const p = plain?.[i] === true;
     const repeated = last > 0 && seg.path[0] === "messages" && typeof seg.path[1] === "number" && seg.path[1] < last;
-    return repeated ? scanRepeated(rule.scanner, seg.text, seg.json, p) : scanSource(rule.scanner, seg.text, seg.json, undefined, p);
+    if (!repeated) return scanSource(rule.scanner, seg.text, seg.json, undefined, p);
+    // Remembered, if at all, once the whole chain has found nothing in it (settleRepeats).
+    repeats.looked.push({ scanner: rule.scanner, text: seg.text, json: seg.json, segment: i });
+    return scanRepeated(rule.scanner, seg.text, seg.json, p, false);
   });
 }
 
-function runPii(rule: CompiledPiiRule, segs: TextSegment[], edits: Edit[][][], input: ChainInput, findings: ChainFinding[]): RuleOutcome {
+function runPii(rule: CompiledPiiRule, segs: TextSegment[], edits: Edit[][][], input: ChainInput, findings: ChainFinding[], repeats: Repeats): RuleOutcome {
   const counts: Record<string, number> = {};
   // Which texts are their own normalised view, asked once: each is scanned on its own and in the windows around its boundaries.
   const plain = segs.length > 1 ? segs.map((s) => !s.json && isPlainText(s.text)) : undefined;
   const cross = plain !== undefined ? crossFindings(rule.scanner, segs, plain) : undefined;
   // A value split over several texts counts once.
   const counted = new Set<string>();
-  const own = scanTexts(rule, segs, plain, input.phase);
+  const own = scanTexts(rule, segs, plain, input.phase, repeats);
   const extras = cross === undefined ? undefined : crossPieces(cross, own);
   segs.forEach((seg, i) => {
     const extra = extras?.get(i);
     if (own[i]!.length === 0 && extra === undefined) return;
+    repeats.touched.add(i);
     for (const f of own[i]!) add(counts, f.type);
     if (extra)
       for (const f of extra) {

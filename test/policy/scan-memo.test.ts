@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { builtinPiiTypes } from "../../src/config/index.js";
 import { compilePolicyEngine } from "../../src/policy/index.js";
-import { compilePiiScanner } from "../../src/policy/compiled-rule.js";
+import { requestSegments } from "../../src/policy/body-texts.js";
+import { runChainHere } from "../../src/policy/chain-runner.js";
+import { compilePiiScanner, compileRules, type CompiledPiiRule } from "../../src/policy/compiled-rule.js";
 import { memoHolds, scanRepeated, scanSource } from "../../src/policy/scan/index.js";
 import { configWith } from "./helpers.js";
 
@@ -92,5 +94,70 @@ describe("findings of repeated texts (scan-memo.ts)", () => {
     // The new turn is scanned as it comes.
     expect(JSON.parse(seen[0]!)[0].messages[3].content).toBe("and my SSN is [REDACTED:SSN]");
     expect(JSON.parse(seen[2]!)[0].messages[3].content).toBe("[REDACTED:EMAIL] again");
+  });
+
+  describe("through the chain: clean for every rule, or not kept", () => {
+    // The chain as the engine runs it on a request, with the compiled rules at hand to ask the memo.
+    const piiRules = (...sets: string[][]) => {
+      const rules = compileRules(configWith([{ id: "gov", rules: sets.map((patterns) => ({ type: "pii_detection", patterns })) }]));
+      return {
+        rules,
+        async checkRequest(body: { model: string; messages: { role: string; content: string }[] }, _op: "chat") {
+          const r = await runChainHere(rules, {
+            phase: "request",
+            segments: requestSegments(body, "chat"),
+            guardConversations: () => [],
+            askGuard: undefined,
+            signal: undefined,
+            collectFindings: false,
+          });
+          return { body: r.segments.map((s) => s.text), events: r.events };
+        },
+      };
+    };
+    const scanners = (engine: { rules: ReturnType<typeof compileRules> }) =>
+      engine.rules.filter((r): r is CompiledPiiRule => r.kind === "pii_detection").map((r) => r.scanner);
+    const chat = (...texts: string[]) => ({ model: "m", messages: texts.map((content) => ({ role: "user", content })) });
+
+    it("remembers a history text no rule found anything in (the memo is in use)", async () => {
+      const engine = piiRules(["email"], ["ssn"]);
+      const hist = "Please summarise the meeting notes below.";
+      await engine.checkRequest(chat(hist, "ok"), "chat");
+      for (const s of scanners(engine)) expect(memoHolds(s, hist, false)).toBe(true);
+    });
+
+    it("keeps neither half of a value split across two earlier messages", async () => {
+      const engine = piiRules(["ssn"]);
+      const a = "Sure, my social security number is 123-45-";
+      const b = "6789 and that is all.";
+      const [scanner] = scanners(engine);
+      // Each half alone is clean: a per-text memo would keep both.
+      expect(scanSource(scanner!, a, false)).toEqual([]);
+      expect(scanSource(scanner!, b, false)).toEqual([]);
+      const { events } = await engine.checkRequest(chat(a, b, "thanks"), "chat");
+      expect(events.some((e) => e.counts.ssn === 1)).toBe(true);
+      expect(memoHolds(scanner!, a, false)).toBe(false);
+      expect(memoHolds(scanner!, b, false)).toBe(false);
+    });
+
+    it("does not keep, for one rule, a text another rule finds a value in", async () => {
+      const engine = piiRules(["email"], ["ssn"]);
+      const hist = "My SSN is 123-45-6789";
+      const { events } = await engine.checkRequest(chat(hist, "ok"), "chat");
+      expect(events.some((e) => e.counts.ssn === 1)).toBe(true);
+      for (const s of scanners(engine)) expect(memoHolds(s, hist, false)).toBe(false);
+    });
+
+    it("forgets a remembered text once a later request shows it starts a value", async () => {
+      const engine = piiRules(["ssn"]);
+      const [scanner] = scanners(engine);
+      const a = "Sure, my social security number is 123-45-";
+      await engine.checkRequest(chat(a, "hello there", "thanks"), "chat");
+      expect(memoHolds(scanner!, a, false)).toBe(true);
+      const { body, events } = await engine.checkRequest(chat(a, "6789 and that is all.", "thanks"), "chat");
+      expect(events.some((e) => e.counts.ssn === 1)).toBe(true);
+      expect(JSON.stringify(body)).not.toContain("123-45-");
+      expect(memoHolds(scanner!, a, false)).toBe(false);
+    });
   });
 });

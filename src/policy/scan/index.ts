@@ -3,6 +3,6 @@ export { compileScanner, PackedFindings, RIGHT_CONTEXT, type Finding, type Scann
 export { prefilterFor, requiredLiterals } from "./required-literals.js";
 export { isPlainText, normalise, toSource, ViewBuilder, type NormalView, type ViewMap } from "./normalise.js";
 export { scanSource } from "./scan-source.js";
-export { memoHolds, scanRepeated } from "./scan-memo.js";
+export { forgetText, memoHolds, rememberClean, scanRepeated } from "./scan-memo.js";
 export { tailSource } from "./prefix.js";
 export { crossGuardOf } from "./cross-guard.js";
