@@ -10,15 +10,40 @@ export interface SseEvent {
   id: string | undefined;
 }
 
+/**
+ * The largest event a stream may send, in characters (its data lines and any line not yet ended).
+ * A vLLM chunk is one token's delta per choice (with logprobs, a few KiB); one event is parsed on
+ * the event loop, so its size is what one parse may cost.
+ */
+export const MAX_SSE_EVENT_CHARS = 1024 * 1024;
+
+/** An event larger than the decoder's bound: the stream is malformed (or hostile). */
+export class SseEventTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`a stream event larger than ${limit} characters`);
+  }
+}
+
 export class SseDecoder {
   private readonly text = new TextDecoder("utf-8", { fatal: false, ignoreBOM: false });
-  private buffer = "";
+  /** The pieces of a line not ended yet, as they came: each read is searched for line ends once. */
+  private partial: string[] = [];
+  private partialChars = 0;
   private skipLeadingLf = false;
   private data: string[] = [];
+  private dataChars = 0;
   private eventType: string | undefined;
   private lastId: string | undefined;
 
-  /** Feeds bytes; returns the events completed by them. */
+  constructor(private readonly maxEventChars = MAX_SSE_EVENT_CHARS) {}
+
+  /**
+   * Set once an event outgrows the bound: the events completed before it were returned, the rest
+   * of the stream is not decoded (the caller ends the stream with an error).
+   */
+  overflow: SseEventTooLarge | undefined;
+
+  /** Feeds bytes; returns the events completed by them (none once `overflow` is set). */
   push(bytes: Uint8Array): SseEvent[] {
     return this.feed(this.text.decode(bytes, { stream: true }));
   }
@@ -26,44 +51,64 @@ export class SseDecoder {
   /** Ends the stream; an event without its closing blank line is discarded, as the spec says. */
   end(): SseEvent[] {
     const out = this.feed(this.text.decode());
-    this.buffer = "";
+    this.partial = [];
+    this.partialChars = 0;
     this.data = [];
+    this.dataChars = 0;
     return out;
   }
 
   /** True when bytes have arrived that do not yet form a complete event (a truncated stream). */
   get pending(): boolean {
-    return this.buffer.length > 0 || this.data.length > 0;
+    return this.partialChars > 0 || this.data.length > 0;
   }
 
   private feed(chunk: string): SseEvent[] {
     const out: SseEvent[] = [];
-    let s = this.buffer + chunk;
+    if (this.overflow) return out;
     let start = 0;
-    if (this.skipLeadingLf && s.length > 0) {
-      if (s.charCodeAt(0) === 10) start = 1;
+    if (this.skipLeadingLf && chunk.length > 0) {
+      if (chunk.charCodeAt(0) === 10) start = 1;
       this.skipLeadingLf = false;
     }
     for (;;) {
       let end = -1;
-      for (let i = start; i < s.length; i++) {
-        const c = s.charCodeAt(i);
+      for (let i = start; i < chunk.length; i++) {
+        const c = chunk.charCodeAt(i);
         if (c === 10 || c === 13) {
           end = i;
           break;
         }
       }
       if (end < 0) break;
-      this.line(s.slice(start, end), out);
-      if (s.charCodeAt(end) === 13) {
-        if (end + 1 < s.length) start = s.charCodeAt(end + 1) === 10 ? end + 2 : end + 1;
+      let line = chunk.slice(start, end);
+      if (this.partialChars > 0) {
+        // A line that began in earlier reads: joined once, when it ends (not re-searched per read).
+        this.partial.push(line);
+        line = this.partial.join("");
+        this.partial = [];
+        this.partialChars = 0;
+      }
+      this.line(line, out);
+      if (chunk.charCodeAt(end) === 13) {
+        if (end + 1 < chunk.length) start = chunk.charCodeAt(end + 1) === 10 ? end + 2 : end + 1;
         else {
           start = end + 1;
           this.skipLeadingLf = true;
         }
       } else start = end + 1;
     }
-    this.buffer = start < s.length ? s.slice(start) : "";
+    if (start < chunk.length) {
+      this.partial.push(start === 0 ? chunk : chunk.slice(start));
+      this.partialChars += chunk.length - start;
+    }
+    if (this.partialChars + this.dataChars > this.maxEventChars) {
+      this.overflow = new SseEventTooLarge(this.maxEventChars);
+      this.partial = [];
+      this.partialChars = 0;
+      this.data = [];
+      this.dataChars = 0;
+    }
     return out;
   }
 
@@ -71,6 +116,7 @@ export class SseDecoder {
     if (line.length === 0) {
       if (this.data.length > 0) out.push({ event: this.eventType, data: this.data.join("\n"), id: this.lastId });
       this.data = [];
+      this.dataChars = 0;
       this.eventType = undefined;
       return;
     }
@@ -82,6 +128,7 @@ export class SseDecoder {
     switch (field) {
       case "data":
         this.data.push(value);
+        this.dataChars += value.length + 1;
         break;
       case "event":
         this.eventType = value;

@@ -149,6 +149,8 @@ class SseStream implements AsyncIterableIterator<Chunk> {
         if (this.post.keepRaw) keepRawChunk(chunk, ev.data);
         this.queue.push(chunk);
       }
+      const over = this.decoder.overflow;
+      if (over && !this.done) throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${this.post.targetId}' sent ${over.message}`);
     } catch (err) {
       // A malformed event: what came before it goes out, then the error; the upstream is dropped.
       this.failure = err;

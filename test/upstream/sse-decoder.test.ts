@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { SseDecoder, type SseEvent } from "../../src/upstream/index.js";
+import { MAX_SSE_EVENT_CHARS, SseDecoder, SseEventTooLarge, type SseEvent } from "../../src/upstream/index.js";
 import { cutText } from "../helpers/cut-text.js";
 
 const enc = new TextEncoder();
@@ -79,5 +79,32 @@ describe("SseDecoder", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("joins a line that spans many reads once, exactly (a 512 Ki-character event in 16 KiB reads)", () => {
+    const payload = "é😀ab".repeat(128 * 1024 / 4).repeat(4);
+    const bytes = enc.encode(`data: first\n\ndata: ${payload}\n\n`);
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < bytes.length; i += 16 * 1024) parts.push(bytes.subarray(i, i + 16 * 1024));
+    const events = decodeAll(parts);
+    expect(events.map((e) => e.data.length)).toEqual([5, payload.length]);
+    expect(events[1]!.data === payload).toBe(true);
+  });
+
+  it("bounds an event: past the bound it reports the overflow, keeps what came before, and decodes nothing more", () => {
+    const d = new SseDecoder(100);
+    const out = d.push(enc.encode(`data: ok\n\ndata: ${"x".repeat(60)}\n`));
+    expect(out.map((e) => e.data)).toEqual(["ok"]);
+    expect(d.overflow).toBeUndefined();
+    // A second data line of the same event takes it past 100 characters.
+    expect(d.push(enc.encode(`data: ${"y".repeat(60)}`))).toEqual([]);
+    expect(d.overflow).toBeInstanceOf(SseEventTooLarge);
+    expect(d.push(enc.encode("\n\ndata: later\n\n"))).toEqual([]);
+    expect(d.end()).toEqual([]);
+    // One line that never ends, in small reads, overflows as well.
+    const e = new SseDecoder(100);
+    for (let i = 0; i < 10; i++) e.push(enc.encode("z".repeat(15)));
+    expect(e.overflow).toBeInstanceOf(SseEventTooLarge);
+    expect(MAX_SSE_EVENT_CHARS).toBe(1024 * 1024);
   });
 });
