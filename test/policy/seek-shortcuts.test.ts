@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { compileScanner, type Finding } from "../../src/policy/scan/index.js";
 import { decidePerson, person } from "../../src/policy/pii/person.js";
 import { streetAddress } from "../../src/policy/pii/street-address.js";
+import * as piiIndex from "../../src/policy/pii/index.js";
 import { rng } from "./helpers.js";
 
 // The short cuts that make repeated shapes cheap (issue #13: PEM header lines, `4111 1111 `
@@ -97,5 +98,42 @@ describe("seek short cuts give the pattern's own findings", () => {
     const seeking = compileScanner([person]);
     const everywhere = compileScanner([{ ...person, seek: undefined, validate: decidePerson }], { prefilter: false });
     expect(agreeOnAll(seeking, everywhere)).toBeGreaterThan(50);
+  });
+});
+
+describe("the seeks' memory of their last decision (SeekMemo)", () => {
+  // What each memo still answers for `text` at any position: empty once a scan has ended, so a
+  // scanned text (PII included) is not kept referenced by a module-level memo after its scan.
+  const { recognisersFor, builtinPiiTypes } = piiIndex;
+  const all = recognisersFor([...builtinPiiTypes]);
+  const deciders = all.filter((r) => r.decided !== undefined);
+  const held = (text: string) => {
+    const out: string[] = [];
+    for (const r of deciders) for (let p = 0; p < text.length; p++) if (r.decided!(text, p) !== undefined) out.push(`${r.type}@${p}`);
+    return out;
+  };
+  const texts = [
+    "Lives at 123 Main Street in Paris with Jane Smith",
+    "Please ask Jane Smith about it.",
+    "Contact: Jane Smith, 221B Baker Street, London NW1 6XE",
+    "born 1990-02-03 in London, now at 42 1st St",
+  ];
+
+  it("is dropped when a scan ends: whole, streamed with a horizon, and a frontier search", () => {
+    const scanner = compileScanner(all);
+    expect(deciders.length).toBeGreaterThanOrEqual(3);
+    // A seek that remembers must say how to forget.
+    expect(deciders.filter((r) => r.forget === undefined).map((r) => r.type)).toEqual([]);
+    for (const text of texts) {
+      expect(scanner.scan(text).length, text).toBeGreaterThan(0);
+      expect(held(text), `whole scan: ${text}`).toEqual([]);
+      const out: Finding[] = [];
+      scanner.scanUntil(text, 0, scanner.frontier(text), out, text.length - 4);
+      expect(held(text), `streamed: ${text}`).toEqual([]);
+      scanner.frontier(text);
+      expect(held(text), `frontier: ${text}`).toEqual([]);
+      scanner.scanPacked(text);
+      expect(held(text), `packed: ${text}`).toEqual([]);
+    }
   });
 });

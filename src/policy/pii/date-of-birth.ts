@@ -92,5 +92,6 @@ export const dateOfBirth: Recogniser = {
   lookbehind: CUE_SPAN,
   seek,
   decided: memo.decided,
+  forget: memo.forget,
   validate: accept,
 };

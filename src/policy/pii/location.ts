@@ -184,4 +184,4 @@ function seek(text: string, from: number, _scan?: object, limit = Infinity): num
   }
 }
 
-export const location: Recogniser = { type: "location", pattern: locationPattern, maxLength: 4 * 30, lookbehind: 16, seek, bounded: true, decided: memo.decided, validate };
+export const location: Recogniser = { type: "location", pattern: locationPattern, maxLength: 4 * 30, lookbehind: 16, seek, bounded: true, decided: memo.decided, forget: memo.forget, validate };

@@ -772,6 +772,7 @@ export const person: Recogniser = {
   seek: seekPerson,
   bounded: true,
   decided: memo.decided,
+  forget: memo.forget,
   validate: accept,
   tail: personTail,
 };

@@ -1,7 +1,9 @@
 /**
  * The decision a seek took at the candidate it last reported (Recogniser.decided): the scanner asks
  * about that candidate at once, and is answered from here instead of running the pattern and the
- * validator a second time. Answered once, then forgotten, so the text is not kept alive.
+ * validator a second time. Answered once, then forgotten, and forgotten anyway when the scan ends
+ * (a candidate another finding covered, or one past the scan's limit, is never asked about), so no
+ * text stays referenced from here after its scan.
  */
 export class SeekMemo {
   private text: string | undefined;
@@ -14,6 +16,12 @@ export class SeekMemo {
     this.start = start;
     this.result = result;
   }
+
+  /** Recogniser.forget: drops the text (the scanner calls it as a scan ends, asked or not). */
+  readonly forget = (): void => {
+    this.text = undefined;
+    this.start = -1;
+  };
 
   /** Recogniser.decided: the remembered result at `start` of `text`, or undefined. */
   readonly decided = (text: string, start: number): number | undefined => {

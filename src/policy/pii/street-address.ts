@@ -336,7 +336,7 @@ function recogniser(
   validate: (t: string, s: number, e: number) => number,
   memo: SeekMemo,
 ): Recogniser {
-  return { type: "street_address", pattern, maxLength, lookbehind: 24, seek, decided: memo.decided, validate };
+  return { type: "street_address", pattern, maxLength, lookbehind: 24, seek, decided: memo.decided, forget: memo.forget, validate };
 }
 
 const numberedPattern = `${numberedCore}${tail}`;

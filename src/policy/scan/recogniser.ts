@@ -82,6 +82,11 @@ export interface Recogniser {
    */
   readonly decided?: (text: string, start: number) => number | undefined;
   /**
+   * With `decided`: drops whatever text the seek remembers for it. The scanner calls it when a scan
+   * (or a frontier search) ends, so a scanned text, which may hold PII, is not kept referenced.
+   */
+  readonly forget?: () => void;
+  /**
    * The stream guard's hold-back for a recogniser that is not run on V8's engine (custom patterns on
    * RE2): the leftmost position at or after `from` where a match could still change as text is
    * appended (what the tail regex of prefix.ts finds), or -1. Replaces the tail built from `pattern`.

@@ -14,8 +14,8 @@ import type { Finding, Scanner } from "./scanner.js";
  * remembers a repeated text only when no rule found anything in it, neither a value of its own nor
  * a piece of a value split across texts, and forgets a remembered text the moment it turns out to
  * hold such a piece. The memo then never holds a value, or part of one, that the gateway recognised
- * as PII or a secret (a heap snapshot or core dump shows no detected value from an earlier
- * request), and a conversation whose history carries PII pays its scan as before; system prompts,
+ * as PII or a secret (no detected value from an earlier request stays reachable: a heap snapshot
+ * shows none; memory the collector has not reused yet is another matter, as for any process), and a conversation whose history carries PII pays its scan as before; system prompts,
  * the common repeat, rarely carry any.
  *
  * Bounded: texts up to MEMO_CHARS characters, MEMO_TEXTS of them per scanner and json flag, the

@@ -853,10 +853,16 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   // KEEP_FINDINGS findings. (scanUntil runs to completion before it can be called again.)
   let kept = new PackedFindings();
   const types = recognisers.map((r) => r.type);
+  // The seeks' memos of what they decided (Recogniser.forget): dropped as each scan ends.
+  const forgets = recognisers.flatMap((r) => (r.forget ? [r.forget] : []));
+  function forgetSeeks(): void {
+    for (let i = 0; i < forgets.length; i++) forgets[i]!();
+  }
   function scanUntil(text: string, from: number, limit: number, out: Finding[], until?: number): number {
     const packed = kept;
     packed.length = 0;
     const cursor = scanPackedUntil(text, from, limit, packed, until);
+    forgetSeeks();
     const d = packed.data;
     for (let k = 0; k < packed.length; k++) {
       const i = d[k * 3 + 2]!;
@@ -883,6 +889,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       const p = t.seek(text, Math.max(start, len - t.hold));
       if (p !== -1 && p < f) f = p;
     }
+    if (seekTails.length > 0) forgetSeeks();
     if (unanchoredHold > 0) f = Math.min(f, len - unanchoredHold);
     for (const g of anchorGroups) {
       const floor = len - g.hold;
@@ -910,6 +917,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       const packed = kept;
       packed.length = 0;
       scanPackedUntil(text, 0, text.length, packed);
+      forgetSeeks();
       // Made at its size: a text dense with findings would grow it push by push, copying.
       const n = packed.length;
       const out = new Array<Finding>(n);
@@ -925,6 +933,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       const out = new PackedFindings();
       if (prefilter !== undefined && !prefilter.test(text)) return out;
       scanPackedUntil(text, 0, text.length, out);
+      forgetSeeks();
       return out;
     },
     scanUntil,
