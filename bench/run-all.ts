@@ -13,7 +13,7 @@
  *   4. memory: 1,000 concurrent streams through the full-chain gateway against a slow-drip fake
  *
  * Environment: BENCH_SECONDS (8), BENCH_ROUNDS (3), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (16),
- * BENCH_THREADS (2), BENCH_STREAMS (30), BENCH_STREAM_ROUNDS (3), BENCH_CHUNK_DELAY_MS (20), BENCH_MEM_STREAMS (1000),
+ * BENCH_THREADS (2), BENCH_STREAMS (30), BENCH_STREAM_ROUNDS (3), BENCH_STREAM_WARM (200), BENCH_CHUNK_DELAY_MS (20), BENCH_MEM_STREAMS (1000),
  *   5. usage limits: bench/limits.ts (CPU per request of reserve + settle, embedded and Redis)
  *   6. long prompts: bench/long-prompt.ts (CPU per request and added latency for 1 KB..1 MB bodies
  *      with sparse PII through the full chain; /healthz latency during the 1 MB ones)
@@ -27,7 +27,8 @@
  * BENCH_DRIP_MS (100), BENCH_ONLY (comma list of: throughput,streaming,scanner,memory,limits,longprompt,streams10k),
  * BENCH_REDIS (1; 0 skips the full chain with Redis limits row), BENCH_STREAMS_10K (0),
  * BENCH_PORTKEY (1; 0 skips the Portkey row), BENCH_PORTKEY_VERSION (1.15.2), BENCH_PINNED_ROUNDS (5) and
- * BENCH_PINNED_SECONDS (4) for the pinned CPU measurement that follows the throughput rounds.
+ * BENCH_PINNED_SECONDS (4) for the pinned CPU measurement that follows the throughput rounds,
+ * BENCH_LATENCY_SPLIT (0; 1 adds a 1-connection round per path: the added p50's own time against its queueing).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -92,6 +93,7 @@ async function throughput(tmp: string): Promise<void> {
   const probes: string[] = [];
   let rows: LoadRow[] = [];
   let pinned: LoadRow[] | string = "not run";
+  let split = "";
   try {
     // Every path is started first and stays up, idle, while the others are measured: the rounds
     // then interleave the paths, so a slow spell of the machine hits all of them, not one row.
@@ -178,6 +180,7 @@ async function throughput(tmp: string): Promise<void> {
       over === undefined ? "not measured" : `${over >= 0 ? "+" : ""}${over.toFixed(2)} ms (p50 ${fullP50!.toFixed(2)} vs ${plainP50!.toFixed(2)} ms)`,
       over === undefined ? undefined : over <= 0.5,
     );
+    if (process.env.BENCH_LATENCY_SPLIT === "1") split = await latencySplit(targets, s, rows);
     pinned = await pinnedCpu(targets, fake.child.pid, s);
   } finally {
     for (const svc of services.reverse()) await svc.stop().catch(() => {});
@@ -197,9 +200,51 @@ async function throughput(tmp: string): Promise<void> {
         : "",
       probes.length ? "What one request answered (the fake echoes the prompt it received, so redaction both ways shows here):\n\n" + probes.join("\n") : "",
       "",
+      split,
+      "",
       pinnedSection(pinned),
     ].join("\n"),
   );
+}
+
+/**
+ * BENCH_LATENCY_SPLIT=1: what the added p50 at 16 connections is made of. Each path once more
+ * with one connection (nothing queued: the p50 is the path's own time, CPU and waits alike), beside
+ * its p50 at 16 connections and the mean Little's law gives for a closed loop (connections ÷
+ * req/s). When a proxy's single thread is the busiest part of the loop, its 16-connection p50
+ * follows connections × its CPU per request: queueing, which only less CPU per request (or more
+ * cores) shortens; waits (timers, batching, hand-offs) show in the 1-connection column.
+ */
+async function latencySplit(targets: Target[], s: LoadSettings, rows: LoadRow[]): Promise<string> {
+  const one: LoadRow[] = [];
+  for (const t of targets) {
+    log(`latency split: ${t.label}, 1 connection (${s.seconds} s)`);
+    one.push(await measure(t.label, t.url, { ...s, connections: 1, threads: 1, warmupSeconds: 1 }, t.pids, t.headers));
+  }
+  const d1 = one[0]?.load.p50Ms;
+  const d16 = rows[0]?.load.p50Ms;
+  return [
+    "### What the added p50 is made of (BENCH_LATENCY_SPLIT=1)",
+    "",
+    `Each path once more for ${s.seconds} s with 1 connection (1 wrk thread) after a 1 s warm-up: nothing waits behind another request, so its p50 is the path's own time (CPU and any waits). Beside it, the ${s.connections}-connection row above and the mean a closed loop of ${s.connections} connections must show (connections ÷ req/s, Little's law).`,
+    "",
+    table(
+      ["path", "p50 ms, 1 conn", "added p50 ms, 1 conn", "proxy CPU µs/req, 1 conn", `p50 ms, ${s.connections} conn`, `added p50 ms, ${s.connections} conn`, `${s.connections} ÷ req/s ms`, `proxy CPU µs/req, ${s.connections} conn`],
+      one.map((r, i) => {
+        const many = rows.find((x) => x.label === r.label);
+        return [
+          r.label,
+          fmt(r.load.p50Ms, 3),
+          i === 0 ? undefined : delta(r.load.p50Ms, d1),
+          fmtInt(r.proxyCpuUs),
+          fmt(many?.load.p50Ms),
+          i === 0 ? undefined : delta(many?.load.p50Ms, d16),
+          many && many.load.rps > 0 ? fmt((s.connections / many.load.rps) * 1000) : undefined,
+          fmtInt(many?.proxyCpuUs),
+        ];
+      }),
+    ),
+  ].join("\n");
 }
 
 /**
@@ -318,10 +363,12 @@ async function streaming(tmp: string): Promise<void> {
           `gateway (${label})`,
         ),
       );
+    const warm = envNum("BENCH_STREAM_WARM", 200);
     for (const p of paths) {
       const sampler = p.origin ? new StreamSampler(p.origin) : undefined;
       samplers.push(sampler);
-      await sampler?.warmUp();
+      if (sampler) log(`streaming warm-up: ${p.label}, ${warm} streams`);
+      await sampler?.warmUp(warm);
     }
     for (let r = 0; r < rounds; r++)
       for (const [i, p] of paths.entries()) {
@@ -341,14 +388,23 @@ async function streaming(tmp: string): Promise<void> {
     [
       "## 2. Streaming: time to first token",
       "",
-      `${n} sequential streams per row over one keep-alive connection (one warm-up stream first), taken in ${rounds} interleaved rounds (every path started first, then each in turn); a 41-word answer with an email as its 8th word, one word per chunk, the fake waiting ${delayMs} ms between chunks. TTFT is the time to the first non-empty content delta.`,
+      `${n} sequential streams per row over one keep-alive connection (after ${envNum("BENCH_STREAM_WARM", 200)} unmeasured warm-up streams, 50 at a time, and one on that connection), taken in ${rounds} interleaved rounds (every path started first, then each in turn); a 41-word answer with an email as its 8th word, one word per chunk, the fake waiting ${delayMs} ms between chunks. TTFT is the time to the first non-empty content delta; "headers" the time to the response headers (a relay sends them with the upstream's first chunk, the role: the request's way there and back); "2nd delta" the time to the second non-empty content delta.`,
       "",
       table(
-        ["path", "TTFT p50 ms", "TTFT p90 ms", "added TTFT p50 ms", "total p50 ms", "errors"],
+        ["path", "TTFT p50 ms", "TTFT p90 ms", "added TTFT p50 ms", "headers p50 ms", "2nd delta p50 ms", "total p50 ms", "errors"],
         rows.map(([label, r]) =>
           typeof r === "string"
-            ? [label, r, undefined, undefined, undefined, undefined]
-            : [label, fmt(r.ttftP50Ms), fmt(r.ttftP90Ms), r === direct ? undefined : delta(r.ttftP50Ms, direct.ttftP50Ms), fmt(r.totalP50Ms), r.errors ? `${r.errors} (${r.firstError})` : 0],
+            ? [label, r, undefined, undefined, undefined, undefined, undefined, undefined]
+            : [
+                label,
+                fmt(r.ttftP50Ms),
+                fmt(r.ttftP90Ms),
+                r === direct ? undefined : delta(r.ttftP50Ms, direct.ttftP50Ms),
+                fmt(r.headersP50Ms),
+                fmt(r.secondP50Ms),
+                fmt(r.totalP50Ms),
+                r.errors ? `${r.errors} (${r.firstError})` : 0,
+              ],
         ),
       ),
       ...holdNote(rows, direct, delayMs),
@@ -360,6 +416,13 @@ async function streaming(tmp: string): Promise<void> {
  * Incremental mode cannot forward the first word before the next chunk arrives: "You" may still
  * become "You@example.com", and a PII value must never go out in part. So its added TTFT is one
  * chunk interval plus the gateway's own time; this line separates the two.
+ *
+ * The interval is the upstream's as measured, not the nominal delay: the fake's timers fire late
+ * by a fraction of a millisecond (libuv's millisecond clock, the wake-up), and that lateness of the
+ * second chunk is the upstream's, not the gateway's. So the gateway's own part is its TTFT minus
+ * the direct path's time to its second content delta (when the upstream's releasing chunk reached
+ * a client with no hop between), the same yardstick as the relay's TTFT minus the direct TTFT. The
+ * nominal figure (added − delay), which earlier rounds reported, is printed beside it.
  */
 function holdNote(rows: [string, TtftSummary | string][], direct: TtftSummary, delayMs: number): string[] {
   const inc = rows.find(([label]) => label.endsWith("incremental"))?.[1];
@@ -367,21 +430,31 @@ function holdNote(rows: [string, TtftSummary | string][], direct: TtftSummary, d
   const plain = rows.find(([label]) => label.startsWith("plain Node proxy"))?.[1];
   if (typeof inc !== "object" || inc.ttftP50Ms === undefined || direct.ttftP50Ms === undefined) return [];
   const added = inc.ttftP50Ms - direct.ttftP50Ms;
-  const own = added - delayMs;
+  const nominal = added - delayMs;
+  const interval = direct.secondP50Ms !== undefined ? direct.secondP50Ms - direct.ttftP50Ms : undefined;
+  const own = direct.secondP50Ms !== undefined ? inc.ttftP50Ms - direct.secondP50Ms : nominal;
   const plainAdded = typeof plain === "object" && plain.ttftP50Ms !== undefined ? plain.ttftP50Ms - direct.ttftP50Ms : undefined;
   verdict(
     "incremental added TTFT, the gateway's own part, ≤ 0.5 ms above the plain Node relay's",
-    plainAdded === undefined ? "not measured" : `${(own - plainAdded).toFixed(2)} ms above (own ${own.toFixed(2)} ms vs relay +${plainAdded.toFixed(2)} ms)`,
+    plainAdded === undefined
+      ? "not measured"
+      : `${(own - plainAdded).toFixed(2)} ms above (own ${own.toFixed(2)} ms vs relay +${plainAdded.toFixed(2)} ms; against the nominal ${delayMs} ms interval: ${(nominal - plainAdded).toFixed(2)} ms above)`,
     plainAdded === undefined ? undefined : own - plainAdded <= 0.5,
   );
   const offAdded = typeof off === "object" && off.ttftP50Ms !== undefined ? off.ttftP50Ms - direct.ttftP50Ms : undefined;
+  // The response headers go out with the upstream's first chunk: the request's way through the proxy and back.
+  const there = (label: string, r: TtftSummary | string | undefined) =>
+    typeof r === "object" && r.headersP50Ms !== undefined && direct.headersP50Ms !== undefined ? `${label} +${(r.headersP50Ms - direct.headersP50Ms).toFixed(2)} ms` : undefined;
+  const heads = [there("incremental", inc), there("relay", plain), there("policies off", off)].filter(Boolean);
   return [
     "",
-    `Incremental mode holds the first word until the next chunk shows where it ends (it could still begin a PII value or a blocked phrase), so its added TTFT is one chunk interval (${delayMs} ms here) plus the gateway's own time: ` +
+    `Incremental mode holds the first word until the next chunk shows where it ends (it could still begin a PII value or a blocked phrase), so its added TTFT is one chunk interval plus the gateway's own time: ` +
       `**${own.toFixed(2)} ms** of the +${added.toFixed(2)} ms` +
+      (interval !== undefined ? `, the interval taken as measured on the direct path (${interval.toFixed(2)} ms between its first two content deltas; against the nominal ${delayMs} ms the own part reads ${nominal.toFixed(2)} ms)` : ` (the interval taken as the nominal ${delayMs} ms)`) +
       (offAdded !== undefined ? ` (policies off: +${offAdded.toFixed(2)} ms, nothing held` : "") +
-      (typeof plain === "object" && plain.ttftP50Ms !== undefined ? `; a plain Node relay: +${(plain.ttftP50Ms - direct.ttftP50Ms).toFixed(2)} ms` : "") +
-      (offAdded !== undefined ? ")." : "."),
+      (plainAdded !== undefined ? `; a plain Node relay: +${plainAdded.toFixed(2)} ms` : "") +
+      (offAdded !== undefined ? ")." : ".") +
+      (heads.length ? ` The response headers (sent with the upstream's first chunk: the request's way through and back) against the direct path's: ${heads.join(", ")}.` : ""),
   ];
 }
 
