@@ -123,10 +123,14 @@ export function seekDigitLed(text: string, from: number, scan: object = {}): num
     }
     const b = r > 0 ? text.charCodeAt(r - 1) : 0;
     if (isLetter(b)) {
-      // Letters right before the run.
+      // Letters right before the run: two (`GB82`, `bc1`), or a capital alone (`W1`, `A1234…`).
+      // Every shape that starts at a lone capital refuses a letter, digit, `_` or `-` before it
+      // (postcodes, passports), so in `GB00` or `AKIA12` the second letter is no candidate: a
+      // text of such near-misses is one candidate per number, not two.
       let best = -1;
-      if (r - 1 >= from && b <= 90) best = r - 1;
-      if (r - 2 >= from && isLetter(text.charCodeAt(r - 2))) best = r - 2;
+      const b2 = r > 1 ? text.charCodeAt(r - 2) : 0;
+      if (r - 1 >= from && b <= 90 && !isLetter(b2) && !isDigit(b2) && b2 !== 95 && b2 !== 45) best = r - 1;
+      if (r - 2 >= from && isLetter(b2)) best = r - 2;
       if (best !== -1) return best;
       let e = r + 1;
       while (isDigit(text.charCodeAt(e))) e++;
