@@ -61,6 +61,8 @@ const fragments = [
   "my name is ",
   "in London, Paris, Berlin, Tokyo ",
   "AKIA12 ",
+  "GB00 ",
+  "Ab1 AbC2 A_ ",
   "AKIAIOSFODNN7EXAMPLE ",
   "-",
   "-----BEGIN ",
@@ -152,7 +154,8 @@ const words = [
   ..."Morgan Stanley Goldman Sachs Apple Monday May June Committee Report".split(" "),
   ..."jane doe xyzzy kim smith my zoë Zoë Ålesund Łódź".split(" "),
 ];
-const seps = [" ", " ", " ", ", ", ". ", ".", "'s ", "’s ", "-", "--", "\n", ": ", " (", ") ", "1", "12 ", "\u00a0", "\u212a"];
+// Digits and `_` right after a word too (`GB00`, `Jane_`): a capital whose letters run into a digit is rejected before the pattern.
+const seps = [" ", " ", " ", ", ", ". ", ".", "'s ", "’s ", "-", "--", "\n", ": ", " (", ") ", "1", "12 ", "\u00a0", "\u212a", "_", "_1 ", "0x ", "9."];
 const soupArb = fc
   .array(fc.tuple(fc.constantFrom(...words), fc.constantFrom(...seps)), { maxLength: 30 })
   .map((a) => a.map(([w, s]) => w + s).join(""));
@@ -178,6 +181,19 @@ describe("the fast paths give the reference recognisers' findings", () => {
     fc.assert(
       fc.property(textArb, (t) => agree(t, true)),
       { numRuns: 40, seed: 1314 },
+    );
+  });
+
+  it("on capitals whose letters run into a digit or `_`, after cues and before surnames and verbs", () => {
+    // person rejects a capital whose ASCII letters run into a digit before running its pattern (`GB00`, `AKIA12`).
+    const cue = fc.constantFrom("", "Dr ", "Dear ", "I told ", "Mr. ", "my name is ", "Attn: ", "x");
+    const word = fc.constantFrom("Jane", "JANE", "Will", "Xyzzy", "GB", "AKIA", "Ab", "A", "O'Brien", "Jean-Luc", "É", "Zoë", "Q.");
+    const suffix = fc.constantFrom("", "_", "1", "12", "0x", "_1", "é1", "'1", "-2", ".3");
+    const after = fc.constantFrom("", " Smith", " Doe", " said", ", Jane", " ", "\n");
+    const texts = fc.array(fc.tuple(cue, word, suffix, after).map((t) => t.join("")), { minLength: 1, maxLength: 6 }).map((a) => a.join(" "));
+    fc.assert(
+      fc.property(texts, (t) => agree(t)),
+      { numRuns: 1500, seed: 1316 },
     );
   });
 

@@ -695,7 +695,13 @@ function maySayAfter(text: string, end: number): boolean {
 function capitalRejected(text: string, p: number): boolean {
   const j = plainEnd(text, p);
   if (j === -1) return false;
-  if (j - p === 1 && text.charCodeAt(j) === 46) return false;
+  // The letters run into a digit (`GB00`, `AKIA12`): the pattern cannot match here. Its first
+  // element goes on only through letters, apostrophes and hyphens (or `.` right after the
+  // capital), and tokRest must end where no letter or digit follows: inside the run a letter
+  // does, at its end the digit.
+  const d = text.charCodeAt(j);
+  if (d >= 48 && d <= 57) return true;
+  if (j - p === 1 && d === 46) return false;
   const t = infoAt(text, p, j);
   if (cannotStartWith(text, j, t, j - p)) return true;
   if (isGiven(t)) return false;
