@@ -14,7 +14,9 @@
  *
  * Env: BENCH_LP_SIZES (bytes, comma list; 1024,10240,102400,1048576), BENCH_LP_ROUNDS (3),
  * BENCH_LP_SCALE (1: multiplies the request counts, 600/300/90/24 per size and path),
- * BENCH_LP_PII_EVERY (one PII sentence per this many bytes, 20000; at least 2 per body).
+ * BENCH_LP_PII_EVERY (one PII sentence per this many bytes, 20000; at least 2 per body),
+ * BENCH_LP_BASE (another build's directory, with its own bin/ and dist/: its gateway is one more
+ * path in the same interleaved rounds, for a before/after from one run).
  * Prints a markdown section on stdout; with BENCH_LP_WRITE=1 also writes bench/results/long-prompt.md.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -36,6 +38,7 @@ const SIZES = (process.env.BENCH_LP_SIZES ?? "1024,10240,102400,1048576").split(
 const ROUNDS = Math.max(1, Math.floor(envNum("BENCH_LP_ROUNDS", 3)));
 const SCALE = envNum("BENCH_LP_SCALE", 1);
 const PII_EVERY = envNum("BENCH_LP_PII_EVERY", 20_000);
+const BASE = process.env.BENCH_LP_BASE;
 
 /** Requests per path and size: enough CPU time per path for /proc's 10 ms ticks to be a few percent. */
 function requestsFor(size: number): number {
@@ -134,6 +137,12 @@ export async function longPrompt(): Promise<{ markdown: string; targets: Target[
       { label: "plain Node proxy (no governance)", origin: plain.origin, pid: plain.child.pid },
       { label: "gateway, full chain", origin: gw.origin, pid: gw.child.pid },
     ];
+    if (BASE) {
+      const baseCfg = writeGatewayConfig(tmp, "long-prompt-full-base", { baseUrl: fake.origin + "/v1", policies: "full", auditDir: path.join(tmp, "audit-base") });
+      const base = await startGateway(baseCfg, "gateway (long prompts, base build)", { root: BASE });
+      services.push(base);
+      paths.push({ label: "gateway, full chain (base build)", origin: base.origin, pid: base.child.pid });
+    }
     const clients = paths.map((p) => new Client(p.origin, { keepAliveTimeout: 60_000, pipelining: 1 }));
     // /healthz at rest, before any long prompt: the baseline for the probe during the 1 MB ones.
     const idle = new HealthProbe(gw.origin);
@@ -188,7 +197,7 @@ export async function longPrompt(): Promise<{ markdown: string; targets: Target[
           fmt(p50(c)),
           fmt(p99(c)),
           added === undefined ? "—" : `${added >= 0 ? "+" : ""}${added.toFixed(2)}`,
-          i === 2 && p50(plainCell) !== undefined && p50(c) !== undefined ? `${(p50(c)! - p50(plainCell)!).toFixed(2)}` : undefined,
+          i >= 2 && p50(plainCell) !== undefined && p50(c) !== undefined ? `${(p50(c)! - p50(plainCell)!).toFixed(2)}` : undefined,
           fmtInt(cpu),
           cpu !== undefined ? fmt(cpu / (Buffer.byteLength(body) / 1024), 2) : undefined,
         ]);

@@ -3,6 +3,7 @@ import type { TextSegment } from "./body-texts.js";
 import type { CompiledContentRule, CompiledPiiRule, CompiledRule, Phase } from "./compiled-rule.js";
 import { guardConversation, judgeText, type AskGuard, type ClassifierVerdict, type GuardMessage } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";
+import type { Prescanned } from "./pool/follow.js";
 import { askVerdict } from "./guard-call.js";
 import { blockedMessage, PolicyError } from "./policy-error.js";
 import { crossGuardOf, forgetText, isPlainText, rememberClean, scanRepeated, scanSource, type Finding } from "./scan/index.js";
@@ -40,6 +41,12 @@ export interface ChainInput {
   maxFindings?: number;
   /** The content classifier's verdict on one text; by default judged here (a pooled run judges big texts in a worker). */
   judge?: (text: string, categories: readonly ContentCategory[], thresholds: Readonly<Record<ContentCategory, number>>) => ClassifierVerdict | Promise<ClassifierVerdict>;
+  /**
+   * One segment's findings for one PII rule, found beforehand (src/policy/pool/follow.ts: scanned in
+   * stretches, for a second worker to follow): taken instead of scanning that text again, and told
+   * the segment's text after the rule when exactly those findings were applied.
+   */
+  prescanned?: Prescanned;
 }
 
 export interface ChainResult {
@@ -281,9 +288,10 @@ function lastMessage(segs: readonly TextSegment[]): number {
  * prompt, the earlier turns) are looked up by text first (scan-memo.ts): they come back unchanged
  * request after request. The last message, new in real traffic, is always scanned.
  */
-function scanTexts(rule: CompiledPiiRule, segs: readonly TextSegment[], plain: readonly boolean[] | undefined, phase: Phase, repeats: Repeats): Finding[][] {
+function scanTexts(rule: CompiledPiiRule, segs: readonly TextSegment[], plain: readonly boolean[] | undefined, phase: Phase, repeats: Repeats, pre: Prescanned | undefined): Finding[][] {
   const last = phase === "request" ? lastMessage(segs) : -1;
   return segs.map((seg, i) => {
+    if (pre !== undefined && pre.rule === rule && pre.segment === i && pre.text === seg.text) return pre.findings.map((f) => ({ ...f }));
     const p = plain?.[i] === true;
     const repeated = last > 0 && seg.path[0] === "messages" && typeof seg.path[1] === "number" && seg.path[1] < last;
     if (!repeated) return scanSource(rule.scanner, seg.text, seg.json, undefined, p);
@@ -300,10 +308,15 @@ function runPii(rule: CompiledPiiRule, segs: TextSegment[], edits: Edit[][][], i
   const cross = plain !== undefined ? crossFindings(rule.scanner, segs, plain) : undefined;
   // A value split over several texts counts once.
   const counted = new Set<string>();
-  const own = scanTexts(rule, segs, plain, input.phase, repeats);
+  const pre = input.prescanned;
+  const own = scanTexts(rule, segs, plain, input.phase, repeats, pre);
   const extras = cross === undefined ? undefined : crossPieces(cross, own);
+  // Which segment's text after this rule is its prescanned findings' work alone (set below).
+  const followed = pre !== undefined && pre.rule === rule && pre.text === segs[pre.segment]?.text ? pre : undefined;
   segs.forEach((seg, i) => {
     const extra = extras?.get(i);
+    if (followed !== undefined && followed.segment === i && extra === undefined)
+      followed.redacted = own[i]!.length > 0 && (rule.action === "redact" || rule.action === "mask") ? undefined : seg.text;
     if (own[i]!.length === 0 && extra === undefined) return;
     repeats.touched.add(i);
     for (const f of own[i]!) add(counts, f.type);
@@ -321,6 +334,7 @@ function runPii(rule: CompiledPiiRule, segs: TextSegment[], edits: Edit[][][], i
       const r = applyRedactions(seg.text, found, (f) => replacementFor(action, rule.replacement, f, seg.text, seg.json));
       seg.text = r.text;
       edits[i]!.push(r.edits);
+      if (followed !== undefined && followed.segment === i && extra === undefined) followed.redacted = r.text;
     }
   });
   if (Object.keys(counts).length === 0) return { event: undefined };

@@ -5,6 +5,7 @@ import { requestSegments, withTexts, type TextSegment } from "../body-texts.js";
 import { runChainHere } from "../chain-runner.js";
 import type { CompiledRule, RuleSource } from "../compiled-rule.js";
 import type { GovernanceEvent } from "../governance-event.js";
+import { abandon, follow, lead } from "./follow.js";
 import { filledByteLength, jsonByteLength, writeFilled } from "./held-json.js";
 
 /**
@@ -21,6 +22,16 @@ export interface ParseBodyJob {
   kind: "parse-body";
   body: HeldRef;
   maxDepth: number;
+}
+
+/**
+ * The same body parsed in a second worker beside the first one's parse-body job, and kept there
+ * (the worker's last body): a follower of the request's rules (src/policy/pool/follow.ts) then
+ * starts at once instead of parsing first. Answers whether it parsed.
+ */
+export interface PrimeBodyJob {
+  kind: "prime-body";
+  body: HeldRef;
 }
 
 /** Why a body could not be read; the front door words the client's error (as for small bodies). */
@@ -42,6 +53,18 @@ export interface BodyChainJob {
   dest?: SharedArrayBuffer;
   /** The version a rewrite gets (src/wire/held-body.ts), given by the main thread. */
   rewriteVersion?: number;
+  /** A channel to a follower running the classifier beside this job (src/policy/pool/follow.ts). */
+  follow?: SharedArrayBuffer;
+}
+
+/** The content classifier of a body-chain job's request, in a second worker (src/policy/pool/follow.ts). */
+export interface FollowJob {
+  kind: "follow";
+  body: HeldRef;
+  op: Operation;
+  /** The job's first rule: the PII rule whose redactions the classifier reads. */
+  rule: RuleSource;
+  channel: SharedArrayBuffer;
 }
 
 export interface BodyChainResult {
@@ -82,7 +105,7 @@ export interface ModuleJob {
   chars: number;
 }
 
-export type BodyJob = ParseBodyJob | BodyChainJob | BodySegmentsJob | SerialiseBodyJob | ModuleJob;
+export type BodyJob = ParseBodyJob | BodyChainJob | BodySegmentsJob | SerialiseBodyJob | ModuleJob | FollowJob | PrimeBodyJob;
 
 export async function runModuleJob(job: ModuleJob): Promise<unknown> {
   const m = (await import(job.url)) as Record<string, (input: unknown) => unknown>;
@@ -277,19 +300,54 @@ export function parseBody(job: ParseBodyJob): ParseBodyResult {
   return r;
 }
 
+export function primeBody(job: PrimeBodyJob): boolean {
+  const bytes = bytesOf(job.body);
+  // The parse-body job beside this one answers the client about a bad body; here it is only not kept.
+  if (bytes.length === 0 || !isUtf8(bytes)) return false;
+  let body: unknown;
+  try {
+    body = JSON.parse(textOf(job.body));
+  } catch {
+    return false;
+  }
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return false;
+  parses++;
+  remember(job.body, body as JsonObject);
+  return true;
+}
+
 /** Rules without a network call, over the whole held body; a changed body is written anew. */
 export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) => CompiledRule): Promise<BodyChainResult> {
-  const body = parsed(job.body);
-  const rules = job.rules.map(compiled);
-  const segments = requestSegments(body, job.op);
-  const r = await runChainHere(rules, {
-    phase: "request",
-    segments,
-    guardConversations: () => [],
-    askGuard: undefined,
-    signal: undefined,
-    collectFindings: false,
-  });
+  let body: JsonObject;
+  let rules: CompiledRule[];
+  let segments: TextSegment[];
+  let leader: ReturnType<typeof lead>;
+  try {
+    body = parsed(job.body);
+    rules = job.rules.map(compiled);
+    segments = requestSegments(body, job.op);
+    // With a follower: the largest text scanned in stretches it reads as they are decided, and the
+    // classifier's verdict taken from it when it judged exactly the text the chain judges.
+    leader = lead(job.follow, rules, segments);
+  } catch (err) {
+    abandon(job.follow);
+    throw err;
+  }
+  let r;
+  try {
+    r = await runChainHere(rules, {
+      phase: "request",
+      segments,
+      guardConversations: () => [],
+      askGuard: undefined,
+      signal: undefined,
+      collectFindings: false,
+      prescanned: leader.prescanned,
+      judge: leader.judge,
+    });
+  } finally {
+    leader.release();
+  }
   let blocked: BodyChainResult["blocked"];
   if (r.blocked) {
     const b = r.blocked;
@@ -308,6 +366,13 @@ export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) =
   remember({ ...job.body, version }, out);
   const written = json.length <= WRITTEN_MAX_CHARS ? json : undefined;
   return { events: r.events, blocked: undefined, changed: { skeleton: held.skeleton, extraBytes: held.extraBytes, bytes, length, inDest, version, written } };
+}
+
+/** The follower of a body-chain job: true when it gave the leader its scores. */
+export function followOnBody(job: FollowJob, compiled: (s: RuleSource) => CompiledRule): boolean {
+  const rule = compiled(job.rule);
+  if (rule.kind !== "pii_detection") return false;
+  return follow(job.channel, rule, () => requestSegments(parsed(job.body), job.op));
 }
 
 /** The body's texts, for a guard-model rule that runs on the main thread. */

@@ -6,7 +6,7 @@ import { judgeText, lexiconEntry, scoreText, type ClassifierVerdict } from "../c
 import type { GovernanceEvent } from "../governance-event.js";
 import type { Edit } from "../redaction.js";
 import { scanSource, type Scanner } from "../scan/index.js";
-import { chainOnBody, parseBody, runModuleJob, segmentsOfBody, serialiseBody, type BodyChainResult, type BodyJob, type ParseBodyResult } from "./body-jobs.js";
+import { chainOnBody, followOnBody, parseBody, primeBody, runModuleJob, segmentsOfBody, serialiseBody, type BodyChainResult, type BodyJob, type ParseBodyResult } from "./body-jobs.js";
 
 /**
  * The scanning work of one rule over a body's texts, as pure functions of plain data: the main
@@ -81,7 +81,7 @@ export interface JudgeJob {
 }
 
 export type ScanJob = PiiJob | ContentJob | ChainJob | JudgeJob | BodyJob;
-export type ScanResult = PiiTextResult[] | ContentTextResult[] | ChainJobResult | ClassifierVerdict | ParseBodyResult | BodyChainResult | TextSegment[] | ArrayBuffer | SharedArrayBuffer | number;
+export type ScanResult = PiiTextResult[] | ContentTextResult[] | ChainJobResult | ClassifierVerdict | ParseBodyResult | BodyChainResult | TextSegment[] | ArrayBuffer | SharedArrayBuffer | number | boolean;
 
 const compiledSpecs = new Map<string, Scanner>();
 
@@ -219,13 +219,17 @@ export function runScanJob(job: ScanJob): ScanResult | Promise<ScanResult> {
       return serialiseBody(job);
     case "module":
       return runModuleJob(job) as Promise<ScanResult>;
+    case "follow":
+      return followOnBody(job, compiledRule);
+    case "prime-body":
+      return primeBody(job);
   }
 }
 
 /** The typed arrays of a result, to transfer rather than copy. */
 export function transferList(result: ScanResult): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
-  if (typeof result === "number") return out;
+  if (typeof result === "number" || typeof result === "boolean") return out;
   if (result instanceof ArrayBuffer) out.push(result);
   else if (Array.isArray(result))
     for (const r of result as unknown[]) {

@@ -6,7 +6,7 @@ import { GatewayError } from "../../errors/index.js";
 import { endLease, leaseSharedMemory } from "../../wire/index.js";
 import type { TextSegment } from "../body-texts.js";
 import type { ClassifierVerdict } from "../content/index.js";
-import type { BodyChainJob, BodyChainResult, BodySegmentsJob, ModuleJob, ParseBodyJob, ParseBodyResult, SerialiseBodyJob } from "./body-jobs.js";
+import type { BodyChainJob, BodyChainResult, BodySegmentsJob, FollowJob, ModuleJob, ParseBodyJob, ParseBodyResult, PrimeBodyJob, SerialiseBodyJob } from "./body-jobs.js";
 import {
   runScanJob,
   type ChainJob,
@@ -32,7 +32,7 @@ function sharedOf(job: ScanJob): SharedArrayBuffer[] {
   const add = (v: unknown) => {
     if (v instanceof SharedArrayBuffer) out.push(v);
   };
-  if (job.kind === "parse-body" || job.kind === "body-segments") add(job.body.bytes);
+  if (job.kind === "parse-body" || job.kind === "body-segments" || job.kind === "follow" || job.kind === "prime-body") add(job.body.bytes);
   else if (job.kind === "body-chain" || job.kind === "serialise-body") {
     add(job.body.bytes);
     add(job.dest);
@@ -45,7 +45,7 @@ function jobChars(job: ScanJob): number {
   let n = 0;
   if (job.kind === "judge") return job.text.length;
   if (job.kind === "module") return job.chars;
-  if (job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body") return job.body.length;
+  if (job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body" || job.kind === "follow" || job.kind === "prime-body") return job.body.length;
   if (job.kind === "chain") for (const s of job.segments) n += s.text.length;
   else for (const t of job.texts) n += t.length;
   return n;
@@ -74,7 +74,7 @@ interface Slot {
 
 /** The held body a job reads, by nonce: its jobs go to the worker that has it parsed, when free. */
 function bodyOf(job: ScanJob): string | undefined {
-  return job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body" ? job.body.nonce : undefined;
+  return job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body" || job.kind === "follow" || job.kind === "prime-body" ? job.body.nonce : undefined;
 }
 
 /**
@@ -116,8 +116,11 @@ export class ScanPool {
   run(job: BodySegmentsJob): Promise<TextSegment[]>;
   run(job: SerialiseBodyJob): Promise<SharedArrayBuffer | number>;
   run(job: ModuleJob): Promise<unknown>;
+  run(job: FollowJob): Promise<boolean>;
+  run(job: PrimeBodyJob): Promise<boolean>;
   run(job: ScanJob): Promise<ScanResult> {
-    if (this.closed) return Promise.resolve(runScanJob(job));
+    // A follower is only ever help: never run on this thread (it would wait here for its leader).
+    if (this.closed) return job.kind === "follow" || job.kind === "prime-body" ? Promise.resolve(false) : Promise.resolve(runScanJob(job));
     const chars = jobChars(job);
     // Bounded: a flood of large bodies is refused at once with a clear answer rather than held
     // in memory until every client has timed out. A job that finds a worker free never waits.
@@ -154,6 +157,14 @@ export class ScanPool {
    */
   warm(): void {
     while (!this.closed && this.slots.length < this.size) this.spawn();
+  }
+
+  /** Workers started and free now, with no job waiting: a job run now starts at once on one of them. */
+  get idle(): number {
+    if (this.closed || this.queue.length > 0) return 0;
+    let n = this.size - this.slots.length;
+    for (const s of this.slots) if (s.busy === undefined) n++;
+    return n;
   }
 
   /** Jobs a worker is scanning now (for tests and metrics). */
@@ -221,7 +232,7 @@ export class ScanPool {
     this.closed = true;
     const slots = this.slots.splice(0);
     this.queuedChars = 0;
-    for (const q of this.queue.splice(0)) Promise.resolve(runScanJob(q.job)).then(q.p.resolve, q.p.reject);
+    for (const q of this.queue.splice(0)) Promise.resolve(q.job.kind === "follow" || q.job.kind === "prime-body" ? false : runScanJob(q.job)).then(q.p.resolve, q.p.reject);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }

@@ -58,6 +58,13 @@ export interface Scanner {
    */
   scanUntil(text: string, from: number, limit: number, out: Finding[], horizon?: number): number;
   /**
+   * scanUntil of a whole text (no horizon) in stretches: called again with the cursor the previous
+   * call returned, on the same text, it goes on where that call stopped, keeping each source's next
+   * candidate instead of seeking it again (a source with no candidate left would otherwise read to
+   * the end of the text at every stretch). Any other call starts afresh, as scanUntil does.
+   */
+  scanOn(text: string, from: number, limit: number, out: Finding[]): number;
+  /**
    * For a text that may still grow: the first position whose outcome could change once more text
    * arrives. Positions before it are decided exactly as they would be in the complete text.
    * `from` says the caller needs no answer below it (positions it has already decided): the search
@@ -771,17 +778,29 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     return c;
   }
 
-  /** scanUntil, writing findings into `out` as numbers. */
-  function scanPackedUntil(text: string, from: number, limit: number, out: PackedFindings, until = Infinity): number {
+  /** The text and cursor where the last scan stopped with its sources' next candidates still valid (scanOn), and its seeks' scan object. */
+  let resumeText: string | undefined;
+  let resumeAt = -1;
+  const noScan = {};
+  let resumeScan: object = noScan;
+
+  /** scanUntil, writing findings into `out` as numbers; `resume`: go on from the last call's state (scanOn). */
+  function scanPackedUntil(text: string, from: number, limit: number, out: PackedFindings, until = Infinity, resume = false): number {
     horizon = until;
-    // Next candidate of the combined regex, and of each source; each is re-run only once the
-    // cursor passes it.
-    cPos = combined ? -2 : -1;
     const oPos = sourcePos;
-    for (let k = 0; k < oPos.length; k++) oPos[k] = -2;
     const undecided = undecidedAt;
-    undecided.fill(0);
-    const scan = {};
+    let scan: object;
+    if (resume && text === resumeText && from === resumeAt) scan = resumeScan;
+    else {
+      // Next candidate of the combined regex, and of each source; each is re-run only once the
+      // cursor passes it.
+      cPos = combined ? -2 : -1;
+      for (let k = 0; k < oPos.length; k++) oPos[k] = -2;
+      undecided.fill(0);
+      scan = {};
+    }
+    resumeText = undefined;
+    resumeScan = noScan;
     let pos = from;
     for (;;) {
       if (cPos !== -1 && cPos < pos) nextCombined(text, pos);
@@ -802,7 +821,18 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
           sure = sources[k]!.decided !== undefined;
         } else if (c === p && sources[k]!.decided !== undefined) sure = true;
       }
-      if (p === -1 || p >= limit) return Math.max(pos, Math.min(limit, text.length));
+      if (p === -1 || p >= limit) {
+        const cursor = Math.max(pos, Math.min(limit, text.length));
+        // Every candidate above is at or after pos and was found by a seek from at most pos: the
+        // same ones a call from the cursor would find first (scanOn).
+        // Kept only while text is left (a whole scan lets go of its text as it ends).
+        if (until === Infinity && cursor < text.length) {
+          resumeText = text;
+          resumeAt = cursor;
+          resumeScan = scan;
+        }
+        return cursor;
+      }
       bEnd = -1;
       bOpen = false;
       if (p === cPos) {
@@ -858,10 +888,11 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   function forgetSeeks(): void {
     for (let i = 0; i < forgets.length; i++) forgets[i]!();
   }
-  function scanUntil(text: string, from: number, limit: number, out: Finding[], until?: number): number {
+  function scanUntil(text: string, from: number, limit: number, out: Finding[], until?: number, resume = false): number {
     const packed = kept;
     packed.length = 0;
-    const cursor = scanPackedUntil(text, from, limit, packed, until);
+    const cursor = scanPackedUntil(text, from, limit, packed, until, resume);
+    // Between two stretches too (scanOn): a memo is a cache, and the next stretch decides without it.
     forgetSeeks();
     const d = packed.data;
     for (let k = 0; k < packed.length; k++) {
@@ -936,7 +967,8 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       forgetSeeks();
       return out;
     },
-    scanUntil,
+    scanUntil: (text, from, limit, out, until) => scanUntil(text, from, limit, out, until),
+    scanOn: (text, from, limit, out) => scanUntil(text, from, limit, out, undefined, true),
     frontier,
   };
 }
