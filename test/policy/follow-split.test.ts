@@ -202,9 +202,11 @@ describe("a held body's chain with a follower in a second worker", { timeout: 12
   }
 
   it("rewrites the body and reports the events exactly as without it", async () => {
-    const rules = rulesOf(allPii(), classifierRule()).map((r) => r.source);
-    for (let seed = 1; seed <= 3; seed++) {
-      const body = JSON.stringify({ model: "m", messages: [{ role: "system", content: "Be brief." }, { role: "user", content: textOf(seed + 100, 300_000, 4096, false) }] });
+    for (let seed = 1; seed <= 4; seed++) {
+      // Blocking and logging classifiers; a text that the classifier flags (threats repeated) in the last round.
+      const rules = rulesOf(allPii(seed % 2 === 0 ? "mask" : "redact"), classifierRule(seed >= 3 ? "block" : "log")).map((r) => r.source);
+      const threat = "I will kill you and burn your house down tonight. ".repeat(seed === 4 ? 40 : 0);
+      const body = JSON.stringify({ model: "m", messages: [{ role: "system", content: "Be brief." }, { role: "user", content: threat + textOf(seed + 100, 300_000, 4096, false) }] });
       const plain = await pool.run({ kind: "body-chain", body: held(body, `plain-${seed}`), op: "chat", rules, rewriteVersion: 2 });
       const ref = held(body, `followed-${seed}`);
       const channel = followChannel();
@@ -212,10 +214,11 @@ describe("a held body's chain with a follower in a second worker", { timeout: 12
       const followed = pool.run({ kind: "follow", body: ref, op: "chat", rule: rules[0]!, channel });
       const [got, helped] = await Promise.all([leader, followed]);
       expect(typeof helped).toBe("boolean");
-      const bytesOf = (r: BodyChainResult) => Buffer.from(r.changed!.bytes, 0, r.changed!.length).toString("utf8");
+      const bytesOf = (r: BodyChainResult) => (r.changed ? Buffer.from(r.changed.bytes, 0, r.changed.length).toString("utf8") : undefined);
       expect(got.events).toEqual(plain.events);
       expect(got.blocked).toEqual(plain.blocked);
       expect(bytesOf(got)).toBe(bytesOf(plain));
+      if (seed === 4) expect(plain.blocked).toBeDefined();
     }
   });
 });

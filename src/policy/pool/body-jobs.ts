@@ -2,7 +2,7 @@ import { isUtf8 } from "node:buffer";
 import type { HeldBody, JsonObject, Operation } from "../../wire/index.js";
 import { nestingExceeds, sharedMemoryClass } from "../../wire/index.js";
 import { requestSegments, withTexts, type TextSegment } from "../body-texts.js";
-import { runChainHere } from "../chain-runner.js";
+import { runChainHere, type ChainResult } from "../chain-runner.js";
 import type { CompiledRule, RuleSource } from "../compiled-rule.js";
 import type { GovernanceEvent } from "../governance-event.js";
 import { abandon, follow, lead } from "./follow.js";
@@ -333,39 +333,64 @@ export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) =
     abandon(job.follow);
     throw err;
   }
-  let r;
+  const input = {
+    phase: "request" as const,
+    segments,
+    guardConversations: () => [],
+    askGuard: undefined,
+    signal: undefined,
+    collectFindings: false,
+    prescanned: leader.prescanned,
+    judge: leader.judge,
+  };
+  const blockedBy = (b: NonNullable<ChainResult["blocked"]>): BodyChainResult["blocked"] => ({
+    rule: rules.findIndex((c) => c.policy === b.policy && c.rule === b.rule),
+    code: b.code as "KT_ERR_POLICY_BLOCKED",
+    message: b.message,
+  });
   try {
-    r = await runChainHere(rules, {
-      phase: "request",
-      segments,
-      guardConversations: () => [],
-      askGuard: undefined,
-      signal: undefined,
-      collectFindings: false,
-      prescanned: leader.prescanned,
-      judge: leader.judge,
-    });
+    // With a follower, when only content rules (which change no text) come after the first one:
+    // the rules before it, then the rewrite written while the follower may still be classifying,
+    // then the content rules. The same events, block and bytes as one run (a block discards the
+    // rewrite, as it does the texts).
+    const k = rules.findIndex((c) => c.kind === "content_filter");
+    if (leader.prescanned !== undefined && k > 0 && rules.slice(k).every((c) => c.kind === "content_filter")) {
+      const first = await runChainHere(rules.slice(0, k), input);
+      if (first.blocked) return { events: first.events, blocked: blockedBy(first.blocked), changed: undefined };
+      const changed = rewriteOf(job, body, segments, first.segments);
+      const rest = await runChainHere(rules.slice(k), { ...input, segments: first.segments, edits: first.edits, prescanned: undefined });
+      const events = [...first.events, ...rest.events];
+      if (rest.blocked) return { events, blocked: blockedBy(rest.blocked), changed: undefined };
+      return { events, blocked: undefined, changed: changed?.() };
+    }
+    const r = await runChainHere(rules, input);
+    if (r.blocked) return { events: r.events, blocked: blockedBy(r.blocked), changed: undefined };
+    return { events: r.events, blocked: undefined, changed: rewriteOf(job, body, segments, r.segments)?.() };
   } finally {
     leader.release();
   }
-  let blocked: BodyChainResult["blocked"];
-  if (r.blocked) {
-    const b = r.blocked;
-    blocked = { rule: rules.findIndex((c) => c.policy === b.policy && c.rule === b.rule), code: b.code as "KT_ERR_POLICY_BLOCKED", message: b.message };
-    return { events: r.events, blocked, changed: undefined };
-  }
-  const changes = r.segments.filter((s, i) => s.text !== segments[i]!.text);
-  if (changes.length === 0) return { events: r.events, blocked: undefined, changed: undefined };
+}
+
+/**
+ * The body with the rules' texts, written into shared memory now; undefined when no text changed.
+ * The returned function keeps it as the worker's last body (for the upstream form) and gives the
+ * job's result: called only once the rewrite is known to go on.
+ */
+function rewriteOf(job: BodyChainJob, body: JsonObject, before: readonly TextSegment[], after: readonly TextSegment[]): (() => BodyChainResult["changed"]) | undefined {
+  const changes = after.filter((s, i) => s.text !== before[i]!.text);
+  if (changes.length === 0) return undefined;
   const out = withTexts(body, changes);
   const held = skeletonWithStrings(out, job.body.holdMin, job.body.nonce) as HeldResult & { strings: string[] };
   // Written from the skeleton, as the upstream form is: the same bytes serialiseBody would write
   // for an unchanged skeleton, so the main thread may send these as they are.
   const { bytes, length, inDest, json } = writeShared(held.skeleton, held.strings, job.body.nonce, job.dest);
-  // The rewrite is what the next job (the upstream form) reads: kept under its new version.
-  const version = job.rewriteVersion;
-  remember({ ...job.body, version }, out);
-  const written = json.length <= WRITTEN_MAX_CHARS ? json : undefined;
-  return { events: r.events, blocked: undefined, changed: { skeleton: held.skeleton, extraBytes: held.extraBytes, bytes, length, inDest, version, written } };
+  return () => {
+    // The rewrite is what the next job (the upstream form) reads: kept under its new version.
+    const version = job.rewriteVersion;
+    remember({ ...job.body, version }, out);
+    const written = json.length <= WRITTEN_MAX_CHARS ? json : undefined;
+    return { skeleton: held.skeleton, extraBytes: held.extraBytes, bytes, length, inDest, version, written };
+  };
 }
 
 /** The follower of a body-chain job: true when it gave the leader its scores. */
