@@ -69,31 +69,13 @@ export function adoptHeldBody(skeleton: JsonObject, bytes: SharedArrayBuffer, le
 const isGuard = (r: CompiledRule) => r.kind === "content_filter" && r.engine !== "builtin";
 
 /**
- * Whether the request rules last compiled (src/policy/policy-engine.ts) begin with a batch a
- * follower can help (src/policy/pool/follow.ts): only then is a large body parsed in a second
- * worker beside the first, ready for the follower. A hint; results never depend on it.
- */
-let followExpected = false;
-
-export function noteRequestRules(rules: readonly CompiledRule[]): void {
-  const end = rules.findIndex(isGuard);
-  followExpected = followable(end === -1 ? rules : rules.slice(0, end));
-}
-
-/**
  * Parses a body a worker reads from shared memory; the skeleton comes back marked as held. A
  * fault names what is wrong, for the front door to word as it words a small body's.
  */
 export async function parseHeldBody(bytes: SharedArrayBuffer, length: number, maxDepth: number): Promise<{ body: unknown } | BodyFault> {
   // The body's own pooled bytes are the request's to release (src/server/http-body.ts reads them).
   const held: HeldBody = { bytes, length, nonce: nonce(), holdMin: HOLD_MIN_CHARS, extraBytes: 0, owned: [bytes], version: nextVersion() };
-  const pool = scanPool();
-  // The same bytes parsed in a second worker too, when one is free: the follower of the request's
-  // rules finds the body parsed (~10-20 ms per MiB and ~500 page faults, off the request's path).
-  const prime = followExpected && length >= FOLLOW_MIN_CHARS && pool.idle >= 2;
-  const parsing = pool.run({ kind: "parse-body", body: ref(held), maxDepth });
-  if (prime) pool.run({ kind: "prime-body", body: ref(held) }).catch(() => {});
-  const r = await parsing;
+  const r = await scanPool().run({ kind: "parse-body", body: ref(held), maxDepth });
   if ("fault" in r) return r;
   held.extraBytes = r.extraBytes;
   const s = r.skeleton;
@@ -175,15 +157,20 @@ export async function checkHeldRequest(
     // runs in the second one, following the first one's scan (src/policy/pool/follow.ts). The
     // follower's answer goes to the leader; here it is only let go.
     const pool = scanPool();
-    const follow = cur.length >= FOLLOW_MIN_CHARS && followable(batch) && pool.idle >= 2 ? followChannel() : undefined;
+    const follows = cur.length >= FOLLOW_MIN_CHARS && followable(batch) && pool.idle >= 2;
+    // The followed text's memory (UTF-16, so twice the body's bytes is room enough), pooled: reused
+    // by the next large request instead of faulted in afresh. Held by both jobs until they end.
+    const followText = follows ? (takeKeptSharedMemory(2 * cur.length) ?? (await sharedMemory(2 * cur.length).catch(() => undefined))) : undefined;
+    const follow = followText ? followChannel() : undefined;
     let out;
     try {
-      const leader = pool.run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source), dest, rewriteVersion: nextVersion(), follow });
-      if (follow) {
-        pool.run({ kind: "follow", body: ref(cur), op, rule: batch[0]!.source, channel: follow }).catch(() => {});
+      const leader = pool.run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source), dest, rewriteVersion: nextVersion(), follow, followText });
+      if (follow && followText) {
+        pool.run({ kind: "follow", rule: batch[0]!.source, channel: follow, text: followText }).catch(() => {});
         // A leader that never ran (refused, its worker lost) lets its follower go at once.
         leader.catch(() => abandon(follow));
       }
+      releaseSharedMemory(followText);
       out = await leader;
     } catch (err) {
       releaseSharedMemory(dest);

@@ -5,7 +5,7 @@ import { hasTokenPrompt, refuseTokenPrompt, requestSegments, responseSegments, w
 import { withoutLeakedLogprobs } from "./logprobs.js";
 import { firstFindings, requestConversations, responseConversations, settleDeferred, type ChainFinding } from "./chain-runner.js";
 import { runChain } from "./chain-offload.js";
-import { checkHeldRequest, noteRequestRules } from "./held-chain.js";
+import { checkHeldRequest } from "./held-chain.js";
 import { compileRules, type CompiledRule, type RuleSource } from "./compiled-rule.js";
 import { guardConversation, warmUpClassifier, type AskGuard } from "./content/index.js";
 import type { GovernanceEvent, PolicyDecision } from "./governance-event.js";
@@ -99,7 +99,6 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
   const rules = compileRules(config);
   const requestRules = rules.filter((r) => r.phases.request);
   const responseRules = rules.filter((r) => r.phases.response);
-  noteRequestRules(requestRules);
   if (rules.some((r) => r.kind === "content_filter" && (r.engine === "builtin" || r.band !== undefined))) warmUpClassifier();
   const askGuard = deps.askGuard;
 

@@ -109,8 +109,9 @@ function chatSegments(body: unknown): TextSegment[] {
 /** The chain as a leader with a follower runs it, in one thread: the leader's scan first, then the follower. */
 async function withFollower(rules: CompiledRule[], segments: TextSegment[]): Promise<{ result: Awaited<ReturnType<typeof runChainHere>>; followed: boolean; used: boolean }> {
   const channel = followChannel();
-  const leader = lead(channel, rules, segments);
-  const followed = rules[0]!.kind === "pii_detection" && follow(channel, rules[0] as CompiledPiiRule, () => segments);
+  const text = new SharedArrayBuffer(2 * Math.max(...segments.map((s) => s.text.length)));
+  const leader = lead(channel, rules, segments, text);
+  const followed = rules[0]!.kind === "pii_detection" && follow(channel, rules[0] as CompiledPiiRule, text);
   let used = false;
   const result = await runChainHere(rules, {
     phase: "request",
@@ -176,8 +177,9 @@ describe("a chain with a follower", () => {
     const rules = rulesOf(allPii(), classifierRule());
     const segments = chatSegments({ model: "m", messages: [{ role: "user", content: big }] });
     const channel = followChannel();
-    const leader = lead(channel, rules, segments);
-    expect(follow(channel, rules[0] as CompiledPiiRule, () => segments)).toBe(true);
+    const text = new SharedArrayBuffer(2 * big.length);
+    const leader = lead(channel, rules, segments, text);
+    expect(follow(channel, rules[0] as CompiledPiiRule, text)).toBe(true);
     const redacted = scanSource((rules[0] as CompiledPiiRule).scanner, big).reduceRight((t, f) => t.slice(0, f.start) + `[REDACTED:${f.type.toUpperCase()}]` + t.slice(f.end), big);
     const n = defaultClassifier().categories.length;
     const scores = Array.from(new Float64Array(channel, 16 * 4, n));
@@ -210,8 +212,9 @@ describe("a held body's chain with a follower in a second worker", { timeout: 12
       const plain = await pool.run({ kind: "body-chain", body: held(body, `plain-${seed}`), op: "chat", rules, rewriteVersion: 2 });
       const ref = held(body, `followed-${seed}`);
       const channel = followChannel();
-      const leader = pool.run({ kind: "body-chain", body: ref, op: "chat", rules, rewriteVersion: 2, follow: channel });
-      const followed = pool.run({ kind: "follow", body: ref, op: "chat", rule: rules[0]!, channel });
+      const followText = new SharedArrayBuffer(2 * ref.length);
+      const leader = pool.run({ kind: "body-chain", body: ref, op: "chat", rules, rewriteVersion: 2, follow: channel, followText });
+      const followed = pool.run({ kind: "follow", rule: rules[0]!, channel, text: followText });
       const [got, helped] = await Promise.all([leader, followed]);
       expect(typeof helped).toBe("boolean");
       const bytesOf = (r: BodyChainResult) => (r.changed ? Buffer.from(r.changed.bytes, 0, r.changed.length).toString("utf8") : undefined);

@@ -24,16 +24,6 @@ export interface ParseBodyJob {
   maxDepth: number;
 }
 
-/**
- * The same body parsed in a second worker beside the first one's parse-body job, and kept there
- * (the worker's last body): a follower of the request's rules (src/policy/pool/follow.ts) then
- * starts at once instead of parsing first. Answers whether it parsed.
- */
-export interface PrimeBodyJob {
-  kind: "prime-body";
-  body: HeldRef;
-}
-
 /** Why a body could not be read; the front door words the client's error (as for small bodies). */
 export type BodyFault = { fault: "empty" | "utf8" | "depth" | "key" } | { fault: "json"; detail: string };
 
@@ -55,16 +45,18 @@ export interface BodyChainJob {
   rewriteVersion?: number;
   /** A channel to a follower running the classifier beside this job (src/policy/pool/follow.ts). */
   follow?: SharedArrayBuffer;
+  /** Pooled memory for the followed text (UTF-16: twice the body's length is always room enough). */
+  followText?: SharedArrayBuffer;
 }
 
 /** The content classifier of a body-chain job's request, in a second worker (src/policy/pool/follow.ts). */
 export interface FollowJob {
   kind: "follow";
-  body: HeldRef;
-  op: Operation;
   /** The job's first rule: the PII rule whose redactions the classifier reads. */
   rule: RuleSource;
   channel: SharedArrayBuffer;
+  /** The body-chain job's followText: the leader writes the text there. */
+  text: SharedArrayBuffer;
 }
 
 export interface BodyChainResult {
@@ -105,7 +97,7 @@ export interface ModuleJob {
   chars: number;
 }
 
-export type BodyJob = ParseBodyJob | BodyChainJob | BodySegmentsJob | SerialiseBodyJob | ModuleJob | FollowJob | PrimeBodyJob;
+export type BodyJob = ParseBodyJob | BodyChainJob | BodySegmentsJob | SerialiseBodyJob | ModuleJob | FollowJob;
 
 export async function runModuleJob(job: ModuleJob): Promise<unknown> {
   const m = (await import(job.url)) as Record<string, (input: unknown) => unknown>;
@@ -300,22 +292,6 @@ export function parseBody(job: ParseBodyJob): ParseBodyResult {
   return r;
 }
 
-export function primeBody(job: PrimeBodyJob): boolean {
-  const bytes = bytesOf(job.body);
-  // The parse-body job beside this one answers the client about a bad body; here it is only not kept.
-  if (bytes.length === 0 || !isUtf8(bytes)) return false;
-  let body: unknown;
-  try {
-    body = JSON.parse(textOf(job.body));
-  } catch {
-    return false;
-  }
-  if (body === null || typeof body !== "object" || Array.isArray(body)) return false;
-  parses++;
-  remember(job.body, body as JsonObject);
-  return true;
-}
-
 /** Rules without a network call, over the whole held body; a changed body is written anew. */
 export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) => CompiledRule): Promise<BodyChainResult> {
   let body: JsonObject;
@@ -328,7 +304,7 @@ export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) =
     segments = requestSegments(body, job.op);
     // With a follower: the largest text scanned in stretches it reads as they are decided, and the
     // classifier's verdict taken from it when it judged exactly the text the chain judges.
-    leader = lead(job.follow, rules, segments);
+    leader = lead(job.follow, rules, segments, job.followText);
   } catch (err) {
     abandon(job.follow);
     throw err;
@@ -397,7 +373,7 @@ function rewriteOf(job: BodyChainJob, body: JsonObject, before: readonly TextSeg
 export function followOnBody(job: FollowJob, compiled: (s: RuleSource) => CompiledRule): boolean {
   const rule = compiled(job.rule);
   if (rule.kind !== "pii_detection") return false;
-  return follow(job.channel, rule, () => requestSegments(parsed(job.body), job.op));
+  return follow(job.channel, rule, job.text);
 }
 
 /** The body's texts, for a guard-model rule that runs on the main thread. */

@@ -149,7 +149,7 @@ export interface Leader {
  * findings for the chain. Without a channel, or when the rules or texts do not qualify, the
  * follower is told to stop and the chain runs as it always did.
  */
-export function lead(channel: SharedArrayBuffer | undefined, rules: readonly CompiledRule[], segments: readonly TextSegment[]): Leader {
+export function lead(channel: SharedArrayBuffer | undefined, rules: readonly CompiledRule[], segments: readonly TextSegment[], textBuffer: SharedArrayBuffer | undefined): Leader {
   const local: Leader = { prescanned: undefined, judge: judgeText, release: () => {} };
   if (channel === undefined) return local;
   const h = new Int32Array(channel);
@@ -159,12 +159,15 @@ export function lead(channel: SharedArrayBuffer | undefined, rules: readonly Com
     Atomics.notify(h, TICK);
   };
   const segment = followable(rules) ? followedSegment(segments) : -1;
-  if (segment === -1) {
+  if (segment === -1 || textBuffer === undefined || textBuffer.byteLength < 2 * segments[segment]!.text.length) {
     tell(ABORTED);
     return local;
   }
   const rule = rules[0] as CompiledPiiRule;
   const text = segments[segment]!.text;
+  // The text for the follower, as UTF-16 code units in pooled memory (faulted in already): it reads
+  // small pieces of it, so it needs neither the body parsed nor a string of the text's size.
+  Buffer.from(textBuffer).write(text, 0, "utf16le");
   Atomics.store(h, LENGTH, text.length);
   Atomics.store(h, SEGMENT, segment);
   let published = 0;
@@ -235,16 +238,15 @@ export function lead(channel: SharedArrayBuffer | undefined, rules: readonly Com
 let follower: ContentClassifier | undefined;
 
 /**
- * The follower: the classifier over the segment the leader names, redacted by the findings it
- * publishes, read as they come. `segmentsOf` gives the request's texts (the body parsed in this
- * worker). Returns whether scores were written.
+ * The follower: the classifier over the text the leader wrote into `textBuffer`, redacted by the
+ * findings it publishes, read as they come. Returns whether scores were written.
  */
-export function follow(channel: SharedArrayBuffer, rule: CompiledPiiRule, segmentsOf: () => readonly TextSegment[]): boolean {
+export function follow(channel: SharedArrayBuffer, rule: CompiledPiiRule, textBuffer: SharedArrayBuffer): boolean {
   const h = new Int32Array(channel);
   if (Atomics.compareExchange(h, FOLLOWER, WAITING, RUNNING) !== WAITING) return false;
   let ok = false;
   try {
-    ok = classifyFollowing(h, channel, rule, segmentsOf);
+    ok = classifyFollowing(h, channel, rule, Buffer.from(textBuffer));
   } finally {
     Atomics.store(h, FOLLOWER, ok ? DONE : FAILED);
     Atomics.notify(h, FOLLOWER);
@@ -252,7 +254,7 @@ export function follow(channel: SharedArrayBuffer, rule: CompiledPiiRule, segmen
   return ok;
 }
 
-function classifyFollowing(h: Int32Array, channel: SharedArrayBuffer, rule: CompiledPiiRule, segmentsOf: () => readonly TextSegment[]): boolean {
+function classifyFollowing(h: Int32Array, channel: SharedArrayBuffer, rule: CompiledPiiRule, units: Buffer): boolean {
   let deadline = Date.now() + FOLLOWER_PATIENCE_MS;
   /** Waits for the leader's next change; false when it stopped or made no progress for too long. */
   const next = (tick: number): boolean => {
@@ -261,16 +263,15 @@ function classifyFollowing(h: Int32Array, channel: SharedArrayBuffer, rule: Comp
     if (Atomics.load(h, TICK) !== tick) deadline = Date.now() + FOLLOWER_PATIENCE_MS;
     return Atomics.load(h, LEADER) !== ABORTED && Date.now() < deadline;
   };
-  // The body first (parsed here unless this worker has it already), while the leader scans.
-  const segments = segmentsOf();
   let tick = Atomics.load(h, TICK);
   while (Atomics.load(h, SEGMENT) === -1) {
     if (!next(tick)) return false;
     tick = Atomics.load(h, TICK);
   }
-  const seg = segments[Atomics.load(h, SEGMENT)];
-  if (seg === undefined || seg.text.length !== Atomics.load(h, LENGTH)) return false;
-  const text = seg.text;
+  const length = Atomics.load(h, LENGTH);
+  if (2 * length > units.length) return false;
+  /** text[a, b), a new small string. */
+  const slice = (a: number, b: number) => units.toString("utf16le", 2 * a, 2 * b);
   const clf = (follower ??= new ContentClassifier(defaultClassifier()));
   const feed = new PieceFeed(clf);
   const edit = rule.action === "redact" || rule.action === "mask" ? rule.action : undefined;
@@ -286,18 +287,22 @@ function classifyFollowing(h: Int32Array, channel: SharedArrayBuffer, rule: Comp
       const at = FINDINGS_AT + taken * 3;
       const f: Finding = { start: h[at]!, end: h[at + 1]!, recogniser: h[at + 2]!, type: types[h[at + 2]!]! };
       if (edit === undefined) continue;
-      if (f.start > pos) feed.push(text.slice(pos, f.start));
-      feed.push(replacementFor(edit, rule.replacement, f, text, false));
+      if (f.start > pos) feed.push(slice(pos, f.start));
+      // The value itself is read only to mask it.
+      feed.push(edit === "mask" ? replacementFor(edit, rule.replacement, { ...f, start: 0, end: f.end - f.start }, slice(f.start, f.end), false) : replacementFor(edit, rule.replacement, f, "", false));
       pos = f.end;
     }
     if (complete) break;
-    if (decided > pos) {
-      feed.push(text.slice(pos, decided));
-      pos = decided;
+    // In pieces of at most a stretch: small strings.
+    while (decided > pos) {
+      const to = Math.min(decided, pos + FOLLOW_CHUNK);
+      feed.push(slice(pos, to));
+      pos = to;
     }
     if (!next(tick)) return false;
   }
-  feed.end(pos < text.length ? text.slice(pos) : "");
+  for (; pos + FOLLOW_CHUNK < length; pos += FOLLOW_CHUNK) feed.push(slice(pos, pos + FOLLOW_CHUNK));
+  feed.end(pos < length ? slice(pos, length) : "");
   const scores = clf.scores;
   if (scores.length > MAX_CATEGORIES) return false;
   new Float64Array(channel, SCORES_AT, scores.length).set(scores);

@@ -6,7 +6,7 @@ import { GatewayError } from "../../errors/index.js";
 import { endLease, leaseSharedMemory } from "../../wire/index.js";
 import type { TextSegment } from "../body-texts.js";
 import type { ClassifierVerdict } from "../content/index.js";
-import type { BodyChainJob, BodyChainResult, BodySegmentsJob, FollowJob, ModuleJob, ParseBodyJob, ParseBodyResult, PrimeBodyJob, SerialiseBodyJob } from "./body-jobs.js";
+import type { BodyChainJob, BodyChainResult, BodySegmentsJob, FollowJob, ModuleJob, ParseBodyJob, ParseBodyResult, SerialiseBodyJob } from "./body-jobs.js";
 import {
   runScanJob,
   type ChainJob,
@@ -32,10 +32,12 @@ function sharedOf(job: ScanJob): SharedArrayBuffer[] {
   const add = (v: unknown) => {
     if (v instanceof SharedArrayBuffer) out.push(v);
   };
-  if (job.kind === "parse-body" || job.kind === "body-segments" || job.kind === "follow" || job.kind === "prime-body") add(job.body.bytes);
+  if (job.kind === "parse-body" || job.kind === "body-segments") add(job.body.bytes);
+  else if (job.kind === "follow") add(job.text);
   else if (job.kind === "body-chain" || job.kind === "serialise-body") {
     add(job.body.bytes);
     add(job.dest);
+    if (job.kind === "body-chain") add(job.followText);
   } else if (job.kind === "module") add((job.input as { bytes?: unknown } | null)?.bytes);
   return out;
 }
@@ -45,7 +47,8 @@ function jobChars(job: ScanJob): number {
   let n = 0;
   if (job.kind === "judge") return job.text.length;
   if (job.kind === "module") return job.chars;
-  if (job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body" || job.kind === "follow" || job.kind === "prime-body") return job.body.length;
+  if (job.kind === "follow") return job.text.byteLength >> 1;
+  if (job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body") return job.body.length;
   if (job.kind === "chain") for (const s of job.segments) n += s.text.length;
   else for (const t of job.texts) n += t.length;
   return n;
@@ -74,7 +77,7 @@ interface Slot {
 
 /** The held body a job reads, by nonce: its jobs go to the worker that has it parsed, when free. */
 function bodyOf(job: ScanJob): string | undefined {
-  return job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body" || job.kind === "follow" || job.kind === "prime-body" ? job.body.nonce : undefined;
+  return job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body" ? job.body.nonce : undefined;
 }
 
 /**
@@ -117,10 +120,9 @@ export class ScanPool {
   run(job: SerialiseBodyJob): Promise<SharedArrayBuffer | number>;
   run(job: ModuleJob): Promise<unknown>;
   run(job: FollowJob): Promise<boolean>;
-  run(job: PrimeBodyJob): Promise<boolean>;
   run(job: ScanJob): Promise<ScanResult> {
     // A follower is only ever help: never run on this thread (it would wait here for its leader).
-    if (this.closed) return job.kind === "follow" || job.kind === "prime-body" ? Promise.resolve(false) : Promise.resolve(runScanJob(job));
+    if (this.closed) return job.kind === "follow" ? Promise.resolve(false) : Promise.resolve(runScanJob(job));
     const chars = jobChars(job);
     // Bounded: a flood of large bodies is refused at once with a clear answer rather than held
     // in memory until every client has timed out. A job that finds a worker free never waits.
@@ -232,7 +234,7 @@ export class ScanPool {
     this.closed = true;
     const slots = this.slots.splice(0);
     this.queuedChars = 0;
-    for (const q of this.queue.splice(0)) Promise.resolve(q.job.kind === "follow" || q.job.kind === "prime-body" ? false : runScanJob(q.job)).then(q.p.resolve, q.p.reject);
+    for (const q of this.queue.splice(0)) Promise.resolve(q.job.kind === "follow" ? false : runScanJob(q.job)).then(q.p.resolve, q.p.reject);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }
