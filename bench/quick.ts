@@ -129,8 +129,10 @@ async function ttft(tmp: string): Promise<string> {
       svc: await startGateway(writeGatewayConfig(tmp, "t-inc", { baseUrl: fake.origin + "/v1", policies: "full", streaming: "incremental", auditDir: path.join(tmp, "audit-inc") }), "gw inc"),
     });
     const samplers = rows.map((r) => new StreamSampler(r.svc?.origin ?? fake.origin));
-    // Warm JIT on the request path too (see StreamSampler.warmUp).
-    for (const s of samplers) await s.warmUp(envNum("BENCH_STREAM_WARM", 200));
+    // BENCH_STREAM_WARM: warm the request path's JIT too (see StreamSampler.warmUp), then settle.
+    const warm = envNum("BENCH_STREAM_WARM", 0);
+    for (const s of samplers) await s.warmUp(warm);
+    if (warm > 0) await new Promise((res) => setTimeout(res, envNum("BENCH_STREAM_WARM_SETTLE_MS", 10_000)));
     const n = envNum("BENCH_QUICK_STREAMS", 12);
     for (let i = 0; i < 3; i++) for (const s of samplers) await s.take(Math.ceil(n / 3));
     const sums = samplers.map((s) => s.summary());

@@ -151,8 +151,11 @@ export class StreamSampler {
    * connection: a few dozen sequential streams leave the request path's code (the policy scan of
    * the prompt, the limits, the audit span) in V8's interpreter and baseline tiers, where it ran
    * up to ~10× its optimised time (the full chain's request phase on the TTFT prompt: 0.4–1 ms
-   * cold against ~50–100 µs warm, in-process), and the TTFT rows then measured the JIT's warm-up
-   * rather than a gateway in service.
+   * over its first 50 calls against ~50–100 µs warm, in-process, loaded machine). Whether that
+   * shows through the machine's noise in wall time was not settled (round 10: an interleaved
+   * warmed/unwarmed pair of incremental gateways read 7.31 against 7.59 ms own part after a 10 s
+   * settle, and the warmed one worse, 7.65 against 4.76, without it), so run-all leaves it off by
+   * default (BENCH_STREAM_WARM).
    */
   async warmUp(many = 0): Promise<void> {
     for (let done = 0; done < many; done += 50) await concurrentStreams(this.origin, Math.min(50, many - done), this.body);
