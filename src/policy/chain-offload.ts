@@ -116,8 +116,9 @@ export function pooledJudge(
   text: string,
   categories: readonly ContentCategory[],
   thresholds: Readonly<Record<ContentCategory, number>>,
+  firedOnly = false,
 ): ClassifierVerdict | Promise<ClassifierVerdict> {
-  if (text.length < JUDGE_OFFLOAD_CHARS) return judgeText(text, categories, thresholds);
+  if (text.length < JUDGE_OFFLOAD_CHARS) return judgeText(text, categories, thresholds, firedOnly);
   return scanPool().run({ kind: "judge", text, categories: [...categories], thresholds: { ...thresholds } });
 }
 

@@ -40,7 +40,7 @@ export interface ChainInput {
   /** Findings to keep (the first in text order) when collected; all of them are counted. */
   maxFindings?: number;
   /** The content classifier's verdict on one text; by default judged here (a pooled run judges big texts in a worker). */
-  judge?: (text: string, categories: readonly ContentCategory[], thresholds: Readonly<Record<ContentCategory, number>>) => ClassifierVerdict | Promise<ClassifierVerdict>;
+  judge?: (text: string, categories: readonly ContentCategory[], thresholds: Readonly<Record<ContentCategory, number>>, firedOnly?: boolean) => ClassifierVerdict | Promise<ClassifierVerdict>;
   /**
    * One segment's findings for one PII rule, found beforehand (src/policy/pool/follow.ts: scanned in
    * stretches, for a second worker to follow): taken instead of scanning that text again, and told
@@ -382,7 +382,8 @@ async function runContent(
   const judge = input.judge ?? judgeText;
   if (rule.engine === "builtin") {
     for (const { text, segment } of classifierTexts(input.phase, segs)) {
-      const v = await judge(text, rule.categories, rule.thresholds);
+      // Only what fired is read (and top when something did): judgeText's firedOnly.
+      const v = await judge(text, rule.categories, rule.thresholds, true);
       if (v.fired.length === 0) continue;
       found(v.fired, segment);
       if (verdict === undefined || v.top.score / v.top.threshold > verdict.score / verdict.threshold) verdict = v.top;

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { buildCorpus } from "../../scripts/content/corpus.js";
 import { everyday, handBenign, handHarmful } from "../../scripts/content/eval-sets.js";
 import { prose } from "../../bench/prose.js";
-import { ContentClassifier, defaultClassifier } from "../../src/policy/content/index.js";
+import { ContentClassifier, defaultClassifier, defaultThresholds, judgeText, verdictOf } from "../../src/policy/content/index.js";
+import { contentCategories, type ContentCategory } from "../../src/config/index.js";
 import { featuresOf } from "../../src/policy/content/features.js";
 import { foldText } from "../../src/policy/content/content-text.js";
 import { foldText as referenceFoldText } from "./content-reference/content-text.js";
@@ -168,5 +169,57 @@ describe("content classifier: the fast path scores exactly as the reference", ()
     );
     const long = "élève café naïve ﷺ \ud800 x\udc00 😀 ｐｉｐｅ ".repeat(40_000);
     expect(foldText(long) === referenceFoldText(long)).toBe(true);
+  }, 120_000);
+});
+
+/**
+ * A built-in rule reads only which categories fired (and, when one did, the deciding score):
+ * judgeText(…, firedOnly) lets the classifier skip windows that cannot reach the lowest threshold.
+ * Against the reference's full scores read by the same verdictOf: the same categories fire, and
+ * when any does, the same top category, score, threshold and max.
+ */
+describe("content classifier: a fired-only verdict is the reference's verdict", () => {
+  const categories = [...contentCategories];
+  function expectSameFired(text: string, asked: readonly ContentCategory[], thresholds: Record<ContentCategory, number>): boolean {
+    const want = verdictOf(oracle.score(text), asked, thresholds);
+    const got = judgeText(text, asked, thresholds, true);
+    expect(got.fired).toEqual(want.fired);
+    if (want.fired.length > 0) {
+      expect(got.top).toEqual(want.top);
+      expect(Object.is(got.max, want.max)).toBe(true);
+    }
+    // True when the skip showed: nothing fired and the fired-only read stayed below the full one.
+    return want.fired.length === 0 && got.max < want.max;
+  }
+  const asked = fc.subarray(categories, { minLength: 1 });
+  const threshold = fc.oneof(
+    { weight: 4, arbitrary: fc.double({ min: 1e-6, max: 1, noNaN: true }) },
+    { weight: 2, arbitrary: fc.double({ min: 1e-4, max: 0.05, noNaN: true }) },
+    { weight: 1, arbitrary: fc.constantFrom(0, -0, 1, 1.5, 1e-300, 0.9995, Number.MIN_VALUE) },
+  );
+  const thresholdsOf = fc.tuple(...categories.map(() => threshold)).map((ts) => Object.fromEntries(categories.map((c, i) => [c, ts[i]!])) as Record<ContentCategory, number>);
+
+  it("on random texts, categories and thresholds (property)", () => {
+    fc.assert(
+      fc.property(anyText, asked, thresholdsOf, (text, a, t) => {
+        expectSameFired(text, a, t);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("on the evaluation sets with the model's thresholds and lowered ones, and it does skip where nothing fires", () => {
+    const texts = [...everyday, ...handBenign, ...handHarmful.map((h) => h.text), ...buildCorpus().slice(0, 3000).map((e) => e.text)];
+    const model = defaultThresholds();
+    const lowered = Object.fromEntries(categories.map((c) => [c, model[c] / 4])) as Record<ContentCategory, number>;
+    let skipped = 0;
+    let fired = 0;
+    for (const t of texts)
+      for (const th of [model, lowered]) {
+        if (expectSameFired(t, categories, th)) skipped++;
+        if (judgeText(t, categories, th, true).fired.length > 0) fired++;
+      }
+    expect(fired).toBeGreaterThan(100);
+    expect(skipped).toBeGreaterThan(100);
   }, 120_000);
 });

@@ -302,13 +302,28 @@ export class ContentClassifier {
     return Float64Array.from(this.run(text));
   }
 
-  /** Scores a whole text; the returned array is the live `scores` (valid until the next call). */
-  run(text: string): Float64Array {
+  /**
+   * Scores a whole text; the returned array is the live `scores` (valid until the next call).
+   *
+   * With `floor` (a score in (0, 1)): only scores at or above the floor need be exact. A window
+   * whose every score is below it by the margin skipLogit allows is left unjudged (its softmax and
+   * exps skipped), so a category's score comes out exact when it is at or above the floor and
+   * anywhere below the floor otherwise: every score is a product P(harmful) x P(category |
+   * harmful), at most the window's P(harmful), which the window's "harmful" logit alone bounds.
+   * What a rule that only asks which categories reach their thresholds (all at or above the
+   * floor) needs: the same categories fire, with the same scores (content-judge.ts).
+   */
+  run(text: string, floor = 0): Float64Array {
     this.begin();
+    this.floorLogit = floorLogitOf(floor);
+    this.skipBelow = this.floorLogit;
     this.reader.push(foldText(text), true);
     this.closeText();
     return this.best;
   }
+
+  /** The "harmful" logit at or under which a window cannot reach `floor` in any category (run's floor); −∞: none. */
+  private floorLogit = -Infinity;
 
   /** Scores as a record by category name. */
   scoreByCategory(text: string): Record<string, number> {
@@ -369,6 +384,7 @@ export class ContentClassifier {
     this.curSnapN = 0;
     this.sentSnapN = 0;
     this.skipBelow = -Infinity;
+    this.floorLogit = -Infinity;
     if (++this.texts === 0x7fffffff) {
       // Stamps restart: entries from before must not look like this text's.
       this.texts = 1;
@@ -489,7 +505,10 @@ export class ContentClassifier {
         raised = true;
       }
     }
-    if (raised) this.skipBelow = skipLogit(this.best);
+    if (raised) {
+      const skip = skipLogit(this.best);
+      this.skipBelow = skip > this.floorLogit ? skip : this.floorLogit;
+    }
   }
 
   /**
@@ -555,6 +574,16 @@ function skipLogit(best: Float64Array): number {
   for (let c = 0; c < best.length; c++) if (best[c]! < low) low = best[c]!;
   if (!(low >= 1e-200 && low <= 0.999)) return -Infinity;
   return Math.log(low / (1 - low)) - 1e-6;
+}
+
+/**
+ * skipLogit's bound for a floor instead of the lowest best: a window at or under it has every score
+ * below `floor` by a relative margin of at least 1e-9 (the same construction, so the same proof).
+ * −∞ for a floor that is 0, tiny, or so near 1 that the margin would shrink.
+ */
+function floorLogitOf(floor: number): number {
+  if (!(floor >= 1e-200 && floor <= 0.999)) return -Infinity;
+  return Math.log(floor / (1 - floor)) - 1e-6;
 }
 
 /** Windows remembered per text (judgedBefore). */

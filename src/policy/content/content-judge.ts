@@ -36,6 +36,11 @@ interface AskedPlan {
   asked: readonly ContentCategory[];
   index: Int32Array;
   threshold: readonly number[];
+  /**
+   * The lowest threshold, when every asked category is a model category with a threshold in (0, 1]:
+   * the classifier's floor for a verdict that only needs to know what fired (judgeText). 0: none.
+   */
+  floor: number;
 }
 
 /**
@@ -51,7 +56,10 @@ function planOf(asked: readonly ContentCategory[], thresholds: Readonly<Record<C
   let p = plans.get(thresholds);
   if (p !== undefined && p.asked === asked) return p;
   const cats = defaultClassifier().categories;
-  p = { asked, index: Int32Array.from(asked, (c) => cats.indexOf(c)), threshold: asked.map((c) => thresholds[c]) };
+  const index = Int32Array.from(asked, (c) => cats.indexOf(c));
+  const threshold = asked.map((c) => thresholds[c]);
+  const usable = asked.length > 0 && index.every((i) => i !== -1) && threshold.every((t) => t > 0 && t <= 1);
+  p = { asked, index, threshold, floor: usable ? Math.min(...threshold) : 0 };
   plans.set(thresholds, p);
   return p;
 }
@@ -74,9 +82,19 @@ export function verdictOf(scores: ArrayLike<number>, asked: readonly ContentCate
   return { fired, top: top!, max };
 }
 
-/** Judges one text (a whole conversation's user turns, or one response) for a rule's categories. */
-export function judgeText(text: string, asked: readonly ContentCategory[], thresholds: Readonly<Record<ContentCategory, number>>): ClassifierVerdict {
-  return verdictOf(classifier().run(text), asked, thresholds);
+/**
+ * Judges one text (a whole conversation's user turns, or one response) for a rule's categories.
+ *
+ * `firedOnly`: the caller reads `top` and `max` only when a category fired (a built-in rule). The
+ * classifier then skips windows that cannot reach the lowest threshold (ContentClassifier.run's
+ * floor): `fired` is the same, and when a category fired so are `top` and `max` — each fired
+ * score is at or above the floor, so exact; every other category's score, exact or not, stays
+ * below its threshold by a relative margin (ratio under 1, never tying a fired one's); `max` is a
+ * fired score. With nothing fired, `top` and `max` may be lower than a full judgment's.
+ */
+export function judgeText(text: string, asked: readonly ContentCategory[], thresholds: Readonly<Record<ContentCategory, number>>, firedOnly = false): ClassifierVerdict {
+  const floor = firedOnly ? planOf(asked, thresholds).floor : 0;
+  return verdictOf(classifier().run(text, floor), asked, thresholds);
 }
 
 /** Loads the model and runs it once, so the first request pays neither. */
