@@ -136,7 +136,9 @@ export class ChatPipeline {
       // A guard model's verdict on the request, on its way while the upstream is called.
       let verdict: Promise<GovernanceEvent[]> | undefined;
       if (rt.policy.enabled) {
-        const checked = await rt.policy.startRequest(body, op, guardSignal(rt, ctx));
+        // Synchronous when no rule waits (PII, the built-in classifier): no await hop then.
+        const starting = rt.policy.startRequest(body, op, guardSignal(rt, ctx));
+        const checked = starting instanceof Promise ? await starting : starting;
         summary.events.push(...checked.events);
         upstreamBody = checked.body;
         verdict = checked.verdict;
@@ -221,7 +223,8 @@ export class ChatPipeline {
       const { body: response, text, bytes } = await call;
       let out = response;
       if (rt.policy.hasResponseRules) {
-        const checked = await rt.policy.checkResponse(response, op, guardSignal(rt, ctx));
+        const checking = rt.policy.checkResponse(response, op, guardSignal(rt, ctx));
+        const checked = checking instanceof Promise ? await checking : checking;
         summary.events.push(...checked.events);
         out = checked.body;
       }

@@ -44,8 +44,13 @@ export function offloads(rules: readonly CompiledRule[], segs: readonly TextSegm
  * event loop; only guard-model rules run here between jobs (an HTTP call, and a worker judging the
  * text for a screening band).
  */
-export async function runChain(rules: readonly CompiledRule[], input: ChainInput): Promise<ChainResult> {
+export function runChain(rules: readonly CompiledRule[], input: ChainInput): ChainResult | Promise<ChainResult> {
+  // Small bodies: here, and synchronously when no rule waits (no promise per request).
   if (!offloads(rules, input.segments)) return runChainHere(rules, input);
+  return runChainPooled(rules, input);
+}
+
+async function runChainPooled(rules: readonly CompiledRule[], input: ChainInput): Promise<ChainResult> {
   const active = rules.filter((r) => r.phases[input.phase]);
   let segs = input.segments.map((s) => ({ ...s }));
   let edits: Edit[][][] = input.edits ?? segs.map(() => []);

@@ -88,32 +88,54 @@ function add(counts: Record<string, number>, type: string, n = 1): void {
  * previous one's output. Large bodies go through runChain (chain-offload.ts), which hands the same
  * work to a pool worker.
  */
-export async function runChainHere(rules: readonly CompiledRule[], input: ChainInput): Promise<ChainResult> {
+export function runChainHere(rules: readonly CompiledRule[], input: ChainInput): ChainResult | Promise<ChainResult> {
   const segs = input.segments.map((s) => ({ ...s }));
   const edits: Edit[][][] = input.edits ? input.edits.map((e) => [...e]) : segs.map(() => []);
-  const events: GovernanceEvent[] = [];
-  const findings: ChainFinding[] = [];
-  const deferred: Promise<RuleOutcome>[] = [];
-  const repeats: Repeats = { looked: [], touched: new Set() };
+  const run: ChainRun = { segs, edits, events: [], findings: [], deferred: [], repeats: { looked: [], touched: new Set() } };
+  return continueChain(rules, 0, input, run);
+}
 
-  for (const rule of rules) {
+/** A chain's state between its rules. */
+interface ChainRun {
+  segs: TextSegment[];
+  edits: Edit[][][];
+  events: GovernanceEvent[];
+  findings: ChainFinding[];
+  deferred: Promise<RuleOutcome>[];
+  repeats: Repeats;
+}
+
+/**
+ * The rules from `from` on. Synchronous while every rule's outcome is (PII rules, the built-in
+ * classifier on texts judged here): a chain with nothing to wait for makes no promise and takes no
+ * microtask hop per rule (issue #20); it goes on asynchronously from the first rule that waits
+ * (a guard model, a worker's judgment).
+ */
+function continueChain(rules: readonly CompiledRule[], from: number, input: ChainInput, run: ChainRun): ChainResult | Promise<ChainResult> {
+  for (let k = from; k < rules.length; k++) {
+    const rule = rules[k]!;
     if (!rule.phases[input.phase]) continue;
-    const outcome =
-      rule.kind === "pii_detection" ? runPii(rule, segs, edits, input, findings, repeats) : await runContent(rule, segs, edits, input, findings);
-    if (outcome.later) {
-      // Handled by whoever settles `deferred`; marked handled here so a chain that stops early
-      // (a later rule blocks) leaves no unhandled rejection behind.
-      outcome.later.catch(() => {});
-      deferred.push(outcome.later);
-    }
-    if (outcome.event) events.push(outcome.event);
-    if (outcome.block) {
-      settleRepeats(repeats, false);
-      return { segments: segs, events, findings, blocked: outcome.block(events), deferred, edits, findingsTotal: findings.length };
-    }
+    const outcome = rule.kind === "pii_detection" ? runPii(rule, run.segs, run.edits, input, run.findings, run.repeats) : runContent(rule, run.segs, run.edits, input, run.findings);
+    if (outcome instanceof Promise) return outcome.then((o) => takeOutcome(o, run) ?? continueChain(rules, k + 1, input, run));
+    const done = takeOutcome(outcome, run);
+    if (done) return done;
   }
-  settleRepeats(repeats, true);
-  return { segments: segs, events, findings, blocked: undefined, deferred, edits, findingsTotal: findings.length };
+  settleRepeats(run.repeats, true);
+  return { segments: run.segs, events: run.events, findings: run.findings, blocked: undefined, deferred: run.deferred, edits: run.edits, findingsTotal: run.findings.length };
+}
+
+/** Records a rule's outcome; the chain's result when the rule blocked (the chain stops there). */
+function takeOutcome(outcome: RuleOutcome, run: ChainRun): ChainResult | undefined {
+  if (outcome.later) {
+    // Handled by whoever settles `deferred`; marked handled here so a chain that stops early
+    // (a later rule blocks) leaves no unhandled rejection behind.
+    outcome.later.catch(() => {});
+    run.deferred.push(outcome.later);
+  }
+  if (outcome.event) run.events.push(outcome.event);
+  if (!outcome.block) return undefined;
+  settleRepeats(run.repeats, false);
+  return { segments: run.segs, events: run.events, findings: run.findings, blocked: outcome.block(run.events), deferred: run.deferred, edits: run.edits, findingsTotal: run.findings.length };
 }
 
 /**
@@ -363,53 +385,76 @@ export function classifierTexts(phase: Phase, segs: readonly TextSegment[]): { t
   return [...groups.values()].map((g) => ({ text: g.parts.join("\n"), segment: g.segment }));
 }
 
-async function runContent(
+function runContent(
   rule: CompiledContentRule,
   segs: TextSegment[],
   edits: Edit[][][],
   input: ChainInput,
   findings: ChainFinding[],
-): Promise<RuleOutcome> {
+): RuleOutcome | Promise<RuleOutcome> {
   const counts: Record<string, number> = {};
   const base = { policy: rule.policy, rule: rule.rule, ruleType: "content_filter" as const, phase: input.phase, engine: rule.engine };
-  let verdict: GovernanceEvent["verdict"];
-  let engine = rule.engine;
   const found = (cats: readonly ContentCategory[], segment: number) => {
     for (const c of cats) add(counts, c);
     if (input.collectFindings && segment !== -1)
       for (const c of cats) findings.push({ policy: rule.policy, rule: rule.rule, type: c, ...toOriginal(edits[segment]!, 0, segs[segment]!.text.length) });
   };
   const judge = input.judge ?? judgeText;
-  if (rule.engine === "builtin") {
+  if (rule.engine !== "builtin") return runGuardContent(rule, segs, input, base, found, counts, judge);
+  let verdict: GovernanceEvent["verdict"];
+  const take = (v: ClassifierVerdict, segment: number) => {
+    if (v.fired.length === 0) return;
+    found(v.fired, segment);
+    if (verdict === undefined || v.top.score / v.top.threshold > verdict.score / verdict.threshold) verdict = v.top;
+  };
+  const texts = classifierTexts(input.phase, segs);
+  for (let i = 0; i < texts.length; i++) {
+    // Only what fired is read (and top when something did): judgeText's firedOnly.
+    const v = judge(texts[i]!.text, rule.categories, rule.thresholds, true);
+    if (v instanceof Promise)
+      // A judgment from elsewhere (a worker): the rest of the texts after it, in order.
+      return (async () => {
+        take(await v, texts[i]!.segment);
+        for (let j = i + 1; j < texts.length; j++) take(await judge(texts[j]!.text, rule.categories, rule.thresholds, true), texts[j]!.segment);
+        return contentOutcome(rule, base, rule.engine, counts, verdict, input.phase);
+      })();
+    take(v, texts[i]!.segment);
+  }
+  return contentOutcome(rule, base, rule.engine, counts, verdict, input.phase);
+}
+
+/** A guard-model content rule: screened by the classifier first when it has a band. */
+async function runGuardContent(
+  rule: CompiledContentRule,
+  segs: TextSegment[],
+  input: ChainInput,
+  base: Omit<GovernanceEvent, "action" | "counts">,
+  found: (cats: readonly ContentCategory[], segment: number) => void,
+  counts: Record<string, number>,
+  judge: NonNullable<ChainInput["judge"]>,
+): Promise<RuleOutcome> {
+  let verdict: GovernanceEvent["verdict"];
+  let engine = rule.engine;
+  // With a band, the classifier screens first: only texts it is unsure about go to the guard model.
+  let unsure = true;
+  if (rule.band) {
+    const [low, high] = rule.band;
+    unsure = false;
     for (const { text, segment } of classifierTexts(input.phase, segs)) {
-      // Only what fired is read (and top when something did): judgeText's firedOnly.
-      const v = await judge(text, rule.categories, rule.thresholds, true);
-      if (v.fired.length === 0) continue;
-      found(v.fired, segment);
-      if (verdict === undefined || v.top.score / v.top.threshold > verdict.score / verdict.threshold) verdict = v.top;
+      const v = await judge(text, rule.categories, rule.thresholds);
+      if (v.max >= high) {
+        const sure = rule.categories.filter((c) => v.top.category === c);
+        found(sure, segment);
+        verdict = { category: v.top.category, score: v.top.score, threshold: high };
+        engine = "builtin";
+      } else if (v.max >= low) unsure = true;
     }
-  } else {
-    // With a band, the classifier screens first: only texts it is unsure about go to the guard model.
-    let unsure = true;
-    if (rule.band) {
-      const [low, high] = rule.band;
-      unsure = false;
-      for (const { text, segment } of classifierTexts(input.phase, segs)) {
-        const v = await judge(text, rule.categories, rule.thresholds);
-        if (v.max >= high) {
-          const sure = rule.categories.filter((c) => v.top.category === c);
-          found(sure, segment);
-          verdict = { category: v.top.category, score: v.top.score, threshold: high };
-          engine = "builtin";
-        } else if (v.max >= low) unsure = true;
-      }
-    }
-    if (unsure && verdict === undefined) {
-      const conversations = input.guardConversations(segs);
-      const at = segs.findIndex((s) => s.text !== "");
-      if (input.defer) return { event: undefined, later: askGuardModel(rule, conversations, input, base, (cats) => found(cats, at), counts) };
-      return askGuardModel(rule, conversations, input, base, (cats) => found(cats, at), counts);
-    }
+  }
+  if (unsure && verdict === undefined) {
+    const conversations = input.guardConversations(segs);
+    const at = segs.findIndex((s) => s.text !== "");
+    if (input.defer) return { event: undefined, later: askGuardModel(rule, conversations, input, base, (cats) => found(cats, at), counts) };
+    return askGuardModel(rule, conversations, input, base, (cats) => found(cats, at), counts);
   }
   return contentOutcome(rule, base, engine, counts, verdict, input.phase);
 }

@@ -3,7 +3,7 @@ import type { GatewayConfig } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import { hasTokenPrompt, refuseTokenPrompt, requestSegments, responseSegments, withTexts, type TextSegment } from "./body-texts.js";
 import { withoutLeakedLogprobs } from "./logprobs.js";
-import { firstFindings, requestConversations, responseConversations, settleDeferred, type ChainFinding } from "./chain-runner.js";
+import { firstFindings, requestConversations, responseConversations, settleDeferred, type ChainFinding, type ChainResult } from "./chain-runner.js";
 import { runChain } from "./chain-offload.js";
 import { checkHeldRequest } from "./held-chain.js";
 import { compileRules, type CompiledRule, type RuleSource } from "./compiled-rule.js";
@@ -50,9 +50,17 @@ export interface PolicyEngine {
     body: JsonObject,
     op: Operation,
     signal?: AbortSignal,
-  ): Promise<{ body: JsonObject; events: GovernanceEvent[]; verdict: Promise<GovernanceEvent[]> | undefined }>;
-  /** Response phase over a non-streamed response body. Same contract. */
-  checkResponse(body: JsonObject, op: Operation, signal?: AbortSignal): Promise<{ body: JsonObject; events: GovernanceEvent[] }>;
+  ):
+    | { body: JsonObject; events: GovernanceEvent[]; verdict: Promise<GovernanceEvent[]> | undefined }
+    | Promise<{ body: JsonObject; events: GovernanceEvent[]; verdict: Promise<GovernanceEvent[]> | undefined }>;
+  /**
+   * Response phase over a non-streamed response body. Same contract.
+   *
+   * startRequest and checkResponse answer synchronously when no rule waits (PII rules and the
+   * built-in classifier on a body judged on this thread: no promise per request), and may then
+   * throw their PolicyError synchronously: callers `await` them, which treats both forms alike.
+   */
+  checkResponse(body: JsonObject, op: Operation, signal?: AbortSignal): { body: JsonObject; events: GovernanceEvent[] } | Promise<{ body: JsonObject; events: GovernanceEvent[] }>;
   /**
    * Response phase over a stream of chunks. `buffered`: nothing goes out before the whole response
    * passed. `incremental`: text goes out as soon as no rule can still change it; the concatenated
@@ -105,7 +113,14 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
   // Token ids cannot be read: refused while request rules are on, unless a request rule allows them.
   const tokenPromptRule = requestRules.find((r) => r.kind === "pii_detection" && r.allowTokenPrompts);
 
-  async function check(
+  type Checked = { body: JsonObject; events: GovernanceEvent[]; verdict?: Promise<GovernanceEvent[]> };
+
+  /**
+   * One phase's rules over a body. Synchronous (no promise) when nothing waits: a small body whose
+   * rules are PII and the built-in classifier (issue #20); a block then throws at once, which the
+   * caller's `await` turns into the same rejection.
+   */
+  function check(
     phaseRules: readonly CompiledRule[],
     phase: "request" | "response",
     body: JsonObject,
@@ -113,7 +128,7 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
     signal: AbortSignal | undefined,
     op: Operation,
     defer = false,
-  ): Promise<{ body: JsonObject; events: GovernanceEvent[]; verdict?: Promise<GovernanceEvent[]> }> {
+  ): Checked | Promise<Checked> {
     const pre: GovernanceEvent[] = [];
     if (phase === "request" && phaseRules.length > 0 && hasTokenPrompt(body)) {
       if (!tokenPromptRule) refuseTokenPrompt();
@@ -122,15 +137,9 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
     if (phaseRules.length === 0) return { body, events: pre };
     // A body too large to parse here: its rules run in the pool over the held bytes.
     const held = phase === "request" ? heldBodyOf(body) : undefined;
-    if (held) {
-      const r = await checkHeldRequest(phaseRules, body, held, op, pre, askGuard, signal, defer);
-      if (r.deferred.length === 0) return { body: r.body, events: r.events };
-      const verdict = settleDeferred(r.deferred);
-      verdict.catch(() => {});
-      return { body: r.body, events: r.events, verdict };
-    }
+    if (held) return checkHeld(phaseRules, body, held, op, pre, signal, defer);
     if (segments.length === 0) return phase === "response" ? finishResponse(phaseRules, body, pre) : { body, events: pre };
-    const r = await runChain(phaseRules, {
+    const r = runChain(phaseRules, {
       phase,
       segments,
       guardConversations: phase === "request" ? requestConversations : responseConversations,
@@ -139,6 +148,27 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
       collectFindings: false,
       defer,
     });
+    return r instanceof Promise ? r.then((x) => afterChain(x, phaseRules, phase, body, segments, pre)) : afterChain(r, phaseRules, phase, body, segments, pre);
+  }
+
+  async function checkHeld(
+    phaseRules: readonly CompiledRule[],
+    body: JsonObject,
+    held: NonNullable<ReturnType<typeof heldBodyOf>>,
+    op: Operation,
+    pre: GovernanceEvent[],
+    signal: AbortSignal | undefined,
+    defer: boolean,
+  ): Promise<Checked> {
+    const r = await checkHeldRequest(phaseRules, body, held, op, pre, askGuard, signal, defer);
+    if (r.deferred.length === 0) return { body: r.body, events: r.events };
+    const verdict = settleDeferred(r.deferred);
+    verdict.catch(() => {});
+    return { body: r.body, events: r.events, verdict };
+  }
+
+  /** The chain's result as the body to pass on and the events; throws its block. */
+  function afterChain(r: ChainResult, phaseRules: readonly CompiledRule[], phase: "request" | "response", body: JsonObject, segments: TextSegment[], pre: GovernanceEvent[]): Checked {
     if (r.blocked) throw r.blocked;
     const changes = r.segments.filter((s, i) => s.text !== segments[i]!.text);
     const out = withTexts(body, changes);
@@ -164,6 +194,8 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
     return { body: out, events };
   }
 
+  const started = (r: Checked) => ({ body: r.body, events: r.events, verdict: r.verdict });
+
   return {
     enabled: rules.length > 0,
     hasResponseRules: responseRules.length > 0,
@@ -182,10 +214,10 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
     },
     usesSignal: rules.some((r) => r.kind === "content_filter" && r.engine !== "builtin"),
     // A held body's skeleton has placeholders for its texts: its segments are found by a worker.
-    checkRequest: (body, op, signal) => check(requestRules, "request", body, heldBodyOf(body) ? [] : requestSegments(body, op), signal, op),
-    startRequest: async (body, op, signal) => {
-      const r = await check(requestRules, "request", body, heldBodyOf(body) ? [] : requestSegments(body, op), signal, op, true);
-      return { body: r.body, events: r.events, verdict: r.verdict };
+    checkRequest: async (body, op, signal) => check(requestRules, "request", body, heldBodyOf(body) ? [] : requestSegments(body, op), signal, op),
+    startRequest: (body, op, signal) => {
+      const r = check(requestRules, "request", body, heldBodyOf(body) ? [] : requestSegments(body, op), signal, op, true);
+      return r instanceof Promise ? r.then(started) : started(r);
     },
     checkResponse: (body, op, signal) => check(responseRules, "response", body, responseSegments(body), signal, op),
     judgesStreamsByModel: responseRules.some((r) => r.kind === "content_filter" && r.engine !== "builtin"),
