@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fsyncDir, readAnchor, sealAnchor, writeAnchor, type AuditAnchor } from "./audit-anchor.js";
 import type { AuditRecordInput, StoredAuditRecord } from "./audit-record.js";
 import { canonicalAuditRecord, canonicalAuditRecordOpen } from "./canonical-json.js";
-import { chainHash, GENESIS_HASH } from "./hash-chain.js";
+import { chainHashOfText, GENESIS_HASH } from "./hash-chain.js";
 import { queryAuditLog, type AuditQuery, type AuditQueryResult } from "./query-log.js";
 import { WriterLock } from "./writer-lock.js";
 import { CheckpointWriter, loadSigningKey, readCheckpoints, type Checkpoint, type CheckpointReason } from "./checkpoints.js";
@@ -373,11 +373,16 @@ export class AuditLog {
     // The canonical text straight from the input (no record object serialised): see
     // canonicalAuditRecordText.
     const open = canonicalAuditRecordOpen(input, seq, prev, anchor);
-    const hash = chainHash(prev, open + "}");
+    // What is hashed, prev + the canonical body (chainHash). `open` is a rope of a hundred-odd
+    // pieces; hashing flattens this text in place, and the line below takes `open` back out of it
+    // as a slice of that flat text: the pieces are walked and copied once per record, not twice
+    // (the line's own flattening, for its byte length, then copies one flat run).
+    const hashed = prev + open + "}";
+    const hash = chainHashOfText(hashed);
     this.lastHash = hash;
     // The line is the canonical body with `hash` appended last: the verifier checks that the line
     // is exactly this, so a line with duplicate or extra keys cannot pass.
-    const line = `${open},"hash":"${hash}"}\n`;
+    const line = `${hashed.slice(prev.length, hashed.length - 1)},"hash":"${hash}"}\n`;
     const time = Date.parse(input.time);
     const entry: PendingEntry = {
       seq,

@@ -10,8 +10,13 @@ export const GENESIS_HASH = "0".repeat(64);
  * deletion, an insertion or a reorder changes some hash and breaks every link after it.
  */
 export function chainHash(prev: string, canonicalBody: string): string {
+  return chainHashOfText(prev + canonicalBody);
+}
+
+/** chainHash of the text `prev + canonicalBody` already joined (the log keeps that text for the line). */
+export function chainHashOfText(prevAndBody: string): string {
   // One call, no Hash stream object: this runs once per appended record.
-  return hash("sha256", prev + canonicalBody, "hex");
+  return hash("sha256", prevAndBody, "hex");
 }
 
 /** The canonical body of a stored entry: the parsed object minus its `hash`. */
