@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { adoptSharedMemory, heldBodyOf, holdBody, releaseSharedMemory, sharedMemory, takeKeptSharedMemory, type HeldBody, type JsonObject, type Operation } from "../wire/index.js";
 import { requestConversations, runChainHere, type RuleOutcome } from "./chain-runner.js";
 import { pooledJudge } from "./chain-offload.js";
@@ -8,6 +9,24 @@ import { PolicyError } from "./policy-error.js";
 import { scanPool } from "./pool/index.js";
 import type { BodyFault, HeldRef } from "./pool/body-jobs.js";
 import { abandon, followable, followChannel, FOLLOW_MIN_CHARS } from "./pool/follow.js";
+
+/** Cores this process may use: a follower needs one of its own (followerHelps). */
+const CORES = availableParallelism();
+
+/**
+ * Whether a large request's classifier runs in a second worker beside its scan. `KT_SCAN_FOLLOW`:
+ * `auto` (the default) only when the leader, the follower and the event loop each have a core
+ * beside the workers already busy, since without one the follower shortens nothing and costs CPU
+ * (two cores, 1 MB requests, round 10's quiet A/B: as fast or slower, 3-5 % more CPU); `on` whenever
+ * two workers are free; `off` never.
+ */
+function followerHelps(pool: { readonly idle: number; readonly size: number }): boolean {
+  if (pool.idle < 2) return false;
+  const mode = process.env.KT_SCAN_FOLLOW;
+  if (mode === "on") return true;
+  if (mode === "off") return false;
+  return pool.size - pool.idle + 3 <= CORES;
+}
 
 /**
  * The main thread's side of a held body (src/wire/held-body.ts): every step that reads the whole
@@ -157,7 +176,7 @@ export async function checkHeldRequest(
     // runs in the second one, following the first one's scan (src/policy/pool/follow.ts). The
     // follower's answer goes to the leader; here it is only let go.
     const pool = scanPool();
-    const follows = cur.length >= FOLLOW_MIN_CHARS && followable(batch) && pool.idle >= 2;
+    const follows = cur.length >= FOLLOW_MIN_CHARS && followable(batch) && followerHelps(pool);
     // The followed text's memory (UTF-16, so twice the body's bytes is room enough), pooled: reused
     // by the next large request instead of faulted in afresh. Held by both jobs until they end.
     const followText = follows ? (takeKeptSharedMemory(2 * cur.length) ?? (await sharedMemory(2 * cur.length).catch(() => undefined))) : undefined;
