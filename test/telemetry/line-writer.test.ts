@@ -121,7 +121,10 @@ describe("LineWriter", () => {
     const w = new LineWriter(fd, cap);
     let refused = 0;
     let accepted_ = 0;
-    for (let t = 0; t < 60; t++) {
+    // Until the descriptor is full and lines are refused: a paused loopback reader's kernel buffers
+    // autotune up to tcp_rmem's and tcp_wmem's maxima (36 MiB here), which 60 turns of 200 KB did
+    // not always fill (1 run in 6). Bounded at 600 turns (~120 MB offered).
+    for (let t = 0; t < 600 && !(w.backlogged && refused > 0); t++) {
       for (const l of lines(200, 1000)) {
         if (w.write(`${t}:${l}`)) accepted_++;
         else refused++;
