@@ -10,6 +10,7 @@
  *   npx tsx bench/hostile.ts                          # both parts, 15 MiB bodies
  *   MIB=4 npx tsx bench/hostile.ts                    # smaller bodies on a slow machine
  *   PART=2 SHAPES=pem,jwt ROUTES=openai npx tsx bench/hostile.ts
+ *   PART=2 SHAPES=prose ROUTES=answer MIB=8 npx tsx bench/hostile.ts   # the upstream answers with the shape
  */
 import { mkdtempSync, openSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -61,7 +62,7 @@ function perByte(): void {
   }
 }
 
-type Route = "openai" | "evaluate" | "chat";
+type Route = "openai" | "evaluate" | "chat" | "answer";
 
 async function startGateway(): Promise<{ url: string; stop(): Promise<void>; fake: Awaited<ReturnType<typeof startFakeOpenLLM>> }> {
   const fake = await startFakeOpenLLM({ maxModelLen: 1e9 });
@@ -146,7 +147,10 @@ async function probeWhile(url: string, until: Promise<unknown>): Promise<number[
 /** Four clients post `shape` at once over `route`; /healthz is probed every 10 ms meanwhile. */
 async function attack(url: string, route: Route, shape: string, mib: number): Promise<string> {
   const text = textOf(shape, mib * 1024 * 1024);
-  const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: text }] });
+  // "answer": the upstream answers a short prompt with the shape (non-streamed), so the large text
+  // comes from the model's side: its parse, response scan and re-serialisation.
+  if (route === "answer") gwFake?.setReply(text);
+  const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: route === "answer" ? "Say it." : text }] });
   const kt = createKeeptrustsClient({ baseUrl: url, protocol: "grpc" });
   const started = performance.now();
   const posts = Promise.all(
@@ -175,16 +179,20 @@ async function attack(url: string, route: Route, shape: string, mib: number): Pr
   return `${route.padEnd(8)} | ${shape.padEnd(7)} | ${String(lat.length).padStart(6)} | ${q(0.5).padStart(7)} | ${q(0.99).padStart(7)} | ${lat.at(-1)!.toFixed(1).padStart(8)} | ${took.toFixed(1).padStart(6)} | ${[...new Set(statuses)].join(",")}`;
 }
 
+let gwFake: Awaited<ReturnType<typeof startFakeOpenLLM>> | undefined;
+
 async function healthzUnderLoad(): Promise<void> {
   const mib = Number(process.env.MIB ?? 15);
   const shapeList = (process.env.SHAPES ?? "pem,jwt,card,violent,prose").split(",");
   const routes = (process.env.ROUTES ?? "openai,evaluate").split(",") as Route[];
   const gw = await startGateway();
+  gwFake = gw.fake;
   console.log(`\n/healthz while 4 clients post ${mib} MiB bodies of one shape (probes every 10 ms, latency in ms):\n`);
   console.log("route    | shape   | probes |     p50 |     p99 |      max | took s | answers");
   console.log("---------|---------|--------|---------|---------|----------|--------|--------");
   try {
     for (const route of routes) for (const shape of shapeList) console.log(await attack(gw.url, route, shape, mib));
+    gw.fake.setReply("fine");
   } finally {
     await gw.stop();
     await gw.fake.close();
