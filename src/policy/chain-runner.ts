@@ -187,7 +187,12 @@ export function settleDeferred(outcomes: readonly Promise<RuleOutcome>[]): Promi
   });
 }
 
-/** Characters each side of a boundary that a value split over it may reach (the longest built-in match). */
+/**
+ * Characters each side of a boundary a split value is first looked for in (the longest built-in
+ * match but a secret's). A finding that runs to the window's edge with text beyond it is looked
+ * for again in a window four times as wide, up to the scanner's longest match (a PEM block's is
+ * 16 KiB): the common boundary costs a short window; a long split value is still covered whole.
+ */
 const BOUNDARY_REACH = 400;
 
 /**
@@ -200,9 +205,57 @@ interface CrossPiece extends Finding {
   value: number;
 }
 
-function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextSegment[], plain: readonly boolean[]): Map<number, CrossPiece[]> {
+/**
+ * The texts of a flow around boundary `b` (before it back to `before` characters, after it up to
+ * `after`). A finding of the text's own that the window's start would cut is taken in whole (up to
+ * `longest`): a PEM block cut between its lines has its header far before the boundary, and
+ * without it the window holds no match to find.
+ */
+function boundaryWindow(segs: readonly TextSegment[], list: readonly number[], b: number, before: number, after: number, own: readonly Finding[][], longest: number) {
+  const parts: { seg: number; from: number; to: number }[] = [];
+  let need = before;
+  let moreBefore = false;
+  for (let k = b - 1; k >= 0; k--) {
+    if (need <= 0) {
+      moreBefore = true;
+      break;
+    }
+    const t = segs[list[k]!]!.text;
+    let from = Math.max(0, t.length - need);
+    for (const f of own[list[k]!]!) if (f.start < from && f.end > from) from = Math.max(f.start, t.length - longest);
+    if (from > 0) moreBefore = true;
+    parts.unshift({ seg: list[k]!, from, to: t.length });
+    need -= t.length - from;
+  }
+  const cut = parts.reduce((n, p) => n + p.to - p.from, 0);
+  need = after;
+  let moreAfter = false;
+  for (let k = b; k < list.length; k++) {
+    if (need <= 0) {
+      moreAfter = true;
+      break;
+    }
+    const t = segs[list[k]!]!.text;
+    const to = Math.min(t.length, need);
+    if (to < t.length) moreAfter = true;
+    parts.push({ seg: list[k]!, from: 0, to });
+    need -= to;
+  }
+  const window = parts.map((p) => segs[p.seg]!.text.slice(p.from, p.to)).join("");
+  return { parts, cut, window, moreBefore, moreAfter };
+}
+
+const longestOf = new WeakMap<CompiledPiiRule["scanner"], number>();
+function longestMatch(scanner: CompiledPiiRule["scanner"]): number {
+  let n = longestOf.get(scanner);
+  if (n === undefined) longestOf.set(scanner, (n = Math.max(BOUNDARY_REACH, ...scanner.recognisers.map((r) => r.maxLength))));
+  return n;
+}
+
+function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextSegment[], plain: readonly boolean[], own: readonly Finding[][]): Map<number, CrossPiece[]> {
   const out = new Map<number, CrossPiece[]>();
   const mayCross = crossGuardOf(scanner);
+  const longest = longestMatch(scanner);
   let nextValue = 0;
   const flows = new Map<string, number[]>();
   segs.forEach((s, i) => {
@@ -213,46 +266,42 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
   });
   for (const list of flows.values()) {
     for (let b = 1; b < list.length; b++) {
-      // The window: texts before the boundary back to BOUNDARY_REACH characters, and after it.
-      const parts: { seg: number; from: number; to: number }[] = [];
-      let need = BOUNDARY_REACH;
-      for (let k = b - 1; k >= 0 && need > 0; k--) {
-        const t = segs[list[k]!]!.text;
-        const from = Math.max(0, t.length - need);
-        parts.unshift({ seg: list[k]!, from, to: t.length });
-        need -= t.length - from;
-      }
-      const cut = parts.reduce((n, p) => n + p.to - p.from, 0);
-      need = BOUNDARY_REACH;
-      for (let k = b; k < list.length && need > 0; k++) {
-        const t = segs[list[k]!]!.text;
-        const to = Math.min(t.length, need);
-        parts.push({ seg: list[k]!, from: 0, to });
-        need -= to;
-      }
-      const window = parts.map((p) => segs[p.seg]!.text.slice(p.from, p.to)).join("");
-      // A window that is its own normalised view, and whose cut no match can hold (cross-guard.ts):
-      // nothing to find. Most boundaries of chat texts (`assistant.` + `Please`) are such.
-      const plainWindow = parts.every((p) => plain[p.seg]);
-      if (cut === 0 || cut === window.length || (plainWindow && !mayCross(window, cut))) continue;
-      // Only a finding that starts before the boundary can cross it.
-      for (const f of scanSource(scanner, window, false, cut, plainWindow)) {
-        if (!(f.start < cut && f.end > cut)) continue;
-        nextValue++;
-        // Cut the finding into the texts it covers.
-        let at = 0;
-        for (const p of parts) {
-          const len = p.to - p.from;
-          const s = Math.max(f.start, at);
-          const e = Math.min(f.end, at + len);
-          if (s < e) {
-            const piece: CrossPiece = { type: f.type, start: p.from + s - at, end: p.from + e - at, recogniser: f.recogniser, value: nextValue };
-            const l = out.get(p.seg);
-            if (l) l.push(piece);
-            else out.set(p.seg, [piece]);
-          }
-          at += len;
+      let before = BOUNDARY_REACH;
+      let after = BOUNDARY_REACH;
+      for (;;) {
+        const { parts, cut, window, moreBefore, moreAfter } = boundaryWindow(segs, list, b, before, after, own, longest);
+        // A window that is its own normalised view, and whose cut no match can hold (cross-guard.ts):
+        // nothing to find. Most boundaries of chat texts (`assistant.` + `Please`) are such.
+        const plainWindow = parts.every((p) => plain[p.seg]);
+        if (cut === 0 || cut === window.length || (plainWindow && !mayCross(window, cut))) break;
+        // Only a finding that starts before the boundary can cross it.
+        const crossing = scanSource(scanner, window, false, cut, plainWindow).filter((f) => f.start < cut && f.end > cut);
+        // One that reaches an edge of the window with text beyond it may go on there: look again, wider.
+        const growBefore = moreBefore && before < longest && crossing.some((f) => f.start === 0);
+        const growAfter = moreAfter && after < longest && crossing.some((f) => f.end === window.length);
+        if (growBefore || growAfter) {
+          if (growBefore) before = Math.min(longest, before * 4);
+          if (growAfter) after = Math.min(longest, after * 4);
+          continue;
         }
+        for (const f of crossing) {
+          nextValue++;
+          // Cut the finding into the texts it covers.
+          let at = 0;
+          for (const p of parts) {
+            const len = p.to - p.from;
+            const s = Math.max(f.start, at);
+            const e = Math.min(f.end, at + len);
+            if (s < e) {
+              const piece: CrossPiece = { type: f.type, start: p.from + s - at, end: p.from + e - at, recogniser: f.recogniser, value: nextValue };
+              const l = out.get(p.seg);
+              if (l) l.push(piece);
+              else out.set(p.seg, [piece]);
+            }
+            at += len;
+          }
+        }
+        break;
       }
     }
   }
@@ -262,12 +311,14 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
 /**
  * The boundary pieces to apply: a split value none of whose pieces overlaps a value found whole in
  * its own text. One that does is that value run on into the next text (`ops@example.com.` + `My
- * card`), not a split one.
+ * card`), not a split one — except a secret: a key whose first part is a match on its own
+ * (`sk-proj-AAAA…` + `BBBB…`, a PEM block cut between its lines) would send its rest in clear, so
+ * its run-on is redacted too, at the price of a word that merely follows a secret across messages.
  */
 function crossPieces(cross: Map<number, CrossPiece[]>, own: readonly Finding[][]): Map<number, CrossPiece[]> {
   const spurious = new Set<number>();
   for (const [seg, pieces] of cross)
-    for (const p of pieces) if (own[seg]!.some((f) => f.start < p.end && p.start < f.end)) spurious.add(p.value);
+    for (const p of pieces) if (p.type !== "secret" && own[seg]!.some((f) => f.start < p.end && p.start < f.end)) spurious.add(p.value);
   if (spurious.size === 0) return cross;
   const out = new Map<number, CrossPiece[]>();
   for (const [seg, pieces] of cross) {
@@ -327,11 +378,11 @@ function runPii(rule: CompiledPiiRule, segs: TextSegment[], edits: Edit[][][], i
   const counts: Record<string, number> = {};
   // Which texts are their own normalised view, asked once: each is scanned on its own and in the windows around its boundaries.
   const plain = segs.length > 1 ? segs.map((s) => !s.json && isPlainText(s.text)) : undefined;
-  const cross = plain !== undefined ? crossFindings(rule.scanner, segs, plain) : undefined;
   // A value split over several texts counts once.
   const counted = new Set<string>();
   const pre = input.prescanned;
   const own = scanTexts(rule, segs, plain, input.phase, repeats, pre);
+  const cross = plain !== undefined ? crossFindings(rule.scanner, segs, plain, own) : undefined;
   const extras = cross === undefined ? undefined : crossPieces(cross, own);
   // Which segment's text after this rule is its prescanned findings' work alone (set below).
   const followed = pre !== undefined && pre.rule === rule && pre.text === segs[pre.segment]?.text ? pre : undefined;
