@@ -158,6 +158,12 @@ export const iban: Recogniser = {
     passedEnd = i;
     return true;
   },
+  // As every scan ends: a precheck whose candidate the pattern then refused (`…5432x`) leaves no
+  // text referenced here.
+  forget() {
+    passed = undefined;
+    passedAt = -1;
+  },
   validate(text, start, end) {
     // Within `end`, the check reads what the precheck read, or stops short of the count.
     let i: number;

@@ -158,6 +158,12 @@ function validate(text: string, start: number, end: number): number {
 
 const memo = new SeekMemo();
 
+/** As every scan ends: the last decision's text is not kept past it. */
+function forget(): void {
+  memo.forget();
+  lastText = undefined;
+}
+
 function seek(text: string, from: number, _scan?: object, limit = Infinity): number {
   const firsts = placeFirstWords();
   for (let pos = from; ; ) {
@@ -184,4 +190,4 @@ function seek(text: string, from: number, _scan?: object, limit = Infinity): num
   }
 }
 
-export const location: Recogniser = { type: "location", pattern: locationPattern, maxLength: 4 * 30, lookbehind: 16, seek, bounded: true, decided: memo.decided, forget: memo.forget, validate };
+export const location: Recogniser = { type: "location", pattern: locationPattern, maxLength: 4 * 30, lookbehind: 16, seek, bounded: true, decided: memo.decided, forget, validate };

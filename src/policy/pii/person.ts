@@ -770,6 +770,19 @@ export function decidePerson(text: string, start: number, end: number): number {
   return decide(text, start, end);
 }
 
+/**
+ * Called as every scan ends: nothing of the text may stay referenced from here (the last decision,
+ * the recent windows, which are slices of it, and upper-case words, a slice of 13 characters or
+ * more keeping its whole text alive). Each serves repeats within one text; across texts it would
+ * keep a request's names after the request.
+ */
+function forgetPerson(): void {
+  memo.forget();
+  lastText = undefined;
+  recent.fill(undefined);
+  if (capsInfo.size > 0) capsInfo.clear();
+}
+
 export const person: Recogniser = {
   type: "person",
   pattern: personPattern,
@@ -778,7 +791,7 @@ export const person: Recogniser = {
   seek: seekPerson,
   bounded: true,
   decided: memo.decided,
-  forget: memo.forget,
+  forget: forgetPerson,
   validate: accept,
   tail: personTail,
 };
