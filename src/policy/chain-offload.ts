@@ -97,6 +97,8 @@ async function runChainPooled(rules: readonly CompiledRule[], input: ChainInput)
       collectFindings: input.collectFindings,
       maxFindings: input.maxFindings,
       edits: input.collectFindings ? packEdits(edits) : undefined,
+      // A PII rule after the next guard rule may still find a value in a text this job finds clean.
+      remember: !active.slice(j).some((r) => r.kind === "pii_detection"),
     });
     segs = segs.map((s, k) => (out.texts[k] === null ? s : { ...s, text: out.texts[k]! }));
     if (out.edits) edits = unpackEdits(out.edits);

@@ -47,6 +47,12 @@ export interface ChainInput {
    * the segment's text after the rule when exactly those findings were applied.
    */
   prescanned?: Prescanned;
+  /**
+   * Whether texts no rule found anything in may be remembered as clean (scan-memo.ts). False for a
+   * part of a chain with PII rules still to come elsewhere (a pooled or held chain split around a
+   * guard-model rule): only the whole chain knows no rule found a value in a text.
+   */
+  remember?: boolean;
 }
 
 export interface ChainResult {
@@ -120,7 +126,7 @@ function continueChain(rules: readonly CompiledRule[], from: number, input: Chai
     const done = takeOutcome(outcome, run);
     if (done) return done;
   }
-  settleRepeats(run.repeats, true);
+  settleRepeats(run.repeats, input.remember !== false);
   return { segments: run.segs, events: run.events, findings: run.findings, blocked: undefined, deferred: run.deferred, edits: run.edits, findingsTotal: run.findings.length };
 }
 

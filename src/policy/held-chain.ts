@@ -183,7 +183,9 @@ export async function checkHeldRequest(
     const follow = followText ? followChannel() : undefined;
     let out;
     try {
-      const leader = pool.run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source), dest, rewriteVersion: nextVersion(), follow, followText });
+      // A PII rule after the next guard rule may still find a value in a text this job finds clean.
+      const remember = !rules.slice(j).some((r) => r.kind === "pii_detection");
+      const leader = pool.run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source), dest, rewriteVersion: nextVersion(), follow, followText, remember });
       if (follow && followText) {
         pool.run({ kind: "follow", rule: batch[0]!.source, channel: follow, text: followText }).catch(() => {});
         // A leader that never ran (refused, its worker lost) lets its follower go at once.

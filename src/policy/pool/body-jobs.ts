@@ -47,6 +47,8 @@ export interface BodyChainJob {
   follow?: SharedArrayBuffer;
   /** Pooled memory for the followed text (UTF-16: twice the body's length is always room enough). */
   followText?: SharedArrayBuffer;
+  /** ChainInput.remember: false when PII rules of the chain come after this job. */
+  remember?: boolean;
 }
 
 /** The content classifier of a body-chain job's request, in a second worker (src/policy/pool/follow.ts). */
@@ -318,6 +320,7 @@ export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) =
     collectFindings: false,
     prescanned: leader.prescanned,
     judge: leader.judge,
+    remember: job.remember,
   };
   const blockedBy = (b: NonNullable<ChainResult["blocked"]>): BodyChainResult["blocked"] => ({
     rule: rules.findIndex((c) => c.policy === b.policy && c.rule === b.rule),

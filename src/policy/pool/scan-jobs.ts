@@ -56,6 +56,8 @@ export interface ChainJob {
   maxFindings?: number;
   /** Edits earlier rules made (per segment, per rule, packed as inStart, inEnd, outStart, outEnd). */
   edits?: Int32Array[][];
+  /** ChainInput.remember: false when PII rules of the chain come after this job. */
+  remember?: boolean;
 }
 
 export interface ChainJobResult {
@@ -173,6 +175,7 @@ export async function runChainJob(job: ChainJob): Promise<ChainJobResult> {
     signal: undefined,
     collectFindings: job.collectFindings,
     edits: job.edits ? unpackEdits(job.edits) : undefined,
+    remember: job.remember,
   });
   const types: string[] = [];
   const kept = job.maxFindings === undefined ? r.findings : firstFindings(r.findings, job.maxFindings);
