@@ -90,6 +90,8 @@ export class SseDecoder {
         this.partialChars = 0;
       }
       this.line(line, out);
+      // An event past the bound within this read: the events before it stand, nothing after.
+      if (this.overflow) return out;
       if (chunk.charCodeAt(end) === 13) {
         if (end + 1 < chunk.length) start = chunk.charCodeAt(end + 1) === 10 ? end + 2 : end + 1;
         else {
@@ -102,14 +104,16 @@ export class SseDecoder {
       this.partial.push(start === 0 ? chunk : chunk.slice(start));
       this.partialChars += chunk.length - start;
     }
-    if (this.partialChars + this.dataChars > this.maxEventChars) {
-      this.overflow = new SseEventTooLarge(this.maxEventChars);
-      this.partial = [];
-      this.partialChars = 0;
-      this.data = [];
-      this.dataChars = 0;
-    }
+    if (this.partialChars + this.dataChars > this.maxEventChars) this.overflowed();
     return out;
+  }
+
+  private overflowed(): void {
+    this.overflow = new SseEventTooLarge(this.maxEventChars);
+    this.partial = [];
+    this.partialChars = 0;
+    this.data = [];
+    this.dataChars = 0;
   }
 
   private line(line: string, out: SseEvent[]): void {
@@ -129,6 +133,9 @@ export class SseDecoder {
       case "data":
         this.data.push(value);
         this.dataChars += value.length + 1;
+        // Checked as each line lands, not only at the end of a read: an event that crosses the
+        // bound and ends within the same read is refused too.
+        if (this.dataChars > this.maxEventChars) this.overflowed();
         break;
       case "event":
         this.eventType = value;

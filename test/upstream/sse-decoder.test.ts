@@ -107,4 +107,15 @@ describe("SseDecoder", () => {
     expect(e.overflow).toBeInstanceOf(SseEventTooLarge);
     expect(MAX_SSE_EVENT_CHARS).toBe(1024 * 1024);
   });
+
+  it("bounds an event that crosses the bound and ends within the same read", () => {
+    // Found by a review: the bound was checked only at the end of each read.
+    const d = new SseDecoder(100);
+    expect(d.push(enc.encode(`data: ${"a".repeat(90)}\n`))).toEqual([]);
+    expect(d.push(enc.encode(`data: ${"b".repeat(5000)}\n\ndata: after\n\n`))).toEqual([]);
+    expect(d.overflow).toBeInstanceOf(SseEventTooLarge);
+    const one = new SseDecoder(100);
+    expect(one.push(enc.encode(`data: ok\n\ndata: ${"c".repeat(5000)}\n\ndata: after\n\n`)).map((e) => e.data)).toEqual(["ok"]);
+    expect(one.overflow).toBeInstanceOf(SseEventTooLarge);
+  });
 });
