@@ -1,13 +1,14 @@
 import type { GatewayConfig } from "../config/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import type { Admission, Limiter } from "../limits/index.js";
-import { PolicyError, serialiseHeldBody, type GovernanceEvent, type PolicyEngine } from "../policy/index.js";
+import { HOLD_ANSWER_BYTES, parseHeldAnswer, PolicyError, serialiseHeldBody, type GovernanceEvent, type PolicyEngine } from "../policy/index.js";
 import { isTargetFault, recordedModelName, type TargetRegistry, type TargetState } from "../routing/index.js";
 import { noopObserver, type AttemptTrace, type Outcome, type Refusal, type RequestObserver, type RequestSummary, type RequestTrace } from "../observer/index.js";
 import { validateRequest } from "./request-validation.js";
 import { RequestLimiter } from "./request-limiter.js";
 import { StreamLimiter } from "./stream-limiter.js";
-import { heldBodyOf, namesModelOnce, nextTurn, rawBodyOf, type CallContext, type CancelSignal, type ChatResult, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
+import type { JsonAnswer } from "../upstream/index.js";
+import { heldAnswerOf, heldBodyOf, namesModelOnce, nextTurn, rawBodyOf, releaseHeldAnswer, type CallContext, type CancelSignal, type ChatResult, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 
 /** The policy engine as the pipeline uses it (src/policy implements it). */
 export type ChatPolicy = PolicyEngine;
@@ -24,10 +25,13 @@ export interface Runtime {
 /** Per-request attempt budget: the first try plus two failovers. */
 const MAX_ATTEMPTS = 3;
 
-/** A whole answer: parsed, as text, and as the bytes of that text when they were valid UTF-8. */
-type UpstreamAnswer = { body: JsonObject; text: string; bytes?: Uint8Array };
+/**
+ * A whole answer: parsed, as text, and as the bytes of that text when they were valid UTF-8; or,
+ * for a large one (src/wire/held-answer.ts), its summary marked as held, without text.
+ */
+type UpstreamAnswer = { body: JsonObject; text?: string; bytes?: Uint8Array };
 
-type UpstreamArgs = { op: Operation; body: JsonObject; bytes?: Uint8Array; signal: CancelSignal; traceparent?: string; tracestate?: string; keepRaw: boolean };
+type UpstreamArgs = { op: Operation; body: JsonObject; bytes?: Uint8Array; signal: CancelSignal; traceparent?: string; tracestate?: string; keepRaw: boolean; holdAnswerFrom: number };
 
 /**
  * The target serving a request, kept beside its summary (so the summary stays plain data) in a
@@ -122,6 +126,7 @@ export class ChatPipeline {
     };
 
     let releaseRequest: (() => void) | undefined;
+    let heldResponse: JsonObject | undefined;
     try {
       if (!stream) releaseRequest = this.requests.acquire();
       validateRequest(body, op);
@@ -168,6 +173,8 @@ export class ChatPipeline {
           tracestate: trace.tracestate,
           // A guard rewrites every chunk: the upstream's text of each is not kept beside it then.
           keepRaw: !rt.policy.hasResponseRules,
+          // A large non-streamed answer is read into shared memory and parsed by a pool worker.
+          holdAnswerFrom: HOLD_ANSWER_BYTES,
         };
       };
       if (stream) {
@@ -200,7 +207,7 @@ export class ChatPipeline {
       }
       // Not an async closure: an async function returning the call's promise would wrap it in a
       // promise of its own and resolve that through two more microtasks (issue #20).
-      const answer = (s: TargetState, at: AttemptTrace | undefined): Promise<UpstreamAnswer> => {
+      const answer = (s: TargetState, at: AttemptTrace | undefined): Promise<JsonAnswer> => {
         const a = args(s, at);
         // The arguments as they are: no spread copy per call.
         return heldBodyOf(a.body) ? withBytes(a).then((w) => s.client.jsonText(w)) : s.client.jsonText(a);
@@ -216,11 +223,16 @@ export class ChatPipeline {
           // Unsafe (or no verdict, failing closed): the upstream is cancelled and its answer, if
           // any came, discarded. Its attempt ends before the request's record is written.
           gate!.abort(err);
-          await call.catch(() => {});
+          await call.then(
+            (a) => releaseHeldAnswer(a.body),
+            () => {},
+          );
           throw err;
         }
       }
       const { body: response, text, bytes } = await call;
+      // A held answer's pooled memory goes back if the request fails from here on.
+      if (text === undefined) heldResponse = response;
       let out = response;
       if (rt.policy.hasResponseRules) {
         const checking = rt.policy.checkResponse(response, op, guardSignal(rt, ctx));
@@ -231,6 +243,13 @@ export class ChatPipeline {
       noteResponse(summary, out);
       const ended = finish("ok");
       if (ended) await ended;
+      if (text === undefined) {
+        // A held answer: its bytes (the upstream's own, or as a worker wrote them anew) are the
+        // answer; `body` is only its summary. The front door hands the memory back once sent.
+        const h = heldAnswerOf(out)!;
+        heldResponse = undefined;
+        return { stream: false, body: out, rawBytes: Buffer.from(h.bytes, 0, h.length), headers: held.headers, release: () => releaseHeldAnswer(out) };
+      }
       // Unchanged by policy (the response phase returns its input when it redacts nothing): the
       // upstream's bytes can go out as they came, without serialising the object again.
       return out === response ? { stream: false, body: out, raw: text, rawBytes: bytes, headers: held.headers } : { stream: false, body: out, headers: held.headers };
@@ -239,6 +258,7 @@ export class ChatPipeline {
       if (admission && e.headers === undefined) e.headers = admission.headers;
       // A block's events (which rule fired, counts by type) belong in the refused request's record.
       if (err instanceof PolicyError) summary.events.push(...err.events);
+      releaseHeldAnswer(heldResponse);
       if (summary.latencyMs === 0) await finish(outcomeOf(e, cancel), e);
       throw e;
     } finally {
@@ -277,14 +297,16 @@ export class ChatPipeline {
     ctx: CallContext,
     trace: RequestTrace,
     stop: AbortSignal | undefined,
-    call: (s: TargetState, at: AttemptTrace | undefined) => Promise<UpstreamAnswer>,
+    call: (s: TargetState, at: AttemptTrace | undefined) => Promise<JsonAnswer>,
   ): Promise<UpstreamAnswer> {
     const tried = new Set<TargetState>();
     for (;;) {
       const s = this.pickNext(rt, group, tried, summary, serving);
       const at = trace.attempt?.(s.target);
       try {
-        const answer = await call(s, at);
+        const got = await call(s, at);
+        // A large answer is parsed by a pool worker (src/policy/held-answer.ts); only its summary comes here.
+        const answer: UpstreamAnswer = got.held ? { body: await parseHeldAnswer(got.held.bytes, got.held.length, s.target.id) } : got;
         rt.registry.report(s, undefined, summary.principal.keyId);
         at?.end(undefined, at ? answerOf(answer.body) : undefined);
         return answer;

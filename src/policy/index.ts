@@ -7,6 +7,8 @@ export { llamaGuardCategories, parseGuardReply } from "./content/index.js";
 export { compileScanner, type Finding, type Recogniser, type Scanner } from "./scan/index.js";
 export { scanPool } from "./pool/index.js";
 export { adoptHeldBody, newHold, parseHeldBody, serialiseHeldBody } from "./held-chain.js";
+export { HOLD_ANSWER_BYTES, parseHeldAnswer } from "./held-answer.js";
+export { parsedAnswer as heldAnswerBody, type AnswerRef as HeldAnswerRef } from "./pool/answer-jobs.js";
 export { skeletonOf as heldSkeletonOf } from "./pool/body-jobs.js";
 export { runChainJob, type ChainJobResult } from "./pool/index.js";
 export { ruleIdOf, type RuleSource } from "./compiled-rule.js";

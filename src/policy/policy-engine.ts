@@ -1,4 +1,4 @@
-import { heldBodyOf, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
+import { heldAnswerOf, heldBodyOf, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 import type { GatewayConfig } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import { hasTokenPrompt, refuseTokenPrompt, requestSegments, responseSegments, withTexts, type TextSegment } from "./body-texts.js";
@@ -6,6 +6,7 @@ import { withoutLeakedLogprobs } from "./logprobs.js";
 import { firstFindings, requestConversations, responseConversations, settleDeferred, type ChainFinding, type ChainResult } from "./chain-runner.js";
 import { runChain } from "./chain-offload.js";
 import { checkHeldRequest } from "./held-chain.js";
+import { checkHeldResponse } from "./held-answer.js";
 import { compileRules, type CompiledRule, type RuleSource } from "./compiled-rule.js";
 import { guardConversation, warmUpClassifier, type AskGuard } from "./content/index.js";
 import type { GovernanceEvent, PolicyDecision } from "./governance-event.js";
@@ -219,7 +220,12 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
       const r = check(requestRules, "request", body, heldBodyOf(body) ? [] : requestSegments(body, op), signal, op, true);
       return r instanceof Promise ? r.then(started) : started(r);
     },
-    checkResponse: (body, op, signal) => check(responseRules, "response", body, responseSegments(body), signal, op),
+    checkResponse: (body, op, signal) => {
+      // A large answer (src/wire/held-answer.ts): the summary stands for it; its rules run in the pool.
+      const held = heldAnswerOf(body);
+      if (held) return checkHeldResponse(responseRules, body, held, askGuard, signal);
+      return check(responseRules, "response", body, responseSegments(body), signal, op);
+    },
     judgesStreamsByModel: responseRules.some((r) => r.kind === "content_filter" && r.engine !== "builtin"),
     guardStream(chunks, op, mode, onEvent, signal, cancelUpstream) {
       if (responseRules.length === 0) return chunks;

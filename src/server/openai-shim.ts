@@ -192,14 +192,28 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   // writableEnded, not writableFinished: an HTTP/2 compat response reports itself finished when
   // its stream is reset, so an h2 client's cancel, closed session or GOAWAY never reached the upstream.
   // on(), not once(): a response closes once, and once() adds a wrapper per request.
+  // A large answer's pooled memory goes back once the response has closed (its last byte has
+  // left, or it never will): reused before then, it could be zeroed under a write in progress.
+  let closed = false;
+  let afterClose: (() => void) | undefined;
   (res as unknown as NodeJS.EventEmitter).on("close", () => {
+    closed = true;
     if (!res.writableEnded) cancel.abort();
+    afterClose?.();
   });
   try {
     const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate"), origin));
     // An answer no rule changed goes out as the upstream sent it: its bytes when they were valid
     // UTF-8 (no byte count of the text, no encoding it again for the socket), else its text.
-    if (!result.stream) return sendJsonText(res, 200, result.rawBytes ?? result.raw ?? JSON.stringify(result.body), result.headers);
+    if (!result.stream) {
+      sendJsonText(res, 200, result.rawBytes ?? result.raw ?? JSON.stringify(result.body), result.headers);
+      // A held answer (src/wire/held-answer.ts): `rawBytes` is its pooled memory.
+      if (result.release) {
+        if (closed) result.release();
+        else afterClose = result.release;
+      }
+      return;
+    }
     await relayStream(result.chunks, res, cancel, result.headers, result.verbatim === true);
   } finally {
     // A large body's pooled memory (its bytes, its rewrites, its upstream form) goes back for

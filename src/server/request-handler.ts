@@ -2,7 +2,7 @@ import { Code, ConnectError, createConnectRouter, createContextValues, type Conn
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { remoteAddressKey, remotePortKey } from "./connect/call-context.js";
-import { heldChatKey, heldEvaluateKey, heldRpcMethod, holdRpcRequest, withHeldAnswer } from "./connect/held-rpc.js";
+import { heldAnswerKey, heldChatKey, heldEvaluateKey, heldRpcMethod, holdRpcRequest, withHeldAnswer } from "./connect/held-rpc.js";
 
 export interface ConnectServices {
   routes: (router: ConnectRouter) => void;
@@ -55,7 +55,8 @@ export function createRequestHandler(opts: {
     ready
       .then(() => handler(uReq))
       .then((uRes) => {
-        const answer = values.get(heldEvaluateKey)?.answer;
+        // A held EvaluatePolicy answer, or a large ChatService answer, as a worker encoded it.
+        const answer = values.get(heldEvaluateKey)?.answer ?? values.get(heldAnswerKey)?.answer;
         return answer ? withHeldAnswer(uRes, answer, uReq.header.get("content-type")?.split(";", 1)[0]?.trim().toLowerCase() ?? "") : uRes;
       })
       .then((uRes) => universalResponseToNodeResponse(uRes, res))

@@ -4,7 +4,7 @@ import { GatewayError } from "../errors/index.js";
 import { type CancelSignal, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 import { abortSignalOf } from "./cancel-signal.js";
 import { ClientPool } from "./client-pool.js";
-import { postForText, type TextAnswer } from "./post-for-text.js";
+import { postForText, type HeldTextAnswer, type TextAnswer } from "./post-for-text.js";
 import { openSseStream } from "./sse-stream.js";
 import { transportError, upstreamStatusError, type AbortCause } from "./upstream-error.js";
 
@@ -19,7 +19,16 @@ export interface UpstreamCall {
   tracestate?: string;
   /** A stream's chunks keep the upstream's JSON text beside them (rawChunkOf) for a relay that sends them unchanged; false when a guard rewrites every chunk anyway. */
   keepRaw?: boolean;
+  /**
+   * A successful non-streamed answer from this many bytes comes back held (jsonText's `held`): its
+   * bytes in pooled shared memory, not decoded or parsed here. Only the chat pipeline asks, since
+   * only it has a pool worker parse them (src/policy/held-answer.ts).
+   */
+  holdAnswerFrom?: number;
 }
+
+/** A whole answer: parsed, as text, and as the bytes of that text when they were valid UTF-8. */
+export type JsonAnswer = { body: JsonObject; text: string; bytes: Buffer | undefined; held?: undefined } | { held: { bytes: SharedArrayBuffer; length: number } };
 
 /**
  * A request body from this size goes to the upstream socket in slices of SLICE_BYTES, one per turn
@@ -105,14 +114,17 @@ export class UpstreamClient {
 
   /** A non-streamed call, bounded by the target's `timeout_seconds` (and `total_timeout_seconds`). */
   async json(call: UpstreamCall): Promise<JsonObject> {
-    return (await this.jsonText(call)).body;
+    const a = await this.jsonText(call);
+    if (a.held) throw new GatewayError("KT_ERR_INTERNAL", "a held answer where a parsed one was asked for");
+    return a.body;
   }
 
   /**
    * As json(), with the answer's text as the upstream sent it, and its bytes when they are valid
-   * UTF-8 (then they are exactly the text's UTF-8 encoding, and can be sent on as they came).
+   * UTF-8 (then they are exactly the text's UTF-8 encoding, and can be sent on as they came). With
+   * `holdAnswerFrom`, a successful answer of that size or more comes back `held` instead, unread.
    */
-  async jsonText(call: UpstreamCall): Promise<{ body: JsonObject; text: string; bytes: Buffer | undefined }> {
+  async jsonText(call: UpstreamCall): Promise<JsonAnswer> {
     const t = this.target;
     const timeoutMs = t.timeoutSeconds * 1000;
     const deadline = performance.now() + timeoutMs;
@@ -123,7 +135,7 @@ export class UpstreamClient {
     // the same fault as the header timer (upstream_timeout), not a stream's idle timeout.
     const cause = (err: unknown) =>
       abortCause(call.signal, undefined, total) ?? ((err as { code?: string } | undefined)?.code === "UND_ERR_BODY_TIMEOUT" ? "first-byte" : undefined);
-    let res: TextAnswer;
+    let res: TextAnswer | HeldTextAnswer;
     try {
       const sent = requestBody(call, this.requestHeaders(call, "application/json"));
       res = await postForText(
@@ -136,12 +148,14 @@ export class UpstreamClient {
           deadline,
           limit: MAX_UPSTREAM_BODY,
           targetId: t.id,
+          holdFrom: call.holdAnswerFrom,
         },
         signal,
       );
     } catch (err) {
       throw err instanceof GatewayError ? err : transportError(err, t.id, cause(err));
     }
+    if (res.shared) return { held: { bytes: res.shared, length: res.length } };
     const text = res.text;
     if (res.status < 200 || res.status >= 300) throw upstreamStatusError(res.status, text, t.id);
     try {

@@ -3,6 +3,7 @@
 // can use them without standing on the pipeline that composes them.
 export type { CallContext, CancelSignal, ChatResult, Chunk, FrontDoor, JsonObject, Operation, Principal, RequestOrigin, Scope } from "./wire-types.js";
 export { heldBodyOf, holdBody, releaseHeldBody, type HeldBody } from "./held-body.js";
+export { heldAnswerOf, holdAnswer, releaseHeldAnswer, type HeldAnswer } from "./held-answer.js";
 export {
   adoptSharedMemory,
   endLease,

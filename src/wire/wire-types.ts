@@ -72,6 +72,13 @@ export type ChatResult =
       rawBytes?: Uint8Array;
       /** Response headers to send (rate-limit state). */
       headers?: Record<string, string>;
+      /**
+       * Set for a large answer held in pooled shared memory (src/wire/held-answer.ts): `rawBytes`
+       * is a view of it and `body` only the answer's summary (id, model, usage, finish reasons).
+       * The front door calls this once the bytes have left (the response closed) or will never be
+       * sent; until then the memory must not be handed out again.
+       */
+      release?: () => void;
     }
   | {
       stream: true;

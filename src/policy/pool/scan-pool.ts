@@ -6,6 +6,7 @@ import { GatewayError } from "../../errors/index.js";
 import { endLease, leaseSharedMemory } from "../../wire/index.js";
 import type { TextSegment } from "../body-texts.js";
 import type { ClassifierVerdict } from "../content/index.js";
+import type { AnswerChainJob, AnswerChainResult, AnswerSegmentsJob, ParseAnswerJob, ParseAnswerResult } from "./answer-jobs.js";
 import type { BodyChainJob, BodyChainResult, BodySegmentsJob, FollowJob, ModuleJob, ParseBodyJob, ParseBodyResult, SerialiseBodyJob } from "./body-jobs.js";
 import {
   runScanJob,
@@ -38,8 +39,21 @@ function sharedOf(job: ScanJob): SharedArrayBuffer[] {
     add(job.body.bytes);
     add(job.dest);
     if (job.kind === "body-chain") add(job.followText);
-  } else if (job.kind === "module") add((job.input as { bytes?: unknown } | null)?.bytes);
+  } else if (job.kind === "module") {
+    add((job.input as { bytes?: unknown } | null)?.bytes);
+    add(heldAnswerIn(job)?.bytes);
+  }  else if (job.kind === "parse-answer" || job.kind === "answer-segments") add(job.answer.bytes);
+  else if (job.kind === "answer-chain") {
+    add(job.answer.bytes);
+    add(job.dest);
+  }
   return out;
+}
+
+/** The held answer a module job reads, when its input names one (`answer`). */
+function heldAnswerIn(job: ModuleJob): { nonce: string; bytes: SharedArrayBuffer } | undefined {
+  const a = (job.input as { answer?: { nonce?: unknown; bytes?: unknown } } | null)?.answer;
+  return a && typeof a.nonce === "string" && a.bytes instanceof SharedArrayBuffer ? (a as { nonce: string; bytes: SharedArrayBuffer }) : undefined;
 }
 
 /** Texts a job carries, counted against the queue's bound. */
@@ -49,6 +63,7 @@ function jobChars(job: ScanJob): number {
   if (job.kind === "module") return job.chars;
   if (job.kind === "follow") return job.text.byteLength >> 1;
   if (job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body") return job.body.length;
+  if (job.kind === "parse-answer" || job.kind === "answer-chain" || job.kind === "answer-segments") return job.answer.length;
   if (job.kind === "chain") for (const s of job.segments) n += s.text.length;
   else for (const t of job.texts) n += t.length;
   return n;
@@ -77,6 +92,9 @@ interface Slot {
 
 /** The held body a job reads, by nonce: its jobs go to the worker that has it parsed, when free. */
 function bodyOf(job: ScanJob): string | undefined {
+  if (job.kind === "parse-answer" || job.kind === "answer-chain" || job.kind === "answer-segments") return job.answer.nonce;
+  // A front door's conversion of a held answer (src/server/connect/held-answer-job.ts) reads it too.
+  if (job.kind === "module") return heldAnswerIn(job)?.nonce;
   return job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body" ? job.body.nonce : undefined;
 }
 
@@ -120,6 +138,9 @@ export class ScanPool {
   run(job: SerialiseBodyJob): Promise<SharedArrayBuffer | number>;
   run(job: ModuleJob): Promise<unknown>;
   run(job: FollowJob): Promise<boolean>;
+  run(job: ParseAnswerJob): Promise<ParseAnswerResult>;
+  run(job: AnswerChainJob): Promise<AnswerChainResult>;
+  run(job: AnswerSegmentsJob): Promise<TextSegment[]>;
   run(job: ScanJob): Promise<ScanResult> {
     // A follower is only ever help: never run on this thread (it would wait here for its leader).
     if (this.closed) return job.kind === "follow" ? Promise.resolve(false) : Promise.resolve(runScanJob(job));

@@ -1,12 +1,13 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { ChatService, ListModelsResponseSchema, ModelSchema } from "../../../gen/keeptrusts/v1/chat_pb.js";
+import { ChatCompletionResponseSchema, ChatService, CompletionResponseSchema, ListModelsResponseSchema, ModelSchema } from "../../../gen/keeptrusts/v1/chat_pb.js";
 import type { ChatPipeline, Runtime } from "../../chat/index.js";
-import type { Chunk, JsonObject, Operation } from "../../wire/index.js";
+import { heldAnswerOf, type Chunk, type ChatResult, type JsonObject, type Operation } from "../../wire/index.js";
 import { GatewayError, toGatewayError } from "../../errors/index.js";
 import { callContext } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";
-import { heldChatKey, heldOr } from "./held-rpc.js";
+import { encodesHeldAnswer, heldAnswerKey, heldChatKey, heldOr, runHeldRpcJob } from "./held-rpc.js";
+import type { HeldAnswerInput } from "./held-rpc-job.js";
 import {
   chatChunkFromOpenAI,
   chatRequestToOpenAI,
@@ -20,7 +21,8 @@ import {
 export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): ServiceImpl<typeof ChatService> {
   return {
     // A large request was decoded and converted by a pool worker (held-rpc.ts): its held body runs.
-    createChatCompletion: (req, ctx) => unary(pipeline, "chat", req.model, () => heldOr(ctx.values.get(heldChatKey), () => chatRequestToOpenAI(req)), ctx, chatResponseFromOpenAI),
+    createChatCompletion: (req, ctx) =>
+      unary(pipeline, "chat", req.model, () => heldOr(ctx.values.get(heldChatKey), () => chatRequestToOpenAI(req)), ctx, chatResponseFromOpenAI, () => create(ChatCompletionResponseSchema)),
     streamChatCompletion: (req, ctx) =>
       relay(
         async () =>
@@ -29,7 +31,7 @@ export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): Ser
         ctx.signal,
       ),
     createCompletion: (req, ctx) =>
-      unary(pipeline, "completion", req.model, () => heldOr(ctx.values.get(heldChatKey), () => completionRequestToOpenAI(req)), ctx, completionResponseFromOpenAI),
+      unary(pipeline, "completion", req.model, () => heldOr(ctx.values.get(heldChatKey), () => completionRequestToOpenAI(req)), ctx, completionResponseFromOpenAI, () => create(CompletionResponseSchema)),
     streamCompletion: (req, ctx) =>
       relay(
         async () =>
@@ -75,13 +77,35 @@ async function converted(pipeline: ChatPipeline, op: Operation, model: string, s
   }
 }
 
-async function unary<T>(pipeline: ChatPipeline, op: Operation, model: string, body: () => JsonObject, ctx: HandlerContext, convert: (b: JsonObject) => T): Promise<T> {
+async function unary<T>(pipeline: ChatPipeline, op: Operation, model: string, body: () => JsonObject, ctx: HandlerContext, convert: (b: JsonObject) => T, empty: () => T): Promise<T> {
   try {
     const r = await pipeline.run(op, await converted(pipeline, op, model, false, body, ctx), callContext(ctx));
     if (r.stream) throw new GatewayError("KT_ERR_INTERNAL", "pipeline streamed a unary call");
+    if (r.release) return await heldAnswer(r, op, ctx, convert, empty);
     return convert(r.body);
   } catch (err) {
     throw toConnectError(err, ctx.signal);
+  }
+}
+
+/**
+ * A large answer (src/wire/held-answer.ts): `body` is only its summary. A pool worker converts the
+ * answer and encodes the response message in the client's codec; the handler returns an empty
+ * message, which the front door replaces by those bytes (request-handler.ts, withHeldAnswer).
+ * gRPC-Web's base64 text form is encoded by Connect: the answer is parsed here then, as a small one.
+ */
+async function heldAnswer<T>(r: Extract<ChatResult, { stream: false }>, op: Operation, ctx: HandlerContext, convert: (b: JsonObject) => T, empty: () => T): Promise<T> {
+  try {
+    const held = heldAnswerOf(r.body)!;
+    const contentType = (ctx.requestHeader.get("content-type") ?? "").split(";", 1)[0]!.trim().toLowerCase();
+    if (!encodesHeldAnswer(contentType)) return convert(JSON.parse(Buffer.from(held.bytes, 0, held.length).toString("utf8")) as JsonObject);
+    const input: HeldAnswerInput = { answer: { bytes: held.bytes, length: held.length, nonce: held.nonce, version: held.version }, op, contentType };
+    const answer = await runHeldRpcJob<Uint8Array>("encodeHeldAnswer", input, held.length);
+    ctx.values.set(heldAnswerKey, { answer });
+    return empty();
+  } finally {
+    // The worker's message is in memory of its own: the answer's pooled memory is done with.
+    r.release!();
   }
 }
 

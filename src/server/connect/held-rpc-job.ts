@@ -1,10 +1,10 @@
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { create, fromBinary, fromJson, toBinary, toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { ChatCompletionRequestSchema, CompletionRequestSchema } from "../../../gen/keeptrusts/v1/chat_pb.js";
+import { ChatCompletionRequestSchema, ChatCompletionResponseSchema, CompletionRequestSchema, CompletionResponseSchema } from "../../../gen/keeptrusts/v1/chat_pb.js";
 import { Direction, EvaluatePolicyRequestSchema, EvaluatePolicyResponseSchema, FindingSchema } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import { toGatewayError } from "../../errors/index.js";
-import { heldSkeletonOf, ruleIdOf, runChainJob, type RuleSource } from "../../policy/index.js";
-import { chatRequestToOpenAI, completionRequestToOpenAI } from "./convert.js";
+import { heldAnswerBody, heldSkeletonOf, ruleIdOf, runChainJob, type HeldAnswerRef, type RuleSource } from "../../policy/index.js";
+import { chatRequestToOpenAI, chatResponseFromOpenAI, completionRequestToOpenAI, completionResponseFromOpenAI } from "./convert.js";
 
 /**
  * Runs in a policy pool worker (a "module" job): decodes a large ChatService request held in
@@ -213,4 +213,32 @@ export function heldEvaluateText(input: RpcBodyRef): string {
   const msg = decoded(EvaluatePolicyRequestSchema, input);
   if ("fault" in msg) throw new Error((msg as { fault: string }).fault);
   return msg.text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ChatService unary answers: a large (held) answer converted and encoded here
+// ---------------------------------------------------------------------------------------------
+
+export interface HeldAnswerInput {
+  /** The answer held in shared memory (src/wire/held-answer.ts), as the response rules left it. */
+  answer: HeldAnswerRef;
+  op: "chat" | "completion";
+  /** The request's content type, without parameters: the answer is encoded in the same codec. */
+  contentType: string;
+}
+
+/**
+ * A held answer as the complete ChatCompletionResponse / CompletionResponse in the client's codec,
+ * unframed, in shared memory made here: the same message the handler's converter makes of a small
+ * answer (convert.ts), without parsing a megabyte of JSON or building its protobuf on the main thread.
+ */
+export function encodeHeldAnswer(input: HeldAnswerInput): Uint8Array {
+  const body = heldAnswerBody(input.answer);
+  const bytes =
+    input.op === "chat"
+      ? encoded(ChatCompletionResponseSchema, chatResponseFromOpenAI(body), input.contentType)
+      : encoded(CompletionResponseSchema, completionResponseFromOpenAI(body), input.contentType);
+  const message = new Uint8Array(new SharedArrayBuffer(bytes.length));
+  message.set(bytes);
+  return message;
 }

@@ -38,6 +38,22 @@ export interface HeldEvaluate {
 
 export const heldEvaluateKey = createContextKey<HeldEvaluate | undefined>(undefined, { description: "keeptrusts held EvaluatePolicy text" });
 
+/**
+ * A large ChatService unary answer (src/wire/held-answer.ts): the handler has a worker encode the
+ * whole response message (`answer`) and returns an empty one; the front door sends the worker's
+ * bytes in its place (withHeldAnswer), as for a held EvaluatePolicy answer.
+ */
+export interface HeldChatAnswer {
+  answer?: Uint8Array;
+}
+
+export const heldAnswerKey = createContextKey<HeldChatAnswer | undefined>(undefined, { description: "keeptrusts held ChatService answer" });
+
+/** Content types whose answers a worker encodes (gRPC-Web's base64 text form is left to Connect). */
+export function encodesHeldAnswer(contentType: string): boolean {
+  return HELD_TYPES.test(contentType);
+}
+
 type FrontMethod = HeldRpcMethod | "EvaluatePolicy";
 
 const METHODS: ReadonlyMap<string, FrontMethod> = new Map<string, FrontMethod>([
