@@ -7,6 +7,7 @@ import type { CompiledRule, RuleSource } from "../compiled-rule.js";
 import type { GovernanceEvent } from "../governance-event.js";
 import { withoutLeakedLogprobs } from "../logprobs.js";
 import { scanSource } from "../scan/index.js";
+import { compiledRule, runScanJob, type ScanJob, type ScanResult } from "./scan-jobs.js";
 
 /**
  * The work on a held answer (src/wire/held-answer.ts), in a pool worker: parsing the upstream's
@@ -65,6 +66,24 @@ export interface AnswerSegmentsJob {
 }
 
 export type AnswerJob = ParseAnswerJob | AnswerChainJob | AnswerSegmentsJob;
+
+/** Every job a pool worker runs: the scan and body jobs (scan-jobs.ts) and the answer jobs here. */
+export type PoolJob = ScanJob | AnswerJob;
+export type PoolResult = ScanResult | ParseAnswerResult | AnswerChainResult;
+
+/** Runs any pool job (the worker's entry, and the main thread's once the pool is closed). */
+export function runPoolJob(job: PoolJob): PoolResult | Promise<PoolResult> {
+  switch (job.kind) {
+    case "parse-answer":
+      return parseAnswer(job);
+    case "answer-chain":
+      return chainOnAnswer(job, compiledRule);
+    case "answer-segments":
+      return segmentsOfAnswer(job);
+    default:
+      return runScanJob(job);
+  }
+}
 
 function isObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);

@@ -6,7 +6,6 @@ import { judgeText, lexiconEntry, scoreText, type ClassifierVerdict } from "../c
 import type { GovernanceEvent } from "../governance-event.js";
 import type { Edit } from "../redaction.js";
 import { scanSource, type Scanner } from "../scan/index.js";
-import { chainOnAnswer, parseAnswer, segmentsOfAnswer, type AnswerChainResult, type AnswerJob, type ParseAnswerResult } from "./answer-jobs.js";
 import { chainOnBody, followOnBody, parseBody, runModuleJob, segmentsOfBody, serialiseBody, type BodyChainResult, type BodyJob, type ParseBodyResult } from "./body-jobs.js";
 
 /**
@@ -83,21 +82,8 @@ export interface JudgeJob {
   thresholds: Record<ContentCategory, number>;
 }
 
-export type ScanJob = PiiJob | ContentJob | ChainJob | JudgeJob | BodyJob | AnswerJob;
-export type ScanResult =
-  | PiiTextResult[]
-  | ContentTextResult[]
-  | ChainJobResult
-  | ClassifierVerdict
-  | ParseBodyResult
-  | BodyChainResult
-  | ParseAnswerResult
-  | AnswerChainResult
-  | TextSegment[]
-  | ArrayBuffer
-  | SharedArrayBuffer
-  | number
-  | boolean;
+export type ScanJob = PiiJob | ContentJob | ChainJob | JudgeJob | BodyJob;
+export type ScanResult = PiiTextResult[] | ContentTextResult[] | ChainJobResult | ClassifierVerdict | ParseBodyResult | BodyChainResult | TextSegment[] | ArrayBuffer | SharedArrayBuffer | number | boolean;
 
 const compiledSpecs = new Map<string, Scanner>();
 
@@ -238,12 +224,6 @@ export function runScanJob(job: ScanJob): ScanResult | Promise<ScanResult> {
       return runModuleJob(job) as Promise<ScanResult>;
     case "follow":
       return followOnBody(job, compiledRule);
-    case "parse-answer":
-      return parseAnswer(job);
-    case "answer-chain":
-      return chainOnAnswer(job, compiledRule);
-    case "answer-segments":
-      return segmentsOfAnswer(job);
   }
 }
 

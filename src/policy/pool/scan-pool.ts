@@ -6,10 +6,9 @@ import { GatewayError } from "../../errors/index.js";
 import { endLease, leaseSharedMemory } from "../../wire/index.js";
 import type { TextSegment } from "../body-texts.js";
 import type { ClassifierVerdict } from "../content/index.js";
-import type { AnswerChainJob, AnswerChainResult, AnswerSegmentsJob, ParseAnswerJob, ParseAnswerResult } from "./answer-jobs.js";
+import { runPoolJob, type AnswerChainJob, type AnswerChainResult, type AnswerSegmentsJob, type ParseAnswerJob, type ParseAnswerResult, type PoolJob, type PoolResult } from "./answer-jobs.js";
 import type { BodyChainJob, BodyChainResult, BodySegmentsJob, FollowJob, ModuleJob, ParseBodyJob, ParseBodyResult, SerialiseBodyJob } from "./body-jobs.js";
 import {
-  runScanJob,
   type ChainJob,
   type ChainJobResult,
   type ContentJob,
@@ -17,8 +16,6 @@ import {
   type JudgeJob,
   type PiiJob,
   type PiiTextResult,
-  type ScanJob,
-  type ScanResult,
 } from "./scan-jobs.js";
 
 /**
@@ -28,7 +25,7 @@ import {
 export const OFFLOAD_MIN_CHARS = 32 * 1024;
 
 /** The shared buffers a job reads or writes: a held body's bytes, a destination, an RPC body's bytes. */
-function sharedOf(job: ScanJob): SharedArrayBuffer[] {
+function sharedOf(job: PoolJob): SharedArrayBuffer[] {
   const out: SharedArrayBuffer[] = [];
   const add = (v: unknown) => {
     if (v instanceof SharedArrayBuffer) out.push(v);
@@ -57,7 +54,7 @@ function heldAnswerIn(job: ModuleJob): { nonce: string; bytes: SharedArrayBuffer
 }
 
 /** Texts a job carries, counted against the queue's bound. */
-function jobChars(job: ScanJob): number {
+function jobChars(job: PoolJob): number {
   let n = 0;
   if (job.kind === "judge") return job.text.length;
   if (job.kind === "module") return job.chars;
@@ -79,19 +76,19 @@ export interface ScanPoolOptions {
 }
 
 interface Pending {
-  resolve: (r: ScanResult) => void;
+  resolve: (r: PoolResult) => void;
   reject: (e: Error) => void;
 }
 
 interface Slot {
   worker: Worker;
-  busy: (Pending & { id: number; kind: ScanJob["kind"] }) | undefined;
+  busy: (Pending & { id: number; kind: PoolJob["kind"] }) | undefined;
   /** The held body (nonce) this worker was last given: it keeps that body parsed (body-jobs.ts). */
   body: string | undefined;
 }
 
 /** The held body a job reads, by nonce: its jobs go to the worker that has it parsed, when free. */
-function bodyOf(job: ScanJob): string | undefined {
+function bodyOf(job: PoolJob): string | undefined {
   if (job.kind === "parse-answer" || job.kind === "answer-chain" || job.kind === "answer-segments") return job.answer.nonce;
   // A front door's conversion of a held answer (src/server/connect/held-answer-job.ts) reads it too.
   if (job.kind === "module") return heldAnswerIn(job)?.nonce;
@@ -106,7 +103,7 @@ function bodyOf(job: ScanJob): string | undefined {
  */
 export class ScanPool {
   private readonly slots: Slot[] = [];
-  private readonly queue: { id: number; job: ScanJob; chars: number; p: Pending }[] = [];
+  private readonly queue: { id: number; job: PoolJob; chars: number; p: Pending }[] = [];
   private nextId = 1;
   private closed = false;
   private queuedChars = 0;
@@ -116,7 +113,7 @@ export class ScanPool {
   /** Jobs workers have finished since start (for tests and metrics). */
   completed = 0;
   /** The same, by kind of job. */
-  readonly completedByKind: Partial<Record<ScanJob["kind"], number>> = {};
+  readonly completedByKind: Partial<Record<PoolJob["kind"], number>> = {};
   /** Jobs refused because the queue was full. */
   refused = 0;
 
@@ -141,9 +138,9 @@ export class ScanPool {
   run(job: ParseAnswerJob): Promise<ParseAnswerResult>;
   run(job: AnswerChainJob): Promise<AnswerChainResult>;
   run(job: AnswerSegmentsJob): Promise<TextSegment[]>;
-  run(job: ScanJob): Promise<ScanResult> {
+  run(job: PoolJob): Promise<PoolResult> {
     // A follower is only ever help: never run on this thread (it would wait here for its leader).
-    if (this.closed) return job.kind === "follow" ? Promise.resolve(false) : Promise.resolve(runScanJob(job));
+    if (this.closed) return job.kind === "follow" ? Promise.resolve(false) : Promise.resolve(runPoolJob(job));
     const chars = jobChars(job);
     // Bounded: a flood of large bodies is refused at once with a clear answer rather than held
     // in memory until every client has timed out. A job that finds a worker free never waits.
@@ -161,7 +158,7 @@ export class ScanPool {
     const settle = () => {
       for (const m of memory) endLease(m);
     };
-    return new Promise<ScanResult>((resolve, reject) => {
+    return new Promise<PoolResult>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, job, chars, p: { resolve, reject } });
       this.queuedChars += chars;
       this.pump();
@@ -225,7 +222,7 @@ export class ScanPool {
     const slot: Slot = { worker, busy: undefined, body: undefined };
     // An idle pool must not keep the process alive.
     worker.unref();
-    worker.on("message", (msg: { id?: number; result?: ScanResult; error?: string; ready?: boolean }) => {
+    worker.on("message", (msg: { id?: number; result?: PoolResult; error?: string; ready?: boolean }) => {
       if (msg.ready || msg.id === undefined || slot.busy?.id !== msg.id) return;
       const p = slot.busy;
       slot.busy = undefined;
@@ -255,7 +252,7 @@ export class ScanPool {
     this.closed = true;
     const slots = this.slots.splice(0);
     this.queuedChars = 0;
-    for (const q of this.queue.splice(0)) Promise.resolve(q.job.kind === "follow" ? false : runScanJob(q.job)).then(q.p.resolve, q.p.reject);
+    for (const q of this.queue.splice(0)) Promise.resolve(q.job.kind === "follow" ? false : runPoolJob(q.job)).then(q.p.resolve, q.p.reject);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }

@@ -1,7 +1,8 @@
 import { getPriority, setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { warmUpClassifier } from "../content/index.js";
-import { runScanJob, transferList, type ScanJob } from "./scan-jobs.js";
+import { runPoolJob, type PoolJob } from "./answer-jobs.js";
+import { transferList, type ScanResult } from "./scan-jobs.js";
 
 /** A scan worker: runs scan jobs posted by the pool, one at a time, off the main thread. */
 const port = parentPort;
@@ -20,10 +21,11 @@ if (port) {
   // `content` jobs (scoreText), which no request path sends; it compiles on the first one instead
   // of costing every worker about a second of CPU at start.
   warmUpClassifier();
-  port.on("message", async (msg: { id: number; job: ScanJob }) => {
+  port.on("message", async (msg: { id: number; job: PoolJob }) => {
     try {
-      const result = await runScanJob(msg.job);
-      port.postMessage({ id: msg.id, result }, transferList(result));
+      const result = await runPoolJob(msg.job);
+      // An answer job's result holds no typed array of its own to transfer (its bytes are shared).
+      port.postMessage({ id: msg.id, result }, transferList(result as ScanResult));
     } catch (err) {
       port.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) });
     }
