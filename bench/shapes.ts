@@ -24,7 +24,7 @@
  */
 import { builtinPiiTypes, recognisersFor, type BuiltinPiiType } from "../src/policy/pii/index.js";
 import { compileScanner, scanSource } from "../src/policy/scan/index.js";
-import { ContentClassifier, defaultClassifier, scoreText, warmUpLexicon } from "../src/policy/content/index.js";
+import { benignPatterns, ContentClassifier, defaultClassifier, harmfulEntries, scoreText, warmUpLexicon } from "../src/policy/content/index.js";
 import { prose } from "./prose.js";
 
 const MIB = 1 << 20;
@@ -87,6 +87,28 @@ function shapes(): [string, () => string][] {
     const r = seeded(5);
     return cut(Array.from({ length: MIB }, () => "etaoinshrdlu"[Math.floor(r() * 12)]).join(""));
   };
+  /** The lexicon's own words (harmful and benign phrases), each word drawn at random: no run repeats. */
+  const lexiconWords = [
+    ...new Set(
+      [...harmfulEntries.map((e) => e.pattern), ...benignPatterns]
+        .join(" ")
+        .replace(/\(\?[:!=<]+|\\[bws]|\[[^\]]*\]|\{[^}]*\}|[()?*+|]/g, " ")
+        .split(/\s+/)
+        .filter((w) => /^[a-z']{2,}$/.test(w)),
+    ),
+  ];
+  const drawn = (seed: number, words: readonly string[], sep = () => " ") => {
+    const r = seeded(seed);
+    const out: string[] = [];
+    let n = 0;
+    while (n < MIB) {
+      const w = words[Math.floor(r() * words.length)]! + sep();
+      out.push(w);
+      n += w.length;
+    }
+    return cut(out.join(""));
+  };
+  const violentWords = ["kill", "murder", "stab", "shoot", "bomb", "attack", "killed", "shot", "guns", "weapon", "torture", "execute", "massacre", "slaughter"];
   return [
     // digits, separators (card, ssn, phone, iban, nhs, passport, postal, dob, street numbers)
     ["digits: one digit", () => fill("4")],
@@ -170,6 +192,16 @@ function shapes(): [string, () => string][] {
     ["content: 'sex naked with '", () => fill("sex naked nude with ")],
     ["content: leet 'k!ll b0mb'", () => fill("k!ll b0mb ")],
     ["content: spaced 'p i p e '", () => fill("p i p e  b o m b  ")],
+    // Random draws (nothing repeats a window): the lexicon's vocabulary, its violent words, with punctuation.
+    ["content: random lexicon words", () => drawn(21, lexiconWords)],
+    ["content: random violent words", () => drawn(22, violentWords)],
+    ["content: random lexicon words, punctuated", () => {
+      const r = seeded(23);
+      return drawn(24, lexiconWords, () => [" ", ", ", ". ", "\n", "-", "'s "][Math.floor(r() * 6)]!);
+    }],
+    ["content: random intent phrases", () => drawn(25, ["how to", "i want to", "help me", "kill", "hurt", "my", "the", "him", "her", "someone", "make", "a", "bomb", "buy", "meth", "die", "tell me how to"])],
+    ["content: 'i ' and 'to '", () => fill("i to i want ")],
+    ["content: long words", () => drawn(26, ["abcdefghijklmnopqrstuvwx", "killkillkillkillkillkill", "murderous", "bombardment", "abcdefghijklmnopqrstuvwxy"])],
   ];
 }
 

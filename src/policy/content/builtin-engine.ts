@@ -1,6 +1,7 @@
 import type { ContentCategory } from "../../config/index.js";
-import { compileScanner, PackedFindings, type Finding, type Recogniser, type Scanner, type ScannerOptions } from "../scan/index.js";
+import { compileScanner, PackedFindings, prefilterFor, type Finding, type Recogniser, type Scanner, type ScannerOptions } from "../scan/index.js";
 import { benignPatterns, harmfulEntries, MAX_PHRASE, WEAK_CAP, type LexiconEntry } from "./lexicon.js";
+import { compileLexiconScan, type LexiconScan } from "./lexicon-scan.js";
 
 export interface ContentMatch {
   category: ContentCategory;
@@ -25,6 +26,14 @@ interface Lexicon {
 
 let compiled: Lexicon | undefined;
 
+/** What scoreText runs: the harmful phrases' required-literal test, then both scans in one pass. */
+interface OnePass {
+  prefilter: RegExp | undefined;
+  both: LexiconScan;
+}
+
+let onePass: OnePass | undefined;
+
 /**
  * Strongest first: the scanner takes the first entry that matches at a position, so "kill myself"
  * must be tried before the bare word "kill".
@@ -32,7 +41,7 @@ let compiled: Lexicon | undefined;
 const ordered = [...harmfulEntries].sort((a, b) => b.weight - a.weight);
 
 /** The lexicon's recognisers and scanner options, as lexicon() compiles them. */
-export function lexiconSpec(): Record<keyof Lexicon, { recognisers: Recogniser[]; options: ScannerOptions }> {
+export function lexiconSpec(): Record<"harmful" | "benign", { recognisers: Recogniser[]; options: ScannerOptions }> {
   const options: ScannerOptions = { ignoreCase: true, prefix: "\\b", firstMatch: true };
   return {
     harmful: { recognisers: ordered.map((x) => ({ type: x.category, pattern: `(?:${x.pattern})\\b`, maxLength: MAX_PHRASE, lookbehind: 1 })), options },
@@ -50,6 +59,22 @@ export function lexicon(): Lexicon {
     };
   }
   return compiled;
+}
+
+/** scoreText's scan, compiled on its first use (the scanners above are the stream's). */
+export function lexiconScan(): OnePass {
+  if (!onePass) {
+    const spec = lexiconSpec();
+    onePass = {
+      // The test the harmful scanner runs first (compileScanner's prefilter, under its prefix and flags).
+      prefilter: prefilterFor(
+        spec.harmful.recognisers.map((r) => `\\b${r.pattern}`),
+        "i",
+      ),
+      both: compileLexiconScan([spec.harmful.recognisers, spec.benign.recognisers]),
+    };
+  }
+  return onePass;
 }
 
 /** Typographic apostrophes become ASCII ones; same length, so offsets still point into the original. */
@@ -95,13 +120,7 @@ export class ScoreAccumulator {
   }
 
   get matches(): ContentMatch[] {
-    const d = this.found.data;
-    const out: ContentMatch[] = [];
-    for (let k = 0; k < this.found.length; k++) {
-      const e = ordered[d[k * 3 + 2]!]!;
-      out.push({ category: e.category, weight: e.weight, start: d[k * 3]!, end: d[k * 3 + 1]! });
-    }
-    return out;
+    return matchesOf(this.found);
   }
 
   score(category: ContentCategory): number {
@@ -122,6 +141,7 @@ export class ScoreAccumulator {
  * request.
  */
 export function warmUpLexicon(): void {
+  lexiconScan();
   const text = "Warm up the lexicon: here is how to set up the server, kill the process and shoot a photo of it.";
   scoreText(text);
   const s = new IncrementalScorer();
@@ -129,31 +149,97 @@ export function warmUpLexicon(): void {
   s.push("", true);
 }
 
+/** Each entry's weight, by recogniser number. */
+const weightOf = Float64Array.from(ordered, (x) => x.weight);
+
+/**
+ * The scans' findings, kept from one call to the next (a text of nothing but lexicon words has a
+ * finding per word: 200,000 per MiB, which a fresh buffer would grow to megabytes by doubling, each
+ * new page a first touch). Not kept past KEEP_FINDINGS findings.
+ */
+const KEEP_FINDINGS = 1 << 18;
+let keptHarmful = new PackedFindings();
+let keptBenign = new PackedFindings();
+/** Counts scoreText calls: a result's findings are still in keptHarmful while this is its own. */
+let generation = 0;
+
+/** The matches of packed findings, as objects. */
+function matchesOf(found: PackedFindings): ContentMatch[] {
+  const d = found.data;
+  const out: ContentMatch[] = [];
+  for (let k = 0; k < found.length; k++) {
+    const e = ordered[d[k * 3 + 2]!]!;
+    out.push({ category: e.category, weight: e.weight, start: d[k * 3]!, end: d[k * 3 + 1]! });
+  }
+  return out;
+}
+
 export function scoreText(text: string): ContentScore {
   const t = normaliseForLexicon(text);
-  const { harmful, benign } = lexicon();
-  const found = harmful.scanPacked(t);
-  // Benign phrases only ever clear a harmful match: most texts have none, and skip that scan.
-  if (found.length === 0) return { scores: {}, matches: [], found };
-  const b = benign.scanPacked(t);
+  const { prefilter, both } = lexiconScan();
+  // Most texts hold none of the harmful phrases' required literals, and need no scan at all.
+  if (prefilter !== undefined && !prefilter.test(t)) return { scores: {}, matches: [], found: new PackedFindings() };
+  const h = keptHarmful;
+  const b = keptBenign;
+  both.scan(t, [h, b]);
+  if (h.length === 0) return { scores: {}, matches: [], found: new PackedFindings() };
   const bd = b.data;
-  const d = found.data;
-  const acc = new ScoreAccumulator();
+  const d = h.data;
+  // Sums per category in the order the findings come (as ScoreAccumulator adds them), so every
+  // score is the same double.
+  const strong = new Float64Array(categories.length);
+  const weak = new Float64Array(categories.length);
+  const seen: number[] = [];
+  const present = new Uint8Array(categories.length);
+  // The findings counted are moved down in place over those cleared: the first n triples.
+  let n = 0;
   // Whether a finding overlaps a benign one. Both lists are in text order and non-overlapping, so
   // a cursor over the benign list (advanced past findings that end before it) keeps this linear.
   let j = 0;
-  for (let k = 0; k < found.length; k++) {
+  for (let k = 0; k < h.length; k++) {
     const start = d[k * 3]!;
     const end = d[k * 3 + 1]!;
     while (j < b.length && bd[j * 3 + 1]! <= start) j++;
-    if (!(j < b.length && bd[j * 3]! < end)) acc.addAt(start, end, d[k * 3 + 2]!);
+    if (j < b.length && bd[j * 3]! < end) continue;
+    const r = d[k * 3 + 2]!;
+    const c = categoryOf[r]!;
+    const w = weightOf[r]!;
+    if (present[c] === 0) {
+      present[c] = 1;
+      seen.push(c);
+    }
+    if (w >= 0.5) strong[c] += w;
+    else weak[c] += w;
+    d[n * 3] = start;
+    d[n * 3 + 1] = end;
+    d[n * 3 + 2] = r;
+    n++;
   }
+  const scores: Partial<Record<ContentCategory, number>> = {};
+  for (const c of seen) scores[categories[c]!] = strong[c]! + Math.min(WEAK_CAP, weak[c]!);
+  // The findings are copied out when first read (most callers want the scores only): from the kept
+  // buffer while no later call has reused it, else by scoring the text again.
+  const own = ++generation;
+  const kept = h;
+  if (h.data.length > KEEP_FINDINGS * 3) keptHarmful = new PackedFindings();
+  if (b.data.length > KEEP_FINDINGS * 3) keptBenign = new PackedFindings();
+  let found: PackedFindings | undefined;
+  const foundNow = (): PackedFindings => {
+    if (found !== undefined) return found;
+    if (own !== generation) return (found = scoreText(text).found);
+    found = new PackedFindings();
+    found.data = kept.data.slice(0, Math.max(48, n * 3));
+    found.length = n;
+    return found;
+  };
   return {
-    scores: acc.scores(),
+    scores,
     get matches() {
-      return acc.matches;
+      return matchesOf(foundNow());
     },
-    found: acc.found,
+    get found() {
+      return foundNow();
+    },
   };
 }
 

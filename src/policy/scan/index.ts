@@ -5,4 +5,6 @@ export { isPlainText, normalise, toSource, ViewBuilder, type NormalView, type Vi
 export { scanSource } from "./scan-source.js";
 export { forgetText, memoHolds, rememberClean, scanRepeated } from "./scan-memo.js";
 export { tailSource } from "./prefix.js";
+export { firstWords, wordPrefixes } from "./first-words.js";
+export { parsePattern, type Node } from "./regex-ast.js";
 export { crossGuardOf } from "./cross-guard.js";
