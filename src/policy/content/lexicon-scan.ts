@@ -184,7 +184,7 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
   scans.forEach((recognisers, k) => {
     for (const [word, side] of sidesOf(recognisers)) entryOf(word).sides[k] = side;
   });
-  // Per scan and recogniser: the bit of its required words (0: none known) and its longest match.
+  // Per scan and recogniser: 1 + the bit index of its required words (0: none known), and its longest match.
   const groups = new Map<string, number>();
   const reqBit = scans.map((rs) => new Int32Array(rs.length));
   const reqSpan = scans.map((rs) => new Int32Array(rs.length));
@@ -196,7 +196,7 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
       let g = groups.get(key);
       if (g === undefined) groups.set(key, (g = groups.size));
       const bit = 1 << g % 31;
-      reqBit[k]![i] = bit;
+      reqBit[k]![i] = 1 + (g % 31);
       reqSpan[k]![i] = rw.span;
       for (const w of rw.words) entryOf(w).bits |= bit;
     });
@@ -262,23 +262,52 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
     }
     qEntry[slot] = found;
     qCount++;
+    if (found !== 0) {
+      const bits = entries[found - 1]!.bits;
+      if (bits !== 0) noteSets(bits, start);
+    }
     return true;
   }
 
-  /**
-   * Whether a word of required-word set `bit` starts in [start, start + span): false only when
-   * surely not (the words up to there are read, at most WINDOW of them).
-   */
-  function mayHold(text: string, bit: number, start: number, span: number): boolean {
-    const limit = start + span;
-    for (let j = 0; j < WINDOW; j++) {
-      if (qCount <= j && !readWord(text)) return false;
-      const slot = (qHead + j) & (QUEUE - 1);
-      if (qStart[slot]! >= limit) return false;
-      const e = qEntry[slot]!;
-      if (e !== 0 && (entries[e - 1]!.bits & bit) !== 0) return true;
+  // Per required-word set (its bit's index): the starts of the words read that are in it, oldest
+  // first, a ring of QUEUE (entries older than the word being decided are dropped when met, or
+  // when the ring is full: the main queue never holds more than WINDOW + 1 words).
+  const setStarts = new Int32Array(31 * QUEUE);
+  const setHead = new Int32Array(31);
+  const setCount = new Int32Array(31);
+
+  /** Notes the word just read (at `start`, entry bits `bits`) in each of its required-word sets. */
+  function noteSets(bits: number, start: number): void {
+    for (let b = 0; bits !== 0; b++, bits >>>= 1) {
+      if ((bits & 1) === 0) continue;
+      const base = b * QUEUE;
+      if (setCount[b] === QUEUE) {
+        setHead[b] = (setHead[b]! + 1) & (QUEUE - 1);
+        setCount[b]--;
+      }
+      setStarts[base + ((setHead[b]! + setCount[b]!) & (QUEUE - 1))] = start;
+      setCount[b]++;
     }
-    return true;
+  }
+
+  /**
+   * Whether a word of required-word set `b` starts in [start, start + span): false only when surely
+   * not (the words up to there are read, at most WINDOW of them; past that, true).
+   */
+  function mayHold(text: string, b: number, start: number, span: number): boolean {
+    const limit = start + span;
+    const base = b * QUEUE;
+    for (;;) {
+      while (setCount[b]! > 0 && setStarts[base + setHead[b]!]! < start) {
+        setHead[b] = (setHead[b]! + 1) & (QUEUE - 1);
+        setCount[b]--;
+      }
+      if (setCount[b]! > 0) return setStarts[base + setHead[b]!]! < limit;
+      // None among the words read: read on, unless they already reach past the span.
+      if (qCount > 0 && qStart[(qHead + qCount - 1) & (QUEUE - 1)]! >= limit) return false;
+      if (qCount > WINDOW) return true;
+      if (!readWord(text)) return false;
+    }
   }
 
   /** Whether text[start, start + word.length) is `word` (lower-cased). */
@@ -290,8 +319,8 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
   /** Whether recogniser i of scan k may match at `start` (by its required words), then whether it does; its end in `hitEnd`. */
   let hitEnd = 0;
   function tryAt(text: string, k: number, i: number, start: number): boolean {
-    const bit = reqBit[k]![i]!;
-    if (bit !== 0 && !mayHold(text, bit, start, reqSpan[k]![i]!)) return false;
+    const set = reqBit[k]![i]!;
+    if (set !== 0 && !mayHold(text, set - 1, start, reqSpan[k]![i]!)) return false;
     const re = res[k]![i]!;
     re.lastIndex = start;
     if (!re.test(text)) return false;
@@ -352,6 +381,7 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
       qHead = 0;
       qCount = 0;
       readAt = 0;
+      setCount.fill(0);
       for (;;) {
         if (qCount === 0 && !readWord(text)) break;
         const start = qStart[qHead]!;
