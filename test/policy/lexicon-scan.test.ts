@@ -132,11 +132,8 @@ describe("required words", () => {
       for (const t of corpus)
         for (const m of t.matchAll(re)) {
           expect(m[0].length).toBeLessThanOrEqual(rw.span);
-          const words = m[0].toLowerCase().match(/\w+/g) ?? [];
-          expect(
-            words.some((w) => rw.words.has(w)),
-            `${m[0]} / ${[...rw.words].join(",")}`,
-          ).toBe(true);
+          const words = m[0].toLowerCase().match(/[A-Za-z0-9_]+/g) ?? [];
+          for (const set of [rw.words, rw.also ?? rw.words]) expect(words.some((w) => set.has(w)), `${m[0]} / ${[...set].join(",")}`).toBe(true);
           checked++;
         }
     }
@@ -146,6 +143,9 @@ describe("required words", () => {
   it("counts only whole, mandatory, bounded words", () => {
     const words = (p: string) => [...(requiredWords(`\\b(?:${p})`)?.words ?? [])].sort();
     expect(words("kill(?:s|ed)? (?:the )?[\\w'-]{1,24} (?:process|tasks?)\\b")).toEqual(["process", "task", "tasks"]);
+    // Two places, each required: both sets are kept.
+    const two = requiredWords("\\b(?:how to (?:kill|stab) (?:wife|boss))\\b")!;
+    expect([[...two.words].sort(), [...(two.also ?? [])].sort()]).toEqual([["kill", "stab"], ["boss", "wife"]]);
     // Optional words rule nothing out; a word run on into letters ("killer") is not a word.
     expect(requiredWords("\\b(?:kill(?: it)?)\\b")).toBeUndefined();
     expect(requiredWords("\\b(?:kill it[a-z]{0,3})\\b")).toBeUndefined();

@@ -187,18 +187,23 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
   // Per scan and recogniser: 1 + the bit index of its required words (0: none known), and its longest match.
   const groups = new Map<string, number>();
   const reqBit = scans.map((rs) => new Int32Array(rs.length));
+  const reqBit2 = scans.map((rs) => new Int32Array(rs.length));
   const reqSpan = scans.map((rs) => new Int32Array(rs.length));
+  /** 1 + the bit index of a set of words, its words noted in their entries. */
+  const setOf = (words: Set<string>) => {
+    const key = [...words].sort().join(" ");
+    let g = groups.get(key);
+    if (g === undefined) groups.set(key, (g = groups.size));
+    for (const w of words) entryOf(w).bits |= 1 << g % 31;
+    return 1 + (g % 31);
+  };
   scans.forEach((recognisers, k) => {
     recognisers.forEach((r, i) => {
       const rw = requiredWords(`\\b(?:${r.pattern})`);
       if (rw === undefined) return;
-      const key = [...rw.words].sort().join(" ");
-      let g = groups.get(key);
-      if (g === undefined) groups.set(key, (g = groups.size));
-      const bit = 1 << g % 31;
-      reqBit[k]![i] = 1 + (g % 31);
+      reqBit[k]![i] = setOf(rw.words);
+      if (rw.also !== undefined) reqBit2[k]![i] = setOf(rw.also);
       reqSpan[k]![i] = rw.span;
-      for (const w of rw.words) entryOf(w).bits |= bit;
     });
   });
   const entries = [...byWord.values()];
@@ -278,8 +283,9 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
 
   /** Notes the word just read (at `start`, entry bits `bits`) in each of its required-word sets. */
   function noteSets(bits: number, start: number): void {
-    for (let b = 0; bits !== 0; b++, bits >>>= 1) {
-      if ((bits & 1) === 0) continue;
+    while (bits !== 0) {
+      const b = 31 - Math.clz32(bits);
+      bits ^= 1 << b;
       const base = b * QUEUE;
       if (setCount[b] === QUEUE) {
         setHead[b] = (setHead[b]! + 1) & (QUEUE - 1);
@@ -320,7 +326,11 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
   let hitEnd = 0;
   function tryAt(text: string, k: number, i: number, start: number): boolean {
     const set = reqBit[k]![i]!;
-    if (set !== 0 && !mayHold(text, set - 1, start, reqSpan[k]![i]!)) return false;
+    if (set !== 0) {
+      if (!mayHold(text, set - 1, start, reqSpan[k]![i]!)) return false;
+      const also = reqBit2[k]![i]!;
+      if (also !== 0 && also !== set && !mayHold(text, also - 1, start, reqSpan[k]![i]!)) return false;
+    }
     const re = res[k]![i]!;
     re.lastIndex = start;
     if (!re.test(text)) return false;

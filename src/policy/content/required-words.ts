@@ -18,6 +18,8 @@ import { parsePattern, type Node } from "../scan/index.js";
  */
 export interface RequiredWords {
   words: Set<string>;
+  /** A second such set, at another place in the pattern (every match holds a word of each), if any. */
+  also: Set<string> | undefined;
   span: number;
 }
 
@@ -169,7 +171,7 @@ function bounded(items: Node[], i: number, dir: -1 | 1, edge: boolean): boolean 
  * whether what comes before and after `n` is bounded; and whether `n`'s matches are never empty at
  * that place (only then can a word inside it stand for the whole pattern).
  */
-function best(n: Node, before: boolean, after: boolean): Set<string> | undefined {
+function best(n: Node, before: boolean, after: boolean, all?: Set<string>[]): Set<string> | undefined {
   if (n.t === "alt") {
     const out = new Set<string>();
     for (const o of n.options) {
@@ -187,7 +189,9 @@ function best(n: Node, before: boolean, after: boolean): Set<string> | undefined
   const items = n.items;
   let found: Set<string> | undefined;
   const consider = (x: Set<string> | undefined) => {
-    if (x !== undefined && x.size > 0 && (found === undefined || cost(x) < cost(found))) found = x;
+    if (x === undefined || x.size === 0) return;
+    all?.push(x);
+    if (found === undefined || cost(x) < cost(found)) found = x;
   };
   // Runs of items that match word characters only, bounded on both sides.
   for (let i = 0; i < items.length; i++) {
@@ -238,9 +242,14 @@ export function requiredWords(pattern: string): RequiredWords | undefined {
   if (node === undefined || node.t !== "seq" || !isBoundary(node.items[0]!)) return undefined;
   const span = longest(node);
   if (!Number.isFinite(span)) return undefined;
-  // The first item is the leading \b: a run bounded only by it would be the first word. A word
-  // counted here must follow a separator inside the match, so it never is the first word.
+  // The first item is the leading \b: what follows it is the match (its first word may count: the
+  // scan looks for required words from the first word on).
   const items = node.items.slice(1);
-  const words = best({ t: "seq", items }, false, true);
-  return words === undefined ? undefined : { words, span };
+  // Every set found in the top-level sequence is required on its own: the best two are kept.
+  const all: Set<string>[] = [];
+  const words = best({ t: "seq", items }, false, true, all);
+  if (words === undefined) return undefined;
+  const key = (x: Set<string>) => [...x].sort().join(" ");
+  const also = all.filter((x) => key(x) !== key(words)).sort((a, b) => cost(a) - cost(b))[0];
+  return { words, also, span };
 }
