@@ -171,20 +171,21 @@ function bounded(items: Node[], i: number, dir: -1 | 1, edge: boolean): boolean 
  * whether what comes before and after `n` is bounded; and whether `n`'s matches are never empty at
  * that place (only then can a word inside it stand for the whole pattern).
  */
-function best(n: Node, before: boolean, after: boolean, all?: Set<string>[]): Set<string> | undefined {
+function best(n: Node, before: boolean, after: boolean, all?: Set<string>[], suffix?: Set<string>): Set<string> | undefined {
   if (n.t === "alt") {
     const out = new Set<string>();
     for (const o of n.options) {
-      const x = best(o, before, after);
+      const x = best(o, before, after, undefined, suffix);
       if (x === undefined) return undefined;
       for (const w of x) out.add(w);
     }
     return out;
   }
-  if (n.t === "rep") return n.min >= 1 && n.max === 1 ? best(n.body, before, after) : undefined;
+  if (n.t === "rep") return n.min >= 1 && n.max === 1 ? best(n.body, before, after, undefined, suffix) : undefined;
   if (n.t !== "seq") {
     const w = wordStrings(n);
-    return w !== undefined && before && after && !w.has("") ? w : undefined;
+    const ws = w === undefined || suffix === undefined ? w : product(w, suffix);
+    return ws !== undefined && before && after && !ws.has("") ? ws : undefined;
   }
   const items = n.items;
   let found: Set<string> | undefined;
@@ -203,7 +204,9 @@ function best(n: Node, before: boolean, after: boolean, all?: Set<string>[]): Se
       if (x === undefined) break;
       acc = product(acc, x);
       if (acc.size > MAX_SET) break;
-      if (!acc.has("") && bounded(items, j, 1, after)) consider(acc);
+      // A run to the end of the sequence goes on into the word characters that follow it (`suffix`).
+      const whole = j === items.length - 1 && suffix !== undefined ? product(acc, suffix) : acc;
+      if (!whole.has("") && whole.size <= MAX_SET && bounded(items, j, 1, after)) consider(whole);
     }
   }
   // Alternations and groups inside, each between bounded neighbours.
@@ -211,7 +214,19 @@ function best(n: Node, before: boolean, after: boolean, all?: Set<string>[]): Se
     const x = items[i]!;
     if (x.t !== "alt" && !(x.t === "rep" && x.min >= 1 && x.max === 1)) continue;
     if (wordStrings(x) !== undefined) continue;
-    consider(best(x, bounded(items, i, -1, before), bounded(items, i, 1, after)));
+    // Word characters right after it (`s?` after a list of nouns) belong to the same word: they go
+    // into the options' last runs, and the bound is looked for after them.
+    let last = i;
+    let tail: Set<string> | undefined;
+    while (last + 1 < items.length) {
+      const w = wordStrings(items[last + 1]!);
+      if (w === undefined) break;
+      tail = product(tail ?? new Set([""]), w);
+      last++;
+    }
+    if (last === items.length - 1 && suffix !== undefined) tail = product(tail ?? new Set([""]), suffix);
+    if (tail !== undefined && tail.size > MAX_SET) continue;
+    consider(best(x, bounded(items, i, -1, before), bounded(items, last, 1, after), undefined, tail));
   }
   return found;
 }
