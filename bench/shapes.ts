@@ -26,6 +26,7 @@ import { builtinPiiTypes, recognisersFor, type BuiltinPiiType } from "../src/pol
 import { compileScanner, scanSource } from "../src/policy/scan/index.js";
 import { benignPatterns, ContentClassifier, defaultClassifier, harmfulEntries, scoreText, warmUpLexicon } from "../src/policy/content/index.js";
 import { prose } from "./prose.js";
+import { nameShapes } from "./lib/name-shapes.js";
 
 const MIB = 1 << 20;
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -161,6 +162,8 @@ function shapes(): [string, () => string][] {
     ["names: 'Mr. ' titles", () => fill("Mr. Dr. Mrs. ")],
     ["names: 'my name is'", () => fill("my name is ")],
     ["names: places", () => fill("in London, Paris, Berlin, Tokyo ")],
+    // the same kinds of candidate drawn at random from the gazetteers: no two alike (bench/lib/name-shapes.ts)
+    ...nameShapes.map(([n, f]): [string, () => string] => [n, () => f(MIB)]),
     // letters, punctuation
     ["letters: no spaces", letters],
     ["letters: 'a '", () => fill("a ")],

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { nameShapes } from "../../bench/lib/name-shapes.js";
 import { prose } from "../../bench/prose.js";
 import { builtinPiiTypes, recognisersFor, type BuiltinPiiType } from "../../src/policy/pii/index.js";
 import { location } from "../../src/policy/pii/location.js";
@@ -200,6 +201,21 @@ describe("the fast paths give the reference recognisers' findings", () => {
   it("on the bench's hostile shapes, repeated", () => {
     for (const f of fragments) agree(f.repeat(Math.ceil(3000 / f.length)));
     agree("Jane Rose Will Paris Main Street ".repeat(100) + "123 Main Street ".repeat(100) + "in London, Paris, Berlin, Tokyo ".repeat(100));
+  });
+
+  it("on the bench's random name shapes (no two candidates alike)", () => {
+    for (const [, f] of nameShapes) agree(f(12 * 1024));
+  });
+
+  it("on names before unusual spaces, possessives and punctuation (the word after a name)", () => {
+    const name = fc.constantFrom("Jane", "Will", "Rose", "Jane Doe", "Doe, Jane", "Xyzzy", "JANE");
+    const gap = fc.constantFrom(" ", ", ", "'s ", "’s ", "'s", "'", "\u00a0", "\u2009", "\u3000", "\ufeff", "\t", ",", " ,", "  ");
+    const next = fc.constantFrom("said", "husband", "Inc", "Street", "phone", "smiled.", "(said)", "wrote;", "x\u2028y", "asked\u00a0", "", "a\"b", "Ltd!", "verylongwordthatgoespastthewindow said");
+    const texts = fc.array(fc.tuple(fc.constantFrom("", "I told ", "Dr ", "the ", "x "), name, gap, next).map((t) => t.join("")), { minLength: 1, maxLength: 5 }).map((a) => a.join(" "));
+    fc.assert(
+      fc.property(texts, (t) => agree(t)),
+      { numRuns: 800, seed: 1318 },
+    );
   });
 
   it("on prose and the labelled names corpus", () => {

@@ -48,8 +48,9 @@ const lowerCase = `[a-z](?<=${leadCue} [a-z])[a-z]{1,19}(?: [a-z]{2,20}){0,2}`;
 export const personPattern = `(?:${capitalised}|${lowerCase})(?=[\\s\\S]{0,${RIGHT}})`;
 
 interface Info {
-  /** Census rank as a given name, Infinity for other lists' names, -1 when not a given name. */
+  /** Census rank as a given name, cut by rankBucket (0, 400 or 1,500), Infinity for other lists' names, -1 when not a given name. */
   given: number;
+  /** Likewise as a surname (0, 3,000 or 5,000). */
   sur: number;
   common: boolean;
   uncommon: boolean;
@@ -63,11 +64,35 @@ function titleCase(w: string): string {
   return w[0]! + w.slice(1).toLowerCase();
 }
 
+/**
+ * A census rank cut to the thresholds the decision compares it with (given: 400, 1,500; surname:
+ * 3,000, 5,000; both: -1 for none, Infinity for other lists' names): every test of a rank gives
+ * the same answer for the cut one, and the ~80,000 words share a few hundred records, which stay
+ * in the cache however random the words asked about (see WordTable).
+ */
+function rankBucket(rank: number, cuts: readonly number[]): number {
+  if (rank < 0 || rank === Infinity) return rank;
+  let b = 0;
+  for (const c of cuts) if (rank >= c) b = c;
+  return b;
+}
+const GIVEN_CUTS = [400, 1500];
+const SUR_CUTS = [3000, 5000];
+
+/** One frozen record per distinct Info. */
+const interned = new Map<string, Info>();
+function intern(t: Info): Info {
+  const key = `${t.given}|${t.sur}|${t.common}|${t.uncommon}|${t.place}|${t.block}|${t.caps}`;
+  let x = interned.get(key);
+  if (x === undefined) interned.set(key, (x = Object.freeze(t)));
+  return x;
+}
+
 function computeInfo(g: Gazetteers, key: string, caps: boolean): Info {
   const lower = key.toLowerCase();
   return {
-    given: g.given.get(key) ?? -1,
-    sur: g.surnames.get(key) ?? -1,
+    given: rankBucket(g.given.get(key) ?? -1, GIVEN_CUTS),
+    sur: rankBucket(g.surnames.get(key) ?? -1, SUR_CUTS),
     common: calendar.has(lower) || g.common.has(lower),
     uncommon: g.uncommon.has(lower),
     place: g.places.get(key),
@@ -90,7 +115,7 @@ export function personLexicon(): Map<string, Info> {
   for (const p of g.places.keys()) if (!p.includes(" ")) keys.add(p);
   for (const set of [g.common, g.uncommon, calendar, notNames, titles, thingAfter, thingBefore]) for (const w of set) keys.add(w[0]!.toUpperCase() + w.slice(1));
   const m = new Map<string, Info>();
-  for (const k of keys) m.set(k, Object.freeze(computeInfo(g, k, false)));
+  for (const k of keys) m.set(k, intern(computeInfo(g, k, false)));
   lexicon = m;
   lexTable = new WordTable(m);
   capStart = buildCapStart(m);
@@ -147,6 +172,42 @@ function infoOf(_g: Gazetteers | undefined, word: string): Info {
   return lex.get(word) ?? unknown;
 }
 
+/**
+ * What the lists say of the word text[s, e), remembered by position while one text is scanned.
+ * A capitalised word is asked about up to six times (its seek's fast rejection, cannotStart, then
+ * as an element of every earlier candidate's run and its own): on text where every word is a name
+ * (lists, tables, `Jane Doe, John Smith, …`) each of those was a lookup in an 80,000-word table,
+ * mostly a cache miss. Direct-mapped by start: a slot holds the last word read at a position
+ * congruent to it. Dropped with the seek's memory when the scan ends (Recogniser.forget).
+ */
+const WORD_SLOTS = 256;
+const slotStart = new Int32Array(WORD_SLOTS).fill(-1);
+const slotEnd = new Int32Array(WORD_SLOTS);
+const slotInfo: Info[] = new Array<Info>(WORD_SLOTS);
+let slotText: string | undefined;
+
+/** infoOf(text.slice(s, e)), read in place when the word is ASCII letters after an ASCII capital. */
+function infoRange(text: string, s: number, e: number): Info {
+  if (text !== slotText) {
+    slotText = text;
+    slotStart.fill(-1);
+  }
+  const k = s & (WORD_SLOTS - 1);
+  if (slotStart[k] === s && slotEnd[k] === e) return slotInfo[k]!;
+  let plain = e > s;
+  let c = text.charCodeAt(s);
+  if (c < 65 || c > 90) plain = false;
+  for (let i = s + 1; plain && i < e; i++) {
+    c = text.charCodeAt(i);
+    if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90))) plain = false;
+  }
+  const t = plain ? infoAt(text, s, e) : infoOf(undefined, text.slice(s, e));
+  slotStart[k] = s;
+  slotEnd[k] = e;
+  slotInfo[k] = t;
+  return t;
+}
+
 const isGiven = (t: Info) => t.given >= 0 && !t.block;
 const placeLike = (t: Info) => t.place === "country" || t.place === "major" || (t.place === "city" && t.given >= 400);
 const strongGiven = (t: Info) => isGiven(t) && !t.common && !placeLike(t) && !(t.uncommon && t.given === Infinity);
@@ -186,7 +247,7 @@ function elements(g: Gazetteers, text: string, start: number, end: number): Elem
         if (pendingParticle === -1) pendingParticle = i;
       } else {
         const word = w.slice(dash + 1);
-        out.push({ start: pendingParticle === -1 ? i : pendingParticle, end: j, initial: false, comma, word, info: infoOf(g, word) });
+        out.push({ start: pendingParticle === -1 ? i : pendingParticle, end: j, initial: false, comma, word, info: infoRange(text, i + dash + 1, j) });
         pendingParticle = -1;
         comma = false;
       }
@@ -194,7 +255,7 @@ function elements(g: Gazetteers, text: string, start: number, end: number): Elem
       out.push({ start: i, end: j, initial: true, comma, word: w, info: undefined });
       comma = false;
     } else {
-      out.push({ start: pendingParticle === -1 ? i : pendingParticle, end: j, initial: false, comma, word: w, info: infoOf(g, w) });
+      out.push({ start: pendingParticle === -1 ? i : pendingParticle, end: j, initial: false, comma, word: w, info: infoRange(text, i, j) });
       pendingParticle = -1;
       comma = false;
     }
@@ -217,14 +278,22 @@ interface Before {
   words: string[];
   /** What lies between the nearest word and the match. */
   gap: string;
+  /** Only the first `most` words were read (see before). */
+  partial?: boolean;
 }
 
-function before(text: string, start: number): Before {
+/**
+ * The words before `start`: up to `most` of them (three by default). With fewer than three asked
+ * for, `partial` says the walk stopped at that count and more words may lie before (strongCue then
+ * reads all three: only its lead phrases look past the nearest word).
+ */
+function before(text: string, start: number, most = 3): Before {
   const from = Math.max(0, start - LOOKBEHIND);
   const words: string[] = [];
   let gap = "";
   let i = start;
   while (words.length < 3 && i > from) {
+    if (words.length === most) return { words, gap, partial: true };
     let j = i;
     while (j > from && !isWordChar(text.charCodeAt(j - 1))) j--;
     if (words.length === 0) gap = text.slice(j, i);
@@ -242,11 +311,14 @@ function before(text: string, start: number): Before {
   return { words, gap };
 }
 
+/** The last word of each lead phrase: the nearest word before must be one for any phrase to match. */
+const leadLast = new Set(leadPhrases.map((p) => p[p.length - 1]!));
+
 /** Abbreviated titles that may keep their full stop (`Dr. Doe`). */
 const abbreviations = new Set(["mr", "mrs", "ms", "mx", "dr", "prof", "rev", "fr", "capt", "lt", "col", "gen", "det", "sgt", "sen", "rep", "gov", "sr", "sra", "srta", "m", "mme", "mlle", "hr", "sig", "dott", "attn", "st", "mt", "ft", "messrs"]);
 const greetings = new Set(["dear", "hi", "hello", "hey", "thanks", "cheers", "regards", "sincerely", "best", "attn", "attention", "signed"]);
 
-function strongCue(b: Before): boolean {
+function strongCue(b: Before, text: string, start: number): boolean {
   const w1 = b.words[0];
   if (w1 === undefined) return false;
   const gap = b.gap;
@@ -257,6 +329,8 @@ function strongCue(b: Before): boolean {
     return false;
   }
   if (!/^[ \t]*:?[ \t]*$/.test(gap)) return false;
+  if (!leadLast.has(w1)) return false;
+  if (b.partial === true) b = before(text, start);
   return leadPhrases.some((p) => p.every((w, i) => b.words[p.length - 1 - i] === w));
 }
 
@@ -266,10 +340,31 @@ function spaceGap(b: Before): boolean {
 
 /** The word after `end` (lower case), skipping one space, or a possessive `'s` and the word after it. */
 function after(text: string, end: number): { word: string; possessive: boolean } {
-  const s = text.slice(end, end + RIGHT);
-  const m = /^(?:(['’]s)? |, )([^\s,.;:!?()"]+)/.exec(s);
-  if (!m) return { word: "", possessive: false };
-  return { word: m[2]!.toLowerCase(), possessive: m[1] !== undefined };
+  // By hand, as /^(?:(['’]s)? |, )([^\s,.;:!?()"]+)/ reads text.slice(end, end + RIGHT) (held to
+  // it by test/policy/names-equivalence.test.ts): no slice and no regex per candidate.
+  const lim = Math.min(text.length, end + RIGHT);
+  const c = text.charCodeAt(end);
+  let q: number;
+  let possessive = false;
+  if ((c === 39 || c === 0x2019) && end + 2 < lim && text.charCodeAt(end + 1) === 115 && text.charCodeAt(end + 2) === 32) {
+    q = end + 3;
+    possessive = true;
+  } else if (c === 32 && end < lim) q = end + 1;
+  else if (c === 44 && end + 1 < lim && text.charCodeAt(end + 1) === 32) q = end + 2;
+  else return noneAfter;
+  let r = q;
+  while (r < lim && !endsAfterWord(text.charCodeAt(r))) r++;
+  if (r === q) return noneAfter;
+  return { word: text.slice(q, r).toLowerCase(), possessive };
+}
+
+const noneAfter = Object.freeze({ word: "", possessive: false });
+
+/** The characters after()'s word stops at: \s (ECMAScript's white space and line terminators) and `,.;:!?()"`. */
+function endsAfterWord(c: number): boolean {
+  if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
+  if (c < 128) return c === 44 || c === 46 || c === 59 || c === 58 || c === 33 || c === 63 || c === 40 || c === 41 || c === 34;
+  return c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 }
 
 /** First words of the brand pairs: the pair is built and looked up only after one of them. */
@@ -291,7 +386,7 @@ function cannotStart(text: string, start: number, end: number): boolean {
   let j = start + 1;
   while (j < end && isWordChar(text.charCodeAt(j))) j++;
   if (j - start === 1 && text.charCodeAt(j) === 46) return false;
-  return cannotStartWith(text, j, infoOf(undefined, text.slice(start, j)), j - start);
+  return cannotStartWith(text, j, infoRange(text, start, j), j - start);
 }
 
 /** cannotStart once the word (ending at `j`, `n` characters) and what the lists say of it are known. */
@@ -389,7 +484,7 @@ function decide(text: string, start: number, end: number): number {
   const c = text.charCodeAt(start);
   if (c >= 97 && c <= 122) return acceptLower(g, text, start, end, before(text, start));
   if (cannotStart(text, start, end)) return -1;
-  const b = before(text, start);
+  const b = before(text, start, 1);
   const all = elements(g, text, start, end);
   const w1 = b.words[0];
   const placePrefix = w1 !== undefined && thingBefore.has(w1) && !["the", "a", "an", "this", "that", "these", "those", "our", "your", "their", "its"].includes(w1);
@@ -406,7 +501,7 @@ function decide(text: string, start: number, end: number): number {
   let n = all.findIndex((e, i) => i > 0 && e.comma);
   if (n === -1) n = all.length;
 
-  const cue = strongCue(b);
+  const cue = strongCue(b, text, start);
   if (cue) {
     let k = 0;
     while (k < n) {
@@ -499,7 +594,7 @@ function fullName(text: string, all: Element[], k: number): boolean {
 }
 
 function acceptLower(g: Gazetteers, text: string, start: number, end: number, b: Before): number {
-  if (!strongCue(b)) return -1;
+  if (!strongCue(b, text, start)) return -1;
   const words = text.slice(start, end).split(" ");
   const w1 = b.words[0]!;
   const explicit = w1 === "is" || w1 === "name's" || w1 === "me" || w1 === "was";
@@ -702,7 +797,7 @@ function capitalRejected(text: string, p: number): boolean {
   const d = text.charCodeAt(j);
   if (d >= 48 && d <= 57) return true;
   if (j - p === 1 && d === 46) return false;
-  const t = infoAt(text, p, j);
+  const t = infoRange(text, p, j);
   if (cannotStartWith(text, j, t, j - p)) return true;
   if (isGiven(t)) return false;
   if (t.caps) return noCueBefore(text, p);
@@ -781,6 +876,10 @@ function forgetPerson(): void {
   lastText = undefined;
   recent.fill(undefined);
   if (capsInfo.size > 0) capsInfo.clear();
+  // The words read by position, and the searches' last positions (infoRange, nextCap, nextCue).
+  slotText = undefined;
+  capScan = undefined;
+  cueScan = undefined;
 }
 
 export const person: Recogniser = {

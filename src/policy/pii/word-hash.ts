@@ -19,20 +19,41 @@ export function hashWord(word: string): number {
   return hashRange(word, 0, word.length);
 }
 
-/** The hashes of some words: `mayHold` is false only for words certainly not among them. */
+/**
+ * The hashes of some words: `mayHold` is false only for words certainly not among them. An
+ * open-addressing table of (used, hash) pairs: one cache line per ask, where a Set of numbers
+ * reads its bucket, then its chain (the place names' first words are ~9,000).
+ */
 export class WordHashes {
-  private readonly set = new Set<number>();
+  /** Per slot: 1 when used, then the hash. */
+  private readonly slots: Int32Array;
+  private readonly mask: number;
 
   constructor(words: Iterable<string>) {
-    for (const w of words) this.set.add(hashWord(w));
+    const hashes = new Set<number>();
+    for (const w of words) hashes.add(hashWord(w));
+    let size = 16;
+    while (size < hashes.size * 2) size <<= 1;
+    this.mask = size - 1;
+    this.slots = new Int32Array(size * 2);
+    for (const h of hashes) {
+      let s = h & this.mask;
+      while (this.slots[s * 2] !== 0) s = (s + 1) & this.mask;
+      this.slots[s * 2] = 1;
+      this.slots[s * 2 + 1] = h;
+    }
   }
 
   mayHold(text: string, start: number, end: number): boolean {
-    return this.set.has(hashRange(text, start, end));
+    return this.mayHoldHash(hashRange(text, start, end));
   }
 
   mayHoldHash(h: number): boolean {
-    return this.set.has(h);
+    const slots = this.slots;
+    for (let s = h & this.mask; ; s = (s + 1) & this.mask) {
+      if (slots[s * 2] === 0) return false;
+      if (slots[s * 2 + 1] === h) return true;
+    }
   }
 }
 
@@ -53,31 +74,54 @@ function folded(c: number, first: boolean, fold: number): number {
  * A map from words to values looked up by characters where they stand (optionally case-folded,
  * as `Jane` for `JANE` or `jane`): an open-addressing table of hashes whose hits are confirmed
  * character by character, so the answer is exactly the Map's, without a substring per lookup.
+ *
+ * Laid out for tables too large for the caches (person's lexicon: ~80,000 words): each slot holds
+ * the key's hash, its value's index, and where its characters are in one flat array, so a lookup
+ * reads one slot's cache line and one of the characters' instead of a slot, a hash, a key pointer,
+ * the key string, a value pointer. Values are kept once each (a palette): tables whose values
+ * repeat (kinds, interned records) read a value that is already in the cache.
  */
 export class WordTable<V> {
-  private readonly keys: string[] = [];
-  private readonly values: V[] = [];
-  private readonly hashes: Int32Array;
-  /** Slot → entry index + 1 (0: empty). */
+  /** Distinct values, by index. */
+  private readonly palette: V[] = [];
+  /** Per slot, four ints: the key's hash, its value's palette index + 1 (0: empty), its characters' offset in `chars`, its length. */
   private readonly slots: Int32Array;
+  private readonly chars: Uint16Array;
   private readonly mask: number;
 
   constructor(entries: Iterable<readonly [string, V]>) {
+    const keys: string[] = [];
+    const index: number[] = [];
+    const paletteOf = new Map<V, number>();
     for (const [k, v] of entries) {
-      this.keys.push(k);
-      this.values.push(v);
+      let i = paletteOf.get(v);
+      if (i === undefined) {
+        i = this.palette.length;
+        this.palette.push(v);
+        paletteOf.set(v, i);
+      }
+      keys.push(k);
+      index.push(i);
     }
     let size = 16;
-    while (size < this.keys.length * 2) size <<= 1;
-    this.slots = new Int32Array(size);
+    while (size < keys.length * 2) size <<= 1;
     this.mask = size - 1;
-    this.hashes = new Int32Array(this.keys.length);
-    this.keys.forEach((k, i) => {
+    this.slots = new Int32Array(size * 4);
+    let total = 0;
+    for (const k of keys) total += k.length;
+    this.chars = new Uint16Array(total);
+    let off = 0;
+    keys.forEach((k, i) => {
+      for (let c = 0; c < k.length; c++) this.chars[off + c] = k.charCodeAt(c);
       const h = hashWord(k);
-      this.hashes[i] = h;
       let s = h & this.mask;
-      while (this.slots[s] !== 0) s = (s + 1) & this.mask;
-      this.slots[s] = i + 1;
+      // Entries in order: the first of two equal keys is found first, as a Map built from them would keep it.
+      while (this.slots[s * 4 + 1] !== 0) s = (s + 1) & this.mask;
+      this.slots[s * 4] = h;
+      this.slots[s * 4 + 1] = index[i]! + 1;
+      this.slots[s * 4 + 2] = off;
+      this.slots[s * 4 + 3] = k.length;
+      off += k.length;
     });
   }
 
@@ -91,15 +135,17 @@ export class WordTable<V> {
   /** get for a word whose hash (hashRange of its characters read with `fold`) is already known. */
   getHashed(h: number, text: string, start: number, end: number, fold = 0): V | undefined {
     const n = end - start;
+    const slots = this.slots;
+    const chars = this.chars;
     for (let s = h & this.mask; ; s = (s + 1) & this.mask) {
-      const e = this.slots[s]!;
+      const b = s * 4;
+      const e = slots[b + 1]!;
       if (e === 0) return undefined;
-      if (this.hashes[e - 1] !== h) continue;
-      const key = this.keys[e - 1]!;
-      if (key.length !== n) continue;
+      if (slots[b] !== h || slots[b + 3] !== n) continue;
+      const off = slots[b + 2]!;
       let k = 0;
-      while (k < n && key.charCodeAt(k) === folded(text.charCodeAt(start + k), k === 0, fold)) k++;
-      if (k === n) return this.values[e - 1];
+      while (k < n && chars[off + k] === folded(text.charCodeAt(start + k), k === 0, fold)) k++;
+      if (k === n) return this.palette[e - 1];
     }
   }
 }
