@@ -110,6 +110,23 @@ function shapes(): [string, () => string][] {
     return cut(out.join(""));
   };
   const violentWords = ["kill", "murder", "stab", "shoot", "bomb", "attack", "killed", "shot", "guns", "weapon", "torture", "execute", "massacre", "slaughter"];
+  // Secrets that do not repeat (random labels, lengths, bodies): a shortcut that decided a run of
+  // identical candidates once would not help these.
+  const UP = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const B64U = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+  const runOf = (r: () => number, cls: string, n: number) => Array.from({ length: n }, () => cls[Math.floor(r() * cls.length)]).join("");
+  const until = (seed: number, unit: (r: () => number) => string) => {
+    const r = seeded(seed);
+    const out: string[] = [];
+    for (let n = 0; n < MIB; ) {
+      const u = unit(r);
+      out.push(u);
+      n += u.length;
+    }
+    return cut(out.join(""));
+  };
+  const pemLabel = (r: () => number) => Array.from({ length: Math.floor(r() * 4) }, () => runOf(r, UP, 1 + Math.floor(r() * 16)) + " ").join("") + "PRIVATE KEY";
   return [
     // digits, separators (card, ssn, phone, iban, nhs, passport, postal, dob, street numbers)
     ["digits: one digit", () => fill("4")],
@@ -156,6 +173,15 @@ function shapes(): [string, () => string][] {
     ["secret: 'AKIA' near-miss", () => fill("AKIA12 ")],
     ["secret: 'Bearer ' near-miss", () => fill("Bearer x ")],
     ["secret: ghp_ near-miss", () => fill("ghp_abc ")],
+    ["secret: PEM headers, random labels and lines", () => until(11, (r) => `-----BEGIN ${pemLabel(r)}-----\n` + (r() < 0.5 ? runOf(r, B64, 1 + Math.floor(r() * 64)) + "\n" : ""))],
+    ["secret: PEM BEGIN, random bad labels", () => until(12, (r) => `-----BEGIN ${runOf(r, UP + "  ", Math.floor(r() * 30))}${r() < 0.5 ? "-----" : ""}\n`)],
+    ["secret: PEM footers, random labels", () => until(13, (r) => `-----END ${pemLabel(r)}-----\n`)],
+    ["secret: PEM blocks, random bodies", () => until(14, (r) => { const l = pemLabel(r); const b = Array.from({ length: Math.floor(r() * 4) }, () => runOf(r, B64, 1 + Math.floor(r() * 64)) + "\n").join(""); return `-----BEGIN ${l}-----\n${b}-----END ${l}-----\n`; })],
+    ["secret: eyJ runs with dots, random", () => until(15, (r) => `eyJ${runOf(r, B64U, Math.floor(r() * 12))}.${runOf(r, B64U, Math.floor(r() * 6))}${r() < 0.5 ? "." + runOf(r, B64U, Math.floor(r() * 4)) : ""} `)],
+    ["secret: JWT shapes, header not JSON", () => until(18, (r) => `eyJ${runOf(r, B64U, 8 + Math.floor(r() * 8))}.${runOf(r, B64U, 2 + Math.floor(r() * 8))}.${runOf(r, B64U, Math.floor(r() * 8))} `)],
+    ["secret: key prefixes, random bodies", () => until(16, (r) => ["AKIA", "ASIA", "ghp_", "gho_", "github_pat_", "sk-", "sk-proj-", "xoxb-", "xoxp-", "AIza", "sk_live_", "rk_test_", "Bearer ", "bearer "][Math.floor(r() * 14)]! + runOf(r, UP + "abcdef_-", Math.floor(r() * 24)) + " ")],
+    ["secret: base64 run", () => until(17, (r) => runOf(r, B64, 64))],
+    ["secret: dense AWS keys", () => fill("AKIAIOSFODNN7EXAMPLE ")],
     // names, places, capitals
     ["names: capitalised words", () => fill("Jane Rose Will Paris Main Street ")],
     ["names: all caps words", () => fill("PRIVATE KEY ")],

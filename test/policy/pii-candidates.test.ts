@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { parsePhoneNumberFromString } from "libphonenumber-js/min";
 import { describe, expect, it } from "vitest";
-import { seekDigitLed, seekSecret } from "../../src/policy/pii/candidates.js";
+import { seekDigitLed } from "../../src/policy/pii/candidates.js";
+import { seekSecret } from "../../src/policy/pii/secret-seek.js";
 import { builtinPiiTypes, recognisersFor } from "../../src/policy/pii/index.js";
 import { compileScanner, type Recogniser } from "../../src/policy/scan/index.js";
 
@@ -52,11 +53,17 @@ describe("shared candidate finders", () => {
   it("report where the literal starts, not where it was found", () => {
     // `github_pat_` is found at its first underscore, `eyJ` at its J, `sk-` at its dash.
     expect(seekSecret("ab github_pat_abcdefghijklmnopqrstuv12", 0)).toBe(3);
-    expect(seekSecret("token: eyJhbGciOiJIUzI1NiJ9", 0)).toBe(7);
+    expect(seekSecret("token: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", 0)).toBe(7);
     expect(seekSecret("github_ sk-abcdefghijklmnopqrstuvwxyz", 0)).toBe(8);
     expect(seekSecret("sk-abcdefghijklmnopqrstuvwxyz", 1)).toBe(-1);
     // The literal alone, without the body its pattern needs, is no candidate.
     expect(seekSecret("eyJa.".repeat(100), 0)).toBe(-1);
+    // The secrets' seek decides every pattern: a literal whose match fails further on is no candidate either.
+    expect(seekSecret("token: eyJhbGciOiJIUzI1NiJ9", 0)).toBe(-1);
+    expect(seekSecret("-----BEGIN ".repeat(100), 0)).toBe(-1);
+    expect(seekSecret("-----BEGIN PUBLIC KEY-----\n".repeat(20), 0)).toBe(-1);
+    expect(seekSecret("AKIA12 ".repeat(100), 0)).toBe(-1);
+    expect(seekSecret("x -----BEGIN PRIVATE KEY-----\n", 0)).toBe(2);
     expect(seekDigitLed("call +44 (0) 20", 0)).toBe(5);
     expect(seekDigitLed("IBAN GB82", 0)).toBe(5);
     expect(seekDigitLed("no digits here", 0)).toBe(-1);

@@ -18,7 +18,7 @@ import type { CandidateKinds } from "../scan/index.js";
  * where a regex character class walks the text at about 1 ns a character) and remembered while the
  * same text is scanned forward, so each character's search passes over the text once per scan.
  */
-class NextOf {
+export class NextOf {
   private scan: object | undefined;
   /** Each string's next position (-1: none) at or after the `from` it was last searched from. */
   private readonly at: Int32Array;
@@ -79,7 +79,7 @@ function isDigit(c: number): boolean {
  * cost ~1.6 k instructions of call overhead whatever the length, more than the loop over a chat
  * message's last hundred characters; for long texts the searches (memchr) stay.
  */
-function handEnd(text: string, from: number, ahead: number, whole: number): number {
+export function handEnd(text: string, from: number, ahead: number, whole: number): number {
   return text.length - from <= whole ? text.length : Math.min(text.length, from + ahead);
 }
 
@@ -225,156 +225,3 @@ export const digitLedKinds: CandidateKinds = {
     return K_LETTER | (c <= 90 ? K_UPPER : 0) | (isLetter(text.charCodeAt(at + 1)) ? K_LETTER2 : 0) | (c === 98 || c === 116 ? K_BT : 0);
   },
 };
-
-/**
- * The literals secrets begin with, each found from a character that is rare in prose (a search
- * for `e` or `s` would stop every few bytes): every alternative starts with that character, and
- * says how far before it the literal starts.
- */
-const secretAnchors: readonly { re: string; back: number; near: readonly [number, string]; body?: readonly [number, number, string] }[] = [
-  // Each also reads the shortest body its pattern needs after the literal: text made of the literal
-  // alone (`eyJa.` repeated) then yields no candidates at all. `near`: one character next to the
-  // anchor that the literal has (offset, characters), checked before the regex: a dash or an
-  // underscore in ordinary text fails there.
-  // `body`: the characters the regex reads at a fixed offset from the anchor (offset, count, class),
-  // checked by hand before it: a near-miss (`AKIA12 `) fails at its first wrong character.
-  { re: "-(?<=sk-)[A-Za-z0-9_-]{20}", back: 2, near: [-1, "k"], body: [1, 20, "A-Za-z0-9_-"] },
-  { re: "-(?<=xox[abposr]-)[A-Za-z0-9-]{10}", back: 4, near: [-1, "abposr"], body: [1, 10, "A-Za-z0-9-"] },
-  { re: "-----BEGIN ", back: 0, near: [1, "-"] },
-  { re: "_(?<=[srp]k_)(?:live|test)_[A-Za-z0-9]{16}", back: 2, near: [-1, "k"], body: [6, 16, "A-Za-z0-9"] },
-  { re: "_(?<=gh[pousr]_)[A-Za-z0-9]{36}", back: 3, near: [-1, "pousr"], body: [1, 36, "A-Za-z0-9"] },
-  { re: "_(?<=github_)pat_[A-Za-z0-9_]{22}", back: 6, near: [-1, "b"], body: [5, 22, "A-Za-z0-9_"] },
-  { re: "J(?<=eyJ)[A-Za-z0-9_-]{8}", back: 2, near: [-1, "y"], body: [1, 8, "A-Za-z0-9_-"] },
-  { re: "A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)[0-9A-Z]{16}", back: 0, near: [1, "KSGIRN"], body: [4, 16, "0-9A-Z"] },
-  { re: "AIza[0-9A-Za-z_-]{35}", back: 0, near: [1, "I"], body: [4, 35, "0-9A-Za-z_-"] },
-  { re: "[Bb]earer [A-Za-z0-9._~+/-]{16}", back: 0, near: [1, "e"], body: [7, 16, "A-Za-z0-9._~+/-"] },
-];
-
-interface SecretAlternative {
-  re: RegExp;
-  /** The pattern itself when it is a plain literal (`-----BEGIN `): compared, not run. */
-  literal: string | undefined;
-  back: number;
-  off: number;
-  near: string;
-  /** `body` of its anchor: offset, count, and its class as a table by ASCII code (undefined: none). */
-  bodyAt: number;
-  bodyCount: number;
-  bodyClass: Uint8Array | undefined;
-}
-
-/** A regex character class (ASCII) as a table by character code. */
-function classTable(cls: string): Uint8Array {
-  const re = new RegExp(`[${cls}]`);
-  const t = new Uint8Array(128);
-  for (let c = 0; c < 128; c++) t[c] = re.test(String.fromCharCode(c)) ? 1 : 0;
-  return t;
-}
-/** The alternatives by the character they are found at. */
-const secretAt = new Map<number, SecretAlternative[]>();
-for (const a of secretAnchors)
-  for (const c of a.re.startsWith("[Bb]") ? "Bb" : a.re[0]!) {
-    const code = c.charCodeAt(0);
-    secretAt.set(code, [
-      ...(secretAt.get(code) ?? []),
-      {
-        re: new RegExp(a.re, "y"),
-        literal: /^[\w -]+$/.test(a.re) ? a.re : undefined,
-        back: a.back,
-        off: a.near[0],
-        near: a.near[1],
-        bodyAt: a.body?.[0] ?? 0,
-        bodyCount: a.body?.[1] ?? 0,
-        bodyClass: a.body === undefined ? undefined : classTable(a.body[2]),
-      },
-    ]);
-  }
-/** secretAt as an array by character code (every anchor is ASCII). */
-const secretAtAscii: (SecretAlternative[] | undefined)[] = [];
-for (const [code, alternatives] of secretAt) secretAtAscii[code] = alternatives;
-const anchorChars = new NextOf(["-", "_", "J", "A", "B", "bearer"]);
-const MAX_BACK = Math.max(...secretAnchors.map((a) => a.back));
-
-/**
- * The leftmost start at or after `from` of a secret literal anchored at `a`, or -1. One character
- * may anchor several (`xoxb-----BEGIN `: the dash ends one literal and starts another).
- */
-function literalAt(text: string, a: number, from: number, below = Infinity): number {
-  const c = text.charCodeAt(a);
-  const alternatives = c < 128 ? secretAtAscii[c] : undefined;
-  if (alternatives === undefined) return -1;
-  let best = -1;
-  for (let i = 0; i < alternatives.length; i++) {
-    const { re, literal, back, off, near, bodyAt, bodyCount, bodyClass } = alternatives[i]!;
-    const s = a - back;
-    if (s < from || s >= below || (best !== -1 && s >= best)) continue;
-    const n = text.charCodeAt(a + off);
-    let k = near.length - 1;
-    while (k >= 0 && near.charCodeAt(k) !== n) k--;
-    if (k < 0) continue;
-    if (literal !== undefined) {
-      if (text.startsWith(literal, a)) best = s;
-      continue;
-    }
-    if (bodyClass !== undefined) {
-      let j = a + bodyAt;
-      const stop = j + bodyCount;
-      for (let c = text.charCodeAt(j); j < stop && c < 128 && bodyClass[c] === 1; c = text.charCodeAt(++j));
-      if (j < stop) continue;
-    }
-    re.lastIndex = a;
-    if (re.test(text)) best = s;
-  }
-  return best;
-}
-
-/** Whether one of anchorChars' strings starts at `i`. */
-function anchorAt(text: string, i: number): boolean {
-  const c = text.charCodeAt(i);
-  return c === 45 || c === 95 || c === 74 || c === 65 || c === 66 || (c === 98 && text.startsWith("bearer", i));
-}
-
-/**
- * The next anchor at or after `from`: looked for by hand a few characters ahead first (in text
- * dense with anchors, `AKIA12 ` or `-----BEGIN ` repeated, it is there, and six indexOf calls cost more).
- */
-function nextAnchor(text: string, from: number, scan: object): number {
-  const end = handEnd(text, from, 16, 64);
-  for (let i = from; i < end; i++) if (anchorAt(text, i)) return i;
-  return end === text.length ? -1 : anchorChars.next(text, end, scan);
-}
-
-/** Leftmost position at or after `from` where a secret's literal starts. */
-export function seekSecret(text: string, from: number, scan: object = {}): number {
-  for (let a = nextAnchor(text, from, scan); a !== -1; ) {
-    let best = -1;
-    let base = a;
-    if (text.charCodeAt(a) === 45) {
-      // A run of dashes: a dash after a dash ends no `sk-` or `xox?-`, and `-----BEGIN ` can only
-      // start five before the run's end; no other literal holds a dash before its anchor. So only
-      // the run's first dash and its fifth-last are tried, and the run is passed over in one step.
-      let e = a + 1;
-      while (text.charCodeAt(e) === 45) e++;
-      if (text.charCodeAt(a - 1) !== 45 || a === e - 5) best = literalAt(text, a, from);
-      if (best === -1 && e - 5 > a) best = literalAt(text, (base = e - 5), from);
-      if (best === -1) {
-        a = nextAnchor(text, e, scan);
-        continue;
-      }
-    } else {
-      best = literalAt(text, a, from);
-      if (best === -1) {
-        a = nextAnchor(text, a + 1, scan);
-        continue;
-      }
-    }
-    // A literal anchored a little later may start earlier (`github_` is found at its `_`).
-    const end = Math.min(text.length, base + MAX_BACK + 1);
-    for (let k = base + 1; k < end; k++) {
-      const s = literalAt(text, k, from, best);
-      if (s !== -1) best = s;
-    }
-    return best;
-  }
-  return -1;
-}

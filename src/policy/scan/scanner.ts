@@ -477,8 +477,11 @@ interface Source {
   lists: (readonly number[])[];
   /** Whether the seek is bounded (Recogniser.bounded: every member says so). */
   bounded: boolean;
-  /** The single member's Recogniser.decided, when the scanner may take it. */
-  decided: ((text: string, start: number) => number | undefined) | undefined;
+  /**
+   * Each member's Recogniser.decided, when the scanner may take them: every member has one (a
+   * seek that decides all its patterns, the secrets'), or the single member does.
+   */
+  decided: readonly ((text: string, start: number) => number | undefined)[] | undefined;
   /** The longest match of any member (Recogniser.maxLength). */
   maxLength: number;
 }
@@ -581,7 +584,7 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     rest: [],
     bounded: members.every((i) => recognisers[i]!.bounded === true),
     // A seek's own decision stands for the pattern as written: not under a prefix or ignoreCase.
-    decided: plain && members.length === 1 && !recognisers[members[0]!]!.possible ? recognisers[members[0]!]!.decided : undefined,
+    decided: plain && members.every((i) => recognisers[i]!.decided !== undefined && !recognisers[i]!.possible) ? members.map((i) => recognisers[i]!.decided!) : undefined,
     maxLength: Math.max(...members.map((i) => recognisers[i]!.maxLength)),
   }));
   const sticky = recognisers.map((r) =>
@@ -849,17 +852,21 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
         // Near the horizon the memo is not taken: it does not say where a refused match ended.
         if (s.decided !== undefined && p + s.maxLength <= horizon) {
           // What the seek decided there, when it knows (Recogniser.decided): the pattern and the
-          // validator are not run again.
-          const end = s.decided(text, p);
-          if (end !== undefined) {
+          // validator are not run again. Members are asked in order; if one does not know, the
+          // patterns decide (what the members before it answered is what they give anyway).
+          const ds = s.decided;
+          let j = 0;
+          for (; j < ds.length; j++) {
+            const end = ds[j]!(text, p);
+            if (end === undefined) break;
             if (end > horizon) bOpen = true;
-            const i = s.members[0]!;
+            const i = s.members[j]!;
             if (end > p && (bEnd === -1 || end > bEnd || (end === bEnd && i < bRec))) {
               bEnd = end;
               bRec = i;
             }
-            continue;
           }
+          if (j === ds.length) continue;
         }
         if (s.kinds !== undefined) {
           const kind = s.kinds.kindAt(text, p);
