@@ -129,25 +129,6 @@ let lexTable: WordTable<Info> | undefined;
 const capsOfEntry = new Map<Info, Info>();
 const unknownCaps: Info = Object.freeze({ ...unknown, caps: true });
 
-/** infoOf(word) for the word text[p, j) of ASCII letters, p a capital, read in place. */
-function infoAt(text: string, p: number, j: number): Info {
-  personLexicon();
-  const table = lexTable!;
-  if (j - p > 1 && text.charCodeAt(p + 1) < 97) {
-    let k = p + 2;
-    while (k < j && text.charCodeAt(k) < 97) k++;
-    if (k === j) {
-      // Upper case throughout: the title-cased entry, marked caps.
-      const t = table.get(text, p, j, FOLD_LOWER_REST);
-      if (t === undefined) return unknownCaps;
-      let c = capsOfEntry.get(t);
-      if (c === undefined) capsOfEntry.set(t, (c = Object.freeze({ ...t, caps: true })));
-      return c;
-    }
-  }
-  return table.get(text, p, j) ?? unknown;
-}
-
 /**
  * What the lists say of upper-case words (`PRIVATE`, `KEY`), by word: working it out builds three
  * strings and an object, and text that shouts (headers, PEM lines, logs) asks for the same few
@@ -186,6 +167,8 @@ const slotEnd = new Int32Array(WORD_SLOTS);
 const slotInfo: Info[] = new Array<Info>(WORD_SLOTS);
 let slotText: string | undefined;
 
+const FNV_SEED = 0x811c9dc5 | 0;
+
 /** infoOf(text.slice(s, e)), read in place when the word is ASCII letters after an ASCII capital. */
 function infoRange(text: string, s: number, e: number): Info {
   if (text !== slotText) {
@@ -194,14 +177,38 @@ function infoRange(text: string, s: number, e: number): Info {
   }
   const k = s & (WORD_SLOTS - 1);
   if (slotStart[k] === s && slotEnd[k] === e) return slotInfo[k]!;
-  let plain = e > s;
-  let c = text.charCodeAt(s);
-  if (c < 65 || c > 90) plain = false;
+  // One pass: whether the word is ASCII letters after an ASCII capital, its hash as written and,
+  // for a word upper case throughout, its hash title-cased: no substring, one pass.
+  const c0 = text.charCodeAt(s);
+  let plain = e > s && c0 >= 65 && c0 <= 90;
+  let upperRest = true;
+  let h = Math.imul(FNV_SEED ^ c0, 16777619);
+  let hTitle = h;
   for (let i = s + 1; plain && i < e; i++) {
-    c = text.charCodeAt(i);
-    if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90))) plain = false;
+    const c = text.charCodeAt(i);
+    if (c >= 97 && c <= 122) {
+      upperRest = false;
+      h = Math.imul(h ^ c, 16777619);
+    } else if (c >= 65 && c <= 90) {
+      h = Math.imul(h ^ c, 16777619);
+      hTitle = Math.imul(hTitle ^ (c + 32), 16777619);
+    } else plain = false;
   }
-  const t = plain ? infoAt(text, s, e) : infoOf(undefined, text.slice(s, e));
+  let t: Info;
+  if (!plain) t = infoOf(undefined, text.slice(s, e));
+  else {
+    personLexicon();
+    if (e - s > 1 && upperRest) {
+      // Upper case throughout: the title-cased entry, marked caps (as infoOf).
+      const u = lexTable!.getHashed(hTitle, text, s, e, FOLD_LOWER_REST);
+      if (u === undefined) t = unknownCaps;
+      else {
+        let c = capsOfEntry.get(u);
+        if (c === undefined) capsOfEntry.set(u, (c = Object.freeze({ ...u, caps: true })));
+        t = c;
+      }
+    } else t = lexTable!.getHashed(h, text, s, e) ?? unknown;
+  }
   slotStart[k] = s;
   slotEnd[k] = e;
   slotInfo[k] = t;
