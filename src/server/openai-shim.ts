@@ -208,8 +208,9 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
     if (!result.stream) {
       // A held answer (src/wire/held-answer.ts): `rawBytes` is its pooled memory, sent in slices.
       if (result.release) {
-        if (closed) result.release();
-        else afterClose = result.release;
+        // The client has gone: nothing to send, the memory goes back now.
+        if (closed) return result.release();
+        afterClose = result.release;
         return await sendSliced(res, result.rawBytes!, result.headers, cancel);
       }
       return sendJsonText(res, 200, result.rawBytes ?? result.raw ?? JSON.stringify(result.body), result.headers);
