@@ -127,6 +127,11 @@ function shapes(): [string, () => string][] {
     return cut(out.join(""));
   };
   const pemLabel = (r: () => number) => Array.from({ length: Math.floor(r() * 4) }, () => runOf(r, UP, 1 + Math.floor(r() * 16)) + " ").join("") + "PRIVATE KEY";
+  const randDigits = (r: () => number, n: number) => {
+    let s = "";
+    for (let i = 0; i < n; i++) s += String.fromCharCode(48 + Math.floor(r() * 10));
+    return s;
+  };
   return [
     // digits, separators (card, ssn, phone, iban, nhs, passport, postal, dob, street numbers)
     ["digits: one digit", () => fill("4")],
@@ -135,8 +140,10 @@ function shapes(): [string, () => string][] {
     ["digits: '4111 1111 '", () => fill("4111 1111 ")],
     ["digits: '4111-1111-'", () => fill("4111-1111-")],
     ["digits: valid cards", () => fill("4111 1111 1111 1111 ")],
+    ["digits: random card-like groups", () => until(6, (r) => randDigits(r, 4) + (r() < 0.8 ? " " : "-"))],
     ["digits: ssn shape", () => fill("123-45-6789 ")],
     ["digits: phone shape", () => fill("(415) 555-2671 ")],
+    ["digits: random phones", () => until(7, (r) => `(${randDigits(r, 3)}) ${randDigits(r, 3)}-${randDigits(r, 4)} `)],
     ["digits: +intl phone", () => fill("+44 20 7946 0958 ")],
     ["digits: dates", () => fill("born 01/02/1990, ")],
     ["digits: ZIP+4", () => fill("90210-1234 ")],
@@ -157,6 +164,9 @@ function shapes(): [string, () => string][] {
     // iban / letters+digits
     ["iban: valid, spaced", () => fill("GB82 WEST 1234 5698 7654 32 ")],
     ["iban: 'GB00 '", () => fill("GB00 ")],
+    ["iban: 'GB12 3456 '", () => fill("GB12 3456 ")],
+    ["iban: 'GB' + random digits", () => until(8, (r) => "GB" + randDigits(r, 2 + Math.floor(r() * 7)) + " ")],
+    ["iban: random spaced near-misses", () => until(9, (r) => `GB${randDigits(r, 2)} ${randDigits(r, 4)} ${randDigits(r, 4)} `)],
     ["alnum: random A-Z0-9 run", alnum],
     // crypto
     ["crypto: base58 run", base58],

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { digitLedKinds, seekDigitLed } from "../../src/policy/pii/candidates.js";
 import { builtinPiiTypes, isValidCardNumber, isValidSsn, recognisersFor } from "../../src/policy/pii/index.js";
 import { compileScanner, type Recogniser } from "../../src/policy/scan/index.js";
+import { ibanFor, rng, spaced } from "./helpers.js";
 import { phoneReference } from "./phone-reference.js";
 import { ibanReference } from "./pii-reference/iban.js";
 
@@ -291,6 +292,66 @@ describe("digit-led kinds and prechecks", () => {
       );
       expect(accepted).toBeGreaterThan(100);
     }
+  });
+
+  // The IBAN precheck walks a stretch of letters, digits, spaces and dashes once for all the
+  // candidates in it and checks a candidate only where a run ends its country's length after it
+  // (iban.ts, lengthEndsRun). Texts of IBANs, near-misses and groups of every length, joined by
+  // every separator, back to back, so that candidates overlap and share (or must not share) a walk.
+  const r = rng(13);
+  const ibans = ["GB", "DE", "FR", "NL", "NO", "MT", "LC", "RU"].flatMap((c) => {
+    const len = { GB: 22, DE: 22, FR: 27, NL: 18, NO: 15, MT: 31, LC: 32, RU: 33 }[c]!;
+    return [0, 1, 2].map(() => ibanFor(r, c, len));
+  });
+  const ibanPiece = fc.oneof(
+    fc.constantFrom(...ibans),
+    fc.constantFrom(...ibans).map(spaced),
+    fc.constantFrom(...ibans).map((x) => spaced(x).replace(/ /g, "-")),
+    fc.constantFrom(...ibans).map((x) => spaced(x).toLowerCase()),
+    fc.constantFrom("GB00", "GB12", "gb82", "NO93", "DE89", "XX12", "G", "B1", "AKIA12"),
+    fc.array(fc.constantFrom(..."0123456789ABGWx"), { minLength: 1, maxLength: 9 }).map((a) => a.join("")),
+  );
+  const ibanSep = fc.constantFrom(" ", " ", " ", "-", "  ", "--", " - ", "", ", ", "_", "\n", "é", ".");
+  const ibanTexts = fc
+    .array(fc.tuple(ibanPiece, ibanSep).map(([a, b]) => a + b), { minLength: 1, maxLength: 16 })
+    .map((a) => a.join(""));
+
+  it("IBANs among overlapping candidates: the same findings as every pattern tried everywhere, the precheck the same in any order (property)", () => {
+    const fast = compileScanner(current);
+    const before = compileScanner(asBefore(current, regions.regions));
+    const iban = current.find((x) => x.type === "iban")!;
+    let found = 0;
+    let allowed = 0;
+    fc.assert(
+      fc.property(ibanTexts, fc.integer({ min: 0, max: 1 << 30 }), (text, seed) => {
+        const got = fast.scan(text);
+        found += got.filter((f) => f.type === "iban").length;
+        expect(got).toEqual(before.scan(text));
+        // Asked in text order, in a shuffled order and each on a fresh start: the same answers.
+        const at = Array.from({ length: text.length }, (_, p) => p);
+        const alone = at.map((p) => {
+          iban.forget!();
+          return iban.possible!(text, p);
+        });
+        iban.forget!();
+        const inOrder = at.map((p) => iban.possible!(text, p));
+        expect(inOrder).toEqual(alone);
+        const order = [...at];
+        const pick = rng(seed);
+        for (let k = order.length - 1; k > 0; k--) {
+          const j = Math.floor(pick() * (k + 1));
+          [order[k], order[j]] = [order[j]!, order[k]!];
+        }
+        iban.forget!();
+        for (const p of order) expect(iban.possible!(text, p), `at ${p} of ${JSON.stringify(text)}`).toBe(alone[p]);
+        iban.forget!();
+        allowed += alone.filter(Boolean).length;
+      }),
+      { numRuns: 800 },
+    );
+    // Not vacuous: many IBANs found, and many candidates allowed through to the checksum.
+    expect(found).toBeGreaterThan(1000);
+    expect(allowed).toBeGreaterThan(1000);
   });
 
   it("a precheck that refuses one real match is caught by the property above", () => {

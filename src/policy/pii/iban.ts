@@ -130,6 +130,164 @@ function checksumEndSpaced(text: string, start: number, limit: number, len: numb
 }
 
 /**
+ * Where the runs of letters and digits end in the stretch of text the precheck last walked (its
+ * letters, digits, spaces and dashes), kept while the scan asks about later candidates of the same
+ * stretch. An IBAN's last character must end such a run (the validator refuses one that stops inside
+ * a run), so a candidate is checked only where some run ends exactly the country's length of letters
+ * and digits after it. Candidates that overlap (`GB00 GB00 …`, every five characters, or any text of
+ * spaced groups) share one walk of the stretch instead of each reading some 25 characters with the
+ * checksum's arithmetic: a near-miss costs the characters of its own group and a look at the run ends
+ * ahead. Not a memo of decisions: whatever the text, each candidate is decided from the runs after it.
+ */
+const RUNS = 64;
+/** Ring of run ends (the offset after a run's last character) and the letters and digits counted up to each, from the stretch's start. */
+const runEnd = new Int32Array(RUNS);
+const runCount = new Int32Array(RUNS);
+/** The text walked (undefined: none). */
+let runText: string | undefined;
+/**
+ * The walk, by W_ index: where its stretch starts; the last candidate asked about; the walk's
+ * position (at a run's end, a separator, or the stretch's end) and the letters and digits counted
+ * there; 1 once the stretch has ended; ring indices of the first run end after the last candidate
+ * and one past the last recorded; the count at that candidate (the run end before it).
+ */
+const walk = new Int32Array(8);
+const W_STRETCH = 0;
+const W_ASKED = 1;
+const W_AT = 2;
+const W_COUNT = 3;
+const W_DONE = 4;
+const W_HEAD = 5;
+const W_TAIL = 6;
+const W_AT_HEAD = 7;
+
+/** lengthEndsRun's answers: the validator would refuse; unknown (the checksum is still to run); the checksum passed, ending where the walk did. */
+const NO = 0;
+const UNSURE = 1;
+const VALID = 2;
+
+/**
+ * Whether, from the candidate `start` (a run's first character, as the precheck has it), the
+ * `len`-th letter or digit, counted across single or repeated spaces and dashes and before any other
+ * character, is the last of its run: NO where the validator would refuse whatever the checksum.
+ * A candidate that starts a stretch of its own (no earlier one walked it) also gets the checksum,
+ * folded into the same walk, so a lone IBAN's characters are read once, as before: VALID (it ends
+ * at the walk's position, `walk[W_AT]`) or NO.
+ */
+function lengthEndsRun(text: string, start: number, len: number): number {
+  // The state is read into locals and written back once: module variables in the loops cost V8 a
+  // context load and store per character.
+  let walkAt = walk[W_AT]!;
+  let head = walk[W_HEAD]!;
+  let tail = walk[W_TAIL]!;
+  let count = walk[W_COUNT]!;
+  let atHead = walk[W_AT_HEAD]!;
+  let done = walk[W_DONE]!;
+  let fresh = false;
+  if (text !== runText || start < walk[W_ASKED]! || start > walkAt || start < walk[W_STRETCH]!) {
+    // Another text, a step back, or a candidate past the stretch walked: a new stretch from here.
+    runText = text;
+    walk[W_STRETCH] = start;
+    walkAt = start;
+    count = head = tail = atHead = done = 0;
+    fresh = true;
+  }
+  walk[W_ASKED] = start;
+  // The letters and digits before the candidate: those of the runs that end at or before it.
+  while (head !== tail && runEnd[head & (RUNS - 1)]! <= start) atHead = runCount[head++ & (RUNS - 1)]!;
+  const target = atHead + len;
+  // The checksum of a fresh candidate: the value of its characters after the first four (reduced
+  // mod 97 whenever it passes 10^7, as checksumEnd does: the remainder is the same).
+  let v = 0;
+  let answer = NO;
+  if (fresh) {
+    // One character at a time, as checksumEnd reads them, noting each run's end on the way. The
+    // first four characters are letters and digits (the precheck has read them).
+    let i = start + 4;
+    count = 4;
+    while (count < target) {
+      const c = text.charCodeAt(i);
+      const x = c < 128 ? values[c]! : -1;
+      if (x >= 0) {
+        v = (x < 10 ? v * 10 + x : v * 100 + x) | 0;
+        if (v >= 10_000_000) v = v % 97 | 0;
+        count++;
+        i++;
+        continue;
+      }
+      // A run ends before i (the one the first four characters begin, or one after a separator).
+      const prev = text.charCodeAt(i - 1);
+      if (prev < 128 && values[prev]! >= 0) {
+        runEnd[tail & (RUNS - 1)] = i;
+        runCount[tail++ & (RUNS - 1)] = count;
+      }
+      if (x !== SEP) {
+        done = 1;
+        break;
+      }
+      i++;
+    }
+    walkAt = i;
+    if (count === target) {
+      // The target-th character must end its run.
+      const c = text.charCodeAt(i);
+      if (!(c < 128 && values[c]! >= 0)) {
+        runEnd[tail & (RUNS - 1)] = i;
+        runCount[tail++ & (RUNS - 1)] = count;
+        const h =
+          append(append(append(append(v % 97, values[text.charCodeAt(start)]!), values[text.charCodeAt(start + 1)]!), values[text.charCodeAt(start + 2)]!), values[text.charCodeAt(start + 3)]!) % 97;
+        answer = h === 1 ? VALID : NO;
+      } else {
+        // Inside a run: finish it, so the walk stands at a run's end.
+        let e = i + 1;
+        for (let d = text.charCodeAt(e); d < 128 && values[d]! >= 0; d = text.charCodeAt(++e));
+        count += e - i;
+        walkAt = e;
+        runEnd[tail & (RUNS - 1)] = e;
+        runCount[tail++ & (RUNS - 1)] = count;
+      }
+    }
+  } else {
+    // Walk whole runs until one ends at or past the target (or the stretch does).
+    while (count < target && done === 0) {
+      const c = text.charCodeAt(walkAt);
+      const x = c < 128 ? values[c]! : -1;
+      if (x >= 0) {
+        let e = walkAt + 1;
+        for (let d = text.charCodeAt(e); d < 128 && values[d]! >= 0; d = text.charCodeAt(++e));
+        // The runs past the head are at most those within len (34) of it and one more; were the
+        // ring ever full, the answer is "unsure" and the next candidate starts a new stretch.
+        if (tail - head === RUNS) {
+          runText = undefined;
+          return UNSURE;
+        }
+        count += e - walkAt;
+        walkAt = e;
+        runEnd[tail & (RUNS - 1)] = e;
+        runCount[tail++ & (RUNS - 1)] = count;
+      } else if (x === SEP) walkAt++;
+      else done = 1;
+    }
+    // The run ends' counts rise: look back from the last one walked.
+    let k = tail - 1;
+    while (k >= head && runCount[k & (RUNS - 1)]! > target) k--;
+    if (k >= head && runCount[k & (RUNS - 1)]! === target) answer = UNSURE;
+  }
+  walk[W_AT] = walkAt;
+  walk[W_HEAD] = head;
+  walk[W_TAIL] = tail;
+  walk[W_COUNT] = count;
+  walk[W_AT_HEAD] = atHead;
+  walk[W_DONE] = done;
+  return answer;
+}
+
+/** Recogniser.forget: the walk's text is let go as a scan ends. */
+function forgetRuns(): void {
+  runText = undefined;
+}
+
+/**
  * The IBAN the precheck last passed (its text, start and the checksum's end): the validator is
  * asked about it next, and answered from here once (then it is forgotten, not to keep the text).
  */
@@ -151,7 +309,11 @@ export const iban: Recogniser = {
   possible(text, start) {
     if (start > 0 && isAlnum(text.charCodeAt(start - 1))) return false;
     if (!isDigit(text.charCodeAt(start + 2)) || !isDigit(text.charCodeAt(start + 3))) return false;
-    const i = checksumEnd(text, start, text.length);
+    const len = lengthOf(text.charCodeAt(start), text.charCodeAt(start + 1));
+    if (len === 0) return false;
+    const runs = lengthEndsRun(text, start, len);
+    if (runs === NO) return false;
+    const i = runs === VALID ? walk[W_AT]! : checksumEnd(text, start, text.length);
     if (i === -1) return false;
     passed = text;
     passedAt = start;
@@ -159,10 +321,11 @@ export const iban: Recogniser = {
     return true;
   },
   // As every scan ends: a precheck whose candidate the pattern then refused (`…5432x`) leaves no
-  // text referenced here.
+  // text referenced here, nor does the walk of run ends.
   forget() {
     passed = undefined;
     passedAt = -1;
+    forgetRuns();
   },
   validate(text, start, end) {
     // Within `end`, the check reads what the precheck read, or stops short of the count.
