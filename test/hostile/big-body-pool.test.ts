@@ -261,8 +261,11 @@ describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
       const running = pool.run(job);
       const waiting = pool.run(job);
       const refused = pool.run(job);
+      // Work a request is committed to (a large RPC answer whose record says answered) still waits.
+      const committed = pool.run({ kind: "module", url: "node:path", name: "parse", input: "/a/b.txt", chars: 1, committed: true });
       await expect(refused).rejects.toMatchObject({ code: "KT_ERR_OVERLOADED", status: 503 });
       expect(pool.refused).toBe(1);
+      expect(await committed).toMatchObject({ base: "b.txt" });
       expect((await running)[0]!.found.length).toBe(3 * 50_000);
       expect((await waiting)[0]!.found.length).toBe(3 * 50_000);
     } finally {

@@ -97,6 +97,12 @@ export interface ModuleJob {
   input: unknown;
   /** Bytes of text the job reads, counted against the queue's bound. */
   chars: number;
+  /**
+   * Work the request is already committed to (its record written as answered): it waits for a
+   * worker however full the queue is, since refusing it would answer the client otherwise than
+   * the record says. Bounded by the requests already admitted, each holding its memory anyway.
+   */
+  committed?: boolean;
 }
 
 export type BodyJob = ParseBodyJob | BodyChainJob | BodySegmentsJob | SerialiseBodyJob | ModuleJob | FollowJob;

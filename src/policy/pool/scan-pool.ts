@@ -145,7 +145,7 @@ export class ScanPool {
     // Bounded: a flood of large bodies is refused at once with a clear answer rather than held
     // in memory until every client has timed out. A job that finds a worker free never waits.
     const waits = this.slots.length >= this.size && this.slots.every((s) => s.busy !== undefined);
-    if (waits && (this.queue.length >= this.maxQueued || (this.queue.length > 0 && this.queuedChars + chars > this.maxQueuedChars))) {
+    if (waits && !(job.kind === "module" && job.committed === true) && (this.queue.length >= this.maxQueued || (this.queue.length > 0 && this.queuedChars + chars > this.maxQueuedChars))) {
       this.refused++;
       return Promise.reject(
         new GatewayError("KT_ERR_OVERLOADED", "the gateway is busy scanning other large requests; retry shortly", { retryAfter: 1 }),

@@ -100,7 +100,8 @@ async function heldAnswer<T>(r: Extract<ChatResult, { stream: false }>, op: Oper
     const contentType = (ctx.requestHeader.get("content-type") ?? "").split(";", 1)[0]!.trim().toLowerCase();
     if (!encodesHeldAnswer(contentType)) return convert(JSON.parse(Buffer.from(held.bytes, 0, held.length).toString("utf8")) as JsonObject);
     const input: HeldAnswerInput = { answer: { bytes: held.bytes, length: held.length, nonce: held.nonce, version: held.version }, op, contentType };
-    const answer = await runHeldRpcJob<Uint8Array>("encodeHeldAnswer", input, held.length);
+    // The request's record is written as answered by now: this job is never refused for a full queue.
+    const answer = await runHeldRpcJob<Uint8Array>("encodeHeldAnswer", input, held.length, true);
     ctx.values.set(heldAnswerKey, { answer });
     return empty();
   } finally {

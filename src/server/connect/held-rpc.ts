@@ -159,8 +159,8 @@ export function heldOr(held: HeldChat | undefined, convert: () => JsonObject): J
 }
 
 /** Runs an export of held-rpc-job.ts in a pool worker. */
-export function runHeldRpcJob<T>(name: string, input: unknown, chars: number): Promise<T> {
-  return scanPool().run({ kind: "module", url: jobUrl, name, input, chars }) as Promise<T>;
+export function runHeldRpcJob<T>(name: string, input: unknown, chars: number, committed = false): Promise<T> {
+  return scanPool().run({ kind: "module", url: jobUrl, name, input, chars, committed }) as Promise<T>;
 }
 
 /**
