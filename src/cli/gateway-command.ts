@@ -102,6 +102,12 @@ export async function runGateway(args: string[]): Promise<number> {
   };
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
+  // Likewise a SIGHUP (its default action kills): a reload asked for while starting runs once started.
+  let earlyHup = false;
+  const hupWhileStarting = () => {
+    earlyHup = true;
+  };
+  process.on("SIGHUP", hupWhileStarting);
   let services;
   try {
     services = await createGatewayServices({
@@ -135,7 +141,7 @@ export async function runGateway(args: string[]): Promise<number> {
   setTimeout(() => (scanPool().warm(), warmSharedMemory()), 1000).unref();
   const metricsServer = metricsListen && cluster.isPrimary ? await serveMetrics(metricsListen.host, metricsListen.port, scrapeMetrics) : undefined;
 
-  process.on("SIGHUP", () => {
+  const onHup = () => {
     try {
       gateway.reloadTls();
       if (values["tls-cert"]) log.info({ cert: values["tls-cert"] }, "reloaded the TLS certificate and key");
@@ -149,7 +155,10 @@ export async function runGateway(args: string[]): Promise<number> {
       },
       (e: Error) => log.error({ config: values["policy-config"], error: e.message }, "reload failed, keeping the running config"),
     );
-  });
+  };
+  process.off("SIGHUP", hupWhileStarting);
+  process.on("SIGHUP", onHup);
+  if (earlyHup) onHup();
   return await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
