@@ -116,8 +116,10 @@ describe("reload never kills", () => {
     writeFileSync(path, config(fake.url, "/dev/null/x"));
     child.proc.kill("SIGHUP");
     for (let i = 0; i < 200 && !child.stderr().includes("reload rejected"); i++) await new Promise((r) => setTimeout(r, 50));
-    const line = child.stderr().split("\n").find((l) => l.includes("reload rejected"))!;
-    expect(JSON.parse(line)).toMatchObject({ level: "error", msg: "reload rejected, keeping the running config" });
+    const line = child.stderr().split("\n").find((l) => l.includes("reload rejected"));
+    // Said plainly when it never came: whether the child was still there, and what it wrote.
+    expect(line, `no "reload rejected" line; exit ${child.proc.exitCode} ${child.proc.signalCode}; stderr: ${child.stderr().slice(-2000)}`).toBeDefined();
+    expect(JSON.parse(line!)).toMatchObject({ level: "error", msg: "reload rejected, keeping the running config" });
     expect(line).toMatch(/audit-logger path \/dev\/null\/x: .*ENOTDIR/);
     const r = await fetch(`${child.url}/v1/chat/completions`, {
       method: "POST",
