@@ -2,7 +2,7 @@ import type { ContentCategory } from "../config/index.js";
 import { judgeText, type ClassifierVerdict } from "./content/index.js";
 import type { TextSegment } from "./body-texts.js";
 import { firstFindings, runChainHere, type ChainFinding, type ChainInput, type ChainResult, type RuleOutcome } from "./chain-runner.js";
-import type { CompiledRule } from "./compiled-rule.js";
+import { isGuardRule, piiRuleFrom, type CompiledRule } from "./compiled-rule.js";
 import type { GovernanceEvent } from "./governance-event.js";
 import { PolicyError } from "./policy-error.js";
 import { OFFLOAD_MIN_CHARS, packEdits, scanPool, unpackEdits } from "./pool/index.js";
@@ -22,10 +22,6 @@ function totalChars(segs: readonly TextSegment[]): number {
   let n = 0;
   for (const s of segs) n += s.text.length;
   return n;
-}
-
-function isGuard(r: CompiledRule): boolean {
-  return r.kind === "content_filter" && r.engine !== "builtin";
 }
 
 /** Whether a body's chain runs in the pool: the same test for every phase and front door. */
@@ -70,7 +66,7 @@ async function runChainPooled(rules: readonly CompiledRule[], input: ChainInput)
   });
   for (let i = 0; i < active.length; ) {
     const rule = active[i]!;
-    if (isGuard(rule)) {
+    if (isGuardRule(rule)) {
       const r = await runChainHere([rule], {
         ...input,
         segments: segs,
@@ -87,7 +83,7 @@ async function runChainPooled(rules: readonly CompiledRule[], input: ChainInput)
       continue;
     }
     let j = i;
-    while (j < active.length && !isGuard(active[j]!)) j++;
+    while (j < active.length && !isGuardRule(active[j]!)) j++;
     const batch = active.slice(i, j);
     const out = await scanPool().run({
       kind: "chain",
@@ -98,7 +94,7 @@ async function runChainPooled(rules: readonly CompiledRule[], input: ChainInput)
       maxFindings: input.maxFindings,
       edits: input.collectFindings ? packEdits(edits) : undefined,
       // A PII rule after the next guard rule may still find a value in a text this job finds clean.
-      remember: !active.slice(j).some((r) => r.kind === "pii_detection"),
+      remember: !piiRuleFrom(active, j),
     });
     segs = segs.map((s, k) => (out.texts[k] === null ? s : { ...s, text: out.texts[k]! }));
     if (out.edits) edits = unpackEdits(out.edits);

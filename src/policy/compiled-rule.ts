@@ -81,6 +81,23 @@ export interface CompiledContentRule extends RuleBase {
 
 export type CompiledRule = CompiledPiiRule | CompiledContentRule;
 
+/**
+ * A rule that calls a guard model over the network: a chain run in the pool splits around it (the
+ * model is asked from the main thread, between the jobs for the rules before and after it).
+ */
+export function isGuardRule(r: CompiledRule): boolean {
+  return r.kind === "content_filter" && r.engine !== "builtin";
+}
+
+/**
+ * Whether a PII rule comes at or after `from`: a part of a chain run before one may not remember a
+ * text as clean (ChainInput.remember), since that rule may still find a value in it.
+ */
+export function piiRuleFrom(rules: readonly CompiledRule[], from: number): boolean {
+  for (let k = from; k < rules.length; k++) if (rules[k]!.kind === "pii_detection") return true;
+  return false;
+}
+
 function phases(applyTo: "request" | "response" | "both"): Record<Phase, boolean> {
   return { request: applyTo !== "response", response: applyTo !== "request" };
 }

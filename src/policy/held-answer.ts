@@ -2,7 +2,7 @@ import { GatewayError } from "../errors/index.js";
 import { adoptSharedMemory, holdAnswer, releaseSharedMemory, takeKeptSharedMemory, type HeldAnswer, type JsonObject } from "../wire/index.js";
 import { responseConversations, runChainHere } from "./chain-runner.js";
 import { pooledJudge } from "./chain-offload.js";
-import type { CompiledRule } from "./compiled-rule.js";
+import { isGuardRule, type CompiledRule } from "./compiled-rule.js";
 import type { AskGuard } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";
 import { PolicyError } from "./policy-error.js";
@@ -68,7 +68,6 @@ export async function parseHeldAnswer(bytes: SharedArrayBuffer, length: number, 
   return holdAnswer(r.summary, held);
 }
 
-const isGuard = (r: CompiledRule) => r.kind === "content_filter" && r.engine !== "builtin";
 
 /**
  * The response rules over a held answer, in chain order, as policy-engine.ts runs them over a
@@ -88,14 +87,14 @@ export async function checkHeldResponse(
   const finish = rules.filter((r) => r.kind === "pii_detection").map((r) => r.source);
   let lastRun = -1;
   rules.forEach((r, i) => {
-    if (!isGuard(r)) lastRun = i;
+    if (!isGuardRule(r)) lastRun = i;
   });
   let cur = held;
   let changed: number[] = [];
   const pool = scanPool();
   for (let i = 0; i < rules.length; ) {
     const rule = rules[i]!;
-    if (isGuard(rule)) {
+    if (isGuardRule(rule)) {
       const segments = await pool.run({ kind: "answer-segments", answer: ref(cur) });
       // An answer without texts runs no rule (policy-engine.ts check).
       if (segments.length > 0) {
@@ -107,7 +106,7 @@ export async function checkHeldResponse(
       continue;
     }
     let j = i;
-    while (j < rules.length && !isGuard(rules[j]!)) j++;
+    while (j < rules.length && !isGuardRule(rules[j]!)) j++;
     const batch = rules.slice(i, j);
     // A rewrite goes into pooled memory when some is free now; else the worker makes it.
     const dest = takeKeptSharedMemory(cur.length + REWRITE_SLACK);

@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { adoptSharedMemory, heldBodyOf, holdBody, releaseSharedMemory, sharedMemory, takeKeptSharedMemory, type HeldBody, type JsonObject, type Operation } from "../wire/index.js";
 import { requestConversations, runChainHere, type RuleOutcome } from "./chain-runner.js";
 import { pooledJudge } from "./chain-offload.js";
-import type { CompiledRule } from "./compiled-rule.js";
+import { isGuardRule, piiRuleFrom, type CompiledRule } from "./compiled-rule.js";
 import type { AskGuard } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";
 import { PolicyError } from "./policy-error.js";
@@ -85,7 +85,6 @@ export function adoptHeldBody(skeleton: JsonObject, bytes: SharedArrayBuffer, le
   return holdBody(skeleton, { bytes, length, nonce: hold.nonce, holdMin: hold.holdMin, extraBytes, owned: [], version: nextVersion() });
 }
 
-const isGuard = (r: CompiledRule) => r.kind === "content_filter" && r.engine !== "builtin";
 
 /**
  * Parses a body a worker reads from shared memory; the skeleton comes back marked as held. A
@@ -149,7 +148,7 @@ export async function checkHeldRequest(
   let skeleton = body;
   for (let i = 0; i < rules.length; ) {
     const rule = rules[i]!;
-    if (isGuard(rule)) {
+    if (isGuardRule(rule)) {
       const segments = await scanPool().run({ kind: "body-segments", body: ref(cur), op });
       const r = await runChainHere([rule], {
         phase: "request",
@@ -168,7 +167,7 @@ export async function checkHeldRequest(
       continue;
     }
     let j = i;
-    while (j < rules.length && !isGuard(rules[j]!)) j++;
+    while (j < rules.length && !isGuardRule(rules[j]!)) j++;
     const batch = rules.slice(i, j);
     // A rewrite (a redaction) goes into pooled memory when some is free now; else the worker makes it.
     const dest = takeKeptSharedMemory(cur.length + REWRITE_SLACK);
@@ -184,7 +183,7 @@ export async function checkHeldRequest(
     let out;
     try {
       // A PII rule after the next guard rule may still find a value in a text this job finds clean.
-      const remember = !rules.slice(j).some((r) => r.kind === "pii_detection");
+      const remember = !piiRuleFrom(rules, j);
       const leader = pool.run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source), dest, rewriteVersion: nextVersion(), follow, followText, remember });
       if (follow && followText) {
         pool.run({ kind: "follow", rule: batch[0]!.source, channel: follow, text: followText }).catch(() => {});
