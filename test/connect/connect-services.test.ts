@@ -118,4 +118,20 @@ providers:
     expect(ok.ok).toBe(true);
     expect((await gov.listTargets({})).targets[0]!.description).toBe("Reloaded Llama");
   });
+  // gRPC-Web's base64 text form is refused by Connect's handler before any decoding (415): a
+  // large body in that form is never converted on the main thread, and nothing reaches the model.
+  it.each([16, 600 * 1024])("refuses gRPC-Web's text form (%i bytes) with 415 and no upstream call", async (size) => {
+    stack.fake.reset();
+    const frame = Buffer.alloc(5 + size, 0x61);
+    frame[0] = 0;
+    frame.writeUInt32BE(size, 1);
+    const res = await fetch(`${stack.url}/keeptrusts.v1.ChatService/CreateChatCompletion`, {
+      method: "POST",
+      headers: { authorization: "Bearer kt-ops", "content-type": "application/grpc-web-text", "x-grpc-web": "1" },
+      body: frame.toString("base64"),
+    });
+    expect(res.status).toBe(415);
+    await res.arrayBuffer();
+    expect(stack.fake.requests.length).toBe(0);
+  });
 });

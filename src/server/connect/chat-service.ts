@@ -92,7 +92,8 @@ async function unary<T>(pipeline: ChatPipeline, op: Operation, model: string, bo
  * A large answer (src/wire/held-answer.ts): `body` is only its summary. A pool worker converts the
  * answer and encodes the response message in the client's codec; the handler returns an empty
  * message, which the front door replaces by those bytes (request-handler.ts, withHeldAnswer).
- * gRPC-Web's base64 text form is encoded by Connect: the answer is parsed here then, as a small one.
+ * A content type the worker does not encode (none Connect serves: it refuses gRPC-Web's base64 text
+ * form with 415) would be parsed here, as a small answer is.
  */
 async function heldAnswer<T>(r: Extract<ChatResult, { stream: false }>, op: Operation, ctx: HandlerContext, convert: (b: JsonObject) => T, empty: () => T): Promise<T> {
   try {

@@ -49,7 +49,7 @@ export interface HeldChatAnswer {
 
 export const heldAnswerKey = createContextKey<HeldChatAnswer | undefined>(undefined, { description: "keeptrusts held ChatService answer" });
 
-/** Content types whose answers a worker encodes (gRPC-Web's base64 text form is left to Connect). */
+/** Content types whose answers a worker encodes (gRPC-Web's base64 text form Connect refuses, 415). */
 export function encodesHeldAnswer(contentType: string): boolean {
   return HELD_TYPES.test(contentType);
 }
@@ -61,7 +61,7 @@ const METHODS: ReadonlyMap<string, FrontMethod> = new Map<string, FrontMethod>([
   ["/keeptrusts.v1.GovernanceService/EvaluatePolicy", "EvaluatePolicy"],
 ]);
 
-/** Content types whose messages a worker decodes (gRPC-Web's base64 text form is left to Connect). */
+/** Content types whose messages a worker decodes (gRPC-Web's base64 text form Connect refuses, 415). */
 const HELD_TYPES = /^application\/((grpc|grpc-web|connect)(\+(proto|json))?|proto|json)$/;
 
 function header(req: NodeRequest, name: string): string | undefined {
