@@ -11,6 +11,12 @@
  *   MIB=4 npx tsx bench/hostile.ts                    # smaller bodies on a slow machine
  *   PART=2 SHAPES=pem,jwt ROUTES=openai npx tsx bench/hostile.ts
  *   PART=2 SHAPES=prose ROUTES=answer MIB=8 npx tsx bench/hostile.ts   # the upstream answers with the shape
+ *   PART=2 SHAPES=names,pem ROUTES=many npx tsx bench/hostile.ts        # many clients, bodies below the pool's thresholds
+ *
+ * ROUTES=many: CLIENTS (64) clients post, one after another each, for SECONDS (15) s, OpenAI bodies
+ * of KIB (30) KiB of the shape: below the sizes that send a body or its texts to the scan pool
+ * (256 KiB, 32 Ki characters), so every one is read, parsed and scanned on the main thread. Many
+ * such requests at once must still leave /healthz its turn (src/wire/loop-turns.ts).
  */
 import { mkdtempSync, openSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,6 +30,7 @@ import { freePort, KT_BIN } from "../test/helpers/child-gateway.js";
 import { MODEL } from "../test/helpers/harness.js";
 import { Worker } from "node:worker_threads";
 import { Agent, fetch as patientFetch } from "undici";
+import { randomCapitalised } from "./lib/name-shapes.js";
 
 // The worst shapes take minutes at 15 MiB on a loaded machine: no client-side timeout.
 const patient = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
@@ -62,7 +69,7 @@ function perByte(): void {
   }
 }
 
-type Route = "openai" | "evaluate" | "chat" | "answer";
+type Route = "openai" | "evaluate" | "chat" | "answer" | "many";
 
 async function startGateway(): Promise<{ url: string; stop(): Promise<void>; fake: Awaited<ReturnType<typeof startFakeOpenLLM>> }> {
   const fake = await startFakeOpenLLM({ maxModelLen: 1e9 });
@@ -106,6 +113,8 @@ policies:
 }
 
 function textOf(shape: string, bytes: number): string {
+  // The worst shape of the full set per byte (bench/shapes.ts): capitalised words that do not repeat.
+  if (shape === "names") return randomCapitalised(bytes);
   const unit = shapes[shape]!;
   return unit.repeat(Math.ceil(bytes / unit.length)).slice(0, bytes);
 }
@@ -146,6 +155,7 @@ async function probeWhile(url: string, until: Promise<unknown>): Promise<number[
 
 /** Four clients post `shape` at once over `route`; /healthz is probed every 10 ms meanwhile. */
 async function attack(url: string, route: Route, shape: string, mib: number): Promise<string> {
+  if (route === "many") return attackMany(url, shape);
   const text = textOf(shape, mib * 1024 * 1024);
   // "answer": the upstream answers a short prompt with the shape (non-streamed), so the large text
   // comes from the model's side: its parse, response scan and re-serialisation.
@@ -177,6 +187,31 @@ async function attack(url: string, route: Route, shape: string, mib: number): Pr
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!.toFixed(1);
   return `${route.padEnd(8)} | ${shape.padEnd(7)} | ${String(lat.length).padStart(6)} | ${q(0.5).padStart(7)} | ${q(0.99).padStart(7)} | ${lat.at(-1)!.toFixed(1).padStart(8)} | ${took.toFixed(1).padStart(6)} | ${[...new Set(statuses)].join(",")}`;
+}
+
+/** CLIENTS clients each post KIB KiB bodies of `shape`, one after another, for SECONDS s. */
+async function attackMany(url: string, shape: string): Promise<string> {
+  const clients = Number(process.env.CLIENTS ?? 64);
+  const seconds = Number(process.env.SECONDS ?? 15);
+  const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: textOf(shape, Number(process.env.KIB ?? 30) * 1024) }] });
+  const started = performance.now();
+  const statuses = new Map<string, number>();
+  const posts = Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() - started < seconds * 1000) {
+        const r = await patientFetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, dispatcher: patient }).catch((e: Error) => e);
+        const status = r instanceof Error ? r.message : String(r.status);
+        if (!(r instanceof Error)) await r.arrayBuffer();
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      }
+    }),
+  );
+  const lat = await probeWhile(url, posts);
+  const took = (performance.now() - started) / 1000;
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!.toFixed(1);
+  const answers = [...statuses].map(([k, n]) => `${n}x ${k}`).join(",");
+  return `many     | ${shape.padEnd(7)} | ${String(lat.length).padStart(6)} | ${q(0.5).padStart(7)} | ${q(0.99).padStart(7)} | ${lat.at(-1)!.toFixed(1).padStart(8)} | ${took.toFixed(1).padStart(6)} | ${answers}`;
 }
 
 let gwFake: Awaited<ReturnType<typeof startFakeOpenLLM>> | undefined;
