@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { builtinPiiTypes } from "../../src/config/index.js";
-import { compilePiiScanner, WARM_TEXT } from "../../src/policy/compiled-rule.js";
+import { compilePiiScanner, MAX_CACHED_SCANNERS, WARM_TEXT } from "../../src/policy/compiled-rule.js";
 
 // compilePiiScanner scans WARM_TEXT once so that V8's compilation of the patterns and the
 // recognisers' lazily built tables are paid when a config is applied, not by the first request
@@ -20,5 +20,26 @@ describe("the warm-up scan at compile time", () => {
       // The warm text is not remembered: a text without values finds nothing afterwards.
       expect(scanner.scan("nothing to see in this plain sentence")).toEqual([]);
     }
+  });
+});
+
+describe("scanners shared by spec", () => {
+  const spec = (patterns: string[], regions?: string[]) => ({ patterns, regions, obfuscated: undefined });
+
+  it("gives rules with equal specs one scanner, and a different spec its own", () => {
+    const a = compilePiiScanner(spec(["email", "phone"]));
+    expect(compilePiiScanner(spec(["email", "phone"]))).toBe(a);
+    expect(compilePiiScanner(spec(["phone", "email"]))).not.toBe(a);
+    expect(compilePiiScanner(spec(["email", "phone"], ["US"]))).not.toBe(a);
+    expect(compilePiiScanner({ patterns: ["email", { name: "ticket", regex: "TCK-\\d{6}" }], regions: undefined, obfuscated: undefined })).not.toBe(a);
+  });
+
+  it("keeps at most MAX_CACHED_SCANNERS, dropping the least recently used", () => {
+    const first = compilePiiScanner({ patterns: [{ name: "n0", regex: "Q0-\\d{4}" }], regions: undefined, obfuscated: undefined });
+    for (let i = 1; i <= MAX_CACHED_SCANNERS; i++) compilePiiScanner({ patterns: [{ name: `n${i}`, regex: `Q${i}-\\d{4}` }], regions: undefined, obfuscated: undefined });
+    // n0 was pushed out by MAX_CACHED_SCANNERS newer specs: compiled anew, finding the same.
+    const again = compilePiiScanner({ patterns: [{ name: "n0", regex: "Q0-\\d{4}" }], regions: undefined, obfuscated: undefined });
+    expect(again).not.toBe(first);
+    expect(again.scan("id Q0-1234 here").map((f) => f.type)).toEqual(first.scan("id Q0-1234 here").map((f) => f.type));
   });
 });
