@@ -202,7 +202,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   };
 
-  const handler = createRequestHandler({ shim, services: opts.connect?.(gateway), maxBodyBytes });
+  const admits = (authorization: string | undefined, remote: string | undefined, governance: boolean): boolean => {
+    try {
+      current.auth.authenticate(authorization, remote, governance ? "admin" : "chat");
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const handler = createRequestHandler({ shim, services: opts.connect?.(gateway), maxBodyBytes, admits });
   listener = await listen({ host, port, handler, tls: opts.tls, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs });
   ready = true;
   if (current.auth.open) log.warn("no API keys configured (auth.api_keys): serving loopback clients only");

@@ -1,7 +1,7 @@
-import { Code, ConnectError, createConnectRouter, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter, createContextValues, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import type { UniversalHandler } from "@connectrpc/connect/protocol";
-import { remoteAddressKey, remotePortKey } from "./connect/call-context.js";
+import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { refusedOnHeadersKey, remoteAddressKey, remotePortKey } from "./connect/call-context.js";
 import { heldAnswerKey, heldChatKey, heldEvaluateKey, heldRpcMethod, holdRpcRequest, withHeldAnswer } from "./connect/held-rpc.js";
 
 export interface ConnectServices {
@@ -19,6 +19,11 @@ export function createRequestHandler(opts: {
   shim: (req: any, res: any) => void;
   services: ConnectServices | undefined;
   maxBodyBytes: number;
+  /**
+   * Whether the call's headers would pass authentication (Governance needs the admin scope). A
+   * call that would not is refused by Connect's interceptor as before, but its body is never read.
+   */
+  admits?: (authorization: string | undefined, remote: string | undefined, governance: boolean) => boolean;
 }): (req: any, res: any) => void {
   const router = createConnectRouter({
     interceptors: opts.services?.interceptors,
@@ -35,6 +40,17 @@ export function createRequestHandler(opts: {
     // Loopback-only mode needs the peer address, which Connect's handler context does not carry.
     const values = createContextValues().set(remoteAddressKey, req.socket?.remoteAddress).set(remotePortKey, req.socket?.remotePort);
     const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
+    // Connect reads and decodes a request's message before its interceptors run, so a call without
+    // a valid key could make the gateway read, hold and decode up to max_body_bytes (16 MiB by
+    // default) per stream before being refused, and stall its body to hold that memory for the
+    // request timeout. Its headers are checked first; a refused call's body is replaced by an
+    // empty message in its own framing, and Connect's auth interceptor refuses and records it.
+    if (req.method === "POST" && opts.admits && !opts.admits(uReq.header.get("authorization") ?? undefined, req.socket?.remoteAddress, handler.service.typeName === GOVERNANCE)) {
+      values.set(refusedOnHeadersKey, true);
+      refusedBody(uReq, req);
+      handleRpc(handler, uReq, res, values);
+      return;
+    }
     const method = heldRpcMethod(req, path);
     const ready = method
       ? holdRpcRequest(req, method, opts.maxBodyBytes).then((r) => {
@@ -52,17 +68,48 @@ export function createRequestHandler(opts: {
           }
         })
       : Promise.resolve();
-    ready
-      .then(() => handler(uReq))
-      .then((uRes) => {
-        // A held EvaluatePolicy answer, or a large ChatService answer, as a worker encoded it.
-        const answer = values.get(heldEvaluateKey)?.answer ?? values.get(heldAnswerKey)?.answer;
-        return answer ? withHeldAnswer(uRes, answer, uReq.header.get("content-type")?.split(";", 1)[0]?.trim().toLowerCase() ?? "") : uRes;
-      })
-      .then((uRes) => universalResponseToNodeResponse(uRes, res))
-      .catch((reason: unknown) => {
-        if (ConnectError.from(reason).code === Code.Aborted) return;
-        console.error(`handler for rpc ${handler.method.name} of ${handler.service.typeName} failed`, reason);
-      });
+    ready.then(() => handleRpc(handler, uReq, res, values));
   };
+}
+
+const GOVERNANCE = "keeptrusts.v1.GovernanceService";
+
+function handleRpc(handler: UniversalHandler, uReq: UniversalServerRequest, res: any, values: ContextValues): Promise<void> {
+  return handler(uReq)
+    .then((uRes) => {
+      // A held EvaluatePolicy answer, or a large ChatService answer, as a worker encoded it.
+      const answer = values.get(heldEvaluateKey)?.answer ?? values.get(heldAnswerKey)?.answer;
+      return answer ? withHeldAnswer(uRes, answer, uReq.header.get("content-type")?.split(";", 1)[0]?.trim().toLowerCase() ?? "") : uRes;
+    })
+    .then((uRes) => universalResponseToNodeResponse(uRes, res))
+    .catch((reason: unknown) => {
+      if (ConnectError.from(reason).code === Code.Aborted) return;
+      console.error(`handler for rpc ${handler.method.name} of ${handler.service.typeName} failed`, reason);
+    });
+}
+
+const EMPTY_ENVELOPE = new Uint8Array(5);
+const EMPTY_JSON_ENVELOPE = new Uint8Array([0, 0, 0, 0, 2, 0x7b, 0x7d]);
+const EMPTY_JSON = new Uint8Array([0x7b, 0x7d]);
+
+/**
+ * The body Connect reads for a call refused on its headers: an empty message in the client's own
+ * framing and codec (an envelope for gRPC, gRPC-Web and Connect streaming; `{}` for JSON), so
+ * the interceptor's refusal is what the client gets, in its protocol's format. The client's bytes
+ * stay unread: Node discards an HTTP/1.1 body the handler left, and closes an HTTP/2 stream once
+ * the answer has gone.
+ */
+function refusedBody(uReq: UniversalServerRequest, req: any): void {
+  const type = String(req.headers["content-type"] ?? "").split(";", 1)[0]!.trim().toLowerCase();
+  const json = type.endsWith("json");
+  const enveloped = /^application\/(grpc|grpc-web|connect)(\+|$)/.test(type);
+  const bytes = enveloped ? (json ? EMPTY_JSON_ENVELOPE : EMPTY_ENVELOPE) : json ? EMPTY_JSON : new Uint8Array(0);
+  uReq.body = (async function* () {
+    yield bytes;
+  })();
+  // The stand-in is neither compressed nor as long as the client said.
+  uReq.header.delete("content-encoding");
+  uReq.header.delete("connect-content-encoding");
+  uReq.header.delete("grpc-encoding");
+  if (uReq.header.has("content-length")) uReq.header.set("content-length", String(bytes.length));
 }

@@ -4,6 +4,9 @@ import type { CallContext, FrontDoor, Principal, RequestOrigin } from "../../wir
 /** The authenticated principal, set by the auth interceptor for the handlers. */
 export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "keeptrusts principal" });
 /** The peer address, from the Node request (Connect's context does not carry the socket). */
+/** Set by the front door when the call's headers failed authentication and its body was not read. */
+export const refusedOnHeadersKey = createContextKey<boolean>(false, { description: "keeptrusts refused on headers" });
+
 export const remoteAddressKey = createContextKey<string | undefined>(undefined, { description: "peer address" });
 /** The peer port, beside the address. */
 export const remotePortKey = createContextKey<number | undefined>(undefined, { description: "peer port" });
