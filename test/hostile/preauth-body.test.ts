@@ -34,18 +34,19 @@ policy:
   afterAll(() => stack.close());
 
   /** Sends the headers, a frame header for 15 MiB and 1 MiB of it over HTTP/2, then waits for the answer's headers. */
-  async function incomplete(path: string, headers: Record<string, string>, enveloped: boolean): Promise<http2.IncomingHttpHeaders & { trailers?: http2.IncomingHttpHeaders; body: string }> {
+  type Answer = { head: http2.IncomingHttpHeaders; trailers?: http2.IncomingHttpHeaders; body: string };
+  async function incomplete(path: string, headers: Record<string, string>, enveloped: boolean): Promise<Answer> {
     const session = http2.connect(stack.url);
     try {
       const req = session.request({ ":method": "POST", ":path": path, te: "trailers", ...headers });
-      const answer = new Promise<http2.IncomingHttpHeaders & { trailers?: http2.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+      const answer = new Promise<Answer>((resolve, reject) => {
         let head: http2.IncomingHttpHeaders = {};
         let body = "";
         let trailers: http2.IncomingHttpHeaders | undefined;
         req.on("response", (h) => (head = h));
         req.on("data", (c: Buffer) => (body += c.toString("latin1")));
         req.on("trailers", (t) => (trailers = t));
-        req.on("end", () => resolve({ ...head, trailers, body }));
+        req.on("end", () => resolve({ head, trailers, body }));
         req.on("error", reject);
       });
       if (enveloped) {
@@ -68,20 +69,20 @@ policy:
     const stream = contentType === "application/connect+json";
     const path = stream ? "/keeptrusts.v1.ChatService/StreamChatCompletion" : "/keeptrusts.v1.ChatService/CreateChatCompletion";
     const r = await incomplete(path, { "content-type": contentType }, enveloped);
-    expect(r[":status"]).toBe(200);
+    expect(r.head[":status"]).toBe(200);
     if (stream) expect(r.body).toContain('"code":"unauthenticated"');
-    else expect(String(r["grpc-status"] ?? r.trailers?.["grpc-status"] ?? /grpc-status:\s*(\d+)/.exec(r.body)?.[1])).toBe(String(Code.Unauthenticated));
+    else expect(String(r.head["grpc-status"] ?? r.trailers?.["grpc-status"] ?? /grpc-status:\s*(\d+)/.exec(r.body)?.[1])).toBe(String(Code.Unauthenticated));
   });
 
   it("Connect unary (JSON): a wrong key, refused 401 unauthenticated with 14 MiB unsent", async () => {
     const r = await incomplete("/keeptrusts.v1.ChatService/CreateChatCompletion", { "content-type": "application/json", authorization: "Bearer wrong" }, false);
-    expect(r[":status"]).toBe(401);
+    expect(r.head[":status"]).toBe(401);
     expect(JSON.parse(r.body)).toMatchObject({ code: "unauthenticated" });
   });
 
   it("Governance with a chat-only key: refused PERMISSION_DENIED with 14 MiB unsent, and recorded", async () => {
     const r = await incomplete("/keeptrusts.v1.GovernanceService/EvaluatePolicy", { "content-type": "application/grpc", authorization: "Bearer kt-app" }, true);
-    expect(String(r["grpc-status"] ?? r.trailers?.["grpc-status"])).toBe(String(Code.PermissionDenied));
+    expect(String(r.head["grpc-status"] ?? r.trailers?.["grpc-status"])).toBe(String(Code.PermissionDenied));
     const events = (await queryAuditLog(`${stack.dir}/audit`, { pageSize: 1000 })).events;
     expect(events.at(-1)).toMatchObject({ principal: "app", errorCode: "KT_ERR_FORBIDDEN", operation: "GovernanceService/EvaluatePolicy" });
   });
