@@ -123,6 +123,10 @@ const fragments = [
   "JANE DOE ",
   "The Committee ",
   "Morgan Stanley ",
+  // A brand pair around a middle name (read as first and last word of a full name).
+  "Morgan Jane Stanley ",
+  "Goldman J. Sachs ",
+  "MORGAN JANE STANLEY ",
   "Zoë Saldaña ",
   "Washington ",
   "Paris. ",
@@ -154,9 +158,18 @@ const words = [
   ..."KEY PRIVATE BEARER JANE DOE SMITH PARIS AKIA MAIN STREET Inc Ltd Street Road Avenue".split(" "),
   ..."Morgan Stanley Goldman Sachs Apple Monday May June Committee Report".split(" "),
   ..."jane doe xyzzy kim smith my zoë Zoë Ålesund Łódź".split(" "),
+  // The words before and after a name that person reads by their classes in place (titles,
+  // abbreviations, greetings, lead phrases, brand pairs from either side, place prefixes,
+  // determiners, product words, place and verb words before, said and possessed words after,
+  // street types), in other cases and outside ASCII too.
+  ..."Prof prof. Rev Capt St. Mt. Messrs Hello Thanks Regards Attention signed SIGNED named Called names are".split(" "),
+  ..."Goldman Sachs GOLDMAN sachs Rolls Royce Harley Davidson Jack Daniel's Ben Jerry's Dolce Gabbana Hewlett Packard".split(" "),
+  ..."Pro Max Ultra iPhone Galaxy 15 S24 these those our their its This That Our THE".split(" "),
+  ..."flew moved based Located visit hired cc'd Fiancé fiancé FIANCÉ señora Señora İstanbul".split(" "),
+  ..."says smiled agreed mother Boss birthday Corp Hospital University Creek Harbor Park Ford Lane Road".split(" "),
 ];
 // Digits and `_` right after a word too (`GB00`, `Jane_`): a capital whose letters run into a digit is rejected before the pattern.
-const seps = [" ", " ", " ", ", ", ". ", ".", "'s ", "’s ", "-", "--", "\n", ": ", " (", ") ", "1", "12 ", "\u00a0", "\u212a", "_", "_1 ", "0x ", "9."];
+const seps = [" ", " ", " ", ", ", ". ", ".", "'s ", "’s ", "-", "--", "\n", ": ", " (", ") ", "1", "12 ", "\u00a0", "\u212a", "_", "_1 ", "0x ", "9.", "  ", ".  ", ",\n", ":\n", " \t", "\t:\t", " 9 "];
 const soupArb = fc
   .array(fc.tuple(fc.constantFrom(...words), fc.constantFrom(...seps)), { maxLength: 30 })
   .map((a) => a.map(([w, s]) => w + s).join(""));

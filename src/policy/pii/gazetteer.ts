@@ -64,8 +64,12 @@ export function streetTypeNames(): readonly string[] {
 
 let loaded: Gazetteers | undefined;
 
+/** The lists, loaded on first use (small, so the hot paths that ask for them inline the ask). */
 export function gazetteers(): Gazetteers {
-  if (loaded) return loaded;
+  return loaded ?? load();
+}
+
+function load(): Gazetteers {
   const common = new Set<string>();
   const uncommon = new Set<string>();
   for (const w of lines("common-words.txt")) {

@@ -40,26 +40,28 @@ function ascii(text: string, start: number, end: number): boolean {
   return true;
 }
 
+/** Builds accept's tables on first use (the check is small enough to be inlined where it is asked). */
+function placeTables(): void {
+  if (placeKinds === undefined || wordKinds === undefined) buildPlaceTables();
+}
+
+function buildPlaceTables(): void {
+  const g = gazetteers();
+  placeKinds = new WordTable<string>([...g.places, ...[...regionSet].filter((r) => !g.places.has(r)).map((r): [string, string] => [r, "region"])]);
+  const kinds = new Map<string, number>();
+  for (const w of g.uncommon) kinds.set(w, UNCOMMON);
+  for (const w of g.common) kinds.set(w, COMMON);
+  wordKinds = new WordTable(kinds);
+}
+
 /**
  * The longest leading run of words of the match that names a place (a trailing full stop, the end
  * of a sentence, not part of it), read where it stands: no substring per cut. Held to the
  * recogniser as it was written on substrings (test/policy/pii-reference/location.ts).
  */
-function placeTables(): { placeKinds: WordTable<string>; wordKinds: WordTable<number> } {
-  if (placeKinds === undefined || wordKinds === undefined) {
-    const g = gazetteers();
-    placeKinds = new WordTable<string>([...g.places, ...[...regionSet].filter((r) => !g.places.has(r)).map((r): [string, string] => [r, "region"])]);
-    const kinds = new Map<string, number>();
-    for (const w of g.uncommon) kinds.set(w, UNCOMMON);
-    for (const w of g.common) kinds.set(w, COMMON);
-    wordKinds = new WordTable(kinds);
-  }
-  return { placeKinds, wordKinds };
-}
-
 function accept(text: string, start: number, end: number): number {
-  const g = gazetteers();
-  const { placeKinds, wordKinds } = placeTables();
+  placeTables();
+  const names = placeKinds!;
   // The hash of every leading run of the span, in one pass (each cut's name is one of them).
   const n = end - start;
   const hashes = n < prefixHashes.length ? prefixHashes : new Int32Array(n + 1);
@@ -70,13 +72,14 @@ function accept(text: string, start: number, end: number): number {
   for (let cut = end; cut > start; ) {
     let nameEnd = cut;
     if (text.charCodeAt(nameEnd - 1) === 46) nameEnd--;
-    if (nameEnd > start && placeKinds.getHashed(hashes[nameEnd - start]!, text, start, nameEnd) !== undefined) {
+    if (nameEnd > start && names.getHashed(hashes[nameEnd - start]!, text, start, nameEnd) !== undefined) {
       let oneWord = true;
       for (let i = start; i < nameEnd && oneWord; i++) if (text.charCodeAt(i) === 32) oneWord = false;
       if (!oneWord) return nameEnd;
       let kind: number | undefined;
-      if (ascii(text, start, nameEnd)) kind = wordKinds.get(text, start, nameEnd, FOLD_LOWER_FIRST | FOLD_LOWER_REST);
+      if (ascii(text, start, nameEnd)) kind = wordKinds!.get(text, start, nameEnd, FOLD_LOWER_FIRST | FOLD_LOWER_REST);
       else {
+        const g = gazetteers();
         const lower = text.slice(start, nameEnd).toLowerCase();
         kind = g.common.has(lower) ? COMMON : g.uncommon.has(lower) ? UNCOMMON : undefined;
       }
@@ -104,7 +107,10 @@ const capStart = new RegExp(`[${U}](?<![${U}${L}0-9_'’.\\-][${U}])`, "g");
  */
 let firstWords: WordHashes | undefined;
 function placeFirstWords(): WordHashes {
-  if (firstWords) return firstWords;
+  return firstWords ?? buildFirstWords();
+}
+
+function buildFirstWords(): WordHashes {
   const cut = (n: string) => n.slice(0, n.search(/[ -]|$/));
   firstWords = new WordHashes([...[...gazetteers().places.keys()].map(cut), ...[...regionSet].map(cut)]);
   return firstWords;
@@ -121,7 +127,9 @@ function inWord(c: number): boolean {
  * final full stop. Read in place: no regex, no substring.
  */
 function noPlaceAt(text: string, p: number, firsts: WordHashes): boolean {
-  const lim = p + 25;
+  // Never read past the text: a read there once makes V8 call charCodeAt out of line at every read
+  // of the compiled loop (no word goes on past the end either way).
+  const lim = Math.min(p + 25, text.length);
   let h = 0x811c9dc5 | 0;
   let before = h;
   let r = p;
@@ -131,13 +139,14 @@ function noPlaceAt(text: string, p: number, firsts: WordHashes): boolean {
     before = h;
     h = Math.imul(h ^ c, 16777619);
   }
-  const c = text.charCodeAt(r);
+  const c = r < text.length ? text.charCodeAt(r) : -1;
   if (c !== 32 && c !== 45) {
     // No space or hyphen after the word: no further word can follow it (the pattern joins words
     // with one), so the match is this word and accept's only cut is its end. A place only if the
     // word (or the word without its final full stop) names one, not just begins one (`A` of
     // `A Coruña` in `AKIA12`, `G` of `GB00`).
-    const names = placeTables().placeKinds;
+    placeTables();
+    const names = placeKinds!;
     if (names.getHashed(h, text, p, r) !== undefined) return false;
     return !(text.charCodeAt(r - 1) === 46 && r - 1 > p && names.getHashed(before, text, p, r - 1) !== undefined);
   }

@@ -1,7 +1,7 @@
 import { tailSource, type Recogniser } from "../scan/index.js";
 import { gazetteers, type Gazetteers } from "./gazetteer.js";
 import { SeekMemo } from "./seek-memo.js";
-import { FOLD_LOWER_REST, FOLD_UPPER_FIRST, hashLowerAscii, WordHashes, WordTable } from "./word-hash.js";
+import { FOLD_LOWER_FIRST, FOLD_LOWER_REST, FOLD_UPPER_FIRST, hashLowerAscii, WordHashes, WordTable } from "./word-hash.js";
 import {
   brandPairs,
   calendar,
@@ -109,7 +109,10 @@ let lexicon: Map<string, Info> | undefined;
  * the hot path instead of eight, and no allocation. Built once, when a rule with `person` is compiled.
  */
 export function personLexicon(): Map<string, Info> {
-  if (lexicon) return lexicon;
+  return lexicon ?? buildLexicon();
+}
+
+function buildLexicon(): Map<string, Info> {
   const g = gazetteers();
   const keys = new Set<string>([...g.given.keys(), ...g.surnames.keys()]);
   for (const p of g.places.keys()) if (!p.includes(" ")) keys.add(p);
@@ -197,7 +200,7 @@ function infoRange(text: string, s: number, e: number): Info {
   let t: Info;
   if (!plain) t = infoOf(undefined, text.slice(s, e));
   else {
-    personLexicon();
+    if (lexTable === undefined) personLexicon();
     if (e - s > 1 && upperRest) {
       // Upper case throughout: the title-cased entry, marked caps (as infoOf).
       const u = lexTable!.getHashed(hTitle, text, s, e, FOLD_LOWER_REST);
@@ -226,53 +229,75 @@ const unknownWord = (t: Info, w: string) => unknownLength(t, w.length);
 const nameishLength = (t: Info, n: number) => isGiven(t) || (t.sur >= 0 && !t.block) || unknownLength(t, n);
 const nameish = (t: Info, w: string) => nameishLength(t, w.length);
 
-interface Element {
-  start: number;
-  end: number;
-  /** `Q.` */
-  initial: boolean;
-  /** Separated from the previous element by a comma. */
-  comma: boolean;
-  word: string;
-  info: Info | undefined;
+/**
+ * The elements of the pattern's match that decide reads (words, initials `Q.`; a lower-case particle
+ * belongs to the word after it), in parallel arrays reused by every decision: no object, array or
+ * substring per word. Element i spans [elStart[i], elEnd[i]); its word itself starts at elWord[i]
+ * (after a particle joined by a hyphen, `al-Hassan`). decide is never re-entered.
+ */
+let elStart = new Int32Array(8);
+let elEnd = new Int32Array(8);
+let elWord = new Int32Array(8);
+/** EL_INITIAL, EL_COMMA (separated from the previous element by a comma). */
+let elFlags = new Uint8Array(8);
+/** What the lists say of the word (undefined for an initial). */
+const elInfo: (Info | undefined)[] = new Array<Info | undefined>(8).fill(undefined);
+let elCount = 0;
+const EL_INITIAL = 1;
+const EL_COMMA = 2;
+
+function pushElement(start: number, end: number, word: number, flags: number, info: Info | undefined): void {
+  const i = elCount;
+  if (i === elStart.length) {
+    const grow = <T extends Int32Array | Uint8Array>(a: T, b: T): T => (b.set(a), b);
+    elStart = grow(elStart, new Int32Array(i * 2));
+    elEnd = grow(elEnd, new Int32Array(i * 2));
+    elWord = grow(elWord, new Int32Array(i * 2));
+    elFlags = grow(elFlags, new Uint8Array(i * 2));
+  }
+  elStart[i] = start;
+  elEnd[i] = end;
+  elWord[i] = word;
+  elFlags[i] = flags;
+  elInfo[i] = info;
+  elCount = i + 1;
 }
 
-function elements(g: Gazetteers, text: string, start: number, end: number): Element[] {
-  const out: Element[] = [];
+/** Reads the elements of text[start, end) into the arrays above. */
+function elements(text: string, start: number, end: number): void {
+  elCount = 0;
   let i = start;
-  let comma = false;
+  let comma = 0;
   let pendingParticle = -1;
   while (i < end) {
     let j = i;
     while (j < end && text.charCodeAt(j) !== 32 && text.charCodeAt(j) !== 44) j++;
-    const w = text.slice(i, j);
-    const c = w.charCodeAt(0);
+    const c = i < j ? text.charCodeAt(i) : NaN;
     if (c >= 97 && c <= 122) {
       // A particle, maybe joined to its surname by a hyphen (al-Hassan): it belongs to the next word.
-      const dash = w.indexOf("-");
-      if (dash === -1) {
+      let dash = i;
+      while (dash < j && text.charCodeAt(dash) !== 45) dash++;
+      if (dash === j) {
         if (pendingParticle === -1) pendingParticle = i;
       } else {
-        const word = w.slice(dash + 1);
-        out.push({ start: pendingParticle === -1 ? i : pendingParticle, end: j, initial: false, comma, word, info: infoRange(text, i + dash + 1, j) });
+        pushElement(pendingParticle === -1 ? i : pendingParticle, j, dash + 1, comma, infoRange(text, dash + 1, j));
         pendingParticle = -1;
-        comma = false;
+        comma = 0;
       }
-    } else if (w.length === 2 && w[1] === ".") {
-      out.push({ start: i, end: j, initial: true, comma, word: w, info: undefined });
-      comma = false;
+    } else if (j - i === 2 && text.charCodeAt(i + 1) === 46) {
+      pushElement(i, j, i, comma | EL_INITIAL, undefined);
+      comma = 0;
     } else {
-      out.push({ start: pendingParticle === -1 ? i : pendingParticle, end: j, initial: false, comma, word: w, info: infoRange(text, i, j) });
+      pushElement(pendingParticle === -1 ? i : pendingParticle, j, i, comma, infoRange(text, i, j));
       pendingParticle = -1;
-      comma = false;
+      comma = 0;
     }
     if (j < end && text.charCodeAt(j) === 44) {
-      comma = true;
+      comma = EL_COMMA;
       j++;
     }
     i = j + 1;
   }
-  return out;
 }
 
 /** Letters (Latin, with accents) and apostrophes: the characters of a word. */
@@ -341,33 +366,7 @@ function strongCue(b: Before, text: string, start: number): boolean {
   return leadPhrases.some((p) => p.every((w, i) => b.words[p.length - 1 - i] === w));
 }
 
-function spaceGap(b: Before): boolean {
-  return b.gap === " ";
-}
-
-/** The word after `end` (lower case), skipping one space, or a possessive `'s` and the word after it. */
-function after(text: string, end: number): { word: string; possessive: boolean } {
-  // By hand, as /^(?:(['’]s)? |, )([^\s,.;:!?()"]+)/ reads text.slice(end, end + RIGHT) (held to
-  // it by test/policy/names-equivalence.test.ts): no slice and no regex per candidate.
-  const lim = Math.min(text.length, end + RIGHT);
-  const c = text.charCodeAt(end);
-  let q: number;
-  let possessive = false;
-  if ((c === 39 || c === 0x2019) && end + 2 < lim && text.charCodeAt(end + 1) === 115 && text.charCodeAt(end + 2) === 32) {
-    q = end + 3;
-    possessive = true;
-  } else if (c === 32 && end < lim) q = end + 1;
-  else if (c === 44 && end + 1 < lim && text.charCodeAt(end + 1) === 32) q = end + 2;
-  else return noneAfter;
-  let r = q;
-  while (r < lim && !endsAfterWord(text.charCodeAt(r))) r++;
-  if (r === q) return noneAfter;
-  return { word: text.slice(q, r).toLowerCase(), possessive };
-}
-
-const noneAfter = Object.freeze({ word: "", possessive: false });
-
-/** The characters after()'s word stops at: \s (ECMAScript's white space and line terminators) and `,.;:!?()"`. */
+/** The characters the word after a name stops at (afterClasses): \s (ECMAScript's white space and line terminators) and `,.;:!?()"`. */
 function endsAfterWord(c: number): boolean {
   if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
   if (c < 128) return c === 44 || c === 46 || c === 59 || c === 58 || c === 33 || c === 63 || c === 40 || c === 41 || c === 34;
@@ -384,6 +383,165 @@ const saidVerbs = new Set(
     " ",
   ),
 );
+
+/**
+ * What the word lists say of the word right before a candidate or right after a name, as bits: one
+ * lookup where the word stands, instead of a substring, its lower case and a Set per list (a fresh
+ * substring is hashed again by every Set it is looked up in). Each bit is exactly one test decide
+ * made on the lower-cased word.
+ */
+const W_TITLE = 1;
+const W_ABBREV = 1 << 1;
+const W_GREETING = 1 << 2;
+const W_LEAD_LAST = 1 << 3;
+/** thingBefore except the determiners: a place prefix (`St.`, `Lake`, `Fort`). */
+const W_PLACE_PREFIX = 1 << 4;
+const W_BRAND_FIRST = 1 << 5;
+/** the, a, an */
+const W_ARTICLE = 1 << 6;
+/** the, a, an, this, that, our, your, their, its */
+const W_DETERMINER = 1 << 7;
+const W_PRODUCT = 1 << 8;
+const W_PLACE_BEFORE = 1 << 9;
+const W_VERB_BEFORE = 1 << 10;
+const W_THING_AFTER = 1 << 11;
+const W_SAID = 1 << 12;
+const W_POSSESSED = 1 << 13;
+/** afterClasses: the word follows a possessive `'s`. */
+const W_POSSESSIVE = 1 << 14;
+
+const placePrefixExempt = ["the", "a", "an", "this", "that", "these", "those", "our", "your", "their", "its"];
+const determiners = ["the", "a", "an", "this", "that", "our", "your", "their", "its"];
+
+let classTable: WordTable<number> | undefined;
+function wordClasses(): WordTable<number> {
+  return classTable ?? buildClasses();
+}
+
+function buildClasses(): WordTable<number> {
+  const m = new Map<string, number>();
+  const add = (ws: Iterable<string>, bit: number) => {
+    for (const w of ws) m.set(w, (m.get(w) ?? 0) | bit);
+  };
+  add(titles, W_TITLE);
+  add(abbreviations, W_ABBREV);
+  add(greetings, W_GREETING);
+  add(leadLast, W_LEAD_LAST);
+  add([...thingBefore].filter((w) => !placePrefixExempt.includes(w)), W_PLACE_PREFIX);
+  add(brandFirst, W_BRAND_FIRST);
+  add(["the", "a", "an"], W_ARTICLE);
+  add(determiners, W_DETERMINER);
+  add(productWords, W_PRODUCT);
+  add(placeBefore, W_PLACE_BEFORE);
+  add(verbsBefore, W_VERB_BEFORE);
+  add(thingAfter, W_THING_AFTER);
+  add(saidVerbs, W_SAID);
+  add(possessedByPerson, W_POSSESSED);
+  return (classTable = new WordTable(m));
+}
+
+/** The classes of text[s, e) lower-cased (as text.slice(s, e).toLowerCase() is looked up in each list). */
+function classesOf(text: string, s: number, e: number): number {
+  const table = wordClasses();
+  const h = hashLowerAscii(text, s, e);
+  if (h !== undefined) return table.getHashed(h, text, s, e, FOLD_LOWER_FIRST | FOLD_LOWER_REST) ?? 0;
+  const w = text.slice(s, e).toLowerCase();
+  return table.get(w, 0, w.length) ?? 0;
+}
+
+/**
+ * The nearest word before a candidate as before(text, start, 1) finds it, kept in scalars (decide
+ * is not re-entered): its bounds (prevStart -1: none), where the gap between it and the candidate
+ * begins (the gap is text[gapStart, start); gapStart === start with nothing before), its classes.
+ */
+let prevStart = -1;
+let prevClasses = 0;
+let gapStart = 0;
+
+function readBefore(text: string, start: number): void {
+  const from = Math.max(0, start - LOOKBEHIND);
+  prevStart = -1;
+  prevClasses = 0;
+  gapStart = start;
+  if (start <= from) return;
+  let j = start;
+  while (j > from && !isWordChar(text.charCodeAt(j - 1))) j--;
+  gapStart = j;
+  let k = j;
+  while (k > from && isWordChar(text.charCodeAt(k - 1))) k--;
+  if (k === j || (k === from && from > 0)) return;
+  prevStart = k;
+  prevClasses = classesOf(text, k, j);
+}
+
+/** There is a word before the candidate, one space before it. */
+function spaceBefore(text: string, start: number): boolean {
+  return prevStart !== -1 && start - gapStart === 1 && text.charCodeAt(gapStart) === 32;
+}
+
+/** strongCue(before(text, start), text, start), from readBefore's scalars: the words themselves are cut out only for a lead phrase. */
+function strongCueBefore(text: string, start: number): boolean {
+  if (prevStart === -1) return false;
+  const cls = prevClasses;
+  const g = gapStart;
+  const n = start - g;
+  if (cls & W_TITLE) {
+    const c0 = text.charCodeAt(g);
+    if (c0 === 32 && (n === 1 || (n === 2 && text.charCodeAt(g + 1) === 32))) return true;
+    if (cls & W_ABBREV && c0 === 46 && (n === 1 || (n === 2 && text.charCodeAt(g + 1) === 32) || (n === 3 && text.charCodeAt(g + 1) === 32 && text.charCodeAt(g + 2) === 32))) return true;
+    if (cls & W_GREETING && /^[ \t]*[,:]?[ \t]*\r?\n?[ \t]*$/.test(text.slice(g, start))) return true;
+    return false;
+  }
+  if (!(cls & W_LEAD_LAST)) return false;
+  // /^[ \t]*:?[ \t]*$/ on the gap.
+  let q = g;
+  while (q < start && (text.charCodeAt(q) === 32 || text.charCodeAt(q) === 9)) q++;
+  if (q < start && text.charCodeAt(q) === 58) q++;
+  while (q < start && (text.charCodeAt(q) === 32 || text.charCodeAt(q) === 9)) q++;
+  if (q !== start) return false;
+  const b = before(text, start);
+  return leadPhrases.some((p) => p.every((w, i) => b.words[p.length - 1 - i] === w));
+}
+
+/**
+ * The word after a name, skipping one space or `, `, or a possessive `'s` and the space after it,
+ * as /^(?:(['’]s)? |, )([^\s,.;:!?()"]+)/ reads text.slice(end, end + RIGHT) (held to it by
+ * test/policy/names-equivalence.test.ts), as classes: those of the word lower-cased, with
+ * W_POSSESSIVE after `'s`; 0 for no word. No slice and no regex per candidate.
+ */
+function afterClasses(text: string, end: number): number {
+  const lim = Math.min(text.length, end + RIGHT);
+  const c = text.charCodeAt(end);
+  let q: number;
+  let possessive = 0;
+  if ((c === 39 || c === 0x2019) && end + 2 < lim && text.charCodeAt(end + 1) === 115 && text.charCodeAt(end + 2) === 32) {
+    q = end + 3;
+    possessive = W_POSSESSIVE;
+  } else if (c === 32 && end < lim) q = end + 1;
+  else if (c === 44 && end + 1 < lim && text.charCodeAt(end + 1) === 32) q = end + 2;
+  else return 0;
+  let r = q;
+  while (r < lim && !endsAfterWord(text.charCodeAt(r))) r++;
+  if (r === q) return 0;
+  return classesOf(text, q, r) | possessive;
+}
+
+/** The word after a name makes it a thing (`Jordan Inc`), unless it follows a possessive. */
+const thingFollows = (a: number) => (a & (W_POSSESSIVE | W_THING_AFTER)) === W_THING_AFTER;
+
+/** The street types as written (gazetteers().streetTypes), read in place. */
+let streetTable: WordTable<boolean> | undefined;
+function isStreetType(text: string, i: number): boolean {
+  return (streetTable ?? buildStreetTable()).get(text, elWord[i]!, elEnd[i]!) !== undefined;
+}
+function buildStreetTable(): WordTable<boolean> {
+  return (streetTable = new WordTable([...gazetteers().streetTypes].map((w): [string, boolean] => [w, true])));
+}
+
+/** Element i's word, cut out and lower-cased (brand pairs only, after a first word that begins one). */
+const lowerWordOf = (text: string, i: number) => text.slice(elWord[i]!, elEnd[i]!).toLowerCase();
+/** Element i's word's length. */
+const wordLength = (i: number) => elEnd[i]! - elWord[i]!;
 
 /**
  * Most candidates are capitalised words that are no name (`The`, `After`, `Please`): every rule
@@ -491,93 +649,93 @@ function decide(text: string, start: number, end: number): number {
   const c = text.charCodeAt(start);
   if (c >= 97 && c <= 122) return acceptLower(g, text, start, end, before(text, start));
   if (cannotStart(text, start, end)) return -1;
-  const b = before(text, start, 1);
-  const all = elements(g, text, start, end);
-  const w1 = b.words[0];
-  const placePrefix = w1 !== undefined && thingBefore.has(w1) && !["the", "a", "an", "this", "that", "these", "those", "our", "your", "their", "its"].includes(w1);
-  if (placePrefix) return -1;
-  const first = all[0]!;
-  if (first.info?.block) return -1;
+  readBefore(text, start);
+  elements(text, start, end);
+  const count = elCount;
+  const cls = prevClasses;
+  if (cls & W_PLACE_PREFIX) return -1;
+  const firstInfo = elInfo[0];
+  const firstInitial = (elFlags[0]! & EL_INITIAL) !== 0;
+  if (firstInfo?.block) return -1;
+  const space = spaceBefore(text, start);
   // `Morgan Stanley`, `Rolls Royce`: firms named like people, from either word.
-  const lw = first.word.toLowerCase();
-  if (all[1] && !all[1].comma && brandFirst.has(lw) && brandPairs.has(`${lw}_${all[1].word.toLowerCase()}`)) return -1;
-  if (w1 !== undefined && spaceGap(b) && brandFirst.has(w1) && brandPairs.has(`${w1}_${lw}`)) return -1;
-  const article = w1 !== undefined && spaceGap(b) && (w1 === "the" || w1 === "a" || w1 === "an");
+  const firstBrand = (count > 1 || (space && (cls & W_BRAND_FIRST) !== 0)) && (classesOf(text, elWord[0]!, elEnd[0]!) & W_BRAND_FIRST) !== 0;
+  if (firstBrand && count > 1 && !(elFlags[1]! & EL_COMMA) && brandPairs.has(`${lowerWordOf(text, 0)}_${lowerWordOf(text, 1)}`)) return -1;
+  if (space && cls & W_BRAND_FIRST && brandPairs.has(`${text.slice(prevStart, gapStart).toLowerCase()}_${lowerWordOf(text, 0)}`)) return -1;
+  const article = space && (cls & W_ARTICLE) !== 0;
 
   // Up to the first comma (a comma inside is only `Doe, Jane`).
-  let n = all.findIndex((e, i) => i > 0 && e.comma);
-  if (n === -1) n = all.length;
+  let n = 1;
+  while (n < count && !(elFlags[n]! & EL_COMMA)) n++;
+  if (n >= count) n = count;
 
-  const cue = strongCue(b, text, start);
-  if (cue) {
+  if (strongCueBefore(text, start)) {
     let k = 0;
     while (k < n) {
-      const e = all[k]!;
-      if (!e.initial && !(e.info && nameish(e.info, e.word) && !(e.info.common && e.info.given < 0 && e.info.sur < 0))) break;
+      const t = elInfo[k];
+      if (!(elFlags[k]! & EL_INITIAL) && !(t && nameishLength(t, wordLength(k)) && !(t.common && t.given < 0 && t.sur < 0))) break;
       k++;
     }
-    while (k > 0 && all[k - 1]!.initial && k > 1) k--;
-    if (k > 0 && !(k === 1 && all[0]!.initial)) return all[k - 1]!.end;
+    while (k > 0 && elFlags[k - 1]! & EL_INITIAL && k > 1) k--;
+    if (k > 0 && !(k === 1 && firstInitial)) return elEnd[k - 1]!;
   }
 
   // Doe, Jane (surname, comma, given name).
-  if (all.length >= 2 && all[1]!.comma && !first.initial && all[1]!.info) {
-    const s = first.info!;
-    const gv = all[1]!.info!;
+  if (count >= 2 && elFlags[1]! & EL_COMMA && !firstInitial && elInfo[1]) {
+    const s = firstInfo!;
+    const gv = elInfo[1]!;
     if (surLike(s) && !placeLike(s) && isGiven(gv) && !gv.caps && !s.caps && (strongGiven(gv) || strongSur(s))) {
       let k = 2;
-      if (all[2] && all[2].initial && !all[2].comma) k = 3;
-      const nx = after(text, all[k - 1]!.end);
-      if (!thingAfter.has(nx.word)) return all[k - 1]!.end;
+      if (count > 2 && (elFlags[2]! & (EL_INITIAL | EL_COMMA)) === EL_INITIAL) k = 3;
+      if (!(afterClasses(text, elEnd[k - 1]!) & W_THING_AFTER)) return elEnd[k - 1]!;
     }
   }
 
   // Given name … surname.
   for (let k = n - 1; k >= 1; k--)
-    if (fullName(text, all, k) && (!article || strongSur(all[k]!.info ?? unknown))) return all[k]!.end;
+    if (fullName(text, k, firstBrand) && (!article || strongSur(elInfo[k] ?? unknown))) return elEnd[k]!;
 
   // A single word.
-  if (first.initial || !first.info || first.info.caps) return -1;
-  const t = first.info;
-  const nx = after(text, first.end);
-  if (!nx.possessive && thingAfter.has(nx.word)) return -1;
-  if (all[1] && !all[1].comma && g.streetTypes.has(all[1].word) && !((all[1].info?.sur ?? -1) >= 0 && all[1].info!.sur < 5000)) return -1;
-  if (!nameish(t, first.word)) return -1;
-  if ((!nx.possessive && saidVerbs.has(nx.word)) || (nx.possessive && possessedByPerson.has(nx.word))) return first.end;
+  if (firstInitial || !firstInfo || firstInfo.caps) return -1;
+  const t = firstInfo;
+  const firstEnd = elEnd[0]!;
+  const nx = afterClasses(text, firstEnd);
+  if (thingFollows(nx)) return -1;
+  if (count > 1 && !(elFlags[1]! & EL_COMMA) && isStreetType(text, 1) && !((elInfo[1]?.sur ?? -1) >= 0 && elInfo[1]!.sur < 5000)) return -1;
+  if (!nameishLength(t, wordLength(0))) return -1;
+  if (nx & (nx & W_POSSESSIVE ? W_POSSESSED : W_SAID)) return firstEnd;
   if (article) return -1;
   if (!isGiven(t)) return -1;
   // `iPhone 15 Pro Max`, `Galaxy S24 Ultra`: a product's model words or number right before.
-  if (spaceGap(b) && w1 !== undefined && productWords.has(w1)) return -1;
-  if (b.gap === " " && start >= 2 && /\d/.test(text[start - 2]!)) return -1;
-  if (w1 !== undefined && spaceGap(b) && placeBefore.has(w1) && t.place !== undefined) return -1;
-  if (w1 !== undefined && spaceGap(b) && verbsBefore.has(w1)) return first.end;
-  if (w1 !== undefined && spaceGap(b) && ["the", "a", "an", "this", "that", "our", "your", "their", "its"].includes(w1)) return -1;
-  return strongGiven(t) ? first.end : -1;
+  if (space && cls & W_PRODUCT) return -1;
+  if (start - gapStart === 1 && text.charCodeAt(gapStart) === 32 && start >= 2 && /\d/.test(text[start - 2]!)) return -1;
+  if (space && cls & W_PLACE_BEFORE && t.place !== undefined) return -1;
+  if (space && cls & W_VERB_BEFORE) return firstEnd;
+  if (space && cls & W_DETERMINER) return -1;
+  return strongGiven(t) ? firstEnd : -1;
 }
 
-/** Whether elements 0..k read as one person's full name. */
-function fullName(text: string, all: Element[], k: number): boolean {
-  const first = all[0]!;
-  const last = all[k]!;
-  if (last.initial || !last.info) return false;
-  const l = last.info;
+/** Whether elements 0..k read as one person's full name (`firstBrand`: the first word begins a brand pair). */
+function fullName(text: string, k: number, firstBrand: boolean): boolean {
+  const l = elInfo[k];
+  if (elFlags[k]! & EL_INITIAL || !l) return false;
   const caps = l.caps;
   for (let i = 0; i <= k; i++) {
-    const e = all[i]!;
-    if (e.initial) {
+    if (elFlags[i]! & EL_INITIAL) {
       if (caps || i === k) return false;
       continue;
     }
-    const t = e.info!;
+    const t = elInfo[i]!;
     if (t.caps !== caps || t.block) return false;
-    if (i > 0 && i < k && !nameish(t, e.word)) return false;
+    if (i > 0 && i < k && !nameishLength(t, wordLength(i))) return false;
     if (i > 0 && i < k && t.common && t.given < 0 && t.sur < 0) return false;
   }
-  if (first.initial) {
-    if (!(strongSur(l) || unknownWord(l, last.word))) return false;
+  const lastLen = wordLength(k);
+  if (elFlags[0]! & EL_INITIAL) {
+    if (!(strongSur(l) || unknownLength(l, lastLen))) return false;
   } else {
-    const f = first.info!;
-    const lastOk = surLike(l) || unknownWord(l, last.word) || (isGiven(l) && !l.common);
+    const f = elInfo[0]!;
+    const lastOk = surLike(l) || unknownLength(l, lastLen) || (isGiven(l) && !l.common);
     if (!lastOk) return false;
     if (caps) {
       if (!isGiven(f) || !surLike(l)) return false;
@@ -585,18 +743,17 @@ function fullName(text: string, all: Element[], k: number): boolean {
       // Jane Doe
     } else if (isGiven(f)) {
       // Will Turner, Rose Tyler, Paris Hilton: the surname has to be one that is not a word.
-      if (!(strongSur(l) || unknownWord(l, last.word))) return false;
-    } else if (unknownWord(f, first.word)) {
+      if (!(strongSur(l) || unknownLength(l, lastLen))) return false;
+    } else if (unknownLength(f, wordLength(0))) {
       // Thanh Nguyen, Chidi Okafor: an unknown word before a surname that is no word.
       if (!strongSur(l)) return false;
     } else return false;
-    if (brandPairs.has(`${first.word.toLowerCase()}_${last.word.toLowerCase()}`)) return false;
+    if (firstBrand && brandPairs.has(`${lowerWordOf(text, 0)}_${lowerWordOf(text, k)}`)) return false;
   }
   // `Pearl Harbor`, `Hope Creek`: a run ending in a street or place type is a place, unless the
   // type is also a common surname (`Kim Park`, `Mary Hill`, `Tom Ford`).
-  if (gazetteers().streetTypes.has(last.word) && !(l.sur >= 0 && l.sur < 5000)) return false;
-  const nx = after(text, last.end);
-  if (!nx.possessive && thingAfter.has(nx.word)) return false;
+  if (isStreetType(text, k) && !(l.sur >= 0 && l.sur < 5000)) return false;
+  if (thingFollows(afterClasses(text, elEnd[k]!))) return false;
   return true;
 }
 
@@ -828,7 +985,7 @@ function lowerRejected(text: string, p: number): boolean {
     e++;
   }
   if (e - p < 2) return true;
-  personLexicon();
+  if (lexTable === undefined) personLexicon();
   const t = lexTable!.get(text, p, e, FOLD_UPPER_FIRST) ?? unknown;
   return !isGiven(t) && !unknownLength(t, e - p);
 }
