@@ -104,6 +104,11 @@ function decisionOf(events: readonly GovernanceEvent[], blocked: boolean): Polic
 }
 
 /** Compiles every rule of the chain once: scanners, lexicon, replacements. Nothing is compiled per request. */
+/** Characters of an upstream's error text that reach a client, a record or ListTargets. */
+const ERROR_TEXT_CAP = 2048;
+/** Read past the cap when scanning: the longest value a built-in recogniser matches (a PEM block). */
+const SCRUB_MARGIN = 16 * 1024;
+
 export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDeps = {}): PolicyEngine {
   const rules = compileRules(config);
   const requestRules = rules.filter((r) => r.phases.request);
@@ -201,8 +206,11 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
     enabled: rules.length > 0,
     hasResponseRules: responseRules.length > 0,
     scrubText(text) {
-      // Error texts are capped first, so this never scans much.
-      let t = text.length > 2048 ? `${text.slice(0, 2048)}…` : text;
+      // Error texts are capped, but after their scan, and the scan reads past the cap by the
+      // longest value a rule finds: a value the cap cut would no longer be recognised, and its
+      // first part would go out in clear. So at most ~18 Ki characters are scanned.
+      let t = text.length > ERROR_TEXT_CAP + SCRUB_MARGIN ? text.slice(0, ERROR_TEXT_CAP + SCRUB_MARGIN) : text;
+      const cut = text.length > ERROR_TEXT_CAP;
       for (const r of responseRules) {
         if (r.kind !== "pii_detection") continue;
         const found = scanSource(r.scanner, t, false);
@@ -211,7 +219,7 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
         const src = t;
         t = applyRedactions(src, found, (f) => replacementFor(action, r.replacement, f, src, false)).text;
       }
-      return t;
+      return cut ? `${t.slice(0, ERROR_TEXT_CAP)}…` : t;
     },
     usesSignal: rules.some((r) => r.kind === "content_filter" && r.engine !== "builtin"),
     // A held body's skeleton has placeholders for its texts: its segments are found by a worker.

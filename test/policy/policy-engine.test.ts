@@ -194,3 +194,32 @@ describe("llama guard engine", () => {
     expect(seen[0]).toEqual([{ role: "user", content: "" }, { role: "assistant", content: "Hello!" }]);
   });
 });
+
+describe("scrubText (an upstream's error text)", () => {
+  // The text is capped at 2048 characters for the client, the record and ListTargets, but the
+  // scan reads past the cap: a value the cap cuts was not recognised any more, and its first part
+  // went out in clear (found by the round-12 review).
+  const engine = engineWith([pii({ action: "redact", patterns: ["email", "secret", "credit_card", "ssn"], apply_to: "response" })]);
+  const key = "sk-proj-" + "Ab3De6Gh9Jk2Mn5Pq8St1Vw4Yz7".repeat(2);
+  it.each([
+    ["a secret", key],
+    ["a card", "4111 1111 1111 1111"],
+    ["an email", "victim.person@example.com"],
+  ])("%s cut by the cap is redacted, not sent in part", (_name, value) => {
+    for (const keep of [1, 4, Math.floor(value.length / 2), value.length - 1]) {
+      const lead = "upstream said: " + "x ".repeat(1200);
+      // A space before the value: "x" + value would not be one (no word boundary), cut or not.
+      const text = lead.slice(0, 2048 - keep - 1) + " " + value + " and the rest of the error " + "y".repeat(500);
+      expect(engine.scrubText(`${value} alone`)).not.toContain(value.slice(0, 4));
+      const out = engine.scrubText(text);
+      expect(out.length).toBeLessThanOrEqual(2049);
+      expect(out.endsWith("…")).toBe(true);
+      // Not even the part before the cap.
+      expect(out).not.toContain(value.slice(0, keep + 1 > value.length ? value.length : Math.max(keep, 4)));
+    }
+  });
+
+  it("a short text is scanned whole and not capped", () => {
+    expect(engine.scrubText("bad request from victim.person@example.com")).toBe("bad request from [REDACTED:EMAIL]");
+  });
+});
