@@ -108,6 +108,12 @@ export async function runGateway(args: string[]): Promise<number> {
     earlyHup = true;
   };
   process.on("SIGHUP", hupWhileStarting);
+  // bin/kt.mjs caught SIGHUPs from its first line, before these modules loaded: taken over here.
+  const fromBin = (globalThis as Record<symbol, { hups: number; handler: () => void } | undefined>)[Symbol.for("keeptrusts.earlyHup")];
+  if (fromBin) {
+    process.off("SIGHUP", fromBin.handler);
+    if (fromBin.hups > 0) earlyHup = true;
+  }
   let services;
   try {
     services = await createGatewayServices({

@@ -21,7 +21,7 @@ export interface ChildGateway {
 }
 
 /** `kt gateway run` as a real child process, resolved once /readyz answers. */
-export async function startChildGateway(configPath: string, env: Record<string, string> = {}, extraArgs: string[] = []): Promise<ChildGateway> {
+export async function startChildGateway(configPath: string, env: Record<string, string> = {}, extraArgs: string[] = [], onSpawn?: (proc: ChildProcess) => Promise<void>): Promise<ChildGateway> {
   const port = await freePort();
   // No load balancer in tests: drain at once unless a test asks for the delay.
   const delay = extraArgs.includes("--drain-delay-seconds") ? [] : ["--drain-delay-seconds", "0"];
@@ -33,6 +33,7 @@ export async function startChildGateway(configPath: string, env: Record<string, 
   proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   proc.stdout!.resume();
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+  await onSpawn?.(proc);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {

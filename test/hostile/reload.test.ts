@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -106,6 +107,34 @@ describe("reload never kills", () => {
     // Apply failures answer FAILED_PRECONDITION naming the cause.
     expect(reasons.get(0)).toMatch(/audit-logger path \/dev\/null\/x: .*ENOTDIR/);
   }, 120_000);
+
+  // bin/kt.mjs catches SIGHUP from its first line: loading the gateway's modules takes seconds on
+  // a busy host, and a SIGHUP meanwhile met the default action (exit 129; found by the round-12
+  // review at 0.05-2 s after start). Sent here the moment the process first catches the signal
+  // (/proc's SigCgt), long before the gateway has started: it survives and reloads once started.
+  it("SIGHUP as soon as the process can catch it, while it is still loading: no death, a reload once started", async () => {
+    fake ??= await startFakeOpenLLM();
+    const dir = mkdtempSync(join(tmpdir(), "kt-reload-early-"));
+    const path = join(dir, "policy-config.yaml");
+    writeFileSync(path, config(fake.url, join(dir, "audit")));
+    const early = await startChildGateway(path, {}, [], async (proc) => {
+      for (let i = 0; i < 2000; i++) {
+        const status = await readFile(`/proc/${proc.pid}/status`, "utf8").catch(() => "");
+        const caught = /^SigCgt:\s*([0-9a-f]+)/m.exec(status)?.[1];
+        if (caught !== undefined && (BigInt(`0x${caught}`) & 1n) === 1n) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      proc.kill("SIGHUP");
+    });
+    try {
+      for (let i = 0; i < 200 && !early.stderr().includes(`reloaded ${path}`); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(early.stderr(), `exit ${early.proc.exitCode} ${early.proc.signalCode}`).toContain(`reloaded ${path}`);
+      expect(early.proc.exitCode).toBeNull();
+      expect(early.proc.signalCode).toBeNull();
+    } finally {
+      await early.stop("SIGKILL");
+    }
+  }, 60_000);
 
   it("SIGHUP with an audit path that cannot be created: the process logs why and keeps serving", async () => {
     fake = await startFakeOpenLLM();
