@@ -8,7 +8,7 @@ import { validateRequest } from "./request-validation.js";
 import { RequestLimiter } from "./request-limiter.js";
 import { StreamLimiter } from "./stream-limiter.js";
 import type { JsonAnswer } from "../upstream/index.js";
-import { heldAnswerOf, heldBodyOf, namesModelOnce, nextTurn, rawBodyOf, releaseHeldAnswer, type CallContext, type CancelSignal, type ChatResult, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
+import { heldAnswerOf, heldBodyOf, MAX_RECORDED_CHOICES, namesModelOnce, nextTurn, rawBodyOf, recordedFinishReason, releaseHeldAnswer, tokenCount, type CallContext, type CancelSignal, type ChatResult, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 
 /** The policy engine as the pipeline uses it (src/policy implements it). */
 export type ChatPolicy = PolicyEngine;
@@ -502,15 +502,11 @@ function samplingOf(b: JsonObject | undefined): { temperature?: number; maxToken
 
 /** What an attempt's span reports of a whole (non-streamed) answer. */
 function answerOf(body: JsonObject) {
-  const usage = body.usage as { prompt_tokens?: number; completion_tokens?: number } | null | undefined;
+  const usage = body.usage as { prompt_tokens?: unknown; completion_tokens?: unknown } | null | undefined;
   const finishReasons: string[] = [];
-  if (Array.isArray(body.choices))
-    for (const c of body.choices) {
-      const f = (c as { finish_reason?: unknown })?.finish_reason;
-      if (typeof f === "string") finishReasons.push(f);
-    }
+  noteFinishReasons(finishReasons, body.choices);
   return {
-    usage: usage && typeof usage === "object" ? { input: usage.prompt_tokens ?? 0, output: usage.completion_tokens ?? 0 } : undefined,
+    usage: usage && typeof usage === "object" ? { input: tokenCount(usage.prompt_tokens), output: tokenCount(usage.completion_tokens) } : undefined,
     responseModel: typeof body.model === "string" ? body.model : undefined,
     responseId: typeof body.id === "string" ? body.id : undefined,
     finishReasons,
@@ -520,14 +516,18 @@ function answerOf(body: JsonObject) {
 function noteResponse(summary: RequestSummary, body: JsonObject): void {
   if (typeof body.model === "string") summary.responseModel = body.model;
   if (typeof body.id === "string") summary.responseId = body.id;
-  const usage = body.usage as { prompt_tokens?: number; completion_tokens?: number } | null | undefined;
-  if (usage && typeof usage === "object") summary.usage = { input: usage.prompt_tokens ?? 0, output: usage.completion_tokens ?? 0 };
-  const choices = body.choices;
-  if (Array.isArray(choices))
-    for (const c of choices) {
-      const f = (c as { finish_reason?: unknown })?.finish_reason;
-      if (typeof f === "string") summary.finishReasons.push(f);
-    }
+  const usage = body.usage as { prompt_tokens?: unknown; completion_tokens?: unknown } | null | undefined;
+  if (usage && typeof usage === "object") summary.usage = { input: tokenCount(usage.prompt_tokens), output: tokenCount(usage.completion_tokens) };
+  noteFinishReasons(summary.finishReasons, body.choices);
+}
+
+/** Each choice's finish reason, as recorded (recordedFinishReason), up to MAX_RECORDED_CHOICES in all. */
+function noteFinishReasons(into: string[], choices: unknown): void {
+  if (!Array.isArray(choices)) return;
+  for (let i = 0; i < choices.length && into.length < MAX_RECORDED_CHOICES; i++) {
+    const f = recordedFinishReason((choices[i] as { finish_reason?: unknown } | null)?.finish_reason);
+    if (f !== undefined) into.push(f);
+  }
 }
 
 /** Chunks pulled ahead while a verdict is pending; past this the upstream waits (TCP backpressure). */

@@ -1,6 +1,8 @@
 import { GatewayError } from "../errors/index.js";
 import type { JsonObject, Operation } from "../wire/index.js";
 
+const MAX_CHOICES = 128;
+
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
 
 /** Checks the fields the gateway itself relies on; everything else is the upstream's to judge. */
@@ -9,6 +11,12 @@ export function validateRequest(body: unknown, op: Operation): asserts body is J
   const b = body as JsonObject;
   if (typeof b.model !== "string" || b.model.length === 0) invalid("`model` is required and must be a string", "model");
   if (b.stream !== undefined && b.stream !== null && typeof b.stream !== "boolean") invalid("`stream` must be a boolean", "stream");
+  // OpenAI's bound: each choice is a generation on the GPU pool, and an answer's choices are what
+  // its summary and record carry (src/wire/held-answer.ts, MAX_RECORDED_CHOICES).
+  for (const k of ["n", "best_of"] as const) {
+    const v = b[k];
+    if (v !== undefined && v !== null && !(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_CHOICES)) invalid(`\`${k}\` must be an integer from 1 to ${MAX_CHOICES}`, k);
+  }
   if (op === "chat") {
     const messages = b.messages;
     if (!Array.isArray(messages) || messages.length === 0) invalid("`messages` is required and must be a non-empty array", "messages");

@@ -178,7 +178,9 @@ export function requestSegments(body: JsonObject, _op: Operation): TextSegment[]
 }
 
 const CHOICE_SKIP: ReadonlySet<string> = new Set(["logprobs", "index"]);
-const RESPONSE_SKIP: ReadonlySet<string> = new Set(["usage", "prompt_logprobs", "prompt_token_ids"]);
+// `usage` is not skipped: its counts are numbers (passed over at no cost), and a string an upstream
+// put there reaches the client like any other text, so it is checked like any other.
+const RESPONSE_SKIP: ReadonlySet<string> = new Set(["prompt_logprobs", "prompt_token_ids"]);
 
 /** Texts of a non-streamed response: every string but the skipped fields (logprobs are handled by the engine). */
 export function responseSegments(body: JsonObject): TextSegment[] {

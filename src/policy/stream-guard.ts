@@ -196,6 +196,16 @@ export class StreamGuard {
     return t;
   }
 
+  /** `usage` with each string in it through the PII rules whole (rare: an upstream's counts are numbers). */
+  private guardUsage(node: unknown): unknown {
+    if (typeof node === "string") return node === "" ? node : this.wholeText(node, 0);
+    if (Array.isArray(node)) return node.map((v) => this.guardUsage(v));
+    if (!isObject(node)) return node;
+    const out: JsonObject = {};
+    for (const k in node) out[k] = this.guardUsage(node[k]);
+    return out;
+  }
+
   /** Whether a text holds something a PII rule of this stream removes. */
   holdsValue(text: string): boolean {
     if (text === "") return false;
@@ -209,6 +219,8 @@ export class StreamGuard {
   transform(chunk: Chunk): Chunk {
     let c = chunk;
     if (c.prompt_logprobs != null && this.holdsValue(promptLogprobsText(c.prompt_logprobs))) c = { ...c, prompt_logprobs: null };
+    // Counts are numbers; a string an upstream put in `usage` goes out checked, as in a whole answer.
+    if (isObject(c.usage) && hasString(c.usage)) c = { ...c, usage: this.guardUsage(c.usage) };
     const list = c.choices;
     if (!Array.isArray(list) || list.length === 0) return c;
     this.last = c;
@@ -588,4 +600,12 @@ function stopUpstream(it: AsyncIterator<Chunk>, pending: Promise<IteratorResult<
     cancelUpstream?.();
   }
   void it.return?.()?.catch(() => {});
+}
+
+/** Whether a JSON value holds a string anywhere. */
+function hasString(node: unknown): boolean {
+  if (typeof node === "string") return true;
+  if (Array.isArray(node)) return node.some(hasString);
+  if (isObject(node)) for (const k in node) if (hasString(node[k])) return true;
+  return false;
 }

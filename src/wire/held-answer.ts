@@ -1,3 +1,4 @@
+import { heldReleased } from "./held-body.js";
 import { releaseSharedMemory } from "./shared-memory.js";
 import type { JsonObject } from "./wire-types.js";
 
@@ -27,6 +28,30 @@ export interface HeldAnswer {
 
 const HELD = Symbol.for("keeptrusts.heldAnswer");
 
+/**
+ * Choices whose finish reasons an answer's summary, span and record carry (OpenAI's own bound on
+ * `n`). An upstream may send any number of choices (a completion's prompt list times `n`): the
+ * summary a worker hands back, and what the main thread notes of it, must not grow with them
+ * (100,000 choices held the event loop 530 ms in the summary's copy and the record).
+ */
+export const MAX_RECORDED_CHOICES = 128;
+
+const FINISH_REASONS: ReadonlySet<string> = new Set(["stop", "length", "tool_calls", "function_call", "content_filter", "abort", "error"]);
+
+/**
+ * A choice's finish reason as the record and span carry it: the words vLLM and OpenAI send, and
+ * `other` for any other string (an upstream's text is never recorded verbatim), else undefined.
+ */
+export function recordedFinishReason(f: unknown): string | undefined {
+  if (typeof f !== "string") return undefined;
+  return FINISH_REASONS.has(f) ? f : "other";
+}
+
+/** A token count as the record carries it: a finite non-negative number, else 0 (never the upstream's text). */
+export function tokenCount(v: unknown): number {
+  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : 0;
+}
+
 export function heldAnswerOf(body: unknown): HeldAnswer | undefined {
   return body !== null && typeof body === "object" ? ((body as { [HELD]?: HeldAnswer })[HELD] ?? undefined) : undefined;
 }
@@ -43,7 +68,9 @@ export function holdAnswer<T extends JsonObject>(summary: T, held: HeldAnswer): 
  * still reading a buffer keeps it until the job ends.
  */
 export function releaseHeldAnswer(body: unknown): void {
-  const owned = heldAnswerOf(body)?.owned;
+  const held = heldAnswerOf(body);
+  const owned = held?.owned;
   if (!owned) return;
   for (const sab of owned.splice(0)) releaseSharedMemory(sab);
+  heldReleased(held!.nonce);
 }

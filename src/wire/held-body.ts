@@ -49,9 +49,26 @@ export function heldBodyOf(body: unknown): HeldBody | undefined {
  * failed or cancelled). A pool job still reading a buffer keeps it until the job ends.
  */
 export function releaseHeldBody(body: unknown): void {
-  const owned = heldBodyOf(body)?.owned;
+  const held = heldBodyOf(body);
+  const owned = held?.owned;
   if (!owned) return;
   for (const sab of owned.splice(0)) releaseSharedMemory(sab);
+  heldReleased(held!.nonce);
+}
+
+let onRelease: ((nonce: string) => void) | undefined;
+
+/**
+ * What else lets go of a held body or answer once its request is done with it: the copies the pool
+ * workers keep parsed for the request's next job (src/policy/pool), with whatever value was in it.
+ */
+export function whenHeldReleased(fn: (nonce: string) => void): void {
+  onRelease = fn;
+}
+
+/** Called once a held body's or answer's request has released it (by nonce). */
+export function heldReleased(nonce: string): void {
+  onRelease?.(nonce);
 }
 
 /** Marks a skeleton as standing for a held body (the symbol key is enumerable, so spreads keep it). */

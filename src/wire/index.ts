@@ -2,8 +2,8 @@
 // context. The bottom folder: it imports nothing of ours, so policy, routing, upstream and audit
 // can use them without standing on the pipeline that composes them.
 export type { CallContext, CancelSignal, ChatResult, Chunk, FrontDoor, JsonObject, Operation, Principal, RequestOrigin, Scope } from "./wire-types.js";
-export { heldBodyOf, holdBody, releaseHeldBody, type HeldBody } from "./held-body.js";
-export { heldAnswerOf, holdAnswer, releaseHeldAnswer, type HeldAnswer } from "./held-answer.js";
+export { heldBodyOf, holdBody, releaseHeldBody, whenHeldReleased, type HeldBody } from "./held-body.js";
+export { heldAnswerOf, holdAnswer, MAX_RECORDED_CHOICES, recordedFinishReason, releaseHeldAnswer, tokenCount, type HeldAnswer } from "./held-answer.js";
 export {
   adoptSharedMemory,
   endLease,

@@ -1,12 +1,13 @@
 import { isUtf8 } from "node:buffer";
 import type { HeldAnswer, JsonObject } from "../../wire/index.js";
-import { sharedMemoryClass } from "../../wire/index.js";
+import { MAX_RECORDED_CHOICES, sharedMemoryClass } from "../../wire/index.js";
 import { responseSegments, withTexts, type TextSegment } from "../body-texts.js";
 import { runChainHere } from "../chain-runner.js";
 import type { CompiledRule, RuleSource } from "../compiled-rule.js";
 import type { GovernanceEvent } from "../governance-event.js";
 import { withoutLeakedLogprobs } from "../logprobs.js";
 import { scanSource } from "../scan/index.js";
+import { forgetHeldBody } from "./body-jobs.js";
 import { compiledRule, runScanJob, type ScanJob, type ScanResult } from "./scan-jobs.js";
 
 /**
@@ -72,6 +73,12 @@ export type PoolJob = ScanJob | AnswerJob;
 export type PoolResult = ScanResult | ParseAnswerResult | AnswerChainResult;
 
 /** Runs any pool job (the worker's entry, and the main thread's once the pool is closed). */
+/** A held body's or answer's request is done with it: this thread's parsed copy of it goes. */
+export function forgetHeld(nonce: string): void {
+  forgetHeldAnswer(nonce);
+  forgetHeldBody(nonce);
+}
+
 export function runPoolJob(job: PoolJob): PoolResult | Promise<PoolResult> {
   switch (job.kind) {
     case "parse-answer":
@@ -101,6 +108,15 @@ let forget: ReturnType<typeof setTimeout> | undefined;
 
 function keyOf(a: AnswerRef): string {
   return `${a.nonce}:${a.version}`;
+}
+
+/** The request whose answer this is (by nonce) is done with it: its parsed copy goes now, not after FORGET_MS. */
+export function forgetHeldAnswer(nonce: string): void {
+  if (last?.key.startsWith(`${nonce}:`)) {
+    last = undefined;
+    if (forget) clearTimeout(forget);
+    forget = undefined;
+  }
 }
 
 function remember(key: string, body: JsonObject): void {
@@ -139,15 +155,17 @@ function summaryOf(body: JsonObject): JsonObject {
   if (isObject(u)) {
     const usage: JsonObject = {};
     // Counts are numbers; anything else is kept only as the small value it is (read as given).
-    for (const k of ["prompt_tokens", "completion_tokens"])
-      if (u[k] !== undefined && (typeof u[k] !== "object" || u[k] === null) && !(typeof u[k] === "string" && (u[k] as string).length > 64)) usage[k] = u[k];
+    // Counts only: the record takes nothing else from here (chat-pipeline.ts, tokenCount).
+    for (const k of ["prompt_tokens", "completion_tokens"]) if (typeof u[k] === "number") usage[k] = u[k];
     s.usage = usage;
   }
   if (Array.isArray(body.choices)) {
     const choices: JsonObject[] = [];
-    for (const c of body.choices) {
-      const f = (c as { finish_reason?: unknown } | null)?.finish_reason;
-      choices.push(typeof f === "string" ? { finish_reason: f } : {});
+    const n = Math.min(body.choices.length, MAX_RECORDED_CHOICES);
+    for (let i = 0; i < n; i++) {
+      const f = (body.choices[i] as { finish_reason?: unknown } | null)?.finish_reason;
+      // A finish reason is a short word (stop, length, tool_calls…): a long string is not one.
+      choices.push(typeof f === "string" && f.length <= 64 ? { finish_reason: f } : {});
     }
     s.choices = choices;
   }

@@ -146,6 +146,15 @@ function keyOf(body: HeldRef): string | undefined {
 const FORGET_MS = 10_000;
 let forget: ReturnType<typeof setTimeout> | undefined;
 
+/** The request whose body this is (by nonce) is done with it: its parsed copy goes now, not after FORGET_MS. */
+export function forgetHeldBody(nonce: string): void {
+  if (last?.key.startsWith(`${nonce}:`)) {
+    last = undefined;
+    if (forget) clearTimeout(forget);
+    forget = undefined;
+  }
+}
+
 function remember(body: HeldRef, parsedBody: JsonObject): void {
   const key = keyOf(body);
   last = key === undefined ? undefined : { key, body: parsedBody };

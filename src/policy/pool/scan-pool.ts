@@ -3,10 +3,10 @@ import { availableParallelism } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { GatewayError } from "../../errors/index.js";
-import { endLease, leaseSharedMemory } from "../../wire/index.js";
+import { endLease, leaseSharedMemory, whenHeldReleased } from "../../wire/index.js";
 import type { TextSegment } from "../body-texts.js";
 import type { ClassifierVerdict } from "../content/index.js";
-import { runPoolJob, type AnswerChainJob, type AnswerChainResult, type AnswerSegmentsJob, type ParseAnswerJob, type ParseAnswerResult, type PoolJob, type PoolResult } from "./answer-jobs.js";
+import { forgetHeld, runPoolJob, type AnswerChainJob, type AnswerChainResult, type AnswerSegmentsJob, type ParseAnswerJob, type ParseAnswerResult, type PoolJob, type PoolResult } from "./answer-jobs.js";
 import type { BodyChainJob, BodyChainResult, BodySegmentsJob, FollowJob, ModuleJob, ParseBodyJob, ParseBodyResult, SerialiseBodyJob } from "./body-jobs.js";
 import {
   type ChainJob,
@@ -175,6 +175,15 @@ export class ScanPool {
    * Starts every worker now (each loads the scanners and warms the classifier), so the first large
    * request does not wait for a worker to boot.
    */
+  /** Tells every worker that a held body's or answer's request is done with it (after any job in progress). */
+  forget(nonce: string): void {
+    if (this.closed) return;
+    for (const s of this.slots) {
+      s.worker.postMessage({ forget: nonce });
+      if (s.body === nonce) s.body = undefined;
+    }
+  }
+
   warm(): void {
     while (!this.closed && this.slots.length < this.size) this.spawn();
   }
@@ -272,6 +281,15 @@ function startWorker(): Worker {
 }
 
 let shared: ScanPool | undefined;
+
+// A worker keeps the held body or answer it last parsed, for the request's next job; once the
+// request has released it, every worker (and this thread, where jobs run when the pool is closed)
+// lets go of it at once rather than FORGET_MS later: no reference to a value outlives its request.
+// One message per worker per large request.
+whenHeldReleased((nonce) => {
+  forgetHeld(nonce);
+  shared?.forget(nonce);
+});
 
 /** The process's pool, started on first use. */
 export function scanPool(): ScanPool {

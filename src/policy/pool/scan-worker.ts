@@ -1,7 +1,7 @@
 import { getPriority, setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { warmUpClassifier } from "../content/index.js";
-import { runPoolJob, type PoolJob } from "./answer-jobs.js";
+import { forgetHeld, runPoolJob, type PoolJob } from "./answer-jobs.js";
 import { transferList, type ScanResult } from "./scan-jobs.js";
 
 /** A scan worker: runs scan jobs posted by the pool, one at a time, off the main thread. */
@@ -21,7 +21,9 @@ if (port) {
   // `content` jobs (scoreText), which no request path sends; it compiles on the first one instead
   // of costing every worker about a second of CPU at start.
   warmUpClassifier();
-  port.on("message", async (msg: { id: number; job: PoolJob }) => {
+  port.on("message", async (msg: { id: number; job: PoolJob } | { forget: string }) => {
+    // A request is done with its held body or answer (scan-pool.ts): no answer is expected.
+    if ("forget" in msg) return forgetHeld(msg.forget);
     try {
       const result = await runPoolJob(msg.job);
       // An answer job's result holds no typed array of its own to transfer (its bytes are shared).
