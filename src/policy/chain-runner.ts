@@ -6,7 +6,7 @@ import type { GovernanceEvent } from "./governance-event.js";
 import type { Prescanned } from "./pool/follow.js";
 import { askVerdict } from "./guard-call.js";
 import { blockedMessage, PolicyError } from "./policy-error.js";
-import { crossGuardOf, forgetText, isPlainText, rememberClean, scanRepeated, scanSource, type Finding } from "./scan/index.js";
+import { crossGuardOf, forgetText, isPlainText, normalise, rememberClean, scanRepeated, scanSource, type Finding } from "./scan/index.js";
 import { applyRedactions, mapBack, replacementFor, type Edit } from "./redaction.js";
 
 export interface ChainFinding {
@@ -280,6 +280,20 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
         // nothing to find. Most boundaries of chat texts (`assistant.` + `Please`) are such.
         const plainWindow = parts.every((p) => plain[p.seg]);
         if (cut === 0 || cut === window.length || (plainWindow && !mayCross(window, cut))) break;
+        // The reach is counted in what the recognisers read: characters that normalise to nothing
+        // (zero-width, soft hyphens, word joiners, percent-encoded ones) padding the boundary
+        // would push a split value's other part out of a window counted as written. Short sides
+        // are widened by at least doubling (a few rounds, whatever the padding) while there is
+        // more text.
+        if (!plainWindow) {
+          const shortBefore = moreBefore && normalise(window.slice(0, cut)).text.length < before;
+          const shortAfter = moreAfter && normalise(window.slice(cut)).text.length < after;
+          if (shortBefore || shortAfter) {
+            if (shortBefore) before *= 2;
+            if (shortAfter) after *= 2;
+            continue;
+          }
+        }
         // Only a finding that starts before the boundary can cross it.
         const crossing = scanSource(scanner, window, false, cut, plainWindow).filter((f) => f.start < cut && f.end > cut);
         // One that reaches an edge of the window with text beyond it may go on there: look again, wider.
