@@ -263,9 +263,16 @@ describe("large bodies in the policy pool", { timeout: 120_000 }, () => {
       const refused = pool.run(job);
       // Work a request is committed to (a large RPC answer whose record says answered) still waits.
       const committed = pool.run({ kind: "module", url: "node:path", name: "parse", input: "/a/b.txt", chars: 1, committed: true });
+      // So does an upstream's answer: generated already, refusing its parse would only throw the
+      // generation away (a retry would pay for it again).
+      const text = JSON.stringify({ id: "a", model: "m", choices: [{ index: 0, message: { role: "assistant", content: "x".repeat(1000) }, finish_reason: "stop" }] });
+      const bytes = new SharedArrayBuffer(Buffer.byteLength(text));
+      Buffer.from(bytes).write(text);
+      const answer = pool.run({ kind: "parse-answer", answer: { bytes, length: bytes.byteLength, nonce: "n-queue", version: 1 } });
       await expect(refused).rejects.toMatchObject({ code: "KT_ERR_OVERLOADED", status: 503 });
       expect(pool.refused).toBe(1);
       expect(await committed).toMatchObject({ base: "b.txt" });
+      expect(await answer).toMatchObject({ summary: { id: "a", choices: [{ finish_reason: "stop" }] } });
       expect((await running)[0]!.found.length).toBe(3 * 50_000);
       expect((await waiting)[0]!.found.length).toBe(3 * 50_000);
     } finally {

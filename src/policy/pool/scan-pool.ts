@@ -87,6 +87,16 @@ interface Slot {
   body: string | undefined;
 }
 
+/**
+ * Jobs never refused for a full queue. An upstream's answer has been generated and its bytes are
+ * held whether or not its jobs wait: refusing them would only throw the generation away (and a
+ * retry would pay for it again on the GPU pool). Likewise work whose request is recorded as
+ * answered (`committed`). The queue's bound is for requests, refused before any model runs.
+ */
+function alreadyPaidFor(job: PoolJob): boolean {
+  return job.kind === "parse-answer" || job.kind === "answer-chain" || job.kind === "answer-segments" || (job.kind === "module" && job.committed === true);
+}
+
 /** The held body a job reads, by nonce: its jobs go to the worker that has it parsed, when free. */
 function bodyOf(job: PoolJob): string | undefined {
   if (job.kind === "parse-answer" || job.kind === "answer-chain" || job.kind === "answer-segments") return job.answer.nonce;
@@ -145,7 +155,7 @@ export class ScanPool {
     // Bounded: a flood of large bodies is refused at once with a clear answer rather than held
     // in memory until every client has timed out. A job that finds a worker free never waits.
     const waits = this.slots.length >= this.size && this.slots.every((s) => s.busy !== undefined);
-    if (waits && !(job.kind === "module" && job.committed === true) && (this.queue.length >= this.maxQueued || (this.queue.length > 0 && this.queuedChars + chars > this.maxQueuedChars))) {
+    if (waits && !alreadyPaidFor(job) && (this.queue.length >= this.maxQueued || (this.queue.length > 0 && this.queuedChars + chars > this.maxQueuedChars))) {
       this.refused++;
       return Promise.reject(
         new GatewayError("KT_ERR_OVERLOADED", "the gateway is busy scanning other large requests; retry shortly", { retryAfter: 1 }),
