@@ -8,6 +8,7 @@ import { person } from "../../src/policy/pii/person.js";
 import { secrets } from "../../src/policy/pii/secret.js";
 import { streetAddress, typeAtEnd } from "../../src/policy/pii/street-address.js";
 import { LOWER, UPPER } from "../../src/policy/pii/name-words.js";
+import { WordShapes } from "../../src/policy/pii/word-hash.js";
 import { compileScanner, type Recogniser, type Scanner } from "../../src/policy/scan/index.js";
 import { corpus, decoys } from "./pii-names-corpus.js";
 import { location as refLocation } from "./pii-reference/location.js";
@@ -301,6 +302,24 @@ describe("a street's type word, read by hand", () => {
       { numRuns: 5000, seed: 1318 },
     );
     for (const b of ["123 Main Street", "42 1st St N.", "7 Oak St NE", "5 Heights Divide", "1 Abcdefghijklmnop", "1 Abcdefghijklmno", "9 Ā St. SW.", "2 Rue", "3 Main St .", "3 Main."]) expect(typeAtEnd(b), b).toBe(viaRegex(b));
+  });
+});
+
+describe("a word's shape (first and last character, length)", () => {
+  it("never passes over a word of the set, in any ASCII case, and passes over others", () => {
+    const set = ["mr", "dr.", "name's", "i'm", "fiancé", "according", "a", "verylongwordofmorethanthirtyonechars"];
+    const shapes = new WordShapes(set);
+    const ascii = set.filter((w) => /^[\x00-\x7f]+$/.test(w));
+    fc.assert(
+      fc.property(fc.constantFrom(...ascii), fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }), fc.string({ maxLength: 3 }), (w, up, pad) => {
+        const v = [...w].map((c, i) => (up[i] ? c.toUpperCase() : c)).join("");
+        const text = pad + v + pad;
+        expect(shapes.mayHoldAscii(text, pad.length, pad.length + v.length), v).toBe(true);
+      }),
+      { numRuns: 500, seed: 1319 },
+    );
+    expect(shapes.mayHoldAscii("Jane", 0, 4)).toBe(false);
+    expect(shapes.mayHoldAscii("xmy", 1, 3)).toBe(false);
   });
 });
 

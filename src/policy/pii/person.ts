@@ -1,7 +1,7 @@
 import { tailSource, type Recogniser } from "../scan/index.js";
 import { gazetteers, type Gazetteers } from "./gazetteer.js";
 import { SeekMemo } from "./seek-memo.js";
-import { FOLD_LOWER_FIRST, FOLD_LOWER_REST, FOLD_UPPER_FIRST, hashLowerAscii, WordHashes, WordTable } from "./word-hash.js";
+import { FOLD_LOWER_FIRST, FOLD_LOWER_REST, FOLD_UPPER_FIRST, hashLowerAscii, WordHashes, WordShapes, WordTable } from "./word-hash.js";
 import {
   brandPairs,
   calendar,
@@ -414,8 +414,16 @@ const placePrefixExempt = ["the", "a", "an", "this", "that", "these", "those", "
 const determiners = ["the", "a", "an", "this", "that", "our", "your", "their", "its"];
 
 let classTable: WordTable<number> | undefined;
+/** The shapes of the words with classes: most words before and after a name are passed over by their ends alone. */
+let classShapes: WordShapes | undefined;
+
 function wordClasses(): WordTable<number> {
   return classTable ?? buildClasses();
+}
+
+function classFilter(): WordShapes {
+  if (classShapes === undefined) buildClasses();
+  return classShapes!;
 }
 
 function buildClasses(): WordTable<number> {
@@ -437,6 +445,7 @@ function buildClasses(): WordTable<number> {
   add(thingAfter, W_THING_AFTER);
   add(saidVerbs, W_SAID);
   add(possessedByPerson, W_POSSESSED);
+  classShapes = new WordShapes(m.keys());
   return (classTable = new WordTable(m));
 }
 
@@ -468,10 +477,15 @@ function readBefore(text: string, start: number): void {
   while (j > from && !isWordChar(text.charCodeAt(j - 1))) j--;
   gapStart = j;
   let k = j;
-  while (k > from && isWordChar(text.charCodeAt(k - 1))) k--;
+  let high = 0;
+  for (; k > from; k--) {
+    const c = text.charCodeAt(k - 1);
+    if (!isWordChar(c)) break;
+    high |= c;
+  }
   if (k === j || (k === from && from > 0)) return;
   prevStart = k;
-  prevClasses = classesOf(text, k, j);
+  prevClasses = high < 128 && !classFilter().mayHoldAscii(text, k, j) ? 0 : classesOf(text, k, j);
 }
 
 /** There is a word before the candidate, one space before it. */
@@ -521,8 +535,14 @@ function afterClasses(text: string, end: number): number {
   else if (c === 44 && end + 1 < lim && text.charCodeAt(end + 1) === 32) q = end + 2;
   else return 0;
   let r = q;
-  while (r < lim && !endsAfterWord(text.charCodeAt(r))) r++;
+  let high = 0;
+  for (; r < lim; r++) {
+    const d = text.charCodeAt(r);
+    if (endsAfterWord(d)) break;
+    high |= d;
+  }
   if (r === q) return 0;
+  if (high < 128 && !classFilter().mayHoldAscii(text, q, r)) return possessive;
   return classesOf(text, q, r) | possessive;
 }
 
@@ -880,8 +900,11 @@ const memo = new SeekMemo();
 
 /** Words whose presence right before a candidate can make strongCue true: titles and the last word of each lead phrase. */
 let cueWords: WordHashes | undefined;
+const cueList = [...titles, ...leadPhrases.map((p) => p[p.length - 1]!)];
+const cueShapes = new WordShapes(cueList);
 /** Words after a name that make it one (`Will said`). */
 const saidHashes = new WordHashes(saidVerbs);
+const saidShapes = new WordShapes(saidVerbs);
 /** First characters of the particles: what an element after a name may begin with, capitals aside. */
 const particleFirst = new Set([...particles].map((w) => w.charCodeAt(0)));
 
@@ -901,11 +924,17 @@ function noCueBefore(text: string, start: number): boolean {
   let j = start;
   while (j > from && !isWordChar(text.charCodeAt(j - 1))) j--;
   let k = j;
-  while (k > from && isWordChar(text.charCodeAt(k - 1))) k--;
+  let high = 0;
+  for (; k > from; k--) {
+    const c = text.charCodeAt(k - 1);
+    if (!isWordChar(c)) break;
+    high |= c;
+  }
   if (k === j || (k === from && from > 0)) return true;
+  if (high < 128 && !cueShapes.mayHoldAscii(text, k, j)) return true;
   const h = hashLowerAscii(text, k, j);
   if (h === undefined) return false;
-  cueWords ??= new WordHashes([...titles, ...leadPhrases.map((p) => p[p.length - 1]!)]);
+  cueWords ??= new WordHashes(cueList);
   return !cueWords.mayHoldHash(h);
 }
 
@@ -930,11 +959,14 @@ function maySayAfter(text: string, end: number): boolean {
   else return false;
   const lim = Math.min(text.length, end + RIGHT);
   let r = q;
+  let high = 0;
   for (; r < lim; r++) {
     const d = text.charCodeAt(r);
     if (d <= 32 || d === 44 || d === 46 || d === 59 || d === 58 || d === 33 || d === 63 || d === 40 || d === 41 || d === 34) break;
+    high |= d;
   }
   if (r === q) return false;
+  if (high < 128 && !saidShapes.mayHoldAscii(text, q, r)) return false;
   const h = hashLowerAscii(text, q, r);
   return h === undefined || saidHashes.mayHoldHash(h);
 }

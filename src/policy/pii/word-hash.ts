@@ -161,3 +161,30 @@ export function hashLowerAscii(text: string, start: number, end: number): number
   }
   return h;
 }
+
+/** A shape's bit: `& 31` gives an ASCII letter and its other case the same value, so a word's shape is its lower case's. */
+const shapeOf = (first: number, last: number, length: number) => ((first & 31) << 10) | ((last & 31) << 5) | Math.min(length, 31);
+
+/**
+ * The shapes (first character, last character, length) of some lower-case words: `mayHoldAscii`
+ * is false only for an ASCII word whose lower case is certainly none of them. Read from the two
+ * characters at its ends, without hashing the word: in a run of names most words around a name are
+ * names, and no list of small words (titles, verbs, articles) has their shape. 4 KiB of bits.
+ */
+export class WordShapes {
+  private readonly bits = new Int32Array(1024);
+
+  constructor(words: Iterable<string>) {
+    for (const w of words) {
+      if (w.length === 0) continue;
+      const b = shapeOf(w.charCodeAt(0), w.charCodeAt(w.length - 1), w.length);
+      this.bits[b >> 5]! |= 1 << (b & 31);
+    }
+  }
+
+  /** text[s, e) (s < e) holds only ASCII characters (the caller has checked): may its lower case be one of the words? */
+  mayHoldAscii(text: string, s: number, e: number): boolean {
+    const b = shapeOf(text.charCodeAt(s), text.charCodeAt(e - 1), e - s);
+    return (this.bits[b >> 5]! & (1 << (b & 31))) !== 0;
+  }
+}
