@@ -24,6 +24,8 @@ export interface GatewayConfig {
     maxStreamsPerKey: number | undefined;
     /** Deepest JSON nesting a request body may have. */
     maxJsonDepth: number;
+    /** Bytes of large request bodies (from 256 KiB) held at once, in every request; past it a new one gets 503. */
+    maxHeldBodyBytes: number;
   } & UsageLimits;
 }
 

@@ -304,6 +304,7 @@ function normalise(
       maxConcurrentRequests: c.limits?.max_concurrent_requests ?? 4000,
       maxStreamsPerKey: c.limits?.max_streams_per_key,
       maxJsonDepth: c.limits?.max_json_depth ?? 64,
+      maxHeldBodyBytes: c.limits?.max_held_body_bytes ?? 1024 * 1024 * 1024,
       store: storeConfig,
       onStoreFailure: c.limits?.on_store_failure ?? "deny",
       defaultMaxTokens: c.limits?.default_max_tokens ?? 1024,

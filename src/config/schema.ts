@@ -221,6 +221,7 @@ export const configSchema = z.strictObject({
       max_concurrent_requests: z.int().positive().default(4000),
       max_streams_per_key: z.int().positive().optional(),
       max_json_depth: z.int().positive().default(64),
+      max_held_body_bytes: z.int().positive().default(1024 * 1024 * 1024),
       // Usage governance (src/limits): where counters live and the limits of keys that set none.
       store: z
         .union([

@@ -11,6 +11,7 @@ import { listen, type Listener } from "./listener.js";
 import { createConsoleHandler, isConsolePath } from "./console-assets.js";
 import { createOpenAiShim } from "./openai-shim.js";
 import { TrafficStats } from "./traffic-stats.js";
+import { setSharedMemoryBound } from "../wire/index.js";
 import { createRequestHandler, type ConnectServices } from "./request-handler.js";
 
 export interface GatewayOptions {
@@ -132,6 +133,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const first = await build(loadConfigFile(opts.configPath, env));
   first.prepared?.commit();
   let current: { rt: Runtime; auth: Authenticator } = first;
+  setSharedMemoryBound(first.rt.config.limits.maxHeldBodyBytes);
   let reloading: Promise<unknown> = Promise.resolve();
   let loadedAt = new Date();
   let ready = false;
@@ -174,6 +176,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         const old = current;
         next.prepared?.commit();
         current = { rt: next.rt, auth: next.auth };
+        setSharedMemoryBound(next.rt.config.limits.maxHeldBodyBytes);
         loadedAt = new Date();
         // Requests already running hold the old runtime; its pools close once they finish.
         void old.rt.registry.close().catch(() => {});

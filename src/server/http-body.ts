@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import { GatewayError } from "../errors/index.js";
 import { parseHeldBody } from "../policy/index.js";
-import { keepRawBody, nestingExceeds, releaseSharedMemory, sharedMemory } from "../wire/index.js";
+import { keepRawBody, nestingExceeds, releaseSharedMemory, sharedMemory, SharedMemoryBoundError } from "../wire/index.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 
@@ -129,7 +129,7 @@ export function readBody(req: NodeRequest, limit: number): Promise<RawBody> {
       asking = true;
       r.pause();
       const want = Math.min(limit, declared >= size ? declared : Math.max(size * 2, (view?.length ?? 0) * 2));
-      sharedMemory(want).then(
+      sharedMemory(want, true).then(
         (sab) => {
           if (settled) return releaseSharedMemory(sab);
           if (size > sab.byteLength) {
@@ -152,7 +152,13 @@ export function readBody(req: NodeRequest, limit: number): Promise<RawBody> {
           if (ended) finish();
           else r.resume();
         },
-        () => fail(new GatewayError("KT_ERR_OVERLOADED", "the gateway has no memory for this request body now; retry shortly", { retryAfter: 1 })),
+        (err: unknown) => {
+          // The rest of the body is read and dropped, as for one too large: the client can finish
+          // sending and read its answer.
+          r.removeAllListeners("data");
+          r.resume();
+          fail(new GatewayError("KT_ERR_OVERLOADED", err instanceof SharedMemoryBoundError ? err.message : "the gateway has no memory for this request body now; retry shortly", { retryAfter: 1 }));
+        },
       );
     };
     r.on("data", (part: Buffer) => {

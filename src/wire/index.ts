@@ -13,6 +13,8 @@ export {
   sharedMemoryClass,
   sharedMemorySettled,
   sharedMemoryStats,
+  SharedMemoryBoundError,
+  setSharedMemoryBound,
   stopSharedMemory,
   takeKeptSharedMemory,
   warmSharedMemory,

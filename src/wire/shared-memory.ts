@@ -57,6 +57,38 @@ interface Waiting {
 let helper: Worker | undefined;
 const waiting = new Map<number, Waiting>();
 let nextId = 1;
+/**
+ * Bytes of our buffers in requests' hands now (bodies, answers, their rewrites), and the bound a
+ * new request body may not take them past: every held body is a request's memory until it ends,
+ * and a client could otherwise hold max_body_bytes per request, stalled, on as many requests as
+ * its concurrency allows (1,024 x 16 MiB per key by default) and take the process down. Answers
+ * and rewrites count but are never refused (the model has already generated them).
+ */
+let outBytes = 0;
+let maxOutBytes = 1024 * 1024 * 1024;
+/** A buffer collected without having been released still gives its bytes back. */
+const unreleased = new FinalizationRegistry<number>((size) => {
+  outBytes -= size;
+});
+
+function handOut(sab: SharedArrayBuffer): void {
+  state.set(sab, "out");
+  outBytes += sab.byteLength;
+  unreleased.register(sab, sab.byteLength, sab);
+}
+
+/** The bound on held bytes a new request body may not pass (limits.max_held_body_bytes). */
+export function setSharedMemoryBound(bytes: number): void {
+  maxOutBytes = bytes;
+}
+
+/** A request body refused because held bodies already fill the bound (the front door answers 503). */
+export class SharedMemoryBoundError extends Error {
+  constructor(readonly bound: number) {
+    super(`the gateway holds ${Math.round(bound / 1048576)} MiB of large request bodies; retry shortly`);
+  }
+}
+
 /** Buffers the helper has made since start (for tests and metrics). */
 let made = 0;
 /** Buffers handed out again from the kept ones (for tests and metrics). */
@@ -124,18 +156,23 @@ const classOf = sharedMemoryClass;
  * allocating here if the helper is gone (the body is still read; only the faults land here).
  * Hand it back with releaseSharedMemory() when done; one never released is simply collected.
  */
-export function sharedMemory(size: number): Promise<SharedArrayBuffer> {
+export function sharedMemory(size: number, bounded = false): Promise<SharedArrayBuffer> {
+  // A request body (bounded) may not take the held bytes past the bound; what it already holds
+  // is handed back by the caller before it asks for a larger buffer.
+  if (bounded && outBytes + classOf(size) > maxOutBytes) return Promise.reject(new SharedMemoryBoundError(maxOutBytes));
   const ready = takeKeptSharedMemory(size);
   if (ready) return Promise.resolve(ready);
   return ask({ size: classOf(size) }).then(
     (sab) => {
       made++;
-      state.set(sab, "out");
+      handOut(sab);
       return sab;
     },
     (err: unknown) => {
       if (err instanceof RangeError) throw err;
-      return new SharedArrayBuffer(size);
+      const sab = new SharedArrayBuffer(size);
+      handOut(sab);
+      return sab;
     },
   );
 }
@@ -150,7 +187,7 @@ export function takeKeptSharedMemory(size: number): SharedArrayBuffer | undefine
   if (!ready) return undefined;
   keptBytes -= c;
   reused++;
-  state.set(ready, "out");
+  handOut(ready);
   return ready;
 }
 
@@ -166,6 +203,8 @@ export function releaseSharedMemory(sab: SharedArrayBuffer | undefined): void {
     return;
   }
   const size = sab.byteLength;
+  outBytes -= size;
+  unreleased.unregister(sab);
   if (keptBytes + size > MAX_KEPT_BYTES) {
     state.delete(sab);
     return;
@@ -194,7 +233,7 @@ export function releaseSharedMemory(sab: SharedArrayBuffer | undefined): void {
  */
 export function adoptSharedMemory(sab: SharedArrayBuffer): boolean {
   if (state.has(sab) || sab.byteLength !== classOf(sab.byteLength)) return false;
-  state.set(sab, "out");
+  handOut(sab);
   adopted++;
   return true;
 }
@@ -215,8 +254,8 @@ export function endLease(sab: SharedArrayBuffer): void {
 }
 
 /** Counters since start (tests, metrics): buffers made by the helper, handed out again, adopted from workers, kept now. */
-export function sharedMemoryStats(): { made: number; reused: number; adopted: number; keptBytes: number } {
-  return { made, reused, adopted, keptBytes };
+export function sharedMemoryStats(): { made: number; reused: number; adopted: number; keptBytes: number; outBytes: number } {
+  return { made, reused, adopted, keptBytes, outBytes };
 }
 
 /** Resolves once every release asked for so far has been zeroed and kept (tests). */
