@@ -1,4 +1,5 @@
 import type { CandidateKinds } from "../scan/index.js";
+import { codeAt } from "./chars.js";
 
 /**
  * Candidate finders shared by several recognisers (Recogniser.seek). As alternatives of one
@@ -117,7 +118,7 @@ export function seekDigitLed(text: string, from: number, scan: object = {}): num
     // Only the first digit of a run starts anything.
     if (r > 0 && isDigit(text.charCodeAt(r - 1))) {
       let e = r + 1;
-      while (isDigit(text.charCodeAt(e))) e++;
+      while (isDigit(codeAt(text, e))) e++;
       r = nextDigit(text, e, scan);
       continue;
     }
@@ -133,7 +134,7 @@ export function seekDigitLed(text: string, from: number, scan: object = {}): num
       if (r - 2 >= from && isLetter(b2)) best = r - 2;
       if (best !== -1) return best;
       let e = r + 1;
-      while (isDigit(text.charCodeAt(e))) e++;
+      while (isDigit(codeAt(text, e))) e++;
       r = nextDigit(text, e, scan);
       continue;
     }
@@ -209,12 +210,12 @@ export const digitLedKinds: CandidateKinds = {
     const c = text.charCodeAt(at);
     if (isDigit(c)) {
       let j = at + 1;
-      while (j < at + 11 && isDigit(text.charCodeAt(j))) j++;
-      const b = text.charCodeAt(at - 1);
-      const continues = (b === 32 || b === 46 || b === 45 || b === 47) && isDigit(text.charCodeAt(at - 2));
+      while (j < at + 11 && isDigit(codeAt(text, j))) j++;
+      const b = codeAt(text, at - 1);
+      const continues = (b === 32 || b === 46 || b === 45 || b === 47) && isDigit(codeAt(text, at - 2));
       return (
         runValue(j - at) |
-        (afterValue(text.charCodeAt(j)) << AFTER_SHIFT) |
+        (afterValue(codeAt(text, j)) << AFTER_SHIFT) |
         (c === 49 || c === 51 ? K_13 : 0) |
         (c === 48 ? K_ZERO : 0) |
         (continues ? K_CONTINUES : 0)
@@ -222,6 +223,6 @@ export const digitLedKinds: CandidateKinds = {
     }
     if (c === 43 || c === 40) return K_LEAD;
     if (!isLetter(c)) return 0;
-    return K_LETTER | (c <= 90 ? K_UPPER : 0) | (isLetter(text.charCodeAt(at + 1)) ? K_LETTER2 : 0) | (c === 98 || c === 116 ? K_BT : 0);
+    return K_LETTER | (c <= 90 ? K_UPPER : 0) | (isLetter(codeAt(text, at + 1)) ? K_LETTER2 : 0) | (c === 98 || c === 116 ? K_BT : 0);
   },
 };

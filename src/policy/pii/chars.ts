@@ -31,6 +31,16 @@ export function isHex(c: number): boolean {
   return isDigit(c) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
 }
 
+/**
+ * text.charCodeAt(i), and -1 outside the text (where charCodeAt gives NaN; every test here is false
+ * on both). A read past a text's end makes V8 deoptimise the function and compile that call site
+ * as a call of the generic builtin from then on (some 40 instructions a character, where an
+ * in-bounds read is a load); every text ends, so the hot prechecks read through this instead.
+ */
+export function codeAt(text: string, i: number): number {
+  return i >= 0 && i < text.length ? text.charCodeAt(i) : -1;
+}
+
 /** Whether text[from, to) are all digits (false when it runs past the end). */
 export function digitsAt(text: string, from: number, to: number): boolean {
   if (to > text.length) return false;

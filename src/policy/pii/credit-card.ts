@@ -1,6 +1,6 @@
 import type { Recogniser } from "../scan/index.js";
 import { digitLedKinds, K_CONTINUES, runIn, seekDigitLed } from "./candidates.js";
-import { isDigit } from "./chars.js";
+import { codeAt, isDigit } from "./chars.js";
 import { luhnValid } from "./luhn.js";
 
 /**
@@ -162,7 +162,7 @@ export const creditCard: Recogniser = {
     let n = 0;
     let seps = 0;
     for (let i = start; i < start + 12 + 3 * 7; i++) {
-      const c = text.charCodeAt(i);
+      const c = codeAt(text, i);
       if (isDigit(c)) {
         if (++n === 12) return true;
         seps = 0;

@@ -2,7 +2,7 @@ import type { Recogniser } from "../scan/index.js";
 import { after, digitLedKinds, K_13, K_BT, K_ZERO, runIn, seekDigitLed } from "./candidates.js";
 import { base58CheckPayload } from "./base58check.js";
 import { bech32Valid } from "./bech32.js";
-import { isHex, isWord } from "./chars.js";
+import { codeAt, isHex, isWord } from "./chars.js";
 
 /** Base58 (Bitcoin alphabet): [1-9A-HJ-NP-Za-km-z]. */
 function isBase58(c: number): boolean {
@@ -24,9 +24,9 @@ export const btcLegacy: Recogniser = {
     const c = text.charCodeAt(start);
     if ((c !== 49 && c !== 51) || (start > 0 && isWord(text.charCodeAt(start - 1)))) return false;
     let j = start + 1;
-    while (j <= start + 35 && isBase58(text.charCodeAt(j))) j++;
+    while (j <= start + 35 && isBase58(codeAt(text, j))) j++;
     const n = j - start - 1;
-    return n >= 25 && n <= 34 && !isWord(text.charCodeAt(j));
+    return n >= 25 && n <= 34 && !isWord(codeAt(text, j));
   },
   validate(text, start, end) {
     const p = base58CheckPayload(text.slice(start, end));
@@ -44,8 +44,8 @@ export const btcBech32: Recogniser = {
   lookbehind: 1,
   possible(text, start) {
     const a = text.charCodeAt(start);
-    const b = text.charCodeAt(start + 1);
-    return ((a === 98 && b === 99) || (a === 116 && b === 98)) && text.charCodeAt(start + 2) === 49 && !(start > 0 && isWord(text.charCodeAt(start - 1)));
+    const b = codeAt(text, start + 1);
+    return ((a === 98 && b === 99) || (a === 116 && b === 98)) && codeAt(text, start + 2) === 49 && !(start > 0 && isWord(text.charCodeAt(start - 1)));
   },
   validate(text, start, end) {
     return bech32Valid(text.slice(start, end)) ? end : -1;
@@ -67,10 +67,10 @@ export const ethAddress: Recogniser = {
   possible(text, start) {
     return (
       text.charCodeAt(start) === 48 &&
-      text.charCodeAt(start + 1) === 120 &&
+      codeAt(text, start + 1) === 120 &&
       !(start > 0 && isWord(text.charCodeAt(start - 1))) &&
-      isHex(text.charCodeAt(start + 41)) &&
-      !isWord(text.charCodeAt(start + 42))
+      isHex(codeAt(text, start + 41)) &&
+      !isWord(codeAt(text, start + 42))
     );
   },
 };

@@ -1,6 +1,6 @@
 import type { Recogniser } from "../scan/index.js";
 import { digitLedKinds, K_LETTER, K_LETTER2, seekDigitLed } from "./candidates.js";
-import { isAlnum, isDigit } from "./chars.js";
+import { codeAt, isAlnum, isDigit } from "./chars.js";
 
 /** IBAN length per country (ISO 13616 registry). A country not listed is not an IBAN. */
 export const ibanLengths: Readonly<Record<string, number>> = {
@@ -54,6 +54,11 @@ values[32] = values[45] = SEP;
 /** A character's value in mod 97-10 (see `values`). */
 function valueOf(c: number): number {
   return c < 128 ? values[c]! : -1;
+}
+
+/** Whether a character (codeAt's: -1 outside the text) is a letter or digit, one of a run. */
+function inRun(c: number): boolean {
+  return c >= 0 && c < 128 && values[c]! >= 0;
 }
 
 /** v followed by the value x (one or two decimal digits). */
@@ -206,8 +211,8 @@ function lengthEndsRun(text: string, start: number, len: number): number {
     let i = start + 4;
     count = 4;
     while (count < target) {
-      const c = text.charCodeAt(i);
-      const x = c < 128 ? values[c]! : -1;
+      const c = codeAt(text, i);
+      const x = c >= 0 && c < 128 ? values[c]! : -1;
       if (x >= 0) {
         v = (x < 10 ? v * 10 + x : v * 100 + x) | 0;
         if (v >= 10_000_000) v = v % 97 | 0;
@@ -230,8 +235,7 @@ function lengthEndsRun(text: string, start: number, len: number): number {
     walkAt = i;
     if (count === target) {
       // The target-th character must end its run.
-      const c = text.charCodeAt(i);
-      if (!(c < 128 && values[c]! >= 0)) {
+      if (!inRun(codeAt(text, i))) {
         runEnd[tail & (RUNS - 1)] = i;
         runCount[tail++ & (RUNS - 1)] = count;
         const h =
@@ -240,7 +244,7 @@ function lengthEndsRun(text: string, start: number, len: number): number {
       } else {
         // Inside a run: finish it, so the walk stands at a run's end.
         let e = i + 1;
-        for (let d = text.charCodeAt(e); d < 128 && values[d]! >= 0; d = text.charCodeAt(++e));
+        while (inRun(codeAt(text, e))) e++;
         count += e - i;
         walkAt = e;
         runEnd[tail & (RUNS - 1)] = e;
@@ -250,11 +254,11 @@ function lengthEndsRun(text: string, start: number, len: number): number {
   } else {
     // Walk whole runs until one ends at or past the target (or the stretch does).
     while (count < target && done === 0) {
-      const c = text.charCodeAt(walkAt);
-      const x = c < 128 ? values[c]! : -1;
+      const c = codeAt(text, walkAt);
+      const x = c >= 0 && c < 128 ? values[c]! : -1;
       if (x >= 0) {
         let e = walkAt + 1;
-        for (let d = text.charCodeAt(e); d < 128 && values[d]! >= 0; d = text.charCodeAt(++e));
+        while (inRun(codeAt(text, e))) e++;
         // The runs past the head are at most those within len (34) of it and one more; were the
         // ring ever full, the answer is "unsure" and the next candidate starts a new stretch.
         if (tail - head === RUNS) {
@@ -308,7 +312,7 @@ export const iban: Recogniser = {
   // end): near-misses fail it without a regex run.
   possible(text, start) {
     if (start > 0 && isAlnum(text.charCodeAt(start - 1))) return false;
-    if (!isDigit(text.charCodeAt(start + 2)) || !isDigit(text.charCodeAt(start + 3))) return false;
+    if (!isDigit(codeAt(text, start + 2)) || !isDigit(codeAt(text, start + 3))) return false;
     const len = lengthOf(text.charCodeAt(start), text.charCodeAt(start + 1));
     if (len === 0) return false;
     const runs = lengthEndsRun(text, start, len);

@@ -1,7 +1,7 @@
 import { isIPv6 } from "node:net";
 import type { Recogniser } from "../scan/index.js";
 import { after, digitLedKinds, runIn, seekDigitLed } from "./candidates.js";
-import { isAlnum, isDigit } from "./chars.js";
+import { codeAt, isAlnum, isDigit } from "./chars.js";
 
 /**
  * isIPv4 on the pattern's match (four runs of one to three digits joined by dots), read in place:
@@ -41,8 +41,8 @@ export const ipv4: Recogniser = {
       if (isAlnum(b) || b === 46) return false;
     }
     let i = start + 1;
-    while (isDigit(text.charCodeAt(i))) i++;
-    return isDigit(text.charCodeAt(i + 1));
+    while (isDigit(codeAt(text, i))) i++;
+    return isDigit(codeAt(text, i + 1));
   },
   validate: quadEnd,
 };

@@ -1,6 +1,7 @@
 import { getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString, type CountryCode, type PhoneNumber } from "libphonenumber-js/min";
 import type { Recogniser } from "../scan/index.js";
 import { digitLedKinds, K_CONTINUES, K_LEAD, runIn, seekDigitLed } from "./candidates.js";
+import { codeAt } from "./chars.js";
 
 /**
  * Phone numbers, judged by libphonenumber's metadata (the library Google's libphonenumber ports):
@@ -279,7 +280,7 @@ export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIO
       let nd = isDigit(c0) ? 1 : 0;
       let i = start + 1;
       for (; i <= start + 25; i++) {
-        const c = text.charCodeAt(i);
+        const c = codeAt(text, i);
         if (isDigit(c)) nd++;
         else if (c !== 32 && c !== 40 && c !== 41 && c !== 46 && c !== 45 && c !== 47) break;
       }
@@ -288,7 +289,7 @@ export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIO
       // characters stop, after at most a few of ` \t,;`.
       if (i > start + 25) return true;
       for (let j = i; j < i + 6; j++) {
-        const s = text.charCodeAt(j);
+        const s = codeAt(text, j);
         if (s === 69 || s === 101 || s === 88 || s === 120 || s === 35) return true;
         if (s !== 32 && s !== 9 && s !== 44 && s !== 59) return false;
       }

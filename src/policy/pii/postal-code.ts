@@ -1,6 +1,6 @@
 import type { Recogniser } from "../scan/index.js";
 import { digitLedKinds, K_UPPER, runIn, seekDigitLed } from "./candidates.js";
-import { digitsAt, isDigit, isLetter, isUpper, isWord } from "./chars.js";
+import { codeAt, digitsAt, isDigit, isLetter, isUpper, isWord } from "./chars.js";
 import { gazetteers } from "./gazetteer.js";
 import { LOWER as L, UPPER as U } from "./name-words.js";
 
@@ -63,21 +63,21 @@ function ukPossible(text: string, start: number): boolean {
     if (isWord(b) || b === 45) return false;
   }
   let i = start + 1;
-  if (isUpper(text.charCodeAt(i))) i++;
-  if (!isDigit(text.charCodeAt(i++))) return false;
-  const c = text.charCodeAt(i);
+  if (isUpper(codeAt(text, i))) i++;
+  if (!isDigit(codeAt(text, i++))) return false;
+  const c = codeAt(text, i);
   if (isUpper(c) || isDigit(c)) i++;
-  if (text.charCodeAt(i) !== 32 || !isDigit(text.charCodeAt(i + 1))) return false;
-  if (!isUnitLetter(text.charCodeAt(i + 2)) || !isUnitLetter(text.charCodeAt(i + 3))) return false;
-  const a = text.charCodeAt(i + 4);
+  if (codeAt(text, i) !== 32 || !isDigit(codeAt(text, i + 1))) return false;
+  if (!isUnitLetter(codeAt(text, i + 2)) || !isUnitLetter(codeAt(text, i + 3))) return false;
+  const a = codeAt(text, i + 4);
   return !isWord(a) && a !== 45;
 }
 
 /** (?![\w-]|[.,/:]\d) at i. */
 function codeEndsAt(text: string, i: number): boolean {
-  const a = text.charCodeAt(i);
+  const a = codeAt(text, i);
   if (isWord(a) || a === 45) return false;
-  return !((a === 46 || a === 44 || a === 47 || a === 58) && isDigit(text.charCodeAt(i + 1)));
+  return !((a === 46 || a === 44 || a === 47 || a === 58) && isDigit(codeAt(text, i + 1)));
 }
 
 /**
@@ -90,9 +90,9 @@ function digitsPossible(text: string, start: number): boolean {
     if (isWord(b) || b === 46 || b === 44 || b === 47 || b === 58 || b === 45) return false;
   }
   if (!digitsAt(text, start, start + 5)) return false;
-  const plus4 = text.charCodeAt(start + 5) === 45 && digitsAt(text, start + 6, start + 10) && codeEndsAt(text, start + 10);
+  const plus4 = codeAt(text, start + 5) === 45 && digitsAt(text, start + 6, start + 10) && codeEndsAt(text, start + 10);
   if (!plus4 && !codeEndsAt(text, start + 5)) return false;
-  if (text.charCodeAt(start + 5) === 32) return true;
+  if (codeAt(text, start + 5) === 32) return true;
   for (let k = start - 1; k >= 0 && k >= start - LOOKBEHIND; k--) {
     const c = text.charCodeAt(k);
     if (c === 10) break;

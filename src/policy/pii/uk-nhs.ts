@@ -1,6 +1,6 @@
 import type { Recogniser } from "../scan/index.js";
 import { after, digitLedKinds, runIn, seekDigitLed } from "./candidates.js";
-import { digitsAt, isDigit, isWord } from "./chars.js";
+import { codeAt, digitsAt, isDigit, isWord } from "./chars.js";
 import { digitsOnly, keywordBefore } from "./context.js";
 
 const CONTEXT = 40;
@@ -31,12 +31,12 @@ export const ukNhs: Recogniser = {
       if (isWord(b) || b === 45) return false;
     }
     if (!digitsAt(text, start, start + 3)) return false;
-    const sep = text.charCodeAt(start + 3);
+    const sep = codeAt(text, start + 3);
     let sum = 0;
     let k = 0;
     let last = 0;
     for (let i = start; k < 10; i++) {
-      const c = text.charCodeAt(i);
+      const c = codeAt(text, i);
       if (!isDigit(c)) {
         if ((sep === 32 || sep === 45) && (i === start + 3 || i === start + 7) && c === sep) continue;
         return false;

@@ -1,6 +1,6 @@
 import type { Recogniser } from "../scan/index.js";
 import { digitLedKinds, K_LETTER2, K_UPPER, runIn, seekDigitLed } from "./candidates.js";
-import { digitsAt, isDigit, isUpper, isWord } from "./chars.js";
+import { codeAt, digitsAt, isDigit, isUpper, isWord } from "./chars.js";
 import { keywordBefore } from "./context.js";
 
 const CONTEXT = 40;
@@ -22,7 +22,7 @@ export const usPassport: Recogniser = {
       if (isWord(b) || b === 45) return false;
     }
     if (!digitsAt(text, start + 1, start + 9)) return false;
-    const a = text.charCodeAt(start + 9);
+    const a = codeAt(text, start + 9);
     return !isWord(a) && a !== 45;
   },
   validate(text, start, end) {
