@@ -765,19 +765,43 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   const sourcePos = new Int32Array(sources.length);
   /** Per source: its sourcePos is a bounded seek's candidate past the limit it was given, not yet decided. */
   const undecidedAt = new Uint8Array(sources.length);
+  /** Per source with kinds: the members to try at its sourcePos (1 + the index in its lists). */
+  const sourceList = new Int32Array(sources.length);
+
+  /** The members of source s to try at its candidate c (1 + the index in s.lists), from c's kind. */
+  function listAt(s: Source, text: string, c: number): number {
+    const kind = s.kinds!.kindAt(text, c);
+    let l = s.byKind[kind]!;
+    if (l === 0) s.byKind[kind] = l = listOf(s, s.members.filter((i) => recognisers[i]!.kinds!.admits(kind)));
+    return l;
+  }
 
   /**
    * Source k's next candidate from `from`; a bounded seek is told `limit`, a position decided anyway
-   * (Recogniser.bounded; -1: none), and whether it answered past it is noted.
+   * (Recogniser.bounded; -1: none), and whether it answered past it is noted. For a source with
+   * kinds, the members to try there are noted too, and a candidate of a kind no member admits is
+   * passed over here, before `end` (where the scan stops): nothing would be tried there, and a
+   * text of such candidates (`4111 1111 `: every number after another and a space) cost a step
+   * of the scan over every source for each.
    */
-  function seekFrom(text: string, from: number, scan: object, k: number, limit: number, undecided: Uint8Array): number {
+  function seekFrom(text: string, from: number, scan: object, k: number, limit: number, undecided: Uint8Array, end: number): number {
     const s = sources[k]!;
+    let c: number;
     if (!s.bounded || limit === -1) {
       undecided[k] = 0;
-      return s.seek(text, from, scan);
+      c = s.seek(text, from, scan);
+      if (s.kinds !== undefined) {
+        for (; c !== -1; c = s.seek(text, c + 1, scan)) {
+          const l = listAt(s, text, c);
+          sourceList[k] = l;
+          if (s.lists[l - 1]!.length > 0 || c >= end) break;
+        }
+      }
+      return c;
     }
-    const c = s.seek(text, from, scan, limit);
+    c = s.seek(text, from, scan, limit);
     undecided[k] = c > limit ? 1 : 0;
+    if (s.kinds !== undefined && c !== -1) sourceList[k] = listAt(s, text, c);
     return c;
   }
 
@@ -816,8 +840,8 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       for (let k = 0; k < sources.length; k++) {
         let c = oPos[k]!;
         const decidedAt = sure ? p : -1;
-        if (c !== -1 && c < pos) oPos[k] = c = seekFrom(text, pos, scan, k, decidedAt, undecided);
-        else if (undecided[k] === 1 && (decidedAt === -1 || c <= decidedAt)) oPos[k] = c = seekFrom(text, c, scan, k, decidedAt, undecided);
+        if (c !== -1 && c < pos) oPos[k] = c = seekFrom(text, pos, scan, k, decidedAt, undecided, limit);
+        else if (undecided[k] === 1 && (decidedAt === -1 || c <= decidedAt)) oPos[k] = c = seekFrom(text, c, scan, k, decidedAt, undecided, limit);
         if (c === -1) continue;
         if (p === -1 || c < p) {
           p = c;
@@ -869,10 +893,8 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
           if (j === ds.length) continue;
         }
         if (s.kinds !== undefined) {
-          const kind = s.kinds.kindAt(text, p);
-          let l = s.byKind[kind]!;
-          if (l === 0) s.byKind[kind] = l = listOf(s, s.members.filter((i) => recognisers[i]!.kinds!.admits(kind)));
-          bestOf(text, p, s.lists[l - 1]!, 0);
+          // The members its kind admits, noted when the seek found it.
+          bestOf(text, p, s.lists[sourceList[k]! - 1]!, 0);
         } else if (s.re) bestOfJoined(text, p, s);
         else bestOf(text, p, s.members, 0);
       }
