@@ -65,6 +65,8 @@ function requestBody(call: UpstreamCall, headers: Record<string, string>): { bod
   return { body: bodySlices(bytes), headers: { ...headers, "content-length": String(bytes.length) } };
 }
 
+const USER_AGENT = "keeptrusts-gateway";
+
 /** Largest upstream body the gateway reads (non-streamed responses and error bodies). */
 const MAX_UPSTREAM_BODY = 64 * 1024 * 1024;
 
@@ -75,7 +77,8 @@ const MAX_UPSTREAM_BODY = 64 * 1024 * 1024;
 export class UpstreamClient {
   private readonly pool: ClientPool;
   private readonly basePath: string;
-  private readonly headers: Record<string, string>;
+  /** The target's bearer token as the header's value (never the client's), or undefined. */
+  private readonly authorization: string | undefined;
 
   constructor(readonly target: Target, opts: { connections?: number } = {}) {
     const url = new URL(target.baseUrl);
@@ -89,14 +92,20 @@ export class UpstreamClient {
       keepAliveMaxTimeout: 600_000,
       connect: { timeout: target.connectTimeoutSeconds * 1000 },
     });
-    this.headers = { "content-type": "application/json", accept: "application/json", "user-agent": "keeptrusts-gateway" };
-    if (target.secret) this.headers.authorization = `Bearer ${target.secret}`;
+    this.authorization = target.secret ? `Bearer ${target.secret}` : undefined;
   }
 
-  private requestHeaders(call: UpstreamCall, accept: string): Record<string, string> {
-    const h: Record<string, string> = { ...this.headers, accept };
-    if (call.traceparent) h.traceparent = call.traceparent;
-    if (call.tracestate) h.tracestate = call.tracestate;
+  /**
+   * A new object literal per call, its members added in one order. Not a spread copy of a shared
+   * object: V8 (Node 20) adds a member to an object made by spreading a non-empty one (here the
+   * trace context, on every request an audit log or tracing records) through its runtime, copying
+   * the object's map each time, ~2 us a request (issue #20, round 12).
+   */
+  private requestHeaders(accept: string, traceparent?: string, tracestate?: string): Record<string, string> {
+    const h: Record<string, string> = { "content-type": "application/json", accept, "user-agent": USER_AGENT };
+    if (this.authorization !== undefined) h.authorization = this.authorization;
+    if (traceparent) h.traceparent = traceparent;
+    if (tracestate) h.tracestate = tracestate;
     return h;
   }
 
@@ -137,7 +146,7 @@ export class UpstreamClient {
       abortCause(call.signal, undefined, total) ?? ((err as { code?: string } | undefined)?.code === "UND_ERR_BODY_TIMEOUT" ? "first-byte" : undefined);
     let res: TextAnswer | HeldTextAnswer;
     try {
-      const sent = requestBody(call, this.requestHeaders(call, "application/json"));
+      const sent = requestBody(call, this.requestHeaders("application/json", call.traceparent, call.tracestate));
       res = await postForText(
         this.pool,
         {
@@ -178,7 +187,7 @@ export class UpstreamClient {
     const cause = () => abortCause(call.signal, undefined, total);
     let sent;
     try {
-      sent = requestBody(call, this.requestHeaders(call, "text/event-stream"));
+      sent = requestBody(call, this.requestHeaders("text/event-stream", call.traceparent, call.tracestate));
     } catch (err) {
       throw transportError(err, t.id, cause());
     }
@@ -204,7 +213,7 @@ export class UpstreamClient {
     const res = await this.pool.request({
       method: "GET",
       path: `${this.basePath}/models`,
-      headers: this.headers,
+      headers: this.requestHeaders("application/json"),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       signal: AbortSignal.timeout(timeoutMs),
