@@ -11,6 +11,7 @@ import { WriterLock } from "./writer-lock.js";
 import { CheckpointWriter, loadSigningKey, readCheckpoints, type Checkpoint, type CheckpointReason } from "./checkpoints.js";
 import type { KeyObject } from "node:crypto";
 import { listSegments, readLastCompleteLine, readSegmentLines, segmentName, type SegmentFile } from "./segment-files.js";
+import { isoTimeMs } from "../wire/index.js";
 
 export interface AuditLogOptions {
   /** Directory of the log; created if missing. */
@@ -383,7 +384,7 @@ export class AuditLog {
     // The line is the canonical body with `hash` appended last: the verifier checks that the line
     // is exactly this, so a line with duplicate or extra keys cannot pass.
     const line = `${hashed.slice(prev.length, hashed.length - 1)},"hash":"${hash}"}\n`;
-    const time = Date.parse(input.time);
+    const time = isoTimeMs(input.time);
     const entry: PendingEntry = {
       seq,
       line,

@@ -22,4 +22,4 @@ export {
 export { nestingExceeds } from "./json-nesting.js";
 export { keepRawBody, keepRawChunk, namesModelOnce, rawBodyOf, rawChunkOf } from "./raw-body.js";
 export { nextTurn, queuedUnits, SLICE_MS } from "./loop-turns.js";
-export { isoTime, jsonString, jsonValue } from "./json-text.js";
+export { isoTime, isoTimeMs, jsonString, jsonValue } from "./json-text.js";

@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isoTime, jsonString, jsonValue } from "../../src/wire/index.js";
+import { isoTime, isoTimeMs, jsonString, jsonValue } from "../../src/wire/index.js";
 
 const awkward = ["", '"', "\\", "\n", "\u0000", "\u001f", "\u007f", "\u2028", "\u2029", "\ud800", "\udfff", "a\ud83d\ude00b", "\ud83d", "é", "…", "\u0001x"];
 
@@ -43,5 +43,32 @@ describe("JSON text of single values", () => {
     );
     expect(isoTime(1.5)).toBe(new Date(1.5).toISOString());
     for (const bad of [NaN, Infinity, 8.64e15 + 1]) expect(() => isoTime(bad)).toThrow(RangeError);
+  });
+
+  it("isoTimeMs is Date.parse, for isoTime's texts in and across seconds and for any other text", () => {
+    const fixed = [0, 1, 999, 1000, 1001, -1, -999, -1000, -1001, 1_764_500_000_123, 253_402_300_799_999, -62_167_219_200_000, 8.64e15];
+    for (const ms of fixed) expect(isoTimeMs(isoTime(ms))).toBe(Date.parse(new Date(ms).toISOString()));
+    const odd = ["", "x", "2026-12-01T02:05:07.123", "2026-12-01T02:05:07.12Z", "2026-12-01T02:05:07.1234Z", "2026-12-01T02:05:07.1a3Z", "2026-12-01T02:05:07.123z", "2026-12-01T02:05:07.123+", "2026-12-01T02:05:07.123 ",
+      "2026-12-01T02:05:07.123+01:00", "2026-12-01T02:05:07Z", "2026-12-01 02:05:07.123Z", "+002026-12-01T02:05:07.123Z", "2026-02-30T02:05:07.123Z", "2026-12-01T24:00:00.000Z", "2026-12-01T02:05:07./23Z", "2026-12-01T02:05:07.:23Z"];
+    // Each odd text right after a valid one of the same second, so the remembered prefix is in play.
+    for (const t of odd) {
+      expect(isoTimeMs("2026-12-01T02:05:07.500Z")).toBe(Date.parse("2026-12-01T02:05:07.500Z"));
+      expect(Object.is(isoTimeMs(t), Date.parse(t)), t).toBe(true);
+    }
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: -1e13, max: 1e13 }), fc.integer({ min: 1_764_500_000_000, max: 1_764_500_003_000 }), fc.integer({ min: -2_000, max: 2_000 })), { maxLength: 50 }),
+        fc.string({ maxLength: 30 }),
+        (list, junk) => {
+          for (const ms of list) {
+            const t = isoTime(ms);
+            expect(isoTimeMs(t)).toBe(Date.parse(t));
+            const mangled = t.slice(0, 20) + junk;
+            expect(Object.is(isoTimeMs(mangled), Date.parse(mangled)), mangled).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
