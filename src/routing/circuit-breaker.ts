@@ -54,7 +54,8 @@ export class CircuitBreaker {
   onSuccess(): void {
     this.totalSuccesses++;
     this.consecutiveFailures = 0;
-    this.failing.clear();
+    // Empty on nearly every success: Set#clear is a call into the runtime even then.
+    if (this.failing.size > 0) this.failing.clear();
     this.unattributed = false;
     if (this.state !== "closed") {
       this.state = "closed";

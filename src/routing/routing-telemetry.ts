@@ -1,5 +1,5 @@
 import type { GatewayError } from "../errors/index.js";
-import { CounterCells, log, metrics, SEP } from "../telemetry/index.js";
+import { CounterCells, KeyJoin, log, metrics } from "../telemetry/index.js";
 import type { ProbeResult, TargetRegistry, TargetState } from "./target-registry.js";
 
 /*
@@ -26,6 +26,7 @@ const attempts = metrics.counter({
 });
 // Every request counts an attempt: through a pre-bound cell, not prom-client's label hashing.
 const attemptCells = new CounterCells(attempts, ["target", "result"]);
+const attemptKeys = new KeyJoin();
 const transitions = metrics.counter({
   name: "kt_circuit_transitions_total",
   help: "Circuit breaker transitions by target and new state (closed, open, half_open)",
@@ -79,7 +80,9 @@ export function noteAttempt(s: TargetState, error: GatewayError | undefined): vo
   else if (error.code === "KT_ERR_CANCELLED") result = "cancelled";
   else if (error.code.startsWith("KT_ERR_UPSTREAM")) result = "target_fault";
   else result = "other";
-  const key = s.target.id + SEP + result;
+  // The stored key for this pair (KeyJoin): a key concatenated per attempt is a new string that
+  // the cell lookup hashes and compares character by character through the runtime.
+  const key = attemptKeys.key(s.target.id, result);
   if (!attemptCells.inc(key)) attemptCells.first(key, { target: s.target.id, result });
 }
 

@@ -42,7 +42,7 @@
 export { configureLogging, flushLogs, log, LOG_LEVELS, parseLogLevel, type Logger, type LogFormat, type LoggingOptions } from "./logger.js";
 export { DURATION_BUCKETS, metrics, registry, TOKEN_BUCKETS, type Counter, type Gauge, type Histogram } from "./metrics-registry.js";
 export { telemetryObserver } from "./request-telemetry.js";
-export { CounterCells, HistogramCells, SEP } from "./metric-cells.js";
+export { CounterCells, HistogramCells, KeyJoin, SEP } from "./metric-cells.js";
 export { clusterExposition, collectProcessMetrics, joinClusterMetrics, noteWorkerRestart, scrapeMetrics, serveClusterMetrics, type Exposition } from "./cluster-metrics.js";
 export { serveMetrics, type MetricsServer } from "./metrics-server.js";
 export { metricsExportWanted, registryProducer, startMetricsExport, type MetricsExport } from "./otlp-metrics.js";
