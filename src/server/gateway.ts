@@ -205,12 +205,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   };
 
-  const admits = (authorization: string | undefined, remote: string | undefined, governance: boolean): boolean => {
+  const admits = (authorization: string | undefined, remote: string | undefined, governance: boolean): string | undefined => {
     try {
-      current.auth.authenticate(authorization, remote, governance ? "admin" : "chat");
-      return true;
+      return current.auth.authenticate(authorization, remote, governance ? "admin" : "chat").keyId;
     } catch {
-      return false;
+      return undefined;
     }
   };
   const handler = createRequestHandler({ shim, services: opts.connect?.(gateway), maxBodyBytes, admits });

@@ -33,8 +33,8 @@ export interface RawBody {
  * Reads a JSON request body within `limit` bytes; every failure is a GatewayError for the client.
  * A held body's pooled memory goes back with releaseHeldBody() on the result, once the request is done.
  */
-export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 64): Promise<unknown> {
-  const { bytes, size, shared } = await readBody(req, limit);
+export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 64, owner?: string): Promise<unknown> {
+  const { bytes, size, shared } = await readBody(req, limit, owner);
   if (shared) {
     let body: unknown;
     try {
@@ -93,7 +93,7 @@ function parseSmall(bytes: Buffer, size: number, maxDepth: number): unknown {
  * Reads a request body within `limit` bytes, holding a large one in shared memory without ever
  * concatenating or decoding it here; every failure is a GatewayError for the client.
  */
-export function readBody(req: NodeRequest, limit: number): Promise<RawBody> {
+export function readBody(req: NodeRequest, limit: number, owner?: string): Promise<RawBody> {
   const declared = Number(req.headers["content-length"]);
   if (declared > limit) return Promise.reject(tooLarge(limit));
   const whole = bufferedBody(req, declared, limit);
@@ -129,7 +129,7 @@ export function readBody(req: NodeRequest, limit: number): Promise<RawBody> {
       asking = true;
       r.pause();
       const want = Math.min(limit, declared >= size ? declared : Math.max(size * 2, (view?.length ?? 0) * 2));
-      sharedMemory(want, true).then(
+      sharedMemory(want, true, owner).then(
         (sab) => {
           if (settled) return releaseSharedMemory(sab);
           if (size > sab.byteLength) {

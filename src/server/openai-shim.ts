@@ -180,7 +180,8 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
     const depth = deps.runtime().config.limits.maxJsonDepth;
     // An ordinary body is all there by now: parsed without a promise (see bufferedJsonBody).
     body = bufferedJsonBody(req, limit, depth);
-    if (body === NOT_BUFFERED) body = await readJsonBody(req, limit, depth);
+    // A large body counts against its key's share of limits.max_held_body_bytes (src/wire/shared-memory.ts).
+    if (body === NOT_BUFFERED) body = await readJsonBody(req, limit, depth, principal.keyId);
   } catch (err) {
     // An unreadable body (malformed JSON, too large, bad UTF-8) never reaches the pipeline.
     await refuse(deps, req, op, origin, toGatewayError(err), principal);

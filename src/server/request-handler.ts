@@ -20,10 +20,12 @@ export function createRequestHandler(opts: {
   services: ConnectServices | undefined;
   maxBodyBytes: number;
   /**
-   * Whether the call's headers would pass authentication (Governance needs the admin scope). A
-   * call that would not is refused by Connect's interceptor as before, but its body is never read.
+   * The key id the call's headers authenticate as (Governance needs the admin scope), or undefined
+   * when they would not pass. A call that would not is refused by Connect's interceptor as before,
+   * but its body is never read; an admitted one's large body counts against its key's share of
+   * limits.max_held_body_bytes.
    */
-  admits?: (authorization: string | undefined, remote: string | undefined, governance: boolean) => boolean;
+  admits?: (authorization: string | undefined, remote: string | undefined, governance: boolean) => string | undefined;
 }): (req: any, res: any) => void {
   const router = createConnectRouter({
     interceptors: opts.services?.interceptors,
@@ -48,7 +50,8 @@ export function createRequestHandler(opts: {
     // default) per stream before being refused, and stall its body to hold that memory for the
     // request timeout. Its headers are checked first; a refused call's body is replaced by an
     // empty message in its own framing, and Connect's auth interceptor refuses and records it.
-    if (req.method === "POST" && opts.admits && !opts.admits(uReq.header.get("authorization") ?? undefined, req.socket?.remoteAddress, handler.service.typeName === GOVERNANCE)) {
+    const keyId = req.method === "POST" && opts.admits ? opts.admits(uReq.header.get("authorization") ?? undefined, req.socket?.remoteAddress, handler.service.typeName === GOVERNANCE) : "";
+    if (keyId === undefined) {
       values.set(refusedOnHeadersKey, true);
       refusedBody(uReq, req);
       handleRpc(handler, uReq, res, values);
@@ -56,7 +59,7 @@ export function createRequestHandler(opts: {
     }
     const method = heldRpcMethod(req, path);
     const ready = method
-      ? holdRpcRequest(req, method, opts.maxBodyBytes).then((r) => {
+      ? holdRpcRequest(req, method, opts.maxBodyBytes, keyId || undefined).then((r) => {
           uReq.body = r.body;
           if (r.evaluate) {
             values.set(heldEvaluateKey, r.evaluate);

@@ -66,15 +66,34 @@ let nextId = 1;
  */
 let outBytes = 0;
 let maxOutBytes = 1024 * 1024 * 1024;
+/**
+ * One principal (API key) may hold at most this share of the bound with its request bodies, so a
+ * single key filling it denies the others' large bodies only once four keys do.
+ */
+const OWNER_SHARE = 0.25;
+/** Bytes of request bodies held per principal, and whose each such buffer is. */
+const ownerBytes = new Map<string, number>();
+const ownerOf = new WeakMap<SharedArrayBuffer, string>();
 /** A buffer collected without having been released still gives its bytes back. */
-const unreleased = new FinalizationRegistry<number>((size) => {
+const unreleased = new FinalizationRegistry<{ size: number; owner: string | undefined }>(({ size, owner }) => {
   outBytes -= size;
+  if (owner !== undefined) credit(owner, size);
 });
 
-function handOut(sab: SharedArrayBuffer): void {
+function credit(owner: string, size: number): void {
+  const n = (ownerBytes.get(owner) ?? 0) - size;
+  if (n > 0) ownerBytes.set(owner, n);
+  else ownerBytes.delete(owner);
+}
+
+function handOut(sab: SharedArrayBuffer, owner?: string): void {
   state.set(sab, "out");
   outBytes += sab.byteLength;
-  unreleased.register(sab, sab.byteLength, sab);
+  if (owner !== undefined) {
+    ownerOf.set(sab, owner);
+    ownerBytes.set(owner, (ownerBytes.get(owner) ?? 0) + sab.byteLength);
+  }
+  unreleased.register(sab, { size: sab.byteLength, owner }, sab);
 }
 
 /** The bound on held bytes a new request body may not pass (limits.max_held_body_bytes). */
@@ -84,8 +103,12 @@ export function setSharedMemoryBound(bytes: number): void {
 
 /** A request body refused because held bodies already fill the bound (the front door answers 503). */
 export class SharedMemoryBoundError extends Error {
-  constructor(readonly bound: number) {
-    super(`the gateway holds ${Math.round(bound / 1048576)} MiB of large request bodies; retry shortly`);
+  constructor(readonly bound: number, perKey = false) {
+    super(
+      perKey
+        ? `this API key holds ${Math.round(bound / 1048576)} MiB of large request bodies, its share of the gateway's; retry shortly`
+        : `the gateway holds ${Math.round(bound / 1048576)} MiB of large request bodies; retry shortly`,
+    );
   }
 }
 
@@ -156,22 +179,28 @@ const classOf = sharedMemoryClass;
  * allocating here if the helper is gone (the body is still read; only the faults land here).
  * Hand it back with releaseSharedMemory() when done; one never released is simply collected.
  */
-export function sharedMemory(size: number, bounded = false): Promise<SharedArrayBuffer> {
-  // A request body (bounded) may not take the held bytes past the bound; what it already holds
-  // is handed back by the caller before it asks for a larger buffer.
-  if (bounded && outBytes + classOf(size) > maxOutBytes) return Promise.reject(new SharedMemoryBoundError(maxOutBytes));
-  const ready = takeKeptSharedMemory(size);
+export function sharedMemory(size: number, bounded = false, owner?: string): Promise<SharedArrayBuffer> {
+  // A request body (bounded) may not take the held bytes past the bound, nor its principal's
+  // (owner's) past its share; what it already holds is handed back by the caller before it asks
+  // for a larger buffer.
+  if (bounded) {
+    const c = classOf(size);
+    if (outBytes + c > maxOutBytes) return Promise.reject(new SharedMemoryBoundError(maxOutBytes));
+    const share = Math.max(MIN_CLASS, Math.floor(maxOutBytes * OWNER_SHARE));
+    if (owner !== undefined && (ownerBytes.get(owner) ?? 0) + c > share) return Promise.reject(new SharedMemoryBoundError(share, true));
+  }
+  const ready = takeKept(size, owner);
   if (ready) return Promise.resolve(ready);
   return ask({ size: classOf(size) }).then(
     (sab) => {
       made++;
-      handOut(sab);
+      handOut(sab, owner);
       return sab;
     },
     (err: unknown) => {
       if (err instanceof RangeError) throw err;
       const sab = new SharedArrayBuffer(size);
-      handOut(sab);
+      handOut(sab, owner);
       return sab;
     },
   );
@@ -182,12 +211,16 @@ export function sharedMemory(size: number, bounded = false): Promise<SharedArray
  * lets a worker allocate): for memory that may go unused, which is not worth making ahead.
  */
 export function takeKeptSharedMemory(size: number): SharedArrayBuffer | undefined {
+  return takeKept(size, undefined);
+}
+
+function takeKept(size: number, owner: string | undefined): SharedArrayBuffer | undefined {
   const c = classOf(size);
   const ready = kept.get(c)?.pop();
   if (!ready) return undefined;
   keptBytes -= c;
   reused++;
-  handOut(ready);
+  handOut(ready, owner);
   return ready;
 }
 
@@ -204,6 +237,11 @@ export function releaseSharedMemory(sab: SharedArrayBuffer | undefined): void {
   }
   const size = sab.byteLength;
   outBytes -= size;
+  const owner = ownerOf.get(sab);
+  if (owner !== undefined) {
+    ownerOf.delete(sab);
+    credit(owner, size);
+  }
   unreleased.unregister(sab);
   if (keptBytes + size > MAX_KEPT_BYTES) {
     state.delete(sab);

@@ -112,10 +112,11 @@ export async function holdRpcRequest(
   req: NodeRequest,
   method: FrontMethod,
   limit: number,
+  owner?: string,
 ): Promise<{ body: AsyncIterable<Uint8Array>; held?: HeldChat; evaluate?: HeldEvaluate; size?: number }> {
   let raw;
   try {
-    raw = await readBody(req, limit);
+    raw = await readBody(req, limit, owner);
   } catch (err) {
     return { body: failing(connectErrorOf(toGatewayError(err))) };
   }
