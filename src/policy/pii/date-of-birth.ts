@@ -46,9 +46,11 @@ function accept(text: string, start: number, end: number): number {
   const before = text.slice(lineStart, start);
   // The birth word must be the nearest thing before the date: `DOB: 1980-05-12, seen 2024-01-15`
   // makes only the first a birth date.
+  // test(), not exec(): only where the last one ends is wanted (no cue matches empty), and exec()
+  // builds a match array for each.
   cueInSpan.lastIndex = 0;
   let last = -1;
-  for (let m = cueInSpan.exec(before); m !== null; m = cueInSpan.exec(before)) last = m.index + m[0].length;
+  while (cueInSpan.test(before)) last = cueInSpan.lastIndex;
   let ok = last !== -1;
   for (let k = lineStart + last; ok && k < start; k++) if (text.charCodeAt(k) >= 48 && text.charCodeAt(k) <= 57) ok = false;
   return ok ? end : -1;
@@ -68,8 +70,11 @@ function seek(text: string, from: number): number {
     const cueEnd = m.index + m[0].length;
     dateStart.lastIndex = Math.max(lo, m.index + 1);
     const stop = m.index + CUE_SPAN + 1;
-    for (let s = dateStart.exec(text); s !== null && s.index < stop; s = dateStart.exec(text)) {
-      const p = s.index;
+    // Each date start is one character: test() leaves lastIndex just past it (exec() would build a
+    // match array for every word start near a birth word).
+    while (dateStart.test(text)) {
+      const p = dateStart.lastIndex - 1;
+      if (p >= stop) break;
       if (p < cueEnd) continue;
       sticky.lastIndex = p;
       if (sticky.test(text)) {
