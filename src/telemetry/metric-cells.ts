@@ -144,15 +144,19 @@ export class HistogramCells {
   private readonly cells = new Map<string, HistogramEntry>();
   private series: Record<string, HistogramEntry> | undefined;
   private readonly bounds: readonly number[];
-  /** Each bound as the property name prom-client files its bucket under. */
-  private readonly bucketKeys: readonly string[];
+  /**
+   * Each bound as the key prom-client files its bucket under: a whole bound (1, 5, 10 seconds) as
+   * the number itself, the same property as its text, since such keys are array indices: a
+   * megamorphic store given the text goes through the runtime to convert it every time.
+   */
+  private readonly bucketKeys: readonly (string | number)[];
 
   constructor(
     private readonly histogram: Histogram<string>,
     private readonly names: readonly string[],
   ) {
     this.bounds = (histogram as unknown as { upperBounds: number[] }).upperBounds;
-    this.bucketKeys = this.bounds.map(String);
+    this.bucketKeys = this.bounds.map((b) => (Number.isInteger(b) && b >= 0 && b < 2 ** 31 ? b : String(b)));
   }
 
   private current(): Record<string, HistogramEntry> {
