@@ -271,7 +271,10 @@ function elements(text: string, start: number, end: number): void {
   let pendingParticle = -1;
   while (i < end) {
     let j = i;
-    while (j < end && text.charCodeAt(j) !== 32 && text.charCodeAt(j) !== 44) j++;
+    for (; j < end; j++) {
+      const d = text.charCodeAt(j);
+      if (d === 32 || d === 44) break;
+    }
     const c = i < j ? text.charCodeAt(i) : NaN;
     if (c >= 97 && c <= 122) {
       // A particle, maybe joined to its surname by a hyphen (al-Hassan): it belongs to the next word.

@@ -144,7 +144,8 @@ export class WordTable<V> {
       if (slots[b] !== h || slots[b + 3] !== n) continue;
       const off = slots[b + 2]!;
       let k = 0;
-      while (k < n && chars[off + k] === folded(text.charCodeAt(start + k), k === 0, fold)) k++;
+      if (fold === 0) while (k < n && chars[off + k] === text.charCodeAt(start + k)) k++;
+      else while (k < n && chars[off + k] === folded(text.charCodeAt(start + k), k === 0, fold)) k++;
       if (k === n) return this.palette[e - 1];
     }
   }
