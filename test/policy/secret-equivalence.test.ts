@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { prose } from "../../bench/prose.js";
 import { builtinPiiTypes, recognisersFor, type BuiltinPiiType } from "../../src/policy/pii/index.js";
 import { secrets } from "../../src/policy/pii/secret.js";
+import { isJsonText } from "../../src/policy/pii/json-text.js";
 import { jwtDecided, jwtHeaderValid } from "../../src/policy/pii/secret-seek.js";
 import { compileScanner, RIGHT_CONTEXT, type Finding, type Recogniser, type Scanner } from "../../src/policy/scan/index.js";
 import { secrets as refSecrets } from "./pii-reference/secret.js";
@@ -145,20 +146,59 @@ describe("the secrets' decisions give the patterns' findings", () => {
     const units = ["-----BEGIN PRIVATE KEY-----\n", "-----BEGIN ", "-", "eyJa.", "AKIA12 ", "sk-abc ", "ghp_abc ", "Bearer x ", "-----END PRIVATE KEY-----\n"];
     for (const u of units) agree(u.repeat(Math.ceil(4000 / u.length)), true);
     let t = "";
-    while (t.length < 20000)
+    while (t.length < 40000)
       t += [
         () => `-----BEGIN ${pick(UPPER + " ", Math.floor(rand() * 20))}PRIVATE KEY-----\n`,
         () => `-----END ${pick(UPPER, 3)} PRIVATE KEY-----\n`,
         () => pick(B64, 1 + Math.floor(rand() * 70)) + "\n",
         () => `eyJ${pick(B64URL, Math.floor(rand() * 12))}.${pick(B64URL, Math.floor(rand() * 5))}.${pick(B64URL, 2)} `,
         () => ["AKIA", "ghp_", "sk-", "xoxb-", "AIza", "sk_live_", "Bearer "][Math.floor(rand() * 7)]! + pick(UPPER + "abc_-", Math.floor(rand() * 40)) + " ",
-      ][Math.floor(rand() * 5)]!();
+        // bench/shapes.ts's JWT shapes (headers mostly not JSON) and key prefixes with random bodies
+        () => `eyJ${pick(B64URL, 8 + Math.floor(rand() * 8))}.${pick(B64URL, 2 + Math.floor(rand() * 8))}.${pick(B64URL, Math.floor(rand() * 8))} `,
+        () => ["AKIA", "ASIA", "ghp_", "gho_", "github_pat_", "sk-", "sk-proj-", "xoxb-", "xoxp-", "AIza", "sk_live_", "rk_test_", "Bearer ", "bearer "][Math.floor(rand() * 14)]! + pick(UPPER + "abcdef_-", Math.floor(rand() * 24)) + " ",
+        () => pick(B64URL + ".", 1 + Math.floor(rand() * 80)),
+      ][Math.floor(rand() * 8)]!();
     expect(agree(t, true)).toBeGreaterThan(50);
     agree(prose(16 * 1024), true);
   });
 
+  it("isJsonText answers what JSON.parse does", () => {
+    const parses = (s: string) => {
+      try {
+        JSON.parse(s);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // JSON with whitespace, edits and cuts; random strings over JSON's characters; random bytes decoded.
+    const jsonish = fc.oneof(
+      fc.json(),
+      fc.jsonValue().map((v) => JSON.stringify(v, null, 1)),
+      fc.tuple(fc.json(), fc.nat(), fc.constantFrom("", " ", "\t", "\n", "\r", "\u000b", ",", "]", "}", "\"", "\\", "0", "-", ".", "e", "+", "u", "\u0000", "\u2028", "\ud800"), fc.nat(3)).map(
+        ([j, at, ins, del]) => j.slice(0, at % (j.length + 1)) + ins + j.slice((at % (j.length + 1)) + del),
+      ),
+      fc.array(fc.constantFrom(..."{}[]\":,.-+0123456789eEtrufalsn \t\n\r\\/bfu\u0001\u00e9"), { maxLength: 30 }).map((a) => a.join("")),
+      fc.uint8Array({ maxLength: 24 }).map((b) => Buffer.from(b).toString("utf8")),
+      fc.uint8Array({ maxLength: 24 }).map((b) => "{\"" + Buffer.from(b).toString("utf8")),
+    );
+    let valid = 0;
+    fc.assert(
+      fc.property(jsonish, (s) => {
+        const want = parses(s);
+        if (want) valid++;
+        expect(isJsonText(s), JSON.stringify(s)).toBe(want);
+      }),
+      { numRuns: 20000, seed: 1323 },
+    );
+    expect(valid).toBeGreaterThan(5000);
+    for (const s of ["0", "-0", "01", "1.", ".1", "1e", "1e+", "1E-7", "-", "tru", "nulll", '"\\u12G4"', '"\\u12a4"', '"\\x"', "[1,]", "{,}", '{"a":1,}', "[[[[]]]]", "[".repeat(500) + "]".repeat(500), " ", ""])
+      expect(isJsonText(s), s).toBe(parses(s));
+  });
+
   it("a JWT header's last decoded byte is read as Buffer decodes it", () => {
-    // jwtDecided refuses without decoding when the header's last byte cannot end a JSON object.
+    // jwtDecided refuses without decoding when the header's last byte cannot end a JSON object, and
+    // jwtHeaderValid without JSON.parse when the header is not JSON (isJsonText).
     const json = fc.oneof(
       fc.jsonValue().map((v) => JSON.stringify({ alg: "HS256", v })),
       fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 1 })).map((d) => JSON.stringify(d)),
@@ -173,13 +213,52 @@ describe("the secrets' decisions give the patterns' findings", () => {
     fc.assert(
       fc.property(header, (h) => {
         const t = `${h}.ab.cd`;
-        const want = jwtHeaderValid(t, 0, t.length);
+        // The validator as the frozen copy has it: JSON.parse, its throw caught.
+        let want = -1;
+        try {
+          const header: unknown = JSON.parse(Buffer.from(h, "base64url").toString("utf8"));
+          if (header !== null && typeof header === "object" && ("alg" in header || "typ" in header)) want = t.length;
+        } catch {
+          // not JSON
+        }
         if (want !== -1) valid++;
+        expect(jwtHeaderValid(t, 0, t.length), h).toBe(want);
         expect(jwtDecided(t, 0, t.length), h).toBe(want);
       }),
       { numRuns: 5000, seed: 1322 },
     );
     expect(valid).toBeGreaterThan(500);
+  });
+
+  it("near misses of every literal, and refused JWTs ending at the horizon's every side", () => {
+    // Round 12: the seek reads each anchor's neighbours before deciding it, and passes over a JWT
+    // its validator refuses unless the match ends within RIGHT_CONTEXT of the text's end.
+    const key = "abcdefghij0123456789ABCDEFGHIJ_-abcdefghij";
+    const misses = [
+      "sk-", "sk_", "s-", "k-", "Sk-", "ssk-", "_sk-", "xsk-", "rk-", "pk_live_", "sk_live", "sk__live_", "xk_test_",
+      "xoxa-", "xoxz-", "xo-", "ox-", "xxoxb-", "-xoxb-", "xox-", "xoxb_", "x-", "ghp_", "ghq_", "hp_", "gh_", "g_", "ghp-",
+      "github_", "github_pat_", "ithub_pat_", "xgithub_pat_", "github-pat_", "eyJ", "eyj", "ey J", "yJ", "eJ", "xeyJ", "-eyJ",
+      "AKIA", "AKIa", "aKIA", "1AKIA", "AXIA", "ASI", "AIza", "AIZa", "AI", "A-Iza", "_AIza", "-AIza", "Bearer ", "bearer ",
+      "Bearer", "bEarer ", "Bearer\t", "beare ", "-----BEGIN ", "----BEGIN ", "------BEGIN ", "-- ---BEGIN ", "-----BEGINPRIVATE",
+    ];
+    const texts: string[] = [];
+    for (const m of misses) for (const sep of ["", " ", "x", "-", "_", "."]) texts.push(`${sep}${m}${key} ${m}${key.slice(0, 20)}${sep}`);
+    // JWT shapes, header JSON or not, refused or not, ending 0 to 8 characters before the text's end.
+    const headers = ["eyJhbGciOiJIUzI1NiJ9", "eyJ0eXAiOiJKV1QifQ", "eyJhIjoxfQ", "eyJabcdefgh", "eyJhbGciOiJIUzI1NiJ9x", "eyJhIjoxfS"];
+    for (const h of headers) for (let k = 0; k <= 8; k++) texts.push(`x ${h}.ab.cd${" ".repeat(k)}`, `${h}.abc.${"d".repeat(k)}`, `${h}.ab.cd ${h}.ab.${"e".repeat(k)}`);
+    // And one match of every literal each pattern allows, at the text's start and after a space.
+    const up = "ABCDEFGHIJKLMNOP0123456789";
+    const valid = [
+      `sk-${key.slice(0, 20)}`, `sk-proj-${key.slice(0, 20)}`, ..."srp".split("").flatMap((c) => [`${c}k_live_${"a1".repeat(8)}`, `${c}k_test_${"a1".repeat(8)}`]),
+      ..."pousr".split("").map((c) => `gh${c}_${"a1B".repeat(12)}`), `github_pat_${"a_1".repeat(8)}`, ..."abposr".split("").map((c) => `xox${c}-${"a-1".repeat(4)}`),
+      ...["KIA", "SIA", "GPA", "IDA", "ROA", "NPA", "NVA", "IPA"].map((c) => `A${c}${up.slice(0, 16)}`), `AIza${key.slice(0, 35)}`,
+      `Bearer ${key.slice(0, 16)}`, `bearer ${key.slice(0, 16)}==`, "eyJhbGciOiJIUzI1NiJ9.ab.cd", "-----BEGIN PRIVATE KEY-----\nAAAA",
+    ];
+    for (const v of valid) texts.push(v, ` ${v} ${v}`);
+    let found = 0;
+    for (const t of texts) found += agree(t, true);
+    expect(found).toBeGreaterThan(100);
+    for (const v of valid) expect(now.scan(` ${v}`), v).toHaveLength(1);
   });
 
   it("and a wrong decision is caught", () => {

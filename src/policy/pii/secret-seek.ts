@@ -1,4 +1,6 @@
-import { handEnd, NextOf } from "./candidates.js";
+import { RIGHT_CONTEXT } from "../scan/index.js";
+import { NextOf } from "./candidates.js";
+import { isJsonText } from "./json-text.js";
 
 /**
  * Where secrets start, decided by hand (Recogniser.seek and .decided for the recognisers of
@@ -6,8 +8,9 @@ import { handEnd, NextOf } from "./candidates.js";
  * `bearer`) and, past its literal, reads runs of one character class with fixed bounds and at most
  * a one-character look on either side, so whether it matches at a position, and where the match
  * ends, follows from a few maximal runs: no backtracking is needed to know what the regex would do.
- * The seek reports only positions where one of the patterns matches (a JWT's validator is asked
- * apart), and remembers the ends there for the scanner's `decided` ask, so neither a near-miss (`AKIA12 `,
+ * The seek reports only positions where one of the patterns matches and its validator agrees (a
+ * JWT the validator refuses is reported when its match ends within RIGHT_CONTEXT of the text's
+ * end, see secretAt), and remembers the ends there for the scanner's `decided` ask, so neither a near-miss (`AKIA12 `,
  * `eyJa.`, `-----BEGIN ` with no label) nor a finding (a PEM header line) costs a regex run.
  * Each decision below is the pattern of secret.ts it is named after, read the way V8's backtracking
  * reads it; test/policy/secret-equivalence.test.ts holds them to the patterns.
@@ -49,10 +52,19 @@ for (let c = 0; c < 128; c++) {
     (alnum || ch === "-" ? ALNUM_DASH : 0);
 }
 
+/**
+ * The character code at `i`, -1 outside the text. The reads below go through it where they may
+ * fall outside: one read past the end, once seen, leaves V8 calling the charCodeAt builtin at that
+ * site for every read (round 11 measured 18 % of the seek's instructions in those calls).
+ */
+function code(text: string, i: number): number {
+  return i >= 0 && i < text.length ? text.charCodeAt(i) : -1;
+}
+
 /** Whether the character at `i` is in `cls` (false outside the text and beyond ASCII). */
 function is(text: string, i: number, cls: number): boolean {
-  const c = text.charCodeAt(i);
-  return c < 128 && (classes[c]! & cls) !== 0;
+  const c = code(text, i);
+  return c >= 0 && c < 128 && (classes[c]! & cls) !== 0;
 }
 
 /** Length of the run of `cls` characters from `i`, counted up to `cap` (a longer run reads as cap). */
@@ -70,11 +82,14 @@ function runOf(text: string, i: number, cls: number, cap: number): number {
 /** A JWT's first part must decode to a JSON object header naming `alg` or `typ`. */
 export function jwtHeaderValid(text: string, start: number, end: number): number {
   const dot = text.indexOf(".", start);
+  const json = Buffer.from(text.slice(start, dot), "base64url").toString("utf8");
+  // Not JSON (some other base64 that happens to start with eyJ): refused without JSON.parse's throw.
+  if (!isJsonText(json)) return -1;
   try {
-    const header: unknown = JSON.parse(Buffer.from(text.slice(start, dot), "base64url").toString("utf8"));
+    const header: unknown = JSON.parse(json);
     if (header !== null && typeof header === "object" && ("alg" in header || "typ" in header)) return end;
   } catch {
-    // not JSON: some other base64 that happens to start with eyJ
+    // isJsonText and JSON.parse disagree (the tests say they do not): not JSON.
   }
   return -1;
 }
@@ -273,6 +288,8 @@ function remember(text: string, s: number, rec: number, end: number, headerEnd =
 /** Recogniser.forget for every secret recogniser: the scanned text is let go as the scan ends. */
 export function forgetSecret(): void {
   memoText = undefined;
+  denseScan = undefined;
+  nearScan = undefined;
   memoStart = -1;
 }
 
@@ -344,10 +361,15 @@ function secretAt(text: string, a: number, from: number, below: number): number 
     }
     case 74:
       // `eyJ`
-      // A match the validator refuses is still reported (decided: -1): a text that may grow does
-      // not decide a match ending past its horizon, whatever the validator says (scanUntil).
       if (text.charCodeAt(a - 1) === 121 && (s = a - 2) >= from && s < below && (end = jwtAt(text, s)) !== -1) {
-        remember(text, s, JWT, jwtDecided(text, s, end));
+        const valid = jwtDecided(text, s, end);
+        // A match the validator refuses is reported (decided: -1) only when it ends past a growing
+        // text's horizon (its length less RIGHT_CONTEXT, Scanner.scanUntil), where the scanner
+        // stops whatever the validator says. Elsewhere it decides nothing, and reporting it cost
+        // the scanner a pass of its loop and every bounded seek a stop there (a JWT-shaped run of
+        // random base64 every 26 characters: 4.2x prose through the full set, 2.9x without).
+        if (valid === -1 && end + RIGHT_CONTEXT <= text.length) return -1;
+        remember(text, s, JWT, valid);
         return s;
       }
       return -1;
@@ -374,22 +396,101 @@ function secretAt(text: string, a: number, from: number, below: number): number 
   }
 }
 
-/** Whether one of anchorChars' strings starts at `i`. */
+/** The anchor characters by ASCII code: `-`, `_`, `J`, `A`, `B` and the `b` of `bearer`. */
+const ANCHOR = new Uint8Array(128);
+for (const ch of "-_JABb") ANCHOR[ch.charCodeAt(0)] = 1;
+
+/**
+ * Whether a secret may be anchored at i, where c (an anchor character) stands: the neighbours
+ * that every pattern secretAt tries from c needs, read first. In random base64 (a JWT's parts, a
+ * key's body) one character in thirteen is an anchor and a call of secretAt each cost more than
+ * the rest of the seek; these reads pass all but a few in a thousand. False only where secretAt
+ * finds nothing, whatever its `from` and `below`.
+ */
+function anchored(text: string, i: number, c: number): boolean {
+  switch (c) {
+    case 45: {
+      // `sk-` (k before), `xox?-` (x two before), a run of dashes (one after: a PEM line).
+      const p = code(text, i - 1);
+      return p === 107 || code(text, i - 2) === 120 || code(text, i + 1) === 45;
+    }
+    case 95: {
+      // `[srp]k_`, `github_` (b before), `gh?_` (h two before).
+      const p = code(text, i - 1);
+      return p === 107 || p === 98 || code(text, i - 2) === 104;
+    }
+    case 74:
+      // `eyJ`
+      return code(text, i - 1) === 121;
+    case 65: {
+      // `A(KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)` and `AIza`, after no letter or digit.
+      const n = code(text, i + 1);
+      return (n === 75 || n === 83 || n === 71 || n === 73 || n === 82 || n === 78) && !is(text, i - 1, ALNUM);
+    }
+    case 66:
+      return code(text, i + 1) === 101;
+    default:
+      return text.startsWith("bearer", i);
+  }
+}
+
+/** Whether one of anchorChars' strings starts at `i` and may anchor a secret there. */
 function anchorAt(text: string, i: number): boolean {
-  const c = text.charCodeAt(i);
-  return c === 45 || c === 95 || c === 74 || c === 65 || c === 66 || (c === 98 && text.startsWith("bearer", i));
+  const c = code(text, i);
+  return c >= 0 && c < 128 && ANCHOR[c] === 1 && anchored(text, i, c);
 }
 
 const anchorChars = new NextOf(["-", "_", "J", "A", "B", "bearer"]);
 
 /**
- * The next anchor at or after `from`: looked for by hand a few characters ahead first (in text
- * dense with anchors, `AKIA12 ` or `-----BEGIN ` repeated, it is there, and six indexOf calls cost more).
+ * The anchors secretAt may find a secret at, with the neighbours each pattern needs there (tighter
+ * than `anchored`): `sk-`, `xox?-`, a dash before `----BEGIN ` (a PEM line), `[srp]k_`, `gh?_`,
+ * `github_`, `eyJ`, `A` of an AWS code or `AIza`, `[Bb]earer `. Each alternative takes its anchor
+ * alone, so the anchor is just before lastIndex, and starts with it (a look-behind first would
+ * cost irregexp its scan for the first character: some 150 instructions a character on prose).
+ */
+const anchorRe = /-(?<=sk-|xox[abposr]-)|-(?=----BEGIN )|_(?<=[srp]k_|gh[pousr]_|github_)|J(?<=eyJ)|A(?=KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|Iza)|[Bb](?=earer )/g;
+
+/** The scan (Recogniser.seek's `scan`) whose text reads dense with anchor characters: nextAnchor reads it with anchorRe. */
+let denseScan: object | undefined;
+/** The scan whose anchor characters nextAnchor is counting, and how many in a row came within 16 characters of the last. */
+let nearScan: object | undefined;
+let near = 0;
+
+/**
+ * The next anchor at or after `from` that may anchor a secret (anchored). Where anchor characters
+ * are sparse (prose), from the indexOf searches (memchr, each string's next place remembered: a
+ * pass over the text per string). Where they come one after another and fail (random base64, a
+ * JWT's parts or a key's body: one character in thirteen is `-`, `_`, `J`, `A` or `B`), a call
+ * and a look-up each cost more than the text between them: there, and for the rest of the scan
+ * until they thin out, anchorRe, whose compiled character tests and neighbour reads run without
+ * a call back to JS (a JS loop's charCodeAt dispatches on the string's representation at every
+ * read; the regex is compiled per representation), but read every character (some 10
+ * instructions a character of prose, where memchr reads about one).
  */
 function nextAnchor(text: string, from: number, scan: object): number {
-  const end = handEnd(text, from, 16, 64);
-  for (let i = from; i < end; i++) if (anchorAt(text, i)) return i;
-  return end === text.length ? -1 : anchorChars.next(text, end, scan);
+  if (scan === denseScan) {
+    anchorRe.lastIndex = from;
+    if (!anchorRe.test(text)) return -1;
+    const a = anchorRe.lastIndex - 1;
+    if (a - from > 256) denseScan = undefined;
+    return a;
+  }
+  if (scan !== nearScan) {
+    nearScan = scan;
+    near = 0;
+  }
+  for (let i = from; ; ) {
+    const a = anchorChars.next(text, i, scan);
+    if (a === -1) return -1;
+    if (a - i >= 16) near = 0;
+    else if (++near === 4) {
+      denseScan = scan;
+      return nextAnchor(text, a, scan);
+    }
+    if (anchored(text, a, text.charCodeAt(a))) return a;
+    i = a + 1;
+  }
 }
 
 /** How far before its anchor a secret may start (`github_` at its `_`). */
