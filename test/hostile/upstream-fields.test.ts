@@ -164,3 +164,21 @@ describe("n and best_of", () => {
     expect((stack.fake.requests.at(-1)!.body as { n?: number }).n).toBe(128);
   });
 });
+
+describe("a held answer's summary", () => {
+  it(`carries at most ${MAX_RECORDED_CHOICES} choices whatever the answer has (100,000 here)`, async () => {
+    const { parseHeldAnswer } = await import("../../src/policy/index.js");
+    const { releaseHeldAnswer } = await import("../../src/wire/index.js");
+    const choices = Array.from({ length: 100_000 }, (_, i) => ({ index: i, message: { role: "assistant", content: "x" }, finish_reason: "length" }));
+    const text = JSON.stringify({ id: "many", model: MODEL, choices, usage: { prompt_tokens: 5, completion_tokens: 100_000 } });
+    const bytes = new SharedArrayBuffer(Buffer.byteLength(text));
+    Buffer.from(bytes).write(text);
+    const summary = await parseHeldAnswer(bytes, bytes.byteLength, "llama");
+    try {
+      expect(summary.choices).toHaveLength(MAX_RECORDED_CHOICES);
+      expect(summary.usage).toEqual({ prompt_tokens: 5, completion_tokens: 100_000 });
+    } finally {
+      releaseHeldAnswer(summary);
+    }
+  }, 60_000);
+});
