@@ -43,3 +43,17 @@ describe("scanners shared by spec", () => {
     expect(again.scan("id Q0-1234 here").map((f) => f.type)).toEqual(first.scan("id Q0-1234 here").map((f) => f.type));
   });
 });
+
+describe("the names warm-up (rules with person or location)", () => {
+  it("is a fixed text of about 16 Ki characters in which person and location find many values", async () => {
+    const { namesWarmText } = await import("../../src/policy/pii/index.js");
+    const text = namesWarmText();
+    expect(text).toBe(namesWarmText());
+    expect(text.length).toBeGreaterThanOrEqual(16 * 1024);
+    const scanner = compilePiiScanner({ patterns: ["person", "location"], regions: undefined, obfuscated: undefined });
+    const found = scanner.scan(text);
+    // Enough decisions for V8 to optimise the per-word paths: hundreds of each type.
+    expect(found.filter((f) => f.type === "person").length).toBeGreaterThan(100);
+    expect(found.filter((f) => f.type === "location").length).toBeGreaterThan(100);
+  });
+});

@@ -5,5 +5,6 @@ export { isValidCardNumber } from "./credit-card.js";
 export { CUSTOM_PATTERN_HOLD, customRecogniser } from "./custom-pattern.js";
 export { ibanChecksumValid, ibanLengths, isValidIban } from "./iban.js";
 export { luhnValid } from "./luhn.js";
+export { namesWarmText } from "./warm-text.js";
 export { isValidSsn } from "./ssn.js";
 export { isValidNhsNumber } from "./uk-nhs.js";
