@@ -2,6 +2,7 @@ import { GatewayError } from "../errors/index.js";
 import type { JsonObject, Operation } from "../wire/index.js";
 
 const MAX_CHOICES = 128;
+const CHOICE_FIELDS = ["n", "best_of"] as const;
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
 
@@ -13,7 +14,7 @@ export function validateRequest(body: unknown, op: Operation): asserts body is J
   if (b.stream !== undefined && b.stream !== null && typeof b.stream !== "boolean") invalid("`stream` must be a boolean", "stream");
   // OpenAI's bound: each choice is a generation on the GPU pool, and an answer's choices are what
   // its summary and record carry (src/wire/held-answer.ts, MAX_RECORDED_CHOICES).
-  for (const k of ["n", "best_of"] as const) {
+  for (const k of CHOICE_FIELDS) {
     const v = b[k];
     if (v !== undefined && v !== null && !(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_CHOICES)) invalid(`\`${k}\` must be an integer from 1 to ${MAX_CHOICES}`, k);
   }

@@ -11,7 +11,7 @@ import { listen, type Listener } from "./listener.js";
 import { createConsoleHandler, isConsolePath } from "./console-assets.js";
 import { createOpenAiShim } from "./openai-shim.js";
 import { TrafficStats } from "./traffic-stats.js";
-import { setSharedMemoryBound } from "../wire/index.js";
+import { setSharedMemoryBound, type Principal } from "../wire/index.js";
 import { createRequestHandler, type ConnectServices } from "./request-handler.js";
 
 export interface GatewayOptions {
@@ -205,9 +205,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   };
 
-  const admits = (authorization: string | undefined, remote: string | undefined, governance: boolean): string | undefined => {
+  const admits = (authorization: string | undefined, remote: string | undefined, governance: boolean): Principal | undefined => {
     try {
-      return current.auth.authenticate(authorization, remote, governance ? "admin" : "chat").keyId;
+      return current.auth.authenticate(authorization, remote, governance ? "admin" : "chat");
     } catch {
       return undefined;
     }

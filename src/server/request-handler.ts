@@ -1,7 +1,8 @@
 import { Code, ConnectError, createConnectRouter, createContextValues, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
-import { refusedOnHeadersKey, remoteAddressKey, remotePortKey } from "./connect/call-context.js";
+import { admittedKey, refusedOnHeadersKey, remoteAddressKey, remotePortKey } from "./connect/call-context.js";
+import type { Principal } from "../wire/index.js";
 import { heldAnswerKey, heldChatKey, heldEvaluateKey, heldRpcMethod, holdRpcRequest, withHeldAnswer } from "./connect/held-rpc.js";
 
 export interface ConnectServices {
@@ -20,12 +21,12 @@ export function createRequestHandler(opts: {
   services: ConnectServices | undefined;
   maxBodyBytes: number;
   /**
-   * The key id the call's headers authenticate as (Governance needs the admin scope), or undefined
+   * The principal the call's headers authenticate as (Governance needs the admin scope), or undefined
    * when they would not pass. A call that would not is refused by Connect's interceptor as before,
    * but its body is never read; an admitted one's large body counts against its key's share of
    * limits.max_held_body_bytes.
    */
-  admits?: (authorization: string | undefined, remote: string | undefined, governance: boolean) => string | undefined;
+  admits?: (authorization: string | undefined, remote: string | undefined, governance: boolean) => Principal | undefined;
 }): (req: any, res: any) => void {
   const router = createConnectRouter({
     interceptors: opts.services?.interceptors,
@@ -50,16 +51,18 @@ export function createRequestHandler(opts: {
     // default) per stream before being refused, and stall its body to hold that memory for the
     // request timeout. Its headers are checked first; a refused call's body is replaced by an
     // empty message in its own framing, and Connect's auth interceptor refuses and records it.
-    const keyId = req.method === "POST" && opts.admits ? opts.admits(uReq.header.get("authorization") ?? undefined, req.socket?.remoteAddress, handler.service.typeName === GOVERNANCE) : "";
-    if (keyId === undefined) {
+    const checked = req.method === "POST" && opts.admits !== undefined;
+    const principal = checked ? opts.admits!(uReq.header.get("authorization") ?? undefined, req.socket?.remoteAddress, handler.service.typeName === GOVERNANCE) : undefined;
+    if (checked && principal === undefined) {
       values.set(refusedOnHeadersKey, true);
       refusedBody(uReq, req);
       handleRpc(handler, uReq, res, values);
       return;
     }
+    if (principal !== undefined) values.set(admittedKey, principal);
     const method = heldRpcMethod(req, path);
     const ready = method
-      ? holdRpcRequest(req, method, opts.maxBodyBytes, keyId || undefined).then((r) => {
+      ? holdRpcRequest(req, method, opts.maxBodyBytes, principal?.keyId).then((r) => {
           uReq.body = r.body;
           if (r.evaluate) {
             values.set(heldEvaluateKey, r.evaluate);

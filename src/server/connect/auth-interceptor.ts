@@ -2,7 +2,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { GovernanceService } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import type { Refusal } from "../../observer/index.js";
 import { AuthFailure, type Authenticator } from "../auth.js";
-import { frontDoorOf, principalKey, refusedOnHeadersKey, remoteAddressKey, rpcOrigin } from "./call-context.js";
+import { admittedKey, frontDoorOf, principalKey, refusedOnHeadersKey, remoteAddressKey, rpcOrigin } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";
 
 /**
@@ -13,7 +13,8 @@ export function authInterceptor(auth: () => Authenticator, refuse?: (r: Refusal)
   return (next) => async (req) => {
     const governance = req.service.typeName === GovernanceService.typeName;
     try {
-      const principal = auth().authenticate(req.header.get("authorization") ?? undefined, req.contextValues.get(remoteAddressKey), governance ? "admin" : "chat");
+      // The front door authenticated the headers already (request-handler.ts): the same key, scope and peer.
+      const principal = req.contextValues.get(admittedKey) ?? auth().authenticate(req.header.get("authorization") ?? undefined, req.contextValues.get(remoteAddressKey), governance ? "admin" : "chat");
       // Its body was not read (src/server/request-handler.ts): the call cannot go on even if a
       // reload made its key valid in the meantime.
       if (req.contextValues.get(refusedOnHeadersKey))

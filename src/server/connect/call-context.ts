@@ -7,6 +7,9 @@ export const principalKey = createContextKey<Principal | undefined>(undefined, {
 /** Set by the front door when the call's headers failed authentication and its body was not read. */
 export const refusedOnHeadersKey = createContextKey<boolean>(false, { description: "keeptrusts refused on headers" });
 
+/** Set by the front door when the call's headers authenticated: the interceptor takes it rather than hashing the key again. */
+export const admittedKey = createContextKey<Principal | undefined>(undefined, { description: "keeptrusts principal admitted on headers" });
+
 export const remoteAddressKey = createContextKey<string | undefined>(undefined, { description: "peer address" });
 /** The peer port, beside the address. */
 export const remotePortKey = createContextKey<number | undefined>(undefined, { description: "peer port" });

@@ -12,7 +12,7 @@ import { rpcAuditInterceptor, type RpcAuditOptions } from "./rpc-interceptor.js"
 export { auditRpcs, toAuditEvent } from "./audit-rpcs.js";
 export { maskedConfig, type AuditRpcs, type ConsoleOptions } from "./governance-service.js";
 export { toConnectError } from "./connect-errors.js";
-export { remoteAddressKey, remotePortKey, principalKey, refusedOnHeadersKey } from "./call-context.js";
+export { admittedKey, remoteAddressKey, remotePortKey, principalKey, refusedOnHeadersKey } from "./call-context.js";
 export type { RpcAuditOptions } from "./rpc-interceptor.js";
 
 /** ChatService and GovernanceService for the one-port handler. */
