@@ -88,6 +88,12 @@ function newPiiScanner(spec: PiiScanSpec, where: string): Scanner {
   // is the config's cost, paid at start-up or reload (about 1 ms for a reload: V8 caches compiled
   // regexes by source). The scan ends by dropping what the recognisers remembered of the text.
   scanner.scan(WARM_TEXT);
+  // The stream guard's hold-back (frontier) runs other regexes, the patterns' tails: their first
+  // exec on a long text compiled them on the event loop, 148 ms for the built-in set at the first
+  // large streamed chunk after start-up. V8 runs a regex on a short subject in its interpreter and
+  // compiles it to machine code on its next run, or at once for a subject of 1,000 characters or
+  // more: the warm-up gives it a long one (a short one left the 148 ms to the first request).
+  scanner.frontier(WARM_TEXT.repeat(3));
   // Person and location decide per word, and V8 optimises those paths only after many words: the
   // first texts full of names cost 49-93 ms of CPU per 30 KiB before, 27-53 after this (~300 ms
   // once). Once per process: their code is module-level, shared by every scanner, so a reload that

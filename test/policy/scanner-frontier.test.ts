@@ -81,6 +81,27 @@ describe("scanner frontier", () => {
     expect(pii.frontier("Please ask Jane about")).toBe(11);
   });
 
+  it("a long value's opening is held however far back it is (PEM, bearer token, JWT)", () => {
+    // The recognisers that may hold kilobytes have a tail regex of their own (scanner.ts,
+    // SHORT_TAIL_HOLD): an opening further back than the short ones' hold must still be found.
+    const pemLine = "MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf\n";
+    const b64 = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+    const openings: [string, (n: number) => string][] = [
+      ["-----BEGIN RSA PRIVATE KEY-----\n", (n) => pemLine.repeat(Math.ceil(n / pemLine.length)).slice(0, n)],
+      ["Bearer ", (n) => b64.repeat(Math.ceil(n / b64.length)).slice(0, n)],
+      ["eyJhbGciOiJIUzI1NiJ9.", (n) => b64.repeat(Math.ceil(n / b64.length)).slice(0, n)],
+    ];
+    const lead = "Here it is, as you asked: ";
+    for (const [open, body] of openings) {
+      for (const n of [10, 900, 1020, 1100, 2500, 4000]) {
+        const text = lead + open + body(n);
+        expect(pii.frontier(text), `${open.trim()} + ${n}`).toBe(lead.length);
+        // Only what is new since the last frontier is looked at again, as the stream guard does.
+        expect(pii.frontier(text, lead.length - 3)).toBe(lead.length);
+      }
+    }
+  });
+
   it("a validator that reads past the match is decided only once the characters it reads are in", () => {
     // Two validators that read the character after the match, each way round: "refuses at the end of
     // a text, accepts with more" (K123 is a code only when "!" follows) and "accepts at the end,
