@@ -12,6 +12,11 @@
  *   PART=2 SHAPES=pem,jwt ROUTES=openai npx tsx bench/hostile.ts
  *   PART=2 SHAPES=prose ROUTES=answer MIB=8 npx tsx bench/hostile.ts   # the upstream answers with the shape
  *   PART=2 SHAPES=names,pem ROUTES=many npx tsx bench/hostile.ts        # many clients, bodies below the pool's thresholds
+ *   PART=2 SHAPES=names,prose ROUTES=stream MIB=4 npx tsx bench/hostile.ts   # the upstream streams the shape in large deltas
+ *
+ * ROUTES=stream: the upstream answers each of the four streamed requests with MIB MiB of the shape in
+ * deltas of DELTA_KIB (1000) KiB each, just under the gateway's cap on one SSE event (1 MiB), through
+ * the incremental guard: the guard takes a large delta in slices, a turn of the event loop each.
  *
  * ROUTES=many: CLIENTS (64) clients post, one after another each, for SECONDS (15) s, OpenAI bodies
  * of KIB (30) KiB of the shape: below the sizes that send a body or its texts to the scan pool
@@ -69,7 +74,7 @@ function perByte(): void {
   }
 }
 
-type Route = "openai" | "evaluate" | "chat" | "answer" | "many";
+type Route = "openai" | "evaluate" | "chat" | "answer" | "stream" | "many";
 
 async function startGateway(): Promise<{ url: string; stop(): Promise<void>; fake: Awaited<ReturnType<typeof startFakeOpenLLM>> }> {
   const fake = await startFakeOpenLLM({ maxModelLen: 1e9 });
@@ -86,6 +91,8 @@ policies:
     rules:
       - { type: pii_detection, action: redact, patterns: [${builtinPiiTypes.join(", ")}] }
       - { type: content_filter, action: log, categories: [violence, self_harm, hate, sexual, harassment, illicit] }
+streaming:
+  mode: incremental
 `,
   );
   // Started here rather than with the test helper: on a loaded machine start-up may take long.
@@ -160,7 +167,8 @@ async function attack(url: string, route: Route, shape: string, mib: number): Pr
   // "answer": the upstream answers a short prompt with the shape (non-streamed), so the large text
   // comes from the model's side: its parse, response scan and re-serialisation.
   if (route === "answer") gwFake?.setReply(text);
-  const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: route === "answer" ? "Say it." : text }] });
+  if (route === "stream") gwFake?.setBehavior({ kind: "scripted", json: {}, chunks: streamOf(text) });
+  const body = JSON.stringify({ model: "m", stream: route === "stream" || undefined, messages: [{ role: "user", content: route === "answer" || route === "stream" ? "Say it." : text }] });
   const kt = createKeeptrustsClient({ baseUrl: url, protocol: "grpc" });
   const started = performance.now();
   const posts = Promise.all(
@@ -178,6 +186,11 @@ async function attack(url: string, route: Route, shape: string, mib: number): Pr
       const answer = await r.text();
       // A failure's own words (its code and cause), for the log of a failed run.
       if (r.status !== 200) console.error(`${route} ${shape}: ${r.status} ${answer.slice(0, 300)}`);
+      // A stream that failed after its headers ends with an error event instead of [DONE].
+      if (route === "stream" && !answer.trimEnd().endsWith("data: [DONE]")) {
+        console.error(`${route} ${shape}: ended without [DONE]: ${answer.slice(-300)}`);
+        return `${r.status} without [DONE]`;
+      }
       return String(r.status);
     }),
   );
@@ -187,6 +200,16 @@ async function attack(url: string, route: Route, shape: string, mib: number): Pr
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!.toFixed(1);
   return `${route.padEnd(8)} | ${shape.padEnd(7)} | ${String(lat.length).padStart(6)} | ${q(0.5).padStart(7)} | ${q(0.99).padStart(7)} | ${lat.at(-1)!.toFixed(1).padStart(8)} | ${took.toFixed(1).padStart(6)} | ${[...new Set(statuses)].join(",")}`;
+}
+
+/** A vLLM chat stream of `text` in deltas of DELTA_KIB KiB. */
+function streamOf(text: string): Record<string, unknown>[] {
+  const base = { id: "chatcmpl-hostile", object: "chat.completion.chunk", created: 1, model: MODEL };
+  const step = Number(process.env.DELTA_KIB ?? 1000) * 1024;
+  const chunks: Record<string, unknown>[] = [{ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] }];
+  for (let at = 0; at < text.length; at += step) chunks.push({ ...base, choices: [{ index: 0, delta: { content: text.slice(at, at + step) }, logprobs: null, finish_reason: null }] });
+  chunks.push({ ...base, choices: [{ index: 0, delta: { content: "" }, logprobs: null, finish_reason: "stop", stop_reason: null }] });
+  return chunks;
 }
 
 /** CLIENTS clients each post KIB KiB bodies of `shape`, one after another, for SECONDS s. */
@@ -228,6 +251,7 @@ async function healthzUnderLoad(): Promise<void> {
   try {
     for (const route of routes) for (const shape of shapeList) console.log(await attack(gw.url, route, shape, mib));
     gw.fake.setReply("fine");
+    gw.fake.setBehavior("normal");
   } finally {
     await gw.stop();
     await gw.fake.close();

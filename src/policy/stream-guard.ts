@@ -9,6 +9,10 @@ import { logprobsText, promptLogprobsText } from "./logprobs.js";
 import { scanSource } from "./scan/index.js";
 import { blockedMessage } from "./policy-error.js";
 import { applyRedactions, replacementFor } from "./redaction.js";
+import { CHOICE_SKIP, isLargeChunk, sliceChunk, STREAMED_KEYS } from "./chunk-slices.js";
+
+/** One turn of the event loop, between the slices of a large chunk (chunk-slices.ts). */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function isObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -24,11 +28,6 @@ interface Channel {
   finished: boolean;
 }
 
-/** Fields of a streamed choice that carry no free text (logprobs are handled on their own). */
-/** Keys whose text streams in pieces; any other string arrives whole. */
-const STREAMED_KEYS: ReadonlySet<string> = new Set(["content", "text", "reasoning", "reasoning_content", "refusal", "arguments"]);
-
-const CHOICE_SKIP: ReadonlySet<string> = new Set(["index", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs", "matched_stop"]);
 
 /** Key steps are immutable: the usual few (delta, content, …) are made once, not per chunk. */
 const keySteps = new Map<string, Step>();
@@ -451,6 +450,9 @@ class IncrementalChunks implements AsyncIterableIterator<Chunk> {
   private reading: Promise<IteratorResult<Chunk>> | undefined;
   private readonly onRead = (r: IteratorResult<Chunk>): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> => this.read(r);
   private readonly onFail = (e: unknown): never => this.fail(e);
+  /** The slices of a large chunk still to guard (chunk-slices.ts), from sliceAt on. */
+  private slices: Chunk[] = [];
+  private sliceAt = 0;
 
   constructor(
     private readonly guard: StreamGuard,
@@ -462,6 +464,7 @@ class IncrementalChunks implements AsyncIterableIterator<Chunk> {
   next(): Promise<IteratorResult<Chunk>> {
     if (this.flushing) return Promise.resolve(this.flushed());
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    if (this.sliceAt < this.slices.length) return nextTurn().then(this.onSlice);
     const r = this.it.next();
     this.reading = r;
     return r.then(this.onRead, this.onFail);
@@ -470,9 +473,31 @@ class IncrementalChunks implements AsyncIterableIterator<Chunk> {
   private read(r: IteratorResult<Chunk>): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> {
     this.reading = undefined;
     if (r.done) return this.end();
+    let value = r.value;
+    if (isLargeChunk(value)) {
+      this.slices = sliceChunk(value);
+      this.sliceAt = 1;
+      value = this.slices[0]!;
+    }
+    return this.guarded(value);
+  }
+
+  /** The next slice of a large chunk, a turn of the event loop after the previous one. */
+  private readonly onSlice = (): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> => {
+    if (this.ended) return { value: undefined, done: true };
+    const value = this.slices[this.sliceAt]!;
+    this.slices[this.sliceAt++] = undefined as unknown as Chunk;
+    if (this.sliceAt >= this.slices.length) {
+      this.slices = [];
+      this.sliceAt = 0;
+    }
+    return this.guarded(value);
+  };
+
+  private guarded(value: Chunk): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> {
     let out: Chunk;
     try {
-      out = this.guard.transform(r.value);
+      out = this.guard.transform(value);
     } catch (e) {
       return this.fail(e);
     }
@@ -514,6 +539,8 @@ class IncrementalChunks implements AsyncIterableIterator<Chunk> {
   /** The consumer left early: the upstream is stopped. */
   return(): Promise<IteratorResult<Chunk>> {
     this.flushing = false;
+    this.slices = [];
+    this.sliceAt = 0;
     if (!this.ended) {
       this.ended = true;
       stopUpstream(this.it, this.reading, this.cancelUpstream);
@@ -540,7 +567,17 @@ async function* guardSteps(
   if (mode === "buffered") {
     const held: Chunk[] = [];
     try {
-      for await (const chunk of chunks) held.push(guard.transform(chunk));
+      for await (const chunk of chunks) {
+        if (!isLargeChunk(chunk)) {
+          held.push(guard.transform(chunk));
+          continue;
+        }
+        const slices = sliceChunk(chunk);
+        for (let i = 0; i < slices.length; i++) {
+          if (i > 0) await nextTurn();
+          held.push(guard.transform(slices[i]!));
+        }
+      }
       held.push(...(await guard.end()));
     } catch (e) {
       fail(e);
@@ -569,9 +606,13 @@ async function* guardSteps(
       }
       pending = undefined;
       if (next.done) break;
-      const out = guard.transform(next.value);
-      if (guard.holding) after.push(out);
-      else yield out;
+      const slices = isLargeChunk(next.value) ? sliceChunk(next.value) : [next.value];
+      for (let i = 0; i < slices.length; i++) {
+        if (i > 0) await nextTurn();
+        const out = guard.transform(slices[i]!);
+        if (guard.holding) after.push(out);
+        else yield out;
+      }
     }
     ended = true;
     after.push(...(await guard.end()));

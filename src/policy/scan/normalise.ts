@@ -468,6 +468,16 @@ export class ViewBuilder {
     if (m.n === 0) return;
     const k = this.pieceAt(v);
     if (k > 0) m.shift(k);
+    // An identity run is cut where v falls inside it. A stream of plain text is a single run (each
+    // append extends it), so without this its view was never cut: it grew with the answer, and each
+    // chunk's scan flattened and read it whole (a 100,000-chunk answer: 59 µs per chunk at the start,
+    // 690 µs at the end).
+    const d = v - m.vStart[0]!;
+    if (m.identity[0] === 1 && d > 0 && d < m.vLen[0]!) {
+      m.vStart[0] = v;
+      m.vLen[0] = m.vLen[0]! - d;
+      m.oStart[0] = m.oStart[0]! + d;
+    }
     const cut = Math.min(m.vStart[0]!, v) - this.viewBase;
     if (cut > 0) {
       this.view = this.view.slice(cut);

@@ -1,0 +1,197 @@
+import type { Chunk, JsonObject } from "../wire/index.js";
+
+/**
+ * Large stream chunks cut into slices the guard takes one turn of the event loop each.
+ *
+ * The stream guard works on the main thread, chunk by chunk, synchronously: a model streams a few
+ * characters per chunk, but an upstream may send up to an SSE event's cap (1 MiB) of text in one
+ * delta, and one such delta of name-like words held the event loop for ~200 ms (four streams of
+ * them froze /healthz for seconds). A chunk whose streamed text exceeds SLICE_CHARS is cut into
+ * chunks of at most that much each; the guard yields to the event loop between them. Its stages
+ * are exact under any cutting of a text (the incremental guard's property), so the slices decide
+ * the same findings as the whole; the client reads the text in more SSE events, as a model's
+ * stream would have sent it.
+ */
+
+/** Keys whose text streams in pieces; any other string arrives whole. */
+export const STREAMED_KEYS: ReadonlySet<string> = new Set(["content", "text", "reasoning", "reasoning_content", "refusal", "arguments"]);
+
+/** Fields of a streamed choice that carry no text of the answer, or close the choice. */
+export const CHOICE_SKIP: ReadonlySet<string> = new Set(["index", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs", "matched_stop"]);
+
+/** Characters of streamed text per slice: ~4 ms of the full built-in set's worst shape per byte. */
+export const SLICE_CHARS = 16 * 1024;
+
+/** Fields of a choice that end it: they go on the last slice. */
+const CLOSING: readonly string[] = ["finish_reason", "stop_reason", "matched_stop"];
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Whether some choice of `chunk` carries more than SLICE_CHARS of streamed text in one string.
+ * Cheap on ordinary chunks: a look at each choice's delta (and `text`), no walk.
+ */
+export function isLargeChunk(chunk: Chunk): boolean {
+  const list = chunk.choices;
+  if (!Array.isArray(list)) return false;
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    if (!isObject(c)) continue;
+    if (typeof c.text === "string" && c.text.length > SLICE_CHARS) return true;
+    const d = c.delta;
+    if (!isObject(d)) continue;
+    for (const k in d) {
+      const v = d[k];
+      if (typeof v === "string") {
+        if (v.length > SLICE_CHARS && STREAMED_KEYS.has(k)) return true;
+      } else if (k === "tool_calls" && Array.isArray(v)) {
+        for (const tc of v) if (isObject(tc) && isObject(tc.function) && typeof tc.function.arguments === "string" && tc.function.arguments.length > SLICE_CHARS) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/** A step into a choice: an object key, or an array position with the element's own `index` (tool calls). */
+type Step = { key: string } | { at: number; index: unknown };
+
+/** End of the slice starting at `from`: at most SLICE_CHARS on, never between a surrogate pair. */
+function sliceEnd(s: string, from: number): number {
+  let end = Math.min(s.length, from + SLICE_CHARS);
+  if (end < s.length) {
+    const c = s.charCodeAt(end - 1);
+    if (c >= 0xd800 && c <= 0xdbff) end--;
+  }
+  return end;
+}
+
+/** Sets `value` at `path` under `root`, creating objects and arrays (array elements keep their `index`). */
+function setAt(root: JsonObject, path: readonly Step[], value: string): void {
+  let node: any = root;
+  for (let i = 0; i < path.length; i++) {
+    const step = path[i]!;
+    const last = i === path.length - 1;
+    if ("key" in step) {
+      if (last) {
+        node[step.key] = value;
+        return;
+      }
+      const next = path[i + 1]!;
+      if (node[step.key] === undefined) node[step.key] = "key" in next ? {} : [];
+      node = node[step.key];
+    } else {
+      // Array positions: one element per distinct original position, in order.
+      let el = (node as any[]).find((e) => e[AT] === step.at);
+      if (el === undefined) {
+        el = step.index === undefined ? {} : { index: step.index };
+        Object.defineProperty(el, AT, { value: step.at });
+        (node as any[]).push(el);
+      }
+      node = el;
+    }
+  }
+}
+
+const AT = Symbol("position");
+
+/**
+ * `chunk` cut into chunks whose streamed strings are at most SLICE_CHARS each. The first is the
+ * chunk itself with each long string's first slice and without the fields that close a choice
+ * (finish_reason, stop_reason, matched_stop) or the stream (usage); the next ones carry only the
+ * following slices (with the choice's `index`, a tool call's `index`, and the chunk's id, object,
+ * created and model); the last one also carries the closing fields.
+ */
+export function sliceChunk(chunk: Chunk): Chunk[] {
+  const list = chunk.choices as unknown[];
+  // Per choice: the long strings' paths and texts.
+  const long: { choice: number; path: Step[]; text: string }[] = [];
+  const walk = (node: unknown, choice: number, path: Step[]): unknown => {
+    if (typeof node === "string") {
+      const last = path[path.length - 1];
+      // Only where every array on the way names its element (a tool call's `index`): a slice's
+      // element then stands for the same one, whatever its position in the slice's array.
+      if (node.length > SLICE_CHARS && last !== undefined && "key" in last && STREAMED_KEYS.has(last.key) && path.every((p) => "key" in p || typeof p.index === "number")) {
+        long.push({ choice, path: [...path], text: node });
+        return node.slice(0, sliceEnd(node, 0));
+      }
+      return node;
+    }
+    if (Array.isArray(node)) {
+      return node.map((v, at) => {
+        path.push({ at, index: isObject(v) ? v.index : undefined });
+        const r = walk(v, choice, path);
+        path.pop();
+        return r;
+      });
+    }
+    if (!isObject(node)) return node;
+    const out: JsonObject = {};
+    for (const k in node) {
+      if (!Object.hasOwn(node, k)) continue;
+      path.push({ key: k });
+      out[k] = CHOICE_SKIP.has(k) && path.length === 1 ? node[k] : walk(node[k], choice, path);
+      path.pop();
+    }
+    return out;
+  };
+  const firstChoices = list.map((c, i) => walk(c, i, []));
+  if (long.length === 0) return [chunk];
+  const first: Chunk = { ...chunk, choices: firstChoices };
+  const closing = new Map<number, JsonObject>();
+  for (let i = 0; i < firstChoices.length; i++) {
+    const c = firstChoices[i];
+    if (!isObject(c)) continue;
+    const held: JsonObject = {};
+    let any = false;
+    for (const k of CLOSING) {
+      if (c[k] !== undefined && c[k] !== null) {
+        held[k] = c[k]!;
+        any = true;
+      }
+      if (k in c) c[k] = null;
+    }
+    if (any) closing.set(i, held);
+  }
+  const usage = first.usage;
+  if (usage !== undefined) delete first.usage;
+
+  const header: JsonObject = {};
+  for (const k of ["id", "object", "created", "model"]) if (chunk[k] !== undefined) header[k] = chunk[k]!;
+  const parts: Chunk[] = [first];
+  const offsets = long.map((l) => sliceEnd(l.text, 0));
+  for (;;) {
+    const choices = new Map<number, JsonObject>();
+    for (let i = 0; i < long.length; i++) {
+      const l = long[i]!;
+      const from = offsets[i]!;
+      if (from >= l.text.length) continue;
+      const end = sliceEnd(l.text, from);
+      offsets[i] = end;
+      let c = choices.get(l.choice);
+      if (c === undefined) {
+        const orig = list[l.choice];
+        c = { index: isObject(orig) && orig.index !== undefined ? orig.index : l.choice };
+        choices.set(l.choice, c);
+      }
+      setAt(c, l.path, l.text.slice(from, end));
+    }
+    if (choices.size === 0) break;
+    parts.push({ ...header, choices: [...choices.values()].map((c) => ({ ...c, finish_reason: null })) });
+  }
+  const last = parts[parts.length - 1]!;
+  if (closing.size > 0) {
+    const choices = (last === first ? [] : (last.choices as JsonObject[])).slice();
+    for (const [at, held] of closing) {
+      const orig = list[at];
+      const index = isObject(orig) && orig.index !== undefined ? orig.index : at;
+      const c = choices.find((x) => x.index === index);
+      if (c) Object.assign(c, held);
+      else choices.push({ index, ...held });
+    }
+    parts[parts.length - 1] = { ...last, choices };
+  }
+  if (usage !== undefined) parts[parts.length - 1] = { ...parts[parts.length - 1]!, usage };
+  return parts;
+}
