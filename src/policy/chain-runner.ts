@@ -270,8 +270,60 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
     if (list) list.push(i);
     else flows.set(s.flow, [i]);
   });
+  // A piece of a split value, cut into the texts it covers (`parts`, joined from offset 0).
+  const cutInto = (f: Finding, parts: readonly { seg: number; from: number; to: number }[]) => {
+    nextValue++;
+    let at = 0;
+    for (const p of parts) {
+      const len = p.to - p.from;
+      const s = Math.max(f.start, at);
+      const e = Math.min(f.end, at + len);
+      if (s < e) {
+        const piece: CrossPiece = { type: f.type, start: p.from + s - at, end: p.from + e - at, recogniser: f.recogniser, value: nextValue };
+        const l = out.get(p.seg);
+        if (l) l.push(piece);
+        else out.set(p.seg, [piece]);
+      }
+      at += len;
+    }
+  };
   for (const list of flows.values()) {
+    // The whole flow scanned once as one text, when windows would cost more: many boundaries for
+    // the flow's size (each window reads up to 2 x BOUNDARY_REACH characters: a thousand one-word
+    // messages would be read some hundred times over), or a boundary padded with characters that
+    // normalise to nothing (the window must then reach past the padding, as far as it goes; widened
+    // boundary by boundary that was quadratic: 278 KiB of zero-width spaces over 3,200 messages took
+    // 18 s). Its findings are the texts' own and the split values, each found once in full context.
+    let whole: { parts: { seg: number; from: number; to: number }[]; found: Finding[]; starts: number[]; taken: Set<Finding> } | undefined;
+    const wholeFlow = () => {
+      if (whole !== undefined) return whole;
+      const parts = list.map((i) => ({ seg: i, from: 0, to: segs[i]!.text.length }));
+      const starts: number[] = [];
+      let at = 0;
+      for (const p of parts) {
+        starts.push(at);
+        at += p.to;
+      }
+      const text = list.map((i) => segs[i]!.text).join("");
+      return (whole = { parts, starts, taken: new Set(), found: scanSource(scanner, text, false, undefined, list.every((i) => plain[i])) });
+    };
+    const fromWhole = (b: number) => {
+      const w = wholeFlow();
+      const edge = w.starts[b]!;
+      // A value over several boundaries is cut once.
+      for (const f of w.found) if (f.start < edge && f.end > edge && !w.taken.has(f)) {
+        w.taken.add(f);
+        cutInto(f, w.parts);
+      }
+    };
+    let length = 0;
+    for (const i of list) length += segs[i]!.text.length;
+    const windowsCostMore = (list.length - 1) * 2 * BOUNDARY_REACH > 2 * length;
     for (let b = 1; b < list.length; b++) {
+      if (windowsCostMore) {
+        fromWhole(b);
+        continue;
+      }
       let before = BOUNDARY_REACH;
       let after = BOUNDARY_REACH;
       for (;;) {
@@ -282,16 +334,14 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
         if (cut === 0 || cut === window.length || (plainWindow && !mayCross(window, cut))) break;
         // The reach is counted in what the recognisers read: characters that normalise to nothing
         // (zero-width, soft hyphens, word joiners, percent-encoded ones) padding the boundary
-        // would push a split value's other part out of a window counted as written. Short sides
-        // are widened by at least doubling (a few rounds, whatever the padding) while there is
-        // more text.
+        // would push a split value's other part out of a window counted as written. A side that
+        // reads short with more text beyond it: the whole flow is scanned instead.
         if (!plainWindow) {
           const shortBefore = moreBefore && normalise(window.slice(0, cut)).text.length < before;
           const shortAfter = moreAfter && normalise(window.slice(cut)).text.length < after;
           if (shortBefore || shortAfter) {
-            if (shortBefore) before *= 2;
-            if (shortAfter) after *= 2;
-            continue;
+            fromWhole(b);
+            break;
           }
         }
         // Only a finding that starts before the boundary can cross it.
@@ -304,23 +354,7 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
           if (growAfter) after = Math.min(longest, after * 4);
           continue;
         }
-        for (const f of crossing) {
-          nextValue++;
-          // Cut the finding into the texts it covers.
-          let at = 0;
-          for (const p of parts) {
-            const len = p.to - p.from;
-            const s = Math.max(f.start, at);
-            const e = Math.min(f.end, at + len);
-            if (s < e) {
-              const piece: CrossPiece = { type: f.type, start: p.from + s - at, end: p.from + e - at, recogniser: f.recogniser, value: nextValue };
-              const l = out.get(p.seg);
-              if (l) l.push(piece);
-              else out.set(p.seg, [piece]);
-            }
-            at += len;
-          }
-        }
+        for (const f of crossing) cutInto(f, parts);
         break;
       }
     }

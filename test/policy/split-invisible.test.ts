@@ -31,3 +31,42 @@ describe("a split value with invisible characters at the boundary", () => {
       });
     }
 });
+
+// Found by the round-13 review: widening a boundary's window past the padding, boundary by boundary
+// (doubling, normalising each side every round), was quadratic in a flow of padded messages (278 KiB
+// of zero-width spaces over 3,200 messages: 18 s). Such a flow, and one with many boundaries for its
+// size, is now scanned once as one text: the split values must still be found there, each once.
+const sentUpstream = async (...texts: string[]) => {
+  const r = await engine.checkRequest({ model: "m", messages: texts.map((content) => ({ role: "user", content })) } as never, "chat");
+  return { texts: (r.body as unknown as { messages: { content: string }[] }).messages.map((m) => m.content), events: r.events };
+};
+
+describe("a flow scanned whole", () => {
+  it("finds a value split over three messages around a long run of padding messages", async () => {
+    const padding = Array.from({ length: 200 }, () => "\u200b".repeat(40));
+    const sent = (await sentUpstream("mail jane.doe", ...padding, "@example.com ok")).texts;
+    expect(sent.join("")).not.toContain("jane.doe");
+    expect(sent.join("")).not.toContain("example.com");
+    expect(sent.at(-1)).toMatch(/ ok$/);
+  });
+
+  it("finds split values among thousands of one-word messages, and leaves the other words alone", async () => {
+    const words = Array.from({ length: 3000 }, (_, i) => `w${i} `);
+    words[1000] = "key sk-proj-AAAAAAAAAA";
+    words[1001] = "BBBBBBBBBBBBBBB ";
+    words[2000] = "card 4111 1111";
+    words[2001] = " 1111 1111 ok";
+    const sent = (await sentUpstream(...words)).texts;
+    expect(sent.join("")).not.toContain("AAAAAAAAAA");
+    expect(sent.join("")).not.toContain("BBBBBBBBBBBBBBB");
+    expect(sent.join("")).not.toContain("4111 1111");
+    expect(sent[2001]).toMatch(/ ok$/);
+    for (const i of [0, 999, 1002, 1999, 2999]) expect(sent[i]).toBe(`w${i} `);
+  });
+
+  it("counts a value split over several boundaries once", async () => {
+    const { texts, events } = await sentUpstream("mail ja", "\u200b".repeat(900), "ne.doe@exa", "\u200b".repeat(900), "mple.com ok");
+    expect(texts.join("")).not.toMatch(/ja|doe|exa|mple/);
+    expect(JSON.stringify(events)).toContain('"email":1');
+  });
+});
