@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import { GatewayError } from "../errors/index.js";
 import { parseHeldBody } from "../policy/index.js";
-import { keepRawBody, nestingExceeds, releaseSharedMemory, sharedMemory, SharedMemoryBoundError } from "../wire/index.js";
+import { keepRawBody, nestingExceeds, releaseSharedMemory, sharedMemory, SharedMemoryBoundError, SharedMemoryTooLargeError } from "../wire/index.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 
@@ -129,7 +129,8 @@ export function readBody(req: NodeRequest, limit: number, owner?: string): Promi
       asking = true;
       r.pause();
       const want = Math.min(limit, declared >= size ? declared : Math.max(size * 2, (view?.length ?? 0) * 2));
-      sharedMemory(want, true, owner).then(
+      // The buffer it outgrows is given back once this one is filled: not counted against the bound twice.
+      sharedMemory(want, true, owner, shared?.byteLength ?? 0).then(
         (sab) => {
           if (settled) return releaseSharedMemory(sab);
           if (size > sab.byteLength) {
@@ -157,7 +158,9 @@ export function readBody(req: NodeRequest, limit: number, owner?: string): Promi
           // sending and read its answer.
           r.removeAllListeners("data");
           r.resume();
-          fail(new GatewayError("KT_ERR_OVERLOADED", err instanceof SharedMemoryBoundError ? err.message : "the gateway has no memory for this request body now; retry shortly", { retryAfter: 1 }));
+          // A buffer larger than the bound (or a key's share) alone: no retry can pass, so no 503.
+          if (err instanceof SharedMemoryTooLargeError) fail(new GatewayError("KT_ERR_BODY_TOO_LARGE", err.message));
+          else fail(new GatewayError("KT_ERR_OVERLOADED", err instanceof SharedMemoryBoundError ? err.message : "the gateway has no memory for this request body now; retry shortly", { retryAfter: 1 }));
         },
       );
     };

@@ -14,6 +14,7 @@ export {
   sharedMemorySettled,
   sharedMemoryStats,
   SharedMemoryBoundError,
+  SharedMemoryTooLargeError,
   setSharedMemoryBound,
   stopSharedMemory,
   takeKeptSharedMemory,

@@ -112,6 +112,23 @@ export class SharedMemoryBoundError extends Error {
   }
 }
 
+/**
+ * A request body whose buffer alone is larger than the bound, or than a key's share of it: no
+ * retry can succeed, so the front door answers 413, not 503 with retry-after (a bound set below
+ * four times max_body_bytes' size class is refused at config load; this is the last guard).
+ */
+export class SharedMemoryTooLargeError extends Error {
+  constructor(readonly needs: number, readonly bound: number, perKey: boolean) {
+    super(
+      `the request body needs a ${mib(needs)} MiB buffer, more than ${perKey ? "an API key's share" : "all"} (${mib(bound)} MiB) of limits.max_held_body_bytes; send a smaller body`,
+    );
+  }
+}
+
+function mib(n: number): string {
+  return String(Math.round((n / 1048576) * 100) / 100);
+}
+
 /** Buffers the helper has made since start (for tests and metrics). */
 let made = 0;
 /** Buffers handed out again from the kept ones (for tests and metrics). */
@@ -179,31 +196,49 @@ const classOf = sharedMemoryClass;
  * allocating here if the helper is gone (the body is still read; only the faults land here).
  * Hand it back with releaseSharedMemory() when done; one never released is simply collected.
  */
-export function sharedMemory(size: number, bounded = false, owner?: string): Promise<SharedArrayBuffer> {
+export function sharedMemory(size: number, bounded = false, owner?: string, holding = 0): Promise<SharedArrayBuffer> {
+  const c = classOf(size);
   // A request body (bounded) may not take the held bytes past the bound, nor its principal's
-  // (owner's) past its share; what it already holds is handed back by the caller before it asks
-  // for a larger buffer.
+  // (owner's) past its share. `holding`: the bytes of the owner's buffer the caller gives back
+  // once this one is filled (a body without Content-Length outgrowing its buffer), not counted twice.
   if (bounded) {
-    const c = classOf(size);
-    if (outBytes + c > maxOutBytes) return Promise.reject(new SharedMemoryBoundError(maxOutBytes));
     const share = Math.max(MIN_CLASS, Math.floor(maxOutBytes * OWNER_SHARE));
-    if (owner !== undefined && (ownerBytes.get(owner) ?? 0) + c > share) return Promise.reject(new SharedMemoryBoundError(share, true));
+    if (c > maxOutBytes) return Promise.reject(new SharedMemoryTooLargeError(c, maxOutBytes, false));
+    if (owner !== undefined && c > share) return Promise.reject(new SharedMemoryTooLargeError(c, share, true));
+    if (outBytes - holding + c > maxOutBytes) return Promise.reject(new SharedMemoryBoundError(maxOutBytes));
+    if (owner !== undefined && (ownerBytes.get(owner) ?? 0) - holding + c > share) return Promise.reject(new SharedMemoryBoundError(share, true));
   }
   const ready = takeKept(size, owner);
   if (ready) return Promise.resolve(ready);
-  return ask({ size: classOf(size) }).then(
+  // Counted now, not once the helper has made it: requests asking at the same time each see the
+  // others' bytes (counted at hand-out, 80 stalled 15 MiB bodies of one key all passed a 256 MiB
+  // share). The reservation becomes the buffer's own count when it comes, or goes if none does.
+  reserve(c, owner);
+  return ask({ size: c }).then(
     (sab) => {
+      unreserve(c, owner);
       made++;
       handOut(sab, owner);
       return sab;
     },
     (err: unknown) => {
+      unreserve(c, owner);
       if (err instanceof RangeError) throw err;
       const sab = new SharedArrayBuffer(size);
       handOut(sab, owner);
       return sab;
     },
   );
+}
+
+function reserve(size: number, owner: string | undefined): void {
+  outBytes += size;
+  if (owner !== undefined) ownerBytes.set(owner, (ownerBytes.get(owner) ?? 0) + size);
+}
+
+function unreserve(size: number, owner: string | undefined): void {
+  outBytes -= size;
+  if (owner !== undefined) credit(owner, size);
 }
 
 /**

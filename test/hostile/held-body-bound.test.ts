@@ -95,4 +95,15 @@ policies:
     expect(again.status).toBe(200);
     await again.arrayBuffer();
   }, 60_000);
+
+  it("a body whose buffer alone is larger than a key's share gets 413, not a 503 to retry", async () => {
+    // 1.5 MiB needs a 2 MiB buffer; a key's share of the 4 MiB bound is 1 MiB.
+    const r = await post("k1", body(1500));
+    expect(r.status).toBe(413);
+    expect(r.headers.get("retry-after")).toBeNull();
+    expect(((await r.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: "body_too_large",
+      message: expect.stringContaining("limits.max_held_body_bytes"),
+    });
+  }, 60_000);
 });

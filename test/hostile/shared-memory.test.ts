@@ -10,15 +10,19 @@ import {
   endLease,
   leaseSharedMemory,
   releaseSharedMemory,
+  setSharedMemoryBound,
   sharedMemory,
+  SharedMemoryBoundError,
   sharedMemorySettled,
   sharedMemoryStats,
+  SharedMemoryTooLargeError,
   takeKeptSharedMemory,
 } from "../../src/wire/index.js";
 import { MODEL, type Stack } from "../helpers/harness.js";
 import { startLargeBodyStack } from "../helpers/scan-pool.js";
 
 const KiB = 1024;
+const MiB = 1024 * KiB;
 
 /** Takes every kept buffer of the class holding `size`, so each test starts from none of it. */
 function drain(size: number): void {
@@ -79,6 +83,83 @@ describe("pooled shared memory", () => {
     await sharedMemorySettled();
     expect(takeKeptSharedMemory(300 * KiB)).toBe(a);
     expect(takeKeptSharedMemory(300 * KiB)).toBeUndefined();
+  });
+});
+
+// limits.max_held_body_bytes (src/wire/shared-memory.ts): request bodies asking for memory at the
+// same time must each count the others' bytes. They were counted only once the helper thread had
+// made a buffer, so every body that asked before the first was made passed the check (the review
+// of round 12: 80 stalled 15 MiB bodies of one key all held, 1,280 MiB against a 1,024 MiB bound
+// and a 256 MiB share).
+describe("the held-body bound under concurrency", () => {
+  const DEFAULT_BOUND = 1024 * MiB;
+
+  async function settle(asks: Promise<SharedArrayBuffer>[]): Promise<{ held: SharedArrayBuffer[]; refused: unknown[] }> {
+    const got = await Promise.allSettled(asks);
+    return {
+      held: got.flatMap((g) => (g.status === "fulfilled" ? [g.value] : [])),
+      refused: got.flatMap((g) => (g.status === "rejected" ? [g.reason] : [])),
+    };
+  }
+
+  it("bodies of one key and of many asking at once stay within the key's share and the bound", async () => {
+    // No kept 1 MiB buffers: each body below must wait for the helper to make one.
+    drain(700 * KiB);
+    const base = sharedMemoryStats().outBytes;
+    const bound = base + 4 * MiB;
+    const share = Math.floor(bound / 4);
+    setSharedMemoryBound(bound);
+    try {
+      const one = await settle(Array.from({ length: 8 }, () => sharedMemory(700 * KiB, true, "burst-k1")));
+      expect(one.held.length).toBe(Math.min(8, Math.floor(share / MiB)));
+      for (const e of one.refused) expect(e).toBeInstanceOf(SharedMemoryBoundError);
+      expect(sharedMemoryStats().outBytes).toBeLessThanOrEqual(bound);
+
+      const keys = ["burst-k2", "burst-k3", "burst-k4", "burst-k5"];
+      const many = await settle(keys.flatMap((k) => Array.from({ length: 8 }, () => sharedMemory(700 * KiB, true, k))));
+      // The bound is exactly four 1 MiB buffers above what was out before.
+      expect(one.held.length + many.held.length).toBe(4);
+      expect(sharedMemoryStats().outBytes).toBe(bound);
+      for (const sab of [...one.held, ...many.held]) releaseSharedMemory(sab);
+      expect(sharedMemoryStats().outBytes).toBe(base);
+      await sharedMemorySettled();
+    } finally {
+      setSharedMemoryBound(DEFAULT_BOUND);
+    }
+  });
+
+  it("a growing body's old buffer is not counted twice against its key's share", async () => {
+    const base = sharedMemoryStats().outBytes;
+    // A key's share is 2.5 MiB: a 1 MiB buffer it holds and the 2 MiB one it grows into pass, as
+    // they would one after the other (3 MiB counted at once, the old buffer twice, did not).
+    const bound = 10 * MiB;
+    expect(base + 2 * MiB).toBeLessThanOrEqual(bound);
+    setSharedMemoryBound(bound);
+    try {
+      const small = await sharedMemory(700 * KiB, true, "grow-k1");
+      const larger = await sharedMemory(1500 * KiB, true, "grow-k1", small.byteLength);
+      releaseSharedMemory(small);
+      expect(sharedMemoryStats().outBytes).toBe(base + 2 * MiB);
+      releaseSharedMemory(larger);
+      expect(sharedMemoryStats().outBytes).toBe(base);
+      await sharedMemorySettled();
+    } finally {
+      setSharedMemoryBound(DEFAULT_BOUND);
+    }
+  });
+
+  it("a body whose buffer alone exceeds the bound or a key's share is refused as too large, not to be retried", async () => {
+    const base = sharedMemoryStats().outBytes;
+    setSharedMemoryBound(4 * MiB);
+    try {
+      // A 1.5 MiB body needs a 2 MiB buffer; a key's share is 1 MiB.
+      await expect(sharedMemory(1500 * KiB, true, "big-k1")).rejects.toBeInstanceOf(SharedMemoryTooLargeError);
+      setSharedMemoryBound(1 * MiB);
+      await expect(sharedMemory(1500 * KiB, true)).rejects.toBeInstanceOf(SharedMemoryTooLargeError);
+      expect(sharedMemoryStats().outBytes).toBe(base);
+    } finally {
+      setSharedMemoryBound(DEFAULT_BOUND);
+    }
   });
 });
 
