@@ -2,7 +2,7 @@ import { hash } from "node:crypto";
 import { join } from "node:path";
 import { AuditLog, auditObserver, startTelemetry, type AuditLogOptions, type Telemetry } from "../audit/index.js";
 import type { AuditLoggerSettings, GatewayConfig } from "../config/index.js";
-import { compilePolicyEngine } from "../policy/index.js";
+import { compilePolicyEngine, preparePiiScanners } from "../policy/index.js";
 import { ApplyError, auditRpcs, connectServices, startGateway, type Gateway, type PreparedConfig } from "../server/index.js";
 import { collectProcessMetrics, log, scrapeMetrics, telemetryObserver } from "../telemetry/index.js";
 
@@ -96,6 +96,7 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
         observer,
         logAllAccess: () => config?.audit?.log_all_access === true,
       }, { traceUrl: (opts.env ?? process.env).KT_JAEGER_URL || undefined }),
+    warmPolicy: (cfg) => preparePiiScanners(cfg, () => new Promise((resolve) => setImmediate(resolve))),
     compilePolicy: (cfg, registry) =>
       compilePolicyEngine(cfg, {
         askGuard: async (targetId, messages, signal, extra) => {

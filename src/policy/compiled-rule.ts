@@ -54,20 +54,56 @@ export const MAX_CACHED_SCANNERS = 32;
 
 /** The scanner of a PII rule (built-ins resolved by name, custom patterns last), shared by equal specs. */
 export function compilePiiScanner(spec: PiiScanSpec, where = ""): Scanner {
-  const key = JSON.stringify([spec.patterns, spec.regions ?? null, spec.obfuscated ?? null]);
+  const key = scannerKey(spec);
   const known = scanners.get(key);
   if (known !== undefined) {
     scanners.delete(key);
     scanners.set(key, known);
     return known;
   }
-  const scanner = newPiiScanner(spec, where);
+  const steps = buildPiiScanner(spec, where);
+  let step = steps.next();
+  while (!step.done) step = steps.next();
+  return keep(key, step.value);
+}
+
+function scannerKey(spec: PiiScanSpec): string {
+  return JSON.stringify([spec.patterns, spec.regions ?? null, spec.obfuscated ?? null]);
+}
+
+function keep(key: string, scanner: Scanner): Scanner {
   scanners.set(key, scanner);
   if (scanners.size > MAX_CACHED_SCANNERS) scanners.delete(scanners.keys().next().value!);
   return scanner;
 }
 
-function newPiiScanner(spec: PiiScanSpec, where: string): Scanner {
+/**
+ * Compiles the scanners of a config's PII rules that are not cached yet, a turn of the event loop
+ * (`turn`) between the steps: a reload runs this before it compiles the policies (which then find
+ * every scanner cached), so the work a new spec costs (the person lexicon, the patterns' analysis,
+ * V8 compiling their regexes, the warm-up scans) does not hold the loop in one piece. Measured by
+ * the round-13 review: a reload that first added `person` held the loop 1.3-1.7 s (under tsx, load
+ * ~10). A step is still as long as its largest part (one regex compiled, one warm-up scan).
+ */
+export async function preparePiiScanners(config: GatewayConfig, turn: () => Promise<void>): Promise<void> {
+  for (const p of config.policies)
+    for (const [index, r] of p.rules.entries()) {
+      if (r.type !== "pii_detection") continue;
+      const spec: PiiScanSpec = { patterns: r.patterns, regions: r.regions, obfuscated: r.obfuscated };
+      const key = scannerKey(spec);
+      if (scanners.has(key)) continue;
+      const steps = buildPiiScanner(spec, `policy '${p.id}' rule '${ruleIdOf({ policy: p.id, index, rule: r })}': `);
+      let step = steps.next();
+      while (!step.done) {
+        await turn();
+        step = steps.next();
+      }
+      keep(key, step.value);
+    }
+}
+
+/** A PII rule's scanner, built and warmed in steps (each `yield` is a place to let the event loop turn). */
+function* buildPiiScanner(spec: PiiScanSpec, where: string): Generator<void, Scanner> {
   const builtins: BuiltinPiiType[] = [];
   const custom: Recogniser[] = [];
   for (const p of spec.patterns) {
@@ -78,16 +114,22 @@ function newPiiScanner(spec: PiiScanSpec, where: string): Scanner {
       builtins.push(name);
     }
   }
-  const scanner = compileScanner([...recognisersFor(builtins, { regions: spec.regions as never, obfuscated: spec.obfuscated }), ...custom]);
+  // The recognisers first (person's lexicon is built here, the first time), then their analysis.
+  const recognisers = recognisersFor(builtins, { regions: spec.regions as never, obfuscated: spec.obfuscated });
+  yield;
+  const scanner = compileScanner([...recognisers, ...custom]);
+  yield;
   // The boundary test the chain runner asks at every cut between two texts (cross-guard.ts), made now:
   // the analysis of the large patterns is the config's cost, not the first request's.
   crossGuardOf(scanner);
+  yield;
   // One scan of a text with a value of every built-in type, now: V8 compiles a regex at its first
   // exec and the recognisers build some tables at first use (location's, the street patterns'),
   // 81 ms of CPU on the first scan after start-up measured (an idle gateway's first request). That
   // is the config's cost, paid at start-up or reload (about 1 ms for a reload: V8 caches compiled
   // regexes by source). The scan ends by dropping what the recognisers remembered of the text.
   scanner.scan(WARM_TEXT);
+  yield;
   // The stream guard's hold-back (frontier) runs other regexes, the patterns' tails: their first
   // exec on a long text compiled them on the event loop, 148 ms for the built-in set at the first
   // large streamed chunk after start-up. V8 runs a regex on a short subject in its interpreter and
@@ -101,7 +143,10 @@ function newPiiScanner(spec: PiiScanSpec, where: string): Scanner {
   if (!namesWarmed && (builtins.includes("person") || builtins.includes("location"))) {
     namesWarmed = true;
     const names = namesWarmText();
-    for (let k = 0; k < 6; k++) scanner.scan(names);
+    for (let k = 0; k < 6; k++) {
+      yield;
+      scanner.scan(names);
+    }
   }
   return scanner;
 }

@@ -22,6 +22,11 @@ export interface GatewayOptions {
   tls?: { certFile: string; keyFile: string };
   env?: Record<string, string | undefined>;
   compilePolicy: (config: GatewayConfig, registry: TargetRegistry) => ChatPolicy;
+  /**
+   * Work compilePolicy would do in one piece, done first in steps that let the event loop turn (a
+   * reload runs while requests are served): compilePolicy then finds it done.
+   */
+  warmPolicy?: (config: GatewayConfig) => Promise<void>;
   observer?: RequestObserver;
   /** Connect/gRPC services mounted beside the shim; absent in a shim-only gateway. */
   connect?: (gateway: Gateway) => ConnectServices;
@@ -116,6 +121,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         for (const r of p.rules)
           if (r.type === "content_filter" && r.engine === "llama_guard" && (r.target === undefined || !registry.get(r.target)))
             throw new Error(`policy '${p.id}': guard target '${r.target ?? ""}' is not a configured target`);
+      await opts.warmPolicy?.(config);
       const policy = opts.compilePolicy(config, registry);
       if (opts.tls) checkTlsFiles(opts.tls);
       const auth = new Authenticator(config.apiKeys);

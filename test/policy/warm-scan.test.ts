@@ -57,3 +57,32 @@ describe("the names warm-up (rules with person or location)", () => {
     expect(found.filter((f) => f.type === "location").length).toBeGreaterThan(100);
   });
 });
+
+describe("scanners prepared before a reload compiles", () => {
+  it("are built in steps with turns of the event loop between them, and compiled rules take them from the cache", async () => {
+    const { preparePiiScanners } = await import("../../src/policy/index.js");
+    const { configWith } = await import("./helpers.js");
+    const patterns = ["email", { name: "order", regex: "ORD-\\d{7}" }];
+    const cfg = configWith([{ id: "p", rules: [{ type: "pii_detection", action: "redact", patterns }] }]);
+    let turns = 0;
+    await preparePiiScanners(cfg, async () => {
+      turns++;
+    });
+    // Recognisers, analysis, boundary test, warm-up scan, tail warm-up: a turn between each two.
+    expect(turns).toBeGreaterThanOrEqual(4);
+    const prepared = compilePiiScanner({ patterns, regions: undefined, obfuscated: undefined });
+    expect(prepared.scan("ship ORD-1234567 to a@b.io").map((f) => f.type).sort()).toEqual(["email", "order"]);
+    // Already there: a second prepare does nothing.
+    turns = 0;
+    await preparePiiScanners(cfg, async () => {
+      turns++;
+    });
+    expect(turns).toBe(0);
+  });
+
+  it("refuses an unknown pattern with the message compiling gives", async () => {
+    const { preparePiiScanners } = await import("../../src/policy/index.js");
+    const cfg = { policies: [{ id: "p", rules: [{ type: "pii_detection", patterns: ["emial"] }] }] } as never;
+    await expect(preparePiiScanners(cfg, async () => {})).rejects.toThrow("policy 'p' rule 'pii_detection#0': unknown PII pattern 'emial'");
+  });
+});
