@@ -167,8 +167,9 @@ export class ChatPipeline {
           // A shallow copy: only `model` changes, every other field goes upstream verbatim.
           body: same ? upstreamBody : { ...upstreamBody, model: s.target.upstreamModel },
           bytes: same ? verbatim : undefined,
-          // Streams hold on to theirs for their whole length; a single answer takes the cheap form.
-          signal: upstreamSignal ?? (stream ? ctx.signal : cancel),
+          // The cheap form (the front door's cancel source) unless a verdict can end the call too:
+          // a stream's upstream reader takes either (onCancel), so no AbortController per stream.
+          signal: upstreamSignal ?? cancel,
           traceparent: at?.traceparent ?? trace.traceparent,
           tracestate: trace.tracestate,
           // A guard rewrites every chunk: the upstream's text of each is not kept beside it then.
@@ -184,7 +185,7 @@ export class ChatPipeline {
           if (reserving) await reserving;
           const a = args(s, at);
           return s.client.stream(heldBodyOf(a.body) ? await withBytes(a) : a).then((upstream) =>
-            rt.policy.hasResponseRules ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), ctx.signal, gate && (() => gate.abort())) : upstream,
+            rt.policy.hasResponseRules ? rt.policy.guardStream(upstream, op, rt.config.streaming.mode, (e) => summary.events.push(e), guardSignal(rt, ctx), gate && (() => gate.abort())) : upstream,
           );
         });
         const chunks = verdict ? holdUntilVerdict(opened, verdict, gate!, summary.events) : opened;
@@ -195,7 +196,7 @@ export class ChatPipeline {
           stream: true,
           verbatim: !rt.policy.hasResponseRules,
           headers: held.headers,
-          chunks: observeStream(chunks, summary, started, ctx.signal, trace, held.countsTokens ? held : undefined, strip, (o, e) => {
+          chunks: observeStream(chunks, summary, started, cancel, trace, held.countsTokens ? held : undefined, strip, (o, e) => {
             release();
             // A promise always (observeStream chains on it), and a throw becomes its rejection.
             return (async () => {
@@ -611,7 +612,7 @@ function observeStream(
   chunks: AsyncIterable<Chunk>,
   summary: RequestSummary,
   started: number,
-  signal: AbortSignal,
+  signal: CancelSignal,
   trace: RequestTrace,
   counter: Admission | undefined,
   stripUsage: boolean,
@@ -635,7 +636,7 @@ class ObservedStream implements AsyncIterableIterator<Chunk> {
     private readonly it: AsyncIterator<Chunk>,
     private readonly summary: RequestSummary,
     private readonly started: number,
-    private readonly signal: AbortSignal,
+    private readonly signal: CancelSignal,
     private readonly trace: RequestTrace,
     private readonly counter: Admission | undefined,
     private readonly stripUsage: boolean,
