@@ -12,6 +12,8 @@
  *   ALLOC_BASE=/path/to/older/build ...  the same for another build's bin/ and dist/, after this one's
  *   ALLOC_SURVIVORS=1 ...                 only what the scavenges did not collect: what was promoted to
  *                                         the old generation (and so costs major GCs), or was live at the end
+ *   ALLOC_STREAM=1 ...                    streams instead (the many-streams body, incremental mode, the fake
+ *                                         pacing its chunks ALLOC_STREAM_DRIP_MS (20) apart); per request = per stream
  *
  * Needs `npm run build:server` first (the gateway runs from dist/).
  */
@@ -20,6 +22,7 @@ import os from "node:os";
 import path from "node:path";
 import { Pool } from "undici";
 import { CHAT_BODY, writeGatewayConfig } from "./lib/configs.js";
+import { STREAM_BODY } from "./lib/streams.js";
 import { envNum } from "./lib/load.js";
 import { ROOT, sleep, stopAll, waitForOutput } from "./lib/proc.js";
 import { fmt, table } from "./lib/report.js";
@@ -31,13 +34,16 @@ interface Node {
   children: Node[];
 }
 
+/** ALLOC_STREAM=1: each request is the many-streams bench's incremental stream. */
+const STREAM = process.env.ALLOC_STREAM === "1";
+
 async function drive(origin: string, n: number, conc = 16): Promise<void> {
   const pool = new Pool(origin, { connections: conc, pipelining: 1 });
   let sent = 0;
   const worker = async () => {
     while (sent < n) {
       sent++;
-      const r = await pool.request({ method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json" }, body: CHAT_BODY });
+      const r = await pool.request({ method: "POST", path: "/v1/chat/completions", headers: { "content-type": "application/json" }, body: STREAM ? STREAM_BODY : CHAT_BODY });
       const text = await r.body.text();
       if (r.statusCode !== 200) throw new Error(`HTTP ${r.statusCode}: ${text.slice(0, 300)}`);
     }
@@ -66,7 +72,7 @@ interface Result {
 }
 
 async function measure(root: string, tmp: string, fakeOrigin: string, policies: "off" | "full", tag: string): Promise<Result> {
-  const cfg = writeGatewayConfig(tmp, `alloc-${tag}-${policies}`, { baseUrl: fakeOrigin + "/v1", policies, auditDir: path.join(tmp, `audit-${tag}`) });
+  const cfg = writeGatewayConfig(tmp, `alloc-${tag}-${policies}`, { baseUrl: fakeOrigin + "/v1", policies, auditDir: path.join(tmp, `audit-${tag}`), ...(STREAM ? { streaming: "incremental" as const } : {}) });
   const out = path.join(tmp, `heap-${tag}.json`);
   const gw = await startGateway(cfg, `gateway (${tag})`, {
     root,
@@ -114,7 +120,7 @@ const survivors = process.env.ALLOC_SURVIVORS === "1";
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), "kt-bench-alloc-"));
-  const fake = await startFake({ keepAliveMs: 600_000 });
+  const fake = await startFake({ keepAliveMs: 600_000, chunkDelayMs: STREAM ? envNum("ALLOC_STREAM_DRIP_MS", 20) : undefined });
   const policies = (process.env.ALLOC_POLICIES ?? "full") as "off" | "full";
   const k = envNum("ALLOC_TOP", 40);
   try {
