@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MAX_SSE_EVENT_CHARS, SseDecoder, SseEventTooLarge, type SseEvent } from "../../src/upstream/index.js";
+import { MAX_SSE_EVENT_CHARS, SseDecoder, SseEventTooLarge, Utf8Reads, type SseEvent } from "../../src/upstream/index.js";
 import { cutText } from "../helpers/cut-text.js";
 
 const enc = new TextEncoder();
@@ -69,6 +69,33 @@ describe("SseDecoder", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("decodes reads exactly as one streaming TextDecoder does, on every split of every byte string (property)", () => {
+    // Bytes that make and break UTF-8: ASCII, line ends, continuation bytes, lead bytes of every
+    // length, bytes never valid, and a BOM's, so that reads end inside, after and between characters.
+    const byte = fc.oneof(
+      fc.constantFrom(0x41, 0x0a, 0x0d, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbb, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff),
+      fc.integer({ min: 0, max: 255 }),
+    );
+    const bom = fc.constantFrom([], [0xef, 0xbb, 0xbf], [0xef, 0xbb]);
+    fc.assert(
+      fc.property(bom, fc.array(byte, { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 8 }), (head, body, cuts) => {
+        const bytes = Uint8Array.from([...head, ...body]);
+        const parts = cutText(bytes, cuts);
+        const ref = new TextDecoder("utf-8", { fatal: false, ignoreBOM: false });
+        const reads = new Utf8Reads();
+        for (const p of parts) expect(reads.decode(p)).toBe(ref.decode(p, { stream: true }));
+        expect(reads.end()).toBe(ref.decode());
+      }),
+      { numRuns: 3000 },
+    );
+    // A BOM is dropped at the stream's start only, whichever path decodes it.
+    const r = new Utf8Reads();
+    expect(r.decode(enc.encode("\uFEFFa\n"))).toBe("a\n");
+    expect(r.decode(enc.encode("\uFEFFb\n"))).toBe("\uFEFFb\n");
+    expect(r.decode(Uint8Array.of(0xef, 0xbb))).toBe("");
+    expect(r.decode(Uint8Array.of(0xbf, 0x0a))).toBe("\uFEFF\n");
   });
 
   it("never throws on arbitrary bytes (fuzz)", () => {
