@@ -30,26 +30,28 @@ function isObject(v: unknown): v is JsonObject {
 }
 
 /**
- * Whether some choice of `chunk` carries more than SLICE_CHARS of streamed text in one string.
- * Cheap on ordinary chunks: a look at each choice's delta (and `text`), no walk.
+ * Whether the streamed text of `chunk` (every choice's, together) exceeds SLICE_CHARS. Cheap on
+ * ordinary chunks: a look at each choice's delta (and `text`), no walk.
  */
 export function isLargeChunk(chunk: Chunk): boolean {
   const list = chunk.choices;
   if (!Array.isArray(list)) return false;
+  let total = 0;
   for (let i = 0; i < list.length; i++) {
     const c = list[i];
     if (!isObject(c)) continue;
-    if (typeof c.text === "string" && c.text.length > SLICE_CHARS) return true;
+    if (typeof c.text === "string") total += c.text.length;
     const d = c.delta;
-    if (!isObject(d)) continue;
-    for (const k in d) {
-      const v = d[k];
-      if (typeof v === "string") {
-        if (v.length > SLICE_CHARS && STREAMED_KEYS.has(k)) return true;
-      } else if (k === "tool_calls" && Array.isArray(v)) {
-        for (const tc of v) if (isObject(tc) && isObject(tc.function) && typeof tc.function.arguments === "string" && tc.function.arguments.length > SLICE_CHARS) return true;
+    if (isObject(d))
+      for (const k in d) {
+        const v = d[k];
+        if (typeof v === "string") {
+          if (STREAMED_KEYS.has(k)) total += v.length;
+        } else if (k === "tool_calls" && Array.isArray(v)) {
+          for (const tc of v) if (isObject(tc) && isObject(tc.function) && typeof tc.function.arguments === "string") total += tc.function.arguments.length;
+        }
       }
-    }
+    if (total > SLICE_CHARS) return true;
   }
   return false;
 }
@@ -57,12 +59,11 @@ export function isLargeChunk(chunk: Chunk): boolean {
 /** A step into a choice: an object key, or an array position with the element's own `index` (tool calls). */
 type Step = { key: string } | { at: number; index: unknown };
 
-/** End of the slice starting at `from`: at most SLICE_CHARS on, never between a surrogate pair. */
-function sliceEnd(s: string, from: number): number {
-  let end = Math.min(s.length, from + SLICE_CHARS);
-  if (end < s.length) {
+/** `end`, moved back one if it would split a surrogate pair of `s`. */
+function pairSafe(s: string, end: number): number {
+  if (end > 0 && end < s.length) {
     const c = s.charCodeAt(end - 1);
-    if (c >= 0xd800 && c <= 0xdbff) end--;
+    if (c >= 0xd800 && c <= 0xdbff) return end - 1;
   }
   return end;
 }
@@ -97,26 +98,29 @@ function setAt(root: JsonObject, path: readonly Step[], value: string): void {
 const AT = Symbol("position");
 
 /**
- * `chunk` cut into chunks whose streamed strings are at most SLICE_CHARS each. The first is the
- * chunk itself with each long string's first slice and without the fields that close a choice
- * (finish_reason, stop_reason, matched_stop) or the stream (usage); the next ones carry only the
- * following slices (with the choice's `index`, a tool call's `index`, and the chunk's id, object,
- * created and model); the last one also carries the closing fields.
+ * `chunk` cut into chunks of at most SLICE_CHARS of streamed text each (counted over all its
+ * choices and strings, in order: a chunk of many choices of middling text is cut as one long
+ * text is). The first is the chunk itself with each streamed string's first part (possibly empty)
+ * and without the fields that close a choice (finish_reason, stop_reason, matched_stop) or the
+ * stream (usage); the next ones carry only the following parts (with the choice's `index`, a tool
+ * call's `index`, and the chunk's id, object, created and model); the last one also carries the
+ * closing fields.
  */
 export function sliceChunk(chunk: Chunk): Chunk[] {
   const list = chunk.choices as unknown[];
-  // Per choice: the long strings' paths and texts.
-  const long: { choice: number; path: Step[]; text: string }[] = [];
+  // The streamed strings in order, with where each part of them ends.
+  const texts: { choice: number; path: Step[]; text: string; at: number }[] = [];
+  let budget = SLICE_CHARS;
   const walk = (node: unknown, choice: number, path: Step[]): unknown => {
     if (typeof node === "string") {
       const last = path[path.length - 1];
       // Only where every array on the way names its element (a tool call's `index`): a slice's
       // element then stands for the same one, whatever its position in the slice's array.
-      if (node.length > SLICE_CHARS && last !== undefined && "key" in last && STREAMED_KEYS.has(last.key) && path.every((p) => "key" in p || typeof p.index === "number")) {
-        long.push({ choice, path: [...path], text: node });
-        return node.slice(0, sliceEnd(node, 0));
-      }
-      return node;
+      if (node.length === 0 || last === undefined || !("key" in last) || !STREAMED_KEYS.has(last.key) || !path.every((p) => "key" in p || typeof p.index === "number")) return node;
+      const end = pairSafe(node, Math.min(node.length, Math.max(0, budget)));
+      budget -= end;
+      texts.push({ choice, path: [...path], text: node, at: end });
+      return end === node.length ? node : node.slice(0, end);
     }
     if (Array.isArray(node)) {
       return node.map((v, at) => {
@@ -137,7 +141,7 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
     return out;
   };
   const firstChoices = list.map((c, i) => walk(c, i, []));
-  if (long.length === 0) return [chunk];
+  if (texts.every((t) => t.at === t.text.length)) return [chunk];
   const first: Chunk = { ...chunk, choices: firstChoices };
   const closing = new Map<number, JsonObject>();
   for (let i = 0; i < firstChoices.length; i++) {
@@ -160,22 +164,28 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
   const header: JsonObject = {};
   for (const k of ["id", "object", "created", "model"]) if (chunk[k] !== undefined) header[k] = chunk[k]!;
   const parts: Chunk[] = [first];
-  const offsets = long.map((l) => sliceEnd(l.text, 0));
-  for (;;) {
+  let k = 0;
+  while (k < texts.length) {
+    // The next part: SLICE_CHARS more of the strings, from the first one not yet sent whole.
     const choices = new Map<number, JsonObject>();
-    for (let i = 0; i < long.length; i++) {
-      const l = long[i]!;
-      const from = offsets[i]!;
-      if (from >= l.text.length) continue;
-      const end = sliceEnd(l.text, from);
-      offsets[i] = end;
-      let c = choices.get(l.choice);
-      if (c === undefined) {
-        const orig = list[l.choice];
-        c = { index: isObject(orig) && orig.index !== undefined ? orig.index : l.choice };
-        choices.set(l.choice, c);
+    let room = SLICE_CHARS;
+    while (k < texts.length && room > 0) {
+      const t = texts[k]!;
+      if (t.at >= t.text.length) {
+        k++;
+        continue;
       }
-      setAt(c, l.path, l.text.slice(from, end));
+      const end = pairSafe(t.text, Math.min(t.text.length, t.at + room));
+      if (end <= t.at) break;
+      let c = choices.get(t.choice);
+      if (c === undefined) {
+        const orig = list[t.choice];
+        c = { index: isObject(orig) && orig.index !== undefined ? orig.index : t.choice };
+        choices.set(t.choice, c);
+      }
+      setAt(c, t.path, t.text.slice(t.at, end));
+      room -= end - t.at;
+      t.at = end;
     }
     if (choices.size === 0) break;
     parts.push({ ...header, choices: [...choices.values()].map((c) => ({ ...c, finish_reason: null })) });

@@ -94,6 +94,26 @@ describe("large chunks", () => {
     expect((cut[0]!.choices as any[])[0].delta.tool_calls[0]).toMatchObject({ id: "call_1", function: { name: "save" } });
   });
 
+  it("are cut by their text over all choices: many choices of middling text are sliced too", () => {
+    const each = big(SLICE_CHARS / 4);
+    const chunk: Chunk = { ...base, choices: Array.from({ length: 16 }, (_, i) => ({ index: i, delta: { content: each }, logprobs: null, finish_reason: i === 5 ? "length" : null })) };
+    expect(isLargeChunk(chunk)).toBe(true);
+    const parts = sliceChunk(chunk);
+    expect(parts.length).toBeGreaterThanOrEqual(4);
+    for (const p of parts) {
+      const chars = (p.choices as any[]).reduce((n, c) => n + ((c.delta?.content as string | undefined)?.length ?? 0), 0);
+      expect(chars).toBeLessThanOrEqual(SLICE_CHARS);
+    }
+    // Each choice's text, put together from the parts in order, is its own.
+    for (let i = 0; i < 16; i++) {
+      const text = parts.map((p) => ((p.choices as any[]).find((c) => c.index === i)?.delta?.content as string | undefined) ?? "").join("");
+      expect(text).toBe(each);
+    }
+    // Its finish reason comes once, on the last part.
+    const finishes = parts.flatMap((p) => (p.choices as any[]).filter((c) => c.finish_reason != null).map((c) => [parts.indexOf(p), c.index, c.finish_reason]));
+    expect(finishes).toEqual([[parts.length - 1, 5, "length"]]);
+  });
+
   for (const mode of ["incremental", "buffered"] as const) {
     it(`are guarded slice by slice with the event loop turning between them (${mode}), deciding as the small pieces do`, async () => {
       const body = big(8 * SLICE_CHARS);
