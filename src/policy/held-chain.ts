@@ -80,9 +80,15 @@ export function newHold(): { nonce: string; holdMin: number } {
   return { nonce: nonce(), holdMin: HOLD_MIN_CHARS };
 }
 
-/** A skeleton a worker made (with newHold()'s nonce) from body bytes it wrote, marked as held. */
-export function adoptHeldBody(skeleton: JsonObject, bytes: SharedArrayBuffer, length: number, hold: { nonce: string; holdMin: number }, extraBytes: number): JsonObject {
-  return holdBody(skeleton, { bytes, length, nonce: hold.nonce, holdMin: hold.holdMin, extraBytes, owned: [], version: nextVersion() });
+/**
+ * A skeleton a worker made (with newHold()'s nonce) from body bytes it wrote, marked as held. The
+ * bytes (of a size class) join the pooled memory as the request's, charged to `owner` like the
+ * body they were converted from: counted against limits.max_held_body_bytes until the request
+ * releases them with releaseHeldBody(), then kept for the next large body.
+ */
+export function adoptHeldBody(skeleton: JsonObject, bytes: SharedArrayBuffer, length: number, hold: { nonce: string; holdMin: number }, extraBytes: number, owner?: string): JsonObject {
+  const owned = adoptSharedMemory(bytes, owner) ? [bytes] : [];
+  return holdBody(skeleton, { bytes, length, nonce: hold.nonce, holdMin: hold.holdMin, extraBytes, owned, version: nextVersion() });
 }
 
 

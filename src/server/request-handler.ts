@@ -3,7 +3,7 @@ import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, un
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { admittedKey, refusedOnHeadersKey, remoteAddressKey, remotePortKey } from "./connect/call-context.js";
 import type { Principal } from "../wire/index.js";
-import { heldAnswerKey, heldChatKey, heldEvaluateKey, heldRpcMethod, holdRpcRequest, withHeldAnswer } from "./connect/held-rpc.js";
+import { heldAnswerKey, heldChatKey, heldEvaluateKey, heldRpcMethod, holdRpcRequest, releaseUntakenOnClose, withHeldAnswer } from "./connect/held-rpc.js";
 
 export interface ConnectServices {
   routes: (router: ConnectRouter) => void;
@@ -77,7 +77,11 @@ export function createRequestHandler(opts: {
           }
         })
       : Promise.resolve();
-    ready.then(() => handleRpc(handler, uReq, res, values));
+    ready.then(() => {
+      // A held body no handler took (the call refused before its handler ran) goes back once the response closes.
+      releaseUntakenOnClose(values, res);
+      return handleRpc(handler, uReq, res, values);
+    });
   };
 }
 

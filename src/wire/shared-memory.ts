@@ -302,11 +302,12 @@ export function releaseSharedMemory(sab: SharedArrayBuffer | undefined): void {
  * Takes a buffer a pool worker made (of a size class: sharedMemoryClass) as one of ours, in a
  * request's hands: released like one from sharedMemory(), it is zeroed and kept for the next
  * large body instead of being collected, so the next rewrite does not fault in fresh pages.
- * Whether it was taken (a buffer of another size, or one already known, is not).
+ * Whether it was taken (a buffer of another size, or one already known, is not). With `owner`,
+ * charged to that principal's share like a request body (never refused: it is already made).
  */
-export function adoptSharedMemory(sab: SharedArrayBuffer): boolean {
+export function adoptSharedMemory(sab: SharedArrayBuffer, owner?: string): boolean {
   if (state.has(sab) || sab.byteLength !== classOf(sab.byteLength)) return false;
-  handOut(sab);
+  handOut(sab, owner);
   adopted++;
   return true;
 }

@@ -2,7 +2,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { ChatCompletionResponseSchema, ChatService, CompletionResponseSchema, ListModelsResponseSchema, ModelSchema } from "../../../gen/keeptrusts/v1/chat_pb.js";
 import type { ChatPipeline, Runtime } from "../../chat/index.js";
-import { heldAnswerOf, type Chunk, type ChatResult, type JsonObject, type Operation } from "../../wire/index.js";
+import { heldAnswerOf, releaseHeldBody, type Chunk, type ChatResult, type JsonObject, type Operation } from "../../wire/index.js";
 import { GatewayError, toGatewayError } from "../../errors/index.js";
 import { callContext } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";
@@ -21,6 +21,7 @@ import {
 export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): ServiceImpl<typeof ChatService> {
   return {
     // A large request was decoded and converted by a pool worker (held-rpc.ts): its held body runs.
+    // Its pooled memory goes back once the call is done (unary, relay).
     createChatCompletion: (req, ctx) =>
       unary(pipeline, "chat", req.model, () => heldOr(ctx.values.get(heldChatKey), () => chatRequestToOpenAI(req)), ctx, chatResponseFromOpenAI, () => create(ChatCompletionResponseSchema)),
     streamChatCompletion: (req, ctx) =>
@@ -28,7 +29,7 @@ export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): Ser
         async () =>
           pipeline.run("chat", await converted(pipeline, "chat", req.model, true, () => heldOr(ctx.values.get(heldChatKey), () => chatRequestToOpenAI(req, { stream: true })), ctx), callContext(ctx)),
         chatChunkFromOpenAI,
-        ctx.signal,
+        ctx,
       ),
     createCompletion: (req, ctx) =>
       unary(pipeline, "completion", req.model, () => heldOr(ctx.values.get(heldChatKey), () => completionRequestToOpenAI(req)), ctx, completionResponseFromOpenAI, () => create(CompletionResponseSchema)),
@@ -41,7 +42,7 @@ export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): Ser
             callContext(ctx),
           ),
         completionChunkFromOpenAI,
-        ctx.signal,
+        ctx,
       ),
     async listModels() {
       const models = runtime().registry.models();
@@ -85,6 +86,10 @@ async function unary<T>(pipeline: ChatPipeline, op: Operation, model: string, bo
     return convert(r.body);
   } catch (err) {
     throw toConnectError(err, ctx.signal);
+  } finally {
+    // A large request's pooled memory (its bytes, rewrites, upstream form) goes back for the next
+    // one, as the OpenAI route's does; a pool job still reading it keeps it until the job ends.
+    releaseHeldBody(ctx.values.get(heldChatKey)?.body);
   }
 }
 
@@ -114,13 +119,16 @@ async function heldAnswer<T>(r: Extract<ChatResult, { stream: false }>, op: Oper
 async function* relay<T>(
   start: () => ReturnType<ChatPipeline["run"]>,
   convert: (c: Chunk) => T,
-  signal: AbortSignal,
+  ctx: HandlerContext,
 ): AsyncGenerator<T> {
   try {
     const r = await start();
     if (!r.stream) throw new GatewayError("KT_ERR_INTERNAL", "pipeline answered a stream with one body");
     for await (const chunk of r.chunks) yield convert(chunk);
   } catch (err) {
-    throw toConnectError(err, signal);
+    throw toConnectError(err, ctx.signal);
+  } finally {
+    // As unary's: the stream has ended, failed or been given up by the client.
+    releaseHeldBody(ctx.values.get(heldChatKey)?.body);
   }
 }

@@ -30,7 +30,7 @@ import { ConfigError, formatConfigIssue } from "../../config/index.js";
 import { readUsage } from "../../limits/index.js";
 import { ApplyError, type Gateway } from "../gateway.js";
 import { toConnectError } from "./connect-errors.js";
-import { heldEvaluateKey, runHeldRpcJob } from "./held-rpc.js";
+import { heldEvaluateKey, heldGone, releaseHeldEvaluate, runHeldRpcJob } from "./held-rpc.js";
 import type { HeldEvaluateOutput } from "./held-rpc-job.js";
 import { GatewayError } from "../../errors/index.js";
 
@@ -127,13 +127,17 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
       });
     },
     async evaluatePolicy(req, ctx) {
+      // A large text (held-rpc.ts): its pooled memory, charged to the caller's key, is this
+      // handler's to release once done, whatever the outcome.
+      const held = ctx.values.get(heldEvaluateKey);
+      if (held?.released) throw toConnectError(heldGone(), ctx.signal);
+      if (held) held.taken = true;
       // The proto: an unset direction is the request phase.
       const direction = req.direction === Direction.RESPONSE ? "response" : "request";
       const policy = gateway.runtime().policy;
-      if (req.policyId !== undefined && !gateway.runtime().config.policies.some((p) => p.id === req.policyId))
-        throw new ConnectError(`unknown policy '${req.policyId}'`, Code.NotFound);
       try {
-        const held = ctx.values.get(heldEvaluateKey);
+        if (req.policyId !== undefined && !gateway.runtime().config.policies.some((p) => p.id === req.policyId))
+          throw new ConnectError(`unknown policy '${req.policyId}'`, Code.NotFound);
         if (held) {
           // A large text (held-rpc.ts): a worker runs the chain and encodes the whole answer; the
           // small one returned here is replaced by it on the way out.
@@ -161,6 +165,8 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
         });
       } catch (err) {
         throw toConnectError(err, ctx.signal);
+      } finally {
+        releaseHeldEvaluate(held);
       }
     },
     listAuditEvents(req, ctx) {

@@ -4,6 +4,7 @@ import { ChatCompletionRequestSchema, ChatCompletionResponseSchema, CompletionRe
 import { Direction, EvaluatePolicyRequestSchema, EvaluatePolicyResponseSchema, FindingSchema } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import { toGatewayError } from "../../errors/index.js";
 import { heldAnswerBody, heldSkeletonOf, ruleIdOf, runChainJob, type HeldAnswerRef, type RuleSource } from "../../policy/index.js";
+import { sharedMemoryClass } from "../../wire/index.js";
 import { chatRequestToOpenAI, chatResponseFromOpenAI, completionRequestToOpenAI, completionResponseFromOpenAI } from "./convert.js";
 
 /**
@@ -120,7 +121,8 @@ export function decodeHeldRpc(input: HeldRpcInput): HeldRpcOutput {
     return { message, convert: { code: e.code, message: e.message } };
   }
   const json = new TextEncoder().encode(JSON.stringify(out));
-  const bytes = new SharedArrayBuffer(json.length);
+  // Of a size class, so the main thread can adopt it into the pooled memory (counted, reused).
+  const bytes = new SharedArrayBuffer(sharedMemoryClass(json.length));
   new Uint8Array(bytes).set(json);
   const held = heldSkeletonOf(out, input.holdMin, input.nonce);
   if ("fault" in held) return { fault: "the request has an object key of 65,536 characters or more" };

@@ -1,7 +1,7 @@
-import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type ContextValues } from "@connectrpc/connect";
 import { adoptHeldBody, newHold, scanPool } from "../../policy/index.js";
 import { GatewayError, toGatewayError } from "../../errors/index.js";
-import { releaseSharedMemory, type JsonObject } from "../../wire/index.js";
+import { releaseHeldBody, releaseSharedMemory, type JsonObject } from "../../wire/index.js";
 import { readBody, type NodeRequest } from "../http-body.js";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { HeldEvaluateDecoded, HeldRpcInput, HeldRpcMethod, HeldRpcOutput, RpcBodyRef } from "./held-rpc-job.js";
@@ -21,6 +21,10 @@ export interface HeldChat {
   body?: JsonObject;
   /** The message could not be converted, as a small one's would fail (refused the same way). */
   convert?: { code: string; message: string };
+  /** Set once a handler runs the body (heldOr): the handler releases it when its call is done. */
+  taken?: boolean;
+  /** Released unused once the call's response closed (releaseUntakenOnClose): never to be run. */
+  released?: boolean;
 }
 
 export const heldChatKey = createContextKey<HeldChat | undefined>(undefined, { description: "keeptrusts held ChatService body" });
@@ -34,9 +38,50 @@ export interface HeldEvaluate {
   body: RpcBodyRef;
   /** The complete EvaluatePolicyResponse in the client's codec, set by the handler. */
   answer?: Uint8Array;
+  /** Set once the handler runs: it releases the text's memory when done (releaseHeldEvaluate). */
+  taken?: boolean;
+  /** Released unused once the call's response closed (releaseUntakenOnClose): never to be run. */
+  released?: boolean;
 }
 
 export const heldEvaluateKey = createContextKey<HeldEvaluate | undefined>(undefined, { description: "keeptrusts held EvaluatePolicy text" });
+
+/** Hands back a held EvaluatePolicy text's pooled memory (charged to the caller's key). */
+export function releaseHeldEvaluate(held: HeldEvaluate | undefined): void {
+  if (held) releaseSharedMemory(held.body.bytes);
+}
+
+/**
+ * Once a call's response has closed (answered, or the client gone): the memory of a held body no
+ * handler took, e.g. a call Connect or an interceptor refused before its handler ran. It is marked
+ * released, so a handler that starts after all (a stream's, first run once the response is read)
+ * refuses the call rather than read memory another request may hold by then. A taken body is its
+ * handler's to release, after the pipeline is done with it: a stream's response can close before
+ * its handler has ended.
+ */
+export function releaseUntakenOnClose(values: ContextValues, res: { closed?: boolean; stream?: { closed?: boolean }; once(e: "close", f: () => void): unknown }): void {
+  if (values.get(heldChatKey) === undefined && values.get(heldEvaluateKey) === undefined) return;
+  const release = () => {
+    const chat = values.get(heldChatKey);
+    if (chat && !chat.taken) {
+      chat.released = true;
+      releaseHeldBody(chat.body);
+    }
+    const evaluate = values.get(heldEvaluateKey);
+    if (evaluate && !evaluate.taken) {
+      evaluate.released = true;
+      releaseHeldEvaluate(evaluate);
+    }
+  };
+  // HTTP/1.1's response says it is closed; an HTTP/2 compatibility response, its stream.
+  if (res.closed === true || res.stream?.closed === true) release();
+  else res.once("close", release);
+}
+
+/** The error a handler raises for a held body released before it ran (releaseUntakenOnClose). */
+export function heldGone(): GatewayError {
+  return new GatewayError("KT_ERR_CANCELLED", "the call ended before its handler ran");
+}
 
 /**
  * A large ChatService unary answer (src/wire/held-answer.ts): the handler has a worker encode the
@@ -130,9 +175,15 @@ export async function holdRpcRequest(
     try {
       d = await runHeldRpcJob<HeldEvaluateDecoded>("decodeHeldEvaluate", ref, raw.size);
     } catch (err) {
+      releaseSharedMemory(raw.shared);
       return { body: failing(connectErrorOf(toGatewayError(err))) };
     }
-    if ("fault" in d) return { body: failing(new ConnectError(d.fault, Code.InvalidArgument)) };
+    if ("fault" in d) {
+      releaseSharedMemory(raw.shared);
+      return { body: failing(new ConnectError(d.fault, Code.InvalidArgument)) };
+    }
+    // The text stays held for the handler, which releases it when done (or, if it never runs,
+    // the front door once the response has closed: releaseUntakenOnClose).
     return { body: once(d.message), evaluate: { body: ref }, size: d.message.length };
   }
   const hold = newHold();
@@ -149,14 +200,17 @@ export async function holdRpcRequest(
   if ("fault" in out) return { body: failing(new ConnectError(out.fault, Code.InvalidArgument)) };
   const held: HeldChat = out.convert
     ? { convert: out.convert }
-    : { body: adoptHeldBody(out.json!.skeleton as JsonObject, out.json!.bytes, out.json!.length, hold, out.json!.extraBytes) };
+    : { body: adoptHeldBody(out.json!.skeleton as JsonObject, out.json!.bytes, out.json!.length, hold, out.json!.extraBytes, owner) };
   return { body: once(out.message), held, size: out.message.length };
 }
 
 /** The body a ChatService handler runs: the held one when the front door held it. */
 export function heldOr(held: HeldChat | undefined, convert: () => JsonObject): JsonObject {
   if (held?.convert) throw new GatewayError(held.convert.code as "KT_ERR_INVALID_REQUEST", held.convert.message);
-  return held?.body ?? convert();
+  if (held?.released) throw heldGone();
+  if (!held?.body) return convert();
+  held.taken = true;
+  return held.body;
 }
 
 /** Runs an export of held-rpc-job.ts in a pool worker. */
