@@ -4,6 +4,7 @@ import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } fr
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue } from "./config-error.js";
 import type { ApiKey, GatewayConfig, LimitSet, LimitsStoreConfig, Policy, Target } from "./gateway-config.js";
+import { minHeldBodyBound } from "../wire/index.js";
 import { parseProviderString } from "./provider-string.js";
 import {
   auditLoggerSchema,
@@ -118,12 +119,36 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
     else if (!/^rediss?:\/\//.test(url)) at(["limits", "store", "redis", "url_ref", "env"], `environment variable ${redisEnv} must hold a redis:// or rediss:// URL`);
   }
 
+  checkHeldBodyBound(r, at);
+
   const policies = collectPolicies(r, at);
   checkRuleTargets(policies.list, seenTargets, at);
   checkSigningKey(r, env, at);
 
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues.sort((a, b) => a.line - b.line || a.col - b.col));
   return normalise(parsed.data, policies.list, policies.audit, file, env);
+}
+
+/** max_body_bytes when the config sets none (src/server/gateway.ts DEFAULT_MAX_BODY_BYTES; `--max-body-bytes` wins over both). */
+const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * limits.max_held_body_bytes must let one API key (a quarter of it) hold a body of max_body_bytes:
+ * below that, every body in the top size classes would be refused, forever, with a 503 that
+ * invites a retry (the front door's 413 for such a body is the guard when `--max-body-bytes`
+ * raises the limit past what the config says).
+ */
+function checkHeldBodyBound(r: Record<string, any>, at: (p: Path, m: string) => void): void {
+  const bound = r?.limits?.max_held_body_bytes;
+  if (!Number.isInteger(bound) || bound <= 0) return;
+  const set = r?.limits?.max_body_bytes;
+  const body = Number.isInteger(set) && set > 0 ? (set as number) : DEFAULT_MAX_BODY_BYTES;
+  const least = minHeldBodyBound(body);
+  if (bound < least)
+    at(
+      ["limits", "max_held_body_bytes"],
+      `must be at least ${least} (4 x the ${least / 4}-byte buffer a ${body}-byte body, max_body_bytes${Number.isInteger(set) ? "" : "' default"}, is held in: one API key may hold a quarter of the bound); lower max_body_bytes or raise this`,
+    );
 }
 
 /** The audit-logger's signing key must be set and be an Ed25519 private key, found at start-up. */

@@ -8,6 +8,7 @@ export {
   adoptSharedMemory,
   endLease,
   leaseSharedMemory,
+  minHeldBodyBound,
   releaseSharedMemory,
   sharedMemory,
   sharedMemoryClass,

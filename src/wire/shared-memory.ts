@@ -96,6 +96,15 @@ function handOut(sab: SharedArrayBuffer, owner?: string): void {
   unreleased.register(sab, { size: sab.byteLength, owner }, sab);
 }
 
+/**
+ * The least limits.max_held_body_bytes with which a body of `maxBodyBytes` can ever be held: one
+ * API key may hold a quarter of the bound, and a body is held in a buffer of its size class (a
+ * power of two from 256 KiB). 0 when no body that large is held at all (under 256 KiB).
+ */
+export function minHeldBodyBound(maxBodyBytes: number): number {
+  return maxBodyBytes < MIN_CLASS ? 0 : Math.ceil(classOf(maxBodyBytes) / OWNER_SHARE);
+}
+
 /** The bound on held bytes a new request body may not pass (limits.max_held_body_bytes). */
 export function setSharedMemoryBound(bytes: number): void {
   maxOutBytes = bytes;

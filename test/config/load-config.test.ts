@@ -123,6 +123,23 @@ describe("config loading", () => {
     expect(packLines.some((l) => /policy\.audit-logger\.retention_days: /.test(l))).toBe(true);
   });
 
+  // One API key may hold a quarter of limits.max_held_body_bytes, and a body of max_body_bytes is
+  // held in a buffer of its size class (a power of two): a smaller bound refused such bodies
+  // forever, each with a 503 that invited a retry (the round-12 review).
+  it("refuses a max_held_body_bytes too small for one key to hold a body of max_body_bytes", () => {
+    const target = "providers:\n  targets:\n    - { id: a, provider: openllm, model: m }\n";
+    // The default max_body_bytes (16 MiB): at least 64 MiB.
+    expect(issuesOf(`${target}limits:\n  max_held_body_bytes: 1048576\n`)).toEqual([
+      "policy-config.yaml:5:24 limits.max_held_body_bytes: must be at least 67108864 (4 x the 16777216-byte buffer a 16777216-byte body, max_body_bytes' default, is held in: one API key may hold a quarter of the bound); lower max_body_bytes or raise this",
+    ]);
+    // 300 KiB bodies are held in 512 KiB buffers: 2 MiB is the least.
+    expect(issuesOf(`${target}limits:\n  max_body_bytes: 307200\n  max_held_body_bytes: 1048576\n`)[0]).toMatch(/limits\.max_held_body_bytes: must be at least 2097152 \(4 x the 524288-byte buffer a 307200-byte body, max_body_bytes, is held in/);
+    expect(parseConfig(`${target}limits:\n  max_body_bytes: 307200\n  max_held_body_bytes: 2097152\n`, "f", {}).limits.maxHeldBodyBytes).toBe(2097152);
+    expect(parseConfig(`${target}limits:\n  max_held_body_bytes: 67108864\n`, "f", {}).limits.maxHeldBodyBytes).toBe(67108864);
+    // Bodies under 256 KiB are never held: any bound will do.
+    expect(parseConfig(`${target}limits:\n  max_body_bytes: 200000\n  max_held_body_bytes: 1\n`, "f", {}).limits.maxHeldBodyBytes).toBe(1);
+  });
+
   it("rejects YAML syntax errors with their position, and an empty file", () => {
     expect(issuesOf("providers:\n  targets: [\n")[0]).toMatch(/^policy-config\.yaml:\d+:\d+ \(yaml\): /);
     expect(issuesOf("")[0]).toMatch(/providers: is required/);

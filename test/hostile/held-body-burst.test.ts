@@ -21,6 +21,7 @@ providers:
   targets:
     - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${url}" }
 limits:
+  max_body_bytes: 1048576
   max_held_body_bytes: 4194304
 `,
       { fake: { maxModelLen: 1e9 } },

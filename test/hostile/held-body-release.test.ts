@@ -27,6 +27,7 @@ providers:
     - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${url}", timeout_seconds: 120 }
     - { id: c, provider: "openllm:completion:llama3:8b", model: ${MODEL}, base_url: "${url}" }
 limits:
+  max_body_bytes: 1048576
   max_held_body_bytes: 4194304
 policies:
   - id: p
