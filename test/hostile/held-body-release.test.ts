@@ -117,6 +117,34 @@ policies:
     await back(base);
   });
 
+  // Answers count in the same bound but are never refused (the model has generated them): they
+  // must go back as soon as they are sent, or a run of large answers would refuse new bodies.
+  it.each(protocols)("a large answer's memory goes back once it is sent: ChatService over %s (binary %s), and the OpenAI route", async (protocol, binary) => {
+    const kt = createKeeptrustsClient({ baseUrl: stack.url, apiKey: "kt-k1", protocol, useBinaryFormat: binary });
+    const reply = `answer ${"y".repeat(400 * 1024)}`;
+    stack.fake.setReply(reply);
+    try {
+      const base = sharedMemoryStats().outBytes;
+      const made = sharedMemoryStats().made + sharedMemoryStats().reused;
+      for (let i = 0; i < 3; i++) {
+        const r = await kt.chat.createChatCompletion({ model: "t", messages: [{ role: "user", content: text() }] });
+        expect(r.choices[0]!.message!.content === reply).toBe(true);
+        await back(base);
+        const o = await fetch(`${stack.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: "Bearer kt-k2" },
+          body: JSON.stringify({ model: "t", messages: [{ role: "user", content: "hi" }] }),
+        });
+        expect(((await o.json()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content === reply).toBe(true);
+        await back(base);
+      }
+      // The answers were held in pooled memory (not parsed here), and all of it came back.
+      expect(sharedMemoryStats().made + sharedMemoryStats().reused - made).toBeGreaterThanOrEqual(6);
+    } finally {
+      stack.fake.setReply("ok");
+    }
+  });
+
   it("after many large calls on every protocol, another key's large body is served", async () => {
     const o = await fetch(`${stack.url}/v1/chat/completions`, {
       method: "POST",
