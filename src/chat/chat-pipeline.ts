@@ -8,7 +8,7 @@ import { validateRequest } from "./request-validation.js";
 import { RequestLimiter } from "./request-limiter.js";
 import { StreamLimiter } from "./stream-limiter.js";
 import type { JsonAnswer } from "../upstream/index.js";
-import { heldAnswerOf, heldBodyOf, MAX_RECORDED_CHOICES, namesModelOnce, nextTurn, rawBodyOf, recordedFinishReason, releaseHeldAnswer, tokenCount, type CallContext, type CancelSignal, type ChatResult, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
+import { heldAnswerOf, heldBodyOf, MAX_RECORDED_CHOICES, namesModelOnce, nextTurn, recordedFinishReason, releaseHeldAnswer, tokenCount, type CallContext, type CancelSignal, type ChatResult, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 
 /** The policy engine as the pipeline uses it (src/policy implements it). */
 export type ChatPolicy = PolicyEngine;
@@ -152,7 +152,9 @@ export class ChatPipeline {
       // The client's own bytes go upstream when nothing was to change them: no request rules (with
       // rules the body is re-serialised from what they scanned, so bytes they never read, such as
       // a duplicate key, cannot pass), the limits added nothing, and the model is the target's.
-      const raw = !rt.policy.enabled && upstreamBody === body ? rawBodyOf(body) : undefined;
+      // The bytes come with the call (CallContext.rawBody) rather than from a WeakMap keyed by the
+      // body: a WeakMap entry per request cost an ephemeron write barrier and GC work (issue #20).
+      const raw = !rt.policy.enabled && upstreamBody === body ? ctx.rawBody : undefined;
       const verbatim = raw !== undefined && namesModelOnce(raw) ? raw : undefined;
       const held = admission;
       // While a verdict is pending the upstream call can be cancelled by it: an unsafe request's

@@ -6,7 +6,7 @@ import { GatewayError, toGatewayError } from "../errors/index.js";
 import { SSE_DONE, sseData } from "../upstream/index.js";
 import { AuthFailure, type Authenticator } from "./auth.js";
 import { ClientCancel } from "./client-cancel.js";
-import { bufferedJsonBody, NOT_BUFFERED, readJsonBody, type NodeRequest } from "./http-body.js";
+import { bufferedBodyBytes, parseJsonBytes, readJsonBody, type NodeRequest } from "./http-body.js";
 
 export type NodeResponse = ServerResponse | Http2ServerResponse;
 
@@ -172,16 +172,25 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   const authenticated = authenticate(deps, req, op, origin);
   // Always one await before the body is read, a refusal's or this one: Node's HTTP/1 parser
   // pushes a body that came in the packet of its headers into the request only after the
-  // 'request' handler has returned; after one microtask hop it is there (see bufferedJsonBody).
+  // 'request' handler has returned; after one microtask hop it is there (see bufferedBodyBytes).
   const principal = await authenticated;
   let body: unknown;
+  // The bytes the body was parsed from (none for a held one): the pipeline may send them upstream.
+  let raw: Uint8Array | undefined;
   try {
     const limit = deps.maxBodyBytes;
     const depth = deps.runtime().config.limits.maxJsonDepth;
-    // An ordinary body is all there by now: parsed without a promise (see bufferedJsonBody).
-    body = bufferedJsonBody(req, limit, depth);
-    // A large body counts against its key's share of limits.max_held_body_bytes (src/wire/shared-memory.ts).
-    if (body === NOT_BUFFERED) body = await readJsonBody(req, limit, depth, principal.keyId);
+    // An ordinary body is all there by now: read and parsed without a promise (see bufferedBodyBytes).
+    const buffered = bufferedBodyBytes(req, limit);
+    if (buffered !== undefined) {
+      body = parseJsonBytes(buffered, depth);
+      raw = buffered;
+    } else {
+      // A large body counts against its key's share of limits.max_held_body_bytes (src/wire/shared-memory.ts).
+      const read = await readJsonBody(req, limit, depth, principal.keyId);
+      body = read.body;
+      raw = read.raw;
+    }
   } catch (err) {
     // An unreadable body (malformed JSON, too large, bad UTF-8) never reaches the pipeline.
     await refuse(deps, req, op, origin, toGatewayError(err), principal);
@@ -203,7 +212,7 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
     afterClose?.();
   });
   try {
-    const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate"), origin));
+    const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate"), origin, raw));
     // An answer no rule changed goes out as the upstream sent it: its bytes when they were valid
     // UTF-8 (no byte count of the text, no encoding it again for the socket), else its text.
     if (!result.stream) {
@@ -238,6 +247,7 @@ class ShimCallContext implements CallContext {
     readonly traceparent: string | undefined,
     readonly tracestate: string | undefined,
     readonly origin: RequestOrigin,
+    readonly rawBody: Uint8Array | undefined,
   ) {}
 
   get signal(): AbortSignal {

@@ -22,6 +22,6 @@ export {
   warmSharedMemory,
 } from "./shared-memory.js";
 export { nestingExceeds } from "./json-nesting.js";
-export { keepRawBody, keepRawChunk, namesModelOnce, rawBodyOf, rawChunkOf } from "./raw-body.js";
+export { keepRawChunk, namesModelOnce, rawChunkOf } from "./raw-body.js";
 export { nextTurn, queuedUnits, SLICE_MS } from "./loop-turns.js";
 export { isoTime, isoTimeMs, jsonString, jsonValue } from "./json-text.js";

@@ -1,19 +1,3 @@
-/**
- * The bytes a request body was parsed from, kept beside the parsed object rather than on it: a
- * copy made by a spread (which a policy or the limits may then change) must not carry them, and
- * only the very object parsed from these bytes maps to them. The pipeline sends them upstream as
- * they came when nothing was to change the body, instead of serialising the prompt again.
- */
-const raws = new WeakMap<object, Uint8Array>();
-
-export function keepRawBody(body: unknown, bytes: Uint8Array): void {
-  if (body !== null && typeof body === "object") raws.set(body, bytes);
-}
-
-export function rawBodyOf(body: unknown): Uint8Array | undefined {
-  return body !== null && typeof body === "object" ? raws.get(body) : undefined;
-}
-
 const MODEL_KEY = Buffer.from('"model"');
 
 /**

@@ -57,6 +57,13 @@ export interface CallContext {
   tracestate?: string;
   /** Peer and route, when the front door knows them. */
   readonly origin?: RequestOrigin;
+  /**
+   * The bytes the request body was parsed from, when the front door read it whole (the OpenAI
+   * shim's ordinary bodies): the pipeline sends them upstream as they came when nothing was to
+   * change the body, instead of serialising the prompt again. Only the very object the front door
+   * parsed from them is passed with them.
+   */
+  readonly rawBody?: Uint8Array;
 }
 
 /** A streamed chunk, as OpenAI's `chat.completion.chunk` / `text_completion` objects. */
