@@ -120,6 +120,53 @@ describe("the access line", () => {
     expect(line.msg).toBe("request");
   });
 
+  it("writes each request's own principal, model and target, whatever the requests before it wrote", () => {
+    // The who/where members are kept as text per request counter and written again only when a
+    // value differs: every member must still be the request's own, in any order of requests.
+    const lines = capture();
+    const none = { ...target, id: "none" };
+    const cases: Partial<RequestSummary>[] = [
+      { model: "a" },
+      { model: "b" },
+      { model: "a" },
+      { model: 'a "quoted"\nmodel' },
+      { model: "a", principal: { keyId: "team-b" } as RequestSummary["principal"] },
+      { model: "a", target: undefined },
+      { model: "a", target: none as RequestSummary["target"] },
+      { model: "a", target: undefined },
+      { model: "a", frontDoor: "connect" },
+      { model: "a", stream: true },
+      { model: "a", outcome: "cancelled" },
+      { model: "a", outcome: "error", error: new GatewayError("KT_ERR_UPSTREAM_TIMEOUT", "slow") },
+      { model: "a" },
+    ];
+    for (const c of cases) {
+      const s = summary(c);
+      const { line } = accessLine(lines, s);
+      const { req_id, time, ...rest } = line;
+      expect(typeof req_id).toBe("string");
+      const expected = pinoLine(lines, {
+        req_id,
+        principal: s.principal.keyId,
+        route: "chat_completions",
+        front_door: s.frontDoor,
+        model: s.model,
+        target: s.target?.id,
+        stream: s.stream,
+        status: s.error ? s.error.status : 200,
+        outcome: s.outcome,
+        error: s.error?.code,
+        latency_ms: 3.5,
+        tokens_in: 12,
+        tokens_out: 7,
+      });
+      delete expected.time;
+      expect(Object.keys(line).filter((k) => k !== "time")).toEqual(Object.keys(expected));
+      expect(rest).toEqual(Object.fromEntries(Object.entries(expected).filter(([k]) => k !== "req_id")));
+      expect(typeof time).toBe("string");
+    }
+  });
+
   it("never lets an upstream's odd usage values add members to a line", () => {
     const lines = capture();
     const hostile = '1,"admin":true,"x":"';

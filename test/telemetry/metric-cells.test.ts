@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { Counter, Histogram } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { CounterCells, HistogramCells, SEP } from "../../src/telemetry/metric-cells.js";
+import { CounterCells, HistogramCells, KeyJoin, LastKey, SEP } from "../../src/telemetry/metric-cells.js";
 
 const names = ["target", "outcome"] as const;
 const targets = ["a", "b", `c${SEP}d`, ""];
@@ -68,6 +68,36 @@ describe("metric cells", () => {
         expect(await series(viaCells)).toEqual(await series(viaApi));
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("a call site's remembered key is the KeyJoin's key of its own values, whatever came before", () => {
+    const value = fc.constantFrom("a", "b", "", `a${SEP}b`, "ok", "input");
+    const tuple = fc.tuple(value, fc.option(value, { nil: undefined }), fc.option(value, { nil: undefined }), fc.option(value, { nil: undefined }), fc.option(value, { nil: undefined }));
+    // A few tuples, asked for in any order: repeats, and tuples that differ in one value only.
+    const pool = fc.array(tuple, { minLength: 1, maxLength: 4 }).chain((ts) =>
+      fc.array(
+        fc.oneof(
+          fc.constantFrom(...ts),
+          fc.tuple(fc.constantFrom(...ts), fc.nat(4), value).map(([t, i, v]) => t.map((x, j) => (j === i ? v : x)) as typeof t),
+        ),
+        { maxLength: 40 },
+      ),
+    );
+    fc.assert(
+      fc.property(pool, (list) => {
+        const shared = new KeyJoin();
+        const site = new LastKey(shared);
+        const other = new LastKey(shared);
+        for (const [a, b, c, d, e] of list) {
+          // The same values built anew (not the same string objects) must give the same text.
+          const fresh = (v: string | undefined) => (v === undefined ? undefined : [...v].join(""));
+          expect(site.key(a, b, c, d, e)).toBe(new KeyJoin().key(a, b, c, d, e));
+          expect(site.key(fresh(a)!, fresh(b), fresh(c), fresh(d), fresh(e))).toBe(new KeyJoin().key(a, b, c, d, e));
+          expect(other.key(a, c)).toBe(new KeyJoin().key(a, c));
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 
