@@ -1,7 +1,7 @@
 import type { AttemptTrace, RequestObserver, RequestSummary, RequestTrace } from "../observer/index.js";
 import type { Target } from "../config/index.js";
 import { log, writeInfoLine } from "./logger.js";
-import { jsonString, jsonValue } from "../wire/index.js";
+import { jsonString, jsonTenths, jsonValue } from "../wire/index.js";
 import { CounterCells, HistogramCells, KeyJoin, LastKey } from "./metric-cells.js";
 import { metrics, TOKEN_BUCKETS } from "./metrics-registry.js";
 
@@ -106,6 +106,11 @@ const findingCells = new CounterCells(findings, ["policy", "rule", "type", "acti
 
 let seq = 0;
 const idPrefix = `${(process.env.KT_WORKER_ID ?? "0").slice(0, 4)}${Date.now().toString(36)}`;
+/**
+ * A request id is this prefix, `-` and a base-36 count: its JSON text is `"id"` unless the prefix
+ * itself (KT_WORKER_ID's first four characters) needs escaping, which is known once, here.
+ */
+const idIsPlain = jsonString(idPrefix) === `"${idPrefix}"`;
 
 /**
  * Wraps the request observer (the audit observer) so each request also updates the metrics and
@@ -216,7 +221,7 @@ function record(s: RequestSummary, requestId: string, traceparent: string | unde
   // undefined ones) rather than as an object for pino to walk: see writeInfoLine. Every value is
   // JSON text from jsonValue/jsonString (JSON.stringify's text without its runtime call).
   if (!log.isLevelEnabled("info")) return;
-  let f = `"req_id":${jsonString(requestId)}`;
+  let f = idIsPlain ? `"req_id":"${requestId}"` : `"req_id":${jsonString(requestId)}`;
   if (traceparent) f += `,"trace_id":${jsonString(traceparent.slice(3, 35))}`;
   // The client's own string (bounded: it is not content, but it is not config either).
   const asked = s.model.length > 128 ? `${s.model.slice(0, 128)}…` : s.model;
@@ -230,8 +235,8 @@ function record(s: RequestSummary, requestId: string, traceparent: string | unde
     f += `,"stream":${jsonValue(s.stream)},"status":${jsonValue(s.error ? s.error.status : 200)},"outcome":${jsonValue(s.outcome)}`;
     if (s.error) f += `,"error":${jsonValue(s.error.code)}`;
   }
-  f += `,"latency_ms":${jsonValue(Math.round(s.latencyMs * 10) / 10)}`;
-  if (s.firstChunkMs !== undefined) f += `,"ttft_ms":${jsonValue(Math.round(s.firstChunkMs * 10) / 10)}`;
+  f += `,"latency_ms":${jsonTenths(s.latencyMs)}`;
+  if (s.firstChunkMs !== undefined) f += `,"ttft_ms":${jsonTenths(s.firstChunkMs)}`;
   if (s.usage) f += `,"tokens_in":${jsonValue(s.usage.input)},"tokens_out":${jsonValue(s.usage.output)}`;
   if (s.events.length) f += `,"rules":${JSON.stringify(s.events.map((e) => `${e.policy}/${e.rule}:${e.action}`))}`;
   writeInfoLine(f, "request");

@@ -24,4 +24,4 @@ export {
 export { nestingExceeds } from "./json-nesting.js";
 export { keepRawChunk, namesModelOnce, rawChunkOf } from "./raw-body.js";
 export { nextTurn, queuedUnits, SLICE_MS } from "./loop-turns.js";
-export { isoTime, isoTimeMs, jsonString, jsonValue } from "./json-text.js";
+export { isoTime, isoTimeMs, jsonString, jsonTenths, jsonValue } from "./json-text.js";

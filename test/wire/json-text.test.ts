@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isoTime, isoTimeMs, jsonString, jsonValue } from "../../src/wire/index.js";
+import { isoTime, isoTimeMs, jsonString, jsonTenths, jsonValue } from "../../src/wire/index.js";
 
 const awkward = ["", '"', "\\", "\n", "\u0000", "\u001f", "\u007f", "\u2028", "\u2029", "\ud800", "\udfff", "a\ud83d\ude00b", "\ud83d", "é", "…", "\u0001x"];
 
@@ -28,6 +28,17 @@ describe("JSON text of single values", () => {
         expect(jsonValue(v)).toBe(JSON.stringify(v));
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it("jsonTenths is JSON.stringify of the value rounded to a tenth, for any number", () => {
+    const fixed = [0, -0, 0.04, 0.05, 0.06, 0.95, 0.96, 1, 1.25, 1.35, 9.95, 99.99, 3.456, 214748364.7, 214748364.75, 214748364.8, 1e9, 1e21, 2 ** 53, -0.04, -0.05, -0.06, -1.5, NaN, Infinity, -Infinity, Number.MIN_VALUE, Number.MAX_VALUE];
+    for (const v of fixed) expect(jsonTenths(v)).toBe(JSON.stringify(Math.round(v * 10) / 10));
+    fc.assert(
+      fc.property(fc.oneof(fc.double(), fc.double({ min: 0, max: 1e6, noNaN: true }), fc.double({ min: 0, max: 300_000, noNaN: true }), fc.integer({ min: 0, max: 2 ** 31 + 10 }).map((n) => n / 10), fc.integer()), (v) => {
+        expect(jsonTenths(v)).toBe(JSON.stringify(Math.round(v * 10) / 10));
+      }),
+      { numRuns: 20000 },
     );
   });
 
