@@ -3,7 +3,7 @@ import { gazetteers } from "./gazetteer.js";
 import { LOWER as L, UPPER as U } from "./name-words.js";
 import { placeBefore } from "./name-words.js";
 import { SeekMemo } from "./seek-memo.js";
-import { FOLD_LOWER_FIRST, FOLD_LOWER_REST, WordHashes, WordTable } from "./word-hash.js";
+import { WordHashMost, WordTable } from "./word-hash.js";
 
 /**
  * Places: countries, US states, German Länder, and cities of 50,000 people or more (GeoNames), as
@@ -21,70 +21,73 @@ const regionSet = new Set(regions.split(" ").map((r) => r.replaceAll("_", " ")))
 const word = `[${U}][${L}'’.-]{0,24}`;
 export const locationPattern = `[${U}](?<![${U}${L}0-9_'’.\\-][${U}])[${L}'’.-]{0,24}(?:[ -](?:(?:de|del|do|da|upon|on|am|an|sur|en|la|le|of) )?${word}){0,3}(?=[\\s\\S]{0,2})`;
 
-/**
- * accept's lists read in place: place and region names with their kind (a place's own kind first,
- * as accept asks the places before the regions), and the common and less common words, lower case.
- * Built with the gazetteers, on first use.
- */
-let placeKinds: WordTable<string> | undefined;
-let wordKinds: WordTable<number> | undefined;
+/** accept's list read in place: place and region names, with the bits below. Built with the gazetteers, on first use. */
+let placeKinds: WordTable<number> | undefined;
+/** A place's bits in placeKinds: its lower case is a common word, a less common word; it holds a space. */
 const COMMON = 1;
 const UNCOMMON = 2;
+const SPACED = 4;
 
 /** accept's hashes of the match's leading runs (a match is at most some 110 characters). */
 const prefixHashes = new Int32Array(256);
 
-/** Whether text[start, end) is ASCII (its lower case is then read in place). */
-function ascii(text: string, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (text.charCodeAt(i) >= 128) return false;
-  return true;
-}
-
 /** Builds accept's tables on first use (the check is small enough to be inlined where it is asked). */
 function placeTables(): void {
-  if (placeKinds === undefined || wordKinds === undefined) buildPlaceTables();
+  if (placeKinds === undefined) buildPlaceTables();
 }
 
+/**
+ * Place and region names with what accept asks of a name it has found (whether it holds a space,
+ * whether its lower case is a common or less common word), worked out once per name here rather
+ * than per finding (a pass for the space, one for ASCII, a folded lookup in the word lists).
+ */
 function buildPlaceTables(): void {
   const g = gazetteers();
-  placeKinds = new WordTable<string>([...g.places, ...[...regionSet].filter((r) => !g.places.has(r)).map((r): [string, string] => [r, "region"])]);
-  const kinds = new Map<string, number>();
-  for (const w of g.uncommon) kinds.set(w, UNCOMMON);
-  for (const w of g.common) kinds.set(w, COMMON);
-  wordKinds = new WordTable(kinds);
+  const bits = (name: string): [string, number] => {
+    const lower = name.toLowerCase();
+    return [name, (name.includes(" ") ? SPACED : 0) | (g.common.has(lower) ? COMMON : g.uncommon.has(lower) ? UNCOMMON : 0)];
+  };
+  placeKinds = new WordTable<number>([...[...g.places.keys()].map(bits), ...[...regionSet].filter((r) => !g.places.has(r)).map(bits)]);
 }
 
 /**
  * The longest leading run of words of the match that names a place (a trailing full stop, the end
  * of a sentence, not part of it), read where it stands: no substring per cut. Held to the
  * recogniser as it was written on substrings (test/policy/pii-reference/location.ts).
+ * `most`: no place name the match can begin with holds more than that many spaces and hyphens
+ * (seek knows it from the first word, see placeAt), so the longer cuts are not tried, nor hashed:
+ * in a run of capitalised words (`Jane Doe Smith Paris`) the match is four words and most first
+ * words begin only one-word names.
  */
-function accept(text: string, start: number, end: number): number {
+function accept(text: string, start: number, end: number, most = ANY): number {
   placeTables();
   const names = placeKinds!;
-  // The hash of every leading run of the span, in one pass (each cut's name is one of them).
-  const n = end - start;
+  // The longest cut a name can end at: the span's end, or the space or hyphen after `most` of them.
+  let top = end;
+  if (most < ANY)
+    for (let i = start, seps = 0; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if ((c === 32 || c === 45) && ++seps > most) {
+        top = i;
+        break;
+      }
+    }
+  // The hash of every leading run of the span up to there, in one pass (each cut's name is one of them).
+  const n = top - start;
   const hashes = n < prefixHashes.length ? prefixHashes : new Int32Array(n + 1);
   let h = 0x811c9dc5 | 0;
   hashes[0] = h;
   for (let i = 0; i < n; i++) hashes[i + 1] = h = Math.imul(h ^ text.charCodeAt(start + i), 16777619);
-  // The cuts, longest first: the span's end, then each space or hyphen inside it.
-  for (let cut = end; cut > start; ) {
+  // The cuts, longest first: the span's end (or `top`), then each space or hyphen inside it.
+  for (let cut = top; cut > start; ) {
     let nameEnd = cut;
     if (text.charCodeAt(nameEnd - 1) === 46) nameEnd--;
-    if (nameEnd > start && names.getHashed(hashes[nameEnd - start]!, text, start, nameEnd) !== undefined) {
-      let oneWord = true;
-      for (let i = start; i < nameEnd && oneWord; i++) if (text.charCodeAt(i) === 32) oneWord = false;
-      if (!oneWord) return nameEnd;
-      let kind: number | undefined;
-      if (ascii(text, start, nameEnd)) kind = wordKinds!.get(text, start, nameEnd, FOLD_LOWER_FIRST | FOLD_LOWER_REST);
-      else {
-        const g = gazetteers();
-        const lower = text.slice(start, nameEnd).toLowerCase();
-        kind = g.common.has(lower) ? COMMON : g.uncommon.has(lower) ? UNCOMMON : undefined;
-      }
-      if (kind === COMMON) return -1;
-      if (kind === UNCOMMON) {
+    const kind = nameEnd > start ? names.getHashed(hashes[nameEnd - start]!, text, start, nameEnd) : undefined;
+    if (kind !== undefined) {
+      // A name of more than one word is a place whatever its words.
+      if (kind & SPACED) return nameEnd;
+      if (kind & COMMON) return -1;
+      if (kind & UNCOMMON) {
         // A place that is also a word: only after a place word.
         const m = /([A-Za-z]+)\s+$/.exec(text.slice(Math.max(0, start - 16), start));
         if (!m || !placeBefore.has(m[1]!.toLowerCase())) return -1;
@@ -102,19 +105,23 @@ const capStart = new RegExp(`[${U}](?<![${U}${L}0-9_'’.\\-][${U}])`, "g");
 
 /**
  * The first word of every place and region name, cut at its first space or hyphen (where accept
- * cuts): every name accept can take begins with the candidate's first word so cut, or is that word
- * without a final full stop. Built with the gazetteers, on first use.
+ * cuts), with the most spaces and hyphens of the names it begins: every name accept can take
+ * begins with the candidate's first word so cut, or is that word without a final full stop (no
+ * space or hyphen). Built with the gazetteers, on first use.
  */
-let firstWords: WordHashes | undefined;
-function placeFirstWords(): WordHashes {
+let firstWords: WordHashMost | undefined;
+function placeFirstWords(): WordHashMost {
   return firstWords ?? buildFirstWords();
 }
 
-function buildFirstWords(): WordHashes {
-  const cut = (n: string) => n.slice(0, n.search(/[ -]|$/));
-  firstWords = new WordHashes([...[...gazetteers().places.keys()].map(cut), ...[...regionSet].map(cut)]);
+function buildFirstWords(): WordHashMost {
+  const cut = (n: string): [string, number] => [n.slice(0, n.search(/[ -]|$/)), n.split(/[ -]/).length - 1];
+  firstWords = new WordHashMost([...[...gazetteers().places.keys()].map(cut), ...[...regionSet].map(cut)]);
   return firstWords;
 }
+
+/** accept without a bound on the spaces and hyphens of the names it tries. */
+const ANY = 1 << 30;
 
 /** The pattern's `[${L}'’.]`: the characters of a word up to a space or hyphen (a cut). */
 function inWord(c: number): boolean {
@@ -122,11 +129,12 @@ function inWord(c: number): boolean {
 }
 
 /**
- * Whether no place can start at the capital `p`: the pattern's first word there (greedy, at most 25
+ * -1 when no place can start at the capital `p`: the pattern's first word there (greedy, at most 25
  * characters, up to accept's first cut) is the first word of no place name, with or without a
- * final full stop. Read in place: no regex, no substring.
+ * final full stop. Otherwise the most spaces and hyphens a place name beginning there may hold
+ * (accept's `most`). Read in place: no regex, no substring.
  */
-function noPlaceAt(text: string, p: number, firsts: WordHashes): boolean {
+function placeAt(text: string, p: number, firsts: WordHashMost): number {
   // Never read past the text: a read there once makes V8 call charCodeAt out of line at every read
   // of the compiled loop (no word goes on past the end either way).
   const lim = Math.min(p + 25, text.length);
@@ -147,11 +155,12 @@ function noPlaceAt(text: string, p: number, firsts: WordHashes): boolean {
     // `A Coruña` in `AKIA12`, `G` of `GB00`).
     placeTables();
     const names = placeKinds!;
-    if (names.getHashed(h, text, p, r) !== undefined) return false;
-    return !(text.charCodeAt(r - 1) === 46 && r - 1 > p && names.getHashed(before, text, p, r - 1) !== undefined);
+    if (names.getHashed(h, text, p, r) !== undefined) return ANY;
+    return text.charCodeAt(r - 1) === 46 && r - 1 > p && names.getHashed(before, text, p, r - 1) !== undefined ? ANY : -1;
   }
-  if (firsts.mayHoldHash(h)) return false;
-  return !(text.charCodeAt(r - 1) === 46 && r - 1 > p && firsts.mayHoldHash(before));
+  const most = firsts.most(h);
+  // The word without its full stop begins only one-word names (`Paris.` of `Paris. Berlin`).
+  return text.charCodeAt(r - 1) === 46 && r - 1 > p && firsts.most(before) !== -1 ? Math.max(most, 0) : most;
 }
 
 /** The last decision: seek takes it, and the scanner asks for it again at once. */
@@ -183,11 +192,12 @@ function seek(text: string, from: number, _scan?: object, limit = Infinity): num
     // Past the scanner's next position: decided, if need be, when the scanner seeks from it (Recogniser.bounded).
     if (p > limit) return p;
     pos = p + 1;
-    if (noPlaceAt(text, p, firsts)) continue;
+    const most = placeAt(text, p, firsts);
+    if (most === -1) continue;
     sticky.lastIndex = p;
     if (!sticky.test(text)) continue;
     const end = sticky.lastIndex;
-    const r = accept(text, p, end);
+    const r = accept(text, p, end, most);
     lastText = text;
     lastStart = p;
     lastEnd = end;

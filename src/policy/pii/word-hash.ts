@@ -57,6 +57,43 @@ export class WordHashes {
   }
 }
 
+/**
+ * WordHashes with a number per word: `most` is the largest number of any word with that hash, or
+ * -1 for a hash no word has (so an upper bound for the word asked about, never an exact answer).
+ * Slots of (used, hash, number), as WordHashes' pairs.
+ */
+export class WordHashMost {
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+
+  constructor(words: Iterable<readonly [string, number]>) {
+    const most = new Map<number, number>();
+    for (const [w, n] of words) {
+      const h = hashWord(w);
+      most.set(h, Math.max(n, most.get(h) ?? n));
+    }
+    let size = 16;
+    while (size < most.size * 2) size <<= 1;
+    this.mask = size - 1;
+    this.slots = new Int32Array(size * 4);
+    for (const [h, n] of most) {
+      let s = h & this.mask;
+      while (this.slots[s * 4] !== 0) s = (s + 1) & this.mask;
+      this.slots[s * 4] = 1;
+      this.slots[s * 4 + 1] = h;
+      this.slots[s * 4 + 2] = n;
+    }
+  }
+
+  most(h: number): number {
+    const slots = this.slots;
+    for (let s = h & this.mask; ; s = (s + 1) & this.mask) {
+      if (slots[s * 4] === 0) return -1;
+      if (slots[s * 4 + 1] === h) return slots[s * 4 + 2]!;
+    }
+  }
+}
+
 /** Case folding applied while reading a word in place (ASCII letters only; other characters as they are). */
 export const FOLD_UPPER_FIRST = 1;
 export const FOLD_LOWER_REST = 2;
