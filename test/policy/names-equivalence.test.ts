@@ -4,7 +4,7 @@ import { nameShapes } from "../../bench/lib/name-shapes.js";
 import { prose } from "../../bench/prose.js";
 import { builtinPiiTypes, recognisersFor, type BuiltinPiiType } from "../../src/policy/pii/index.js";
 import { location } from "../../src/policy/pii/location.js";
-import { person } from "../../src/policy/pii/person.js";
+import { person, personPattern, plainMatchEnd } from "../../src/policy/pii/person.js";
 import { secrets } from "../../src/policy/pii/secret.js";
 import { streetAddress, typeAtEnd } from "../../src/policy/pii/street-address.js";
 import { gazetteers } from "../../src/policy/pii/gazetteer.js";
@@ -302,6 +302,53 @@ describe("a seek's remembered decision is what the pattern and the validator giv
     const broken: Recogniser = { ...street, decided: (t, s) => { const r = street.decided!(t, s); return r === undefined || r <= s ? r : r - 1; } };
     const t = "lives at 123 Main Street, Springfield ";
     expect(plain(compileScanner([broken]), t)).not.toEqual(plain(compileScanner(withoutDecided([street])), t));
+  });
+});
+
+describe("the end of person's match over a run of plain words, read by hand", () => {
+  const sticky = new RegExp(personPattern, "y");
+  const viaRegex = (t: string, p: number) => {
+    sticky.lastIndex = p;
+    return sticky.test(t) ? sticky.lastIndex : -1;
+  };
+  /** Where plainMatchEnd answers, it is the regex's end; it may leave any capital to the regex. */
+  function same(t: string): number {
+    let answered = 0;
+    for (let p = 0; p < t.length; p++) {
+      const e = plainMatchEnd(t, p);
+      if (e === -1) continue;
+      answered++;
+      expect(e, `${JSON.stringify(t)} at ${p}`).toBe(viaRegex(t, p));
+    }
+    return answered;
+  }
+  const piece = fc.constantFrom(
+    ..."Jane Doe Smith Will Abcdefghijklmnopqrstu Abcdefghijklmnopqrst Q. JANE McDonald O'Brien Jean-Luc Zoë Éva Ā de van la al and y e x".split(" "),
+    "Ab", "A", "B1", "Doe's", "Doe’s", "Doe_", "Doe-", "Doe--", "(Doe)", "Doe.",
+  );
+  const sep = fc.constantFrom(" ", " ", ", ", ",", ". ", ".", "-", "  ", "\n", " ,", "'", "1", "_", "\u00a0", " and ", ", and ", "");
+  const texts = fc.array(fc.tuple(piece, sep).map(([w, s]) => w + s), { minLength: 1, maxLength: 9 }).map((a) => a.join(""));
+
+  it("is the regex's end wherever it answers (property)", () => {
+    let answered = 0;
+    fc.assert(
+      fc.property(texts, (t) => {
+        answered += same(t);
+      }),
+      { numRuns: 3000, seed: 1321 },
+    );
+    expect(answered).toBeGreaterThan(1000);
+  });
+
+  it("on the bench's random name shapes and the words of the soup", () => {
+    for (const [, f] of nameShapes) same(f(4 * 1024));
+    fc.assert(
+      fc.property(soupArb, (t) => {
+        same(t);
+      }),
+      { numRuns: 500, seed: 1322 },
+    );
+    expect(same("Jane Doe, John Smith, Ann Lee, Bob Ray, Tom Fox, Sue May")).toBeGreaterThan(5);
   });
 });
 

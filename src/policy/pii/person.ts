@@ -266,6 +266,11 @@ function pushElement(start: number, end: number, word: number, flags: number, in
 /** Reads the elements of text[start, end) into the arrays above. */
 function elements(text: string, start: number, end: number): void {
   elCount = 0;
+  if (start === runStart && end === runEnd && text === runText) {
+    // The run of plain words plainMatchEnd has just read: its words are the elements.
+    for (let k = 0; k < runCount; k++) pushElement(runWordStart[k]!, runWordEnd[k]!, runWordStart[k]!, runComma[k]!, infoRange(text, runWordStart[k]!, runWordEnd[k]!));
+    return;
+  }
   let i = start;
   let comma = 0;
   let pendingParticle = -1;
@@ -887,9 +892,13 @@ function seekPerson(text: string, from: number, scan: object = {}, limit = Infin
       pos = p + 1;
       continue;
     }
-    sticky.lastIndex = p;
-    if (sticky.test(text)) {
-      const r = accept(text, p, sticky.lastIndex);
+    let end = p !== cue ? plainMatchEnd(text, p) : -1;
+    if (end === -1) {
+      sticky.lastIndex = p;
+      if (sticky.test(text)) end = sticky.lastIndex;
+    }
+    if (end !== -1) {
+      const r = accept(text, p, end);
       if (r > p) {
         memo.remember(text, p, r);
         return p;
@@ -900,6 +909,113 @@ function seekPerson(text: string, from: number, scan: object = {}, limit = Infin
 }
 
 const memo = new SeekMemo();
+
+/** The pattern's particles, by their hash as written (a lower-case word after a name may begin an element only if it is one). */
+const particleHashes = new WordHashes(particles);
+
+/**
+ * A character after a run of a-z that ends the pattern's word there whatever the word began with:
+ * ASCII, and no letter, digit, apostrophe or hyphen (none of tokRest's continuations, and its
+ * final lookahead holds); -1, the text's end, too.
+ */
+function endsPlainWord(c: number): boolean {
+  if (c < 0) return true;
+  if (c >= 128) return false;
+  return !((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 39 || c === 45);
+}
+
+/**
+ * Where the pattern's match at the capital `p` ends, read by hand when it is a run of plain words
+ * (an ASCII capital and 1-20 of a-z, each ended by endsPlainWord) joined by ` ` or `, `; -1 when
+ * the run holds anything else the pattern may take (an initial, a particle, a capital in a word,
+ * a letter outside ASCII, a long word): the regex decides those. In a run of names the regex was
+ * a call and a run over the same words per capital. Held to the regex by
+ * test/policy/names-equivalence.test.ts. Never reads past the text (-1 stands for its end): one
+ * such read makes V8 call charCodeAt out of line at every read of the loop.
+ */
+export function plainMatchEnd(text: string, p: number): number {
+  runText = undefined;
+  const len = text.length;
+  if (p >= len) return -1;
+  let c = text.charCodeAt(p);
+  if (c < 65 || c > 90) return -1;
+  if (p > 0) {
+    // wordStart's lookbehind, where it is plainly met (otherwise the regex says).
+    const b = text.charCodeAt(p - 1);
+    if (b >= 128 || (b >= 97 && b <= 122) || (b >= 65 && b <= 90) || (b >= 48 && b <= 57) || b === 95 || b === 39 || b === 46 || b === 45) return -1;
+  }
+  let end = p + 1;
+  let n = 0;
+  let comma = 0;
+  for (;;) {
+    // One word: the capital at end - 1, then a-z.
+    const w = end;
+    c = -1;
+    while (end < len) {
+      c = text.charCodeAt(end);
+      if (c < 97 || c > 122) break;
+      c = -1;
+      end++;
+    }
+    if (end === w || end - w > 20 || !endsPlainWord(c)) return -1;
+    runWordStart[n] = w - 1;
+    runWordEnd[n] = end;
+    runComma[n] = comma;
+    if (n === 4) return ranPlain(text, p, end, n + 1);
+    // The separator (`, ` is tried first), then what begins the next element.
+    let q: number;
+    if (c === 44 && end + 1 < len && text.charCodeAt(end + 1) === 32) {
+      q = end + 2;
+      comma = EL_COMMA;
+    } else if (c === 32) {
+      q = end + 1;
+      comma = 0;
+    } else return ranPlain(text, p, end, n + 1);
+    if (q >= len) return ranPlain(text, p, end, n + 1);
+    const d = text.charCodeAt(q);
+    if (d >= 65 && d <= 90) {
+      end = q + 1;
+      n++;
+      continue;
+    }
+    if (d >= 97 && d <= 122) {
+      // A particle joined by a space or hyphen may begin the element; any other word of a-z ends the run.
+      let r = q + 1;
+      let e = -1;
+      while (r < len) {
+        e = text.charCodeAt(r);
+        if (e < 97 || e > 122) break;
+        e = -1;
+        r++;
+      }
+      if ((e === 32 || e === 45) && particleHashes.mayHold(text, q, r)) return -1;
+      return ranPlain(text, p, end, n + 1);
+    }
+    // Outside ASCII the next element may still begin (É, Ā); any other character ends the run.
+    return d >= 128 ? -1 : ranPlain(text, p, end, n + 1);
+  }
+}
+
+/**
+ * The last run plainMatchEnd read, word by word (start, end, EL_COMMA when `, ` is before it):
+ * elements takes them for the same span instead of reading its characters again. Dropped when a
+ * scan ends (forgetPerson) and at the next plainMatchEnd.
+ */
+let runText: string | undefined;
+let runStart = -1;
+let runEnd = -1;
+let runCount = 0;
+const runWordStart = new Int32Array(5);
+const runWordEnd = new Int32Array(5);
+const runComma = new Uint8Array(5);
+
+function ranPlain(text: string, p: number, end: number, count: number): number {
+  runText = text;
+  runStart = p;
+  runEnd = end;
+  runCount = count;
+  return end;
+}
 
 /** Words whose presence right before a candidate can make strongCue true: titles and the last word of each lead phrase. */
 let cueWords: WordHashes | undefined;
@@ -1077,6 +1193,7 @@ function forgetPerson(): void {
   if (capsInfo.size > 0) capsInfo.clear();
   // The words read by position, and the searches' last positions (infoRange, nextCap, nextCue).
   slotText = undefined;
+  runText = undefined;
   capScan = undefined;
   cueScan = undefined;
 }
