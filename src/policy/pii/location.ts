@@ -83,21 +83,42 @@ function accept(text: string, start: number, end: number, most = ANY): number {
     let nameEnd = cut;
     if (text.charCodeAt(nameEnd - 1) === 46) nameEnd--;
     const kind = nameEnd > start ? names.getHashed(hashes[nameEnd - start]!, text, start, nameEnd) : undefined;
-    if (kind !== undefined) {
-      // A name of more than one word is a place whatever its words.
-      if (kind & SPACED) return nameEnd;
-      if (kind & COMMON) return -1;
-      if (kind & UNCOMMON) {
-        // A place that is also a word: only after a place word.
-        const m = /([A-Za-z]+)\s+$/.exec(text.slice(Math.max(0, start - 16), start));
-        if (!m || !placeBefore.has(m[1]!.toLowerCase())) return -1;
-      }
-      return nameEnd;
-    }
+    if (kind !== undefined) return takeName(text, start, nameEnd, kind);
     do cut--;
     while (cut > start && text.charCodeAt(cut) !== 32 && text.charCodeAt(cut) !== 45);
   }
   return -1;
+}
+
+/** accept's answer once the cut text[start, nameEnd) names a place with the bits `kind`. */
+function takeName(text: string, start: number, nameEnd: number, kind: number): number {
+  // A name of more than one word is a place whatever its words.
+  if (kind & SPACED) return nameEnd;
+  if (kind & COMMON) return -1;
+  if (kind & UNCOMMON) {
+    // A place that is also a word: only after a place word.
+    const m = /([A-Za-z]+)\s+$/.exec(text.slice(Math.max(0, start - 16), start));
+    if (!m || !placeBefore.has(m[1]!.toLowerCase())) return -1;
+  }
+  return nameEnd;
+}
+
+/**
+ * accept(text, p, end, 0) for the match at `p` whatever its `end`, from placeAt's word: with no
+ * name of more than one word to try, the only cut is the end of the pattern's first word (where
+ * placeAt stopped: the pattern's greedy first word runs at least that far, and a space or hyphen
+ * there is the first of the match), so neither the pattern nor a hash of the match is needed.
+ */
+function acceptWord(text: string, p: number): number {
+  let nameEnd = wordEnd;
+  let h = wordHash;
+  if (text.charCodeAt(nameEnd - 1) === 46) {
+    nameEnd--;
+    h = wordHashBefore;
+  }
+  if (nameEnd <= p) return -1;
+  const kind = placeKinds!.getHashed(h, text, p, nameEnd);
+  return kind === undefined ? -1 : takeName(text, p, nameEnd, kind);
 }
 
 const sticky = new RegExp(locationPattern, "y");
@@ -132,7 +153,8 @@ function inWord(c: number): boolean {
  * -1 when no place can start at the capital `p`: the pattern's first word there (greedy, at most 25
  * characters, up to accept's first cut) is the first word of no place name, with or without a
  * final full stop. Otherwise the most spaces and hyphens a place name beginning there may hold
- * (accept's `most`). Read in place: no regex, no substring.
+ * (accept's `most`). Read in place: no regex, no substring. Where the word ends and its hashes
+ * with and without its last character are left in wordEnd, wordHash, wordHashBefore.
  */
 function placeAt(text: string, p: number, firsts: WordHashMost): number {
   // Never read past the text: a read there once makes V8 call charCodeAt out of line at every read
@@ -147,6 +169,9 @@ function placeAt(text: string, p: number, firsts: WordHashMost): number {
     before = h;
     h = Math.imul(h ^ c, 16777619);
   }
+  wordEnd = r;
+  wordHash = h;
+  wordHashBefore = before;
   const c = r < text.length ? text.charCodeAt(r) : -1;
   if (c !== 32 && c !== 45) {
     // No space or hyphen after the word: no further word can follow it (the pattern joins words
@@ -155,13 +180,18 @@ function placeAt(text: string, p: number, firsts: WordHashMost): number {
     // `A Coruña` in `AKIA12`, `G` of `GB00`).
     placeTables();
     const names = placeKinds!;
-    if (names.getHashed(h, text, p, r) !== undefined) return ANY;
-    return text.charCodeAt(r - 1) === 46 && r - 1 > p && names.getHashed(before, text, p, r - 1) !== undefined ? ANY : -1;
+    if (names.getHashed(h, text, p, r) !== undefined) return 0;
+    return text.charCodeAt(r - 1) === 46 && r - 1 > p && names.getHashed(before, text, p, r - 1) !== undefined ? 0 : -1;
   }
   const most = firsts.most(h);
   // The word without its full stop begins only one-word names (`Paris.` of `Paris. Berlin`).
   return text.charCodeAt(r - 1) === 46 && r - 1 > p && firsts.most(before) !== -1 ? Math.max(most, 0) : most;
 }
+
+/** placeAt's word: its end, and the hashes of text[p, wordEnd) and text[p, wordEnd - 1). */
+let wordEnd = 0;
+let wordHash = 0;
+let wordHashBefore = 0;
 
 /** The last decision: seek takes it, and the scanner asks for it again at once. */
 let lastText: string | undefined;
@@ -194,14 +224,22 @@ function seek(text: string, from: number, _scan?: object, limit = Infinity): num
     pos = p + 1;
     const most = placeAt(text, p, firsts);
     if (most === -1) continue;
-    sticky.lastIndex = p;
-    if (!sticky.test(text)) continue;
-    const end = sticky.lastIndex;
-    const r = accept(text, p, end, most);
-    lastText = text;
-    lastStart = p;
-    lastEnd = end;
-    lastResult = r;
+    let r: number;
+    if (most === 0) {
+      // One cut, known without the pattern (acceptWord); validate, not told the pattern's end, decides afresh.
+      placeTables();
+      r = acceptWord(text, p);
+      lastText = undefined;
+    } else {
+      sticky.lastIndex = p;
+      if (!sticky.test(text)) continue;
+      const end = sticky.lastIndex;
+      r = accept(text, p, end, most);
+      lastText = text;
+      lastStart = p;
+      lastEnd = end;
+      lastResult = r;
+    }
     if (r > p) {
       memo.remember(text, p, r);
       return p;
