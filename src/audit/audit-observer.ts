@@ -213,9 +213,11 @@ export function auditObserver(opts: AuditObserverOptions): AuditObserver {
     },
 
     refuse(r: Refusal): Promise<void> | void {
-      // An unrecognised key (or none) from an address that already failed in this window is
-      // counted into the window's aggregate record instead of a record of its own.
-      if (r.principal === undefined && r.error.code === "KT_ERR_UNAUTHENTICATED") {
+      // A caller that did not authenticate (no key, an unrecognised one, more than one
+      // Authorization value) from an address that already failed in this window is counted into
+      // the window's aggregate record instead of a record of its own. Every refusal without a
+      // principal is one: otherwise a flood of them, whatever their code, could fill the disk.
+      if (r.principal === undefined) {
         if (!window.admit(r.origin?.clientAddress, r.credential ?? "none", r.frontDoor)) return;
         return refuseNow({ ...r, credential: r.credential ?? "none" });
       }

@@ -26,8 +26,9 @@ export class Authenticator {
       principal = LOOPBACK;
     } else {
       // Repeated headers arrive joined by commas (fetch Headers, HTTP/2), never part of a token.
+      // Refused as an authentication (recorded, and counted in the address's window like one).
       if (authorization !== undefined && authorization.includes(","))
-        throw new GatewayError("KT_ERR_INVALID_REQUEST", "the request has more than one Authorization value; send exactly one");
+        throw new AuthFailure("KT_ERR_INVALID_REQUEST", "the request has more than one Authorization value; send exactly one", undefined, fingerprint(authorization));
       const token = bearer(authorization);
       if (!token) throw new AuthFailure("KT_ERR_UNAUTHENTICATED", "missing API key: send `Authorization: Bearer <key>`", undefined, authorization ? fingerprint(authorization) : undefined);
       principal = this.byDigest.get(createHash("sha256").update(token).digest("hex"));
@@ -41,10 +42,11 @@ export class Authenticator {
 /**
  * A refused authentication, with what the audit record may say about it: the principal when the
  * key was recognised (a scope denial), else a fingerprint of what was presented — never the key.
+ * KT_ERR_INVALID_REQUEST: more than one Authorization value (400), which authenticates no one.
  */
 export class AuthFailure extends GatewayError {
   constructor(
-    code: "KT_ERR_UNAUTHENTICATED" | "KT_ERR_FORBIDDEN",
+    code: "KT_ERR_UNAUTHENTICATED" | "KT_ERR_FORBIDDEN" | "KT_ERR_INVALID_REQUEST",
     message: string,
     readonly principal: Principal | undefined,
     readonly fingerprint: string | undefined,
@@ -63,6 +65,31 @@ const FINGERPRINT_KEY = randomBytes(32);
 
 function fingerprint(presented: string): string {
   return "hmac:" + createHmac("sha256", FINGERPRINT_KEY).update(presented).digest("hex").slice(0, 16);
+}
+
+/**
+ * Whether the raw header list names Authorization more than once (Node keeps only the first of
+ * an HTTP/1.1 request's repeated Authorization headers in `headers`). A scan of the names Node
+ * already holds, rather than `headersDistinct`, which builds an object of arrays of every header
+ * per request.
+ */
+export function repeatedAuthorization(raw: readonly string[] | undefined): boolean {
+  if (!raw) return false;
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 13 || name.toLowerCase() !== "authorization") continue;
+    if (seen) return true;
+    seen = true;
+  }
+  return false;
+}
+
+/** The refusal of a request with more than one Authorization header: a fingerprint of them all, never a key. */
+export function duplicateAuthorization(raw: readonly string[]): AuthFailure {
+  const values: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === "authorization") values.push(raw[i + 1]!);
+  return new AuthFailure("KT_ERR_INVALID_REQUEST", "the request has more than one Authorization header; send exactly one", undefined, fingerprint(values.join("\n")));
 }
 
 const LOOPBACK: Principal = { keyId: "loopback", scopes: ["chat", "admin"] };

@@ -11,7 +11,7 @@ import { listen, type Listener } from "./listener.js";
 import { createConsoleHandler, isConsolePath } from "./console-assets.js";
 import { createOpenAiShim } from "./openai-shim.js";
 import { TrafficStats } from "./traffic-stats.js";
-import { setSharedMemoryBound, type Principal } from "../wire/index.js";
+import { setSharedMemoryBound } from "../wire/index.js";
 import { createRequestHandler, type ConnectServices } from "./request-handler.js";
 
 export interface GatewayOptions {
@@ -211,14 +211,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   };
 
-  const admits = (authorization: string | undefined, remote: string | undefined, governance: boolean): Principal | undefined => {
-    try {
-      return current.auth.authenticate(authorization, remote, governance ? "admin" : "chat");
-    } catch {
-      return undefined;
-    }
-  };
-  const handler = createRequestHandler({ shim, services: opts.connect?.(gateway), maxBodyBytes, admits });
+  const handler = createRequestHandler({ shim, services: opts.connect?.(gateway), maxBodyBytes, auth: () => current.auth, refuse: (r) => pipeline.refuse(r) });
   listener = await listen({ host, port, handler, tls: opts.tls, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs });
   ready = true;
   if (current.auth.open) log.warn("no API keys configured (auth.api_keys): serving loopback clients only");

@@ -4,7 +4,7 @@ import type { ChatPipeline, Runtime } from "../chat/index.js";
 import { rawChunkOf, releaseHeldBody, type CallContext, type Chunk, type Operation, type Principal, type RequestOrigin } from "../wire/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import { SSE_DONE, sseData } from "../upstream/index.js";
-import { AuthFailure, type Authenticator } from "./auth.js";
+import { AuthFailure, duplicateAuthorization, repeatedAuthorization, type Authenticator } from "./auth.js";
 import { ClientCancel } from "./client-cancel.js";
 import { bufferedBodyBytes, parseJsonBytes, readJsonBody, type NodeRequest } from "./http-body.js";
 
@@ -47,7 +47,7 @@ async function handle(deps: ShimDeps, req: NodeRequest, res: NodeResponse): Prom
         return await completion(deps, req, res, "completion", method, "/v1/completions");
       case "/v1/models":
         allow(method, "GET");
-        await authenticate(deps, req, "models", originOf(req, "/v1/models"));
+        await authenticate(deps.auth(), deps, req, "models", originOf(req, "/v1/models"));
         return sendJson(res, 200, modelList(deps.runtime()));
       case "/healthz":
         allow(method, "GET");
@@ -69,7 +69,7 @@ async function handle(deps: ShimDeps, req: NodeRequest, res: NodeResponse): Prom
     }
     if (path.startsWith("/v1/models/")) {
       allow(method, "GET");
-      await authenticate(deps, req, "models", originOf(req, "/v1/models/{model}"));
+      await authenticate(deps.auth(), deps, req, "models", originOf(req, "/v1/models/{model}"));
       const id = decodePathPart(path.slice("/v1/models/".length));
       const m = modelList(deps.runtime()).data.find((x) => x.id === id);
       if (!m) throw new GatewayError("KT_ERR_UNKNOWN_MODEL", `The model \`${id}\` does not exist.`, { param: "model" });
@@ -92,12 +92,11 @@ function allow(method: string, expected: string): void {
  * at once, or a promise that rejects once the refusal is recorded. Not an async function: a
  * request that passes (every served one) costs no promise and no await hop (issue #20).
  */
-function authenticate(deps: ShimDeps, req: NodeRequest, operation: string, origin: RequestOrigin): Principal | Promise<never> {
+function authenticate(auth: Authenticator, deps: ShimDeps, req: NodeRequest, operation: string, origin: RequestOrigin): Principal | Promise<never> {
   try {
-    // Node keeps only the first of repeated Authorization headers; two credentials are refused.
-    if (repeatedAuthorization(req.rawHeaders))
-      throw new GatewayError("KT_ERR_INVALID_REQUEST", "the request has more than one Authorization header; send exactly one");
-    return deps.auth().authenticate(header(req, "authorization"), origin.clientAddress);
+    // Node keeps only the first of repeated Authorization headers; two credentials are refused (and recorded).
+    if (repeatedAuthorization(req.rawHeaders)) throw duplicateAuthorization(req.rawHeaders);
+    return auth.authenticate(header(req, "authorization"), origin.clientAddress);
   } catch (err) {
     if (err instanceof AuthFailure)
       return refuse(deps, req, operation, origin, err, err.principal, err.fingerprint ?? "none").then(() => {
@@ -105,22 +104,6 @@ function authenticate(deps: ShimDeps, req: NodeRequest, operation: string, origi
       });
     throw err;
   }
-}
-
-/**
- * Whether the raw header list names Authorization more than once. A scan of the names Node already
- * holds, rather than `headersDistinct`, which builds an object of arrays of every header per request.
- */
-function repeatedAuthorization(raw: readonly string[] | undefined): boolean {
-  if (!raw) return false;
-  let seen = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length !== 13 || name.toLowerCase() !== "authorization") continue;
-    if (seen) return true;
-    seen = true;
-  }
-  return false;
 }
 
 /** Records a request refused before the pipeline; the answer goes out once the record is written. */
@@ -169,7 +152,8 @@ function header(req: NodeRequest, name: string): string | undefined {
 async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, op: Operation, method: string, route: string): Promise<void> {
   allow(method, "POST");
   const origin = originOf(req, route);
-  const authenticated = authenticate(deps, req, op, origin);
+  const auth = deps.auth();
+  const authenticated = authenticate(auth, deps, req, op, origin);
   // Always one await before the body is read, a refusal's or this one: Node's HTTP/1 parser
   // pushes a body that came in the packet of its headers into the request only after the
   // 'request' handler has returned; after one microtask hop it is there (see bufferedBodyBytes).

@@ -1,9 +1,14 @@
 import { Code, ConnectError, createConnectRouter, createContextValues, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
-import { admittedKey, refusedOnHeadersKey, remoteAddressKey, remotePortKey } from "./connect/call-context.js";
+import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { toGatewayError, type GatewayError } from "../errors/index.js";
+import type { Refusal } from "../observer/index.js";
 import type { Principal } from "../wire/index.js";
+import { AuthFailure, duplicateAuthorization, repeatedAuthorization, type Authenticator } from "./auth.js";
+import { chatOperationOf } from "./connect/auth-interceptor.js";
+import { admittedKey, answeredKey, bodyFaultKey, frontDoorOf, principalKey, refusedOnHeadersKey, remoteAddressKey, remotePortKey, rpcOrigin } from "./connect/call-context.js";
 import { heldAnswerKey, heldChatKey, heldEvaluateKey, heldRpcMethod, holdRpcRequest, releaseUntakenOnClose, withHeldAnswer } from "./connect/held-rpc.js";
+import { faultOfAnswer } from "./connect/rpc-fault.js";
 
 export interface ConnectServices {
   routes: (router: ConnectRouter) => void;
@@ -21,12 +26,14 @@ export function createRequestHandler(opts: {
   services: ConnectServices | undefined;
   maxBodyBytes: number;
   /**
-   * The principal the call's headers authenticate as (Governance needs the admin scope), or undefined
-   * when they would not pass. A call that would not is refused by Connect's interceptor as before,
-   * but its body is never read; an admitted one's large body counts against its key's share of
-   * limits.max_held_body_bytes.
+   * The API keys in force. A call's headers are checked here, before its body is read (Governance
+   * needs the admin scope): a call that would not pass is refused by Connect's interceptor as
+   * before, but its body is never read; an admitted one's large body counts against its key's
+   * share of limits.max_held_body_bytes.
    */
-  admits?: (authorization: string | undefined, remote: string | undefined, governance: boolean) => Principal | undefined;
+  auth?: () => Authenticator;
+  /** Records a call Connect refused before any interceptor or handler could (see answeredKey). */
+  refuse?: (refusal: Refusal) => Promise<void> | void;
 }): (req: any, res: any) => void {
   const router = createConnectRouter({
     interceptors: opts.services?.interceptors,
@@ -46,24 +53,38 @@ export function createRequestHandler(opts: {
     // Loopback-only mode needs the peer address, which Connect's handler context does not carry.
     const values = createContextValues().set(remoteAddressKey, req.socket?.remoteAddress).set(remotePortKey, req.socket?.remotePort);
     const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
+    const record = opts.refuse;
+    let principal: Principal | undefined;
     // Connect reads and decodes a request's message before its interceptors run, so a call without
     // a valid key could make the gateway read, hold and decode up to max_body_bytes (16 MiB by
     // default) per stream before being refused, and stall its body to hold that memory for the
     // request timeout. Its headers are checked first; a refused call's body is replaced by an
     // empty message in its own framing, and Connect's auth interceptor refuses and records it.
-    const checked = req.method === "POST" && opts.admits !== undefined;
-    const principal = checked ? opts.admits!(uReq.header.get("authorization") ?? undefined, req.socket?.remoteAddress, handler.service.typeName === GOVERNANCE) : undefined;
-    if (checked && principal === undefined) {
-      values.set(refusedOnHeadersKey, true);
-      refusedBody(uReq, req);
-      handleRpc(handler, uReq, res, values);
-      return;
+    // POST and GET (a Connect GET of a read-only RPC) are the methods Connect serves.
+    if (opts.auth !== undefined && (req.method === "POST" || req.method === "GET")) {
+      let refusal: GatewayError | undefined;
+      // Node keeps only the first of an HTTP/1.1 request's repeated Authorization headers: two
+      // credentials are refused (INVALID_ARGUMENT), not resolved to the first.
+      if (repeatedAuthorization(req.rawHeaders)) refusal = duplicateAuthorization(req.rawHeaders);
+      else
+        try {
+          principal = opts.auth().authenticate(uReq.header.get("authorization") ?? undefined, req.socket?.remoteAddress, handler.service.typeName === GOVERNANCE ? "admin" : "chat");
+        } catch (err) {
+          refusal = toGatewayError(err);
+        }
+      if (refusal !== undefined) {
+        values.set(refusedOnHeadersKey, refusal);
+        if (req.method === "POST") refusedBody(uReq, req);
+        handleRpc(handler, uReq, res, values, record);
+        return;
+      }
+      values.set(admittedKey, principal);
     }
-    if (principal !== undefined) values.set(admittedKey, principal);
     const method = heldRpcMethod(req, path);
     const ready = method
       ? holdRpcRequest(req, method, opts.maxBodyBytes, principal?.keyId).then((r) => {
           uReq.body = r.body;
+          if (r.fault) values.set(bodyFaultKey, r.fault);
           if (r.evaluate) {
             values.set(heldEvaluateKey, r.evaluate);
             // Its answer is spliced as the worker encoded it: Connect must not compress it.
@@ -80,15 +101,22 @@ export function createRequestHandler(opts: {
     ready.then(() => {
       // A held body no handler took (the call refused before its handler ran) goes back once the response closes.
       releaseUntakenOnClose(values, res);
-      return handleRpc(handler, uReq, res, values);
+      return handleRpc(handler, uReq, res, values, record);
     });
   };
 }
 
 const GOVERNANCE = "keeptrusts.v1.GovernanceService";
 
-function handleRpc(handler: UniversalHandler, uReq: UniversalServerRequest, res: any, values: ContextValues): Promise<void> {
+function handleRpc(handler: UniversalHandler, uReq: UniversalServerRequest, res: any, values: ContextValues, record: ((r: Refusal) => Promise<void> | void) | undefined): Promise<void> {
   return handler(uReq)
+    .then((uRes) => {
+      // Refused by Connect before any interceptor or handler took charge of its record (a body it
+      // could not read or decode, a content type it does not serve): recorded here, before the
+      // answer goes. Every call a handler answers has the flag set: one lookup per call.
+      if (record !== undefined && !values.get(answeredKey)) return recordRefused(handler, uReq, uRes, values, record);
+      return uRes;
+    })
     .then((uRes) => {
       // A held EvaluatePolicy answer, or a large ChatService answer, as a worker encoded it.
       const answer = values.get(heldEvaluateKey)?.answer ?? values.get(heldAnswerKey)?.answer;
@@ -99,6 +127,36 @@ function handleRpc(handler: UniversalHandler, uReq: UniversalServerRequest, res:
       if (ConnectError.from(reason).code === Code.Aborted) return;
       console.error(`handler for rpc ${handler.method.name} of ${handler.service.typeName} failed`, reason);
     });
+}
+
+/**
+ * Records a call Connect answered with an error before its interceptors ran: the front door's own
+ * refusal on the headers (the credential's fingerprint, counted in its address's window like any
+ * failed authentication), else the body fault the front door met reading it, else the error read
+ * back from the answer. Secrets never: the record holds codes, the key's id or a fingerprint.
+ */
+async function recordRefused(handler: UniversalHandler, uReq: UniversalServerRequest, uRes: UniversalServerResponse, values: ContextValues, record: (r: Refusal) => Promise<void> | void): Promise<UniversalServerResponse> {
+  const refusal = values.get(refusedOnHeadersKey);
+  let fault: GatewayError | undefined = refusal ?? values.get(bodyFaultKey);
+  if (fault === undefined) ({ fault, res: uRes } = await faultOfAnswer(uRes));
+  // A 405 (a method the RPC is not served with) is not an API call; nor is an answer without an error.
+  if (fault === undefined || uRes.status === 405) return uRes;
+  const governance = handler.service.typeName === GOVERNANCE;
+  const principal = refusal instanceof AuthFailure ? refusal.principal : refusal === undefined ? (values.get(principalKey) ?? values.get(admittedKey)) : undefined;
+  await record({
+    kind: governance ? "access" : "request",
+    operation: governance ? `GovernanceService/${handler.method.name}` : chatOperationOf(handler.method.name),
+    model: "",
+    stream: handler.method.methodKind === "server_streaming",
+    frontDoor: frontDoorOf(uReq.header.get("content-type")),
+    principal,
+    credential: principal ? undefined : refusal instanceof AuthFailure ? (refusal.fingerprint ?? "none") : "none",
+    error: fault,
+    origin: rpcOrigin(values, handler.service.typeName, handler.method.name),
+    traceparent: uReq.header.get("traceparent") ?? undefined,
+    tracestate: uReq.header.get("tracestate") ?? undefined,
+  });
+  return uRes;
 }
 
 const EMPTY_ENVELOPE = new Uint8Array(5);

@@ -2,7 +2,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { GovernanceService } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import type { Refusal } from "../../observer/index.js";
 import { AuthFailure, type Authenticator } from "../auth.js";
-import { admittedKey, frontDoorOf, principalKey, refusedOnHeadersKey, remoteAddressKey, rpcOrigin } from "./call-context.js";
+import { admittedKey, answeredKey, frontDoorOf, principalKey, refusedOnHeadersKey, remoteAddressKey, rpcOrigin } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";
 
 /**
@@ -13,13 +13,15 @@ export function authInterceptor(auth: () => Authenticator, refuse?: (r: Refusal)
   return (next) => async (req) => {
     const governance = req.service.typeName === GovernanceService.typeName;
     try {
-      // The front door authenticated the headers already (request-handler.ts): the same key, scope and peer.
+      // Refused on its headers by the front door (request-handler.ts); its body was not read, so
+      // the call cannot go on even if a reload made its key valid in the meantime.
+      const refused = req.contextValues.get(refusedOnHeadersKey);
+      if (refused) throw refused;
+      // The front door authenticated the headers already: the same key, scope and peer.
       const principal = req.contextValues.get(admittedKey) ?? auth().authenticate(req.header.get("authorization") ?? undefined, req.contextValues.get(remoteAddressKey), governance ? "admin" : "chat");
-      // Its body was not read (src/server/request-handler.ts): the call cannot go on even if a
-      // reload made its key valid in the meantime.
-      if (req.contextValues.get(refusedOnHeadersKey))
-        throw new AuthFailure("KT_ERR_UNAUTHENTICATED", "the API key was not valid when the call arrived; retry", principal, undefined);
       req.contextValues.set(principalKey, principal);
+      // Its access record (log_all_access) or span is the Governance interceptor's from here.
+      if (governance) req.contextValues.set(answeredKey, true);
     } catch (err) {
       if (refuse && err instanceof AuthFailure) {
         const model = (req.message as { model?: unknown } | undefined)?.model;
@@ -36,6 +38,7 @@ export function authInterceptor(auth: () => Authenticator, refuse?: (r: Refusal)
           traceparent: req.header.get("traceparent") ?? undefined,
           tracestate: req.header.get("tracestate") ?? undefined,
         });
+        req.contextValues.set(answeredKey, true);
       }
       throw toConnectError(err);
     }

@@ -4,7 +4,7 @@ import { ChatCompletionResponseSchema, ChatService, CompletionResponseSchema, Li
 import type { ChatPipeline, Runtime } from "../../chat/index.js";
 import { heldAnswerOf, releaseHeldBody, type Chunk, type ChatResult, type JsonObject, type Operation } from "../../wire/index.js";
 import { GatewayError, toGatewayError } from "../../errors/index.js";
-import { callContext } from "./call-context.js";
+import { answeredKey, callContext } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";
 import { encodesHeldAnswer, heldAnswerKey, heldChatKey, heldOr, runHeldRpcJob } from "./held-rpc.js";
 import type { HeldAnswerInput } from "./held-rpc-job.js";
@@ -22,9 +22,11 @@ export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): Ser
   return {
     // A large request was decoded and converted by a pool worker (held-rpc.ts): its held body runs.
     // Its pooled memory goes back once the call is done (unary, relay).
+    // Each handler takes charge of its call's record (answeredKey): the pipeline's, or converted()'s.
     createChatCompletion: (req, ctx) =>
       unary(pipeline, "chat", req.model, () => heldOr(ctx.values.get(heldChatKey), () => chatRequestToOpenAI(req)), ctx, chatResponseFromOpenAI, () => create(ChatCompletionResponseSchema)),
     streamChatCompletion: (req, ctx) =>
+      answered(ctx) &&
       relay(
         async () =>
           pipeline.run("chat", await converted(pipeline, "chat", req.model, true, () => heldOr(ctx.values.get(heldChatKey), () => chatRequestToOpenAI(req, { stream: true })), ctx), callContext(ctx)),
@@ -34,6 +36,7 @@ export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): Ser
     createCompletion: (req, ctx) =>
       unary(pipeline, "completion", req.model, () => heldOr(ctx.values.get(heldChatKey), () => completionRequestToOpenAI(req)), ctx, completionResponseFromOpenAI, () => create(CompletionResponseSchema)),
     streamCompletion: (req, ctx) =>
+      answered(ctx) &&
       relay(
         async () =>
           pipeline.run(
@@ -44,7 +47,9 @@ export function chatService(pipeline: ChatPipeline, runtime: () => Runtime): Ser
         completionChunkFromOpenAI,
         ctx,
       ),
-    async listModels() {
+    // Listing models is recorded only when refused (as GET /v1/models).
+    async listModels(_req, ctx) {
+      answered(ctx);
       const models = runtime().registry.models();
       return create(ListModelsResponseSchema, {
         models: models.map((m) => create(ModelSchema, { id: m.id, ownedBy: "openllm", targetIds: m.targets })),
@@ -78,7 +83,14 @@ async function converted(pipeline: ChatPipeline, op: Operation, model: string, s
   }
 }
 
+/** The call's record is this handler's to make (see answeredKey): true, for use in an expression. */
+function answered(ctx: HandlerContext): true {
+  ctx.values.set(answeredKey, true);
+  return true;
+}
+
 async function unary<T>(pipeline: ChatPipeline, op: Operation, model: string, body: () => JsonObject, ctx: HandlerContext, convert: (b: JsonObject) => T, empty: () => T): Promise<T> {
+  answered(ctx);
   try {
     const r = await pipeline.run(op, await converted(pipeline, op, model, false, body, ctx), callContext(ctx));
     if (r.stream) throw new GatewayError("KT_ERR_INTERNAL", "pipeline streamed a unary call");

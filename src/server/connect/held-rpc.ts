@@ -3,6 +3,7 @@ import { adoptHeldBody, newHold, scanPool } from "../../policy/index.js";
 import { GatewayError, toGatewayError } from "../../errors/index.js";
 import { releaseHeldBody, releaseSharedMemory, type JsonObject } from "../../wire/index.js";
 import { readBody, type NodeRequest } from "../http-body.js";
+import { toConnectError } from "./connect-errors.js";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { HeldEvaluateDecoded, HeldRpcInput, HeldRpcMethod, HeldRpcOutput, RpcBodyRef } from "./held-rpc-job.js";
 
@@ -135,17 +136,19 @@ async function* failing(err: ConnectError): AsyncIterable<Uint8Array> {
   throw err;
 }
 
-function connectErrorOf(e: GatewayError): ConnectError {
-  switch (e.code) {
-    case "KT_ERR_BODY_TOO_LARGE":
-      return new ConnectError(e.message, Code.ResourceExhausted);
-    case "KT_ERR_OVERLOADED":
-      return new ConnectError(e.message, Code.ResourceExhausted);
-    case "KT_ERR_CANCELLED":
-      return new ConnectError(e.message, Code.Canceled);
-    default:
-      return new ConnectError(e.message, Code.Internal);
-  }
+/**
+ * A body the front door could not read or decode, as the stream Connect reads (it answers the
+ * error in the client's protocol: RESOURCE_EXHAUSTED for too large or overloaded, CANCELLED for a
+ * client gone) and as `fault`, what the front door records (the call never reaches a handler).
+ */
+function refused(err: unknown): { body: AsyncIterable<Uint8Array>; fault: GatewayError } {
+  const fault = toGatewayError(err);
+  return { body: failing(toConnectError(fault)), fault };
+}
+
+/** A message a worker could not decode: INVALID_ARGUMENT, recorded as KT_ERR_MALFORMED_JSON. */
+function undecodable(message: string): { body: AsyncIterable<Uint8Array>; fault: GatewayError } {
+  return { body: failing(new ConnectError(message, Code.InvalidArgument)), fault: new GatewayError("KT_ERR_MALFORMED_JSON", "the request message could not be decoded") };
 }
 
 /**
@@ -158,12 +161,12 @@ export async function holdRpcRequest(
   method: FrontMethod,
   limit: number,
   owner?: string,
-): Promise<{ body: AsyncIterable<Uint8Array>; held?: HeldChat; evaluate?: HeldEvaluate; size?: number }> {
+): Promise<{ body: AsyncIterable<Uint8Array>; held?: HeldChat; evaluate?: HeldEvaluate; size?: number; fault?: GatewayError }> {
   let raw;
   try {
     raw = await readBody(req, limit, owner);
   } catch (err) {
-    return { body: failing(connectErrorOf(toGatewayError(err))) };
+    return refused(err);
   }
   if (!raw.shared) return { body: once(raw.bytes) };
   const contentType = contentTypeOf(req);
@@ -176,11 +179,11 @@ export async function holdRpcRequest(
       d = await runHeldRpcJob<HeldEvaluateDecoded>("decodeHeldEvaluate", ref, raw.size);
     } catch (err) {
       releaseSharedMemory(raw.shared);
-      return { body: failing(connectErrorOf(toGatewayError(err))) };
+      return refused(err);
     }
     if ("fault" in d) {
       releaseSharedMemory(raw.shared);
-      return { body: failing(new ConnectError(d.fault, Code.InvalidArgument)) };
+      return undecodable(d.fault);
     }
     // The text stays held for the handler, which releases it when done (or, if it never runs,
     // the front door once the response has closed: releaseUntakenOnClose).
@@ -192,12 +195,12 @@ export async function holdRpcRequest(
   try {
     out = await runHeldRpcJob<HeldRpcOutput>("decodeHeldRpc", input, raw.size);
   } catch (err) {
-    return { body: failing(connectErrorOf(toGatewayError(err))) };
+    return refused(err);
   } finally {
     // The message's bytes are read once: the worker wrote the OpenAI body to memory of its own.
     releaseSharedMemory(raw.shared);
   }
-  if ("fault" in out) return { body: failing(new ConnectError(out.fault, Code.InvalidArgument)) };
+  if ("fault" in out) return undecodable(out.fault);
   const held: HeldChat = out.convert
     ? { convert: out.convert }
     : { body: adoptHeldBody(out.json!.skeleton as JsonObject, out.json!.bytes, out.json!.length, hold, out.json!.extraBytes, owner) };
