@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { GatewayError } from "../../errors/index.js";
-import { endLease, leaseSharedMemory, whenHeldReleased } from "../../wire/index.js";
+import { endLease, leaseSharedMemory, whenHeldReleased, type CancelSignal } from "../../wire/index.js";
 import type { TextSegment } from "../body-texts.js";
 import type { ClassifierVerdict } from "../content/index.js";
 import { forgetHeld, runPoolJob, type AnswerChainJob, type AnswerChainResult, type AnswerSegmentsJob, type ParseAnswerJob, type ParseAnswerResult, type PoolJob, type PoolResult } from "./answer-jobs.js";
@@ -75,14 +75,23 @@ export interface ScanPoolOptions {
   maxQueuedChars?: number;
 }
 
+/** A job submitted and not yet answered: waiting in the queue, or on a worker. */
 interface Pending {
+  id: number;
+  kind: PoolJob["kind"];
   resolve: (r: PoolResult) => void;
   reject: (e: Error) => void;
+  /** Shared memory the job reads or writes, leased until a worker has finished with it (or it never ran). */
+  memory: SharedArrayBuffer[] | undefined;
+  /** Removes the listener on the request's cancellation, if it had one. */
+  undo: (() => void) | undefined;
+  /** Its request was cancelled while a worker ran it: the caller has had its error, the result is dropped. */
+  abandoned: boolean;
 }
 
 interface Slot {
   worker: Worker;
-  busy: (Pending & { id: number; kind: PoolJob["kind"] }) | undefined;
+  busy: Pending | undefined;
   /** The held body (nonce) this worker was last given: it keeps that body parsed (body-jobs.ts). */
   body: string | undefined;
 }
@@ -113,7 +122,7 @@ function bodyOf(job: PoolJob): string | undefined {
  */
 export class ScanPool {
   private readonly slots: Slot[] = [];
-  private readonly queue: { id: number; job: PoolJob; chars: number; p: Pending }[] = [];
+  private readonly queue: { job: PoolJob; chars: number; p: Pending }[] = [];
   private nextId = 1;
   private closed = false;
   private queuedChars = 0;
@@ -126,6 +135,8 @@ export class ScanPool {
   readonly completedByKind: Partial<Record<PoolJob["kind"], number>> = {};
   /** Jobs refused because the queue was full. */
   refused = 0;
+  /** Jobs whose request was cancelled: dropped from the queue, or their result abandoned. */
+  dropped = 0;
 
   constructor(opts: ScanPoolOptions | number = {}) {
     const o = typeof opts === "number" ? { size: opts } : opts;
@@ -135,22 +146,31 @@ export class ScanPool {
     this.maxQueuedChars = o.maxQueuedChars ?? 64 * 1024 * 1024;
   }
 
-  run(job: PiiJob): Promise<PiiTextResult[]>;
-  run(job: ContentJob): Promise<ContentTextResult[]>;
-  run(job: ChainJob): Promise<ChainJobResult>;
-  run(job: JudgeJob): Promise<ClassifierVerdict>;
-  run(job: ParseBodyJob): Promise<ParseBodyResult>;
-  run(job: BodyChainJob): Promise<BodyChainResult>;
-  run(job: BodySegmentsJob): Promise<TextSegment[]>;
-  run(job: SerialiseBodyJob): Promise<SharedArrayBuffer | number>;
-  run(job: ModuleJob): Promise<unknown>;
-  run(job: FollowJob): Promise<boolean>;
-  run(job: ParseAnswerJob): Promise<ParseAnswerResult>;
-  run(job: AnswerChainJob): Promise<AnswerChainResult>;
-  run(job: AnswerSegmentsJob): Promise<TextSegment[]>;
-  run(job: PoolJob): Promise<PoolResult> {
+  run(job: PiiJob, cancel?: CancelSignal): Promise<PiiTextResult[]>;
+  run(job: ContentJob, cancel?: CancelSignal): Promise<ContentTextResult[]>;
+  run(job: ChainJob, cancel?: CancelSignal): Promise<ChainJobResult>;
+  run(job: JudgeJob, cancel?: CancelSignal): Promise<ClassifierVerdict>;
+  run(job: ParseBodyJob, cancel?: CancelSignal): Promise<ParseBodyResult>;
+  run(job: BodyChainJob, cancel?: CancelSignal): Promise<BodyChainResult>;
+  run(job: BodySegmentsJob, cancel?: CancelSignal): Promise<TextSegment[]>;
+  run(job: SerialiseBodyJob, cancel?: CancelSignal): Promise<SharedArrayBuffer | number>;
+  run(job: ModuleJob, cancel?: CancelSignal): Promise<unknown>;
+  run(job: FollowJob, cancel?: CancelSignal): Promise<boolean>;
+  run(job: ParseAnswerJob, cancel?: CancelSignal): Promise<ParseAnswerResult>;
+  run(job: AnswerChainJob, cancel?: CancelSignal): Promise<AnswerChainResult>;
+  run(job: AnswerSegmentsJob, cancel?: CancelSignal): Promise<TextSegment[]>;
+  /**
+   * `cancel`: the request's cancellation. Once it fires, the job is dropped if it still waits, and
+   * its result ignored if a worker runs it; either way the caller gets KT_ERR_CANCELLED at once.
+   * Jobs that are not cancelled run and answer exactly as without it.
+   */
+  run(job: PoolJob, cancel?: CancelSignal): Promise<PoolResult> {
     // A follower is only ever help: never run on this thread (it would wait here for its leader).
     if (this.closed) return job.kind === "follow" ? Promise.resolve(false) : Promise.resolve(runPoolJob(job));
+    if (cancel?.aborted) {
+      this.dropped++;
+      return Promise.reject(cancelled());
+    }
     const chars = jobChars(job);
     // Bounded: a flood of large bodies is refused at once with a clear answer rather than held
     // in memory until every client has timed out. A job that finds a worker free never waits.
@@ -162,23 +182,34 @@ export class ScanPool {
       );
     }
     // Pooled shared memory the job reads or writes is not reused before the job ends, even if
-    // its request lets go of it meanwhile (src/wire/shared-memory.ts).
+    // its request lets go of it meanwhile (src/wire/shared-memory.ts). Held until a worker has
+    // answered (an abandoned job's worker may still be writing it), or the job left the queue.
     const memory = sharedOf(job);
     for (const m of memory) leaseSharedMemory(m);
-    const settle = () => {
-      for (const m of memory) endLease(m);
-    };
     return new Promise<PoolResult>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, job, chars, p: { resolve, reject } });
+      const p: Pending = { id: this.nextId++, kind: job.kind, resolve, reject, memory: memory.length > 0 ? memory : undefined, undo: undefined, abandoned: false };
+      if (cancel) p.undo = onCancel(cancel, () => this.cancel(p));
+      this.queue.push({ job, chars, p });
       this.queuedChars += chars;
       this.pump();
-    }).then(
-      (r) => (settle(), r),
-      (e: unknown) => {
-        settle();
-        throw e;
-      },
-    );
+    });
+  }
+
+  /** A request cancelled: its job leaves the queue, or (running) is answered now and its result ignored. */
+  private cancel(p: Pending): void {
+    p.undo?.();
+    p.undo = undefined;
+    const i = this.queue.findIndex((q) => q.p === p);
+    if (i >= 0) {
+      const [q] = this.queue.splice(i, 1);
+      this.queuedChars -= q!.chars;
+      endLeases(p);
+    } else if (this.slots.some((s) => s.busy === p)) {
+      // The worker is left to finish (a scan cannot be interrupted); its memory stays leased until then.
+      p.abandoned = true;
+    } else return;
+    this.dropped++;
+    p.reject(cancelled());
   }
 
   /**
@@ -227,12 +258,12 @@ export class ScanPool {
       let slot = (body !== undefined && this.slots.find((s) => s.busy === undefined && s.body === body)) || this.slots.find((s) => s.busy === undefined && (body === undefined || s.body === undefined)) || this.slots.find((s) => s.busy === undefined);
       if (!slot && this.slots.length < this.size) slot = this.spawn();
       if (!slot) return;
-      const { id, job, chars, p } = this.queue.shift()!;
+      const { job, chars, p } = this.queue.shift()!;
       this.queuedChars -= chars;
       if (body !== undefined) slot.body = job.kind === "serialise-body" ? undefined : body;
-      slot.busy = { id, kind: job.kind, ...p };
+      slot.busy = p;
       slot.worker.ref();
-      slot.worker.postMessage({ id, job });
+      slot.worker.postMessage({ id: p.id, job });
     }
   }
 
@@ -248,7 +279,10 @@ export class ScanPool {
       worker.unref();
       this.completed++;
       this.completedByKind[p.kind] = (this.completedByKind[p.kind] ?? 0) + 1;
-      if (msg.error !== undefined) p.reject(new Error(`scan worker: ${msg.error}`));
+      settled(p);
+      if (p.abandoned) {
+        // Its request was cancelled while it ran: the caller has its error; the result goes nowhere.
+      } else if (msg.error !== undefined) p.reject(new Error(`scan worker: ${msg.error}`));
       else p.resolve(msg.result!);
       this.pump();
     });
@@ -258,7 +292,10 @@ export class ScanPool {
       this.slots.splice(i, 1);
       const p = slot.busy;
       slot.busy = undefined;
-      p?.reject(new Error(`scan worker stopped: ${err.message}`));
+      if (p) {
+        settled(p);
+        if (!p.abandoned) p.reject(new Error(`scan worker stopped: ${err.message}`));
+      }
       this.pump();
     };
     worker.on("error", lost);
@@ -271,9 +308,42 @@ export class ScanPool {
     this.closed = true;
     const slots = this.slots.splice(0);
     this.queuedChars = 0;
-    for (const q of this.queue.splice(0)) Promise.resolve(q.job.kind === "follow" ? false : runPoolJob(q.job)).then(q.p.resolve, q.p.reject);
+    for (const q of this.queue.splice(0)) {
+      settled(q.p);
+      Promise.resolve(q.job.kind === "follow" ? false : runPoolJob(q.job)).then(q.p.resolve, q.p.reject);
+    }
     await Promise.all(slots.map((s) => s.worker.terminate()));
+    for (const s of slots) if (s.busy) settled(s.busy);
   }
+}
+
+function cancelled(): GatewayError {
+  return new GatewayError("KT_ERR_CANCELLED", "the client cancelled the request");
+}
+
+/** Ends a job's leases: it left the queue without running, or its worker is done with it. */
+function endLeases(p: Pending): void {
+  const m = p.memory;
+  p.memory = undefined;
+  if (m) for (const sab of m) endLease(sab);
+}
+
+/** A job's worker has answered (or is gone): no more listening for its cancellation, its memory free. */
+function settled(p: Pending): void {
+  p.undo?.();
+  p.undo = undefined;
+  endLeases(p);
+}
+
+/** Calls `fn` once when `signal` aborts (an AbortSignal or an `abort`-emitting EventEmitter); returns the undo. */
+function onCancel(signal: CancelSignal, fn: () => void): () => void {
+  if (signal instanceof AbortSignal) {
+    signal.addEventListener("abort", fn, { once: true });
+    return () => signal.removeEventListener("abort", fn);
+  }
+  // on(), not once(): the emitter (the front door's ClientCancel) says `abort` at most once.
+  signal.on("abort", fn);
+  return () => signal.removeListener("abort", fn);
 }
 
 /**
