@@ -129,6 +129,9 @@ export class ChatPipeline {
     let heldResponse: JsonObject | undefined;
     try {
       if (!stream) releaseRequest = this.requests.acquire();
+      // The client went while its body was read or parsed, or while this request waited its turn:
+      // recorded as cancelled, and no upstream is called.
+      if (cancel.aborted) throw clientGone();
       validateRequest(body, op);
       const group = rt.registry.resolve(body.model, op);
       // Tokens are charged before they are spent: a request over its limits goes no further.
@@ -142,11 +145,13 @@ export class ChatPipeline {
       let verdict: Promise<GovernanceEvent[]> | undefined;
       if (rt.policy.enabled) {
         // Synchronous when no rule waits (PII, the built-in classifier): no await hop then.
-        const starting = rt.policy.startRequest(body, op, guardSignal(rt, ctx));
+        const starting = rt.policy.startRequest(body, op, requestSignal(rt, ctx));
         const checked = starting instanceof Promise ? await starting : starting;
         summary.events.push(...checked.events);
         upstreamBody = checked.body;
         verdict = checked.verdict;
+        // The client went while the rules ran (a large body's, in the pool): no upstream call.
+        if (cancel.aborted) throw clientGone();
       }
       upstreamBody = admission.upstreamBody(upstreamBody);
       // The client's own bytes go upstream when nothing was to change them: no request rules (with
@@ -481,6 +486,26 @@ function cancelOf(ctx: CallContext): CancelSignal {
 /** The AbortSignal a policy check needs only when a rule calls a guard model; not built otherwise. */
 function guardSignal(rt: Runtime, ctx: CallContext): AbortSignal | undefined {
   return rt.policy.usesSignal ? ctx.signal : undefined;
+}
+
+/**
+ * A non-held request body from this many bytes may have its rules run in the policy pool
+ * (chain-offload.ts: 32 Ki characters of text, or 512 texts): such a request's check gets the
+ * client's signal, so its waiting jobs are dropped if the client goes. A held body carries its
+ * own (HeldBody.cancel).
+ */
+const POOLED_BODY_BYTES = 8 * 1024;
+
+/** The request check's signal: the guard's, or, for a body whose rules may run in the pool, the client's. */
+function requestSignal(rt: Runtime, ctx: CallContext): AbortSignal | undefined {
+  // Already an AbortSignal when the front door has no cheaper form (the RPC front doors).
+  if (rt.policy.usesSignal || ctx.cancel === undefined) return ctx.signal;
+  const raw = ctx.rawBody;
+  return raw !== undefined && raw.length >= POOLED_BODY_BYTES ? ctx.signal : undefined;
+}
+
+function clientGone(): GatewayError {
+  return new GatewayError("KT_ERR_CANCELLED", "the client cancelled the request");
 }
 
 function outcomeOf(e: GatewayError, signal: CancelSignal): Outcome {

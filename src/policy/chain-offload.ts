@@ -95,7 +95,8 @@ async function runChainPooled(rules: readonly CompiledRule[], input: ChainInput)
       edits: input.collectFindings ? packEdits(edits) : undefined,
       // A PII rule after the next guard rule may still find a value in a text this job finds clean.
       remember: !piiRuleFrom(active, j),
-    });
+      // A client gone drops the job if it still waits (the pipeline passes the signal for bodies this large).
+    }, input.signal);
     segs = segs.map((s, k) => (out.texts[k] === null ? s : { ...s, text: out.texts[k]! }));
     if (out.edits) edits = unpackEdits(out.edits);
     events.push(...out.events);

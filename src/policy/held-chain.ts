@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { adoptSharedMemory, heldBodyOf, holdBody, releaseSharedMemory, sharedMemory, takeKeptSharedMemory, type HeldBody, type JsonObject, type Operation } from "../wire/index.js";
+import { adoptSharedMemory, heldBodyOf, holdBody, releaseSharedMemory, sharedMemory, takeKeptSharedMemory, type CancelSignal, type HeldBody, type JsonObject, type Operation } from "../wire/index.js";
 import { requestConversations, runChainHere, type RuleOutcome } from "./chain-runner.js";
 import { pooledJudge } from "./chain-offload.js";
 import { isGuardRule, piiRuleFrom, type CompiledRule } from "./compiled-rule.js";
@@ -86,20 +86,21 @@ export function newHold(): { nonce: string; holdMin: number } {
  * body they were converted from: counted against limits.max_held_body_bytes until the request
  * releases them with releaseHeldBody(), then kept for the next large body.
  */
-export function adoptHeldBody(skeleton: JsonObject, bytes: SharedArrayBuffer, length: number, hold: { nonce: string; holdMin: number }, extraBytes: number, owner?: string): JsonObject {
+export function adoptHeldBody(skeleton: JsonObject, bytes: SharedArrayBuffer, length: number, hold: { nonce: string; holdMin: number }, extraBytes: number, owner?: string, cancel?: CancelSignal): JsonObject {
   const owned = adoptSharedMemory(bytes, owner) ? [bytes] : [];
-  return holdBody(skeleton, { bytes, length, nonce: hold.nonce, holdMin: hold.holdMin, extraBytes, owned, version: nextVersion() });
+  return holdBody(skeleton, { bytes, length, nonce: hold.nonce, holdMin: hold.holdMin, extraBytes, owned, version: nextVersion(), cancel });
 }
 
 
 /**
  * Parses a body a worker reads from shared memory; the skeleton comes back marked as held. A
- * fault names what is wrong, for the front door to word as it words a small body's.
+ * fault names what is wrong, for the front door to word as it words a small body's. `cancel`, the
+ * request's cancellation, goes with the held body to every pool job on it: a client gone drops them.
  */
-export async function parseHeldBody(bytes: SharedArrayBuffer, length: number, maxDepth: number): Promise<{ body: unknown } | BodyFault> {
+export async function parseHeldBody(bytes: SharedArrayBuffer, length: number, maxDepth: number, cancel?: CancelSignal): Promise<{ body: unknown } | BodyFault> {
   // The body's own pooled bytes are the request's to release (src/server/http-body.ts reads them).
-  const held: HeldBody = { bytes, length, nonce: nonce(), holdMin: HOLD_MIN_CHARS, extraBytes: 0, owned: [bytes], version: nextVersion() };
-  const r = await scanPool().run({ kind: "parse-body", body: ref(held), maxDepth });
+  const held: HeldBody = { bytes, length, nonce: nonce(), holdMin: HOLD_MIN_CHARS, extraBytes: 0, owned: [bytes], version: nextVersion(), cancel };
+  const r = await scanPool().run({ kind: "parse-body", body: ref(held), maxDepth }, cancel);
   if ("fault" in r) return r;
   held.extraBytes = r.extraBytes;
   const s = r.skeleton;
@@ -119,7 +120,7 @@ export async function serialiseHeldBody(body: JsonObject): Promise<Uint8Array | 
   if (held.written !== undefined && JSON.stringify(body) === held.written) return new Uint8Array(held.bytes, 0, held.length);
   let dest: SharedArrayBuffer | undefined = await sharedMemory(held.length + REWRITE_SLACK);
   try {
-    const r = await scanPool().run({ kind: "serialise-body", body: ref(held), skeleton: body, dest });
+    const r = await scanPool().run({ kind: "serialise-body", body: ref(held), skeleton: body, dest }, held.cancel);
     if (typeof r === "number") {
       // Only a record with an owner list can give it back; otherwise it is simply collected.
       held.owned?.push(dest);
@@ -155,7 +156,7 @@ export async function checkHeldRequest(
   for (let i = 0; i < rules.length; ) {
     const rule = rules[i]!;
     if (isGuardRule(rule)) {
-      const segments = await scanPool().run({ kind: "body-segments", body: ref(cur), op });
+      const segments = await scanPool().run({ kind: "body-segments", body: ref(cur), op }, cur.cancel);
       const r = await runChainHere([rule], {
         phase: "request",
         segments,
@@ -190,9 +191,10 @@ export async function checkHeldRequest(
     try {
       // A PII rule after the next guard rule may still find a value in a text this job finds clean.
       const remember = !piiRuleFrom(rules, j);
-      const leader = pool.run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source), dest, rewriteVersion: nextVersion(), follow, followText, remember });
+      const leader = pool.run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source), dest, rewriteVersion: nextVersion(), follow, followText, remember }, cur.cancel);
       if (follow && followText) {
-        pool.run({ kind: "follow", rule: batch[0]!.source, channel: follow, text: followText }).catch(() => {});
+        // Dropped with its leader when the client goes: a follower that never starts is judged by the leader (follow.ts).
+        pool.run({ kind: "follow", rule: batch[0]!.source, channel: follow, text: followText }, cur.cancel).catch(() => {});
         // A leader that never ran (refused, its worker lost) lets its follower go at once.
         leader.catch(() => abandon(follow));
       }

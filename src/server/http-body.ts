@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import { GatewayError } from "../errors/index.js";
 import { parseHeldBody } from "../policy/index.js";
-import { nestingExceeds, releaseSharedMemory, sharedMemory, SharedMemoryBoundError, SharedMemoryTooLargeError } from "../wire/index.js";
+import { nestingExceeds, releaseSharedMemory, sharedMemory, SharedMemoryBoundError, SharedMemoryTooLargeError, type CancelSignal } from "../wire/index.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 
@@ -41,13 +41,14 @@ export interface JsonBody {
 /**
  * Reads a JSON request body within `limit` bytes; every failure is a GatewayError for the client.
  * A held body's pooled memory goes back with releaseHeldBody() on the result, once the request is done.
+ * `cancel`: the request's cancellation; a held body's pool jobs are dropped when it fires (KT_ERR_CANCELLED).
  */
-export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 64, owner?: string): Promise<JsonBody> {
+export async function readJsonBody(req: NodeRequest, limit: number, maxDepth = 64, owner?: string, cancel?: CancelSignal): Promise<JsonBody> {
   const { bytes, size, shared } = await readBody(req, limit, owner);
   if (shared) {
     let body: unknown;
     try {
-      body = await readHeld(shared, size, maxDepth);
+      body = await readHeld(shared, size, maxDepth, cancel);
     } catch (err) {
       releaseSharedMemory(shared);
       throw err;
@@ -221,8 +222,8 @@ function tooLarge(limit: number): GatewayError {
 }
 
 /** A large body, parsed by a worker: the same errors, word for word, as a small body's. */
-async function readHeld(bytes: SharedArrayBuffer, size: number, maxDepth: number): Promise<unknown> {
-  const r = await parseHeldBody(bytes, size, maxDepth);
+async function readHeld(bytes: SharedArrayBuffer, size: number, maxDepth: number, cancel: CancelSignal | undefined): Promise<unknown> {
+  const r = await parseHeldBody(bytes, size, maxDepth, cancel);
   if (!("fault" in r)) return r.body;
   switch (r.fault) {
     case "empty":

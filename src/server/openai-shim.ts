@@ -158,6 +158,24 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   // pushes a body that came in the packet of its headers into the request only after the
   // 'request' handler has returned; after one microtask hop it is there (see bufferedBodyBytes).
   const principal = await authenticated;
+  const cancel = new ClientCancel();
+  // Inline, not a named const: the CLI runs through tsx, whose esbuild keepNames would give a
+  // named closure a defineProperty call on every request.
+  // Before the body is read: a client that goes while a large body is read or parsed in the pool
+  // cancels its jobs there, and the pipeline records it as cancelled without calling the upstream
+  // (attached after the read, the listener missed a close that came meanwhile, and the model ran).
+  // writableEnded, not writableFinished: an HTTP/2 compat response reports itself finished when
+  // its stream is reset, so an h2 client's cancel, closed session or GOAWAY never reached the upstream.
+  // on(), not once(): a response closes once, and once() adds a wrapper per request.
+  // A large answer's pooled memory goes back once the response has closed (its last byte has
+  // left, or it never will): reused before then, it could be zeroed under a write in progress.
+  let closed = false;
+  let afterClose: (() => void) | undefined;
+  (res as unknown as NodeJS.EventEmitter).on("close", () => {
+    closed = true;
+    if (!res.writableEnded) cancel.abort();
+    afterClose?.();
+  });
   let body: unknown;
   // The bytes the body was parsed from (none for a held one): the pipeline may send them upstream.
   let raw: Uint8Array | undefined;
@@ -171,30 +189,16 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
       raw = buffered;
     } else {
       // A large body counts against its key's share of limits.max_held_body_bytes (src/wire/shared-memory.ts).
-      const read = await readJsonBody(req, limit, depth, principal.keyId);
+      const read = await readJsonBody(req, limit, depth, principal.keyId, cancel);
       body = read.body;
       raw = read.raw;
     }
   } catch (err) {
-    // An unreadable body (malformed JSON, too large, bad UTF-8) never reaches the pipeline.
+    // An unreadable body (malformed JSON, too large, bad UTF-8) never reaches the pipeline; nor
+    // does one whose client went while it was parsed (recorded as cancelled).
     await refuse(deps, req, op, origin, toGatewayError(err), principal);
     throw err;
   }
-  const cancel = new ClientCancel();
-  // Inline, not a named const: the CLI runs through tsx, whose esbuild keepNames would give a
-  // named closure a defineProperty call on every request.
-  // writableEnded, not writableFinished: an HTTP/2 compat response reports itself finished when
-  // its stream is reset, so an h2 client's cancel, closed session or GOAWAY never reached the upstream.
-  // on(), not once(): a response closes once, and once() adds a wrapper per request.
-  // A large answer's pooled memory goes back once the response has closed (its last byte has
-  // left, or it never will): reused before then, it could be zeroed under a write in progress.
-  let closed = false;
-  let afterClose: (() => void) | undefined;
-  (res as unknown as NodeJS.EventEmitter).on("close", () => {
-    closed = true;
-    if (!res.writableEnded) cancel.abort();
-    afterClose?.();
-  });
   try {
     const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate"), origin, raw));
     // An answer no rule changed goes out as the upstream sent it: its bytes when they were valid

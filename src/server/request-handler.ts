@@ -82,7 +82,7 @@ export function createRequestHandler(opts: {
     }
     const method = heldRpcMethod(req, path);
     const ready = method
-      ? holdRpcRequest(req, method, opts.maxBodyBytes, principal?.keyId).then((r) => {
+      ? holdRpcRequest(req, method, opts.maxBodyBytes, principal?.keyId, uReq.signal).then((r) => {
           uReq.body = r.body;
           if (r.fault) values.set(bodyFaultKey, r.fault);
           if (r.evaluate) {

@@ -1,5 +1,5 @@
 import { releaseSharedMemory } from "./shared-memory.js";
-import type { JsonObject } from "./wire-types.js";
+import type { CancelSignal, JsonObject } from "./wire-types.js";
 
 /**
  * A request body too large to parse on the main thread (see src/server/http-body.ts). Its bytes
@@ -36,6 +36,11 @@ export interface HeldBody {
    * the front door releases them all with releaseHeldBody() once the request is done.
    */
   owned?: SharedArrayBuffer[];
+  /**
+   * The request's cancellation (the client went away): its pool jobs still waiting are dropped
+   * and a running one's result ignored (src/policy/pool/scan-pool.ts). Never posted to a worker.
+   */
+  cancel?: CancelSignal;
 }
 
 const HELD = Symbol.for("keeptrusts.heldBody");

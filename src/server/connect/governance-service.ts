@@ -142,9 +142,9 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
           // A large text (held-rpc.ts): a worker runs the chain and encodes the whole answer; the
           // small one returned here is replaced by it on the way out.
           const rules = policy.evaluationRules(direction, req.policyId);
-          const text = rules ? undefined : await runHeldRpcJob<string>("heldEvaluateText", held.body, held.body.length);
+          const text = rules ? undefined : await runHeldRpcJob<string>("heldEvaluateText", held.body, held.body.length, false, ctx.signal);
           if (rules) {
-            const out = await runHeldRpcJob<HeldEvaluateOutput>("evaluateHeld", { body: held.body, phase: direction, rules, maxFindings: MAX_EVALUATE_FINDINGS }, held.body.length);
+            const out = await runHeldRpcJob<HeldEvaluateOutput>("evaluateHeld", { body: held.body, phase: direction, rules, maxFindings: MAX_EVALUATE_FINDINGS }, held.body.length, false, ctx.signal);
             if ("fault" in out) throw new ConnectError(out.fault, Code.InvalidArgument);
             if ("unavailable" in out) throw new GatewayError("KT_ERR_POLICY_ENGINE_UNAVAILABLE", out.unavailable);
             held.answer = out.message;

@@ -1,7 +1,7 @@
 import { Code, ConnectError, createContextKey, type ContextValues } from "@connectrpc/connect";
 import { adoptHeldBody, newHold, scanPool } from "../../policy/index.js";
 import { GatewayError, toGatewayError } from "../../errors/index.js";
-import { releaseHeldBody, releaseSharedMemory, type JsonObject } from "../../wire/index.js";
+import { releaseHeldBody, releaseSharedMemory, type CancelSignal, type JsonObject } from "../../wire/index.js";
 import { readBody, type NodeRequest } from "../http-body.js";
 import { toConnectError } from "./connect-errors.js";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
@@ -155,12 +155,14 @@ function undecodable(message: string): { body: AsyncIterable<Uint8Array>; fault:
  * Reads the request's body: a small one goes to Connect as it came; a large one is decoded by a
  * worker, and Connect gets the small message (and `held` the body the handler runs). A body that
  * cannot be read or decoded reaches Connect as a stream that fails with the matching code.
+ * `signal`: the call's; a client gone drops the decoding job and every later pool job on the body.
  */
 export async function holdRpcRequest(
   req: NodeRequest,
   method: FrontMethod,
   limit: number,
   owner?: string,
+  signal?: AbortSignal,
 ): Promise<{ body: AsyncIterable<Uint8Array>; held?: HeldChat; evaluate?: HeldEvaluate; size?: number; fault?: GatewayError }> {
   let raw;
   try {
@@ -176,7 +178,7 @@ export async function holdRpcRequest(
   if (method === "EvaluatePolicy") {
     let d: HeldEvaluateDecoded;
     try {
-      d = await runHeldRpcJob<HeldEvaluateDecoded>("decodeHeldEvaluate", ref, raw.size);
+      d = await runHeldRpcJob<HeldEvaluateDecoded>("decodeHeldEvaluate", ref, raw.size, false, signal);
     } catch (err) {
       releaseSharedMemory(raw.shared);
       return refused(err);
@@ -193,7 +195,7 @@ export async function holdRpcRequest(
   const input: HeldRpcInput = { ...ref, method, nonce: hold.nonce, holdMin: hold.holdMin };
   let out: HeldRpcOutput;
   try {
-    out = await runHeldRpcJob<HeldRpcOutput>("decodeHeldRpc", input, raw.size);
+    out = await runHeldRpcJob<HeldRpcOutput>("decodeHeldRpc", input, raw.size, false, signal);
   } catch (err) {
     return refused(err);
   } finally {
@@ -203,7 +205,7 @@ export async function holdRpcRequest(
   if ("fault" in out) return undecodable(out.fault);
   const held: HeldChat = out.convert
     ? { convert: out.convert }
-    : { body: adoptHeldBody(out.json!.skeleton as JsonObject, out.json!.bytes, out.json!.length, hold, out.json!.extraBytes, owner) };
+    : { body: adoptHeldBody(out.json!.skeleton as JsonObject, out.json!.bytes, out.json!.length, hold, out.json!.extraBytes, owner, signal) };
   return { body: once(out.message), held, size: out.message.length };
 }
 
@@ -216,9 +218,9 @@ export function heldOr(held: HeldChat | undefined, convert: () => JsonObject): J
   return held.body;
 }
 
-/** Runs an export of held-rpc-job.ts in a pool worker. */
-export function runHeldRpcJob<T>(name: string, input: unknown, chars: number, committed = false): Promise<T> {
-  return scanPool().run({ kind: "module", url: jobUrl, name, input, chars, committed }) as Promise<T>;
+/** Runs an export of held-rpc-job.ts in a pool worker; `cancel` drops it (KT_ERR_CANCELLED) if the client goes first. */
+export function runHeldRpcJob<T>(name: string, input: unknown, chars: number, committed = false, cancel?: CancelSignal): Promise<T> {
+  return scanPool().run({ kind: "module", url: jobUrl, name, input, chars, committed }, cancel) as Promise<T>;
 }
 
 /**
