@@ -85,3 +85,27 @@ describe("scan pool: cancelled requests", { timeout: 120_000 }, () => {
     expect(next.map((r) => [...r.found])).toEqual(runPiiJob(job(["carol@example.com"])).map((r) => [...r.found]));
   });
 });
+
+describe.runIf(process.platform === "linux")("scan pool: a job far past its CPU budget", { timeout: 300_000 }, () => {
+  // 1 s of CPU plus nothing per character; a module job that spins for ms of wall time (CPU time
+  // while it is on a core: at most that).
+  const strict = new ScanPool({ size: 1, cpuBudget: { baseMs: 1000, perCharNs: 0 } });
+  afterAll(() => strict.close());
+  const url = new URL("../fixtures/pool-spin.ts", import.meta.url).href;
+  const spin = (ms: number) => strict.run({ kind: "module", url, name: "spin", input: ms, chars: 1 });
+
+  it("is stopped, its worker replaced, the request answered with a clear error; jobs within it answer as before", async () => {
+    strict.warm();
+    expect(await spin(10)).toBe(10);
+    const err = await spin(600_000).then(
+      () => undefined,
+      (e: { code?: string; message?: string }) => e,
+    );
+    expect(err?.code).toBe("KT_ERR_POLICY_ENGINE_UNAVAILABLE");
+    expect(err?.message).toMatch(/stopped/);
+    expect(strict.overruns).toBe(1);
+    // A new worker takes the next job.
+    expect(await spin(10)).toBe(10);
+    expect(strict.overruns).toBe(1);
+  });
+});

@@ -1,4 +1,4 @@
-export { OFFLOAD_MIN_CHARS, ScanPool, scanPool, type ScanPoolOptions } from "./scan-pool.js";
+export { CPU_BUDGET, OFFLOAD_MIN_CHARS, ScanPool, scanPool, type CpuBudget, type ScanPoolOptions } from "./scan-pool.js";
 export {
   packEdits,
   runChainJob,

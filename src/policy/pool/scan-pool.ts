@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { pathToFileURL } from "node:url";
@@ -73,7 +74,24 @@ export interface ScanPoolOptions {
   maxQueued?: number;
   /** Characters of text the waiting jobs may hold in total; past it likewise. */
   maxQueuedChars?: number;
+  /** CPU time a job may take, by its size (CPU_BUDGET); false: none. */
+  cpuBudget?: CpuBudget | false;
 }
+
+/** A job's CPU time limit: `baseMs` plus `perCharNs` per character of its text. */
+export interface CpuBudget {
+  baseMs: number;
+  perCharNs: number;
+}
+
+/**
+ * Far beyond what any job of that size needs: the slowest shapes cost ~0.15 µs per character
+ * (issue #13 asks within 3x of prose, ~0.05), custom patterns on RE2 up to ~2.5 µs. A job past it
+ * is a pathological input or a bug; its worker is stopped and replaced, the request answered with
+ * KT_ERR_POLICY_ENGINE_UNAVAILABLE (fail closed), and the other requests get the core back.
+ * 16 MiB: about 60 s of CPU.
+ */
+export const CPU_BUDGET: CpuBudget = { baseMs: 10_000, perCharNs: 3_000 };
 
 /** A job submitted and not yet answered: waiting in the queue, or on a worker. */
 interface Pending {
@@ -92,6 +110,11 @@ interface Pending {
 interface Slot {
   worker: Worker;
   busy: Pending | undefined;
+  /** The worker thread's id (Linux), for its CPU time; undefined until it has started. */
+  tid: number | undefined;
+  /** Its CPU time (ms) when its job started (undefined if its id was not known then: from 0), and the job's budget. */
+  cpuAtStart: number | undefined;
+  budgetMs: number;
   /** The held body (nonce) this worker was last given: it keeps that body parsed (body-jobs.ts). */
   body: string | undefined;
 }
@@ -137,6 +160,10 @@ export class ScanPool {
   refused = 0;
   /** Jobs whose request was cancelled: dropped from the queue, or their result abandoned. */
   dropped = 0;
+  /** Jobs stopped for running past their CPU budget (their worker replaced). */
+  overruns = 0;
+  private readonly budget: CpuBudget | false;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(opts: ScanPoolOptions | number = {}) {
     const o = typeof opts === "number" ? { size: opts } : opts;
@@ -144,6 +171,7 @@ export class ScanPool {
     this.maxQueued = o.maxQueued ?? 256;
     // Four maximum-size bodies (16 MiB each) may wait; more would only hold memory and time out.
     this.maxQueuedChars = o.maxQueuedChars ?? 64 * 1024 * 1024;
+    this.budget = o.cpuBudget ?? (process.platform === "linux" ? CPU_BUDGET : false);
   }
 
   run(job: PiiJob, cancel?: CancelSignal): Promise<PiiTextResult[]>;
@@ -264,15 +292,55 @@ export class ScanPool {
       slot.busy = p;
       slot.worker.ref();
       slot.worker.postMessage({ id: p.id, job });
+      if (this.budget) {
+        slot.budgetMs = this.budget.baseMs + (chars * this.budget.perCharNs) / 1e6;
+        slot.cpuAtStart = slot.tid === undefined ? undefined : threadCpuMs(slot.tid);
+        this.watchdog ??= setInterval(() => this.watch(), WATCH_MS).unref();
+      }
     }
+  }
+
+  /** Once a second while jobs run: a job past its CPU budget has its worker stopped and replaced. */
+  private watch(): void {
+    let running = false;
+    for (const slot of [...this.slots]) {
+      if (!slot.busy) continue;
+      running = true;
+      if (slot.tid === undefined) continue;
+      const used = threadCpuMs(slot.tid) - (slot.cpuAtStart ?? 0);
+      if (used > slot.budgetMs) this.overrun(slot);
+    }
+    if (!running && this.watchdog) {
+      clearInterval(this.watchdog);
+      this.watchdog = undefined;
+    }
+  }
+
+  private overrun(slot: Slot): void {
+    const p = slot.busy!;
+    // Out of the pool first, so its exit is not taken for a lost worker.
+    this.slots.splice(this.slots.indexOf(slot), 1);
+    slot.busy = undefined;
+    this.overruns++;
+    if (!p.abandoned)
+      p.reject(new GatewayError("KT_ERR_POLICY_ENGINE_UNAVAILABLE", "the policy check of this request ran far past the time its size allows and was stopped; the request was not forwarded"));
+    p.abandoned = true;
+    // Its memory is free for reuse only once the thread can no longer write it.
+    void slot.worker.terminate().finally(() => settled(p));
+    this.pump();
   }
 
   private spawn(): Slot {
     const worker = startWorker();
-    const slot: Slot = { worker, busy: undefined, body: undefined };
+    const slot: Slot = { worker, busy: undefined, body: undefined, tid: undefined, cpuAtStart: undefined, budgetMs: 0 };
     // An idle pool must not keep the process alive.
     worker.unref();
-    worker.on("message", (msg: { id?: number; result?: PoolResult; error?: string; ready?: boolean }) => {
+    worker.on("message", (msg: { id?: number; result?: PoolResult; error?: string; ready?: boolean; tid?: number }) => {
+      if (msg.ready) {
+        slot.tid = msg.tid;
+        // A job posted while the worker started begins only now: its CPU time counts from here.
+        if (slot.busy && slot.tid !== undefined) slot.cpuAtStart = threadCpuMs(slot.tid);
+      }
       if (msg.ready || msg.id === undefined || slot.busy?.id !== msg.id) return;
       const p = slot.busy;
       slot.busy = undefined;
@@ -306,6 +374,8 @@ export class ScanPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = undefined;
     const slots = this.slots.splice(0);
     this.queuedChars = 0;
     for (const q of this.queue.splice(0)) {
@@ -314,6 +384,20 @@ export class ScanPool {
     }
     await Promise.all(slots.map((s) => s.worker.terminate()));
     for (const s of slots) if (s.busy) settled(s.busy);
+  }
+}
+
+const WATCH_MS = 1000;
+
+/** A thread's CPU time (user + system) in ms, from /proc (clock ticks of 10 ms); 0 if unreadable. */
+function threadCpuMs(tid: number): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, "latin1");
+    // After the command name's closing parenthesis: state, then fields 4…; utime and stime are 14 and 15.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
   }
 }
 

@@ -1,3 +1,4 @@
+import { readlinkSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { warmUpClassifier } from "../content/index.js";
@@ -32,5 +33,13 @@ if (port) {
       port.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) });
     }
   });
-  port.postMessage({ ready: true });
+  // The thread's id (Linux: /proc/thread-self is "<pid>/task/<tid>"): the pool reads this thread's
+  // CPU time from /proc to stop a job that runs far past its budget (scan-pool.ts).
+  let tid: number | undefined;
+  try {
+    tid = Number(readlinkSync("/proc/thread-self").split("/").pop()) || undefined;
+  } catch {
+    // Not Linux: no CPU budget.
+  }
+  port.postMessage({ ready: true, tid });
 }
