@@ -157,7 +157,7 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   // Always one await before the body is read, a refusal's or this one: Node's HTTP/1 parser
   // pushes a body that came in the packet of its headers into the request only after the
   // 'request' handler has returned; after one microtask hop it is there (see bufferedBodyBytes).
-  const principal = await authenticated;
+  let principal = await authenticated;
   const cancel = new ClientCancel();
   // Inline, not a named const: the CLI runs through tsx, whose esbuild keepNames would give a
   // named closure a defineProperty call on every request.
@@ -198,6 +198,18 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
     // does one whose client went while it was parsed (recorded as cancelled).
     await refuse(deps, req, op, origin, toGatewayError(err), principal);
     throw err;
+  }
+  // A reload while the body arrived (up to the request timeout) may have removed the key or its
+  // scope: the call is admitted under the keys in force now, not those of its headers' time.
+  // An identity comparison per request; the key is hashed again only after a reload.
+  const now = deps.auth();
+  if (now !== auth) {
+    try {
+      principal = await authenticate(now, deps, req, op, origin);
+    } catch (err) {
+      releaseHeldBody(body);
+      throw err;
+    }
   }
   try {
     const result = await deps.pipeline.run(op, body, new ShimCallContext(principal, cancel, header(req, "traceparent"), header(req, "tracestate"), origin, raw));

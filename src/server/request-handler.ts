@@ -6,7 +6,7 @@ import type { Refusal } from "../observer/index.js";
 import type { Principal } from "../wire/index.js";
 import { AuthFailure, duplicateAuthorization, repeatedAuthorization, type Authenticator } from "./auth.js";
 import { chatOperationOf } from "./connect/auth-interceptor.js";
-import { admittedKey, answeredKey, bodyFaultKey, frontDoorOf, principalKey, refusedOnHeadersKey, remoteAddressKey, remotePortKey, rpcOrigin } from "./connect/call-context.js";
+import { admittedByKey, admittedKey, answeredKey, bodyFaultKey, frontDoorOf, principalKey, refusedOnHeadersKey, remoteAddressKey, remotePortKey, rpcOrigin } from "./connect/call-context.js";
 import { heldAnswerKey, heldChatKey, heldEvaluateKey, heldRpcMethod, holdRpcRequest, releaseUntakenOnClose, withHeldAnswer } from "./connect/held-rpc.js";
 import { faultOfAnswer } from "./connect/rpc-fault.js";
 
@@ -62,13 +62,14 @@ export function createRequestHandler(opts: {
     // empty message in its own framing, and Connect's auth interceptor refuses and records it.
     // POST and GET (a Connect GET of a read-only RPC) are the methods Connect serves.
     if (opts.auth !== undefined && (req.method === "POST" || req.method === "GET")) {
+      const auth = opts.auth();
       let refusal: GatewayError | undefined;
       // Node keeps only the first of an HTTP/1.1 request's repeated Authorization headers: two
       // credentials are refused (INVALID_ARGUMENT), not resolved to the first.
       if (repeatedAuthorization(req.rawHeaders)) refusal = duplicateAuthorization(req.rawHeaders);
       else
         try {
-          principal = opts.auth().authenticate(uReq.header.get("authorization") ?? undefined, req.socket?.remoteAddress, handler.service.typeName === GOVERNANCE ? "admin" : "chat");
+          principal = auth.authenticate(uReq.header.get("authorization") ?? undefined, req.socket?.remoteAddress, handler.service.typeName === GOVERNANCE ? "admin" : "chat");
         } catch (err) {
           refusal = toGatewayError(err);
         }
@@ -78,7 +79,7 @@ export function createRequestHandler(opts: {
         handleRpc(handler, uReq, res, values, record);
         return;
       }
-      values.set(admittedKey, principal);
+      values.set(admittedKey, principal).set(admittedByKey, auth);
     }
     const method = heldRpcMethod(req, path);
     const ready = method

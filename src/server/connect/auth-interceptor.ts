@@ -2,7 +2,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { GovernanceService } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import type { Refusal } from "../../observer/index.js";
 import { AuthFailure, type Authenticator } from "../auth.js";
-import { admittedKey, answeredKey, frontDoorOf, principalKey, refusedOnHeadersKey, remoteAddressKey, rpcOrigin } from "./call-context.js";
+import { admittedByKey, admittedKey, answeredKey, frontDoorOf, principalKey, refusedOnHeadersKey, remoteAddressKey, rpcOrigin } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";
 
 /**
@@ -17,8 +17,14 @@ export function authInterceptor(auth: () => Authenticator, refuse?: (r: Refusal)
       // the call cannot go on even if a reload made its key valid in the meantime.
       const refused = req.contextValues.get(refusedOnHeadersKey);
       if (refused) throw refused;
-      // The front door authenticated the headers already: the same key, scope and peer.
-      const principal = req.contextValues.get(admittedKey) ?? auth().authenticate(req.header.get("authorization") ?? undefined, req.contextValues.get(remoteAddressKey), governance ? "admin" : "chat");
+      // The front door authenticated the headers already: the same key, scope and peer, unless a
+      // reload replaced the keys while the body arrived (up to the request timeout): then the call
+      // is checked again under the keys in force, so a removed key is not served. An identity
+      // comparison per call; the key is hashed again only after a reload.
+      const current = auth();
+      let principal = req.contextValues.get(admittedKey);
+      if (principal === undefined || req.contextValues.get(admittedByKey) !== current)
+        principal = current.authenticate(req.header.get("authorization") ?? undefined, req.contextValues.get(remoteAddressKey), governance ? "admin" : "chat");
       req.contextValues.set(principalKey, principal);
       // Its access record (log_all_access) or span is the Governance interceptor's from here.
       if (governance) req.contextValues.set(answeredKey, true);

@@ -1,6 +1,7 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { CallContext, FrontDoor, Principal, RequestOrigin } from "../../wire/index.js";
 import type { GatewayError } from "../../errors/index.js";
+import type { Authenticator } from "../auth.js";
 
 /** The authenticated principal, set by the auth interceptor for the handlers. */
 export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "keeptrusts principal" });
@@ -24,6 +25,12 @@ export const bodyFaultKey = createContextKey<GatewayError | undefined>(undefined
 
 /** Set by the front door when the call's headers authenticated: the interceptor takes it rather than hashing the key again. */
 export const admittedKey = createContextKey<Principal | undefined>(undefined, { description: "keeptrusts principal admitted on headers" });
+
+/**
+ * The keys (Authenticator) that admitted it: a reload while the body arrived replaces them, and
+ * the interceptor then checks the call again under the keys in force (a removed key is refused).
+ */
+export const admittedByKey = createContextKey<Authenticator | undefined>(undefined, { description: "keeptrusts keys that admitted the call" });
 
 /** The peer address, from the Node request (Connect's context does not carry the socket). */
 export const remoteAddressKey = createContextKey<string | undefined>(undefined, { description: "peer address" });
