@@ -145,9 +145,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let ready = false;
   const traffic = new TrafficStats();
   const pipeline = new ChatPipeline(() => current.rt, traffic.observe(opts.observer ?? noopObserver));
-  const maxBodyBytes = opts.maxBodyBytes ?? current.rt.config.limits.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  // The largest body read: --max-body-bytes, else the config's limits.max_body_bytes, which a
+  // reload applies to requests that arrive after it (a request keeps the limit it began with).
+  const bodyLimitOf = (config: GatewayConfig): number => opts.maxBodyBytes ?? config.limits.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  let maxBodyBytes = bodyLimitOf(current.rt.config);
 
-  const openAi = createOpenAiShim({ pipeline, runtime: () => current.rt, auth: () => current.auth, maxBodyBytes, ready: () => ready, metrics: opts.metrics });
+  const openAi = createOpenAiShim({ pipeline, runtime: () => current.rt, auth: () => current.auth, maxBodyBytes: () => maxBodyBytes, ready: () => ready, metrics: opts.metrics });
   const consoleAssets = createConsoleHandler(opts.consoleDir);
   // Paths no Connect route took: the console's static files, else the OpenAI shim.
   const shim = (req: any, res: any) => (isConsolePath(req.url) ? consoleAssets(req, res) : openAi(req, res));
@@ -183,6 +186,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         next.prepared?.commit();
         current = { rt: next.rt, auth: next.auth };
         setSharedMemoryBound(next.rt.config.limits.maxHeldBodyBytes);
+        const limit = bodyLimitOf(next.rt.config);
+        if (limit !== maxBodyBytes) log.info(`reload: requests now read bodies of at most ${limit} bytes (limits.max_body_bytes; was ${maxBodyBytes})`);
+        else if (opts.maxBodyBytes !== undefined && next.rt.config.limits.maxBodyBytes !== undefined && next.rt.config.limits.maxBodyBytes !== opts.maxBodyBytes)
+          log.warn(`reload: limits.max_body_bytes ${next.rt.config.limits.maxBodyBytes} is not applied: --max-body-bytes ${opts.maxBodyBytes} wins`);
+        maxBodyBytes = limit;
         loadedAt = new Date();
         // Requests already running hold the old runtime; its pools close once they finish.
         void old.rt.registry.close().catch(() => {});
@@ -211,7 +219,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   };
 
-  const handler = createRequestHandler({ shim, services: opts.connect?.(gateway), maxBodyBytes, auth: () => current.auth, refuse: (r) => pipeline.refuse(r) });
+  const handler = createRequestHandler({ shim, services: opts.connect?.(gateway), maxBodyBytes: () => maxBodyBytes, auth: () => current.auth, refuse: (r) => pipeline.refuse(r) });
   listener = await listen({ host, port, handler, tls: opts.tls, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs });
   ready = true;
   if (current.auth.open) log.warn("no API keys configured (auth.api_keys): serving loopback clients only");

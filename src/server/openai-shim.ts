@@ -14,7 +14,8 @@ export interface ShimDeps {
   pipeline: ChatPipeline;
   runtime: () => Runtime;
   auth: () => Authenticator;
-  maxBodyBytes: number;
+  /** The largest body read (limits.max_body_bytes, which a reload may change). */
+  maxBodyBytes: () => number;
   /** False while starting or draining: /readyz answers 503. */
   ready: () => boolean;
   /** GET /metrics (admin scope): the Prometheus exposition, aggregated across workers when there are several. */
@@ -180,7 +181,7 @@ async function completion(deps: ShimDeps, req: NodeRequest, res: NodeResponse, o
   // The bytes the body was parsed from (none for a held one): the pipeline may send them upstream.
   let raw: Uint8Array | undefined;
   try {
-    const limit = deps.maxBodyBytes;
+    const limit = deps.maxBodyBytes();
     const depth = deps.runtime().config.limits.maxJsonDepth;
     // An ordinary body is all there by now: read and parsed without a promise (see bufferedBodyBytes).
     const buffered = bufferedBodyBytes(req, limit);

@@ -24,7 +24,8 @@ export interface ConnectServices {
 export function createRequestHandler(opts: {
   shim: (req: any, res: any) => void;
   services: ConnectServices | undefined;
-  maxBodyBytes: number;
+  /** The largest body read (limits.max_body_bytes, which a reload may change). */
+  maxBodyBytes: () => number;
   /**
    * The API keys in force. A call's headers are checked here, before its body is read (Governance
    * needs the admin scope): a call that would not pass is refused by Connect's interceptor as
@@ -35,21 +36,33 @@ export function createRequestHandler(opts: {
   /** Records a call Connect refused before any interceptor or handler could (see answeredKey). */
   refuse?: (refusal: Refusal) => Promise<void> | void;
 }): (req: any, res: any) => void {
-  const router = createConnectRouter({
-    interceptors: opts.services?.interceptors,
-    readMaxBytes: opts.maxBodyBytes,
-    acceptCompression: [compressionGzip, compressionBrotli],
-  });
-  opts.services?.routes(router);
-  const paths = new Map<string, UniversalHandler>();
-  for (const h of router.handlers) paths.set(h.requestPath, h);
+  // Connect applies its readMaxBytes to the bodies it reads itself (and to what a compressed one
+  // inflates to): the routes are built again when a reload changes the limit. Calls in flight
+  // keep the handlers they began with.
+  const routes = (limit: number) => {
+    const router = createConnectRouter({
+      interceptors: opts.services?.interceptors,
+      readMaxBytes: limit,
+      acceptCompression: [compressionGzip, compressionBrotli],
+    });
+    opts.services?.routes(router);
+    const paths = new Map<string, UniversalHandler>();
+    for (const h of router.handlers) paths.set(h.requestPath, h);
+    return { limit, paths };
+  };
+  let routed = routes(opts.maxBodyBytes());
   return function nodeRequestHandler(req: any, res: any): void {
     // The path before any query: indexOf and slice, not split (a runtime call and an array per request).
     const url: string = req.url ?? "";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
-    const handler = paths.get(path);
+    let handler = routed.paths.get(path);
     if (!handler) return opts.shim(req, res);
+    const limit = opts.maxBodyBytes();
+    if (limit !== routed.limit) {
+      routed = routes(limit);
+      handler = routed.paths.get(path)!;
+    }
     // Loopback-only mode needs the peer address, which Connect's handler context does not carry.
     const values = createContextValues().set(remoteAddressKey, req.socket?.remoteAddress).set(remotePortKey, req.socket?.remotePort);
     const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
@@ -83,7 +96,7 @@ export function createRequestHandler(opts: {
     }
     const method = heldRpcMethod(req, path);
     const ready = method
-      ? holdRpcRequest(req, method, opts.maxBodyBytes, principal?.keyId, uReq.signal).then((r) => {
+      ? holdRpcRequest(req, method, limit, principal?.keyId, uReq.signal).then((r) => {
           uReq.body = r.body;
           if (r.fault) values.set(bodyFaultKey, r.fault);
           if (r.evaluate) {
