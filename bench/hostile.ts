@@ -15,7 +15,7 @@
  *   PART=2 SHAPES=names,prose ROUTES=stream MIB=4 npx tsx bench/hostile.ts   # the upstream streams the shape in large deltas
  *
  * ROUTES=stream: the upstream answers each of the four streamed requests with MIB MiB of the shape in
- * deltas of DELTA_KIB (1000) KiB each, just under the gateway's cap on one SSE event (1 MiB), through
+ * deltas of DELTA_KIB (900) KiB each, under the gateway's cap on one SSE event (1 MiB) once JSON-escaped, through
  * the incremental guard: the guard takes a large delta in slices, a turn of the event loop each.
  *
  * ROUTES=many: CLIENTS (64) clients post, one after another each, for SECONDS (15) s, OpenAI bodies
@@ -186,10 +186,10 @@ async function attack(url: string, route: Route, shape: string, mib: number): Pr
       const answer = await r.text();
       // A failure's own words (its code and cause), for the log of a failed run.
       if (r.status !== 200) console.error(`${route} ${shape}: ${r.status} ${answer.slice(0, 300)}`);
-      // A stream that failed after its headers ends with an error event instead of [DONE].
-      if (route === "stream" && !answer.trimEnd().endsWith("data: [DONE]")) {
-        console.error(`${route} ${shape}: ended without [DONE]: ${answer.slice(-300)}`);
-        return `${r.status} without [DONE]`;
+      // A stream that failed after its headers sends an error event (then [DONE]).
+      if (route === "stream" && (answer.includes('data: {"error"') || !answer.trimEnd().endsWith("data: [DONE]"))) {
+        console.error(`${route} ${shape}: the stream failed: ${answer.slice(-300)}`);
+        return `${r.status} with an error event`;
       }
       return String(r.status);
     }),
@@ -205,7 +205,7 @@ async function attack(url: string, route: Route, shape: string, mib: number): Pr
 /** A vLLM chat stream of `text` in deltas of DELTA_KIB KiB. */
 function streamOf(text: string): Record<string, unknown>[] {
   const base = { id: "chatcmpl-hostile", object: "chat.completion.chunk", created: 1, model: MODEL };
-  const step = Number(process.env.DELTA_KIB ?? 1000) * 1024;
+  const step = Number(process.env.DELTA_KIB ?? 900) * 1024;
   const chunks: Record<string, unknown>[] = [{ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] }];
   for (let at = 0; at < text.length; at += step) chunks.push({ ...base, choices: [{ index: 0, delta: { content: text.slice(at, at + step) }, logprobs: null, finish_reason: null }] });
   chunks.push({ ...base, choices: [{ index: 0, delta: { content: "" }, logprobs: null, finish_reason: "stop", stop_reason: null }] });
