@@ -5,6 +5,7 @@ import type { AuditLoggerSettings, GatewayConfig } from "../config/index.js";
 import { compilePolicyEngine, preparePiiScanners } from "../policy/index.js";
 import { ApplyError, auditRpcs, connectServices, startGateway, type Gateway, type PreparedConfig } from "../server/index.js";
 import { collectProcessMetrics, log, scrapeMetrics, telemetryObserver } from "../telemetry/index.js";
+import { loopTurn } from "../wire/index.js";
 
 export interface ComposeOptions {
   listen: string;
@@ -96,7 +97,7 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
         observer,
         logAllAccess: () => config?.audit?.log_all_access === true,
       }, { traceUrl: (opts.env ?? process.env).KT_JAEGER_URL || undefined }),
-    warmPolicy: (cfg) => preparePiiScanners(cfg, () => new Promise((resolve) => setImmediate(resolve))),
+    warmPolicy: (cfg) => preparePiiScanners(cfg, loopTurn),
     compilePolicy: (cfg, registry) =>
       compilePolicyEngine(cfg, {
         askGuard: async (targetId, messages, signal, extra) => {

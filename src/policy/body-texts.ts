@@ -1,5 +1,6 @@
 import { GatewayError } from "../errors/index.js";
 import type { JsonObject, Operation } from "../wire/index.js";
+import { isJsonObject } from "../wire/index.js";
 
 /**
  * The texts of a body the chain reads and may rewrite, found by walking the WHOLE body: every string
@@ -46,9 +47,6 @@ export const SKIPPED_KEYS: ReadonlySet<string> = new Set([
   "request_id",
 ]);
 
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** Binary payloads (base64 audio, files, inline images) are not text: the model does not read them as such. */
 function isBinary(key: string | number | undefined, parentKey: string | number | undefined, value: string): boolean {
@@ -104,7 +102,7 @@ function walk(
     }
     return;
   }
-  if (!isObject(node)) return;
+  if (!isJsonObject(node)) return;
   for (const k of Object.keys(node)) {
     const v = node[k];
     if (v === null || typeof v === "number" || typeof v === "boolean") continue;
@@ -116,7 +114,7 @@ function walk(
 
 /** A message: its `content` flows into its neighbours' (cross-boundary scanning); its other fields are texts of their own. */
 function walkMessage(m: unknown, path: (string | number)[], key: string | number, parentKey: string, ctx: WalkContext, out: TextSegment[]): void {
-  if (!isObject(m)) return walk(m, path, key, parentKey, ctx, out);
+  if (!isJsonObject(m)) return walk(m, path, key, parentKey, ctx, out);
   const alone: WalkContext = { ...ctx, flow: undefined };
   for (const k of Object.keys(m)) {
     const v = m[k];
@@ -160,7 +158,7 @@ export function requestSegments(body: JsonObject, _op: Operation): TextSegment[]
     if (k === "messages" && Array.isArray(v)) {
       v.forEach((m, i) => {
         path.push(i);
-        const role = isObject(m) && typeof m.role === "string" ? m.role : "user";
+        const role = isJsonObject(m) && typeof m.role === "string" ? m.role : "user";
         walkMessage(m, path, i, k, { role, choice: 0, flow: "messages" }, out);
         path.pop();
       });
@@ -193,8 +191,8 @@ export function responseSegments(body: JsonObject): TextSegment[] {
     if (k === "choices" && Array.isArray(v)) {
       v.forEach((c, i) => {
         path.push(i);
-        const choice = isObject(c) && typeof c.index === "number" ? c.index : i;
-        if (!isObject(c)) return path.pop();
+        const choice = isJsonObject(c) && typeof c.index === "number" ? c.index : i;
+        if (!isJsonObject(c)) return path.pop();
         const ctx: WalkContext = { role: "assistant", choice, flow: `choice:${choice}` };
         for (const ck of Object.keys(c)) {
           const cv = c[ck];

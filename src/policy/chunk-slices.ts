@@ -1,4 +1,5 @@
 import type { Chunk, JsonObject } from "../wire/index.js";
+import { isJsonObject } from "../wire/index.js";
 
 /**
  * Large stream chunks cut into slices the guard takes one turn of the event loop each.
@@ -25,9 +26,6 @@ export const SLICE_CHARS = 16 * 1024;
 /** Fields of a choice that end it: they go on the last slice. */
 const CLOSING: readonly string[] = ["finish_reason", "stop_reason", "matched_stop"];
 
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /**
  * Whether the streamed text of `chunk` (every choice's, together) exceeds SLICE_CHARS. Cheap on
@@ -39,16 +37,16 @@ export function isLargeChunk(chunk: Chunk): boolean {
   let total = 0;
   for (let i = 0; i < list.length; i++) {
     const c = list[i];
-    if (!isObject(c)) continue;
+    if (!isJsonObject(c)) continue;
     if (typeof c.text === "string") total += c.text.length;
     const d = c.delta;
-    if (isObject(d))
+    if (isJsonObject(d))
       for (const k in d) {
         const v = d[k];
         if (typeof v === "string") {
           if (STREAMED_KEYS.has(k)) total += v.length;
         } else if (k === "tool_calls" && Array.isArray(v)) {
-          for (const tc of v) if (isObject(tc) && isObject(tc.function) && typeof tc.function.arguments === "string") total += tc.function.arguments.length;
+          for (const tc of v) if (isJsonObject(tc) && isJsonObject(tc.function) && typeof tc.function.arguments === "string") total += tc.function.arguments.length;
         }
       }
     if (total > SLICE_CHARS) return true;
@@ -124,13 +122,13 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
     }
     if (Array.isArray(node)) {
       return node.map((v, at) => {
-        path.push({ at, index: isObject(v) ? v.index : undefined });
+        path.push({ at, index: isJsonObject(v) ? v.index : undefined });
         const r = walk(v, choice, path);
         path.pop();
         return r;
       });
     }
-    if (!isObject(node)) return node;
+    if (!isJsonObject(node)) return node;
     const out: JsonObject = {};
     for (const k in node) {
       if (!Object.hasOwn(node, k)) continue;
@@ -146,7 +144,7 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
   const closing = new Map<number, JsonObject>();
   for (let i = 0; i < firstChoices.length; i++) {
     const c = firstChoices[i];
-    if (!isObject(c)) continue;
+    if (!isJsonObject(c)) continue;
     const held: JsonObject = {};
     let any = false;
     for (const k of CLOSING) {
@@ -180,7 +178,7 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
       let c = choices.get(t.choice);
       if (c === undefined) {
         const orig = list[t.choice];
-        c = { index: isObject(orig) && orig.index !== undefined ? orig.index : t.choice };
+        c = { index: isJsonObject(orig) && orig.index !== undefined ? orig.index : t.choice };
         choices.set(t.choice, c);
       }
       setAt(c, t.path, t.text.slice(t.at, end));
@@ -195,7 +193,7 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
     const choices = (last === first ? [] : (last.choices as JsonObject[])).slice();
     for (const [at, held] of closing) {
       const orig = list[at];
-      const index = isObject(orig) && orig.index !== undefined ? orig.index : at;
+      const index = isJsonObject(orig) && orig.index !== undefined ? orig.index : at;
       const c = choices.find((x) => x.index === index);
       if (c) Object.assign(c, held);
       else choices.push({ index, ...held });

@@ -1,4 +1,5 @@
 import type { JsonObject } from "../wire/index.js";
+import { isJsonObject } from "../wire/index.js";
 
 /**
  * Logprobs spell the text token by token (` jane`, `.doe`, `@example`, with `bytes` and
@@ -9,17 +10,14 @@ import type { JsonObject } from "../wire/index.js";
  * Rewriting entries instead would need the tokenizer (a replacement is not a token), so we drop.
  */
 
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** The text a choice's logprobs spell: chat `content[]`/`refusal[]` tokens, or completions `tokens`. */
 export function logprobsText(lp: unknown): string {
-  if (!isObject(lp)) return "";
+  if (!isJsonObject(lp)) return "";
   let out = "";
   for (const key of ["content", "refusal"]) {
     const list = lp[key];
-    if (Array.isArray(list)) for (const e of list) if (isObject(e) && typeof e.token === "string") out += e.token;
+    if (Array.isArray(list)) for (const e of list) if (isJsonObject(e) && typeof e.token === "string") out += e.token;
   }
   if (Array.isArray(lp.tokens)) for (const t of lp.tokens) if (typeof t === "string") out += t;
   return out;
@@ -30,10 +28,10 @@ export function promptLogprobsText(pl: unknown): string {
   if (!Array.isArray(pl)) return "";
   let out = "";
   for (const pos of pl) {
-    if (!isObject(pos)) continue;
+    if (!isJsonObject(pos)) continue;
     for (const k of Object.keys(pos)) {
       const e = pos[k];
-      if (isObject(e) && typeof e.decoded_token === "string") out += e.decoded_token;
+      if (isJsonObject(e) && typeof e.decoded_token === "string") out += e.decoded_token;
       break;
     }
   }
@@ -51,7 +49,7 @@ export function withoutLeakedLogprobs(body: JsonObject, changed: ReadonlySet<num
   if (!Array.isArray(body.choices)) return out;
   let choices: unknown[] | undefined;
   body.choices.forEach((c, i) => {
-    if (!isObject(c)) return;
+    if (!isJsonObject(c)) return;
     const index = typeof c.index === "number" ? c.index : i;
     let nc: JsonObject | undefined;
     if (c.logprobs != null && (changed.has(index) || holdsValue(logprobsText(c.logprobs)))) nc = { ...c, logprobs: null };

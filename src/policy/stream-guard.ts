@@ -1,4 +1,5 @@
 import type { Chunk, JsonObject, Operation } from "../wire/index.js";
+import { isJsonObject, loopTurn } from "../wire/index.js";
 import type { CompiledRule } from "./compiled-rule.js";
 import type { AskGuard } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";
@@ -11,12 +12,6 @@ import { blockedMessage } from "./policy-error.js";
 import { applyRedactions, replacementFor } from "./redaction.js";
 import { CHOICE_SKIP, isLargeChunk, sliceChunk, STREAMED_KEYS } from "./chunk-slices.js";
 
-/** One turn of the event loop, between the slices of a large chunk (chunk-slices.ts). */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** A step of a text's path inside a choice: a key, a tool call by its `index`, or an array position. */
 type Step = { key: string } | { tool: number } | { at: number };
@@ -61,10 +56,10 @@ function appendAt(root: JsonObject, path: readonly Step[], tail: string): void {
       const next = path[i + 1]!;
       const want = "key" in next ? "object" : "array";
       const cur = node[step.key];
-      node[step.key] = want === "array" ? (Array.isArray(cur) ? [...cur] : []) : isObject(cur) ? { ...cur } : {};
+      node[step.key] = want === "array" ? (Array.isArray(cur) ? [...cur] : []) : isJsonObject(cur) ? { ...cur } : {};
       node = node[step.key];
     } else if ("tool" in step) {
-      let k = (node as unknown[]).findIndex((tc) => isObject(tc) && tc.index === step.tool);
+      let k = (node as unknown[]).findIndex((tc) => isJsonObject(tc) && tc.index === step.tool);
       if (k === -1) {
         (node as unknown[]).push({ index: step.tool });
         k = (node as unknown[]).length - 1;
@@ -75,7 +70,7 @@ function appendAt(root: JsonObject, path: readonly Step[], tail: string): void {
         node[step.at] = (typeof node[step.at] === "string" ? node[step.at] : "") + tail;
         return;
       }
-      node[step.at] = isObject(node[step.at]) ? { ...node[step.at] } : {};
+      node[step.at] = isJsonObject(node[step.at]) ? { ...node[step.at] } : {};
       node = node[step.at];
     }
   }
@@ -199,7 +194,7 @@ export class StreamGuard {
   private guardUsage(node: unknown): unknown {
     if (typeof node === "string") return node === "" ? node : this.wholeText(node, 0);
     if (Array.isArray(node)) return node.map((v) => this.guardUsage(v));
-    if (!isObject(node)) return node;
+    if (!isJsonObject(node)) return node;
     const out: JsonObject = {};
     for (const k in node) out[k] = this.guardUsage(node[k]);
     return out;
@@ -219,7 +214,7 @@ export class StreamGuard {
     let c = chunk;
     if (c.prompt_logprobs != null && this.holdsValue(promptLogprobsText(c.prompt_logprobs))) c = { ...c, prompt_logprobs: null };
     // Counts are numbers; a string an upstream put in `usage` goes out checked, as in a whole answer.
-    if (isObject(c.usage) && hasString(c.usage)) c = { ...c, usage: this.guardUsage(c.usage) };
+    if (isJsonObject(c.usage) && hasString(c.usage)) c = { ...c, usage: this.guardUsage(c.usage) };
     const list = c.choices;
     if (!Array.isArray(list) || list.length === 0) return c;
     this.last = c;
@@ -239,14 +234,14 @@ export class StreamGuard {
     }
     if (Array.isArray(node)) {
       return node.map((v, i) => {
-        const step: Step = key === "tool_calls" && isObject(v) && typeof v.index === "number" ? { tool: v.index } : key === "tool_calls" ? { tool: i } : { at: i };
+        const step: Step = key === "tool_calls" && isJsonObject(v) && typeof v.index === "number" ? { tool: v.index } : key === "tool_calls" ? { tool: i } : { at: i };
         path.push(step);
         const r = this.guardNode(v, choice, path, undefined);
         path.pop();
         return r;
       });
     }
-    if (!isObject(node)) return node;
+    if (!isJsonObject(node)) return node;
     const out: JsonObject = {};
     // for-in, not Object.entries: no pair arrays per key per chunk.
     for (const k in node) {
@@ -264,7 +259,7 @@ export class StreamGuard {
   }
 
   private transformChoice(c: unknown, position: number): unknown {
-    if (!isObject(c)) return c;
+    if (!isJsonObject(c)) return c;
     const choice = typeof c.index === "number" ? c.index : position;
     const out: JsonObject = {};
     for (const k in c) {
@@ -277,7 +272,7 @@ export class StreamGuard {
       out[k] = this.guardNode(v, choice, [keyStep(k)], k);
     }
     if (out.prompt_logprobs != null && this.holdsValue(promptLogprobsText(out.prompt_logprobs))) out.prompt_logprobs = null;
-    if (this.holdLogprobs && isObject(c.logprobs)) {
+    if (this.holdLogprobs && isJsonObject(c.logprobs)) {
       const list = this.heldLogprobs.get(choice);
       if (list) list.push(c.logprobs);
       else this.heldLogprobs.set(choice, [c.logprobs]);
@@ -464,7 +459,7 @@ class IncrementalChunks implements AsyncIterableIterator<Chunk> {
   next(): Promise<IteratorResult<Chunk>> {
     if (this.flushing) return Promise.resolve(this.flushed());
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    if (this.sliceAt < this.slices.length) return nextTurn().then(this.onSlice);
+    if (this.sliceAt < this.slices.length) return loopTurn().then(this.onSlice);
     const r = this.it.next();
     this.reading = r;
     return r.then(this.onRead, this.onFail);
@@ -574,7 +569,7 @@ async function* guardSteps(
         }
         const slices = sliceChunk(chunk);
         for (let i = 0; i < slices.length; i++) {
-          if (i > 0) await nextTurn();
+          if (i > 0) await loopTurn();
           held.push(guard.transform(slices[i]!));
         }
       }
@@ -608,7 +603,7 @@ async function* guardSteps(
       if (next.done) break;
       const slices = isLargeChunk(next.value) ? sliceChunk(next.value) : [next.value];
       for (let i = 0; i < slices.length; i++) {
-        if (i > 0) await nextTurn();
+        if (i > 0) await loopTurn();
         const out = guard.transform(slices[i]!);
         if (guard.holding) after.push(out);
         else yield out;
@@ -647,6 +642,6 @@ function stopUpstream(it: AsyncIterator<Chunk>, pending: Promise<IteratorResult<
 function hasString(node: unknown): boolean {
   if (typeof node === "string") return true;
   if (Array.isArray(node)) return node.some(hasString);
-  if (isObject(node)) for (const k in node) if (hasString(node[k])) return true;
+  if (isJsonObject(node)) for (const k in node) if (hasString(node[k])) return true;
   return false;
 }

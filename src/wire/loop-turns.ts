@@ -46,6 +46,15 @@ function startTurn(now: number): void {
   }
 }
 
+/**
+ * One whole turn of the event loop (setImmediate), whatever this turn has spent: for work cut into
+ * steps that must each let the loop poll (a large chunk's slices, a reload's scanner build), where
+ * nextTurn() would let several run in one turn.
+ */
+export function loopTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Units waiting now (tests, metrics). */
 export function queuedUnits(): number {
   return queue.length - head;

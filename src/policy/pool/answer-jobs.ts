@@ -1,6 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import type { HeldAnswer, JsonObject } from "../../wire/index.js";
-import { MAX_RECORDED_CHOICES, sharedMemoryClass } from "../../wire/index.js";
+import { isJsonObject, MAX_RECORDED_CHOICES, sharedMemoryClass } from "../../wire/index.js";
 import { responseSegments, withTexts, type TextSegment } from "../body-texts.js";
 import { runChainHere } from "../chain-runner.js";
 import type { CompiledRule, RuleSource } from "../compiled-rule.js";
@@ -92,9 +92,6 @@ export function runPoolJob(job: PoolJob): PoolResult | Promise<PoolResult> {
   }
 }
 
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /**
  * The last answer this worker parsed (or a rule rewrote), by nonce and version: a request's jobs
@@ -152,7 +149,7 @@ function summaryOf(body: JsonObject): JsonObject {
   if (typeof body.id === "string") s.id = body.id;
   if (typeof body.model === "string") s.model = body.model;
   const u = body.usage;
-  if (isObject(u)) {
+  if (isJsonObject(u)) {
     const usage: JsonObject = {};
     // Counts are numbers; anything else is kept only as the small value it is (read as given).
     // Counts only: the record takes nothing else from here (chat-pipeline.ts, tokenCount).
@@ -182,7 +179,7 @@ export function parseAnswer(job: ParseAnswerJob): ParseAnswerResult {
   } catch {
     return { fault: true };
   }
-  if (!isObject(body)) return { fault: true };
+  if (!isJsonObject(body)) return { fault: true };
   parses++;
   remember(keyOf(a), body);
   let recoded: { bytes: SharedArrayBuffer; length: number } | undefined;
