@@ -243,7 +243,9 @@ export class ChatPipeline {
       if (text === undefined) heldResponse = response;
       let out = response;
       if (rt.policy.hasResponseRules) {
-        const checking = rt.policy.checkResponse(response, op, guardSignal(rt, ctx));
+        // A held answer's rules run in the pool: they get the client's signal, so a client gone
+        // drops their waiting jobs (held-answer.ts).
+        const checking = rt.policy.checkResponse(response, op, text === undefined ? ctx.signal : guardSignal(rt, ctx));
         const checked = checking instanceof Promise ? await checking : checking;
         summary.events.push(...checked.events);
         out = checked.body;
@@ -314,7 +316,7 @@ export class ChatPipeline {
       try {
         const got = await call(s, at);
         // A large answer is parsed by a pool worker (src/policy/held-answer.ts); only its summary comes here.
-        const answer: UpstreamAnswer = got.held ? { body: await parseHeldAnswer(got.held.bytes, got.held.length, s.target.id) } : got;
+        const answer: UpstreamAnswer = got.held ? { body: await parseHeldAnswer(got.held.bytes, got.held.length, s.target.id, cancelOf(ctx)) } : got;
         rt.registry.report(s, undefined, summary.principal.keyId);
         at?.end(undefined, at ? answerOf(answer.body) : undefined);
         return answer;

@@ -7,6 +7,7 @@ import type { GovernanceEvent } from "./governance-event.js";
 import { PolicyError } from "./policy-error.js";
 import { OFFLOAD_MIN_CHARS, packEdits, scanPool, unpackEdits } from "./pool/index.js";
 import type { Edit } from "./redaction.js";
+import type { CancelSignal } from "../wire/index.js";
 
 /**
  * Segments from which a chain goes to the pool whatever their length: each boundary between texts
@@ -71,7 +72,7 @@ async function runChainPooled(rules: readonly CompiledRule[], input: ChainInput)
         ...input,
         segments: segs,
         edits,
-        judge: pooledJudge,
+        judge: pooledJudgeFor(input.signal),
       });
       events.push(...r.events);
       // With `defer`, a guard rule's verdict is still on its way: settled by the caller, as inline.
@@ -115,15 +116,21 @@ async function runChainPooled(rules: readonly CompiledRule[], input: ChainInput)
   return done(undefined);
 }
 
-/** The classifier's verdict, from a worker for a large text. */
+/** The classifier's verdict, from a worker for a large text; `cancel` drops the job if the request goes. */
 export function pooledJudge(
   text: string,
   categories: readonly ContentCategory[],
   thresholds: Readonly<Record<ContentCategory, number>>,
   firedOnly = false,
+  cancel?: CancelSignal,
 ): ClassifierVerdict | Promise<ClassifierVerdict> {
   if (text.length < JUDGE_OFFLOAD_CHARS) return judgeText(text, categories, thresholds, firedOnly);
-  return scanPool().run({ kind: "judge", text, categories: [...categories], thresholds: { ...thresholds } });
+  return scanPool().run({ kind: "judge", text, categories: [...categories], thresholds: { ...thresholds } }, cancel);
+}
+
+/** pooledJudge with the request's cancellation: a client gone drops its waiting judge jobs. */
+export function pooledJudgeFor(cancel: CancelSignal | undefined): NonNullable<ChainInput["judge"]> {
+  return cancel ? (text, categories, thresholds, firedOnly) => pooledJudge(text, categories, thresholds, firedOnly, cancel) : pooledJudge;
 }
 
 /** A block found by a part of the chain, carrying every event of the whole chain up to it. */

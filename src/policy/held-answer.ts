@@ -1,7 +1,7 @@
 import { GatewayError } from "../errors/index.js";
-import { adoptSharedMemory, holdAnswer, releaseSharedMemory, takeKeptSharedMemory, type HeldAnswer, type JsonObject } from "../wire/index.js";
+import { adoptSharedMemory, holdAnswer, releaseSharedMemory, takeKeptSharedMemory, type CancelSignal, type HeldAnswer, type JsonObject } from "../wire/index.js";
 import { responseConversations, runChainHere } from "./chain-runner.js";
-import { pooledJudge } from "./chain-offload.js";
+import { pooledJudgeFor } from "./chain-offload.js";
 import { isGuardRule, type CompiledRule } from "./compiled-rule.js";
 import type { AskGuard } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";
@@ -43,13 +43,15 @@ function ref(h: HeldAnswer): AnswerRef {
 /**
  * Parses an answer held in (pooled) shared memory, in a worker; resolves with its summary marked
  * as held. An answer that is not a JSON object is the same protocol fault as a small one's (a
- * target fault: the pipeline fails over), and its memory goes back at once.
+ * target fault: the pipeline fails over), and its memory goes back at once. `cancel`: the
+ * request's cancellation; once it fires the job leaves the queue (or, running, is answered at once)
+ * and the call rejects with KT_ERR_CANCELLED.
  */
-export async function parseHeldAnswer(bytes: SharedArrayBuffer, length: number, targetId: string): Promise<JsonObject> {
+export async function parseHeldAnswer(bytes: SharedArrayBuffer, length: number, targetId: string, cancel?: CancelSignal): Promise<JsonObject> {
   const held: HeldAnswer = { bytes, length, nonce: nonce(), version: nextVersion(), owned: [bytes] };
   let r;
   try {
-    r = await scanPool().run({ kind: "parse-answer", answer: ref(held) });
+    r = await scanPool().run({ kind: "parse-answer", answer: ref(held) }, cancel);
   } catch (err) {
     releaseSharedMemory(bytes);
     throw err;
@@ -75,6 +77,8 @@ export async function parseHeldAnswer(bytes: SharedArrayBuffer, length: number, 
  * guard-model rule runs here on the answer's texts (it only judges, it never changes a text). The
  * logprobs filter runs in the last job that may change a text. Resolves with the summary, marked
  * with the answer's new bytes when they changed; throws the chain's PolicyError on a block.
+ * `signal` is the request's: a client gone drops its waiting jobs (KT_ERR_CANCELLED), so a
+ * cancelled request does not keep the pool's workers busy on an answer nobody will read.
  */
 export async function checkHeldResponse(
   rules: readonly CompiledRule[],
@@ -95,10 +99,10 @@ export async function checkHeldResponse(
   for (let i = 0; i < rules.length; ) {
     const rule = rules[i]!;
     if (isGuardRule(rule)) {
-      const segments = await pool.run({ kind: "answer-segments", answer: ref(cur) });
+      const segments = await pool.run({ kind: "answer-segments", answer: ref(cur) }, signal);
       // An answer without texts runs no rule (policy-engine.ts check).
       if (segments.length > 0) {
-        const r = await runChainHere([rule], { phase: "response", segments, guardConversations: responseConversations, askGuard, signal, collectFindings: false, judge: pooledJudge });
+        const r = await runChainHere([rule], { phase: "response", segments, guardConversations: responseConversations, askGuard, signal, collectFindings: false, judge: pooledJudgeFor(signal) });
         events.push(...r.events);
         if (r.blocked) throw new PolicyError(r.blocked.code as "KT_ERR_POLICY_BLOCKED", r.blocked.message, r.blocked, events, r.blocked.cause);
       }
@@ -112,7 +116,7 @@ export async function checkHeldResponse(
     const dest = takeKeptSharedMemory(cur.length + REWRITE_SLACK);
     let out;
     try {
-      out = await pool.run({ kind: "answer-chain", answer: ref(cur), rules: batch.map((r) => r.source), changed, finish: j > lastRun ? finish : undefined, dest, rewriteVersion: nextVersion() });
+      out = await pool.run({ kind: "answer-chain", answer: ref(cur), rules: batch.map((r) => r.source), changed, finish: j > lastRun ? finish : undefined, dest, rewriteVersion: nextVersion() }, signal);
     } catch (err) {
       releaseSharedMemory(dest);
       throw err;

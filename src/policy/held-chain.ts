@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { adoptSharedMemory, heldBodyOf, holdBody, releaseSharedMemory, sharedMemory, takeKeptSharedMemory, type CancelSignal, type HeldBody, type JsonObject, type Operation } from "../wire/index.js";
 import { requestConversations, runChainHere, type RuleOutcome } from "./chain-runner.js";
-import { pooledJudge } from "./chain-offload.js";
+import { pooledJudgeFor } from "./chain-offload.js";
 import { isGuardRule, piiRuleFrom, type CompiledRule } from "./compiled-rule.js";
 import type { AskGuard } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";
@@ -164,7 +164,7 @@ export async function checkHeldRequest(
         askGuard,
         signal,
         collectFindings: false,
-        judge: pooledJudge,
+        judge: pooledJudgeFor(cur.cancel),
         defer,
       });
       events.push(...r.events);
