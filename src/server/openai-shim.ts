@@ -107,9 +107,21 @@ function authenticate(auth: Authenticator, deps: ShimDeps, req: NodeRequest, ope
   }
 }
 
-/** Records a request refused before the pipeline; the answer goes out once the record is written. */
+/**
+ * Records a request refused before the pipeline; the answer goes out once the record is written.
+ * A record the audit log could not write turns the refusal into 503 audit_log_unavailable, the
+ * answer every request gets while the log is failed (not a bare 500).
+ */
 async function refuse(deps: ShimDeps, req: NodeRequest, operation: string, origin: RequestOrigin, error: GatewayError, principal: Principal | undefined, credential?: string): Promise<void> {
-  await deps.pipeline.refuse({
+  try {
+    await record(deps, req, operation, origin, error, principal, credential);
+  } catch {
+    throw new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written; requests are refused until it is repaired");
+  }
+}
+
+function record(deps: ShimDeps, req: NodeRequest, operation: string, origin: RequestOrigin, error: GatewayError, principal: Principal | undefined, credential?: string): Promise<void> | void {
+  return deps.pipeline.refuse({
     kind: "request",
     operation,
     model: "",

@@ -1,7 +1,7 @@
 import { Code, ConnectError, createConnectRouter, createContextValues, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { toGatewayError, type GatewayError } from "../errors/index.js";
+import { GatewayError, toGatewayError } from "../errors/index.js";
 import type { Refusal } from "../observer/index.js";
 import type { Principal } from "../wire/index.js";
 import { AuthFailure, duplicateAuthorization, repeatedAuthorization, type Authenticator } from "./auth.js";
@@ -88,7 +88,7 @@ export function createRequestHandler(opts: {
         }
       if (refusal !== undefined) {
         values.set(refusedOnHeadersKey, refusal);
-        if (req.method === "POST") refusedBody(uReq, req);
+        if (req.method === "POST") refusedBody(uReq, req.headers["content-type"]);
         handleRpc(handler, uReq, res, values, record);
         return;
       }
@@ -140,7 +140,28 @@ function handleRpc(handler: UniversalHandler, uReq: UniversalServerRequest, res:
     .catch((reason: unknown) => {
       if (ConnectError.from(reason).code === Code.Aborted) return;
       console.error(`handler for rpc ${handler.method.name} of ${handler.service.typeName} failed`, reason);
+      // No path leaves a call open: a bare 500 if nothing went out yet, else the stream is cut.
+      if (res.writableEnded || res.destroyed) return;
+      if (!res.headersSent) {
+        res.writeHead(500, { "content-type": "text/plain" });
+        res.end();
+      } else res.destroy();
     });
+}
+
+/**
+ * The answer to a call whose refusal could not be recorded (the audit log cannot be written):
+ * UNAVAILABLE (audit_log_unavailable), as every call gets while the log is failed, in the client's
+ * own protocol. Connect encodes it: the handler runs again on an empty message, refused by the
+ * auth interceptor as a call refused on its headers, with nothing more to record.
+ */
+function auditUnavailable(handler: UniversalHandler, uReq: UniversalServerRequest): Promise<UniversalServerResponse> {
+  const values = createContextValues()
+    .set(refusedOnHeadersKey, new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written; requests are refused until it is repaired"))
+    .set(answeredKey, true);
+  const again: UniversalServerRequest = { ...uReq, contextValues: values };
+  if (uReq.method === "POST") refusedBody(again, uReq.header.get("content-type"));
+  return handler(again);
 }
 
 /**
@@ -157,19 +178,25 @@ async function recordRefused(handler: UniversalHandler, uReq: UniversalServerReq
   if (fault === undefined || uRes.status === 405) return uRes;
   const governance = handler.service.typeName === GOVERNANCE;
   const principal = refusal instanceof AuthFailure ? refusal.principal : refusal === undefined ? (values.get(principalKey) ?? values.get(admittedKey)) : undefined;
-  await record({
-    kind: governance ? "access" : "request",
-    operation: governance ? `GovernanceService/${handler.method.name}` : chatOperationOf(handler.method.name),
-    model: "",
-    stream: handler.method.methodKind === "server_streaming",
-    frontDoor: frontDoorOf(uReq.header.get("content-type")),
-    principal,
-    credential: principal ? undefined : refusal instanceof AuthFailure ? (refusal.fingerprint ?? "none") : "none",
-    error: fault,
-    origin: rpcOrigin(values, handler.service.typeName, handler.method.name),
-    traceparent: uReq.header.get("traceparent") ?? undefined,
-    tracestate: uReq.header.get("tracestate") ?? undefined,
-  });
+  try {
+    await record({
+      kind: governance ? "access" : "request",
+      operation: governance ? `GovernanceService/${handler.method.name}` : chatOperationOf(handler.method.name),
+      model: "",
+      stream: handler.method.methodKind === "server_streaming",
+      frontDoor: frontDoorOf(uReq.header.get("content-type")),
+      principal,
+      credential: principal ? undefined : refusal instanceof AuthFailure ? (refusal.fingerprint ?? "none") : "none",
+      error: fault,
+      origin: rpcOrigin(values, handler.service.typeName, handler.method.name),
+      traceparent: uReq.header.get("traceparent") ?? undefined,
+      tracestate: uReq.header.get("tracestate") ?? undefined,
+    });
+  } catch {
+    // The log is now marked failed (the audit observer says why, once); Connect's refusal is not
+    // sent without its record.
+    return auditUnavailable(handler, uReq);
+  }
   return uRes;
 }
 
@@ -184,8 +211,8 @@ const EMPTY_JSON = new Uint8Array([0x7b, 0x7d]);
  * stay unread: Node discards an HTTP/1.1 body the handler left, and closes an HTTP/2 stream once
  * the answer has gone.
  */
-function refusedBody(uReq: UniversalServerRequest, req: any): void {
-  const type = String(req.headers["content-type"] ?? "").split(";", 1)[0]!.trim().toLowerCase();
+function refusedBody(uReq: UniversalServerRequest, contentType: string | string[] | null | undefined): void {
+  const type = String(contentType ?? "").split(";", 1)[0]!.trim().toLowerCase();
   const json = type.endsWith("json");
   const enveloped = /^application\/(grpc|grpc-web|connect)(\+|$)/.test(type);
   const bytes = enveloped ? (json ? EMPTY_JSON_ENVELOPE : EMPTY_ENVELOPE) : json ? EMPTY_JSON : new Uint8Array(0);

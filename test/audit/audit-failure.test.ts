@@ -84,4 +84,86 @@ policy:
       expect(stack.fake.requests.length).toBe(upstreamBefore);
     });
   });
+
+  // A call refused before the pipeline (its body unreadable) whose refusal record is the write that
+  // fails: it is answered 503 / UNAVAILABLE in its own protocol, as every call is while the log is
+  // failed. Before, the RPC front door never answered it (the client waited for ever) and the
+  // OpenAI route answered a bare 500 internal_error.
+  describe.each(["openai", "connect", "grpc-web", "grpc"] as const)("a refusal whose record cannot be written, %s", (door) => {
+    let stack: Stack;
+    beforeAll(async () => {
+      stack = await startStack((url, dir) => {
+        fullDiskLog(join(dir, "audit"));
+        return `providers:
+  targets:
+    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${url}" }
+policies:
+  chain: [audit-logger]
+policy:
+  audit-logger: { path: "${dir}/audit" }
+`;
+      });
+    });
+    afterAll(() => stack.close());
+
+    /** A garbage protobuf message (field 31, wire type 7: undecodable) in one gRPC envelope. */
+    const garbage = Buffer.from([0, 0, 0, 0, 3, 0xff, 0xff, 0xff]);
+    const rpcPath = "/keeptrusts.v1.ChatService/CreateChatCompletion";
+
+    async function send(): Promise<{ status: number; body: string; grpcStatus?: string }> {
+      const signal = AbortSignal.timeout(10_000);
+      if (door === "openai") {
+        const r = await fetch(`${stack.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{not json", signal });
+        return { status: r.status, body: await r.text() };
+      }
+      if (door === "connect") {
+        const r = await fetch(`${stack.url}${rpcPath}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{not json", signal });
+        return { status: r.status, body: await r.text() };
+      }
+      if (door === "grpc-web") {
+        const r = await fetch(`${stack.url}${rpcPath}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: garbage, signal });
+        const body = Buffer.from(await r.arrayBuffer()).toString("latin1");
+        return { status: r.status, body, grpcStatus: /grpc-status:\s*(\d+)/.exec(body)?.[1] };
+      }
+      const { connect } = await import("node:http2");
+      const session = connect(stack.url);
+      try {
+        return await new Promise((resolve, reject) => {
+          const req = session.request({ ":method": "POST", ":path": rpcPath, "content-type": "application/grpc+proto", te: "trailers" });
+          let status = 0;
+          let grpcStatus: string | undefined;
+          req.on("response", (h) => {
+            status = Number(h[":status"]);
+            if (h["grpc-status"] !== undefined) grpcStatus = String(h["grpc-status"]);
+          });
+          req.on("trailers", (t) => (grpcStatus = String(t["grpc-status"])));
+          req.on("data", () => {});
+          req.on("end", () => resolve({ status, body: "", grpcStatus }));
+          req.on("error", reject);
+          signal.addEventListener("abort", () => reject(new Error("no answer in 10 s")));
+          req.end(garbage);
+        });
+      } finally {
+        session.destroy();
+      }
+    }
+
+    it("is answered UNAVAILABLE / 503 audit_log_unavailable, never left open", async () => {
+      const got = await send();
+      if (door === "openai") {
+        expect(got.status).toBe(503);
+        expect(JSON.parse(got.body).error).toMatchObject({ type: "service_unavailable", code: "audit_log_unavailable" });
+      } else if (door === "connect") {
+        expect(got.status).toBe(503);
+        expect(JSON.parse(got.body)).toMatchObject({ code: "unavailable" });
+      } else {
+        expect(got.status).toBe(200);
+        expect(got.grpcStatus).toBe(String(Code.Unavailable));
+      }
+      expect(stack.services.auditLog()?.failed?.message).toMatch(/ENOSPC/);
+      // The client's bytes are not echoed back.
+      expect(got.body).not.toContain("not json");
+      expect(stack.fake.requests.length).toBe(0);
+    });
+  });
 });

@@ -4,6 +4,7 @@ import type { Refusal } from "../../observer/index.js";
 import { AuthFailure, type Authenticator } from "../auth.js";
 import { admittedByKey, admittedKey, answeredKey, frontDoorOf, principalKey, refusedOnHeadersKey, remoteAddressKey, rpcOrigin } from "./call-context.js";
 import { toConnectError } from "./connect-errors.js";
+import { GatewayError } from "../../errors/index.js";
 
 /**
  * The same API keys as the shim, from `authorization` metadata; Governance needs the admin scope.
@@ -31,7 +32,7 @@ export function authInterceptor(auth: () => Authenticator, refuse?: (r: Refusal)
     } catch (err) {
       if (refuse && err instanceof AuthFailure) {
         const model = (req.message as { model?: unknown } | undefined)?.model;
-        await refuse({
+        const recorded = refuse({
           kind: governance ? "access" : "request",
           operation: governance ? `GovernanceService/${req.method.name}` : chatOperationOf(req.method.name),
           model: typeof model === "string" ? model : "",
@@ -45,6 +46,12 @@ export function authInterceptor(auth: () => Authenticator, refuse?: (r: Refusal)
           tracestate: req.header.get("tracestate") ?? undefined,
         });
         req.contextValues.set(answeredKey, true);
+        try {
+          await recorded;
+        } catch {
+          // Not written (the audit log just failed): UNAVAILABLE, as every call gets while it is failed.
+          throw toConnectError(new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written; requests are refused until it is repaired"));
+        }
       }
       throw toConnectError(err);
     }
