@@ -9,6 +9,8 @@
  * BENCH_QUICK_BASE=DIR adds rows for another build (a directory with its own bin/ and dist/, e.g. a copy
  * taken before a change), interleaved with this one's, for before/after figures from the same run.
  * BENCH_QUICK_SYSCALLS=1 adds system calls per request (strace -c); BENCH_QUICK_CPU=0 skips the CPU table.
+ * BENCH_QUICK_COLD=1 adds, to the TTFT table, the incremental full chain started with KT_WARM_CHAIN=0
+ * (its chain not warmed before the listener opens: src/policy/warm-engine.ts), in the same rounds.
  * The gateway runs from dist/ (`npm run build:server` first). Prints one markdown table.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -128,6 +130,11 @@ async function ttft(tmp: string): Promise<string> {
       label: "gateway, full chain, incremental",
       svc: await startGateway(writeGatewayConfig(tmp, "t-inc", { baseUrl: fake.origin + "/v1", policies: "full", streaming: "incremental", auditDir: path.join(tmp, "audit-inc") }), "gw inc"),
     });
+    if (process.env.BENCH_QUICK_COLD === "1")
+      rows.push({
+        label: "gateway, full chain, not warmed at start, incremental",
+        svc: await startGateway(writeGatewayConfig(tmp, "t-cold", { baseUrl: fake.origin + "/v1", policies: "full", streaming: "incremental", auditDir: path.join(tmp, "audit-cold") }), "gw cold", { env: { KT_WARM_CHAIN: "0" } }),
+      });
     const samplers = rows.map((r) => new StreamSampler(r.svc?.origin ?? fake.origin));
     // BENCH_STREAM_WARM: warm the request path's JIT too (see StreamSampler.warmUp), then settle.
     const warm = envNum("BENCH_STREAM_WARM", 0);

@@ -2,7 +2,7 @@ import { hash } from "node:crypto";
 import { join } from "node:path";
 import { AuditLog, auditObserver, startTelemetry, type AuditLogOptions, type Telemetry } from "../audit/index.js";
 import type { AuditLoggerSettings, GatewayConfig } from "../config/index.js";
-import { compilePolicyEngine, preparePiiScanners } from "../policy/index.js";
+import { compilePolicyEngine, preparePiiScanners, warmPolicyEngine, type PolicyEngine } from "../policy/index.js";
 import { ApplyError, auditRpcs, connectServices, startGateway, type Gateway, type PreparedConfig } from "../server/index.js";
 import { collectProcessMetrics, log, scrapeMetrics, telemetryObserver } from "../telemetry/index.js";
 import { loopTurn } from "../wire/index.js";
@@ -18,6 +18,11 @@ export interface ComposeOptions {
   metricsRoute?: boolean;
   /** Started by the caller (the CLI starts it before anything else loads); else started here. */
   telemetry?: Telemetry | null;
+  /**
+   * Run the compiled chain on made-up traffic before the listener opens, so the first clients do
+   * not pay for V8's unoptimised tiers (src/policy/warm-engine.ts). `kt gateway` sets it.
+   */
+  warmChain?: boolean;
 }
 
 export interface GatewayServices {
@@ -84,6 +89,7 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
     onError: (e) => log.error({ error: e.message }, "audit log write failed"),
   });
   let gateway: Gateway;
+  let compiled: PolicyEngine | undefined;
   try {
     gateway = await startGateway({
     ...opts,
@@ -98,8 +104,16 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
         logAllAccess: () => config?.audit?.log_all_access === true,
       }, { traceUrl: (opts.env ?? process.env).KT_JAEGER_URL || undefined }),
     warmPolicy: (cfg) => preparePiiScanners(cfg, loopTurn),
+    beforeListen: opts.warmChain
+      ? async (rt) => {
+          if (!compiled) return;
+          const started = performance.now();
+          const rounds = await warmPolicyEngine(compiled, rt.config.streaming.mode, { turn: loopTurn });
+          if (rounds > 0) log.debug({ rounds, ms: Math.round(performance.now() - started) }, "warmed the policy chain");
+        }
+      : undefined,
     compilePolicy: (cfg, registry) =>
-      compilePolicyEngine(cfg, {
+      (compiled = compilePolicyEngine(cfg, {
         askGuard: async (targetId, messages, signal, extra) => {
           const s = registry.get(targetId);
           if (!s) throw new Error(`guard target '${targetId}' is not configured`);
@@ -113,7 +127,7 @@ export async function createGatewayServices(opts: ComposeOptions): Promise<Gatew
           if (typeof content !== "string") throw new Error("guard model returned no text");
           return content;
         },
-      }),
+      })),
     });
   } catch (err) {
     observer.close();

@@ -124,6 +124,8 @@ export async function runGateway(args: string[]): Promise<number> {
       telemetry,
       // Under --workers the primary serves --metrics-listen; a worker serves /metrics on the shared port unless it is set.
       metricsRoute: metricsListen === undefined,
+      // KT_WARM_CHAIN=0 opens the listener without warming the chain first (src/policy/warm-engine.ts).
+      warmChain: process.env.KT_WARM_CHAIN !== "0",
     });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof ApplyError) {

@@ -48,6 +48,8 @@ export interface GatewayOptions {
   metrics?: () => Promise<{ contentType: string; text: string }>;
   /** The built console's directory; default `console/dist` in the project. */
   consoleDir?: string;
+  /** Run once the first config is in force, before the listener opens (`kt gateway` warms its chain here). */
+  beforeListen?: (rt: Runtime) => Promise<void>;
 }
 
 export interface PreparedConfig {
@@ -220,6 +222,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 
   const handler = createRequestHandler({ shim, services: opts.connect?.(gateway), maxBodyBytes: () => maxBodyBytes, auth: () => current.auth, refuse: (r) => pipeline.refuse(r) });
+  if (opts.beforeListen) await opts.beforeListen(current.rt);
   listener = await listen({ host, port, handler, tls: opts.tls, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs });
   ready = true;
   if (current.auth.open) log.warn("no API keys configured (auth.api_keys): serving loopback clients only");
