@@ -223,7 +223,7 @@ function record(s: RequestSummary, requestId: string, traceparent: string | unde
   if (!log.isLevelEnabled("info")) return;
   let f = idIsPlain ? `"req_id":"${requestId}"` : `"req_id":${jsonString(requestId)}`;
   if (traceparent) f += `,"trace_id":${jsonString(traceparent.slice(3, 35))}`;
-  // The client's own string (bounded: it is not content, but it is not config either).
+  // As recorded (chat-pipeline.ts: a served name, else a hashed placeholder); bounded all the same.
   const asked = s.model.length > 128 ? `${s.model.slice(0, 128)}…` : s.model;
   f += whoWhere(rk, s.principal.keyId, route, s.frontDoor, asked, s.target?.id);
   if (s.attempts.length > 1) f += `,"attempts":${JSON.stringify(s.attempts)}`;
