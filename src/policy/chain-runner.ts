@@ -258,6 +258,21 @@ function longestMatch(scanner: CompiledPiiRule["scanner"]): number {
   return n;
 }
 
+/** Most boundaries of one flow whose guard is asked before the flow is scanned whole (see crossFindings). */
+const GUARDED_BOUNDARIES = 16;
+
+/** Whether a match may hold any boundary of a flow of plain texts: the cross guard at each edge of the texts joined. */
+function flowMayCross(segs: readonly TextSegment[], list: readonly number[], mayCross: (text: string, cut: number) => boolean): boolean {
+  let text = "";
+  const edges: number[] = [];
+  for (let k = 0; k < list.length; k++) {
+    if (k > 0) edges.push(text.length);
+    text += segs[list[k]!]!.text;
+  }
+  for (const edge of edges) if (edge > 0 && edge < text.length && mayCross(text, edge)) return true;
+  return false;
+}
+
 function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextSegment[], plain: readonly boolean[], own: readonly Finding[][]): Map<number, CrossPiece[]> {
   const out = new Map<number, CrossPiece[]>();
   const mayCross = crossGuardOf(scanner);
@@ -319,6 +334,13 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
     let length = 0;
     for (const i of list) length += segs[i]!.text.length;
     const windowsCostMore = (list.length - 1) * 2 * BOUNDARY_REACH > 2 * length;
+    // Short texts (a system prompt and a user message): windows would read the flow whole, so it
+    // would be scanned whole a second time — unless no boundary can hold a match. The guard asked
+    // at each edge of the joined flow (it reads no further than a match could reach, and a longer
+    // text can only make it more permissive than a window's), when every text is its own
+    // normalised view and the boundaries are few (each guard call reads up to a match's length on
+    // each side): no finding of the whole-flow scan could cross an edge then, so it is not made.
+    if (windowsCostMore && list.length - 1 <= GUARDED_BOUNDARIES && list.every((i) => plain[i]) && !flowMayCross(segs, list, mayCross)) continue;
     for (let b = 1; b < list.length; b++) {
       if (windowsCostMore) {
         fromWhole(b);

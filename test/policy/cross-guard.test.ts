@@ -126,3 +126,70 @@ describe("cross guard (the boundary scan's skip)", () => {
     expect(r.events[0]?.counts).toEqual({ email: 1 });
   });
 });
+
+describe("cross guard on a whole flow of short texts (the chain runner's skip of the whole-flow scan)", () => {
+  // Short texts (a system prompt and a user message) make the runner scan the flow joined as one
+  // text rather than a window per boundary, and since issue #20 round 14 it first asks the guard at
+  // each edge of the joined text: the scan is not made when no edge may be crossed. Exact only if
+  // no finding of that whole-flow scan crosses an edge the guard ruled out.
+  const flows = fc.oneof(
+    fc.array(prose, { minLength: 2, maxLength: 5 }),
+    // A value cut between two of the texts.
+    fc.tuple(fc.array(prose, { maxLength: 2 }), prose, fc.constantFrom(...values), fc.nat(), prose, fc.array(prose, { maxLength: 2 })).map(([pre, a, v, k, b, post]) => {
+      const at = 1 + (k % Math.max(1, v.length - 1));
+      return [...pre, a + v.slice(0, at), v.slice(at) + b, ...post];
+    }),
+  );
+
+  it("never rules out an edge of the joined texts that a finding of the whole-flow scan crosses", () => {
+    let crossing = 0;
+    let skipped = 0;
+    fc.assert(
+      fc.property(flows, (texts) => {
+        const joined = texts.join("");
+        const found = scanSource(scanner, joined, false);
+        let at = 0;
+        for (const t of texts.slice(0, -1)) {
+          at += t.length;
+          if (at <= 0 || at >= joined.length) continue;
+          const c = found.some((f) => f.start < at && f.end > at);
+          const g = mayCross(joined, at);
+          if (c) crossing++;
+          if (!g) skipped++;
+          expect(c && !g, `a finding crosses ${JSON.stringify(joined.slice(0, at))} | ${JSON.stringify(joined.slice(at))} but the guard ruled it out`).toBe(false);
+        }
+      }),
+      { numRuns: 2000, seed: 14 },
+    );
+    expect(crossing).toBeGreaterThan(50);
+    expect(skipped).toBeGreaterThan(200);
+  });
+
+  it("a chain over short texts redacts and counts as the whole-flow scan it skips would", async () => {
+    const rule = { kind: "pii_detection", policy: "pii", rule: "r", action: "redact", phases: { request: true, response: true }, scanner, replacement: (t: string) => `[REDACTED:${t.toUpperCase()}]` } as unknown as CompiledRule;
+    const seg = (text: string, i: number) => ({ text, path: ["messages", i, "content"], role: "user", choice: -1, flow: "m", json: false }) as never;
+    const run = (texts: string[]) => runChainHere([rule], { phase: "request", segments: texts.map(seg), guardConversations: () => [], askGuard: undefined, signal: undefined, collectFindings: true });
+    let split = 0;
+    await fc.assert(
+      fc.asyncProperty(flows, async (texts) => {
+        // Sixteen empty texts after the flow: more boundaries than the runner asks the guard about,
+        // so that run scans the joined flow as before (an empty text adds no character and no edge
+        // inside the text).
+        const guarded = await run(texts);
+        const whole = await run([...texts, ...Array<string>(16).fill("")]);
+        expect(guarded.segments.map((s) => s.text)).toEqual(whole.segments.slice(0, texts.length).map((s) => s.text));
+        expect(guarded.events).toEqual(whole.events);
+        expect(guarded.findings).toEqual(whole.findings);
+        const joined = texts.join("");
+        let at = 0;
+        for (const t of texts.slice(0, -1)) {
+          at += t.length;
+          if (scanSource(scanner, joined, false).some((f) => f.start < at && f.end > at)) split++;
+        }
+      }),
+      { numRuns: 400, seed: 15 },
+    );
+    // Some of the flows do hold a value over an edge (the scan is then made, and must be).
+    expect(split).toBeGreaterThan(40);
+  });
+});
