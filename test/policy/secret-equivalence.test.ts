@@ -261,6 +261,53 @@ describe("the secrets' decisions give the patterns' findings", () => {
     for (const v of valid) expect(now.scan(` ${v}`), v).toHaveLength(1);
   });
 
+  it("where anchors come densely: the dense regex's look-aheads at every bound (property and edges)", () => {
+    // Round 14: where anchor characters come one after another the seek finds them with one regex
+    // (anchorRe) whose look-aheads carry the PEM header, AWS, Google and bearer patterns, so that a
+    // near-miss is passed over there. Each text here starts with anchor characters that fail, which
+    // puts the seek in that mode, and keeps some between its cases so that it stays there.
+    const dense = "A_A_J-A_B_";
+    fc.assert(
+      fc.property(textArb, (t) => {
+        agree(dense + t);
+        agree(dense + t.split(" ").join(" " + dense));
+      }),
+      { numRuns: 1500, seed: 1324 },
+    );
+    const up = (n: number) => "ABCDEFGHIJKLMNOP0123456789QRSTUVWXYZ".repeat(3).slice(0, n);
+    const g = (n: number) => "aZ9_-".repeat(20).slice(0, n);
+    const tok = (n: number) => "aZ9._~+/-".repeat(500).slice(0, n);
+    const word = (n: number) => "Q7".repeat(9).slice(0, n);
+    const cases: string[] = [];
+    for (const c of ["KIA", "SIA", "GPA", "IDA", "ROA", "NPA", "NVA", "IPA", "XIA", "KIa", "Iza", "IZa"])
+      for (const n of [15, 16, 17, 35, 36]) for (const after of ["", " ", "a", "9", "_", "-", "."]) for (const before of [" ", "x", "1", "_", "-"]) cases.push(`${before}A${c}${n < 30 ? up(n) : g(n)}${after}`);
+    for (const n of [14, 15, 16, 17]) for (const b of ["Bearer ", "bearer ", "Bearer  ", "BEARER "]) cases.push(`${b}${tok(n)}==`, `${b}${tok(n)} `);
+    const labels = ["", "RSA ", `${word(16)} `, `${word(17)} `, `A B C `, `A B C D `, `${word(16)} ${word(16)} ${word(16)} `, "rsa ", "RSA  ", " "];
+    for (const l of labels)
+      for (const dashes of ["----", "-----", "------", "-------------"])
+        for (const tail of ["PRIVATE KEY-----", "PRIVATE KEY----", "PRIVATE KEY", "PUBLIC KEY-----"]) cases.push(`${dashes}BEGIN ${l}${tail}\nQUJD\n`);
+    let found = 0;
+    for (let k = 0; k < cases.length; k += 12) found += agree(dense + cases.slice(k, k + 12).join(dense), k % 48 === 0);
+    expect(found).toBeGreaterThan(100);
+  });
+
+  it("secrets that start at their anchor, next to and inside the literals of those that start before it", () => {
+    // seekSecret tries the anchors after the one it found only when that secret starts before its
+    // anchor (round 14): a PEM line, an AWS, Google or bearer key, which start at theirs, next to
+    // `sk-`, `xox?-`, `[srp]k_`, `gh?_`, `github_` and `eyJ` wherever they overlap.
+    const key = "abcdefghij0123456789ABCDEFGHIJ_-abcdefghij";
+    const starts = ["-----BEGIN PRIVATE KEY-----\nQUJD", "AKIAIOSFODNN7EXAMPLE", `AIza${key.slice(0, 35)}`, `Bearer ${key}`, `bearer ${key}`];
+    const backs = ["sk-", "xoxb-", "xoxa-", "sk_live_", "ghp_", "github_", "github_pat_", "eyJ", "k-", "b-", "b_", "k_", "y"];
+    let found = 0;
+    for (const s of starts)
+      for (const b of backs)
+        for (const cut of [0, 1, 2, 3, 4, 5, 6]) {
+          // The back literal cut so that its anchor falls inside the found secret, or just after it.
+          found += agree(`x ${b.slice(0, b.length - cut)}${s}${b.slice(b.length - cut)}${key} ${s.slice(0, cut + 1)}${b}${key}`, cut === 0);
+        }
+    expect(found).toBeGreaterThan(200);
+  });
+
   it("and a wrong decision is caught", () => {
     const broken = secrets.map((r) => ({ ...r, decided: (t: string, s: number) => { const e = r.decided!(t, s); return e === undefined || e <= s ? e : e - 1; } }));
     const t = "key AKIAIOSFODNN7EXAMPLE and -----BEGIN PRIVATE KEY-----\nAAAA\n";

@@ -79,6 +79,24 @@ function runOf(text: string, i: number, cls: number, cap: number): number {
   return j - i;
 }
 
+/** The character codes of `s`, for litAt. */
+function codesOf(s: string): Uint8Array {
+  return Uint8Array.from(s, (ch) => ch.charCodeAt(0));
+}
+
+/**
+ * Whether the ASCII literal `lit` (its codes) stands at i: text.startsWith, read by hand. V8's
+ * optimising compiler inlines startsWith only for a literal of at most three characters
+ * (JSCallReducer's kMaxInlineMatchSequence); on PEM header lines (`PRIVATE KEY-----`, `BEGIN `
+ * twice a line) the calls for the longer ones took a sixth of the secrets' scan (CPU profile).
+ */
+function litAt(text: string, i: number, lit: Uint8Array): boolean {
+  const n = lit.length;
+  if (i < 0 || i + n > text.length) return false;
+  for (let k = 0; k < n; k++) if (text.charCodeAt(i + k) !== lit[k]) return false;
+  return true;
+}
+
 /** A JWT's first part must decode to a JSON object header naming `alg` or `typ`. */
 export function jwtHeaderValid(text: string, start: number, end: number): number {
   const dot = text.indexOf(".", start);
@@ -204,8 +222,9 @@ export function jwtDecided(text: string, s: number, end: number): number {
   return jwtHeaderValid(text, s, end);
 }
 
-const BEGIN_ = "BEGIN ";
-const END_ = "END ";
+const BEGIN_ = codesOf("BEGIN ");
+const END_ = codesOf("END ");
+const PRIVATE_KEY = codesOf("PRIVATE KEY-----");
 
 /**
  * The end of `(?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----` at i, or -1. The label's characters are
@@ -216,7 +235,7 @@ function labelEnd(text: string, i: number): number {
   let words = 0;
   // Words of 1 to 16 [A-Z0-9], each followed by one space, then PRIVATE KEY; at most 3 before it.
   for (;;) {
-    if (text.startsWith("PRIVATE KEY-----", j)) return j + 16;
+    if (litAt(text, j, PRIVATE_KEY)) return j + 16;
     if (words === 3) return -1;
     const w = runOf(text, j, UPPER_DIGIT, 17);
     if (w === 0 || w > 16 || text.charCodeAt(j + w) !== 32) return -1;
@@ -245,10 +264,10 @@ function pemBlockEnd(text: string, h: number): number {
     if (j >= d) {
       // The body has taken j - h characters when the END line is tried at j.
       if (j - h > PEM_BODY) return -1;
-      if (text.startsWith(END_, e)) {
+      if (litAt(text, e, END_)) {
         const end = labelEnd(text, e + 4);
         if (end !== -1) return end;
-      } else if (text.startsWith(BEGIN_, e)) return -1;
+      } else if (litAt(text, e, BEGIN_)) return -1;
     } else if (e - h > PEM_BODY) return -1;
     i = e;
   }
@@ -336,7 +355,7 @@ function secretAt(text: string, a: number, from: number, below: number): number 
       }
       let e = a + 1;
       while (text.charCodeAt(e) === 45) e++;
-      if ((s = e - 5) >= a && s >= from && s < below && text.startsWith(BEGIN_, e)) return pemAt(text, s);
+      if ((s = e - 5) >= a && s >= from && s < below && litAt(text, e, BEGIN_)) return pemAt(text, s);
       return -1;
     }
     case 95: {
@@ -434,22 +453,38 @@ function anchored(text: string, i: number, c: number): boolean {
   }
 }
 
-/** Whether one of anchorChars' strings starts at `i` and may anchor a secret there. */
-function anchorAt(text: string, i: number): boolean {
+/**
+ * Whether the character at i may anchor a secret that starts before it: `sk-`, `xox?-` (their
+ * dash), the `_` of `[srp]k_`, `gh?_` and `github_`, the `J` of `eyJ`. The others (a PEM line, an
+ * AWS or Google key, a bearer token) start at or after their anchor, so never before a secret
+ * already found to its left.
+ */
+function anchorsBack(text: string, i: number): boolean {
   const c = code(text, i);
-  return c >= 0 && c < 128 && ANCHOR[c] === 1 && anchored(text, i, c);
+  if (c === 45) return code(text, i - 1) === 107 || code(text, i - 2) === 120;
+  if (c === 95) return anchored(text, i, c);
+  return c === 74 && code(text, i - 1) === 121;
 }
 
 const anchorChars = new NextOf(["-", "_", "J", "A", "B", "bearer"]);
 
 /**
  * The anchors secretAt may find a secret at, with the neighbours each pattern needs there (tighter
- * than `anchored`): `sk-`, `xox?-`, a dash before `----BEGIN ` (a PEM line), `[srp]k_`, `gh?_`,
- * `github_`, `eyJ`, `A` of an AWS code or `AIza`, `[Bb]earer `. Each alternative takes its anchor
- * alone, so the anchor is just before lastIndex, and starts with it (a look-behind first would
- * cost irregexp its scan for the first character: some 150 instructions a character on prose).
+ * than `anchored`): `sk-`, `xox?-`, a dash before `----BEGIN ` and a label (a PEM line),
+ * `[srp]k_`, `gh?_`, `github_`, `eyJ`, `A` of an AWS key or a Google key, `[Bb]earer ` and 16
+ * token characters. Each alternative takes its anchor alone, so the anchor is just before
+ * lastIndex, and starts with it (a look-behind first would cost irregexp its scan for the first
+ * character: some 150 instructions a character on prose). The anchors whose pattern is a literal
+ * and a run of fixed bounds (the PEM header, AWS, Google, bearer) carry that pattern whole in a
+ * look-ahead (look-behind after it): a near-miss (`AKIA12 `, `-----BEGIN ` with a bad label,
+ * `Bearer x `) is then passed over inside the regex, not returned to JS for secretAt to refuse
+ * (the seek alone, callgrind: `AKIA12 ` repeated 134 -> 54 instructions a byte, `Bearer x ` 118
+ * -> 21). The PEM label is read lazily there, a superset of the pattern's (which backtracks over
+ * `PRIVATE` as a label word: 17 more instructions a byte on PEM lines). A look-ahead may be
+ * looser than its pattern, never tighter.
  */
-const anchorRe = /-(?<=sk-|xox[abposr]-)|-(?=----BEGIN )|_(?<=[srp]k_|gh[pousr]_|github_)|J(?<=eyJ)|A(?=KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|Iza)|[Bb](?=earer )/g;
+const anchorRe =
+  /-(?<=sk-|xox[abposr]-)|-(?=----BEGIN [A-Z0-9 ]{0,51}?PRIVATE KEY-----)|_(?<=[srp]k_|gh[pousr]_|github_)|J(?<=eyJ)|A(?=(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)[0-9A-Z]{16}(?![A-Za-z0-9]))(?<![A-Za-z0-9]A)|A(?=Iza[0-9A-Za-z_-]{35}(?![\w-]))(?<![\w-]A)|[Bb](?=earer [A-Za-z0-9._~+/-]{16})/g;
 
 /** The scan (Recogniser.seek's `scan`) whose text reads dense with anchor characters: nextAnchor reads it with anchorRe. */
 let denseScan: object | undefined;
@@ -510,14 +545,21 @@ export function seekSecret(text: string, from: number, scan: object = {}): numbe
       a = nextAnchor(text, e, scan);
       continue;
     }
-    // A secret anchored a little later may start earlier (`github_` is found at its `_`).
+    // A secret anchored a little later may start earlier (`github_` is found at its `_`), but only
+    // before one that starts before its own anchor: one that starts at its anchor or after it (a
+    // PEM line, an AWS, Google or bearer key) begins with `-`, `A`, `B` or `b`, and no literal of
+    // anchorsBack's secrets holds one of these before its anchor where such a secret could begin
+    // (the `b` of `xoxb-` and `github_` is followed by `-` or `_`, bearer's by `e`); inside a run
+    // of dashes only another PEM line could start, and not before. On PEM header lines the look
+    // at the six characters after each was some 20 instructions a byte.
+    if (s >= a) return s;
     let best = s;
     let rec = memoRec;
     let end = memoEnd;
     let headerEnd = memoHeaderEnd;
     const stop = Math.min(text.length, a + MAX_BACK + 1);
     for (let k = a + 1; k < stop; k++) {
-      if (!anchorAt(text, k)) continue;
+      if (!anchorsBack(text, k)) continue;
       const t = secretAt(text, k, from, best);
       if (t !== -1) {
         best = t;
