@@ -67,6 +67,12 @@ describe("held JSON writer", () => {
         const buf = Buffer.alloc(sized.length);
         expect(writeFilled(sized.pieces, buf)).toBe(want.length);
         expect(buf.equals(want)).toBe(true);
+        // With the strings' counts handed in (a rewrite counted them for its skeleton): the same size and bytes.
+        const counted = filledByteLength(JSON.stringify(skeleton), held, nonce, held.map(jsonByteLength))!;
+        expect(counted.length).toBe(want.length);
+        const again = Buffer.alloc(counted.length);
+        expect(writeFilled(counted.pieces, again)).toBe(want.length);
+        expect(again.equals(want)).toBe(true);
       }),
       { numRuns: 500 },
     );

@@ -196,9 +196,9 @@ export const WRITTEN_MAX_CHARS = 64 * 1024;
  * in), else into a new shared buffer. Written piece by piece (src/policy/pool/held-json.ts): the
  * whole body is never one string.
  */
-function writeShared(skeleton: unknown, strings: readonly string[], nonce: string, dest: SharedArrayBuffer | undefined): { bytes: SharedArrayBuffer; length: number; inDest: boolean; json: string } {
+function writeShared(skeleton: unknown, strings: readonly string[], nonce: string, dest: SharedArrayBuffer | undefined, counted?: readonly number[]): { bytes: SharedArrayBuffer; length: number; inDest: boolean; json: string } {
   const json = JSON.stringify(skeleton);
-  const sized = filledByteLength(json, strings, nonce);
+  const sized = filledByteLength(json, strings, nonce, counted);
   if (!sized) {
     // A placeholder names no string (never made by the gateway): fill the object, as before.
     const whole = JSON.stringify(fillPlaceholders(skeleton, strings, nonce));
@@ -249,17 +249,20 @@ export function skeletonOf(body: unknown, holdMin: number, nonce: string): HeldR
   return "fault" in r ? r : { skeleton: r.skeleton, extraBytes: r.extraBytes };
 }
 
-/** skeletonOf, and the held strings in the placeholders' order. */
-function skeletonWithStrings(body: unknown, holdMin: number, nonce: string): (HeldResult & { strings: string[] }) | BodyFault {
+/** skeletonOf, and the held strings in the placeholders' order with their jsonByteLength. */
+function skeletonWithStrings(body: unknown, holdMin: number, nonce: string): (HeldResult & { strings: string[]; counted: number[] }) | BodyFault {
   let extraBytes = 0;
   let badKey = false;
   const strings: string[] = [];
+  const counted: number[] = [];
   const walk = (v: unknown): unknown => {
     if (typeof v === "string") {
       if (v.length < holdMin) return v;
       const p = placeholder(nonce, strings.push(v) - 1);
       // JSON bytes, escapes included: never fewer than any count of the string's bytes.
-      extraBytes += jsonByteLength(v) - jsonByteLength(p);
+      const n = jsonByteLength(v);
+      counted.push(n);
+      extraBytes += n - jsonByteLength(p);
       return p;
     }
     if (Array.isArray(v)) return v.map(walk);
@@ -274,7 +277,7 @@ function skeletonWithStrings(body: unknown, holdMin: number, nonce: string): (He
     return v;
   };
   const skeleton = walk(body);
-  return badKey ? { fault: "key" } : { skeleton, extraBytes, strings };
+  return badKey ? { fault: "key" } : { skeleton, extraBytes, strings, counted };
 }
 
 /** The held strings of a body, in the skeleton's walk order. */
@@ -374,10 +377,11 @@ function rewriteOf(job: BodyChainJob, body: JsonObject, before: readonly TextSeg
   const changes = after.filter((s, i) => s.text !== before[i]!.text);
   if (changes.length === 0) return undefined;
   const out = withTexts(body, changes);
-  const held = skeletonWithStrings(out, job.body.holdMin, job.body.nonce) as HeldResult & { strings: string[] };
+  const held = skeletonWithStrings(out, job.body.holdMin, job.body.nonce) as HeldResult & { strings: string[]; counted: number[] };
   // Written from the skeleton, as the upstream form is: the same bytes serialiseBody would write
-  // for an unchanged skeleton, so the main thread may send these as they are.
-  const { bytes, length, inDest, json } = writeShared(held.skeleton, held.strings, job.body.nonce, job.dest);
+  // for an unchanged skeleton, so the main thread may send these as they are. The texts' JSON
+  // bytes were counted for the skeleton just now: not counted again to size the write.
+  const { bytes, length, inDest, json } = writeShared(held.skeleton, held.strings, job.body.nonce, job.dest, held.counted);
   return () => {
     // The rewrite is what the next job (the upstream form) reads: kept under its new version.
     const version = job.rewriteVersion;
