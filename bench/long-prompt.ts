@@ -16,7 +16,9 @@
  * BENCH_LP_SCALE (1: multiplies the request counts, 600/300/90/24 per size and path),
  * BENCH_LP_PII_EVERY (one PII sentence per this many bytes, 20000; at least 2 per body),
  * BENCH_LP_BASE (another build's directory, with its own bin/ and dist/: its gateway is one more
- * path in the same interleaved rounds, for a before/after from one run).
+ * path in the same interleaved rounds, for a before/after from one run), BENCH_LP_NODE_ARGS (node
+ * flags for this build's gateway only, space-separated: e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`),
+ * BENCH_LP_GATEWAY_ENV (`K=V,K=V` for this build's gateway only, e.g. `KT_SCAN_FOLLOW=on`).
  * Prints a markdown section on stdout; with BENCH_LP_WRITE=1 also writes bench/results/long-prompt.md.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -39,6 +41,8 @@ const ROUNDS = Math.max(1, Math.floor(envNum("BENCH_LP_ROUNDS", 3)));
 const SCALE = envNum("BENCH_LP_SCALE", 1);
 const PII_EVERY = envNum("BENCH_LP_PII_EVERY", 20_000);
 const BASE = process.env.BENCH_LP_BASE;
+const NODE_ARGS = (process.env.BENCH_LP_NODE_ARGS ?? "").split(" ").filter(Boolean);
+const GATEWAY_ENV = Object.fromEntries((process.env.BENCH_LP_GATEWAY_ENV ?? "").split(",").filter((kv) => kv.includes("=")).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
 
 /** Requests per path and size: enough CPU time per path for /proc's 10 ms ticks to be a few percent. */
 function requestsFor(size: number): number {
@@ -130,7 +134,7 @@ export async function longPrompt(): Promise<{ markdown: string; targets: Target[
     const plain = await startPlainNodeProxy(fake.origin);
     services.push(plain);
     const cfg = writeGatewayConfig(tmp, "long-prompt-full", { baseUrl: fake.origin + "/v1", policies: "full", auditDir: path.join(tmp, "audit") });
-    const gw = await startGateway(cfg, "gateway (long prompts)");
+    const gw = await startGateway(cfg, "gateway (long prompts)", { nodeArgs: NODE_ARGS, env: GATEWAY_ENV });
     services.push(gw);
     const paths: PathUnderTest[] = [
       { label: "direct (fake OpenLLM)", origin: fake.origin },
