@@ -8,8 +8,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compileRules } from "../../src/policy/compiled-rule.js";
-import { chainOnBody, parseBody, serialiseBody, skeletonOf } from "../../src/policy/pool/body-jobs.js";
-import { filledByteLength, jsonByteLength, writeFilled, writeJsonString } from "../../src/policy/pool/held-json.js";
+import { applyRedactions } from "../../src/policy/redaction.js";
+import { chainOnBody, heldParseStats, parseBody, serialiseBody, skeletonOf } from "../../src/policy/pool/body-jobs.js";
+import { editedJsonByteLength, filledByteLength, jsonByteLength, writeFilled, writeJsonString } from "../../src/policy/pool/held-json.js";
 import { compiledRule } from "../../src/policy/pool/scan-jobs.js";
 import type { JsonObject } from "../../src/wire/index.js";
 import { configWith } from "./helpers.js";
@@ -78,6 +79,36 @@ describe("held JSON writer", () => {
     );
   });
 
+  it("a redacted text's count derived from the original's and the edits is JSON.stringify's, or not given", () => {
+    const hasSurrogate = (s: string) => /[\ud800-\udfff]/.test(s);
+    let given = 0;
+    fc.assert(
+      fc.property(tricky, fc.array(fc.tuple(fc.nat(60), fc.nat(8), tricky), { maxLength: 6 }), (text, spans) => {
+        // Ordered, non-overlapping spans of the text, each replaced (values in, replacements out of every kind).
+        const findings: { start: number; end: number; r: string }[] = [];
+        let at = 0;
+        for (const [gap, len, r] of spans) {
+          const start = Math.min(text.length, at + gap);
+          const end = Math.min(text.length, start + len);
+          if (findings.length > 0 && start === findings.at(-1)!.end && end === start) continue;
+          findings.push({ start, end, r });
+          at = end;
+        }
+        const { text: after, edits } = applyRedactions(text, findings.map((f) => ({ start: f.start, end: f.end, type: "x", recogniser: 0 })), (f) => findings.find((g) => g.start === f.start && g.end === f.end)!.r);
+        const n = editedJsonByteLength(text, jsonByteLength(text), after, edits);
+        if (n !== undefined) {
+          given++;
+          expect(n).toBe(Buffer.byteLength(JSON.stringify(after)));
+        } else expect(hasSurrogate(text) || hasSurrogate(after)).toBe(true);
+        // Edits that are not the ones made give no count at all, or the right one.
+        const other = editedJsonByteLength(text, jsonByteLength(text), after + "x", edits);
+        expect(other).toBeUndefined();
+      }),
+      { numRuns: 2000 },
+    );
+    expect(given).toBeGreaterThan(200);
+  });
+
   it("a placeholder that names no string is not spliced (the caller fills the object)", () => {
     expect(filledByteLength(JSON.stringify({ a: "\u0000kt-held:n:3" }), ["x"], "n")).toBeUndefined();
     expect(filledByteLength(JSON.stringify({ a: "\u0000kt-held:n:01" }), ["x", "y"], "n")).toBeUndefined();
@@ -119,6 +150,7 @@ describe("held body jobs write JSON.stringify's bytes", () => {
 
   it("a redaction's rewrite equals JSON.stringify of the redacted body, and names the skeleton it was written from", async () => {
     parseBody({ kind: "parse-body", body: ref, maxDepth: 64 });
+    const derived = heldParseStats().derived;
     const out = await chainOnBody({ kind: "body-chain", body: ref, op: "chat", rules, dest: new SharedArrayBuffer(ref.length + 1024), rewriteVersion: 7_000_002 }, compiledRule);
     const c = out.changed!;
     expect(c.inDest).toBe(true);
@@ -131,6 +163,8 @@ describe("held body jobs write JSON.stringify's bytes", () => {
     // Its extra bytes are the held strings' JSON beyond their placeholders', as counted before.
     const sk = skeletonOf(redacted, 256, "n-held-json");
     expect("fault" in sk ? -1 : sk.extraBytes).toBe(c.extraBytes);
+    // ...though the redacted text's count came from the parse's and the card's edit, not a new count.
+    expect(heldParseStats().derived).toBe(derived + 1);
     expect(c.extraBytes).toBe(
       Buffer.byteLength(JSON.stringify(redacted.messages[1].content)) +
         Buffer.byteLength(JSON.stringify(redacted.messages[2].content)) -

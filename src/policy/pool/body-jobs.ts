@@ -6,7 +6,7 @@ import { runChainHere, type ChainResult } from "../chain-runner.js";
 import type { CompiledRule, RuleSource } from "../compiled-rule.js";
 import type { GovernanceEvent } from "../governance-event.js";
 import { abandon, follow, lead } from "./follow.js";
-import { filledByteLength, jsonByteLength, writeFilled } from "./held-json.js";
+import { editedJsonByteLength, filledByteLength, jsonByteLength, writeFilled, type Replaced } from "./held-json.js";
 
 /**
  * The work on a held body (src/wire/held-body.ts), in a pool worker: parsing the client's bytes,
@@ -134,9 +134,31 @@ function textOf(body: HeldRef): string {
  * each parse of a 1 MiB body costs 12-19 ms and ~520 page faults here. Never mutated by a job
  * (withTexts copies on write); one body per worker, dropped after the upstream form is written.
  */
-let last: { key: string; body: JsonObject } | undefined;
+let last: { key: string; body: JsonObject; counted?: Counted[] } | undefined;
+
+/**
+ * A large held string's JSON bytes (jsonByteLength), known without reading it again: the parse
+ * counts the body's large texts, and a rewrite derives its redacted text's count from the
+ * original's and the redaction's edits (editedJsonByteLength) instead of a regex pass over 1 MiB.
+ * Found by identity (the same string object the parse counted; === compares content only when
+ * two different strings have the same length).
+ */
+interface Counted {
+  s: string;
+  n: number;
+}
+
+/** Strings from this many characters have their counts kept with the body (a few per body at most). */
+const COUNTED_MIN_CHARS = 64 * 1024;
+
+function countedOf(s: string, counted: readonly Counted[] | undefined): number | undefined {
+  if (counted !== undefined) for (const c of counted) if (c.s.length === s.length && c.s === s) return c.n;
+  return undefined;
+}
 let parses = 0;
 let reuses = 0;
+/** Rewritten texts whose JSON bytes were derived from the original's count and the edits (tests). */
+let derived = 0;
 
 function keyOf(body: HeldRef): string | undefined {
   return body.version === undefined ? undefined : `${body.nonce}:${body.version}`;
@@ -155,9 +177,9 @@ export function forgetHeldBody(nonce: string): void {
   }
 }
 
-function remember(body: HeldRef, parsedBody: JsonObject): void {
+function remember(body: HeldRef, parsedBody: JsonObject, counted?: Counted[]): void {
   const key = keyOf(body);
-  last = key === undefined ? undefined : { key, body: parsedBody };
+  last = key === undefined ? undefined : { key, body: parsedBody, counted };
   if (forget) clearTimeout(forget);
   forget = last ? setTimeout(() => (last = undefined), FORGET_MS) : undefined;
   forget?.unref?.();
@@ -176,9 +198,9 @@ function parsed(body: HeldRef): JsonObject {
   return out;
 }
 
-/** This worker's parses of held bodies and the jobs that reused the last one (tests). */
-export function heldParseStats(): { parses: number; reuses: number } {
-  return { parses, reuses };
+/** This worker's parses of held bodies, the jobs that reused the last one, and the rewritten texts counted from their edits (tests). */
+export function heldParseStats(): { parses: number; reuses: number; derived: number } {
+  return { parses, reuses, derived };
 }
 
 const encoder = new TextEncoder();
@@ -249,8 +271,8 @@ export function skeletonOf(body: unknown, holdMin: number, nonce: string): HeldR
   return "fault" in r ? r : { skeleton: r.skeleton, extraBytes: r.extraBytes };
 }
 
-/** skeletonOf, and the held strings in the placeholders' order with their jsonByteLength. */
-function skeletonWithStrings(body: unknown, holdMin: number, nonce: string): (HeldResult & { strings: string[]; counted: number[] }) | BodyFault {
+/** skeletonOf, and the held strings in the placeholders' order with their jsonByteLength (`known`: counts already known). */
+function skeletonWithStrings(body: unknown, holdMin: number, nonce: string, known?: readonly Counted[]): (HeldResult & { strings: string[]; counted: number[] }) | BodyFault {
   let extraBytes = 0;
   let badKey = false;
   const strings: string[] = [];
@@ -260,7 +282,7 @@ function skeletonWithStrings(body: unknown, holdMin: number, nonce: string): (He
       if (v.length < holdMin) return v;
       const p = placeholder(nonce, strings.push(v) - 1);
       // JSON bytes, escapes included: never fewer than any count of the string's bytes.
-      const n = jsonByteLength(v);
+      const n = (v.length >= COUNTED_MIN_CHARS ? countedOf(v, known) : undefined) ?? jsonByteLength(v);
       counted.push(n);
       extraBytes += n - jsonByteLength(p);
       return p;
@@ -307,9 +329,14 @@ export function parseBody(job: ParseBodyJob): ParseBodyResult {
     return { fault: "json", detail };
   }
   parses++;
-  const r = skeletonOf(body, job.body.holdMin, job.body.nonce);
-  if (!("fault" in r) && body !== null && typeof body === "object" && !Array.isArray(body)) remember(job.body, body as JsonObject);
-  return r;
+  const r = skeletonWithStrings(body, job.body.holdMin, job.body.nonce);
+  if ("fault" in r) return r;
+  if (body !== null && typeof body === "object" && !Array.isArray(body)) {
+    // The large texts' counts stay with the body: the rewrite derives its texts' counts from them.
+    const counted = r.strings.flatMap((str, i) => (str.length >= COUNTED_MIN_CHARS ? [{ s: str, n: r.counted[i]! }] : []));
+    remember(job.body, body as JsonObject, counted.length > 0 ? counted : undefined);
+  }
+  return { skeleton: r.skeleton, extraBytes: r.extraBytes };
 }
 
 /** Rules without a network call, over the whole held body; a changed body is written anew. */
@@ -318,8 +345,11 @@ export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) =
   let rules: CompiledRule[];
   let segments: TextSegment[];
   let leader: ReturnType<typeof lead>;
+  let counted: Counted[] | undefined;
   try {
     body = parsed(job.body);
+    // The parse's counts of the body's large texts (taken now: the chain may await).
+    counted = last !== undefined && last.key === keyOf(job.body) ? last.counted : undefined;
     rules = job.rules.map(compiled);
     segments = requestSegments(body, job.op);
     // With a follower: the largest text scanned in stretches it reads as they are decided, and the
@@ -354,7 +384,7 @@ export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) =
     if (leader.prescanned !== undefined && k > 0 && rules.slice(k).every((c) => c.kind === "content_filter")) {
       const first = await runChainHere(rules.slice(0, k), input);
       if (first.blocked) return { events: first.events, blocked: blockedBy(first.blocked), changed: undefined };
-      const changed = rewriteOf(job, body, segments, first.segments);
+      const changed = rewriteOf(job, body, segments, first.segments, first.edits, counted);
       const rest = await runChainHere(rules.slice(k), { ...input, segments: first.segments, edits: first.edits, prescanned: undefined });
       const events = [...first.events, ...rest.events];
       if (rest.blocked) return { events, blocked: blockedBy(rest.blocked), changed: undefined };
@@ -362,7 +392,7 @@ export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) =
     }
     const r = await runChainHere(rules, input);
     if (r.blocked) return { events: r.events, blocked: blockedBy(r.blocked), changed: undefined };
-    return { events: r.events, blocked: undefined, changed: rewriteOf(job, body, segments, r.segments)?.() };
+    return { events: r.events, blocked: undefined, changed: rewriteOf(job, body, segments, r.segments, r.edits, counted)?.() };
   } finally {
     leader.release();
   }
@@ -373,11 +403,30 @@ export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) =
  * The returned function keeps it as the worker's last body (for the upstream form) and gives the
  * job's result: called only once the rewrite is known to go on.
  */
-function rewriteOf(job: BodyChainJob, body: JsonObject, before: readonly TextSegment[], after: readonly TextSegment[]): (() => BodyChainResult["changed"]) | undefined {
+function rewriteOf(
+  job: BodyChainJob,
+  body: JsonObject,
+  before: readonly TextSegment[],
+  after: readonly TextSegment[],
+  edits: readonly (readonly (readonly Replaced[])[])[],
+  counted: readonly Counted[] | undefined,
+): (() => BodyChainResult["changed"]) | undefined {
   const changes = after.filter((s, i) => s.text !== before[i]!.text);
   if (changes.length === 0) return undefined;
   const out = withTexts(body, changes);
-  const held = skeletonWithStrings(out, job.body.holdMin, job.body.nonce) as HeldResult & { strings: string[]; counted: number[] };
+  // A large text changed by one redaction: its count from the original's and the edits.
+  const known: Counted[] = [];
+  after.forEach((seg, i) => {
+    const was = before[i]!.text;
+    if (seg.text === was || seg.text.length < COUNTED_MIN_CHARS || edits[i]?.length !== 1) return;
+    const n0 = countedOf(was, counted);
+    const n = n0 === undefined ? undefined : editedJsonByteLength(was, n0, seg.text, edits[i]![0]!);
+    if (n !== undefined) {
+      known.push({ s: seg.text, n });
+      derived++;
+    }
+  });
+  const held = skeletonWithStrings(out, job.body.holdMin, job.body.nonce, known) as HeldResult & { strings: string[]; counted: number[] };
   // Written from the skeleton, as the upstream form is: the same bytes serialiseBody would write
   // for an unchanged skeleton, so the main thread may send these as they are. The texts' JSON
   // bytes were counted for the skeleton just now: not counted again to size the write.
@@ -385,7 +434,11 @@ function rewriteOf(job: BodyChainJob, body: JsonObject, before: readonly TextSeg
   return () => {
     // The rewrite is what the next job (the upstream form) reads: kept under its new version.
     const version = job.rewriteVersion;
-    remember({ ...job.body, version }, out);
+    remember(
+      { ...job.body, version },
+      out,
+      held.strings.flatMap((str, i) => (str.length >= COUNTED_MIN_CHARS ? [{ s: str, n: held.counted[i]! }] : [])),
+    );
     const written = json.length <= WRITTEN_MAX_CHARS ? json : undefined;
     return { skeleton: held.skeleton, extraBytes: held.extraBytes, bytes, length, inDest, version, written };
   };
@@ -409,9 +462,12 @@ export function segmentsOfBody(job: BodySegmentsJob): TextSegment[] {
  */
 export function serialiseBody(job: SerialiseBodyJob): SharedArrayBuffer | number {
   const strings = heldStrings(parsed(job.body), job.body.holdMin);
+  // Counted by the parse or the rewrite when this worker did it: not read again to size the write.
+  const known = last !== undefined && last.key === keyOf(job.body) ? last.counted : undefined;
+  const counted = known === undefined ? undefined : strings.map((str) => (str.length >= COUNTED_MIN_CHARS ? countedOf(str, known) : undefined) ?? jsonByteLength(str));
   // The request's last job on its body: the worker lets it go (a failover parses it again).
   last = undefined;
-  const r = writeShared(job.skeleton, strings, job.body.nonce, job.dest);
+  const r = writeShared(job.skeleton, strings, job.body.nonce, job.dest, counted);
   // Did not fit the pooled memory: the new shared buffer it went into comes back instead, as a
   // view of exactly the body (a rare case: the skeleton grew past the room left for it).
   return r.inDest ? r.length : r.bytes.slice(0, r.length);

@@ -24,6 +24,10 @@ function paired(s: string, i: number, c: number): boolean {
 
 /** Bytes of JSON.stringify(s) as UTF-8, without making it. */
 export function jsonByteLength(s: string): number {
+  return countJsonBytes(s);
+}
+
+function countJsonBytes(s: string): number {
   // Buffer.byteLength counts a lone surrogate as 3 (U+FFFD), the rest as UTF-8; escapes adjust it.
   let n = Buffer.byteLength(s, "utf8") + 2;
   SPECIAL.lastIndex = 0;
@@ -128,4 +132,41 @@ export function writeFilled(pieces: readonly Piece[], buf: Buffer): number {
     if (p.held !== undefined) at = writeJsonString(p.held, buf, at);
   }
   return at;
+}
+
+/** A span of a text replaced by a span of its edited text (src/policy/redaction.ts's Edit). */
+export interface Replaced {
+  inStart: number;
+  inEnd: number;
+  outStart: number;
+  outEnd: number;
+}
+
+function surrogateAt(s: string, i: number): boolean {
+  const c = s.charCodeAt(i); // NaN outside the string: not a surrogate
+  return c >= 0xd800 && c <= 0xdfff;
+}
+
+/**
+ * jsonByteLength(after), from `count` = jsonByteLength(before) and the edits that made `after` from
+ * `before` (in order, as one redaction makes them): the count changes only by the replaced spans'
+ * own bytes, so a 1 MiB text with a few redactions is not read again. A character's JSON bytes
+ * depend on its neighbours only when it is a surrogate (paired or lone), so an edit with a
+ * surrogate at or beside either edge gives undefined (count the text instead); so do edits that do
+ * not fit the two texts (their lengths, and the characters beside each edit unchanged).
+ */
+export function editedJsonByteLength(before: string, count: number, after: string, edits: readonly Replaced[]): number | undefined {
+  let n = count;
+  let shift = 0;
+  for (const e of edits) {
+    if (e.inStart > e.inEnd || e.outStart > e.outEnd || e.inEnd > before.length || e.outEnd > after.length || e.outStart - e.inStart !== shift) return undefined;
+    shift = e.outEnd - e.inEnd;
+    // The characters beside the edit are the same in both texts, and none of the edge characters is a surrogate.
+    if (e.inStart > 0 && before.charCodeAt(e.inStart - 1) !== after.charCodeAt(e.outStart - 1)) return undefined;
+    if (e.inEnd < before.length && before.charCodeAt(e.inEnd) !== after.charCodeAt(e.outEnd)) return undefined;
+    if (surrogateAt(before, e.inStart - 1) || surrogateAt(before, e.inStart) || surrogateAt(before, e.inEnd - 1) || surrogateAt(before, e.inEnd)) return undefined;
+    if (surrogateAt(after, e.outStart) || surrogateAt(after, e.outEnd - 1)) return undefined;
+    n += countJsonBytes(after.slice(e.outStart, e.outEnd)) - countJsonBytes(before.slice(e.inStart, e.inEnd));
+  }
+  return after.length - before.length === shift ? n : undefined;
 }
