@@ -66,8 +66,11 @@ function pairSafe(s: string, end: number): number {
   return end;
 }
 
+/** Per array of a slice, its elements by their position in the original array. */
+type Positions = WeakMap<unknown[], Map<number, JsonObject>>;
+
 /** Sets `value` at `path` under `root`, creating objects and arrays (array elements keep their `index`). */
-function setAt(root: JsonObject, path: readonly Step[], value: string): void {
+function setAt(root: JsonObject, path: readonly Step[], value: string, positions: Positions): void {
   let node: any = root;
   for (let i = 0; i < path.length; i++) {
     const step = path[i]!;
@@ -82,18 +85,29 @@ function setAt(root: JsonObject, path: readonly Step[], value: string): void {
       node = node[step.key];
     } else {
       // Array positions: one element per distinct original position, in order.
-      let el = (node as any[]).find((e) => e[AT] === step.at);
+      let at = positions.get(node);
+      if (at === undefined) positions.set(node, (at = new Map()));
+      let el = at.get(step.at);
       if (el === undefined) {
-        el = step.index === undefined ? {} : { index: step.index };
-        Object.defineProperty(el, AT, { value: step.at });
-        (node as any[]).push(el);
+        el = step.index === undefined ? {} : { index: step.index as number };
+        at.set(step.at, el);
+        (node as unknown[]).push(el);
       }
       node = el;
     }
   }
 }
 
-const AT = Symbol("position");
+/**
+ * The key the stream guard gives a choice: its `index` when that is a number, else its position in
+ * the chunk (StreamGuard.transformChoice). The slices after the first carry it as their `index`, so
+ * a choice's text stays one channel whatever the position it takes in a slice (with a non-numeric
+ * index, a choice's rest was guarded in another choice's channel, and a value split at a slice
+ * boundary went out unredacted). The guard's own flush chunks carry the same number.
+ */
+function guardKey(choice: unknown, position: number): number {
+  return isJsonObject(choice) && typeof choice.index === "number" ? choice.index : position;
+}
 
 /**
  * `chunk` cut into chunks of at most SLICE_CHARS of streamed text each (counted over all its
@@ -162,6 +176,8 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
   const header: JsonObject = {};
   for (const k of ["id", "object", "created", "model"]) if (chunk[k] !== undefined) header[k] = chunk[k]!;
   const parts: Chunk[] = [first];
+  const positions: Positions = new WeakMap();
+  let lastChoices = new Map<number, JsonObject>();
   let k = 0;
   while (k < texts.length) {
     // The next part: SLICE_CHARS more of the strings, from the first one not yet sent whole.
@@ -177,26 +193,30 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
       if (end <= t.at) break;
       let c = choices.get(t.choice);
       if (c === undefined) {
-        const orig = list[t.choice];
-        c = { index: isJsonObject(orig) && orig.index !== undefined ? orig.index : t.choice };
+        c = { index: guardKey(list[t.choice], t.choice) };
         choices.set(t.choice, c);
       }
-      setAt(c, t.path, t.text.slice(t.at, end));
+      setAt(c, t.path, t.text.slice(t.at, end), positions);
       room -= end - t.at;
       t.at = end;
     }
     if (choices.size === 0) break;
-    parts.push({ ...header, choices: [...choices.values()].map((c) => ({ ...c, finish_reason: null })) });
+    const out: JsonObject[] = [];
+    for (const c of choices.values()) {
+      c.finish_reason = null;
+      out.push(c);
+    }
+    parts.push({ ...header, choices: out });
+    lastChoices = choices;
   }
   const last = parts[parts.length - 1]!;
   if (closing.size > 0) {
+    // The last slice's choices by their position in the chunk (none when the first is the last).
     const choices = (last === first ? [] : (last.choices as JsonObject[])).slice();
     for (const [at, held] of closing) {
-      const orig = list[at];
-      const index = isJsonObject(orig) && orig.index !== undefined ? orig.index : at;
-      const c = choices.find((x) => x.index === index);
+      const c = last === first ? undefined : lastChoices.get(at);
       if (c) Object.assign(c, held);
-      else choices.push({ index, ...held });
+      else choices.push({ index: guardKey(list[at], at), ...held });
     }
     parts[parts.length - 1] = { ...last, choices };
   }

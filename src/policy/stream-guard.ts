@@ -101,6 +101,8 @@ function mergeLogprobs(parts: readonly JsonObject[]): JsonObject {
 export class StreamGuard {
   private readonly tallies: RuleTally[];
   private readonly channels = new Map<string, Channel>();
+  /** The same channels by choice: a choice's flush visits its own (walking all per choice was quadratic in the choices). */
+  private readonly byChoice = new Map<number, Channel[]>();
   /** Choice 0's `delta.content` and `text` channels, once made (see channel()). */
   private deltaContent: Channel | undefined;
   private choiceText: Channel | undefined;
@@ -158,6 +160,9 @@ export class StreamGuard {
       const json = last !== undefined && "key" in last && last.key === "arguments";
       ch = { chain: new StageChain(this.tallies.map((t) => createStage(t, json, this.stageOptions))), choice, path: path.slice(), finished: false };
       this.channels.set(key, ch);
+      const own = this.byChoice.get(choice);
+      if (own) own.push(ch);
+      else this.byChoice.set(choice, [ch]);
     }
     if (common) {
       const leaf = (path[path.length - 1] as { key: string }).key;
@@ -327,8 +332,8 @@ export class StreamGuard {
   /** Appends the held-back tails of a choice's channels to `out` (a choice object of a chunk), and its logprobs if they may go. */
   private async flushChoice(choice: number, out: JsonObject): Promise<void> {
     let changed = this.changedChoices.has(choice);
-    for (const ch of this.channels.values()) {
-      if (ch.choice !== choice || ch.finished) continue;
+    for (const ch of this.byChoice.get(choice) ?? []) {
+      if (ch.finished) continue;
       ch.finished = true;
       const tail = await ch.chain.finish();
       if (ch.chain.changed) changed = true;
@@ -342,12 +347,19 @@ export class StreamGuard {
     }
   }
 
-  /** Flushes channels whose choice never sent a finish_reason, as extra chunks shaped like the last one. */
+  /**
+   * Flushes channels whose choice never sent a finish_reason, as extra chunks shaped like the last
+   * one. A turn of the event loop every FLUSH_TURN choices: each flush finishes a chain of stages
+   * per channel, and an upstream may have sent thousands of choices.
+   */
   async end(): Promise<Chunk[]> {
     const out: Chunk[] = [];
-    const open = new Set([...this.channels.values()].filter((c) => !c.finished).map((c) => c.choice));
+    const open = new Set<number>();
+    for (const [choice, own] of this.byChoice) if (own.some((c) => !c.finished)) open.add(choice);
     for (const choice of this.heldLogprobs.keys()) open.add(choice);
+    let flushed = 0;
     for (const choice of open) {
+      if (++flushed % FLUSH_TURN === 0) await loopTurn();
       const last = this.finishedAt.get(choice);
       if (last) {
         await this.flushChoice(choice, last);
@@ -394,6 +406,9 @@ export class StreamGuard {
     return new PolicyError(s.code, s.message, stop.tally.rule, this.events(), s.cause);
   }
 }
+
+/** Choices flushed per turn of the event loop at a stream's end (StreamGuard.end). */
+const FLUSH_TURN = 16;
 
 /** guardStream's body: see PolicyEngine.guardStream. */
 export function guardChunks(

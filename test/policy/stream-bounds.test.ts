@@ -139,3 +139,69 @@ describe("large chunks", () => {
     });
   }
 });
+
+// Round 14's review: choices whose `index` is not a number (the guard keys them by position, and a
+// slice after the first held only the choices with text left, at other positions), and chunks of
+// thousands of choices (quadratic in the slicer and in the guard's flush: seconds on one chunk).
+describe("large chunks, choices", () => {
+  const filler = (n: number) => "The quarterly report shows steady growth in the northern region. ".repeat(Math.ceil(n / 60)).slice(0, n - 1) + " ";
+  const card = "4111 1111 1111 1111";
+  const two = (index: unknown, a: string, b: string, finish: string | null): Chunk => ({ ...base, choices: [{ index, delta: { content: a }, finish_reason: finish }, { index: index === null ? null : 1, delta: { content: b }, finish_reason: finish }] as any });
+  const texts = async (chunks: Chunk[]) => {
+    const out: Chunk[] = [];
+    for await (const c of engine.guardStream(from(chunks), "chat", "incremental", () => {})) out.push(c);
+    return out;
+  };
+
+  for (const index of [null, "a", undefined]) {
+    it(`keep a choice's text in its own channel when its index is ${JSON.stringify(index) ?? "missing"}: a value cut at a slice boundary is still found`, async () => {
+      const a = filler(10000);
+      // The first slice ends inside the card: "4111 1111" in it, " 1111 1111" in the next.
+      const b = filler(SLICE_CHARS - 10000 - 9) + card + " thanks.";
+      const chunk = two(index, a, b, "stop");
+      const parts = sliceChunk(chunk);
+      expect(parts.length).toBeGreaterThan(1);
+      // The slices after the first name choice 1 by the number the guard keys it by: its position.
+      for (const p of parts.slice(1)) for (const c of p.choices as any[]) expect(typeof c.index).toBe("number");
+      const out = JSON.stringify(await texts([chunk]));
+      expect(out).not.toContain("4111 1111");
+      expect(out).not.toContain("1111 thanks");
+      expect(out).toContain(" thanks.");
+      // As the same text in chunks below the slice size is decided.
+      const small = JSON.stringify(await texts([two(index, a, b.slice(0, 3000), null), two(index, "", b.slice(3000), "stop")]));
+      expect(small).not.toContain("4111 1111");
+    });
+  }
+
+  it("put each choice's closing fields on the last slice once, whatever its index", () => {
+    const each = filler(SLICE_CHARS / 2);
+    const chunk: Chunk = { ...base, choices: [0, 1, 2, 3].map((i) => ({ index: i % 2 ? null : i, delta: { content: each }, finish_reason: "stop" })) as any };
+    const parts = sliceChunk(chunk);
+    const finishes = parts.flatMap((p, n) => (p.choices as any[]).filter((c) => c.finish_reason != null).map((c) => [n, c.index]));
+    finishes.sort((x, y) => x[1] - y[1]);
+    expect(finishes).toEqual([0, 1, 2, 3].map((i) => [parts.length - 1, i]));
+  });
+
+  it("flush many open choices at the end with the event loop turning between them, each choice's text its own", async () => {
+    const n = 400;
+    const chunks: Chunk[] = Array.from({ length: n }, (_, i) => ({ ...base, choices: [{ index: i, delta: { content: `hello ${i} jane.doe@example.com ` }, finish_reason: null }] }));
+    for (const mode of ["incremental", "buffered"] as const) {
+      let turns = 0;
+      let ticking = true;
+      const tick = () => {
+        turns++;
+        if (ticking) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const out: Chunk[] = [];
+      // The source gives no turn of the loop: any turn is the guard's.
+      for await (const c of engine.guardStream(from(chunks), "chat", mode, () => {})) out.push(c);
+      ticking = false;
+      expect(turns).toBeGreaterThanOrEqual(n / 16 - 1);
+      const got = new Map<number, string>();
+      for (const c of out) for (const ch of c.choices as any[]) got.set(ch.index, (got.get(ch.index) ?? "") + (ch.delta?.content ?? ""));
+      expect(got.size).toBe(n);
+      for (const [i, t] of got) expect(t).toMatch(new RegExp(`^hello ${i} \\S+ $`)), expect(t).not.toContain("jane.doe");
+    }
+  });
+});
