@@ -16,7 +16,7 @@
  * BENCH_LP_SCALE (1: multiplies the request counts, 600/300/90/24 per size and path),
  * BENCH_LP_PII_EVERY (one PII sentence per this many bytes, 20000; at least 2 per body),
  * BENCH_LP_BASE (another build's directory, with its own bin/ and dist/: its gateway is one more
- * path in the same interleaved rounds, for a before/after from one run), BENCH_LP_NODE_ARGS (node
+ * path in the same interleaved rounds, for a before/after from one run, and probed with /healthz alike during the 1 MB prompts), BENCH_LP_NODE_ARGS (node
  * flags for this build's gateway only, space-separated: e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`),
  * BENCH_LP_GATEWAY_ENV (`K=V,K=V` for this build's gateway only, e.g. `KT_SCAN_FOLLOW=on`).
  * Prints a markdown section on stdout; with BENCH_LP_WRITE=1 also writes bench/results/long-prompt.md.
@@ -129,6 +129,7 @@ export async function longPrompt(): Promise<{ markdown: string; targets: Target[
   const services: Service[] = [];
   const rows: (string | number | undefined)[][] = [];
   const health: (string | number | undefined)[][] = [];
+  const baseHealth: (string | number | undefined)[][] = [];
   const curve: { size: number; cpu?: number; plainCpu?: number; addedMs?: number }[] = [];
   try {
     const plain = await startPlainNodeProxy(fake.origin);
@@ -141,11 +142,13 @@ export async function longPrompt(): Promise<{ markdown: string; targets: Target[
       { label: "plain Node proxy (no governance)", origin: plain.origin, pid: plain.child.pid },
       { label: "gateway, full chain", origin: gw.origin, pid: gw.child.pid },
     ];
+    let baseOrigin: string | undefined;
     if (BASE) {
       const baseCfg = writeGatewayConfig(tmp, "long-prompt-full-base", { baseUrl: fake.origin + "/v1", policies: "full", auditDir: path.join(tmp, "audit-base") });
       const base = await startGateway(baseCfg, "gateway (long prompts, base build)", { root: BASE });
       services.push(base);
       paths.push({ label: "gateway, full chain (base build)", origin: base.origin, pid: base.child.pid });
+      baseOrigin = base.origin;
     }
     const clients = paths.map((p) => new Client(p.origin, { keepAliveTimeout: 60_000, pipelining: 1 }));
     // /healthz at rest, before any long prompt: the baseline for the probe during the 1 MB ones.
@@ -163,6 +166,10 @@ export async function longPrompt(): Promise<{ markdown: string; targets: Target[
       const cells: Cell[] = paths.map(() => ({ latencies: [], ticks: 0, requests: 0, errors: 0 }));
       const probe = size >= 1_000_000 ? new HealthProbe(gw.origin) : undefined;
       probe?.start();
+      // The base build's gateway is probed alike: a probe's requests are CPU of the process probed,
+      // counted into its CPU per request (~6 ms per 1 MB request at load 14 when only one was probed).
+      const baseProbe = probe && baseOrigin !== undefined ? new HealthProbe(baseOrigin) : undefined;
+      baseProbe?.start();
       for (let r = 0; r < ROUNDS; r++)
         for (const [i, p] of paths.entries()) {
           const k = Math.floor(n / ROUNDS) + (r < n % ROUNDS ? 1 : 0);
@@ -181,6 +188,8 @@ export async function longPrompt(): Promise<{ markdown: string; targets: Target[
         }
       const during = await probe?.stop();
       if (during) health.push([`gateway during the ${fmtSize(size)} prompts`, during.n, during.failed, fmt(during.p50), fmt(during.p99), fmt(during.max)]);
+      const baseDuring = await baseProbe?.stop();
+      if (baseDuring) baseHealth.push([`base build's gateway during the ${fmtSize(size)} prompts`, baseDuring.n, baseDuring.failed, fmt(baseDuring.p50), fmt(baseDuring.p99), fmt(baseDuring.max)]);
       const p50 = (c: Cell) => percentile([...c.latencies].sort((a, b) => a - b), 50);
       const p99 = (c: Cell) => percentile([...c.latencies].sort((a, b) => a - b), 99);
       const directP50 = p50(cells[0]!);
@@ -236,7 +245,7 @@ export async function longPrompt(): Promise<{ markdown: string; targets: Target[
     "",
     "`/healthz` on the gateway, one request after another 2 ms apart, from a separate connection:",
     "",
-    table(["when", "probes", "failed", "p50 ms", "p99 ms", "max ms"], health),
+    table(["when", "probes", "failed", "p50 ms", "p99 ms", "max ms"], [...health, ...baseHealth]),
     "",
     ...verdict,
     "",
