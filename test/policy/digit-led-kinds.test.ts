@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { digitLedKinds, seekDigitLed } from "../../src/policy/pii/candidates.js";
 import { builtinPiiTypes, isValidCardNumber, isValidSsn, recognisersFor } from "../../src/policy/pii/index.js";
-import { compileScanner, type Recogniser } from "../../src/policy/scan/index.js";
+import { compileScanner, RIGHT_CONTEXT, type Finding, type Recogniser } from "../../src/policy/scan/index.js";
 import { ibanFor, rng, spaced } from "./helpers.js";
 import { phoneReference } from "./phone-reference.js";
 import { ibanReference } from "./pii-reference/iban.js";
@@ -354,6 +354,63 @@ describe("digit-led kinds and prechecks", () => {
     // Not vacuous: many IBANs found, and many candidates allowed through to the checksum.
     expect(found).toBeGreaterThan(1000);
     expect(allowed).toBeGreaterThan(1000);
+  });
+
+  // A candidate at which every member its kind admits has a precheck that refuses is passed over
+  // without a step of the scan, up to the next candidate of any other source (scanner.ts,
+  // passOver). The bench's dense near-misses (bench/shapes.ts), repeated and cut anywhere, among
+  // valid values and other sources' candidates (birth words, capitals, street words, phone words).
+  const denseUnits = [
+    "GB00 ", "(415) 555-2671 ", "GB12 3456 ", "+44 20 7946 0958 ", "born 01/02/1990, ", "4111 1111 ", "4111-1111-", "90210-1234 ", "123-45-6789 ",
+    "May 12, 1980 ", "June 3 ", "DOB: ", "b. ", "GB82 WEST 1234 5698 7654 32 ", "4111 1111 1111 1111 ", "NW1 6XE ", "123 Main Street ", "Jane Doe ",
+    "call ", "AKIA12 ", "192.168.10.24 ", "999.1.1.1.1.", "x", "\n", "(", "+",
+  ];
+  const denseTexts = fc
+    .array(
+      fc.tuple(fc.constantFrom(...denseUnits), fc.integer({ min: 1, max: 5 }), fc.nat()).map(([u, n, cut]) => (u.repeat(n) + u).slice(0, u.length * n + (cut % u.length))),
+      { minLength: 1, maxLength: 8 },
+    )
+    .map((a) => a.join(""));
+  const denseOrDigits = fc.oneof(denseTexts, fc.tuple(denseTexts, digitsAndMore).map(([a, b]) => a + b));
+
+  it("dense near-misses: candidates every precheck refuses passed over, the same findings as every pattern tried everywhere (property)", () => {
+    let found = 0;
+    for (const [rs, phoneRegions] of [[current, regions.regions], [currentUs, undefined]] as const) {
+      const fast = compileScanner(rs);
+      const before = compileScanner(asBefore(rs, phoneRegions ? [...phoneRegions] : undefined));
+      fc.assert(
+        fc.property(denseOrDigits, (text) => {
+          const got = fast.scan(text);
+          found += got.length;
+          expect(got).toEqual(before.scan(text));
+        }),
+        { numRuns: 600 },
+      );
+    }
+    expect(found).toBeGreaterThan(500);
+  });
+
+  it("dense near-misses in stretches (scanOn) and streamed up to a horizon: as in the whole text (property)", () => {
+    const fast = compileScanner(current);
+    fc.assert(
+      fc.property(denseOrDigits, fc.array(fc.nat(), { minLength: 1, maxLength: 6 }), fc.nat(), (text, cuts, at) => {
+        const whole = fast.scan(text);
+        // In stretches: each call goes on from the cursor the previous one returned.
+        const limits = [...cuts.map((c) => c % (text.length + 1)), text.length].sort((a, b) => a - b);
+        const out: Finding[] = [];
+        let cursor = 0;
+        for (const l of limits) if (l > cursor) cursor = fast.scanOn(text, cursor, l, out);
+        if (cursor < text.length) fast.scanOn(text, cursor, text.length, out);
+        expect(out).toEqual(whole);
+        // A prefix as a stream has it: decided up to its frontier, with the horizon.
+        const prefix = text.slice(0, at % (text.length + 1));
+        const f = fast.frontier(prefix);
+        const got: Finding[] = [];
+        const stopped = fast.scanUntil(prefix, 0, f, got, prefix.length - RIGHT_CONTEXT);
+        expect(got).toEqual(whole.filter((x) => x.start < stopped));
+      }),
+      { numRuns: 800 },
+    );
   });
 
   it("a precheck that refuses one real match is caught by the property above", () => {
