@@ -1,5 +1,7 @@
+import { GatewayError } from "../errors/index.js";
 import type { Chunk, JsonObject } from "../wire/index.js";
 import { isJsonObject } from "../wire/index.js";
+import { SKIPPED_KEYS } from "./body-texts.js";
 
 /**
  * Large stream chunks cut into slices the guard takes one turn of the event loop each.
@@ -7,11 +9,19 @@ import { isJsonObject } from "../wire/index.js";
  * The stream guard works on the main thread, chunk by chunk, synchronously: a model streams a few
  * characters per chunk, but an upstream may send up to an SSE event's cap (1 MiB) of text in one
  * delta, and one such delta of name-like words held the event loop for ~200 ms (four streams of
- * them froze /healthz for seconds). A chunk whose streamed text exceeds SLICE_CHARS is cut into
- * chunks of at most that much each; the guard yields to the event loop between them. Its stages
- * are exact under any cutting of a text (the incremental guard's property), so the slices decide
- * the same findings as the whole; the client reads the text in more SSE events, as a model's
- * stream would have sent it.
+ * them froze /healthz for seconds). A chunk whose text the guard reads exceeds SLICE_CHARS is cut
+ * into chunks of at most that much each; the guard yields to the event loop between them. Its
+ * stages are exact under any cutting of a text (the incremental guard's property), so the slices
+ * decide the same findings as the whole; the client reads the text in more SSE events, as a
+ * model's stream would have sent it.
+ *
+ * What is counted and cut is what StreamGuard reads, by the same walk (guardNode's): every string
+ * of every choice but the skipped keys (ids, roles, types) and fields (CHOICE_SKIP); each costs its
+ * length plus STRING_COST (a new channel's stages, or a whole-string scan's set-up). Streamed
+ * strings (STREAMED_KEYS, and strings in arrays) are cut; a string the guard reads whole (a tool's
+ * `name`, an unknown field) goes whole into one slice, and one longer than SLICE_CHARS is refused
+ * as an upstream fault: no server sends a tool name or an unknown field of 16 Ki characters in one
+ * event, and scanned whole it held the event loop 300 ms per 900 KiB.
  */
 
 /** Keys whose text streams in pieces; any other string arrives whole. */
@@ -20,42 +30,107 @@ export const STREAMED_KEYS: ReadonlySet<string> = new Set(["content", "text", "r
 /** Fields of a streamed choice that carry no text of the answer, or close the choice. */
 export const CHOICE_SKIP: ReadonlySet<string> = new Set(["index", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs", "matched_stop"]);
 
-/** Characters of streamed text per slice: ~4 ms of the full built-in set's worst shape per byte. */
+/** Characters of text per slice: ~4 ms of the full built-in set's worst shape per byte. */
 export const SLICE_CHARS = 16 * 1024;
+
+/**
+ * What each string the guard reads costs beside its length, in characters: a channel made for it
+ * (a chain of stages per rule) costs about what a thousand characters of prose cost to scan, so a
+ * chunk of many short strings (choices, tool calls, content parts) is cut too, 16 of them a slice.
+ */
+export const STRING_COST = 1024;
 
 /** Fields of a choice that end it: they go on the last slice. */
 const CLOSING: readonly string[] = ["finish_reason", "stop_reason", "matched_stop"];
 
+/** An upstream fault the guard refuses rather than holds the event loop for. */
+function fault(message: string): GatewayError {
+  return new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `the upstream sent ${message}`);
+}
+
+/** What a string the guard reads under `key` costs (none for an empty one or a skipped key's). */
+function stringCost(s: string, key: string | undefined): number {
+  return s === "" || (key !== undefined && SKIPPED_KEYS.has(key)) ? 0 : STRING_COST + s.length;
+}
 
 /**
- * Whether the streamed text of `chunk` (every choice's, together) exceeds SLICE_CHARS. Cheap on
- * ordinary chunks: a look at each choice's delta (and `text`), no walk.
+ * What the strings the guard reads under the object or array `node` cost (their lengths and
+ * STRING_COST each), as guardNode walks it: a child sits under its key (an array's element under
+ * none). Stops counting once past `room`. Inherited keys are counted too (the guard skips them):
+ * counting more only cuts sooner. Strings are looked at here, not in a call per value: this runs on
+ * every chunk of every guarded stream.
+ */
+function costOf(node: object, room: number): number {
+  let n = 0;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length && n <= room; i++) {
+      const v = node[i];
+      if (typeof v === "string") n += stringCost(v, undefined);
+      else if (v !== null && typeof v === "object") n += costOf(v, room - n);
+    }
+    return n;
+  }
+  for (const k in node) {
+    const v = (node as JsonObject)[k];
+    if (typeof v === "string") n += stringCost(v, k);
+    else if (v !== null && typeof v === "object") n += costOf(v, room - n);
+    if (n > room) break;
+  }
+  return n;
+}
+
+/** What `usage`'s strings cost: the guard reads every one of them whole (StreamGuard.guardUsage). */
+function usageCost(node: object, room: number): number {
+  let n = 0;
+  for (const k in node) {
+    const v = (node as JsonObject)[k];
+    if (typeof v === "string") n += v === "" ? 0 : STRING_COST + v.length;
+    else if (v !== null && typeof v === "object") n += usageCost(v, room - n);
+    if (n > room) break;
+  }
+  return n;
+}
+
+/**
+ * Whether `chunk` must go through sliceChunk: the text the guard reads in it (every choice's, and
+ * `usage`'s) costs more than SLICE_CHARS. Cheap on ordinary chunks: a few keys and one string per
+ * choice.
  */
 export function isLargeChunk(chunk: Chunk): boolean {
   const list = chunk.choices;
-  if (!Array.isArray(list)) return false;
   let total = 0;
-  for (let i = 0; i < list.length; i++) {
-    const c = list[i];
-    if (!isJsonObject(c)) continue;
-    if (typeof c.text === "string") total += c.text.length;
-    const d = c.delta;
-    if (isJsonObject(d))
-      for (const k in d) {
-        const v = d[k];
-        if (typeof v === "string") {
-          if (STREAMED_KEYS.has(k)) total += v.length;
-        } else if (k === "tool_calls" && Array.isArray(v)) {
-          for (const tc of v) if (isJsonObject(tc) && isJsonObject(tc.function) && typeof tc.function.arguments === "string") total += tc.function.arguments.length;
-        }
+  if (Array.isArray(list)) {
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i];
+      if (!isJsonObject(c)) continue;
+      for (const k in c) {
+        const v = c[k];
+        if (typeof v === "string") total += v === "" || CHOICE_SKIP.has(k) ? 0 : stringCost(v, k);
+        else if (v !== null && typeof v === "object" && !CHOICE_SKIP.has(k)) total += costOf(v, SLICE_CHARS - total);
+        else continue;
+        if (total > SLICE_CHARS) return true;
       }
-    if (total > SLICE_CHARS) return true;
+    }
   }
-  return false;
+  const usage = chunk.usage;
+  return isJsonObject(usage) && total + usageCost(usage, SLICE_CHARS - total) > SLICE_CHARS;
 }
 
-/** A step into a choice: an object key, or an array position with the element's own `index` (tool calls). */
-type Step = { key: string } | { at: number; index: unknown };
+/**
+ * A step into a choice: an object key, or an array element by its position (`at`), with, in a
+ * `tool_calls` array, the element's own numeric `index` (the guard keys a tool call by it).
+ */
+type Step = { key: string } | { at: number; tool: boolean; index: number | undefined };
+
+/** A string that does not go whole in the first slice: from `at` on it goes in the next ones. */
+interface Piece {
+  choice: number;
+  path: Step[];
+  text: string;
+  at: number;
+  /** Read whole by the guard (a tool's name, an unknown field): never cut. */
+  whole: boolean;
+}
 
 /** `end`, moved back one if it would split a surrogate pair of `s`. */
 function pairSafe(s: string, end: number): number {
@@ -66,10 +141,16 @@ function pairSafe(s: string, end: number): number {
   return end;
 }
 
-/** Per array of a slice, its elements by their position in the original array. */
+/** Per array of a slice, the elements put in it by their position in the chunk's array. */
 type Positions = WeakMap<unknown[], Map<number, JsonObject>>;
 
-/** Sets `value` at `path` under `root`, creating objects and arrays (array elements keep their `index`). */
+/**
+ * Sets `value` at `path` under `root` (a slice's choice), making what is missing. An array element
+ * stands for the same one as in the chunk to the guard: a tool call with a numeric `index` by that
+ * index (anywhere in the array); one without, by its position, given as its `index` (the guard's
+ * key for it, `[t<position>]`, and what the guard's own flush chunks carry); any other element at
+ * its position, the places before it null (as the guard keys content parts: by position).
+ */
 function setAt(root: JsonObject, path: readonly Step[], value: string, positions: Positions): void {
   let node: any = root;
   for (let i = 0; i < path.length; i++) {
@@ -81,20 +162,30 @@ function setAt(root: JsonObject, path: readonly Step[], value: string, positions
         return;
       }
       const next = path[i + 1]!;
-      if (node[step.key] === undefined) node[step.key] = "key" in next ? {} : [];
+      if (node[step.key] === undefined || node[step.key] === null) node[step.key] = "key" in next ? {} : [];
       node = node[step.key];
-    } else {
-      // Array positions: one element per distinct original position, in order.
-      let at = positions.get(node);
-      if (at === undefined) positions.set(node, (at = new Map()));
-      let el = at.get(step.at);
+      continue;
+    }
+    const list = node as unknown[];
+    if (step.tool && !last) {
+      let byAt = positions.get(list);
+      if (byAt === undefined) positions.set(list, (byAt = new Map()));
+      let el = byAt.get(step.at);
       if (el === undefined) {
-        el = step.index === undefined ? {} : { index: step.index as number };
-        at.set(step.at, el);
-        (node as unknown[]).push(el);
+        el = { index: step.index ?? step.at };
+        byAt.set(step.at, el);
+        list.push(el);
       }
       node = el;
+      continue;
     }
+    while (list.length < step.at) list.push(null);
+    if (last) {
+      list[step.at] = value;
+      return;
+    }
+    if (!isJsonObject(list[step.at])) list[step.at] = {};
+    node = list[step.at];
   }
 }
 
@@ -109,52 +200,78 @@ function guardKey(choice: unknown, position: number): number {
   return isJsonObject(choice) && typeof choice.index === "number" ? choice.index : position;
 }
 
+/** Marks a whole string that goes in a later slice: its key is left out of the first. */
+const LATER = Symbol("later");
+
 /**
- * `chunk` cut into chunks of at most SLICE_CHARS of streamed text each (counted over all its
- * choices and strings, in order: a chunk of many choices of middling text is cut as one long
- * text is). The first is the chunk itself with each streamed string's first part (possibly empty)
- * and without the fields that close a choice (finish_reason, stop_reason, matched_stop) or the
- * stream (usage); the next ones carry only the following parts (with the choice's `index`, a tool
- * call's `index`, and the chunk's id, object, created and model); the last one also carries the
- * closing fields.
+ * `chunk` cut into chunks whose text the guard reads costs at most SLICE_CHARS each (counted over
+ * all its choices and strings, in order: a chunk of many choices of middling text is cut as one
+ * long text is). The first is the chunk itself with each streamed string's first part (possibly
+ * empty), the whole strings that fit, and without the fields that close a choice (finish_reason,
+ * stop_reason, matched_stop) or the stream (usage); the next ones carry only the following parts
+ * (with the choice's key as `index`, a tool call's `index`, and the chunk's id, object, created and
+ * model); the last one also carries the closing fields. A string the guard reads whole never
+ * moves ahead of a streamed string before it, so each channel reads its text in order.
+ *
+ * Throws KT_ERR_UPSTREAM_PROTOCOL for a string read whole longer than SLICE_CHARS, or a `usage` of
+ * more than SLICE_CHARS of text.
  */
 export function sliceChunk(chunk: Chunk): Chunk[] {
-  const list = chunk.choices as unknown[];
-  // The streamed strings in order, with where each part of them ends.
-  const texts: { choice: number; path: Step[]; text: string; at: number }[] = [];
-  let budget = SLICE_CHARS;
-  const walk = (node: unknown, choice: number, path: Step[]): unknown => {
+  const list = (Array.isArray(chunk.choices) ? chunk.choices : []) as unknown[];
+  if (isJsonObject(chunk.usage) && usageCost(chunk.usage, SLICE_CHARS) > SLICE_CHARS)
+    throw fault(`a stream chunk whose usage holds more than ${SLICE_CHARS} characters of text (its counts are numbers)`);
+  const pieces: Piece[] = [];
+  const path: Step[] = [];
+  let room = SLICE_CHARS;
+  // guardNode's walk: the first slice's copy of a choice's field, and the pieces left for later.
+  const walk = (node: unknown, choice: number, key: string | undefined): unknown => {
     if (typeof node === "string") {
-      const last = path[path.length - 1];
-      // Only where every array on the way names its element (a tool call's `index`): a slice's
-      // element then stands for the same one, whatever its position in the slice's array.
-      if (node.length === 0 || last === undefined || !("key" in last) || !STREAMED_KEYS.has(last.key) || !path.every((p) => "key" in p || typeof p.index === "number")) return node;
-      const end = pairSafe(node, Math.min(node.length, Math.max(0, budget)));
-      budget -= end;
-      texts.push({ choice, path: [...path], text: node, at: end });
+      if (node === "" || (key !== undefined && SKIPPED_KEYS.has(key))) return node;
+      const last = path[path.length - 1]!;
+      if ("key" in last && !STREAMED_KEYS.has(last.key)) {
+        if (node.length > SLICE_CHARS)
+          throw fault(`a ${last.key === "name" ? "name" : "field the guard reads whole"} of ${node.length} characters in one stream chunk (only streamed text may pass ${SLICE_CHARS})`);
+        const cost = STRING_COST + node.length;
+        if (pieces.length === 0 && cost <= room) {
+          room -= cost;
+          return node;
+        }
+        pieces.push({ choice, path: path.slice(), text: node, at: 0, whole: true });
+        return LATER;
+      }
+      let end = 0;
+      if (pieces.length === 0 && room > STRING_COST) {
+        end = pairSafe(node, Math.min(node.length, room - STRING_COST));
+        if (end > 0) room -= STRING_COST + end;
+      }
+      if (end < node.length) pieces.push({ choice, path: path.slice(), text: node, at: end, whole: false });
       return end === node.length ? node : node.slice(0, end);
     }
+    if (node === null || typeof node !== "object") return node;
     if (Array.isArray(node)) {
-      return node.map((v, at) => {
-        path.push({ at, index: isJsonObject(v) ? v.index : undefined });
-        const r = walk(v, choice, path);
+      const out = new Array<unknown>(node.length);
+      for (let i = 0; i < node.length; i++) {
+        const v = node[i];
+        path.push({ at: i, tool: key === "tool_calls", index: key === "tool_calls" && isJsonObject(v) && typeof v.index === "number" ? v.index : undefined });
+        out[i] = walk(v, choice, undefined);
         path.pop();
-        return r;
-      });
+      }
+      return out;
     }
-    if (!isJsonObject(node)) return node;
     const out: JsonObject = {};
     for (const k in node) {
       if (!Object.hasOwn(node, k)) continue;
+      const v = (node as JsonObject)[k];
       path.push({ key: k });
-      out[k] = CHOICE_SKIP.has(k) && path.length === 1 ? node[k] : walk(node[k], choice, path);
+      const r = path.length === 1 && CHOICE_SKIP.has(k) ? v : walk(v, choice, k);
       path.pop();
+      if (r !== LATER) out[k] = r as JsonObject[string];
     }
     return out;
   };
-  const firstChoices = list.map((c, i) => walk(c, i, []));
-  if (texts.every((t) => t.at === t.text.length)) return [chunk];
-  const first: Chunk = { ...chunk, choices: firstChoices };
+  const firstChoices = list.map((c, i) => (isJsonObject(c) ? walk(c, i, undefined) : c));
+  if (pieces.length === 0) return [chunk];
+  const first: Chunk = { ...chunk, choices: firstChoices as JsonObject[] };
   const closing = new Map<number, JsonObject>();
   for (let i = 0; i < firstChoices.length; i++) {
     const c = firstChoices[i];
@@ -179,28 +296,35 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
   const positions: Positions = new WeakMap();
   let lastChoices = new Map<number, JsonObject>();
   let k = 0;
-  while (k < texts.length) {
-    // The next part: SLICE_CHARS more of the strings, from the first one not yet sent whole.
+  while (k < pieces.length) {
+    // The next slice: pieces in order from the first not yet sent, while they fit.
     const choices = new Map<number, JsonObject>();
     let room = SLICE_CHARS;
-    while (k < texts.length && room > 0) {
-      const t = texts[k]!;
-      if (t.at >= t.text.length) {
-        k++;
-        continue;
+    while (k < pieces.length) {
+      const p = pieces[k]!;
+      let end: number;
+      if (p.whole) {
+        if (choices.size > 0 && STRING_COST + p.text.length > room) break;
+        end = p.text.length;
+      } else {
+        // An empty slice takes some text whatever its room (a piece is never skipped).
+        end = pairSafe(p.text, Math.min(p.text.length, p.at + Math.max(room - STRING_COST, choices.size > 0 ? 0 : 1)));
+        if (end <= p.at) {
+          if (choices.size > 0) break;
+          end = Math.min(p.text.length, p.at + 2);
+        }
       }
-      const end = pairSafe(t.text, Math.min(t.text.length, t.at + room));
-      if (end <= t.at) break;
-      let c = choices.get(t.choice);
+      let c = choices.get(p.choice);
       if (c === undefined) {
-        c = { index: guardKey(list[t.choice], t.choice) };
-        choices.set(t.choice, c);
+        c = { index: guardKey(list[p.choice], p.choice) };
+        choices.set(p.choice, c);
       }
-      setAt(c, t.path, t.text.slice(t.at, end), positions);
-      room -= end - t.at;
-      t.at = end;
+      setAt(c, p.path, p.at === 0 && end === p.text.length ? p.text : p.text.slice(p.at, end), positions);
+      room -= STRING_COST + end - p.at;
+      p.at = end;
+      if (end < p.text.length) break;
+      k++;
     }
-    if (choices.size === 0) break;
     const out: JsonObject[] = [];
     for (const c of choices.values()) {
       c.finish_reason = null;
@@ -211,10 +335,10 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
   }
   const last = parts[parts.length - 1]!;
   if (closing.size > 0) {
-    // The last slice's choices by their position in the chunk (none when the first is the last).
-    const choices = (last === first ? [] : (last.choices as JsonObject[])).slice();
+    // The last slice's choices by their position in the chunk.
+    const choices = (last.choices as JsonObject[]).slice();
     for (const [at, held] of closing) {
-      const c = last === first ? undefined : lastChoices.get(at);
+      const c = lastChoices.get(at);
       if (c) Object.assign(c, held);
       else choices.push({ index: guardKey(list[at], at), ...held });
     }

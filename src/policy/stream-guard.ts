@@ -485,7 +485,12 @@ class IncrementalChunks implements AsyncIterableIterator<Chunk> {
     if (r.done) return this.end();
     let value = r.value;
     if (isLargeChunk(value)) {
-      this.slices = sliceChunk(value);
+      try {
+        this.slices = sliceChunk(value);
+      } catch (e) {
+        // An upstream fault (chunk-slices.ts): the upstream is stopped as on a block.
+        return this.fail(e);
+      }
       this.sliceAt = 1;
       value = this.slices[0]!;
     }

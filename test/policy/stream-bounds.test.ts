@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Chunk } from "../../src/wire/index.js";
 import { builtinPiiTypes, compilePolicyEngine } from "../../src/policy/index.js";
 import { ViewBuilder } from "../../src/policy/scan/index.js";
-import { isLargeChunk, SLICE_CHARS, sliceChunk } from "../../src/policy/chunk-slices.js";
+import { isLargeChunk, SLICE_CHARS, sliceChunk, STRING_COST } from "../../src/policy/chunk-slices.js";
 import { configWith } from "./helpers.js";
 
 // Two ways a streamed answer used to hold the main thread: a view that grew with the answer (each
@@ -204,4 +204,114 @@ describe("large chunks, choices", () => {
       for (const [i, t] of got) expect(t).toMatch(new RegExp(`^hello ${i} \\S+ $`)), expect(t).not.toContain("jane.doe");
     }
   });
+});
+
+// Round 14's review: strings the guard read but the slicer did not count or cut (legacy
+// function_call arguments, content parts, tool calls without an index, a message inside a chunk, a
+// tool's name, unknown fields) were guarded in one step: 200-400 ms per 900 KiB.
+describe("large chunks, every string the guard reads", () => {
+  const big = (n: number) => "Write to jane.doe@example.com or call (415) 555-2671 about the quarterly report. ".repeat(Math.ceil(n / 80)).slice(0, n);
+  const chunkOf = (choice: object): Chunk => ({ ...base, choices: [{ index: 0, logprobs: null, finish_reason: null, ...choice }] });
+  /** Every string of `chunks` by the guard's key for it (choice key, tool-call key, array positions), concatenated in order. */
+  const byChannel = (chunks: Chunk[]) => {
+    const out = new Map<string, string>();
+    const walk = (node: unknown, at: string, key: string | undefined) => {
+      if (typeof node === "string") {
+        if (node !== "" && key !== "type" && key !== "id" && key !== "role") out.set(at, (out.get(at) ?? "") + node);
+      } else if (Array.isArray(node)) node.forEach((v, i) => walk(v, key === "tool_calls" ? `${at}[t${v && typeof v.index === "number" ? v.index : i}]` : `${at}[${i}]`, undefined));
+      else if (node && typeof node === "object") for (const [k, v] of Object.entries(node)) if (k !== "index" && k !== "finish_reason" && k !== "logprobs") walk(v, `${at}.${k}`, k);
+    };
+    for (const c of chunks) (c.choices as any[]).forEach((ch, i) => walk(ch, String(typeof ch.index === "number" ? ch.index : i), undefined));
+    return out;
+  };
+  const guarded = async (chunks: Chunk[], mode: "incremental" | "buffered" = "incremental") => {
+    const out: Chunk[] = [];
+    for await (const c of engine.guardStream(from(chunks), "chat", mode, () => {})) out.push(c);
+    return out;
+  };
+  const text = big(3 * SLICE_CHARS);
+  // Each shape: the large chunk, and the same text as a model streams it (word by word).
+  const shapes: [string, (t: string, lead?: string) => object][] = [
+    ["legacy function_call arguments", (t) => ({ delta: { function_call: { arguments: t } } })],
+    ["content parts", (t) => ({ delta: { content: [{ type: "text", text: t }] } })],
+    ["a second content part", (t, lead = "Hi.") => ({ delta: { content: [{ type: "text", text: lead }, { type: "text", text: t }] } })],
+    ["a tool call without an index", (t) => ({ delta: { tool_calls: [{ id: "c", type: "function", function: { arguments: t } }] } })],
+    ["the second of two tool calls without an index", (t, lead = "{}") => ({ delta: { tool_calls: [{ id: "a", function: { arguments: lead } }, { id: "c", function: { arguments: t } }] } })],
+    ["a message inside a chunk", (t) => ({ message: { role: "assistant", content: t } })],
+    ["reasoning", (t) => ({ delta: { reasoning_content: t } })],
+  ];
+  for (const [name, shape] of shapes) {
+    it(`cut ${name}, deciding as the small pieces do`, async () => {
+      const chunk = chunkOf(shape(text));
+      expect(isLargeChunk(chunk)).toBe(true);
+      const parts = sliceChunk(chunk);
+      expect(parts.length).toBeGreaterThanOrEqual(3);
+      for (const p of parts) expect(isLargeChunk(p)).toBe(false);
+      expect(byChannel(parts)).toEqual(byChannel([chunk]));
+      const fin = chunkOf({ delta: {}, finish_reason: "stop" });
+      const small = text.split(/(?= )/).map((w, i) => chunkOf(i === 0 ? shape(w) : shape(w, "")));
+      for (const mode of ["incremental", "buffered"] as const) {
+        const out = byChannel(await guarded([chunk, fin], mode));
+        expect(out).toEqual(byChannel(await guarded([...small, fin], mode)));
+        expect([...out.values()].join("")).not.toContain("jane.doe@example.com");
+      }
+    });
+  }
+
+  it("count each string beside its length: a chunk of many short strings is cut too", () => {
+    const calls = Array.from({ length: 40 }, (_, i) => ({ index: i, id: `c${i}`, type: "function", function: { name: "save", arguments: `{"n":${i}}` } }));
+    const chunk = chunkOf({ delta: { tool_calls: calls } });
+    expect(isLargeChunk(chunk)).toBe(true);
+    const parts = sliceChunk(chunk);
+    expect(parts.length).toBeGreaterThan(2);
+    for (const p of parts) expect(isLargeChunk(p)).toBe(false);
+    expect(byChannel(parts)).toEqual(byChannel([chunk]));
+    // A name goes out once, whole, under its call's index.
+    const names = parts.flatMap((p) => ((p.choices as any[])[0]?.delta?.tool_calls ?? []).filter((t: any) => t.function?.name !== undefined).map((t: any) => [t.index, t.function.name]));
+    expect(names).toEqual(calls.map((c) => [c.index, "save"]));
+    // Ordinary chunks are not: a word, a tool call's start, an empty role chunk.
+    expect(isLargeChunk(chunkOf({ delta: { content: "Hello" } }))).toBe(false);
+    expect(isLargeChunk(chunkOf({ delta: { tool_calls: [calls[0]] } }))).toBe(false);
+    expect(isLargeChunk(role())).toBe(false);
+  });
+
+  it("cut a chunk of thousands of short choices into slices of a few new strings each", async () => {
+    const n = 3000;
+    const chunk: Chunk = { ...base, choices: Array.from({ length: n }, (_, i) => ({ index: i, delta: { content: `hello ${i} ` }, finish_reason: "stop" })) };
+    expect(isLargeChunk(chunk)).toBe(true);
+    const parts = sliceChunk(chunk);
+    const strings = (c: Chunk) => (c.choices as any[]).filter((ch) => typeof ch.delta?.content === "string" && ch.delta.content !== "").length;
+    for (const p of parts) expect(strings(p)).toBeLessThanOrEqual(SLICE_CHARS / STRING_COST);
+    expect(byChannel(parts)).toEqual(byChannel([chunk]));
+    const out = byChannel(await guarded([chunk]));
+    expect(out.size).toBe(n);
+    expect(out.get("2999.delta.content")).toBe("hello 2999 ");
+  });
+
+  it("move a field read whole into a later slice, whole, and redact it there", async () => {
+    const note = big(SLICE_CHARS / 2);
+    const chunk = chunkOf({ delta: { content: big(SLICE_CHARS), note, extra: { note } } });
+    const parts = sliceChunk(chunk);
+    for (const p of parts) expect(isLargeChunk(p)).toBe(false);
+    const notes = parts.flatMap((p) => (p.choices as any[]).flatMap((c) => [c.delta?.note, c.delta?.extra?.note].filter((x) => x !== undefined)));
+    expect(notes).toEqual([note, note]);
+    const out = await guarded([chunk, chunkOf({ delta: {}, finish_reason: "stop" })]);
+    const got = out.flatMap((p) => (p.choices as any[]).flatMap((c) => [c.delta?.note, c.delta?.extra?.note].filter((x) => x !== undefined)));
+    expect(got.length).toBe(2);
+    for (const n of got) expect(n).not.toContain("jane.doe@example.com"), expect(n.length).toBeGreaterThan(SLICE_CHARS / 4);
+  });
+
+  for (const [name, choice, extra] of [
+    ["a tool's name", { delta: { tool_calls: [{ index: 0, id: "c", type: "function", function: { name: "f".repeat(SLICE_CHARS + 1), arguments: "" } }] } }, {}],
+    ["a legacy function_call's name", { delta: { function_call: { name: "f".repeat(SLICE_CHARS + 1) } } }, {}],
+    ["an unknown field", { delta: { extra: "x ".repeat(SLICE_CHARS) } }, {}],
+    ["text in usage", { delta: { content: "ok" } }, { usage: { prompt_tokens: 1, note: "x ".repeat(SLICE_CHARS) } }],
+  ] as [string, object, object][]) {
+    it(`refuse ${name} longer than SLICE_CHARS in one chunk as an upstream fault`, async () => {
+      const chunk = { ...chunkOf(choice), ...extra } as Chunk;
+      expect(isLargeChunk(chunk)).toBe(true);
+      expect(() => sliceChunk(chunk)).toThrow(expect.objectContaining({ code: "KT_ERR_UPSTREAM_PROTOCOL" }));
+      for (const mode of ["incremental", "buffered"] as const) await expect(guarded([role(), chunk], mode)).rejects.toMatchObject({ code: "KT_ERR_UPSTREAM_PROTOCOL" });
+    });
+  }
 });
