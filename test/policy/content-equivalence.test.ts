@@ -169,6 +169,12 @@ describe("content classifier: the fast path scores exactly as the reference", ()
     );
     const long = "élève café naïve ﷺ \ud800 x\udc00 😀 ｐｉｐｅ ".repeat(40_000);
     expect(foldText(long) === referenceFoldText(long)).toBe(true);
+    // Long texts are found to be ASCII by their UTF-8 length: one other unit anywhere, a lone
+    // surrogate included, must still be folded (at the very end, at the start, around the length
+    // where the check changes).
+    for (const n of [511, 512, 513, 40_000])
+      for (const odd of ["", "\ud800", "\udc00", "é", "\u0301", "😀", "\u0080", "\u007f", "\u00ad", "ﬁ"])
+        for (const t of ["x".repeat(n) + odd, odd + "y".repeat(n), "a b ".repeat(n >> 2) + odd + " c"]) expect(foldText(t) === referenceFoldText(t)).toBe(true);
   }, 120_000);
 });
 
