@@ -40,6 +40,15 @@ export const SLICE_CHARS = 16 * 1024;
  */
 export const STRING_COST = 1024;
 
+/**
+ * Choices one stream chunk may carry. vLLM and OpenAI send one choice per chunk (a request's `n` is
+ * at most 128; a completion's prompt list times `n` still comes one choice a chunk): a chunk of more
+ * is an upstream fault. The slicer's walk and the guard's pass over a chunk's choices are one step
+ * each, linear in the chunk: 14,000 choices in one 1 MiB event held the event loop 200-540 ms even
+ * cut 16 strings a slice (load ~18).
+ */
+export const MAX_CHUNK_CHOICES = 1024;
+
 /** Fields of a choice that end it: they go on the last slice. */
 const CLOSING: readonly string[] = ["finish_reason", "stop_reason", "matched_stop"];
 
@@ -93,13 +102,14 @@ function usageCost(node: object, room: number): number {
 
 /**
  * Whether `chunk` must go through sliceChunk: the text the guard reads in it (every choice's, and
- * `usage`'s) costs more than SLICE_CHARS. Cheap on ordinary chunks: a few keys and one string per
- * choice.
+ * `usage`'s) costs more than SLICE_CHARS, or it has more than MAX_CHUNK_CHOICES choices (refused
+ * there). Cheap on ordinary chunks: a few keys and one string per choice.
  */
 export function isLargeChunk(chunk: Chunk): boolean {
   const list = chunk.choices;
   let total = 0;
   if (Array.isArray(list)) {
+    if (list.length > MAX_CHUNK_CHOICES) return true;
     for (let i = 0; i < list.length; i++) {
       const c = list[i];
       if (!isJsonObject(c)) continue;
@@ -213,11 +223,12 @@ const LATER = Symbol("later");
  * model); the last one also carries the closing fields. A string the guard reads whole never
  * moves ahead of a streamed string before it, so each channel reads its text in order.
  *
- * Throws KT_ERR_UPSTREAM_PROTOCOL for a string read whole longer than SLICE_CHARS, or a `usage` of
- * more than SLICE_CHARS of text.
+ * Throws KT_ERR_UPSTREAM_PROTOCOL for more than MAX_CHUNK_CHOICES choices, a string read whole
+ * longer than SLICE_CHARS, or a `usage` of more than SLICE_CHARS of text.
  */
 export function sliceChunk(chunk: Chunk): Chunk[] {
   const list = (Array.isArray(chunk.choices) ? chunk.choices : []) as unknown[];
+  if (list.length > MAX_CHUNK_CHOICES) throw fault(`a stream chunk of ${list.length} choices (a server sends one per chunk; at most ${MAX_CHUNK_CHOICES} are guarded in one)`);
   if (isJsonObject(chunk.usage) && usageCost(chunk.usage, SLICE_CHARS) > SLICE_CHARS)
     throw fault(`a stream chunk whose usage holds more than ${SLICE_CHARS} characters of text (its counts are numbers)`);
   const pieces: Piece[] = [];

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Chunk } from "../../src/wire/index.js";
 import { builtinPiiTypes, compilePolicyEngine } from "../../src/policy/index.js";
 import { ViewBuilder } from "../../src/policy/scan/index.js";
-import { isLargeChunk, SLICE_CHARS, sliceChunk, STRING_COST } from "../../src/policy/chunk-slices.js";
+import { isLargeChunk, MAX_CHUNK_CHOICES, SLICE_CHARS, sliceChunk, STRING_COST } from "../../src/policy/chunk-slices.js";
 import { configWith } from "./helpers.js";
 
 // Two ways a streamed answer used to hold the main thread: a view that grew with the answer (each
@@ -275,8 +275,16 @@ describe("large chunks, every string the guard reads", () => {
     expect(isLargeChunk(role())).toBe(false);
   });
 
-  it("cut a chunk of thousands of short choices into slices of a few new strings each", async () => {
-    const n = 3000;
+  it(`refuse a chunk of more than ${MAX_CHUNK_CHOICES} choices as an upstream fault`, async () => {
+    const many = (n: number): Chunk => ({ ...base, choices: Array.from({ length: n }, (_, i) => ({ index: i, delta: { content: "c" }, finish_reason: "stop" })) });
+    expect(isLargeChunk(many(MAX_CHUNK_CHOICES + 1))).toBe(true);
+    expect(() => sliceChunk(many(MAX_CHUNK_CHOICES + 1))).toThrow(expect.objectContaining({ code: "KT_ERR_UPSTREAM_PROTOCOL" }));
+    for (const mode of ["incremental", "buffered"] as const) await expect(guarded([role(), many(MAX_CHUNK_CHOICES + 1)], mode)).rejects.toMatchObject({ code: "KT_ERR_UPSTREAM_PROTOCOL" });
+    expect(byChannel(await guarded([many(MAX_CHUNK_CHOICES)])).size).toBe(MAX_CHUNK_CHOICES);
+  });
+
+  it("cut a chunk of many short choices into slices of a few new strings each", async () => {
+    const n = MAX_CHUNK_CHOICES;
     const chunk: Chunk = { ...base, choices: Array.from({ length: n }, (_, i) => ({ index: i, delta: { content: `hello ${i} ` }, finish_reason: "stop" })) };
     expect(isLargeChunk(chunk)).toBe(true);
     const parts = sliceChunk(chunk);
@@ -285,7 +293,7 @@ describe("large chunks, every string the guard reads", () => {
     expect(byChannel(parts)).toEqual(byChannel([chunk]));
     const out = byChannel(await guarded([chunk]));
     expect(out.size).toBe(n);
-    expect(out.get("2999.delta.content")).toBe("hello 2999 ");
+    expect(out.get(`${n - 1}.delta.content`)).toBe(`hello ${n - 1} `);
   });
 
   it("move a field read whole into a later slice, whole, and redact it there", async () => {
