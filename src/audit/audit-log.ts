@@ -1,6 +1,7 @@
 import { writeSync } from "node:fs";
 import { noteBackPressure, noteBytesWritten, noteFsync, trackLog } from "./audit-metrics.js";
-import { chmod, mkdir, open, stat, truncate, unlink, type FileHandle } from "node:fs/promises";
+import { chmod, open, stat, truncate, unlink, type FileHandle } from "node:fs/promises";
+import { makeDirectory } from "./make-directory.js";
 import { join } from "node:path";
 import { fsyncDir, readAnchor, sealAnchor, writeAnchor, type AuditAnchor } from "./audit-anchor.js";
 import type { AuditRecordInput, StoredAuditRecord } from "./audit-record.js";
@@ -203,7 +204,7 @@ export class AuditLog {
   /** Opens (or creates) the log, recovering from a crash: a torn final line is cut off and the chain continues. */
   static async open(opts: AuditLogOptions): Promise<AuditLog> {
     const log = new AuditLog(opts);
-    await mkdir(opts.path, { recursive: true });
+    await makeDirectory(opts.path);
     // One writer per log: a second process fails here, naming the holder, before it serves.
     log.lock = await WriterLock.acquire(opts.path);
     try {
@@ -253,7 +254,7 @@ export class AuditLog {
   }
 
   private async recover(): Promise<void> {
-    await mkdir(this.path, { recursive: true });
+    await makeDirectory(this.path);
     const anchor = await readAnchor(this.path);
     let segments = await listSegments(this.path);
 

@@ -48,6 +48,10 @@ function hostileConfigs(url: string, dir: string): string[] {
     "",
     good.replace("sha256: ", "sha256: zz"),
     config(url, join(dir, "audit"), "      - type: content_filter\n        engine: llama_guard\n        target: nope\n        categories: [violence]\n"),
+    // A directory that can never be made under an existing parent: Node's recursive mkdir looped
+    // on it for good (a core spun, every later reload queued behind it; found by the round-14
+    // outside battery).
+    config(url, "/proc/kt-audit"),
   ];
 }
 
@@ -106,6 +110,7 @@ describe("reload never kills", () => {
     expect(served).toBeGreaterThan(0);
     // Apply failures answer FAILED_PRECONDITION naming the cause.
     expect(reasons.get(0)).toMatch(/audit-logger path \/dev\/null\/x: .*ENOTDIR/);
+    expect(reasons.get(10)).toMatch(/audit-logger path \/proc\/kt-audit: .*ENOENT/);
   }, 120_000);
 
   // bin/kt.mjs catches SIGHUP from its first line: loading the gateway's modules takes seconds on
