@@ -63,6 +63,27 @@ describe("custom regexes run in linear time", () => {
     }
   });
 
+  it("a counted repetition over 100 is refused at validation, naming the bound (it sets the engine's cost per character)", () => {
+    for (const [regex, bound] of [
+      ["[a-z]{1000}", 1000],
+      ["[\\s\\S]{101}", 101],
+      ["x{2,500}", 500],
+      ["(?:ab){200,}", 200],
+    ] as const) {
+      const err = (() => {
+        try {
+          parseConfig(yaml(regex), "policy-config.yaml");
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message).toMatch(new RegExp(`patterns\\[0\\]\\.regex: has a counted repetition of ${bound}, over the 100`));
+    }
+    // At the bound, in a class or escaped: accepted.
+    for (const regex of ["[a-z]{100}", "EMP-[0-9]{6}", "[{]{2}[0-9]{1,100}", "\\{1000\\}", "a{1,3}[}{1000]"]) expect(() => parseConfig(yaml(regex), "policy-config.yaml")).not.toThrow();
+  });
+
   it("kt config validate refuses a lookaround pattern and accepts (a+)+$", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kt-re2-"));
     writeFileSync(join(dir, "bad.yaml"), yaml("(?=a)a"));
