@@ -559,11 +559,30 @@ const thingFollows = (a: number) => (a & (W_POSSESSIVE | W_THING_AFTER)) === W_T
 
 /** The street types as written (gazetteers().streetTypes), read in place. */
 let streetTable: WordTable<boolean> | undefined;
+/** Their shapes as written: equal words have equal shapes, so a word of another shape is none of them (whatever its characters). */
+let streetShapes: WordShapes | undefined;
 function isStreetType(text: string, i: number): boolean {
-  return (streetTable ?? buildStreetTable()).get(text, elWord[i]!, elEnd[i]!) !== undefined;
+  const s = elWord[i]!;
+  const e = elEnd[i]!;
+  if (streetTable === undefined) buildStreetTable();
+  // Most words of a run of names are of no street type's shape: no hash, no probe.
+  if (e > s && !streetShapes!.mayHoldAscii(text, s, e)) return false;
+  return streetTable!.get(text, s, e) !== undefined;
 }
 function buildStreetTable(): WordTable<boolean> {
-  return (streetTable = new WordTable([...gazetteers().streetTypes].map((w): [string, boolean] => [w, true])));
+  const types = [...gazetteers().streetTypes];
+  streetShapes = new WordShapes(types);
+  return (streetTable = new WordTable(types.map((w): [string, boolean] => [w, true])));
+}
+
+/** The first words of the brand pairs, by their hash: a word whose lower case hashes to none of them begins none. */
+const brandHashes = new WordHashes(brandFirst);
+
+/** (classesOf(text, s, e) & W_BRAND_FIRST) !== 0, with most words (names) passed over by their lower case's hash alone. */
+function beginsBrand(text: string, s: number, e: number): boolean {
+  const h = hashLowerAscii(text, s, e);
+  if (h !== undefined && !brandHashes.mayHoldHash(h)) return false;
+  return (classesOf(text, s, e) & W_BRAND_FIRST) !== 0;
 }
 
 /** Element i's word, cut out and lower-cased (brand pairs only, after a first word that begins one). */
@@ -687,7 +706,7 @@ function decide(text: string, start: number, end: number): number {
   if (firstInfo?.block) return -1;
   const space = spaceBefore(text, start);
   // `Morgan Stanley`, `Rolls Royce`: firms named like people, from either word.
-  const firstBrand = (count > 1 || (space && (cls & W_BRAND_FIRST) !== 0)) && (classesOf(text, elWord[0]!, elEnd[0]!) & W_BRAND_FIRST) !== 0;
+  const firstBrand = (count > 1 || (space && (cls & W_BRAND_FIRST) !== 0)) && beginsBrand(text, elWord[0]!, elEnd[0]!);
   if (firstBrand && count > 1 && !(elFlags[1]! & EL_COMMA) && brandPairs.has(`${lowerWordOf(text, 0)}_${lowerWordOf(text, 1)}`)) return -1;
   if (space && cls & W_BRAND_FIRST && brandPairs.has(`${text.slice(prevStart, gapStart).toLowerCase()}_${lowerWordOf(text, 0)}`)) return -1;
   const article = space && (cls & W_ARTICLE) !== 0;
