@@ -286,10 +286,13 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
     else flows.set(s.flow, [i]);
   });
   // A piece of a split value, cut into the texts it covers (`parts`, joined from offset 0).
-  const cutInto = (f: Finding, parts: readonly { seg: number; from: number; to: number }[]) => {
+  // `first`/`firstAt`: the part where the finding starts and that part's offset, when the caller
+  // knows them (a whole flow of thousands of texts: not walked from its start for every value).
+  const cutInto = (f: Finding, parts: readonly { seg: number; from: number; to: number }[], first = 0, firstAt = 0) => {
     nextValue++;
-    let at = 0;
-    for (const p of parts) {
+    let at = firstAt;
+    for (let k = first; k < parts.length && at < f.end; k++) {
+      const p = parts[k]!;
       const len = p.to - p.from;
       const s = Math.max(f.start, at);
       const e = Math.min(f.end, at + len);
@@ -309,7 +312,7 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
     // normalise to nothing (the window must then reach past the padding, as far as it goes; widened
     // boundary by boundary that was quadratic: 278 KiB of zero-width spaces over 3,200 messages took
     // 18 s). Its findings are the texts' own and the split values, each found once in full context.
-    let whole: { parts: { seg: number; from: number; to: number }[]; found: Finding[]; starts: number[]; taken: Set<Finding> } | undefined;
+    let whole: { parts: { seg: number; from: number; to: number }[]; starts: number[]; byEdge: Map<number, Finding[]>; taken: Set<Finding> } | undefined;
     const wholeFlow = () => {
       if (whole !== undefined) return whole;
       const parts = list.map((i) => ({ seg: i, from: 0, to: segs[i]!.text.length }));
@@ -320,16 +323,31 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
         at += p.to;
       }
       const text = list.map((i) => segs[i]!.text).join("");
-      return (whole = { parts, starts, taken: new Set(), found: scanSource(scanner, text, false, undefined, list.every((i) => plain[i])) });
+      const found = scanSource(scanner, text, false, undefined, list.every((i) => plain[i]));
+      // Each finding under every edge it crosses, found by binary search: asked edge by edge, a
+      // scan over all findings per edge was quadratic (8,000 one-line messages each holding a
+      // value that runs into the next: 5 s; 190,000 held a pool worker past its CPU budget).
+      const byEdge = new Map<number, Finding[]>();
+      for (const f of found) {
+        for (let b = partAt(starts, f.start) + 1; b < starts.length && starts[b]! < f.end; b++) {
+          const l = byEdge.get(b);
+          if (l) l.push(f);
+          else byEdge.set(b, [f]);
+        }
+      }
+      return (whole = { parts, starts, byEdge, taken: new Set() });
     };
     const fromWhole = (b: number) => {
       const w = wholeFlow();
-      const edge = w.starts[b]!;
+      const crossing = w.byEdge.get(b);
+      if (crossing === undefined) return;
       // A value over several boundaries is cut once.
-      for (const f of w.found) if (f.start < edge && f.end > edge && !w.taken.has(f)) {
-        w.taken.add(f);
-        cutInto(f, w.parts);
-      }
+      for (const f of crossing)
+        if (!w.taken.has(f)) {
+          w.taken.add(f);
+          const k = partAt(w.starts, f.start);
+          cutInto(f, w.parts, k, w.starts[k]!);
+        }
     };
     let length = 0;
     for (const i of list) length += segs[i]!.text.length;
@@ -382,6 +400,18 @@ function crossFindings(scanner: CompiledPiiRule["scanner"], segs: readonly TextS
     }
   }
   return out;
+}
+
+/** The index of the part that holds offset `at`: the last start at or before it (`starts` ascending, starts[0] = 0). */
+function partAt(starts: readonly number[], at: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= at) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /**
