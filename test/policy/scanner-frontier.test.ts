@@ -4,6 +4,7 @@ import { lexicon } from "../../src/policy/content/builtin-engine.js";
 import { builtinPiiTypes, customRecogniser, recognisersFor } from "../../src/policy/pii/index.js";
 import { compileScanner, RIGHT_CONTEXT, type Finding, type Scanner } from "../../src/policy/scan/index.js";
 import { tailSource } from "../../src/policy/scan/prefix.js";
+import { secrets } from "../../src/policy/pii/secret.js";
 
 const followed = [...recognisersFor(builtinPiiTypes), customRecogniser("ticket", "TCK-[0-9]{4,8}")];
 const pii = compileScanner(followed);
@@ -100,6 +101,59 @@ describe("scanner frontier", () => {
         expect(pii.frontier(text, lead.length - 3)).toBe(lead.length);
       }
     }
+  });
+
+  it("a long-holding tail started at its openings' first place (indexOf) finds what the regex alone finds", () => {
+    // Round 14: over a stretch of LEADS_FROM characters or more, the tail regex of the recognisers
+    // that may hold kilobytes (PEM, bearer, JWT) is started where `-----BEGIN `, `[Bb]earer ` or
+    // `eyJ` first stands, or where the text's end cuts one off; `eyJ` is searched as `yJ`.
+    const plainTails = compileScanner(followed, { tailLeads: false });
+    // The secrets alone too: there no other recogniser's hold-back covers for a wrong start.
+    const longOnes = compileScanner(secrets);
+    const longPlain = compileScanner(secrets, { tailLeads: false });
+    const b64 = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+    const bits = [
+      "The quarterly report shows steady growth in the northern region. ", "eye ", "yJ", "eyJ", "eeyJ", "xeyJ", "-eyJ", "eyJhbGciOiJIUzI1NiJ9.", "ey", "e",
+      "Bearer ", "bearer ", "Bearer", "bearer", "Bear", "-----BEGIN ", "-----BEGIN RSA PRIVATE KEY-----\n", "----BEGIN ", "-----", "--", "-", "BEGIN ",
+      "-----END RSA PRIVATE KEY-----\n", "\n", " ", b64, b64.slice(0, 7), "Jane Doe ", "alice@example.com ",
+    ];
+    const cut = (l: string) => Array.from({ length: l.length }, (_, k) => l.slice(0, k + 1));
+    const ends = ["", ...cut("-----BEGIN "), ...cut("Bearer "), ...cut("bearer "), ...cut("eyJ"), "xe", "ey "];
+    let held = 0;
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...bits), { minLength: 8, maxLength: 60 }), fc.constantFrom(...ends), fc.nat(), fc.nat(), (parts, end, a, b) => {
+        // Long enough for the shortcut: a filler of prose first.
+        const text = "Sure, here it is. ".repeat(40) + parts.join("") + end;
+        const k = text.length - (a % 200);
+        const t = text.slice(0, k);
+        const from = b % (t.length + 1);
+        const want = plainTails.frontier(t, from);
+        expect(pii.frontier(t, from), `${JSON.stringify(t.slice(-80))} from ${from}`).toBe(want);
+        const wantLong = longPlain.frontier(t, from);
+        expect(longOnes.frontier(t, from), `secrets: ${JSON.stringify(t.slice(-80))} from ${from}`).toBe(wantLong);
+        if (wantLong < t.length) held++;
+      }),
+      { numRuns: 3000, seed: 1401 },
+    );
+    expect(held).toBeGreaterThan(1000);
+    // Each opening, whole or cut off by the end, far behind a long stretch of prose.
+    const filler = "The quarterly report shows steady growth in the northern region. ".repeat(40);
+    // An opening that stays open to the end of a long stretch (the shortcut needs LEADS_FROM
+    // characters after where the search starts), searched from just before, at and after it.
+    const opens = [...ends, "-----BEGIN RSA PRIVATE KEY-----\n", "-----BEGIN RSA ", "eyJhbGciOiJIUzI1NiJ9.", "xeyJ", "-----END RSA PRIVATE KEY-----\n"];
+    const lines = `${b64}\n`.repeat(20);
+    let open = 0;
+    for (const e of opens)
+      for (const tail of ["", b64, `${b64}\n${b64}`, "PRIVATE KEY-----", lines, `PRIVATE KEY-----\n${lines}`, b64.repeat(20)]) {
+        const t = filler + e + (e === "" ? "" : tail);
+        for (const from of [0, 100, filler.length - 2, filler.length - 1, filler.length, filler.length + 1, filler.length + 2]) {
+          expect(pii.frontier(t, from), `${e}+${tail.length} from ${from}`).toBe(plainTails.frontier(t, from));
+          const want = longPlain.frontier(t, from);
+          expect(longOnes.frontier(t, from), `secrets: ${e}+${tail.length} from ${from}`).toBe(want);
+          if (want >= from && want < t.length) open++;
+        }
+      }
+    expect(open).toBeGreaterThan(100);
   });
 
   it("a validator that reads past the match is decided only once the characters it reads are in", () => {

@@ -170,6 +170,57 @@ function tailAlt(options: Node[], eof: string, consumed: boolean): string | unde
   return parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : `(?:${parts.join("|")})`;
 }
 
+/** The character an atom stands for when it is one literal character (`a`, `-`, `\\.`), else undefined. */
+function literalChar(src: string): string | undefined {
+  if (src.length === 1) return src === "." ? undefined : src;
+  if (src.length === 2 && src[0] === "\\" && !/[A-Za-z0-9]/.test(src[1]!)) return src[1];
+  return undefined;
+}
+
+/**
+ * The literals a match of n opens with, one per way in: the literal characters its sequence begins
+ * with, read past what consumes nothing (look-behinds, `\b`, `^`), up to the first other node;
+ * undefined when some way in opens with no literal character.
+ */
+function leadsOf(n: Node): string[] | undefined {
+  if (n.t === "alt") {
+    const out: string[] = [];
+    for (const o of n.options) {
+      const l = leadsOf(o);
+      if (l === undefined) return undefined;
+      for (const x of l) if (!out.includes(x)) out.push(x);
+    }
+    return out;
+  }
+  const items = n.t === "seq" ? n.items : [n];
+  let lit = "";
+  for (const item of items) {
+    if ((item.t === "look" && item.behind) || (item.t === "assert" && item.src !== "$")) continue;
+    const c = item.t === "atom" ? literalChar(item.src) : undefined;
+    if (c === undefined) {
+      // A group of alternatives first: its options' own openings.
+      if (lit === "" && item.t === "alt") return leadsOf(item);
+      break;
+    }
+    lit += c;
+  }
+  return lit === "" ? undefined : [lit];
+}
+
+/**
+ * Literals such that tailSource(pattern) (without ignoreCase) matches at p only where one of them
+ * starts at p, or where the text from p to its end is the beginning of one: its top-level branches
+ * start with the pattern's own first characters (tail() leaves out the bare `$` branches while
+ * nothing is consumed), and a branch that meets the end inside the literal is that literal cut off.
+ * Undefined when some way into the pattern opens with no literal character. The stream guard finds
+ * these with indexOf (memchr) before it runs the tail regex on a large piece of text: a regex
+ * whose patterns open with `e` or `b` tries every such letter of prose.
+ */
+export function tailLeads(pattern: string): string[] | undefined {
+  const node = parsePattern(pattern);
+  return node === undefined ? undefined : leadsOf(node);
+}
+
 /** Whether tailSource can follow `pattern` (parsing only; nothing is compiled). */
 export function tailSupported(pattern: string): boolean {
   return parsePattern(pattern) !== undefined;

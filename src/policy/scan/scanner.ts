@@ -1,6 +1,6 @@
 import { CODES, firstPairs, OTHER } from "./first-pairs.js";
 import { firstWords, wordPrefixes } from "./first-words.js";
-import { tailSource, tailSupported } from "./prefix.js";
+import { tailLeads, tailSource, tailSupported } from "./prefix.js";
 import type { CandidateKinds, Recogniser } from "./recogniser.js";
 import { prefilterFor } from "./required-literals.js";
 
@@ -89,6 +89,13 @@ const SHORT_TAIL_HOLD = 1024;
 
 /** A shared recogniser whose pattern is longer than this gets a tail regex of its own (see frontier()). */
 const OWN_TAIL_PATTERN = 1000;
+
+/**
+ * From this many characters to try, a tail regex whose patterns all open with a literal is started
+ * at the first place one of those literals is (tailLeads): found by indexOf, not tried by the regex
+ * at every character that could begin them. Below it the regex alone costs less than the searches.
+ */
+const LEADS_FROM = 512;
 
 /** Characters after a match that trailing lookaheads may read (`(?![\w-]|\.\d)` reads two). */
 const LOOKAHEAD_MARGIN = 4;
@@ -495,6 +502,21 @@ interface Source {
   maxLength: number;
 }
 
+/** A tail regex of shared recognisers (see frontier()). */
+interface TailRegex {
+  re: RegExp;
+  /** How far back from the end of the text it may match. */
+  hold: number;
+  /** Literals every one of its matches opens with (tailLeads), or undefined. */
+  leads: string[] | undefined;
+  /** Per lead, its beginnings (all but the whole), longest first. */
+  cut: string[][] | undefined;
+  /** Per lead, 1 when it is searched from its second character (its first is checked after). */
+  skip: number[] | undefined;
+  /** Per lead, what is searched: the lead, or all but its first character. */
+  probes: string[] | undefined;
+}
+
 interface AnchorGroup {
   literal: string;
   within: number;
@@ -528,6 +550,12 @@ export interface ScannerOptions {
    * the pair table, which tests compare against).
    */
   wordDispatch?: boolean;
+  /**
+   * Start a long-holding tail regex at the first of its patterns' opening literals, found by
+   * indexOf (see frontier(); default true; false runs the regex over the whole stretch, which tests
+   * compare against).
+   */
+  tailLeads?: boolean;
 }
 
 export function compileScanner(recognisers: readonly Recogniser[], opts: ScannerOptions = {}): Scanner {
@@ -655,11 +683,21 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
   // arrived, 4-8 ms per 10 KiB chunk; now only the long group's few patterns go back that far. The
   // large patterns apart make the short group's regex cheaper per position (a token stream's
   // frontier 3.0 -> 2.2 µs per word, a 1,000-character window 0.11 -> 0.03 ms; bench scratch).
-  const sharedTails: { re: RegExp; hold: number }[] = [];
-  const tailOf = (group: { pattern: string; hold: number }[]) => {
-    const src = tailSource(`${prefix}(?:${group.map((p) => `(?:${p.pattern})`).join("|")})`, ci);
+  const sharedTails: TailRegex[] = [];
+  const tailOf = (group: { pattern: string; hold: number }[]): TailRegex => {
+    const joinedSource = `${prefix}(?:${group.map((p) => `(?:${p.pattern})`).join("|")})`;
+    const src = tailSource(joinedSource, ci);
     if (src === undefined) throw new Error("scanner: the recognisers' tails do not combine");
-    return { re: new RegExp(`(?=${src})`, "g" + ci), hold: Math.max(...group.map((p) => p.hold)) };
+    const hold = Math.max(...group.map((p) => p.hold));
+    // Only a group that may look back further than LEADS_FROM can use them; literals are searched
+    // as written, so not under ignoreCase.
+    const leads = ci === "" && hold > LEADS_FROM && opts.tailLeads !== false ? tailLeads(joinedSource) : undefined;
+    const cut = leads?.map((l) => Array.from({ length: l.length - 1 }, (_, k) => l.slice(0, l.length - 1 - k)));
+    // V8 searches a string of fewer than 7 characters for its first one with memchr: one opening
+    // with a common letter (the `e` of `eyJ`) is searched from its second character instead.
+    const skip = leads?.map((l) => (l.length > 1 && l.length < 7 && /[a-z]/.test(l[0]!) ? 1 : 0));
+    const probes = leads?.map((l, k) => l.slice(skip![k]!));
+    return { re: new RegExp(`(?=${src})`, "g" + ci), hold, leads, cut, skip, probes };
   };
   const bigTail = (p: { pattern: string }) => p.pattern.length > OWN_TAIL_PATTERN;
   for (const group of [sharedPatterns.filter((p) => p.hold <= SHORT_TAIL_HOLD && !bigTail(p)), sharedPatterns.filter((p) => p.hold > SHORT_TAIL_HOLD && !bigTail(p))]) {
@@ -1064,11 +1102,58 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     return re.test(text) ? Math.min(re.lastIndex, limit) : limit;
   }
 
+  /**
+   * firstTail of a tail regex whose patterns open with literals (TailRegex.leads), over a large
+   * stretch: the regex can match only where one of them starts, or where the text's end cuts one
+   * off, so it starts at the first such place (limit: none before it). In prose the long-hold
+   * group's regex (PEM, bearer, JWT: `-----BEGIN `, `[Bb]earer `, `eyJ`) tried every `e` and `b`.
+   */
+  function firstLedTail(t: TailRegex, text: string, from: number, limit: number): number {
+    const leads = t.leads!;
+    const len = text.length;
+    let first = limit;
+    for (let k = 0; k < leads.length; k++) {
+      const lead = leads[k]!;
+      if (t.skip![k] === 0) {
+        const j = text.indexOf(lead, from);
+        if (j !== -1 && j < first) first = j;
+        continue;
+      }
+      const rest = t.probes![k]!;
+      const c = lead.charCodeAt(0);
+      for (let i = from + 1; i < first + 1; ) {
+        const j = text.indexOf(rest, i);
+        if (j === -1 || j > first) break;
+        if (text.charCodeAt(j - 1) === c) {
+          first = j - 1;
+          break;
+        }
+        i = j + 1;
+      }
+    }
+    // A literal cut off by the end of the text (its longest beginning there first).
+    for (let k = 0; k < leads.length; k++) {
+      const cut = t.cut![k]!;
+      for (let c = 0; c < cut.length; c++) {
+        const at = len - cut[c]!.length;
+        if (at < from || at >= first) continue;
+        if (text.startsWith(cut[c]!, at)) {
+          first = at;
+          break;
+        }
+      }
+    }
+    return firstTail(t.re, text, first, limit);
+  }
+
   function frontier(text: string, from = 0): number {
     const len = text.length;
     const start = Math.max(0, Math.min(from, len));
     let f = len;
-    for (const t of sharedTails) f = firstTail(t.re, text, Math.max(start, len - t.hold), f);
+    for (const t of sharedTails) {
+      const lo = Math.max(start, len - t.hold);
+      f = t.leads !== undefined && f - lo >= LEADS_FROM ? firstLedTail(t, text, lo, f) : firstTail(t.re, text, lo, f);
+    }
     for (const t of ownTails) f = firstTail(t.re, text, Math.max(start, len - t.hold), f);
     for (const t of seekTails) {
       const p = t.seek(text, Math.max(start, len - t.hold));
