@@ -373,6 +373,23 @@ describe("a street's type word, read by hand", () => {
   });
 });
 
+describe("number-first streets of a rarer type: the name words read by position", () => {
+  // decideNumbered's name words (split at spaces; no digit, unit or direction word; each not a
+  // common word unless a surname or given name too), as the reference reads them with split,
+  // filter and two regexes per word.
+  const pieces = ["1", "12", "9659", "4B", "Flat", "Apt.", "Apt", "Unit", "Suite", "N", "S", "E", "W", "North", "West", "Zbyslav", "Hunter", "Rose", "Green", "Common", "Old", "Mill", "Jane", "Ab1", "Prairie", "Garth", "Union", "Bridge", "Heights", "Divide", "Point", "Street", "Rd"];
+  const street = fc
+    .tuple(fc.constantFrom("", "lives at ", "Ship to ", "the ", "x "), fc.constantFrom("1 ", "12 ", "4B ", "221 ", "7, ", "Flat 2, 10 "), fc.array(fc.constantFrom(...pieces), { minLength: 1, maxLength: 6 }), fc.constantFrom(" ", "  ", ", "), fc.constantFrom("Prairie", "Garth", "Union", "Bridge", "Heights", "Divide", "Point", "Street", "Rd"), fc.constantFrom(" ", ", London ", " N ", ". ", ""))
+    .map(([cue, num, words, sep, type, after]) => `${cue}${num}${words.join(" ")}${sep}${type}${after}`);
+
+  it("finds what the reference finds (property)", () => {
+    fc.assert(
+      fc.property(fc.array(street, { minLength: 1, maxLength: 6 }), (ss) => agree(ss.join(""))),
+      { numRuns: 600 },
+    );
+  });
+});
+
 describe("a word's shape (first and last character, length)", () => {
   it("never passes over a word of the set, in any ASCII case, and passes over others", () => {
     const set = ["mr", "dr.", "name's", "i'm", "fiancé", "according", "a", "verylongwordofmorethanthirtyonechars"];
