@@ -20,6 +20,8 @@ const cases: [string, (m: string) => string, boolean?][] = [
   ["person", (m) => `Note ${m}: Dear Jane Doe, thanks.`],
   ["person", (m) => `NOTE ${m.toUpperCase()} DEAR JANE DOE, THANKS.`],
   ["street_address", (m) => `Note ${m}: ship to 1600 Pennsylvania Avenue NW, Washington, DC 20500.`],
+  // A list of streets: each is followed by the next one's number, so the postcode line is tried there (and remembered).
+  ["street_address", (m) => `Note ${m}: 12 Main Street 34 Elm Road 56 High Street.`],
   ["iban", (m) => `Note ${m}: pay GB82 WEST 1234 5698 7654 32 today.`],
   // A checksum-valid IBAN run on by a letter: the precheck passes, the pattern does not.
   ["iban", (m) => `Note ${m}: ref GB82WEST12345698765432x please.`, false],

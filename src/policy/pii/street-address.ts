@@ -161,13 +161,31 @@ function afterSeparator(text: string, at: number): number {
 const ukStartsUpper = ukPostcode.startsWith("[A-Z]");
 const euCityRe = cityRes[2]!;
 
+/**
+ * Where euCityRe sticky at `at` ends (-1: no match), remembered for the last position asked: on a
+ * list of addresses each street is followed by the next one's number, so the seek's tailEnd and
+ * then extend, as the same candidate is decided, both try the postcode line at the same place.
+ * Forgotten as a scan ends (the recognisers' forget).
+ */
+let euText: string | undefined;
+let euAt = -1;
+let euEnd = -1;
+function euCityEnd(text: string, at: number): number {
+  if (at === euAt && text === euText) return euEnd;
+  euCityRe.lastIndex = at;
+  euEnd = euCityRe.test(text) ? euCityRe.lastIndex : -1;
+  euText = text;
+  euAt = at;
+  return euEnd;
+}
+
 function extend(text: string, at: number, end: number): { at: number; extra: boolean } {
   const next = ukStartsUpper ? afterSeparator(text, at) : ANY;
   if (next === NONE) return { at, extra: false };
   if (next === DIGIT) {
     // Only the French or German postcode and town line (`, 75002 Paris`) begins with a digit.
-    euCityRe.lastIndex = at;
-    if (euCityRe.test(text) && euCityRe.lastIndex <= end) return { at: text.charCodeAt(euCityRe.lastIndex - 1) === 46 ? euCityRe.lastIndex - 1 : euCityRe.lastIndex, extra: true };
+    const e = euCityEnd(text, at);
+    if (e !== -1 && e <= end) return { at: text.charCodeAt(e - 1) === 46 ? e - 1 : e, extra: true };
     return { at, extra: false };
   }
   let extra = false;
@@ -362,7 +380,11 @@ function recogniser(
   validate: (t: string, s: number, e: number) => number,
   memo: SeekMemo,
 ): Recogniser {
-  return { type: "street_address", pattern, maxLength, lookbehind: 24, seek, decided: memo.decided, forget: memo.forget, validate };
+  const forget = (): void => {
+    memo.forget();
+    euText = undefined;
+  };
+  return { type: "street_address", pattern, maxLength, lookbehind: 24, seek, decided: memo.decided, forget, validate };
 }
 
 const numberedPattern = `${numberedCore}${tail}`;
@@ -384,7 +406,11 @@ const tailSticky = new RegExp(tail, "y");
 function tailEnd(text: string, at: number): number {
   const next = ukStartsUpper ? afterSeparator(text, at) : ANY;
   if (next === NONE) return at;
-  const re = next === DIGIT ? euCityRe : tailSticky;
+  if (next === DIGIT) {
+    const e = euCityEnd(text, at);
+    return e === -1 ? at : e;
+  }
+  const re = tailSticky;
   re.lastIndex = at;
   return re.test(text) ? re.lastIndex : at;
 }
