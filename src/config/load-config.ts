@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey } from "node:crypto";
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
-import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue } from "./config-error.js";
 import type { ApiKey, GatewayConfig, LimitSet, LimitsStoreConfig, Policy, Target } from "./gateway-config.js";
@@ -57,9 +57,31 @@ function readCapped(file: string, cap: number): string {
   }
 }
 
+/**
+ * A config with more YAML tokens than this is refused before it is parsed. The yaml package
+ * spends ~3 us of CPU per token composing a document, on the main thread (a reload holds the
+ * event loop for it): a real gateway config has a few thousand tokens (~2.3 bytes each), and
+ * at this bound the parse holds ~0.3 s; the 10 MB size cap alone let a 7 MB file of flow lists
+ * (3.3M tokens) hold it for minutes.
+ */
+export const MAX_CONFIG_TOKENS = 100_000;
+
+/** Counts the lexer's tokens, stopping at the first past `cap` (a cheap pass: ~0.5 us a token). */
+function tokenCountOver(text: string, cap: number): boolean {
+  let n = 0;
+  for (const _ of new Lexer().lex(text)) if (++n > cap) return true;
+  return false;
+}
+
 export function parseConfig(text: string, file: string, env: Env = process.env): GatewayConfig {
+  if (tokenCountOver(text, MAX_CONFIG_TOKENS))
+    throw new ConfigError([
+      { file, line: 1, col: 1, field: "(file)", message: `has more than ${MAX_CONFIG_TOKENS} YAML tokens (keys, values, list items, punctuation), the most a config file may have; a gateway config needs a few thousand` },
+    ]);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // Duplicate keys are found by duplicateKeys() below, not the parser's uniqueKeys, which compares
+  // each key with every earlier key of its map (quadratic: 80,000 keys took over a minute).
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const issues: ConfigIssue[] = [];
   const at = (path: Path, message: string, onKey = false) => {
     const offset = locate(doc, path, onKey);
@@ -70,6 +92,10 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
   for (const e of doc.errors) {
     const pos = lineCounter.linePos(e.pos[0]);
     issues.push({ file, line: pos.line, col: pos.col, field: "(yaml)", message: e.message.split("\n")[0]! });
+  }
+  for (const offset of duplicateKeys(doc)) {
+    const pos = lineCounter.linePos(offset);
+    issues.push({ file, line: pos.line, col: pos.col, field: "(yaml)", message: "Map keys must be unique" });
   }
   if (issues.length > 0) throw new ConfigError(issues);
 
@@ -242,6 +268,27 @@ function reportZod(zodIssues: z.core.$ZodIssue[], prefix: Path, at: (p: Path, m:
       at(path, issue.message.replace(/^Invalid input: /, ""));
     }
   }
+}
+
+/**
+ * Offsets of the keys that repeat an earlier key of the same map, in one pass over the document.
+ * Same rule as the yaml package's uniqueKeys: scalar keys are equal when their values are (===);
+ * other keys (collections, aliases) are never equal to one another.
+ */
+function duplicateKeys(doc: Document): number[] {
+  const out: number[] = [];
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        if (!isScalar(key) || Number.isNaN(key.value)) continue;
+        if (seen.has(key.value)) out.push(key.range?.[0] ?? 0);
+        else seen.add(key.value);
+      }
+    },
+  });
+  return out.sort((a, b) => a - b);
 }
 
 /** Offset of the node at `path` (or of its key), falling back to the deepest node that exists. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig, parseProviderString, sha256Hex } from "../../src/config/index.js";
+import { ConfigError, MAX_CONFIG_TOKENS, parseConfig, parseProviderString, sha256Hex } from "../../src/config/index.js";
 
 const PLAIN = `providers:
   targets:
@@ -152,6 +152,35 @@ describe("config loading", () => {
       { id: "ops", sha256: sha256Hex("ops-key"), scopes: ["chat", "admin"] },
     ]);
     expect(JSON.stringify(c.apiKeys)).not.toContain("kt-a");
+  });
+});
+
+// Round 14's outside battery: a 7 MB file of `kN: [1,1,...]` lines (under the 10 MB cap) froze a
+// reload for minutes: the yaml package's uniqueKeys compared each key with every earlier one, and
+// composing costs ~3 us a token. Duplicates are now found in one pass, and a file with more tokens
+// than a config ever needs is refused before it is parsed.
+describe("config size in YAML tokens", () => {
+  const many = (lines: number, item: (i: number) => string) => `${PLAIN}extra:\n${Array.from({ length: lines }, (_, i) => `  ${item(i)}\n`).join("")}`;
+
+  it("a file of more tokens than MAX_CONFIG_TOKENS is refused with the reason, before it is parsed", () => {
+    const text = many(3000, (i) => `k${i}: [${Array(40).fill(1).join(",")}]`);
+    expect(text.length).toBeLessThan(400 * 1024);
+    expect(issuesOf(text, { OPENLLM_API_KEY: "x" })).toEqual([
+      `policy-config.yaml:1:1 (file): has more than ${MAX_CONFIG_TOKENS} YAML tokens (keys, values, list items, punctuation), the most a config file may have; a gateway config needs a few thousand`,
+    ]);
+  });
+
+  it("a map of 10,000 keys just under the bound loads as before: duplicates found where they are, block and flow", () => {
+    const text = many(10_000, (i) => (i === 9_999 ? "k17: 2" : `k${i}: 1`)) + "streaming: { mode: buffered, mode: incremental }\n";
+    expect(issuesOf(text, { OPENLLM_API_KEY: "x" })).toEqual([
+      "policy-config.yaml:10021:3 (yaml): Map keys must be unique",
+      "policy-config.yaml:10022:30 (yaml): Map keys must be unique",
+    ]);
+    // Unique keys, values that look alike but differ in type (1 and "1"), collection keys: no error.
+    expect(issuesOf(many(10_000, (i) => `k${i}: 1`) + "more: { 1: a, \"1\": b, [x]: c, [x]: d }\n", { OPENLLM_API_KEY: "x" })).toEqual([
+      "policy-config.yaml:21:1 extra: unknown key",
+      "policy-config.yaml:10022:1 more: unknown key",
+    ]);
   });
 });
 
