@@ -65,8 +65,9 @@ export class ChatPipeline {
 
   async run(op: Operation, body: unknown, ctx: CallContext): Promise<ChatResult> {
     // Under load a new request waits for its slice of a loop turn, behind the work already
-    // waiting, so the loop keeps accepting connections (src/wire/loop-turns.ts).
-    const turn = nextTurn();
+    // waiting, so the loop keeps accepting connections (src/wire/loop-turns.ts); it goes only
+    // once the loop has polled since, so a cancel that came meanwhile is read before it goes on.
+    const turn = nextTurn(true);
     if (turn) await turn;
     const rt = this.runtime();
     const started = performance.now();
@@ -154,6 +155,8 @@ export class ChatPipeline {
         if (cancel.aborted) throw clientGone();
       }
       upstreamBody = admission.upstreamBody(upstreamBody);
+      // The last look before an upstream is called: the client went while the limits admitted it.
+      if (cancel.aborted) throw clientGone();
       // The client's own bytes go upstream when nothing was to change them: no request rules (with
       // rules the body is re-serialised from what they scanned, so bytes they never read, such as
       // a duplicate key, cannot pass), the limits added nothing, and the model is the target's.

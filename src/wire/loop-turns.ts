@@ -26,8 +26,15 @@ export const SLICE_MS = 4;
 
 /** Waiters, oldest first, from `head` on (a plain array with a moving head: O(1) per unit). */
 let queue: (() => void)[] = [];
+/**
+ * Beside each waiter: the slice count when it was queued, for a waiter that must see the loop
+ * poll once more before it goes (see nextTurn's `afterPoll`); -1 for any other.
+ */
+let born: number[] = [];
 let head = 0;
 let sliceScheduled = false;
+/** runSlice calls so far: one per turn of the loop while anything waits. */
+let slices = 0;
 /** performance.now() when inline work began in this turn; -1 when none has yet. */
 let turnStart = -1;
 let turnMarked = false;
@@ -63,8 +70,15 @@ export function queuedUnits(): number {
 /**
  * `undefined` when the caller may go on now; otherwise a promise that resolves when its turn
  * comes. Callers write `const w = nextTurn(); if (w) await w;` so the common case costs no promise.
+ *
+ * With `afterPoll`, a waiter is let go only after the loop has polled at least once since it was
+ * queued. A request queued during a long poll phase (hundreds of arrivals handled in one, seconds
+ * of wall time on a loaded machine) would otherwise be let go in the check phase right after that
+ * poll, before the loop reads what came meanwhile: its client's HTTP/2 RST_STREAM, a closed
+ * connection. It was then sent upstream, to be cancelled a turn later (issue #13, round 14).
+ * Costs the waiting request one more turn of the loop, and only under a backlog.
  */
-export function nextTurn(): Promise<void> | undefined {
+export function nextTurn(afterPoll = false): Promise<void> | undefined {
   if (head === queue.length) {
     const now = performance.now();
     if (turnStart < 0) {
@@ -76,6 +90,7 @@ export function nextTurn(): Promise<void> | undefined {
   }
   return new Promise<void>((resolve) => {
     queue.push(resolve);
+    born.push(afterPoll ? slices : -1);
     if (!sliceScheduled) {
       sliceScheduled = true;
       setImmediate(runSlice);
@@ -90,9 +105,14 @@ export function nextTurn(): Promise<void> | undefined {
  */
 async function runSlice(): Promise<void> {
   const t0 = performance.now();
+  const slice = ++slices;
   // Work released here counts against this turn: units arriving inline meanwhile queue behind.
   startTurn(t0);
   while (head < queue.length) {
+    // Queued since the previous slice began (in this turn's poll phase, or by work that slice let
+    // go): the loop may not have polled since. It goes next turn; the waiters behind it keep
+    // their place (FIFO).
+    if (born[head]! >= slice - 1) break;
     const release = queue[head]!;
     queue[head++] = noop;
     release();
@@ -101,6 +121,7 @@ async function runSlice(): Promise<void> {
   }
   if (head === queue.length) {
     queue = [];
+    born = [];
     head = 0;
     sliceScheduled = false;
     return;
@@ -108,6 +129,7 @@ async function runSlice(): Promise<void> {
   // Compact now and then so the array does not grow without bound under a steady backlog.
   if (head > 4096 && head * 2 > queue.length) {
     queue = queue.slice(head);
+    born = born.slice(head);
     head = 0;
   }
   setImmediate(runSlice);

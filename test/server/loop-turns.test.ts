@@ -78,4 +78,40 @@ describe("loop turns (src/wire/loop-turns.ts)", () => {
       server.close();
     }
   });
+
+  it("a unit queued with afterPoll goes only after the loop has polled since: bytes that came meanwhile are read first", async () => {
+    // The unit is queued in the poll phase (a socket's data handler), and the peer's bytes reach
+    // the kernel right after, unread: without afterPoll the unit went in this turn's check phase,
+    // before the next poll read them (a request sent upstream before its client's cancel was read).
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const { port } = server.address() as net.AddressInfo;
+    const client = net.connect(port, "127.0.0.1");
+    client.on("error", () => {});
+    try {
+      const seen: string[] = [];
+      const ran = await new Promise<{ plain: string[]; afterPoll: string[] }>((resolve) => {
+        server.on("connection", (s) => {
+          s.on("data", (d) => {
+            seen.push(String(d));
+            if (String(d) !== "first") return;
+            // In the poll phase: this turn has spent its slice, so both units queue.
+            nextTurn();
+            busy(SLICE_MS + 1);
+            const plain = nextTurn()!.then(() => [...seen]);
+            const after = nextTurn(true)!.then(() => [...seen]);
+            client.write("second");
+            void Promise.all([plain, after]).then(([p, a]) => resolve({ plain: p, afterPoll: a }));
+          });
+        });
+        client.write("first");
+      });
+      // The plain unit went before the loop polled again; the afterPoll one after it had.
+      expect(ran.plain).toEqual(["first"]);
+      expect(ran.afterPoll).toEqual(["first", "second"]);
+    } finally {
+      client.destroy();
+      server.close();
+    }
+  });
 });
