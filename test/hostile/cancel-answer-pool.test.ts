@@ -5,8 +5,9 @@ import { createKeeptrustsClient, type KeeptrustsProtocol } from "../../clients/t
 import { queryAuditLog } from "../../src/audit/index.js";
 import { sha256Hex } from "../../src/config/index.js";
 import { scanPool } from "../../src/policy/pool/index.js";
-import { sharedMemorySettled, sharedMemoryStats, type CancelSignal } from "../../src/wire/index.js";
+import { sharedMemorySettled, sharedMemoryStats } from "../../src/wire/index.js";
 import { MODEL, startStack, type Stack } from "../helpers/harness.js";
+import { cutAt } from "../helpers/pool-cut.js";
 
 // A client that goes away while the upstream's large answer (from 256 KiB: parsed, checked and
 // written anew by pool workers, src/policy/held-answer.ts) is in the policy pool: the request is
@@ -61,33 +62,6 @@ policy:
 }, 60_000);
 afterAll(() => stack?.close());
 afterEach(() => vi.restoreAllMocks());
-
-function onAbort(signal: CancelSignal, fn: () => void): void {
-  if (signal instanceof AbortSignal) signal.addEventListener("abort", fn, { once: true });
-  else signal.on("abort", fn);
-}
-
-/** Wraps the pool: the first job of `kind` cancels the client (`cut`) and is submitted only once the request's cancellation has fired. */
-function cutAt(kind: string, cut: () => void): { seen: () => boolean; carried: () => boolean } {
-  const pool = scanPool();
-  const original = pool.run.bind(pool) as (job: { kind: string }, cancel?: CancelSignal) => Promise<unknown>;
-  let seen = false;
-  let carried = false;
-  vi.spyOn(pool, "run").mockImplementation(((job: { kind: string }, cancel?: CancelSignal) => {
-    if (seen || job.kind !== kind) return original(job, cancel);
-    seen = true;
-    carried = cancel !== undefined;
-    cut();
-    return new Promise<void>((resolve) => {
-      if (cancel) {
-        if (cancel.aborted) return resolve();
-        onAbort(cancel, resolve);
-      }
-      setTimeout(resolve, 3000);
-    }).then(() => original(job, cancel));
-  }) as never);
-  return { seen: () => seen, carried: () => carried };
-}
 
 async function records(): Promise<{ outcome: string; errorCode?: string }[]> {
   await stack.services.auditLog()!.flush?.();

@@ -5,8 +5,8 @@ import { createKeeptrustsClient, type KeeptrustsProtocol } from "../../clients/t
 import { queryAuditLog } from "../../src/audit/index.js";
 import { sha256Hex } from "../../src/config/index.js";
 import { scanPool } from "../../src/policy/pool/index.js";
-import type { CancelSignal } from "../../src/wire/index.js";
 import { MODEL, startStack, type Stack } from "../helpers/harness.js";
+import { cutAt } from "../helpers/pool-cut.js";
 
 // A client that goes away while its request is in the policy pool (a large body parsed there, or
 // its rules run there): the request is recorded as `cancelled`, the upstream is never called, and
@@ -52,34 +52,6 @@ const prose = "The quarterly report from Jane Smith was sent to the board on Mon
 const SIZES = { held: 600 * 1024, small: 64 * 1024 } as const;
 const text = (bytes: number) => prose.repeat(Math.ceil(bytes / prose.length));
 const body = (bytes: number, stream: boolean) => JSON.stringify({ model: MODEL, stream, messages: [{ role: "user", content: text(bytes) }] });
-
-function onAbort(signal: CancelSignal, fn: () => void): void {
-  if (signal instanceof AbortSignal) signal.addEventListener("abort", fn, { once: true });
-  else signal.on("abort", fn);
-}
-
-/**
- * Wraps the pool: the first job of `kind` cancels the client (`cut`) and is submitted only once
- * the request's cancellation has fired (at most 3 s later, for a job that carries none).
- */
-function cutAt(kind: string, cut: () => void): { seen: () => boolean } {
-  const pool = scanPool();
-  const original = pool.run.bind(pool) as (job: { kind: string }, cancel?: CancelSignal) => Promise<unknown>;
-  let seen = false;
-  vi.spyOn(pool, "run").mockImplementation(((job: { kind: string }, cancel?: CancelSignal) => {
-    if (seen || job.kind !== kind) return original(job, cancel);
-    seen = true;
-    cut();
-    return new Promise<void>((resolve) => {
-      if (cancel) {
-        if (cancel.aborted) return resolve();
-        onAbort(cancel, resolve);
-      }
-      setTimeout(resolve, 3000);
-    }).then(() => original(job, cancel));
-  }) as never);
-  return { seen: () => seen };
-}
 
 async function records(): Promise<{ outcome: string; errorCode?: string }[]> {
   await stack.services.auditLog()!.flush?.();
