@@ -1,6 +1,15 @@
 import { Client, Dispatcher, errors } from "undici";
 
-type Waiting = { opts: Dispatcher.DispatchOptions; handler: Dispatcher.DispatchHandler };
+/** A request waiting for a connection; `handler` undefined once its caller withdrew it. */
+type Waiting = { opts: Dispatcher.DispatchOptions | undefined; handler: Dispatcher.DispatchHandler | undefined };
+
+/**
+ * A handler that wants to leave the queue when its caller cancels (post-for-text, sse-stream):
+ * told `withdraw` when it is queued; calling it drops the request and its body from the queue at
+ * once, instead of when a connection frees up (with every connection held by hanging calls, that is
+ * the target's timeout away, with the body held meanwhile).
+ */
+export type QueueAware = { onQueued?: (withdraw: () => void) => void };
 
 /**
  * Keep-alive connections to one origin, up to `connections` of them, each an undici Client
@@ -23,6 +32,8 @@ export class ClientPool extends Dispatcher {
   private free: Client[] = [];
   private readonly waiting: Waiting[] = [];
   private waitHead = 0;
+  /** Withdrawn entries still in `waiting` past waitHead. */
+  private withdrawn = 0;
   private closing: Promise<void> | undefined;
   private destroyed = false;
   /**
@@ -50,7 +61,7 @@ export class ClientPool extends Dispatcher {
 
   /** Requests waiting for a connection (tests, metrics). */
   get queued(): number {
-    return this.waiting.length - this.waitHead;
+    return this.waiting.length - this.waitHead - this.withdrawn;
   }
 
   dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
@@ -60,7 +71,16 @@ export class ClientPool extends Dispatcher {
     }
     const client = this.take();
     if (!client) {
-      this.waiting.push({ opts, handler });
+      const w: Waiting = { opts, handler };
+      this.waiting.push(w);
+      const onQueued = (handler as QueueAware).onQueued;
+      if (typeof onQueued === "function")
+        onQueued.call(handler, () => {
+          if (w.handler === undefined) return;
+          w.handler = undefined;
+          w.opts = undefined;
+          this.withdrawn++;
+        });
       return false;
     }
     this.send(client, opts, handler);
@@ -90,7 +110,14 @@ export class ClientPool extends Dispatcher {
   /** A connection's request ended: the oldest waiting request takes it, else it goes on the stack. */
   private freed(client: Client): void {
     if (!this.clients.has(client)) return;
-    if (this.waitHead < this.waiting.length) {
+    const w = this.next();
+    if (w) this.send(client, w.opts!, w.handler!);
+    else this.free.push(client);
+  }
+
+  /** The oldest waiting request still wanted, out of the queue; withdrawn ones are passed over. */
+  private next(): Waiting | undefined {
+    while (this.waitHead < this.waiting.length) {
       const w = this.waiting[this.waitHead]!;
       this.waiting[this.waitHead++] = undefined as unknown as Waiting;
       if (this.waitHead === this.waiting.length) {
@@ -100,22 +127,22 @@ export class ClientPool extends Dispatcher {
         this.waiting.splice(0, this.waitHead);
         this.waitHead = 0;
       }
-      this.send(client, w.opts, w.handler);
-      return;
+      if (w.handler !== undefined) return w;
+      this.withdrawn--;
     }
-    this.free.push(client);
+    return undefined;
   }
 
   /** A connection that failed to open: gone for good; a waiting request may open a new one. */
   private drop(client: Client): void {
     if (!this.clients.delete(client)) return;
     void client.destroy().catch(() => {});
-    if (this.waitHead < this.waiting.length && !this.closing && !this.destroyed) {
+    if (this.queued > 0 && !this.closing && !this.destroyed) {
       const c = this.take();
       if (c) {
-        const w = this.waiting[this.waitHead]!;
-        this.waiting[this.waitHead++] = undefined as unknown as Waiting;
-        this.send(c, w.opts, w.handler);
+        const w = this.next();
+        if (w) this.send(c, w.opts!, w.handler!);
+        else this.free.push(c);
       }
     }
   }
@@ -125,7 +152,7 @@ export class ClientPool extends Dispatcher {
   close(callback: () => void): void;
   close(callback?: () => void): Promise<void> | void {
     this.closing ??= (async () => {
-      while (this.waitHead < this.waiting.length) await new Promise((r) => setImmediate(r));
+      while (this.queued > 0) await new Promise((r) => setImmediate(r));
       await Promise.all([...this.clients].map((c) => c.close().catch(() => {})));
     })();
     if (callback) void this.closing.then(callback);
@@ -143,8 +170,9 @@ export class ClientPool extends Dispatcher {
     const waiting = this.waiting.splice(this.waitHead);
     this.waiting.length = 0;
     this.waitHead = 0;
+    this.withdrawn = 0;
     const e = err ?? new errors.ClientDestroyedError();
-    for (const w of waiting) fail(w.handler, e);
+    for (const w of waiting) if (w.handler !== undefined) fail(w.handler, e);
     const done = Promise.all([...this.clients].map((c) => c.destroy(e).catch(() => {}))).then(() => {
       this.clients.clear();
       this.free = [];

@@ -93,8 +93,19 @@ class TextHandler {
   private readonly onCancel = (): void => {
     const reason = this.signal.reason instanceof Error ? this.signal.reason : new Error("aborted");
     if (this.abort) this.abort(reason);
-    else this.early = reason;
+    else if (this.withdraw) {
+      // Waiting for a connection: leave the queue now and answer the caller now.
+      this.withdraw();
+      this.settle(reason);
+    } else this.early = reason;
   };
+
+  private withdraw: (() => void) | undefined;
+
+  /** ClientPool: queued for a connection; `withdraw` takes the call out of the queue. */
+  onQueued(withdraw: () => void): void {
+    this.withdraw = withdraw;
+  }
 
   private settle(err: unknown, value?: TextAnswer | HeldTextAnswer): void {
     if (this.settled) return;
@@ -106,6 +117,7 @@ class TextHandler {
 
   onConnect(abort: Abort): void {
     this.abort = abort;
+    this.withdraw = undefined;
     if (this.early) abort(this.early);
   }
 

@@ -103,13 +103,26 @@ class SseStream implements AsyncIterableIterator<Chunk> {
   private cancel(): void {
     const reason = this.signal.reason instanceof Error ? this.signal.reason : new Error("aborted");
     if (this.controller) this.controller.abort(reason);
-    else this.early = reason;
+    else if (this.withdraw) {
+      // Waiting for a connection: leave the queue now and answer the caller now.
+      this.withdraw();
+      this.withdraw = undefined;
+      this.onResponseError(undefined, reason);
+    } else this.early = reason;
+  }
+
+  private withdraw: (() => void) | undefined;
+
+  /** ClientPool: queued for a connection; `withdraw` takes the call out of the queue. */
+  onQueued(withdraw: () => void): void {
+    this.withdraw = withdraw;
   }
 
   // undici's handler (the controller API).
 
   onRequestStart(c: Controller): void {
     this.controller = c;
+    this.withdraw = undefined;
     if (this.early) c.abort(this.early);
   }
 
