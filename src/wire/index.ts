@@ -12,6 +12,7 @@ export {
   releaseSharedMemory,
   sharedMemory,
   sharedMemoryClass,
+  sharedMemoryOwner,
   sharedMemorySettled,
   sharedMemoryStats,
   SharedMemoryBoundError,

@@ -100,6 +100,11 @@ function handOut(sab: SharedArrayBuffer, owner?: string): void {
   unreleased.register(sab, { size: sab.byteLength, owner }, sab);
 }
 
+/** The API key a request body's buffer is held for, if it was taken for one (the pool's fair share). */
+export function sharedMemoryOwner(sab: SharedArrayBuffer): string | undefined {
+  return ownerOf.get(sab);
+}
+
 /**
  * The least limits.max_held_body_bytes with which a body of `maxBodyBytes` can ever be held: one
  * API key may hold a quarter of the bound, and a body is held in a buffer of its size class (a

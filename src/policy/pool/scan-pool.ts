@@ -4,7 +4,7 @@ import { availableParallelism } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { GatewayError } from "../../errors/index.js";
-import { endLease, leaseSharedMemory, whenHeldReleased, type CancelSignal } from "../../wire/index.js";
+import { endLease, leaseSharedMemory, sharedMemoryOwner, whenHeldReleased, type CancelSignal } from "../../wire/index.js";
 import type { TextSegment } from "../body-texts.js";
 import type { ClassifierVerdict } from "../content/index.js";
 import { forgetHeld, runPoolJob, type AnswerChainJob, type AnswerChainResult, type AnswerSegmentsJob, type ParseAnswerJob, type ParseAnswerResult, type PoolJob, type PoolResult } from "./answer-jobs.js";
@@ -97,6 +97,8 @@ export const CPU_BUDGET: CpuBudget = { baseMs: 10_000, perCharNs: 3_000 };
 interface Pending {
   id: number;
   kind: PoolJob["kind"];
+  /** The API key whose request body the job reads ("" when not known): the queue's fair share. */
+  owner: string;
   resolve: (r: PoolResult) => void;
   reject: (e: Error) => void;
   /** Shared memory the job reads or writes, leased until a worker has finished with it (or it never ran). */
@@ -200,10 +202,19 @@ export class ScanPool {
       return Promise.reject(cancelled());
     }
     const chars = jobChars(job);
+    const memory = sharedOf(job);
+    const owner = memory.length > 0 ? (sharedMemoryOwner(memory[0]!) ?? "") : "";
     // Bounded: a flood of large bodies is refused at once with a clear answer rather than held
     // in memory until every client has timed out. A job that finds a worker free never waits.
+    // A key with nothing waiting is not refused for a queue other keys filled: one job past the
+    // bound per key, so one key's flood cannot shut the others' large bodies out.
     const waits = this.slots.length >= this.size && this.slots.every((s) => s.busy !== undefined);
-    if (waits && !alreadyPaidFor(job) && (this.queue.length >= this.maxQueued || (this.queue.length > 0 && this.queuedChars + chars > this.maxQueuedChars))) {
+    if (
+      waits &&
+      !alreadyPaidFor(job) &&
+      (this.queue.length >= this.maxQueued || (this.queue.length > 0 && this.queuedChars + chars > this.maxQueuedChars)) &&
+      (owner === "" || this.queue.some((q) => q.p.owner === owner))
+    ) {
       this.refused++;
       return Promise.reject(
         new GatewayError("KT_ERR_OVERLOADED", "the gateway is busy scanning other large requests; retry shortly", { retryAfter: 1 }),
@@ -212,10 +223,9 @@ export class ScanPool {
     // Pooled shared memory the job reads or writes is not reused before the job ends, even if
     // its request lets go of it meanwhile (src/wire/shared-memory.ts). Held until a worker has
     // answered (an abandoned job's worker may still be writing it), or the job left the queue.
-    const memory = sharedOf(job);
     for (const m of memory) leaseSharedMemory(m);
     return new Promise<PoolResult>((resolve, reject) => {
-      const p: Pending = { id: this.nextId++, kind: job.kind, resolve, reject, memory: memory.length > 0 ? memory : undefined, undo: undefined, abandoned: false };
+      const p: Pending = { id: this.nextId++, kind: job.kind, owner, resolve, reject, memory: memory.length > 0 ? memory : undefined, undo: undefined, abandoned: false };
       if (cancel) p.undo = onCancel(cancel, () => this.cancel(p));
       this.queue.push({ job, chars, p });
       this.queuedChars += chars;
@@ -277,16 +287,66 @@ export class ScanPool {
     return this.queue.length;
   }
 
+  /**
+   * The queue's next job: the oldest of the key with the fewest jobs on workers now and, among
+   * those, the one whose last job started longest ago. So keys take turns: a key with many large
+   * bodies waiting does not make another key's one wait behind all of them (it goes next). Jobs of
+   * unknown key ("") take their turns as one key. One key waiting (the usual case): the oldest.
+   */
+  private nextIndex(): number {
+    const q = this.queue;
+    const first = q[0]!.p.owner;
+    let i = 1;
+    while (i < q.length && q[i]!.p.owner === first) i++;
+    if (i === q.length) return 0;
+    const running = (owner: string) => {
+      let n = 0;
+      for (const s of this.slots) if (s.busy?.owner === owner) n++;
+      return n;
+    };
+    let best = 0;
+    let bestRunning = running(first);
+    let bestTurn = this.lastTurn.get(first) ?? 0;
+    const seen = new Set<string>([first]);
+    for (let k = i; k < q.length; k++) {
+      const o = q[k]!.p.owner;
+      if (seen.has(o)) continue;
+      seen.add(o);
+      const r = running(o);
+      const turn = this.lastTurn.get(o) ?? 0;
+      if (r < bestRunning || (r === bestRunning && turn < bestTurn)) {
+        best = k;
+        bestRunning = r;
+        bestTurn = turn;
+      }
+    }
+    return best;
+  }
+
+  /** Jobs started since start; and when each key's last job started (its key removed when it has none left). */
+  private turns = 0;
+  private readonly lastTurn = new Map<string, number>();
+
+  private noteTurn(owner: string): void {
+    this.lastTurn.set(owner, this.turns);
+    // Bounded by the keys with jobs waiting or running: forget the others.
+    if (this.lastTurn.size > 64)
+      for (const o of this.lastTurn.keys()) if (!this.queue.some((q) => q.p.owner === o) && !this.slots.some((s) => s.busy?.owner === o)) this.lastTurn.delete(o);
+  }
+
   private pump(): void {
     while (this.queue.length > 0) {
+      const at = this.nextIndex();
       // A held body's next job goes to the worker that parsed it when that one is free: with two
       // large requests interleaved, the first free worker would often be the other's, and parse
       // the whole body again (10-20 ms and ~500 page faults per MiB).
-      const body = bodyOf(this.queue[0]!.job);
+      const body = bodyOf(this.queue[at]!.job);
       let slot = (body !== undefined && this.slots.find((s) => s.busy === undefined && s.body === body)) || this.slots.find((s) => s.busy === undefined && (body === undefined || s.body === undefined)) || this.slots.find((s) => s.busy === undefined);
       if (!slot && this.slots.length < this.size) slot = this.spawn();
       if (!slot) return;
-      const { job, chars, p } = this.queue.shift()!;
+      const { job, chars, p } = at === 0 ? this.queue.shift()! : this.queue.splice(at, 1)[0]!;
+      this.turns++;
+      if (p.owner !== "" || this.lastTurn.size > 0) this.noteTurn(p.owner);
       this.queuedChars -= chars;
       if (body !== undefined) slot.body = job.kind === "serialise-body" ? undefined : body;
       slot.busy = p;
