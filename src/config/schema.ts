@@ -1,7 +1,7 @@
-import { RE2JS } from "re2js";
 import { z } from "zod";
 import { builtinPatternName, builtinPiiTypes } from "./pii-pattern-names.js";
 import { parseProviderString } from "./provider-string.js";
+import { customRegexProblem } from "./regex-cost.js";
 
 /** zod schemas for policy-config.yaml: both the plain form and the `pack:` form. */
 
@@ -69,61 +69,17 @@ const customPattern = z.strictObject({
   // Custom patterns run on RE2 (linear time in the text, whatever the pattern): a pattern RE2
   // cannot run, such as one with lookaround or a backreference, is refused here with RE2's reason.
   regex: z.string().superRefine((r, ctx) => {
-    const problem = re2Problem(r);
-    if (problem !== undefined)
-      ctx.addIssue({
-        code: "custom",
-        message: `is not a regular expression the linear-time engine (RE2 syntax) can run: ${problem}; lookaround and backreferences are not supported`,
-      });
-    else {
-      const bound = largestRepeat(r);
-      if (bound > MAX_REPEAT)
-        ctx.addIssue({
-          code: "custom",
-          message: `has a counted repetition of ${bound}, over the ${MAX_REPEAT} a custom pattern may count to: the engine follows that many threads at every character, so one text could cost microseconds per character; use + or *, or a bound of at most ${MAX_REPEAT}`,
-        });
-    }
+    const problem = customRegexProblem(r);
+    if (problem === undefined) return;
+    ctx.addIssue({
+      code: "custom",
+      message:
+        "syntax" in problem
+          ? `is not a regular expression the linear-time engine (RE2 syntax) can run: ${problem.syntax}; lookaround and backreferences are not supported`
+          : problem.cost,
+    });
   }),
 });
-
-function re2Problem(pattern: string): string | undefined {
-  try {
-    RE2JS.compile(pattern);
-  } catch (err) {
-    return (err as Error).message.replace(/^error parsing regexp: /, "");
-  }
-  return undefined;
-}
-
-/**
- * The largest bound a custom pattern may count to. RE2 is linear in the text, but its constant is
- * the number of threads alive at once, which a counted repetition sets: on a text of letters,
- * `[a-z]{20}` costs ~1.6 µs per character in re2js, `{100}` ~3.5, `{1000}` ~27 (the round-14 outside
- * battery held both pool workers for ~100 s with four 1 MiB bodies against `[a-z]{1000}`; the
- * built-in set costs ~12 ns per byte). RE2 itself refuses bounds over 1000.
- */
-const MAX_REPEAT = 100;
-
-/** The largest number in a `{n}`, `{n,}` or `{n,m}` repetition of `pattern` (escapes and classes skipped). */
-function largestRepeat(pattern: string): number {
-  let largest = 0;
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === "\\") i++;
-    else if (inClass) inClass = c !== "]";
-    else if (c === "[") {
-      inClass = true;
-      // A ']' first in a class (or after '^') is a literal.
-      if (pattern[i + 1] === "^") i++;
-      if (pattern[i + 1] === "]") i++;
-    } else if (c === "{") {
-      const m = /^\{(\d+)(?:,(\d*))?\}/.exec(pattern.slice(i, i + 24));
-      if (m) largest = Math.max(largest, Number(m[1]), m[2] ? Number(m[2]) : 0);
-    }
-  }
-  return largest;
-}
 
 export const applyTo = z.enum(["request", "response", "both"]).default("both");
 

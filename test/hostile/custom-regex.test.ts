@@ -2,7 +2,9 @@ import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { RE2JS } from "re2js";
 import { ConfigError, parseConfig } from "../../src/config/index.js";
+import { threadsAtOneCharacter } from "../../src/config/regex-cost.js";
 import { compilePiiScanner } from "../../src/policy/compiled-rule.js";
 import { compilePolicyEngine } from "../../src/policy/index.js";
 import { runKt } from "../helpers/child-gateway.js";
@@ -82,6 +84,43 @@ describe("custom regexes run in linear time", () => {
     }
     // At the bound, in a class or escaped: accepted.
     for (const regex of ["[a-z]{100}", "EMP-[0-9]{6}", "[{]{2}[0-9]{1,100}", "\\{1000\\}", "a{1,3}[}{1000]"]) expect(() => parseConfig(yaml(regex), "policy-config.yaml")).not.toThrow();
+  });
+
+  it("nested, chained and \\Q-hidden repetitions are refused by the threads they keep alive; word lists are not", () => {
+    const refused = (regex: string) => {
+      try {
+        parseConfig(yaml(regex), "policy-config.yaml");
+      } catch (e) {
+        return (e as ConfigError).message;
+      }
+      return undefined;
+    };
+    // Each passed the per-repetition bound before and cost 20-110 us a character (round-15 review).
+    for (const [regex, threads] of [
+      ["(?:[a-z]{10}){100}", 1000],
+      ["(?:(?:[a-z]{10}){10}){10}", 1000],
+      ["[a-z]{100}".repeat(10), 1000],
+      ["[a-z]{100}".repeat(40), 4000],
+      ["\\w{60}-\\w{60}-\\w{60}", 180],
+    ] as const)
+      expect(refused(regex)).toMatch(new RegExp(`patterns\\[0\\]\\.regex: can keep ${threads} matches in progress at one character .*over the 128`));
+    // A repetition hidden behind \Q[\E is read as one (the bracket is literal text, not a class).
+    expect(refused("\\Q[\\E|\\w{1000}")).toMatch(/has a counted repetition of 1000, over the 100/);
+    // Word lists keep only as many as share a letter; a {100} may be followed by more.
+    const nato = "(?i)\\b(?:alpha|bravo|charlie|delta|echo|foxtrot|golf|hotel|india|juliet|kilo|lima|mike|november|oscar|papa|quebec|romeo|sierra|tango|uniform|victor|whiskey|xray|yankee|zulu)\\b";
+    for (const regex of [nato, "[a-z]{100}x", "\\b\\d{3}-\\d{2}-\\d{4}\\b", "\\p{L}{50}", "(?i)k{100}", "\\Q{1000}\\E"]) expect(refused(regex)).toBeUndefined();
+  });
+
+  it("the thread count read from re2js's program is what the patterns make (pins the program's shape)", () => {
+    const count = (p: string) => threadsAtOneCharacter(RE2JS.compile(p));
+    expect(count("[a-z]{100}")).toBe(100);
+    expect(count("[a-z]{100}x")).toBe(101);
+    expect(count("(?:[a-z]{10}){100}")).toBe(1000);
+    expect(count("(?i)k{100}")).toBe(100);
+    expect(count(".{10}\\n")).toBe(10);
+    expect(count("[\\s\\S]{10}\\n")).toBe(11);
+    expect(count("(?i)(?:alpha|bravo|charlie|delta|echo)")).toBeLessThan(12);
+    expect(count("\\b\\d{3}-\\d{2}-\\d{4}\\b")).toBe(9);
   });
 
   it("kt config validate refuses a lookaround pattern and accepts (a+)+$", async () => {
