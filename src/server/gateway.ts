@@ -8,6 +8,7 @@ import { TargetRegistry, type CircuitOptions } from "../routing/index.js";
 import { log } from "../telemetry/index.js";
 import { Authenticator } from "./auth.js";
 import { listen, type Listener } from "./listener.js";
+import { loadConfigOffThread } from "./config-job.js";
 import { createConsoleHandler, isConsolePath } from "./console-assets.js";
 import { createOpenAiShim } from "./openai-shim.js";
 import { TrafficStats } from "./traffic-stats.js";
@@ -179,7 +180,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const run = async (): Promise<ReloadResult> => {
         let next: Awaited<ReturnType<typeof build>>;
         try {
-          next = await build(loadConfigFile(opts.configPath, env));
+          next = await build(await loadConfigOffThread(opts.configPath, env));
         } catch (err) {
           if (err instanceof ConfigError || err instanceof ApplyError) return { ok: false, error: err };
           return { ok: false, error: new ApplyError(describe(err), { cause: err }) };
