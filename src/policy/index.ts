@@ -9,7 +9,7 @@ export { scanPool } from "./pool/index.js";
 export { adoptHeldBody, newHold, parseHeldBody, serialiseHeldBody } from "./held-chain.js";
 export { HOLD_ANSWER_BYTES, parseHeldAnswer } from "./held-answer.js";
 export { parsedAnswer as heldAnswerBody, type AnswerRef as HeldAnswerRef } from "./pool/answer-jobs.js";
-export { skeletonOf as heldSkeletonOf } from "./pool/body-jobs.js";
+export { skeletonOf as heldSkeletonOf, TOO_MANY_VALUES } from "./pool/body-jobs.js";
 export { runChainJob, type ChainJobResult } from "./pool/index.js";
 export { warmPolicyEngine, type WarmOptions } from "./warm-engine.js";
 export { preparePiiScanners, ruleIdOf, type RuleSource } from "./compiled-rule.js";

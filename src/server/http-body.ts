@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import { GatewayError } from "../errors/index.js";
-import { parseHeldBody } from "../policy/index.js";
+import { parseHeldBody, TOO_MANY_VALUES } from "../policy/index.js";
 import { nestingExceeds, releaseSharedMemory, sharedMemory, SharedMemoryBoundError, SharedMemoryTooLargeError, type CancelSignal } from "../wire/index.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -234,6 +234,8 @@ async function readHeld(bytes: SharedArrayBuffer, size: number, maxDepth: number
       throw new GatewayError("KT_ERR_INVALID_REQUEST", `the request body nests deeper than ${maxDepth} levels`);
     case "key":
       throw new GatewayError("KT_ERR_INVALID_REQUEST", "the request body has an object key of 65,536 characters or more");
+    case "values":
+      throw new GatewayError("KT_ERR_INVALID_REQUEST", TOO_MANY_VALUES);
     case "json":
       throw new GatewayError("KT_ERR_MALFORMED_JSON", `the request body is not valid JSON (${r.detail})`);
   }

@@ -25,7 +25,20 @@ export interface ParseBodyJob {
 }
 
 /** Why a body could not be read; the front door words the client's error (as for small bodies). */
-export type BodyFault = { fault: "empty" | "utf8" | "depth" | "key" } | { fault: "json"; detail: string };
+export type BodyFault = { fault: "empty" | "utf8" | "depth" | "key" | "values" } | { fault: "json"; detail: string };
+
+/**
+ * The most objects, arrays and short strings a held body may have outside its long texts. The
+ * skeleton (every value but the long texts) crosses to the main thread and back by structured
+ * clone and is walked there: a 15 MiB body of ~520,000 one-letter messages held the event loop
+ * 240-350 ms per crossing (round-15 outside battery), ~0.2 us a value. At this bound a crossing is
+ * ~20 ms. A chat request needs far fewer (a message is three; a tool definition about twenty; a
+ * token-id prompt is one array whatever its length: numbers are not counted).
+ */
+export const MAX_SKELETON_VALUES = 100_000;
+
+/** The client's error for a body past MAX_SKELETON_VALUES (400 / INVALID_ARGUMENT on every front door). */
+export const TOO_MANY_VALUES = "the request has more than 100,000 JSON objects, arrays and short strings outside its long texts, the most the gateway reads (a chat message is three, a tool definition ten to twenty); send fewer messages, parts or tools";
 
 export interface HeldResult {
   skeleton: unknown;
@@ -275,10 +288,12 @@ export function skeletonOf(body: unknown, holdMin: number, nonce: string): HeldR
 function skeletonWithStrings(body: unknown, holdMin: number, nonce: string, known?: readonly Counted[]): (HeldResult & { strings: string[]; counted: number[] }) | BodyFault {
   let extraBytes = 0;
   let badKey = false;
+  let values = 0;
   const strings: string[] = [];
   const counted: number[] = [];
   const walk = (v: unknown): unknown => {
     if (typeof v === "string") {
+      if (++values > MAX_SKELETON_VALUES) throw TOO_MANY;
       if (v.length < holdMin) return v;
       const p = placeholder(nonce, strings.push(v) - 1);
       // JSON bytes, escapes included: never fewer than any count of the string's bytes.
@@ -287,8 +302,12 @@ function skeletonWithStrings(body: unknown, holdMin: number, nonce: string, know
       extraBytes += n - jsonByteLength(p);
       return p;
     }
-    if (Array.isArray(v)) return v.map(walk);
+    if (Array.isArray(v)) {
+      if (++values > MAX_SKELETON_VALUES) throw TOO_MANY;
+      return v.map(walk);
+    }
     if (v !== null && typeof v === "object") {
+      if (++values > MAX_SKELETON_VALUES) throw TOO_MANY;
       const out: Record<string, unknown> = {};
       for (const k of Object.keys(v)) {
         if (k.length >= MAX_KEY_CHARS) badKey = true;
@@ -298,9 +317,18 @@ function skeletonWithStrings(body: unknown, holdMin: number, nonce: string, know
     }
     return v;
   };
-  const skeleton = walk(body);
+  let skeleton: unknown;
+  try {
+    skeleton = walk(body);
+  } catch (err) {
+    if (err === TOO_MANY) return { fault: "values" };
+    throw err;
+  }
   return badKey ? { fault: "key" } : { skeleton, extraBytes, strings, counted };
 }
+
+/** Thrown out of the skeleton's walk at the first value past MAX_SKELETON_VALUES (the rest is not walked). */
+const TOO_MANY = Symbol("too many values");
 
 /** The held strings of a body, in the skeleton's walk order. */
 function heldStrings(body: unknown, holdMin: number): string[] {

@@ -3,7 +3,7 @@ import { create, fromBinary, fromJson, toBinary, toJsonString, type DescMessage,
 import { ChatCompletionRequestSchema, ChatCompletionResponseSchema, CompletionRequestSchema, CompletionResponseSchema } from "../../../gen/keeptrusts/v1/chat_pb.js";
 import { Direction, EvaluatePolicyRequestSchema, EvaluatePolicyResponseSchema, FindingSchema } from "../../../gen/keeptrusts/v1/governance_pb.js";
 import { toGatewayError } from "../../errors/index.js";
-import { heldAnswerBody, heldSkeletonOf, ruleIdOf, runChainJob, type HeldAnswerRef, type RuleSource } from "../../policy/index.js";
+import { heldAnswerBody, heldSkeletonOf, ruleIdOf, runChainJob, TOO_MANY_VALUES, type HeldAnswerRef, type RuleSource } from "../../policy/index.js";
 import { sharedMemoryClass } from "../../wire/index.js";
 import { chatRequestToOpenAI, chatResponseFromOpenAI, completionRequestToOpenAI, completionResponseFromOpenAI } from "./convert.js";
 
@@ -125,7 +125,7 @@ export function decodeHeldRpc(input: HeldRpcInput): HeldRpcOutput {
   const bytes = new SharedArrayBuffer(sharedMemoryClass(json.length));
   new Uint8Array(bytes).set(json);
   const held = heldSkeletonOf(out, input.holdMin, input.nonce);
-  if ("fault" in held) return { fault: "the request has an object key of 65,536 characters or more" };
+  if ("fault" in held) return { fault: held.fault === "values" ? TOO_MANY_VALUES : "the request has an object key of 65,536 characters or more" };
   return { message, json: { bytes, length: json.length, skeleton: held.skeleton, extraBytes: held.extraBytes } };
 }
 
