@@ -120,10 +120,16 @@ export function auditObserver(opts: AuditObserverOptions): AuditObserver {
       ...(isRpc(r.frontDoor) ? { grpcStatus: grpcStatusOf(e) } : {}),
     };
     if (log?.failed) {
+      // Nothing can be written: the refusal is not sent either, as no answer is without its
+      // record. The front door answers 503 audit_log_unavailable (UNAVAILABLE), as every call gets
+      // while the log is failed.
       span.end(result);
-      return undefined;
+      return Promise.reject(auditUnavailable());
     }
-    return append(log, (seal) => span.end(result, seal));
+    // A write that fails is the same answer, whichever front door awaits it.
+    return append(log, (seal) => span.end(result, seal))?.catch(() => {
+      throw auditUnavailable();
+    });
   };
 
   const window = new AuthFailureWindow({
@@ -167,7 +173,7 @@ export function auditObserver(opts: AuditObserverOptions): AuditObserver {
       );
       if (log?.failed) {
         // Fail closed: a request that cannot be recorded is not served. The span still says so.
-        const e = new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written; requests are refused until it is repaired");
+        const e = auditUnavailable();
         span.end({ outcome: "error", errorType: errorCodes[e.code].type, errorCode: e.code, httpStatus: e.status, ...(isRpc(info.frontDoor) ? { grpcStatus: grpcStatusOf(e) } : {}) });
         throw e;
       }
@@ -217,7 +223,9 @@ export function auditObserver(opts: AuditObserverOptions): AuditObserver {
       // Authorization value) from an address that already failed in this window is counted into
       // the window's aggregate record instead of a record of its own. Every refusal without a
       // principal is one: otherwise a flood of them, whatever their code, could fill the disk.
-      if (r.principal === undefined) {
+      // While the log is failed nothing is counted or written: refuseNow rejects, so the front door
+      // answers 503 audit_log_unavailable, not the refusal it cannot record.
+      if (r.principal === undefined && !opts.log()?.failed) {
         if (!window.admit(r.origin?.clientAddress, r.credential ?? "none", r.frontDoor)) return;
         return refuseNow({ ...r, credential: r.credential ?? "none" });
       }
@@ -259,6 +267,11 @@ export function auditObserver(opts: AuditObserverOptions): AuditObserver {
       window.stop();
     },
   };
+}
+
+/** The answer every request gets while the audit log cannot be written. */
+function auditUnavailable(): GatewayError {
+  return new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written; requests are refused until it is repaired");
 }
 
 function isRpc(frontDoor: FrontDoor): boolean {

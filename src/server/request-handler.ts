@@ -88,7 +88,7 @@ export function createRequestHandler(opts: {
         }
       if (refusal !== undefined) {
         values.set(refusedOnHeadersKey, refusal);
-        if (req.method === "POST") refusedBody(uReq, req.headers["content-type"]);
+        refusedMessage(uReq, req.headers["content-type"]);
         handleRpc(handler, uReq, res, values, record);
         return;
       }
@@ -160,7 +160,7 @@ function auditUnavailable(handler: UniversalHandler, uReq: UniversalServerReques
     .set(refusedOnHeadersKey, new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written; requests are refused until it is repaired"))
     .set(answeredKey, true);
   const again: UniversalServerRequest = { ...uReq, contextValues: values };
-  if (uReq.method === "POST") refusedBody(again, uReq.header.get("content-type"));
+  refusedMessage(again, uReq.header.get("content-type"));
   return handler(again);
 }
 
@@ -203,6 +203,31 @@ async function recordRefused(handler: UniversalHandler, uReq: UniversalServerReq
 const EMPTY_ENVELOPE = new Uint8Array(5);
 const EMPTY_JSON_ENVELOPE = new Uint8Array([0, 0, 0, 0, 2, 0x7b, 0x7d]);
 const EMPTY_JSON = new Uint8Array([0x7b, 0x7d]);
+
+/**
+ * The message Connect decodes for a call refused before it is read: the body of a POST, the query
+ * of a Connect GET (whose message is in the URL: decoded again, an undecodable one would be
+ * refused again with Connect's own error instead of the refusal meant).
+ */
+function refusedMessage(uReq: UniversalServerRequest, contentType: string | string[] | null | undefined): void {
+  if (uReq.method === "POST") refusedBody(uReq, contentType);
+  else if (uReq.method === "GET") refusedQuery(uReq);
+}
+
+/**
+ * A Connect GET's query with an empty JSON message (`{}`) in place of the client's: no base64,
+ * no compression. A unary error is JSON whatever the encoding asked for, so the refusal reads the
+ * same; the `connect` version parameter is kept.
+ */
+function refusedQuery(uReq: UniversalServerRequest): void {
+  const url = new URL(uReq.url);
+  const version = url.searchParams.get("connect");
+  url.search = "";
+  if (version !== null) url.searchParams.set("connect", version);
+  url.searchParams.set("encoding", "json");
+  url.searchParams.set("message", "{}");
+  uReq.url = url.toString();
+}
 
 /**
  * The body Connect reads for a call refused on its headers: an empty message in the client's own

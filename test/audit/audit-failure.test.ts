@@ -8,9 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, ConnectError, createKeeptrustsClient } from "../../clients/typescript/src/index.js";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { bearerAuth, Code, ConnectError, createKeeptrustsClient, keeptrustsClientFromTransport } from "../../clients/typescript/src/index.js";
 import { AuditLog } from "../../src/audit/index.js";
 import { segmentName } from "../../src/audit/segment-files.js";
+import { sha256Hex } from "../../src/config/index.js";
 import { MODEL, startStack, type Stack } from "../helpers/harness.js";
 import { sampleRecord } from "./fixtures/sample-record.js";
 
@@ -164,6 +166,122 @@ policy:
       // The client's bytes are not echoed back.
       expect(got.body).not.toContain("not json");
       expect(stack.fake.requests.length).toBe(0);
+    });
+  });
+  // Once the log has failed, a call refused on its credentials (no key, a wrong one, a scope it
+  // lacks) is answered as every other call is, 503 audit_log_unavailable / UNAVAILABLE, on every
+  // protocol: its refusal cannot be recorded, so it is not sent. Before, these were answered
+  // 401/403 (UNAUTHENTICATED / PERMISSION_DENIED) and written nowhere.
+  describe("refusals on credentials once the log has failed", () => {
+    let stack: Stack;
+    beforeAll(async () => {
+      stack = await startStack((url, dir) => {
+        fullDiskLog(join(dir, "audit"));
+        return `auth:
+  api_keys:
+    - { id: app, sha256: ${sha256Hex("kt-app")} }
+providers:
+  targets:
+    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${url}" }
+policies:
+  chain: [audit-logger]
+policy:
+  audit-logger: { path: "${dir}/audit" }
+`;
+      });
+      // An admitted call: its record is the write that fails.
+      const first = await stack.openai({ apiKey: "kt-app" }).chat.completions.create({ model: "t", messages: [{ role: "user", content: "hello" }] }).catch((e: unknown) => e);
+      expect((first as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+      expect(stack.services.auditLog()?.failed?.message).toMatch(/ENOSPC/);
+    });
+    afterAll(() => stack.close());
+
+    const chat = { model: "t", messages: [{ role: "user", content: "hello" }] };
+
+    it.each([
+      ["a wrong key", "kt-wrong"],
+      ["no key", undefined],
+    ] as const)("the OpenAI routes answer %s 503 audit_log_unavailable", async (_, apiKey) => {
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (apiKey) headers.authorization = `Bearer ${apiKey}`;
+      for (const [method, path] of [["POST", "/v1/chat/completions"], ["POST", "/v1/completions"], ["GET", "/v1/models"], ["GET", "/v1/models/t"]] as const) {
+        const r = await fetch(`${stack.url}${path}`, { method, headers, body: method === "POST" ? JSON.stringify(chat) : undefined, signal: AbortSignal.timeout(10_000) });
+        expect([path, r.status]).toEqual([path, 503]);
+        expect(((await r.json()) as { error: unknown }).error).toMatchObject({ type: "service_unavailable", code: "audit_log_unavailable" });
+      }
+    });
+
+    type Call = (kt: ReturnType<typeof createKeeptrustsClient>) => Promise<unknown>;
+    const calls: [string, Call][] = [
+      ["unary", (kt) => kt.chat.createChatCompletion(chat)],
+      [
+        "server-streamed",
+        async (kt) => {
+          for await (const _ of kt.chat.streamChatCompletion(chat));
+        },
+      ],
+      ["ListModels", (kt) => kt.chat.listModels({})],
+      ["a Governance call with a chat-only key", (kt) => kt.governance.listTargets({})],
+    ];
+    const doors = [
+      ["connect", (apiKey?: string) => createKeeptrustsClient({ baseUrl: stack.url, protocol: "connect", apiKey })],
+      ["connect+json", (apiKey?: string) => createKeeptrustsClient({ baseUrl: stack.url, protocol: "connect", useBinaryFormat: false, apiKey })],
+      ["connect GET", (apiKey?: string) => keeptrustsClientFromTransport(createConnectTransport({ baseUrl: stack.url, httpVersion: "1.1", useHttpGet: true, interceptors: apiKey ? [bearerAuth(apiKey)] : [] }))],
+      ["grpc-web", (apiKey?: string) => createKeeptrustsClient({ baseUrl: stack.url, protocol: "grpc-web", apiKey })],
+      ["grpc", (apiKey?: string) => createKeeptrustsClient({ baseUrl: stack.url, protocol: "grpc", apiKey })],
+    ] as const;
+
+    it.each(doors)("%s answers every refusal UNAVAILABLE (audit_log_unavailable), not UNAUTHENTICATED / PERMISSION_DENIED", async (_, client) => {
+      for (const apiKey of ["kt-wrong", undefined, "kt-app"]) {
+        const kt = client(apiKey);
+        for (const [label, call] of calls) {
+          // The chat key is admitted to ChatService: the pipeline refuses its chat (UNAVAILABLE
+          // already before); listing models is never recorded, so it is served.
+          if (apiKey === "kt-app" && label === "ListModels") continue;
+          const err = await call(kt).then(
+            () => undefined,
+            (e: unknown) => ConnectError.from(e),
+          );
+          expect([apiKey, label, err?.code, err?.metadata.get("x-kt-error-code")]).toEqual([apiKey, label, Code.Unavailable, "audit_log_unavailable"]);
+        }
+      }
+      // Only the first, admitted call (before the log failed) reached the model.
+      expect(stack.fake.requests.length).toBe(1);
+    });
+  });
+
+  // A Connect GET (a read-only RPC, its message in the query) refused before any handler, whose
+  // refusal record is the write that fails: 503 unavailable, as the same call sent as a POST gets.
+  // Before, the handler ran again on the same query, failed to decode it again, and Connect's own
+  // error (400 invalid_argument, 500 internal) went out unrecorded.
+  describe.each([
+    ["a message that is not JSON", "encoding=json&message=%7Bnot-json"],
+    ["a protobuf message that cannot be decoded", "encoding=proto&base64=1&message=__8"],
+  ])("a Connect GET with %s, whose refusal cannot be recorded", (_, query) => {
+    let stack: Stack;
+    beforeAll(async () => {
+      stack = await startStack((url, dir) => {
+        fullDiskLog(join(dir, "audit"));
+        return `providers:
+  targets:
+    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${url}" }
+policies:
+  chain: [audit-logger]
+policy:
+  audit-logger: { path: "${dir}/audit" }
+`;
+      });
+    });
+    afterAll(() => stack.close());
+
+    it("is answered 503 unavailable (audit_log_unavailable)", async () => {
+      const r = await fetch(`${stack.url}/keeptrusts.v1.ChatService/ListModels?connect=v1&${query}`, { signal: AbortSignal.timeout(10_000) });
+      const body = await r.text();
+      expect(r.status).toBe(503);
+      expect(JSON.parse(body)).toMatchObject({ code: "unavailable" });
+      expect(r.headers.get("x-kt-error-code")).toBe("audit_log_unavailable");
+      expect(stack.services.auditLog()?.failed?.message).toMatch(/ENOSPC/);
+      expect(body).not.toContain("not-json");
     });
   });
 });
