@@ -1,5 +1,6 @@
 import { tailSource, type Recogniser } from "../scan/index.js";
 import { gazetteers, type Gazetteers } from "./gazetteer.js";
+import { codeAt } from "./chars.js";
 import { SeekMemo } from "./seek-memo.js";
 import { FOLD_LOWER_FIRST, FOLD_LOWER_REST, FOLD_UPPER_FIRST, hashLowerAscii, WordHashes, WordShapes, WordTable } from "./word-hash.js";
 import {
@@ -609,8 +610,8 @@ function cannotStartWith(text: string, j: number, t: Info, n: number): boolean {
   if (t.common) {
     if ((isGiven(t) && t.given < 1500) || surLike(t)) return false;
     // `Jun Zhang`: a rarer name that is also a word may still begin a full name.
-    const c = text.charCodeAt(j + 1);
-    return !(isGiven(t) && text.charCodeAt(j) === 32 && c >= 65 && c <= 90);
+    const c = codeAt(text, j + 1);
+    return !(isGiven(t) && codeAt(text, j) === 32 && c >= 65 && c <= 90);
   }
   return !nameishLength(t, n);
 }
@@ -634,9 +635,9 @@ function plainWord(text: string, p: number): boolean {
 function plainEnd(text: string, p: number): number {
   let j = p + 1;
   for (;;) {
-    const c = text.charCodeAt(j);
+    const c = codeAt(text, j);
     if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90)) j++;
-    else return j - p <= 21 && !(isWordChar(c) || (c === 45 && text.charCodeAt(j + 1) !== 45)) ? j : -1;
+    else return j - p <= 21 && !(isWordChar(c) || (c === 45 && codeAt(text, j + 1) !== 45)) ? j : -1;
   }
 }
 
@@ -1078,22 +1079,22 @@ function noCueBefore(text: string, start: number): boolean {
 
 /** Whether another element of the pattern may follow a word ending at `j` (`, ` or ` `, then a capital or a particle). */
 function mayExtend(text: string, j: number): boolean {
-  const c = text.charCodeAt(j);
+  const c = codeAt(text, j);
   let q: number;
   if (c === 32) q = j + 1;
-  else if (c === 44 && text.charCodeAt(j + 1) === 32) q = j + 2;
+  else if (c === 44 && codeAt(text, j + 1) === 32) q = j + 2;
   else return false;
-  const d = text.charCodeAt(q);
+  const d = codeAt(text, q);
   return isUpperClass(d) || particleFirst.has(d);
 }
 
 /** Whether after(text, end) may be a said verb or a possessive (false only when certainly neither). */
 function maySayAfter(text: string, end: number): boolean {
-  const c = text.charCodeAt(end);
+  const c = codeAt(text, end);
   let q: number;
   if (c === 39 || c === 0x2019) return true;
   if (c === 32) q = end + 1;
-  else if (c === 44 && text.charCodeAt(end + 1) === 32) q = end + 2;
+  else if (c === 44 && codeAt(text, end + 1) === 32) q = end + 2;
   else return false;
   const lim = Math.min(text.length, end + RIGHT);
   let r = q;
@@ -1128,7 +1129,7 @@ function capitalRejected(text: string, p: number): boolean {
   // element goes on only through letters, apostrophes and hyphens (or `.` right after the
   // capital), and tokRest must end where no letter or digit follows: inside the run a letter
   // does, at its end the digit.
-  const d = text.charCodeAt(j);
+  const d = codeAt(text, j);
   if (d >= 48 && d <= 57) return true;
   if (j - p === 1 && d === 46) return false;
   const t = infoRange(text, p, j);
@@ -1138,7 +1139,7 @@ function capitalRejected(text: string, p: number): boolean {
   // A full name needs a given name first, or an unknown word (`Thanh Nguyen`) with more after it.
   if (unknownLength(t, j - p) && mayExtend(text, j)) return false;
   // `Doe, Jane`.
-  if (text.charCodeAt(j) === 44) return false;
+  if (d === 44) return false;
   return noCueBefore(text, p) && !maySayAfter(text, j);
 }
 
