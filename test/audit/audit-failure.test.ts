@@ -23,6 +23,22 @@ function fullDiskLog(dir: string): void {
   symlinkSync("/dev/full", join(dir, segmentName(1)));
 }
 
+
+/** A gateway with one target whose audit log sits on a full disk (its first write fails). */
+function fullDiskStack(): Promise<Stack> {
+  return startStack((url, dir) => {
+    fullDiskLog(join(dir, "audit"));
+    return `providers:
+  targets:
+    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${url}" }
+policies:
+  chain: [audit-logger]
+policy:
+  audit-logger: { path: "${dir}/audit" }
+`;
+  });
+}
+
 describe.skipIf(!fullDisk)("audit log on a full disk", () => {
   it("rejects the append, then refuses every later one, naming the cause", async () => {
     const dir = await mkdtemp(join(tmpdir(), "kt-audit-full-"));
@@ -45,17 +61,7 @@ describe.skipIf(!fullDisk)("audit log on a full disk", () => {
   describe("through the gateway", () => {
     let stack: Stack;
     beforeAll(async () => {
-      stack = await startStack((url, dir) => {
-        fullDiskLog(join(dir, "audit"));
-        return `providers:
-  targets:
-    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${url}" }
-policies:
-  chain: [audit-logger]
-policy:
-  audit-logger: { path: "${dir}/audit" }
-`;
-      });
+      stack = await fullDiskStack();
     });
     afterAll(() => stack.close());
 
@@ -94,17 +100,7 @@ policy:
   describe.each(["openai", "connect", "grpc-web", "grpc"] as const)("a refusal whose record cannot be written, %s", (door) => {
     let stack: Stack;
     beforeAll(async () => {
-      stack = await startStack((url, dir) => {
-        fullDiskLog(join(dir, "audit"));
-        return `providers:
-  targets:
-    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${url}" }
-policies:
-  chain: [audit-logger]
-policy:
-  audit-logger: { path: "${dir}/audit" }
-`;
-      });
+      stack = await fullDiskStack();
     });
     afterAll(() => stack.close());
 
@@ -260,17 +256,7 @@ policy:
   ])("a Connect GET with %s, whose refusal cannot be recorded", (_, query) => {
     let stack: Stack;
     beforeAll(async () => {
-      stack = await startStack((url, dir) => {
-        fullDiskLog(join(dir, "audit"));
-        return `providers:
-  targets:
-    - { id: t, provider: "openllm:chat:llama3:8b-instruct", model: ${MODEL}, base_url: "${url}" }
-policies:
-  chain: [audit-logger]
-policy:
-  audit-logger: { path: "${dir}/audit" }
-`;
-      });
+      stack = await fullDiskStack();
     });
     afterAll(() => stack.close());
 
