@@ -30,7 +30,7 @@ const texts = fc.oneof(
   fc.array(word, { maxLength: 120 }).map((p) => p.join(" ")),
   // A phrase's opening, filler of any length, then a word it requires (the required-word window's edges).
   fc
-    .tuple(word, fc.array(fc.constantFrom("a", "the", "kill", "x", "it's", "a-b", "1", "123456789012345678901234"), { maxLength: 40 }), word)
+    .tuple(word, fc.array(fc.constantFrom("a", "the", "kill", "x", "it's", "a-b", "1", "123456789012345678901234"), { maxLength: 90 }), word)
     .map(([a, fill, b]) => [a, ...fill, b].join(" ")),
 );
 
@@ -72,6 +72,11 @@ describe("the lexicon's one pass finds exactly what its two scanners find", () =
     const r = seeded(11);
     const draw = Array.from({ length: 20_000 }, () => vocabulary[Math.floor(r() * vocabulary.length)]).join(" ");
     expect(check(draw)).toBeGreaterThan(1000);
+    // bench/shapes.ts's random intent phrases: short words only, so a phrase's span (up to ~150
+    // characters) holds 30-70 words, and its required words are looked for across all of them.
+    const intents = ["how to", "i want to", "help me", "kill", "hurt", "my", "the", "him", "her", "someone", "make", "a", "bomb", "buy", "meth", "die", "tell me how to", "steal", "counterfeit", "x"];
+    const r2 = seeded(25);
+    expect(check(Array.from({ length: 20_000 }, () => intents[Math.floor(r2() * intents.length)]).join(" "))).toBeGreaterThan(1000);
     for (const unit of [
       "kill ",
       "kill murder stab shoot bomb attack ",
@@ -133,8 +138,10 @@ describe("required words", () => {
       for (const t of corpus)
         for (const m of t.matchAll(re)) {
           expect(m[0].length).toBeLessThanOrEqual(rw.span);
-          const words = m[0].toLowerCase().match(/[A-Za-z0-9_]+/g) ?? [];
-          for (const set of [rw.words, rw.also ?? rw.words]) expect(words.some((w) => set.has(w)), `${m[0]} / ${[...set].join(",")}`).toBe(true);
+          // Each set has a word that starts no further into the match than the set's bound.
+          const words = [...m[0].toLowerCase().matchAll(/[A-Za-z0-9_]+/g)];
+          for (const [set, at] of [[rw.words, rw.wordsAt], [rw.also ?? rw.words, rw.also ? rw.alsoAt : rw.wordsAt]] as const)
+            expect(words.some((w) => set.has(w[0]) && w.index <= at), `${m[0]} / ${[...set].join(",")} within ${at}`).toBe(true);
           checked++;
         }
     }
@@ -153,6 +160,9 @@ describe("required words", () => {
     // Both options must have one.
     expect(requiredWords("\\b(?:kill (?:it|[\\w'-]{1,5}))\\b")).toBeUndefined();
     expect(words("kill (?:it now|them all)\\b")).toEqual(["now", "them"]);
+    // Where a set's word can start: the verb right after a two-way opening, the noun after it.
+    const at = requiredWords("\\b(?:(?:how to|i want to) (?:kill|stab) (?:my )?(?:wife|boss))\\b")!;
+    expect([[...at.words].sort(), at.wordsAt, [...(at.also ?? [])].sort(), at.alsoAt]).toEqual([["kill", "stab"], 10, ["boss", "wife"], 18]);
     // An unbounded part leaves no span.
     expect(requiredWords("\\b(?:kill .* process)\\b")).toBeUndefined();
   });

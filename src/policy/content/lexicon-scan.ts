@@ -32,8 +32,11 @@ const MORE = 1 << 29;
 const PREFIX_DEPTH = 4;
 /** Most members an entry may have for its look-ahead masks (bits below MORE). */
 const MASK_MEMBERS = 29;
-/** Most words read to rule a phrase out by its required words; past them its regex is tried. */
-const WINDOW = 32;
+/**
+ * Shortest a word and the separator after it can be, in UTF-16 units: a phrase's span of `n` units
+ * holds at most n / MIN_WORD + 1 word starts, which bounds how far its required words are looked for.
+ */
+const MIN_WORD = 2;
 
 /** The hash of a run of words, from the hash of the run before it and of its last word (as scanner.ts). */
 function seqHash(before: number, word: number): number {
@@ -99,8 +102,8 @@ interface Entry {
   word: string;
   hash: number;
   sides: (Side | undefined)[];
-  /** The required-word sets (bit g % 31 for set g) this word is in. */
-  bits: number;
+  /** The required-word sets (their numbers) this word is in. */
+  sets: number[];
 }
 
 /** One scan's table: each first word's side, as scanner.ts's wordDispatchOf builds it with prefixMembers 1. */
@@ -178,24 +181,31 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
   const byWord = new Map<string, Entry>();
   const entryOf = (word: string) => {
     let e = byWord.get(word);
-    if (e === undefined) byWord.set(word, (e = { word, hash: wordHash(word), sides: new Array<Side | undefined>(nScans).fill(undefined), bits: 0 }));
+    if (e === undefined) byWord.set(word, (e = { word, hash: wordHash(word), sides: new Array<Side | undefined>(nScans).fill(undefined), sets: [] }));
     return e;
   };
   scans.forEach((recognisers, k) => {
     for (const [word, side] of sidesOf(recognisers)) entryOf(word).sides[k] = side;
   });
-  // Per scan and recogniser: 1 + the bit index of its required words (0: none known), and its longest match.
+  // Per scan and recogniser: 1 + the number of its required-word set (0: none known), and its
+  // longest match. Each set is followed on its own (the lexicon has ~140: one bit each of 31, as
+  // before, made most of them stand for others, so a phrase of `steal` was tried wherever a word of
+  // a set sharing its bit, `make` or `die`, was near).
   const groups = new Map<string, number>();
   const reqBit = scans.map((rs) => new Int32Array(rs.length));
   const reqBit2 = scans.map((rs) => new Int32Array(rs.length));
+  // Per scan and recogniser: how far after its start (in units, plus one) a word of each set can start.
   const reqSpan = scans.map((rs) => new Int32Array(rs.length));
-  /** 1 + the bit index of a set of words, its words noted in their entries. */
+  const reqSpan2 = scans.map((rs) => new Int32Array(rs.length));
+  /** 1 + the number of a set of words, its words noted in their entries. */
   const setOf = (words: Set<string>) => {
     const key = [...words].sort().join(" ");
     let g = groups.get(key);
-    if (g === undefined) groups.set(key, (g = groups.size));
-    for (const w of words) entryOf(w).bits |= 1 << g % 31;
-    return 1 + (g % 31);
+    if (g === undefined) {
+      groups.set(key, (g = groups.size));
+      for (const w of words) entryOf(w).sets.push(g);
+    }
+    return 1 + g;
   };
   scans.forEach((recognisers, k) => {
     recognisers.forEach((r, i) => {
@@ -203,7 +213,8 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
       if (rw === undefined) return;
       reqBit[k]![i] = setOf(rw.words);
       if (rw.also !== undefined) reqBit2[k]![i] = setOf(rw.also);
-      reqSpan[k]![i] = rw.span;
+      reqSpan[k]![i] = rw.wordsAt + 1;
+      reqSpan2[k]![i] = rw.alsoAt + 1;
     });
   });
   const entries = [...byWord.values()];
@@ -220,9 +231,16 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
   // Each recogniser's pattern alone, sticky, as the scanner tries it (`\b` then the pattern).
   const res = scans.map((recognisers) => recognisers.map((r) => new RegExp(`\\b(?:${r.pattern})`, "iy")));
 
+  // Most words read to rule a phrase out by its required words: every word that can start within
+  // the longest span (so a text of short words, `how to kill him my the `, is not cut off before
+  // the span's end and left to the regex: a window of 32 words did that for every intent phrase of
+  // 140 characters, ~110,000 failed regex tries per MiB of such words).
+  let maxSpan = 0;
+  for (const spans of [...reqSpan, ...reqSpan2]) for (const s of spans) maxSpan = Math.max(maxSpan, s);
+  const WINDOW = Math.max(PREFIX_DEPTH, Math.ceil(maxSpan / MIN_WORD) + 1);
   // Words read ahead of the one being decided: a queue of (start, end, hash, entry), QUEUE a power
-  // of two above PREFIX_DEPTH and WINDOW.
-  const QUEUE = 64;
+  // of two above PREFIX_DEPTH and WINDOW + 1.
+  const QUEUE = 1 << Math.ceil(Math.log2(WINDOW + 2));
   const qStart = new Int32Array(QUEUE);
   const qEnd = new Int32Array(QUEUE);
   const qHash = new Int32Array(QUEUE);
@@ -268,8 +286,8 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
     qEntry[slot] = found;
     qCount++;
     if (found !== 0) {
-      const bits = entries[found - 1]!.bits;
-      if (bits !== 0) noteSets(bits, start);
+      const sets = entries[found - 1]!.sets;
+      if (sets.length !== 0) noteSets(sets, start);
     }
     return true;
   }
@@ -277,15 +295,15 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
   // Per required-word set (its bit's index): the starts of the words read that are in it, oldest
   // first, a ring of QUEUE (entries older than the word being decided are dropped when met, or
   // when the ring is full: the main queue never holds more than WINDOW + 1 words).
-  const setStarts = new Int32Array(31 * QUEUE);
-  const setHead = new Int32Array(31);
-  const setCount = new Int32Array(31);
+  const nSets = groups.size;
+  const setStarts = new Int32Array(nSets * QUEUE);
+  const setHead = new Int32Array(nSets);
+  const setCount = new Int32Array(nSets);
 
-  /** Notes the word just read (at `start`, entry bits `bits`) in each of its required-word sets. */
-  function noteSets(bits: number, start: number): void {
-    while (bits !== 0) {
-      const b = 31 - Math.clz32(bits);
-      bits ^= 1 << b;
+  /** Notes the word just read (at `start`) in each of its required-word sets. */
+  function noteSets(sets: number[], start: number): void {
+    for (let k = 0; k < sets.length; k++) {
+      const b = sets[k]!;
       const base = b * QUEUE;
       if (setCount[b] === QUEUE) {
         setHead[b] = (setHead[b]! + 1) & (QUEUE - 1);
@@ -329,7 +347,7 @@ export function compileLexiconScan(scans: readonly (readonly Recogniser[])[]): L
     if (set !== 0) {
       if (!mayHold(text, set - 1, start, reqSpan[k]![i]!)) return false;
       const also = reqBit2[k]![i]!;
-      if (also !== 0 && also !== set && !mayHold(text, also - 1, start, reqSpan[k]![i]!)) return false;
+      if (also !== 0 && !mayHold(text, also - 1, start, reqSpan2[k]![i]!)) return false;
     }
     const re = res[k]![i]!;
     re.lastIndex = start;

@@ -18,9 +18,19 @@ import { parsePattern, type Node } from "../scan/index.js";
  */
 export interface RequiredWords {
   words: Set<string>;
+  /** The most UTF-16 units a match's word of `words` can start after the match's own start. */
+  wordsAt: number;
   /** A second such set, at another place in the pattern (every match holds a word of each), if any. */
   also: Set<string> | undefined;
+  /** As wordsAt, for `also`. */
+  alsoAt: number;
   span: number;
+}
+
+/** A set of required words, and the most units one of them can start after the match's start. */
+interface Found {
+  words: Set<string>;
+  at: number;
 }
 
 /** Largest set followed (beyond it a part is "anything"). */
@@ -169,30 +179,38 @@ function bounded(items: Node[], i: number, dir: -1 | 1, edge: boolean): boolean 
 /**
  * The best set of words (fewest) of which every match of `n` holds one, bounded as above, given
  * whether what comes before and after `n` is bounded; and whether `n`'s matches are never empty at
- * that place (only then can a word inside it stand for the whole pattern).
+ * that place (only then can a word inside it stand for the whole pattern). `at` is the longest the
+ * match can be before `n` begins; the set comes with the most units its word can start after the
+ * match's start (a phrase's verb right after its opening is looked for a few words on, not across
+ * the whole phrase's span).
  */
-function best(n: Node, before: boolean, after: boolean, all?: Set<string>[], suffix?: Set<string>): Set<string> | undefined {
+function best(n: Node, before: boolean, after: boolean, at: number, all?: Found[], suffix?: Set<string>): Found | undefined {
   if (n.t === "alt") {
     const out = new Set<string>();
+    let most = 0;
     for (const o of n.options) {
-      const x = best(o, before, after, undefined, suffix);
+      const x = best(o, before, after, at, undefined, suffix);
       if (x === undefined) return undefined;
-      for (const w of x) out.add(w);
+      for (const w of x.words) out.add(w);
+      most = Math.max(most, x.at);
     }
-    return out;
+    return { words: out, at: most };
   }
-  if (n.t === "rep") return n.min >= 1 && n.max === 1 ? best(n.body, before, after, undefined, suffix) : undefined;
+  if (n.t === "rep") return n.min >= 1 && n.max === 1 ? best(n.body, before, after, at, undefined, suffix) : undefined;
   if (n.t !== "seq") {
     const w = wordStrings(n);
     const ws = w === undefined || suffix === undefined ? w : product(w, suffix);
-    return ws !== undefined && before && after && !ws.has("") ? ws : undefined;
+    return ws !== undefined && before && after && !ws.has("") ? { words: ws, at } : undefined;
   }
   const items = n.items;
-  let found: Set<string> | undefined;
-  const consider = (x: Set<string> | undefined) => {
-    if (x === undefined || x.size === 0) return;
+  // The longest the match can be before each item.
+  const before_ = [at];
+  for (const x of items) before_.push(before_.at(-1)! + longest(x));
+  let found: Found | undefined;
+  const consider = (x: Found | undefined) => {
+    if (x === undefined || x.words.size === 0) return;
     all?.push(x);
-    if (found === undefined || cost(x) < cost(found)) found = x;
+    if (found === undefined || cost(x.words) < cost(found.words)) found = x;
   };
   // Runs of items that match word characters only, bounded on both sides.
   for (let i = 0; i < items.length; i++) {
@@ -206,7 +224,7 @@ function best(n: Node, before: boolean, after: boolean, all?: Set<string>[], suf
       if (acc.size > MAX_SET) break;
       // A run to the end of the sequence goes on into the word characters that follow it (`suffix`).
       const whole = j === items.length - 1 && suffix !== undefined ? product(acc, suffix) : acc;
-      if (!whole.has("") && whole.size <= MAX_SET && bounded(items, j, 1, after)) consider(whole);
+      if (!whole.has("") && whole.size <= MAX_SET && bounded(items, j, 1, after)) consider({ words: whole, at: before_[i]! });
     }
   }
   // Alternations and groups inside, each between bounded neighbours.
@@ -226,7 +244,7 @@ function best(n: Node, before: boolean, after: boolean, all?: Set<string>[], suf
     }
     if (last === items.length - 1 && suffix !== undefined) tail = product(tail ?? new Set([""]), suffix);
     if (tail !== undefined && tail.size > MAX_SET) continue;
-    consider(best(x, bounded(items, i, -1, before), bounded(items, last, 1, after), undefined, tail));
+    consider(best(x, bounded(items, i, -1, before), bounded(items, last, 1, after), before_[i]!, undefined, tail));
   }
   return found;
 }
@@ -261,10 +279,10 @@ export function requiredWords(pattern: string): RequiredWords | undefined {
   // scan looks for required words from the first word on).
   const items = node.items.slice(1);
   // Every set found in the top-level sequence is required on its own: the best two are kept.
-  const all: Set<string>[] = [];
-  const words = best({ t: "seq", items }, false, true, all);
-  if (words === undefined) return undefined;
+  const all: Found[] = [];
+  const found = best({ t: "seq", items }, false, true, 0, all);
+  if (found === undefined) return undefined;
   const key = (x: Set<string>) => [...x].sort().join(" ");
-  const also = all.filter((x) => key(x) !== key(words)).sort((a, b) => cost(a) - cost(b))[0];
-  return { words, also, span };
+  const also = all.filter((x) => key(x.words) !== key(found.words)).sort((a, b) => cost(a.words) - cost(b.words))[0];
+  return { words: found.words, wordsAt: Math.min(found.at, span), also: also?.words, alsoAt: Math.min(also?.at ?? span, span), span };
 }
