@@ -84,7 +84,10 @@ export function collect(dir: string, pid: number, keep: boolean, tag: string): C
   for (const f of readdirSync(dir)) {
     if (!f.startsWith(`cg.${pid}`) || f.includes(".kept")) continue;
     const p = path.join(dir, f);
-    const m = readFileSync(p, "utf8").match(/^(?:summary|totals): (\d+)/m);
+    // A dump's closing `totals:` line; its header's `summary:` reads 0 in dumps callgrind_control
+    // asks for (valgrind 3.19), so it is only the fallback.
+    const text = readFileSync(p, "utf8");
+    const m = text.match(/^totals: (\d+)/m) ?? text.match(/^summary: (\d+)/m);
     if (m) c.total += Number(m[1]);
     const a = spawnSync("callgrind_annotate", ["--threshold=100", p], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
     for (const line of a.stdout.split("\n")) {
