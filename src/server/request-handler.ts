@@ -8,7 +8,7 @@ import { AuthFailure, duplicateAuthorization, repeatedAuthorization, type Authen
 import { chatOperationOf } from "./connect/auth-interceptor.js";
 import { admittedByKey, admittedKey, answeredKey, bodyFaultKey, frontDoorOf, principalKey, refusedOnHeadersKey, remoteAddressKey, remotePortKey, rpcOrigin } from "./connect/call-context.js";
 import { heldAnswerKey, heldChatKey, heldEvaluateKey, heldRpcMethod, holdRpcRequest, releaseUntakenOnClose, withHeldAnswer } from "./connect/held-rpc.js";
-import { faultOfAnswer } from "./connect/rpc-fault.js";
+import { faultOfAnswer, undecodableRefusal } from "./connect/rpc-fault.js";
 
 export interface ConnectServices {
   routes: (router: ConnectRouter) => void;
@@ -127,8 +127,9 @@ function handleRpc(handler: UniversalHandler, uReq: UniversalServerRequest, res:
     .then((uRes) => {
       // Refused by Connect before any interceptor or handler took charge of its record (a body it
       // could not read or decode, a content type it does not serve): recorded here, before the
-      // answer goes. Every call a handler answers has the flag set: one lookup per call.
-      if (record !== undefined && !values.get(answeredKey)) return recordRefused(handler, uReq, uRes, values, record);
+      // answer goes, and a message it could not decode answered again in fixed words. Every call
+      // a handler answers has the flag set: one lookup per call.
+      if (!values.get(answeredKey)) return settleRefused(handler, uReq, uRes, values, record);
       return uRes;
     })
     .then((uRes) => {
@@ -150,32 +151,54 @@ function handleRpc(handler: UniversalHandler, uReq: UniversalServerRequest, res:
 }
 
 /**
- * The answer to a call whose refusal could not be recorded (the audit log cannot be written):
- * UNAVAILABLE (audit_log_unavailable), as every call gets while the log is failed, in the client's
- * own protocol. Connect encodes it: the handler runs again on an empty message, refused by the
- * auth interceptor as a call refused on its headers, with nothing more to record.
+ * Answers a call again with `error`, in the client's own protocol, in place of what Connect
+ * answered. Connect encodes it: the handler runs again on an empty message, refused by the auth
+ * interceptor as a call refused on its headers, with nothing more to record.
  */
-function auditUnavailable(handler: UniversalHandler, uReq: UniversalServerRequest): Promise<UniversalServerResponse> {
-  const values = createContextValues()
-    .set(refusedOnHeadersKey, new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written; requests are refused until it is repaired"))
-    .set(answeredKey, true);
+function answerAgain(handler: UniversalHandler, uReq: UniversalServerRequest, error: GatewayError): Promise<UniversalServerResponse> {
+  const values = createContextValues().set(refusedOnHeadersKey, error).set(answeredKey, true);
   const again: UniversalServerRequest = { ...uReq, contextValues: values };
   refusedMessage(again, uReq.header.get("content-type"));
   return handler(again);
 }
 
 /**
- * Records a call Connect answered with an error before its interceptors ran: the front door's own
- * refusal on the headers (the credential's fingerprint, counted in its address's window like any
- * failed authentication), else the body fault the front door met reading it, else the error read
- * back from the answer. Secrets never: the record holds codes, the key's id or a fingerprint.
+ * The answer to a call whose refusal could not be recorded (the audit log cannot be written):
+ * UNAVAILABLE (audit_log_unavailable), as every call gets while the log is failed.
  */
-async function recordRefused(handler: UniversalHandler, uReq: UniversalServerRequest, uRes: UniversalServerResponse, values: ContextValues, record: (r: Refusal) => Promise<void> | void): Promise<UniversalServerResponse> {
+function auditUnavailable(handler: UniversalHandler, uReq: UniversalServerRequest): Promise<UniversalServerResponse> {
+  return answerAgain(handler, uReq, new GatewayError("KT_ERR_AUDIT_UNAVAILABLE", "the audit log cannot be written; requests are refused until it is repaired"));
+}
+
+/**
+ * A call Connect answered with an error before its interceptors ran (or, for a stream, before its
+ * handler): the front door's own refusal on the headers (the credential's fingerprint, counted in
+ * its address's window like any failed authentication), else the body fault the front door met
+ * reading it, else the error read back from the answer. A message Connect could not decode is
+ * answered again, INVALID_ARGUMENT without the client's bytes (Connect says INTERNAL for protobuf
+ * and quotes the body's start or a field's value for JSON: rpc-fault.ts). Then it is recorded.
+ * Secrets never: the record holds codes, the key's id or a fingerprint.
+ */
+async function settleRefused(
+  handler: UniversalHandler,
+  uReq: UniversalServerRequest,
+  uRes: UniversalServerResponse,
+  values: ContextValues,
+  record: ((r: Refusal) => Promise<void> | void) | undefined,
+): Promise<UniversalServerResponse> {
   const refusal = values.get(refusedOnHeadersKey);
   let fault: GatewayError | undefined = refusal ?? values.get(bodyFaultKey);
-  if (fault === undefined) ({ fault, res: uRes } = await faultOfAnswer(uRes));
+  if (fault === undefined) {
+    const read = await faultOfAnswer(uRes);
+    ({ fault, res: uRes } = read);
+    const undecodable = read.error && undecodableRefusal(read.error, handler.method.input.typeName, uReq.method, uReq.url);
+    if (undecodable) {
+      fault = undecodable;
+      uRes = await answerAgain(handler, uReq, undecodable);
+    }
+  }
   // A 405 (a method the RPC is not served with) is not an API call; nor is an answer without an error.
-  if (fault === undefined || uRes.status === 405) return uRes;
+  if (record === undefined || fault === undefined || uRes.status === 405) return uRes;
   const governance = handler.service.typeName === GOVERNANCE;
   const principal = refusal instanceof AuthFailure ? refusal.principal : refusal === undefined ? (values.get(principalKey) ?? values.get(admittedKey)) : undefined;
   try {

@@ -6,6 +6,7 @@ import { toGatewayError } from "../../errors/index.js";
 import { heldAnswerBody, heldSkeletonOf, ruleIdOf, runChainJob, TOO_MANY_VALUES, type HeldAnswerRef, type RuleSource } from "../../policy/index.js";
 import { sharedMemoryClass } from "../../wire/index.js";
 import { chatRequestToOpenAI, chatResponseFromOpenAI, completionRequestToOpenAI, completionResponseFromOpenAI } from "./convert.js";
+import { undecodableJson, undecodableProtobuf } from "./undecodable-message.js";
 
 /**
  * Runs in a policy pool worker (a "module" job): decodes a large ChatService request held in
@@ -94,10 +95,13 @@ function messageBytes(input: RpcBodyRef): Uint8Array | { fault: string } {
 function decoded<T extends DescMessage>(schema: T, input: RpcBodyRef): MessageShape<T> | { fault: string } {
   const body = messageBytes(input);
   if (!(body instanceof Uint8Array)) return body;
+  const json = isJson(input.contentType);
   try {
-    return isJson(input.contentType) ? fromJson(schema, JSON.parse(utf8.decode(body))) : fromBinary(schema, body);
+    return json ? fromJson(schema, JSON.parse(utf8.decode(body))) : fromBinary(schema, body);
   } catch (err) {
-    return { fault: `cannot decode the request message: ${(err as Error).message.slice(0, 200)}` };
+    // Said as Connect's refusals of a small message are (rpc-fault.ts): never quoting the body.
+    const reason = err instanceof Error ? err.message : "";
+    return { fault: json ? undecodableJson(schema.typeName, reason) : undecodableProtobuf(schema.typeName, reason) };
   }
 }
 

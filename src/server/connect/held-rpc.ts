@@ -1,4 +1,4 @@
-import { Code, ConnectError, createContextKey, type ContextValues } from "@connectrpc/connect";
+import { ConnectError, createContextKey, type ContextValues } from "@connectrpc/connect";
 import { adoptHeldBody, newHold, scanPool } from "../../policy/index.js";
 import { GatewayError, toGatewayError } from "../../errors/index.js";
 import { releaseHeldBody, releaseSharedMemory, type CancelSignal, type JsonObject } from "../../wire/index.js";
@@ -146,9 +146,13 @@ function refused(err: unknown): { body: AsyncIterable<Uint8Array>; fault: Gatewa
   return { body: failing(toConnectError(fault)), fault };
 }
 
-/** A message a worker could not decode: INVALID_ARGUMENT, recorded as KT_ERR_MALFORMED_JSON. */
+/**
+ * A message a worker could not decode: INVALID_ARGUMENT, recorded as KT_ERR_MALFORMED_JSON, with
+ * the worker's words (never the body's: undecodable-message.ts), as a small message's refusal.
+ */
 function undecodable(message: string): { body: AsyncIterable<Uint8Array>; fault: GatewayError } {
-  return { body: failing(new ConnectError(message, Code.InvalidArgument)), fault: new GatewayError("KT_ERR_MALFORMED_JSON", "the request message could not be decoded") };
+  const fault = new GatewayError("KT_ERR_MALFORMED_JSON", message);
+  return { body: failing(toConnectError(fault)), fault };
 }
 
 /**
