@@ -18,14 +18,23 @@ import { SKIPPED_KEYS } from "./body-texts.js";
  * What is counted and cut is what StreamGuard reads, by the same walk (guardNode's): every string
  * of every choice but the skipped keys (ids, roles, types) and fields (CHOICE_SKIP); each costs its
  * length plus STRING_COST (a new channel's stages, or a whole-string scan's set-up). Streamed
- * strings (STREAMED_KEYS, and strings in arrays) are cut; a string the guard reads whole (a tool's
- * `name`, an unknown field) goes whole into one slice, and one longer than SLICE_CHARS is refused
- * as an upstream fault: no server sends a tool name or an unknown field of 16 Ki characters in one
- * event, and scanned whole it held the event loop 300 ms per 900 KiB.
+ * strings (every one but a function's name: see isWholeText) are cut; a function's `name`, which
+ * the guard reads whole, goes whole into one slice, and one longer than SLICE_CHARS is refused as
+ * an upstream fault: no server sends a tool name of 16 Ki characters in one event, and scanned
+ * whole it held the event loop 300 ms per 900 KiB.
  */
 
-/** Keys whose text streams in pieces; any other string arrives whole. */
-export const STREAMED_KEYS: ReadonlySet<string> = new Set(["content", "text", "reasoning", "reasoning_content", "refusal", "arguments"]);
+/**
+ * Whether the string under `key` (inside `parent`) arrives whole in each event, rather than in
+ * pieces a client joins: only a function's `name` (of a tool call, or the legacy `function_call`),
+ * which OpenAI and vLLM send once per call and clients take as sent (the openai SDK replaces it, it
+ * does not append). Every other string of a choice is read as streamed text, whatever its key:
+ * upstreams add fields (vLLM's `reasoning` after `reasoning_content`, a vendor's own), and a field
+ * read whole per event let a value split across two events out raw (#13).
+ */
+export function isWholeText(key: string, parent: string | undefined): boolean {
+  return key === "name" && (parent === "function" || parent === "function_call");
+}
 
 /** Fields of a streamed choice that carry no text of the answer, or close the choice. */
 export const CHOICE_SKIP: ReadonlySet<string> = new Set(["index", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs", "matched_stop"]);
@@ -138,7 +147,7 @@ interface Piece {
   path: Step[];
   text: string;
   at: number;
-  /** Read whole by the guard (a tool's name, an unknown field): never cut. */
+  /** Read whole by the guard (a function's name): never cut. */
   whole: boolean;
 }
 
@@ -239,9 +248,10 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
     if (typeof node === "string") {
       if (node === "" || (key !== undefined && SKIPPED_KEYS.has(key))) return node;
       const last = path[path.length - 1]!;
-      if ("key" in last && !STREAMED_KEYS.has(last.key)) {
+      const parent = path.length > 1 ? path[path.length - 2]! : undefined;
+      if ("key" in last && isWholeText(last.key, parent !== undefined && "key" in parent ? parent.key : undefined)) {
         if (node.length > SLICE_CHARS)
-          throw fault(`a ${last.key === "name" ? "name" : "field the guard reads whole"} of ${node.length} characters in one stream chunk (only streamed text may pass ${SLICE_CHARS})`);
+          throw fault(`a function name of ${node.length} characters in one stream chunk (only streamed text may pass ${SLICE_CHARS})`);
         const cost = STRING_COST + node.length;
         if (pieces.length === 0 && cost <= room) {
           room -= cost;

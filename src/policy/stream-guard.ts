@@ -10,7 +10,7 @@ import { logprobsText, promptLogprobsText } from "./logprobs.js";
 import { scanSource } from "./scan/index.js";
 import { blockedMessage } from "./policy-error.js";
 import { applyRedactions, replacementFor } from "./redaction.js";
-import { CHOICE_SKIP, isLargeChunk, sliceChunk, STREAMED_KEYS } from "./chunk-slices.js";
+import { CHOICE_SKIP, isLargeChunk, isWholeText, sliceChunk } from "./chunk-slices.js";
 
 
 /**
@@ -106,9 +106,11 @@ function mergeLogprobs(parts: readonly JsonObject[]): JsonObject {
 
 /**
  * Runs a response stream through the response-phase rules. Every string of every choice (content,
- * reasoning and reasoning_content, refusal, each tool call's name and arguments, the legacy
- * function_call, completion text, unknown fields) is its own channel with its own chain of stages;
- * a choice's channels are flushed into the chunk that carries its finish_reason. Chunks keep their
+ * reasoning and reasoning_content, refusal, tool call and function_call arguments, completion
+ * text, unknown fields at any depth, in objects or arrays) is streamed text: its own channel, per
+ * choice and key path, with its own chain of stages, so a value split across events is found. A
+ * function's name arrives whole and is scanned whole (isWholeText). A choice's channels are
+ * flushed at the stream's end into the last chunk that carried it. Chunks keep their
  * ids, roles, finish reasons and usage; only text fields change.
  *
  * Logprobs spell the text token by token, so while a rule may change the text they are held back:
@@ -249,9 +251,12 @@ export class StreamGuard {
   private guardNode(node: unknown, choice: number, path: Step[], key: string | undefined): unknown {
     if (typeof node === "string") {
       if (node === "" || (key !== undefined && SKIPPED_KEYS.has(key))) return node;
-      const last = path[path.length - 1];
-      // Running text is streamed through its channel; other strings (a tool's name) arrive whole and go out whole.
-      if (last !== undefined && "key" in last && !STREAMED_KEYS.has(last.key)) return this.wholeText(node, choice);
+      // Every string is text streamed through its channel (one per choice and key path, known key or
+      // not), but a function's name, which arrives whole and goes out whole (isWholeText).
+      if (key === "name" && path.length > 1) {
+        const parent = path[path.length - 2]!;
+        if ("key" in parent && isWholeText(key, parent.key)) return this.wholeText(node, choice);
+      }
       return this.channel(choice, path).chain.push(node);
     }
     if (Array.isArray(node)) {
