@@ -39,6 +39,13 @@ export function isWholeText(key: string, parent: string | undefined): boolean {
 /** Fields of a streamed choice that carry no text of the answer, or close the choice. */
 export const CHOICE_SKIP: ReadonlySet<string> = new Set(["index", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs", "matched_stop"]);
 
+/**
+ * Top-level keys of a chunk the guard reads on their own (`choices`, `usage`, `prompt_logprobs`);
+ * every other top-level string but the skipped keys (ids, model, object) is streamed text, one
+ * channel per key path (StreamGuard.transform).
+ */
+export const TOP_SKIP: ReadonlySet<string> = new Set(["choices", "usage", "prompt_logprobs"]);
+
 /** Characters of text per slice: ~4 ms of the full built-in set's worst shape per byte. */
 export const SLICE_CHARS = 16 * 1024;
 
@@ -109,14 +116,28 @@ function usageCost(node: object, room: number): number {
   return n;
 }
 
+/** What the top-level text of `chunk` (beside TOP_SKIP's keys) costs, as costOf counts. */
+function topCost(chunk: Chunk, room: number): number {
+  let n = 0;
+  for (const k in chunk) {
+    if (TOP_SKIP.has(k)) continue;
+    const v = chunk[k];
+    if (typeof v === "string") n += stringCost(v, k);
+    else if (v !== null && typeof v === "object" && !SKIPPED_KEYS.has(k)) n += costOf(v, room - n);
+    if (n > room) break;
+  }
+  return n;
+}
+
 /**
- * Whether `chunk` must go through sliceChunk: the text the guard reads in it (every choice's, and
- * `usage`'s) costs more than SLICE_CHARS, or it has more than MAX_CHUNK_CHOICES choices (refused
- * there). Cheap on ordinary chunks: a few keys and one string per choice.
+ * Whether `chunk` must go through sliceChunk: the text the guard reads in it (every choice's, the
+ * top level's, and `usage`'s) costs more than SLICE_CHARS, or it has more than MAX_CHUNK_CHOICES
+ * choices (refused there). Cheap on ordinary chunks: a few keys and one string per choice.
  */
 export function isLargeChunk(chunk: Chunk): boolean {
   const list = chunk.choices;
-  let total = 0;
+  let total = topCost(chunk, SLICE_CHARS);
+  if (total > SLICE_CHARS) return true;
   if (Array.isArray(list)) {
     if (list.length > MAX_CHUNK_CHOICES) return true;
     for (let i = 0; i < list.length; i++) {
@@ -240,9 +261,13 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
   if (list.length > MAX_CHUNK_CHOICES) throw fault(`a stream chunk of ${list.length} choices (a server sends one per chunk; at most ${MAX_CHUNK_CHOICES} are guarded in one)`);
   if (isJsonObject(chunk.usage) && usageCost(chunk.usage, SLICE_CHARS) > SLICE_CHARS)
     throw fault(`a stream chunk whose usage holds more than ${SLICE_CHARS} characters of text (its counts are numbers)`);
+  // Text beside the choices (a vendor's field) stays in the first slice: more than a slice of it in
+  // one event is a fault, as in usage (no server sends that; the guard would read it in one step).
+  const top = topCost(chunk, SLICE_CHARS);
+  if (top > SLICE_CHARS) throw fault(`a stream chunk whose fields beside its choices hold more than ${SLICE_CHARS} characters of text`);
   const pieces: Piece[] = [];
   const path: Step[] = [];
-  let room = SLICE_CHARS;
+  let room = SLICE_CHARS - top;
   // guardNode's walk: the first slice's copy of a choice's field, and the pieces left for later.
   const walk = (node: unknown, choice: number, key: string | undefined): unknown => {
     if (typeof node === "string") {

@@ -10,7 +10,7 @@ import { logprobsText, promptLogprobsText } from "./logprobs.js";
 import { scanSource } from "./scan/index.js";
 import { blockedMessage } from "./policy-error.js";
 import { applyRedactions, replacementFor } from "./redaction.js";
-import { CHOICE_SKIP, isLargeChunk, isWholeText, sliceChunk } from "./chunk-slices.js";
+import { CHOICE_SKIP, isLargeChunk, isWholeText, sliceChunk, TOP_SKIP } from "./chunk-slices.js";
 
 
 /**
@@ -239,6 +239,16 @@ export class StreamGuard {
     if (c.prompt_logprobs != null && this.holdsValue(promptLogprobsText(c.prompt_logprobs))) c = { ...c, prompt_logprobs: null };
     // Counts are numbers; a string an upstream put in `usage` goes out checked, as in a whole answer.
     if (isJsonObject(c.usage) && hasString(c.usage)) c = { ...c, usage: this.guardUsage(c.usage) };
+    // A vendor's field beside the choices (`choices`, `usage` and ids aside) is streamed text too.
+    let top: Chunk | undefined;
+    for (const k in c) {
+      if (TOP_SKIP.has(k) || SKIPPED_KEYS.has(k) || !Object.hasOwn(c, k)) continue;
+      const v = c[k];
+      if (typeof v === "string" ? v === "" : v === null || typeof v !== "object" || !hasString(v)) continue;
+      top ??= { ...c };
+      top[k] = this.guardNode(v, TOP, [keyStep(k)], k) as JsonObject[string];
+    }
+    if (top !== undefined) c = top;
     const list = c.choices;
     if (!Array.isArray(list) || list.length === 0) return c;
     this.last = c;
@@ -336,12 +346,19 @@ export class StreamGuard {
       if (ch.finished) continue;
       const text = ch.chain.poll();
       if (text === "") continue;
+      if (ch.choice === TOP) {
+        const { choices: _choices, usage: _usage, ...rest } = this.last ?? {};
+        const top: Chunk = { ...withoutTopText(rest), choices: [] };
+        appendAt(top, ch.path, text);
+        out.push(top);
+        continue;
+      }
       const c: JsonObject = { index: ch.choice };
       appendAt(c, ch.path, text);
       c.logprobs = null;
       c.finish_reason = null;
       const { choices: _choices, usage: _usage, ...rest } = this.last ?? {};
-      out.push({ ...rest, choices: [c] });
+      out.push({ ...withoutTopText(rest), choices: [c] });
     }
     return out;
   }
@@ -351,15 +368,22 @@ export class StreamGuard {
     return this.finishedAt.size > 0;
   }
 
-  /** Appends the held-back tails of a choice's channels to `out` (a choice object of a chunk), and its logprobs if they may go. */
-  private async flushChoice(choice: number, out: JsonObject): Promise<void> {
+  /**
+   * Appends the held-back tails of a choice's channels to `out` (a choice object of a chunk; the
+   * chunk itself for TOP), and its logprobs if they may go. Whether a tail was appended.
+   */
+  private async flushChoice(choice: number, out: JsonObject): Promise<boolean> {
     let changed = this.changedChoices.has(choice);
+    let appended = false;
     for (const ch of this.byChoice.get(choice) ?? []) {
       if (ch.finished) continue;
       ch.finished = true;
       const tail = await ch.chain.finish();
       if (ch.chain.changed) changed = true;
-      if (tail !== "") appendAt(out, ch.path, tail);
+      if (tail !== "") {
+        appendAt(out, ch.path, tail);
+        appended = true;
+      }
     }
     const held = this.heldLogprobs.get(choice);
     if (held) {
@@ -367,6 +391,7 @@ export class StreamGuard {
       const merged = mergeLogprobs(held);
       if (!changed && !this.holdsValue(logprobsText(merged))) out.logprobs = merged;
     }
+    return appended;
   }
 
   /**
@@ -382,6 +407,13 @@ export class StreamGuard {
     let flushed = 0;
     for (const choice of open) {
       if (++flushed % FLUSH_TURN === 0) await loopTurn();
+      if (choice === TOP) {
+        // The top-level fields' tails, in a chunk of their own with no choice (as a usage chunk).
+        const { choices: _choices, usage: _usage, ...rest } = this.last ?? {};
+        const c: Chunk = { ...withoutTopText(rest), choices: [] };
+        if (await this.flushChoice(TOP, c)) out.push(c);
+        continue;
+      }
       const last = this.finishedAt.get(choice);
       if (last) {
         await this.flushChoice(choice, last);
@@ -393,7 +425,7 @@ export class StreamGuard {
       c.logprobs ??= null;
       c.finish_reason = null;
       const { choices: _choices, usage: _usage, ...rest } = this.last ?? {};
-      out.push({ ...rest, choices: [c] });
+      out.push({ ...withoutTopText(rest), choices: [c] });
     }
     return out;
   }
@@ -431,6 +463,27 @@ export class StreamGuard {
 
 /** Choices flushed per turn of the event loop at a stream's end (StreamGuard.end). */
 const FLUSH_TURN = 16;
+
+/**
+ * The channels' choice key for strings at a chunk's top level, beside its choices (a vendor's
+ * field): read as streamed text per key path, as a choice's fields are (#13: they went out unread).
+ */
+const TOP = -1;
+
+/**
+ * A chunk's fields but the top-level text the guard reads (TOP): what a chunk the guard makes (a
+ * flush, a release) carries from the last one. Copying that text would send it twice.
+ */
+function withoutTopText(rest: JsonObject): JsonObject {
+  let out: JsonObject | undefined;
+  for (const k in rest) {
+    const v = rest[k];
+    if (TOP_SKIP.has(k) || SKIPPED_KEYS.has(k) || (typeof v === "string" ? v === "" : v === null || typeof v !== "object" || !hasString(v))) continue;
+    out ??= { ...rest };
+    delete out[k];
+  }
+  return out ?? rest;
+}
 
 /** guardStream's body: see PolicyEngine.guardStream. */
 export function guardChunks(

@@ -6,7 +6,7 @@ import { MODEL, startStack, type Stack } from "../helpers/harness.js";
 /**
  * A PII value split across stream events under a field the guard has no name for (a vendor's
  * `foo_text`, a nested object's string, a string in an array of objects, a choice's own unknown
- * key, vLLM's `reasoning`): the real openai SDK and the protobuf clients over every transport never
+ * key, vLLM's `reasoning`, a field beside the choices): the real openai SDK and the protobuf clients over every transport never
  * see the raw value anywhere in the stream, and see the redacted form once the pieces are joined
  * (#13). Before, such strings were scanned one event at a time, and each piece went out raw.
  */
@@ -47,6 +47,9 @@ const SPLIT: { path: string; pieces: string[]; want: string }[] = [
   { path: "vendor_text", pieces: ["mail jane.do", "e@example.com please"], want: "mail [REDACTED:EMAIL] please" },
 ];
 
+/** The same at the chunk's top level, beside its choices. */
+const TOP = { pieces: ["top jane.do", "e@example.com end"], want: "top [REDACTED:EMAIL] end" };
+
 /** `value` set at the dotted `path` (numeric steps make arrays) of a new object. */
 function at(path: string, value: string): Record<string, unknown> {
   const steps = path.split(".");
@@ -76,7 +79,8 @@ function chatChunks() {
   for (let k = 0; k < 2; k++) {
     let choice: Record<string, unknown> = { delta: { content: k === 0 ? "Hello" : " there", score: 0.5 + k, flags: { safe: k === 0 } } };
     for (const f of SPLIT) choice = deepMerge(choice, at(f.path, f.pieces[k]!));
-    out.push(ch(choice));
+    // And a vendor's field beside the choices.
+    out.push({ ...ch(choice), vendor_top: TOP.pieces[k]! });
   }
   out.push(ch({ delta: {}, finish_reason: "stop", stop_reason: null }));
   return out;
@@ -125,6 +129,7 @@ describe.each(["incremental", "buffered"] as const)("a value split across events
     expect(leaks(chunks)).toEqual([]);
     for (const f of SPLIT) expect(joined(chunks, f.path), f.path).toBe(f.want);
     expect(joined(chunks, "delta.content")).toBe("Hello there");
+    expect(joined(chunks, "vendor_top", (c) => c)).toBe(TOP.want);
     // Numbers and booleans under unknown keys pass as sent.
     expect(chunks.flatMap((c: any) => c.choices.map((ch: any) => ch.delta?.score).filter((x: unknown) => x !== undefined))).toEqual([0.5, 1.5]);
     expect(chunks.flatMap((c: any) => c.choices.map((ch: any) => ch.delta?.flags?.safe).filter((x: unknown) => x !== undefined))).toEqual([true, false]);
@@ -149,6 +154,7 @@ describe.each(["incremental", "buffered"] as const)("a value split across events
       expect(leaks(chunks), protocol).toEqual([]);
       for (const f of SPLIT) expect(joined(chunks, protoPath(f.path)), `${protocol} ${f.path}`).toBe(f.want);
       expect(joined(chunks, "delta.content"), protocol).toBe("Hello there");
+      expect(joined(chunks, "extra.vendor_top", (c) => c), protocol).toBe(TOP.want);
 
       stack.fake.setBehavior({ kind: "scripted", json: {}, chunks: completionChunks() });
       const cmpl: unknown[] = [];

@@ -300,6 +300,19 @@ describe("large chunks, every string the guard reads", () => {
     expect(out.get(`${n - 1}.delta.content`)).toBe(`hello ${n - 1} `);
   });
 
+  it("keep text beside the choices in the first slice, counted there, and guard it", async () => {
+    const note = big(SLICE_CHARS / 2);
+    const chunk = { ...chunkOf({ delta: { content: big(SLICE_CHARS) } }), vendor_note: note } as Chunk;
+    expect(isLargeChunk({ ...chunkOf({ delta: { content: "hi" } }), vendor_note: big(SLICE_CHARS + 1) } as Chunk)).toBe(true);
+    const parts = sliceChunk(chunk);
+    for (const p of parts) expect(isLargeChunk(p)).toBe(false);
+    expect(parts.map((p) => (p as any).vendor_note)).toEqual([note, ...parts.slice(1).map(() => undefined)]);
+    const out = await guarded([chunk, chunkOf({ delta: {}, finish_reason: "stop" })]);
+    const got = out.map((p) => (p as any).vendor_note).filter((x) => x !== undefined).join("");
+    expect(got).not.toContain("jane.doe@example.com");
+    expect(got.length).toBeGreaterThan(SLICE_CHARS / 4);
+  });
+
   it("move a field read whole (a function's name) into a later slice, whole, and redact it there", async () => {
     const name = big(SLICE_CHARS / 2);
     const chunk = chunkOf({ delta: { content: big(SLICE_CHARS), function_call: { name }, tool_calls: [{ index: 0, function: { name } }] } });
@@ -316,6 +329,7 @@ describe("large chunks, every string the guard reads", () => {
     ["a tool's name", { delta: { tool_calls: [{ index: 0, id: "c", type: "function", function: { name: "f".repeat(SLICE_CHARS + 1), arguments: "" } }] } }, {}],
     ["a legacy function_call's name", { delta: { function_call: { name: "f".repeat(SLICE_CHARS + 1) } } }, {}],
     ["text in usage", { delta: { content: "ok" } }, { usage: { prompt_tokens: 1, note: "x ".repeat(SLICE_CHARS) } }],
+    ["text beside the choices", { delta: { content: "ok" } }, { vendor: { note: "x ".repeat(SLICE_CHARS) } }],
   ] as [string, object, object][]) {
     it(`refuse ${name} longer than SLICE_CHARS in one chunk as an upstream fault`, async () => {
       const chunk = { ...chunkOf(choice), ...extra } as Chunk;

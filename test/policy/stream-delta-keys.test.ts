@@ -147,6 +147,25 @@ describe("stream guard: text under any key of a streamed choice is guarded acros
     expect(leaks(out)).toEqual([]);
   });
 
+  for (const mode of MODES)
+    it(`${mode}: a vendor's field beside the choices (top level), once, ids and numbers as sent`, async () => {
+      const top = (vendor_note: string, meta: string | undefined, choice: Record<string, unknown>): Chunk => ({
+        ...chat(choice),
+        system_fingerprint: "fp_1",
+        vendor_note,
+        ...(meta === undefined ? {} : { meta: { note: meta, n: 1 } }),
+      });
+      const input = [top("mail jane.do", "call (415) 555-26", { delta: { content: "Hi" } }), top("e@example.com ok", "71 now", { delta: { content: " you" } }), top("", undefined, { delta: {}, finish_reason: "stop" })];
+      const out = await guard(input, mode);
+      expect(leaks(out)).toEqual([]);
+      const joined = (f: (c: any) => unknown) => out.map((c) => f(c)).filter((x) => typeof x === "string").join("");
+      expect(joined((c) => c.vendor_note)).toBe("mail [REDACTED:EMAIL] ok");
+      expect(joined((c) => c.meta?.note)).toBe("call [REDACTED:PHONE] now");
+      expect(byPath(out).get("0.delta.content")).toBe("Hi you");
+      for (const c of out) expect(c).toMatchObject({ id: base.id, object: base.object, model: "M", system_fingerprint: "fp_1" });
+      expect(out.filter((c) => (c as any).meta?.n === 1).length).toBeGreaterThanOrEqual(2);
+    });
+
   it("concat(guard(any chunking of T)) == guard(T) under an unknown nested key, both modes", async () => {
     const fragments = ["jane.doe@example.com", "(415) 555-2671", "4111 1111 1111 1111", "078-05-1120", " ", "hello ", "a", "@", "1", "-", ". ", "the quick brown fox "];
     await fc.assert(
