@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { ApiKey, LimitSet, Target, UsageLimits } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import type { UsageRecord } from "../observer/index.js";
-import type { Chunk, JsonObject, Operation, Principal } from "../wire/index.js";
+import { upstreamEventsOf, type Chunk, type JsonObject, type Operation, type Principal } from "../wire/index.js";
 import { budgetPeriod } from "./budget-period.js";
 import type { GuardedStore } from "./guarded-store.js";
 import { RATE_NAMES, type RateName, type Refusal, type ReserveResult, type SettleSpec, type SubjectCharge } from "./limits-store.js";
@@ -214,7 +214,8 @@ export class Admission {
     for (const c of choices) {
       const d = (c as JsonObject)?.delta as JsonObject | undefined;
       const text = d ? d.content : (c as JsonObject)?.text;
-      if ((typeof text === "string" && text.length > 0) || (d && d.tool_calls !== undefined)) this.contentChunks++;
+      // A chunk of coalesced deltas counts each of them (src/upstream/delta-coalescing.ts).
+      if ((typeof text === "string" && text.length > 0) || (d && d.tool_calls !== undefined)) this.contentChunks += upstreamEventsOf(chunk);
     }
   }
 

@@ -281,22 +281,74 @@ async function relayStream(chunks: AsyncIterable<Chunk>, response: NodeResponse,
   const head = ["content-type", "text/event-stream; charset=utf-8", "cache-control", "no-cache", "x-accel-buffering", "no"];
   if (headers) for (const k in headers) head.push(k, headers[k]!);
   res.writeHead(200, head);
+  // The events of chunks that were ready one after another go out in one write, once the relay
+  // waits for more (process.nextTick runs after the microtasks that relayed them): a write per
+  // event cost a chunked-encoding frame (four buffers) and a writev entry each, ~20% of the
+  // main thread's time under a fast upstream of one-character deltas.
+  const out = new PendingWrites(res, cancel);
   try {
     while (!next.done) {
       if (cancel.aborted) break;
       // An unchanged chunk goes out as the upstream wrote it: no serialising per chunk.
       const text = (verbatim && rawChunkOf(next.value)) || JSON.stringify(next.value);
-      if (!res.write(sseData(text))) await drained(res, cancel);
+      out.add(sseData(text));
+      // The client reads slower than the upstream sends: wait for its socket before the next chunk.
+      const full = out.full;
+      if (full) await full;
       next = await it.next();
     }
-    if (!cancel.aborted) res.end(SSE_DONE);
+    if (!cancel.aborted) res.end(out.take() + SSE_DONE);
   } catch (err) {
     if (cancel.aborted) return;
     const e = toGatewayError(err);
-    res.write(sseData(JSON.stringify(e.toOpenAI())));
-    res.end(SSE_DONE);
+    res.end(out.take() + sseData(JSON.stringify(e.toOpenAI())) + SSE_DONE);
   } finally {
     if (cancel.aborted) await it.return?.();
+  }
+}
+
+/** Text waiting for one write reaches the socket at once from this many characters. */
+const WRITE_NOW_CHARS = 64 * 1024;
+
+/**
+ * A stream's events waiting for their write: written together on the next tick, or at once from
+ * WRITE_NOW_CHARS. `full` is set (a promise of the socket's drain, or of a cancel) once a write
+ * found the socket's buffer full.
+ */
+class PendingWrites {
+  private text = "";
+  private scheduled = false;
+  full: Promise<void> | undefined;
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    this.write();
+  };
+
+  constructor(
+    private readonly res: NodeResponse,
+    private readonly cancel: ClientCancel,
+  ) {}
+
+  add(event: string): void {
+    this.text += event;
+    if (this.text.length >= WRITE_NOW_CHARS) this.write();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flush);
+    }
+  }
+
+  /** What waits, taken for a last write of the caller's own (the stream's end). */
+  take(): string {
+    const t = this.text;
+    this.text = "";
+    return t;
+  }
+
+  private write(): void {
+    if (this.text === "" || this.cancel.aborted) return;
+    const t = this.take();
+    if (!(this.res as ServerResponse).write(t) && this.full === undefined) this.full = drained(this.res, this.cancel).then(() => void (this.full = undefined));
   }
 }
 

@@ -113,15 +113,14 @@ export class SseDecoder {
       if (chunk.charCodeAt(0) === 10) start = 1;
       this.skipLeadingLf = false;
     }
+    // Line ends found by indexOf (native, a word at a time) rather than a loop over characters:
+    // ~8% of the main thread's time relaying a stream of one-character deltas. A CR is looked for
+    // again only once passed: -2 not yet searched, -1 none left in this read.
+    let cr = -2;
     for (;;) {
-      let end = -1;
-      for (let i = start; i < chunk.length; i++) {
-        const c = chunk.charCodeAt(i);
-        if (c === 10 || c === 13) {
-          end = i;
-          break;
-        }
-      }
+      const lf = chunk.indexOf("\n", start);
+      if (cr !== -1 && cr < start) cr = chunk.indexOf("\r", start);
+      const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(lf, cr);
       if (end < 0) break;
       let line = chunk.slice(start, end);
       if (this.partialChars > 0) {

@@ -2,6 +2,8 @@ import type { Dispatcher } from "undici";
 import { GatewayError } from "../errors/index.js";
 import { keepRawChunk, nextTurn, type CancelSignal, type Chunk } from "../wire/index.js";
 import { onCancel } from "./cancel-signal.js";
+import { ChunkParser } from "./chunk-parser.js";
+import { takeCoalesced } from "./delta-coalescing.js";
 import { SseDecoder } from "./sse-decoder.js";
 import { transportError, upstreamStatusError, type AbortCause } from "./upstream-error.js";
 
@@ -15,7 +17,11 @@ export interface SsePost {
   /** Largest error body read (an answer that is not a stream). */
   limit: number;
   targetId: string;
-  /** Keep each chunk's JSON as the upstream wrote it beside the chunk (keepRawChunk), for a relay that sends unchanged chunks as they came. */
+  /**
+   * Keep each chunk's JSON as the upstream wrote it beside the chunk (keepRawChunk), for a relay
+   * that sends unchanged chunks as they came. Without it (a guard rewrites every chunk anyway),
+   * plain content deltas queued together are taken as one chunk (delta-coalescing.ts).
+   */
   keepRaw: boolean;
 }
 
@@ -75,6 +81,7 @@ class SseStream implements AsyncIterableIterator<Chunk> {
   /** An answer that is not a stream: its status and content type, its body collected for the error. */
   private refused: { status: number; contentType: string; parts: Buffer[]; size: number } | undefined;
   private readonly decoder = new SseDecoder();
+  private readonly parser: ChunkParser;
   private queue: Chunk[] = [];
   private head = 0;
   private waiters: Waiter[] = [];
@@ -96,6 +103,7 @@ class SseStream implements AsyncIterableIterator<Chunk> {
     reject: (e: unknown) => void,
   ) {
     this.opening = { resolve, reject };
+    this.parser = new ChunkParser(post.targetId);
     this.detach = onCancel(signal, () => this.cancel());
     if (signal.aborted) this.cancel();
   }
@@ -157,7 +165,7 @@ class SseStream implements AsyncIterableIterator<Chunk> {
           this.done = true;
           break;
         }
-        const chunk = parseChunk(ev.data, ev.event, this.post.targetId);
+        const chunk = this.parser.parse(ev.data, ev.event);
         // Relayed as it came when nothing changes it (the shim's relay, rawChunkOf).
         if (this.post.keepRaw) keepRawChunk(chunk, ev.data);
         this.queue.push(chunk);
@@ -248,8 +256,14 @@ class SseStream implements AsyncIterableIterator<Chunk> {
   /** The next result when one is ready (the caller checked); FAILED: the failure is next (taken()). */
   private take(): IteratorResult<Chunk> | typeof FAILED {
     if (this.head < this.queue.length) {
-      const value = this.queue[this.head]!;
-      this.queue[this.head++] = undefined as unknown as Chunk;
+      let value = this.queue[this.head]!;
+      if (this.post.keepRaw) this.queue[this.head++] = undefined as unknown as Chunk;
+      else {
+        // A guard reads the chunks: deltas queued behind this one go with it (delta-coalescing.ts).
+        const c = takeCoalesced(this.queue, this.head, this.queue.length);
+        value = c.chunk;
+        for (let i = 0; i < c.taken; i++) this.queue[this.head++] = undefined as unknown as Chunk;
+      }
       if (this.head === this.queue.length) {
         this.queue.length = 0;
         this.head = 0;
@@ -273,11 +287,26 @@ class SseStream implements AsyncIterableIterator<Chunk> {
   next(): Promise<IteratorResult<Chunk>> {
     if (this.closed && this.head >= this.queue.length) return Promise.resolve(DONE);
     if (this.waiters.length === 0 && this.ready()) {
+      // A queued chunk asks for its turn too, not only a woken consumer: one read of an upstream
+      // that streams faster than the gateway relays queues hundreds of chunks, and a consumer
+      // that took them all at once held the loop for their whole guard, relay and write.
+      const turn = nextTurn();
+      if (turn) return turn.then(this.now);
+    }
+    return this.takeNow();
+  }
+
+  /** next() without the turn check: the chunk's turn has come (whatever happened meanwhile: a close, a failure). */
+  private takeNow(): Promise<IteratorResult<Chunk>> {
+    if (this.closed && this.head >= this.queue.length) return Promise.resolve(DONE);
+    if (this.waiters.length === 0 && this.ready()) {
       const r = this.take();
       return r === FAILED ? Promise.reject(this.taken()) : Promise.resolve(r);
     }
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
+
+  private readonly now = (): Promise<IteratorResult<Chunk>> => this.takeNow();
 
   /** The consumer is done with the stream (its end, or it left early). */
   private close(): void {
@@ -308,21 +337,4 @@ class SseStream implements AsyncIterableIterator<Chunk> {
   [Symbol.asyncIterator](): AsyncIterableIterator<Chunk> {
     return this;
   }
-}
-
-export function parseChunk(data: string, event: string | undefined, targetId: string): Chunk {
-  let obj: any;
-  try {
-    obj = JSON.parse(data);
-  } catch {
-    throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${targetId}' sent a stream event that is not JSON`);
-  }
-  if (!obj || typeof obj !== "object" || Array.isArray(obj))
-    throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${targetId}' sent a stream event that is not a JSON object`);
-  if (obj.error !== undefined || event === "error") {
-    const e = obj.error && typeof obj.error === "object" ? obj.error : obj;
-    const msg = typeof e.message === "string" ? e.message : "upstream error";
-    throw new GatewayError("KT_ERR_UPSTREAM_FAILED", `target '${targetId}' failed mid-stream: ${msg}`);
-  }
-  return obj as Chunk;
 }
