@@ -14,14 +14,17 @@ import { coalescedChunk, isJsonObject, type Chunk, type JsonObject } from "../wi
  *
  * Only the plainest chunks coalesce, where the text is all that differs: one choice, its text a
  * string (`delta.content` alone, or a completion's `text`), every other field of the choice null
- * but its `index`, every field of the chunk outside `choices` a string, number, boolean or null,
- * and those equal to the first chunk's. A role, a finish, logprobs, tool calls, a usage object or
- * an unknown nested field keeps a chunk (and what follows it) separate, as does an event of a
- * different id or model.
+ * but its `index`, every field of the chunk outside `choices` a number, boolean, null or one of the
+ * envelope's strings (id, object, model...), and those equal to the first chunk's. A role, a
+ * finish, logprobs, tool calls, a usage object, a vendor's string or an unknown nested field keeps
+ * a chunk (and what follows it) separate, as does an event of a different id or model.
  */
 
 /** Text one coalesced chunk may carry: a quarter of what the guard takes per slice (SLICE_CHARS). */
 export const MAX_COALESCED_CHARS = 4096;
+
+/** String fields of a chunk that name it rather than carry text: equal ones coalesce. */
+const ENVELOPE: ReadonlySet<string> = new Set(["id", "object", "model", "system_fingerprint", "service_tier"]);
 
 /** The choice of a chunk that may coalesce, or undefined. */
 export function plainChoice(chunk: Chunk): JsonObject | undefined {
@@ -33,6 +36,9 @@ export function plainChoice(chunk: Chunk): JsonObject | undefined {
     if (k === "choices") continue;
     const v = chunk[k];
     if (v !== null && typeof v === "object") return undefined;
+    // A vendor's string beside the choices is text the guard streams per key path: two equal
+    // ones are two pieces of it, not one value said twice, so they keep their chunks apart.
+    if (typeof v === "string" && !ENVELOPE.has(k)) return undefined;
   }
   return choice;
 }

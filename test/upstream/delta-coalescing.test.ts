@@ -44,6 +44,11 @@ describe("takeCoalesced", () => {
       expect(takeCoalesced([delta("a"), o], 0, 2).taken).toBe(1);
       expect(takeCoalesced([o, delta("a")], 0, 2).taken).toBe(1);
     }
+    // A vendor's string beside the choices is streamed text to the guard: equal pieces are still
+    // two pieces ("a" and "a" is "aa"), so chunks carrying one never merge.
+    const vendor = delta("x", { vendor_note: "a" });
+    expect(takeCoalesced([vendor, { ...vendor }], 0, 2).taken).toBe(1);
+    expect(takeCoalesced([delta("a", { system_fingerprint: "fp" }), delta("b", { system_fingerprint: "fp" })], 0, 2).taken).toBe(2);
     // Completions' text coalesces with text.
     const t = (text: string): Chunk => ({ ...base, choices: [{ index: 0, text, logprobs: null, finish_reason: null }] });
     expect(JSON.stringify(takeCoalesced([t("a"), t("b")], 0, 2).chunk)).toBe(JSON.stringify(t("ab")));
