@@ -8,7 +8,8 @@ import type { GovernanceEvent } from "./governance-event.js";
 import { PolicyError } from "./policy-error.js";
 import { scanPool } from "./pool/index.js";
 import type { BodyFault, HeldRef } from "./pool/body-jobs.js";
-import { abandon, followable, followChannel, FOLLOW_MIN_CHARS } from "./pool/follow.js";
+import { abandon, followable, followChannel, FOLLOW_MIN_CHARS, splittable } from "./pool/follow.js";
+import { abandonSplit, splitChannel, splitHelpers } from "./pool/split-scan.js";
 
 /** Cores this process may use: a follower needs one of its own (followerHelps). */
 const CORES = availableParallelism();
@@ -26,6 +27,22 @@ function followerHelps(pool: { readonly idle: number; readonly size: number }): 
   if (mode === "on") return true;
   if (mode === "off") return false;
   return pool.size - pool.idle + 3 <= CORES;
+}
+
+/**
+ * Helpers for a large request's first scan, cut into parts scanned at once (src/policy/pool/split-scan.ts):
+ * one per free worker besides the rules' own, at most one per 128 KiB part: with W workers free and
+ * a text of C characters, min(W - 1, C / 128 Ki - 1) helpers, so the scan's part of the critical
+ * path is about 1 / (helpers + 1) of the whole scan plus the helpers' copy of their part (~4 ms per
+ * MiB). Only with `KT_SCAN_SPLIT=on`, and when the classifier does not follow the scan
+ * (followerHelps): on this project's 2-core bench machine, a two-worker pool in one process under
+ * SCHED_FIFO showed no shorter request (parse + rules 46.0 against 46.7 ms p50, then 67 against 56
+ * at load 28) and 4-21 ms more CPU per 1 MiB request (docs/benchmarks.md, round 16), so it is not
+ * the default until a quiet machine shows it pays.
+ */
+function splitHelpersFor(pool: { readonly idle: number }, chars: number): number {
+  if (process.env.KT_SCAN_SPLIT !== "on") return 0;
+  return splitHelpers(chars, pool.idle - 1);
 }
 
 /**
@@ -187,18 +204,28 @@ export async function checkHeldRequest(
     // by the next large request instead of faulted in afresh. Held by both jobs until they end.
     const followText = follows ? (takeKeptSharedMemory(2 * cur.length) ?? (await sharedMemory(2 * cur.length).catch(() => undefined))) : undefined;
     const follow = followText ? followChannel() : undefined;
+    // Else, with workers free, the first rule's scan of the largest text in parts (src/policy/pool/split-scan.ts).
+    const helpers = !follows && cur.length >= FOLLOW_MIN_CHARS && splittable(batch) ? splitHelpersFor(pool, cur.length) : 0;
+    const splitText = helpers > 0 ? (takeKeptSharedMemory(2 * cur.length) ?? (await sharedMemory(2 * cur.length).catch(() => undefined))) : undefined;
+    const split = splitText ? { channels: Array.from({ length: helpers }, splitChannel), text: splitText } : undefined;
     let out;
     try {
       // A PII rule after the next guard rule may still find a value in a text this job finds clean.
       const remember = !piiRuleFrom(rules, j);
-      const leader = pool.run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source), dest, rewriteVersion: nextVersion(), follow, followText, remember }, cur.cancel);
+      const leader = pool.run({ kind: "body-chain", body: ref(cur), op, rules: batch.map((r) => r.source), dest, rewriteVersion: nextVersion(), follow, followText, remember, split }, cur.cancel);
       if (follow && followText) {
         // Dropped with its leader when the client goes: a follower that never starts is judged by the leader (follow.ts).
         pool.run({ kind: "follow", rule: batch[0]!.source, channel: follow, text: followText }, cur.cancel).catch(() => {});
         // A leader that never ran (refused, its worker lost) lets its follower go at once.
         leader.catch(() => abandon(follow));
       }
+      if (split) {
+        // Likewise: a helper that never starts has its part scanned by the leader (split-scan.ts).
+        for (const channel of split.channels) pool.run({ kind: "scan-part", rule: batch[0]!.source, channel, text: split.text }, cur.cancel).catch(() => {});
+        leader.catch(() => abandonSplit(split.channels));
+      }
       releaseSharedMemory(followText);
+      releaseSharedMemory(splitText);
       out = await leader;
     } catch (err) {
       releaseSharedMemory(dest);

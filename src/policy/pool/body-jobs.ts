@@ -6,6 +6,7 @@ import { runChainHere, type ChainResult } from "../chain-runner.js";
 import type { CompiledRule, RuleSource } from "../compiled-rule.js";
 import type { GovernanceEvent } from "../governance-event.js";
 import { abandon, follow, lead } from "./follow.js";
+import { abandonSplit, scanPart } from "./split-scan.js";
 import { editedJsonByteLength, filledByteLength, jsonByteLength, writeFilled, type Replaced } from "./held-json.js";
 
 /**
@@ -62,6 +63,21 @@ export interface BodyChainJob {
   followText?: SharedArrayBuffer;
   /** ChainInput.remember: false when PII rules of the chain come after this job. */
   remember?: boolean;
+  /**
+   * Helpers scanning parts of the largest text for the first rule (src/policy/pool/split-scan.ts):
+   * one channel each, and pooled memory the leader writes the text into (UTF-16: twice the body's length).
+   */
+  split?: { channels: SharedArrayBuffer[]; text: SharedArrayBuffer };
+}
+
+/** A part of a body-chain job's largest text, scanned for its first rule in another worker (src/policy/pool/split-scan.ts). */
+export interface ScanPartJob {
+  kind: "scan-part";
+  /** The job's first rule: the PII rule whose scan is split. */
+  rule: RuleSource;
+  channel: SharedArrayBuffer;
+  /** The body-chain job's split text: the leader writes the text there. */
+  text: SharedArrayBuffer;
 }
 
 /** The content classifier of a body-chain job's request, in a second worker (src/policy/pool/follow.ts). */
@@ -118,7 +134,7 @@ export interface ModuleJob {
   committed?: boolean;
 }
 
-export type BodyJob = ParseBodyJob | BodyChainJob | BodySegmentsJob | SerialiseBodyJob | ModuleJob | FollowJob;
+export type BodyJob = ParseBodyJob | BodyChainJob | BodySegmentsJob | SerialiseBodyJob | ModuleJob | FollowJob | ScanPartJob;
 
 export async function runModuleJob(job: ModuleJob): Promise<unknown> {
   const m = (await import(job.url)) as Record<string, (input: unknown) => unknown>;
@@ -382,9 +398,10 @@ export async function chainOnBody(job: BodyChainJob, compiled: (s: RuleSource) =
     segments = requestSegments(body, job.op);
     // With a follower: the largest text scanned in stretches it reads as they are decided, and the
     // classifier's verdict taken from it when it judged exactly the text the chain judges.
-    leader = lead(job.follow, rules, segments, job.followText);
+    leader = lead(job.follow, rules, segments, job.followText, job.split);
   } catch (err) {
     abandon(job.follow);
+    abandonSplit(job.split?.channels);
     throw err;
   }
   const input = {
@@ -477,6 +494,13 @@ export function followOnBody(job: FollowJob, compiled: (s: RuleSource) => Compil
   const rule = compiled(job.rule);
   if (rule.kind !== "pii_detection") return false;
   return follow(job.channel, rule, job.text);
+}
+
+/** A helper of a body-chain job: true when it gave the leader its part's findings. */
+export function scanPartOfBody(job: ScanPartJob, compiled: (s: RuleSource) => CompiledRule): boolean {
+  const rule = compiled(job.rule);
+  if (rule.kind !== "pii_detection") return false;
+  return scanPart(job.channel, rule, job.text);
 }
 
 /** The body's texts, for a guard-model rule that runs on the main thread. */

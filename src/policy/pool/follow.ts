@@ -4,6 +4,7 @@ import type { CompiledPiiRule, CompiledRule } from "../compiled-rule.js";
 import { ContentClassifier, defaultClassifier, judgeText, verdictOf, type ClassifierVerdict } from "../content/index.js";
 import { replacementFor } from "../redaction.js";
 import { isPlainText, type Finding } from "../scan/index.js";
+import { abandonSplit, splitScan } from "./split-scan.js";
 
 /**
  * The content classifier of a large request, run by a second pool worker while the first one
@@ -149,9 +150,15 @@ export interface Leader {
  * findings for the chain. Without a channel, or when the rules or texts do not qualify, the
  * follower is told to stop and the chain runs as it always did.
  */
-export function lead(channel: SharedArrayBuffer | undefined, rules: readonly CompiledRule[], segments: readonly TextSegment[], textBuffer: SharedArrayBuffer | undefined): Leader {
+export function lead(
+  channel: SharedArrayBuffer | undefined,
+  rules: readonly CompiledRule[],
+  segments: readonly TextSegment[],
+  textBuffer: SharedArrayBuffer | undefined,
+  split?: { channels: SharedArrayBuffer[]; text: SharedArrayBuffer },
+): Leader {
   const local: Leader = { prescanned: undefined, judge: judgeText, release: () => {} };
-  if (channel === undefined) return local;
+  if (channel === undefined) return split === undefined ? local : leadSplit(split.channels, rules, segments, split.text);
   const h = new Int32Array(channel);
   const tell = (state: number) => {
     if (Atomics.load(h, LEADER) === SCANNING) Atomics.store(h, LEADER, state);
@@ -233,6 +240,28 @@ export function lead(channel: SharedArrayBuffer | undefined, rules: readonly Com
       Atomics.compareExchange(h, FOLLOWER, WAITING, CANCELLED);
     },
   };
+}
+
+/** Whether a batch of rules can take its first rule's scan of the largest text from several workers (split-scan.ts). */
+export function splittable(rules: readonly CompiledRule[]): boolean {
+  return rules.length >= 1 && rules[0]!.kind === "pii_detection" && rules[0]!.phases.request;
+}
+
+/**
+ * The largest plain text's scan by the first rule, cut into parts scanned by this worker and the
+ * helpers at once (split-scan.ts); its findings go to the chain as a follower's leader's do. When
+ * the rules or texts do not qualify, the helpers are told to stop and the chain runs as before.
+ */
+function leadSplit(channels: SharedArrayBuffer[], rules: readonly CompiledRule[], segments: readonly TextSegment[], text: SharedArrayBuffer): Leader {
+  const release = () => abandonSplit(channels);
+  const segment = splittable(rules) ? followedSegment(segments) : -1;
+  if (segment === -1 || text.byteLength < 2 * segments[segment]!.text.length) {
+    release();
+    return { prescanned: undefined, judge: judgeText, release };
+  }
+  const rule = rules[0] as CompiledPiiRule;
+  const t = segments[segment]!.text;
+  return { prescanned: { rule, segment, text: t, findings: splitScan(rule, t, channels, text) }, judge: judgeText, release };
 }
 
 let follower: ContentClassifier | undefined;

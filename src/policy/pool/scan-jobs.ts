@@ -6,7 +6,7 @@ import { judgeText, lexiconEntry, scoreText, type ClassifierVerdict } from "../c
 import type { GovernanceEvent } from "../governance-event.js";
 import type { Edit } from "../redaction.js";
 import { scanSource, type Scanner } from "../scan/index.js";
-import { chainOnBody, followOnBody, parseBody, runModuleJob, segmentsOfBody, serialiseBody, type BodyChainResult, type BodyJob, type ParseBodyResult } from "./body-jobs.js";
+import { chainOnBody, followOnBody, parseBody, runModuleJob, scanPartOfBody, segmentsOfBody, serialiseBody, type BodyChainResult, type BodyJob, type ParseBodyResult } from "./body-jobs.js";
 
 /**
  * The scanning work of one rule over a body's texts, as pure functions of plain data: the main
@@ -224,6 +224,8 @@ export function runScanJob(job: ScanJob): ScanResult | Promise<ScanResult> {
       return runModuleJob(job) as Promise<ScanResult>;
     case "follow":
       return followOnBody(job, compiledRule);
+    case "scan-part":
+      return scanPartOfBody(job, compiledRule);
   }
 }
 

@@ -8,7 +8,7 @@ import { endLease, leaseSharedMemory, sharedMemoryOwner, whenHeldReleased, type 
 import type { TextSegment } from "../body-texts.js";
 import type { ClassifierVerdict } from "../content/index.js";
 import { forgetHeld, runPoolJob, type AnswerChainJob, type AnswerChainResult, type AnswerSegmentsJob, type ParseAnswerJob, type ParseAnswerResult, type PoolJob, type PoolResult } from "./answer-jobs.js";
-import type { BodyChainJob, BodyChainResult, BodySegmentsJob, FollowJob, ModuleJob, ParseBodyJob, ParseBodyResult, SerialiseBodyJob } from "./body-jobs.js";
+import type { BodyChainJob, BodyChainResult, BodySegmentsJob, FollowJob, ModuleJob, ParseBodyJob, ParseBodyResult, ScanPartJob, SerialiseBodyJob } from "./body-jobs.js";
 import {
   type ChainJob,
   type ChainJobResult,
@@ -32,11 +32,14 @@ function sharedOf(job: PoolJob): SharedArrayBuffer[] {
     if (v instanceof SharedArrayBuffer) out.push(v);
   };
   if (job.kind === "parse-body" || job.kind === "body-segments") add(job.body.bytes);
-  else if (job.kind === "follow") add(job.text);
+  else if (job.kind === "follow" || job.kind === "scan-part") add(job.text);
   else if (job.kind === "body-chain" || job.kind === "serialise-body") {
     add(job.body.bytes);
     add(job.dest);
-    if (job.kind === "body-chain") add(job.followText);
+    if (job.kind === "body-chain") {
+      add(job.followText);
+      add(job.split?.text);
+    }
   } else if (job.kind === "module") {
     add((job.input as { bytes?: unknown } | null)?.bytes);
     add(heldAnswerIn(job)?.bytes);
@@ -59,7 +62,7 @@ function jobChars(job: PoolJob): number {
   let n = 0;
   if (job.kind === "judge") return job.text.length;
   if (job.kind === "module") return job.chars;
-  if (job.kind === "follow") return job.text.byteLength >> 1;
+  if (job.kind === "follow" || job.kind === "scan-part") return job.text.byteLength >> 1;
   if (job.kind === "parse-body" || job.kind === "body-chain" || job.kind === "body-segments" || job.kind === "serialise-body") return job.body.length;
   if (job.kind === "parse-answer" || job.kind === "answer-chain" || job.kind === "answer-segments") return job.answer.length;
   if (job.kind === "chain") for (const s of job.segments) n += s.text.length;
@@ -127,6 +130,11 @@ interface Slot {
  * retry would pay for it again on the GPU pool). Likewise work whose request is recorded as
  * answered (`committed`). The queue's bound is for requests, refused before any model runs.
  */
+/** A job that only helps another one (a follower, a split scan's helper): it waits for that job, so it never runs on the caller's thread. */
+function helpOnly(job: PoolJob): boolean {
+  return job.kind === "follow" || job.kind === "scan-part";
+}
+
 function alreadyPaidFor(job: PoolJob): boolean {
   return job.kind === "parse-answer" || job.kind === "answer-chain" || job.kind === "answer-segments" || (job.kind === "module" && job.committed === true);
 }
@@ -186,6 +194,7 @@ export class ScanPool {
   run(job: SerialiseBodyJob, cancel?: CancelSignal): Promise<SharedArrayBuffer | number>;
   run(job: ModuleJob, cancel?: CancelSignal): Promise<unknown>;
   run(job: FollowJob, cancel?: CancelSignal): Promise<boolean>;
+  run(job: ScanPartJob, cancel?: CancelSignal): Promise<boolean>;
   run(job: ParseAnswerJob, cancel?: CancelSignal): Promise<ParseAnswerResult>;
   run(job: AnswerChainJob, cancel?: CancelSignal): Promise<AnswerChainResult>;
   run(job: AnswerSegmentsJob, cancel?: CancelSignal): Promise<TextSegment[]>;
@@ -195,8 +204,8 @@ export class ScanPool {
    * Jobs that are not cancelled run and answer exactly as without it.
    */
   run(job: PoolJob, cancel?: CancelSignal): Promise<PoolResult> {
-    // A follower is only ever help: never run on this thread (it would wait here for its leader).
-    if (this.closed) return job.kind === "follow" ? Promise.resolve(false) : Promise.resolve(runPoolJob(job));
+    // A follower or a scan's helper is only ever help: never run on this thread (it would wait here for its leader).
+    if (this.closed) return helpOnly(job) ? Promise.resolve(false) : Promise.resolve(runPoolJob(job));
     if (cancel?.aborted) {
       this.dropped++;
       return Promise.reject(cancelled());
@@ -440,7 +449,7 @@ export class ScanPool {
     this.queuedChars = 0;
     for (const q of this.queue.splice(0)) {
       settled(q.p);
-      Promise.resolve(q.job.kind === "follow" ? false : runPoolJob(q.job)).then(q.p.resolve, q.p.reject);
+      Promise.resolve(helpOnly(q.job) ? false : runPoolJob(q.job)).then(q.p.resolve, q.p.reject);
     }
     await Promise.all(slots.map((s) => s.worker.terminate()));
     for (const s of slots) if (s.busy) settled(s.busy);
