@@ -7,6 +7,14 @@ import { takeCoalesced } from "./delta-coalescing.js";
 import { SseDecoder } from "./sse-decoder.js";
 import { transportError, upstreamStatusError, type AbortCause } from "./upstream-error.js";
 
+/**
+ * Chunks queued before deltas are coalesced: a backlog, not a model's ordinary pace. A stream the
+ * gateway keeps up with goes event for event, as the upstream sent it (a block mid-answer still
+ * lets the text before it out); one whose upstream floods it (hundreds of one-character deltas per
+ * socket read) is taken in coalesced chunks until the backlog is worked off.
+ */
+const COALESCE_BACKLOG = 64;
+
 export interface SsePost {
   path: string;
   headers: Record<string, string>;
@@ -257,9 +265,10 @@ class SseStream implements AsyncIterableIterator<Chunk> {
   private take(): IteratorResult<Chunk> | typeof FAILED {
     if (this.head < this.queue.length) {
       let value = this.queue[this.head]!;
-      if (this.post.keepRaw) this.queue[this.head++] = undefined as unknown as Chunk;
+      if (this.post.keepRaw || this.queue.length - this.head < COALESCE_BACKLOG) this.queue[this.head++] = undefined as unknown as Chunk;
       else {
-        // A guard reads the chunks: deltas queued behind this one go with it (delta-coalescing.ts).
+        // A guard reads the chunks, and they come faster than it takes them: deltas queued behind
+        // this one go with it (delta-coalescing.ts).
         const c = takeCoalesced(this.queue, this.head, this.queue.length);
         value = c.chunk;
         for (let i = 0; i < c.taken; i++) this.queue[this.head++] = undefined as unknown as Chunk;

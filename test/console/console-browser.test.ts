@@ -187,7 +187,9 @@ describe("the console in a real browser", () => {
     const good = readFileSync(stack.configPath, "utf8");
     writeFileSync(stack.configPath, broken);
     await page.getByRole("button", { name: "Reload from file" }).click();
-    await expect.poll(() => page.locator(".reload-result").textContent()).toContain(`Line ${line}, column`);
+    // The file is read and validated on a policy worker (src/server/config-job.ts): about a
+    // second here, past expect.poll's default of one.
+    await expect.poll(() => page.locator(".reload-result").textContent(), { timeout: 15_000 }).toContain(`Line ${line}, column`);
     expect(await page.locator(".reload-result").textContent()).toContain("/v1");
     await shot("config");
     writeFileSync(stack.configPath, good);
