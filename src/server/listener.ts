@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { nextTurn } from "../wire/index.js";
+import { CALM_DOWN, H2_RESET_BURST, PREMATURE_RESET_MS, ResetBudget, resetsIn } from "./reset-budget.js";
 
 type Handler = (req: any, res: any) => void;
 
@@ -125,8 +127,20 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
   // not open an unbounded number of calls; the pipeline also bounds requests in total.
   const h2 = http2.createServer({ maxSessionMemory: 32, settings: { maxHeaderListSize: 32 * 1024, maxConcurrentStreams: H2_MAX_STREAMS } }, handler);
   h2.on("session", (s) => trackSession(h2sessions, s, idle));
-  const front = net.createServer((socket) => {
+  // A new connection is only counted here; the rest of its set-up (and reading it at all) waits
+  // for its turn (src/wire/loop-turns.ts). Node accepts every pending connection of a poll in one
+  // go and runs this listener for each: when 3,000 arrive at once, doing the set-up inline (socket
+  // options, the idle timer, the first read) held the event loop 150–300 ms; taken in turns of a
+  // few milliseconds, the loop polls (and serves /healthz) between them. Alone, a connection is
+  // set up at once, as before.
+  const front = net.createServer({ pauseOnConnect: true }, (socket) => {
     trackSocket(sockets, socket);
+    const turn = nextTurn();
+    if (turn) void turn.then(() => sniff(socket));
+    else sniff(socket);
+  });
+  const sniff = (socket: net.Socket) => {
+    if (socket.destroyed) return;
     socket.setNoDelay(true);
     // A client that connects and says nothing is dropped.
     socket.setTimeout(idle, () => socket.destroy());
@@ -142,6 +156,19 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
       socket.unshift(first);
       const isH2 = first.length >= 3 && first.subarray(0, 3).equals(H2_PREFACE);
       if (isH2) {
+        // The new session takes the bytes read so far in one piece that ending it cannot cut
+        // short (see reset-budget.ts). Only `first` is counted: reading what the socket buffered
+        // after it would start the socket's JavaScript reads, which then take frames from the session.
+        const resets = resetsIn(first);
+        if (resets > H2_RESET_BURST) {
+          // Half-closed, and what the client still sends is read and dropped until it closes (at
+          // most a second): closing with unread bytes would send a TCP reset, and the client's
+          // kernel would drop the GOAWAY with it.
+          socket.end(CALM_DOWN);
+          socket.resume();
+          setTimeout(() => socket.destroy(), 1_000).unref();
+          return;
+        }
         // The HTTP/2 session reads the socket natively and takes the unshifted bytes itself;
         // resuming here would have the JS side steal frames from it.
         h2.emit("connection", socket);
@@ -151,7 +178,9 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
       }
     };
     socket.on("data", onData);
-  });
+    // Accepted paused (pauseOnConnect): reading starts now.
+    socket.resume();
+  };
   await listenOn(front, opts.host, opts.port);
   const listener = makeListener(front, sockets, h2sessions);
   const close = listener.close;
@@ -178,9 +207,19 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
   };
 }
 
+/** One 'close' listener per set, shared by its sockets: no closure per accepted connection. */
+const untrackers = new WeakMap<Set<net.Socket>, (this: net.Socket) => void>();
+
 function trackSocket(set: Set<net.Socket>, s: net.Socket) {
   set.add(s);
-  s.once("close", () => set.delete(s));
+  let untrack = untrackers.get(set);
+  if (!untrack) {
+    untrack = function (this: net.Socket) {
+      set.delete(this);
+    };
+    untrackers.set(set, untrack);
+  }
+  s.on("close", untrack);
 }
 
 /**
@@ -189,14 +228,37 @@ function trackSocket(set: Set<net.Socket>, s: net.Socket) {
  * doing, so a unary gRPC or Connect call waiting on a long generation (no frames until the answer)
  * was cut at the timeout with an empty answer. The timer is Node's (re-armed by every frame); when
  * it fires with a stream open, it is armed again and the check runs after the next quiet spell.
+ * A client that resets the streams it opens too fast is sent away (see reset-budget.ts).
  */
 function trackSession(set: Set<http2.Http2Session>, s: http2.Http2Session, idleMs: number) {
   set.add(s);
   s.once("close", () => set.delete(s));
   let open = 0;
+  const resets = new ResetBudget();
+  // The highest stream id the session has taken: the GOAWAY tells the client none after it was processed.
+  let lastId = 0;
+  const calmDown = () => {
+    if (s.destroyed) return;
+    // GOAWAY first, then destroy without an error: an error would be passed to every stream
+    // still open on the session, and a stream with no 'error' listener would throw it.
+    s.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, lastId);
+    s.destroy();
+  };
   s.on("stream", (stream: http2.ServerHttp2Stream) => {
     open++;
-    stream.once("close", () => open--);
+    if ((stream.id ?? 0) > lastId) lastId = stream.id!;
+    const opened = performance.now();
+    stream.once("close", () => {
+      open--;
+      // Closed by a reset (the client's RST_STREAM, whatever its code; rarely the gateway's own)
+      // soon after it opened. A stream that ends normally closes with NO_ERROR once its answer
+      // has been written out; a reset one has another code, or (RST_STREAM NO_ERROR) an answer
+      // not yet written out. Node's 'aborted' is not enough: a refusal ends its answer in the
+      // microtasks of the HEADERS frame, before Node reads the RST_STREAM that follows it.
+      if (stream.rstCode === http2.constants.NGHTTP2_NO_ERROR && stream.writableFinished) return;
+      const now = performance.now();
+      if (now - opened < PREMATURE_RESET_MS && !resets.spend(now)) calmDown();
+    });
   });
   // Node's session timer calls its callback once: armed again while streams are open.
   const onIdle = () => {
