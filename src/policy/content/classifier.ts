@@ -168,7 +168,7 @@ export class ContentClassifier {
    * LANE_FEATURES features (a half then holds at most 256 x 255 < 2^16).
    */
   private readonly word = (buf: Uint16Array, len: number, end: number): void => {
-    if (this.laneN > LANE_FEATURES - MAX_WORD_FEATURES) this.unpack();
+    if (this.laneN > LANE_ROOM) this.unpack();
     const h = wordHash(buf, len);
     const cache = this.cache;
     let slot = cache.find(buf, len, h);
@@ -200,7 +200,7 @@ export class ContentClassifier {
     lanes[3] = l3;
     lanes[4] = w;
     this.laneN += n;
-    if (++this.words % WINDOW_BLOCK === 0) this.closeBlock(end);
+    if (++this.words % BLOCK === 0) this.closeBlock(end);
   };
 
   /**
@@ -228,7 +228,7 @@ export class ContentClassifier {
     let n = 1;
     for (let s = 0; s + 3 <= plen; s++) {
       let x: number;
-      let q = Math.imul(Math.imul(Math.imul(FNV_OFFSET ^ p[s]!, FNV_PRIME) ^ p[s + 1]!, FNV_PRIME) ^ p[s + 2]!, FNV_PRIME);
+      let q = Math.imul(Math.imul(Math.imul(OFFSET ^ p[s]!, PRIME) ^ p[s + 1]!, PRIME) ^ p[s + 2]!, PRIME);
       // Up to three n-grams from this start: 3, then 4 and 5 while the word lasts.
       const top = s + 5 <= plen ? 3 : plen - s - 2;
       for (let e = 0; ; ) {
@@ -243,7 +243,7 @@ export class ContentClassifier {
         l3 += (v >>> 8) & 0x00ff00ff;
         n++;
         if (++e === top) break;
-        q = Math.imul(q ^ p[s + 2 + e]!, FNV_PRIME);
+        q = Math.imul(q ^ p[s + 2 + e]!, PRIME);
       }
     }
     let c: Int32Array;
@@ -591,6 +591,16 @@ const WINDOW_MEMO = 64;
 
 /** Features the lanes may hold before they are unpacked (256 x 255 < 2^16). */
 const LANE_FEATURES = 256;
+
+/**
+ * Non-exported copies of constants the per-word code reads: an imported const is read through a
+ * cell with an initialisation check on every use, a module's own const is folded by the optimiser
+ * (features.ts; ~1 k instructions per chat text here, issue #20).
+ */
+const LANE_ROOM = LANE_FEATURES - MAX_WORD_FEATURES;
+const BLOCK = WINDOW_BLOCK;
+const OFFSET = FNV_OFFSET;
+const PRIME = FNV_PRIME;
 
 /** Words kept per model, and the longest word kept (longer ones are rare and summed each time). */
 const CACHE_SLOTS = 4096;

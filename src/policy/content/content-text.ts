@@ -10,7 +10,8 @@
  */
 
 /** Longest word kept; longer runs are cut (their tail starts a new word). */
-export const MAX_WORD = 40;
+const WORD_ROOM = 40;
+export const MAX_WORD = WORD_ROOM;
 
 /**
  * Folds case, compatibility forms and accents; drops format characters (zero-width joiners, soft
@@ -186,7 +187,7 @@ export class WordReader {
         const c = ASCII_CLASS[raw]!;
         if (c !== 0) {
           // Fast path, the same as step() for an ASCII letter or digit inside a word with room.
-          if (len < MAX_WORD) {
+          if (len < WORD_ROOM) {
             word[len++] = c;
             if (c <= 57) hasDigit = true;
             else hasLetter = true;
@@ -257,7 +258,7 @@ export class WordReader {
         return;
       }
     }
-    if (this.len === MAX_WORD) this.endWord(at);
+    if (this.len === WORD_ROOM) this.endWord(at);
     this.word[this.len++] = c;
     if (c >= 48 && c <= 57) this.hasDigit = true;
     else this.hasLetter = true;
