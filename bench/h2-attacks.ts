@@ -25,11 +25,11 @@ import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
 import { sha256Hex } from "../src/config/index.js";
 import { startFakeOpenLLM } from "../test/fixtures/fake-openllm.js";
 import { freePort, KT_BIN } from "../test/helpers/child-gateway.js";
 import { MODEL } from "../test/helpers/harness.js";
+import { probeWhile } from "./lib/healthz-probe.js";
 
 const SECONDS = Number(process.env.SECONDS ?? 8);
 const KEY = "kt-bench-h2-attacks";
@@ -83,35 +83,6 @@ policies:
   };
 }
 
-/** /healthz every 10 ms from a thread of its own until `until` settles; latencies in ms (Infinity = failed). */
-async function probeWhile(url: string, until: Promise<unknown>): Promise<number[]> {
-  const code = `
-    const { parentPort } = require("node:worker_threads");
-    const lat = [];
-    let stop = false;
-    parentPort.once("message", () => (stop = true));
-    (async () => {
-      while (!stop) {
-        const t = performance.now();
-        try {
-          const r = await fetch(${JSON.stringify(url)} + "/healthz", { signal: AbortSignal.timeout(10000) });
-          await r.arrayBuffer();
-          lat.push(r.ok ? performance.now() - t : Infinity);
-        } catch {
-          lat.push(Infinity);
-        }
-        await new Promise((res) => setTimeout(res, 10));
-      }
-      parentPort.postMessage(lat);
-    })();`;
-  const w = new Worker(code, { eval: true });
-  const out = new Promise<number[]>((resolve) => w.once("message", resolve));
-  await until.catch(() => {});
-  w.postMessage("stop");
-  const lat = await out;
-  await w.terminate();
-  return lat;
-}
 
 // ---- HTTP/2 frames, by hand (what an attacker sends, unbent by a client library's own pacing)
 
@@ -282,7 +253,7 @@ try {
     // One gateway per attack: each starts from a fresh process (and profile).
     const gw = await startGateway(fake.url, name);
     const run = attacks[name]!(gw.port);
-    const lat = await probeWhile(gw.url, run);
+    const lat = await probeWhile(gw.url, run, { timeoutMs: 10_000, okOnly: true });
     const what = await run;
     await new Promise((r) => setTimeout(r, 500));
     await gw.stop();

@@ -33,9 +33,9 @@ import { startFakeOpenLLM } from "../test/fixtures/fake-openllm.js";
 import { spawn } from "node:child_process";
 import { freePort, KT_BIN } from "../test/helpers/child-gateway.js";
 import { MODEL } from "../test/helpers/harness.js";
-import { Worker } from "node:worker_threads";
 import { Agent, fetch as patientFetch } from "undici";
 import { randomCapitalised } from "./lib/name-shapes.js";
+import { probeWhile } from "./lib/healthz-probe.js";
 
 // The worst shapes take minutes at 15 MiB on a loaded machine: no client-side timeout.
 const patient = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
@@ -126,39 +126,6 @@ function textOf(shape: string, bytes: number): string {
   return unit.repeat(Math.ceil(bytes / unit.length)).slice(0, bytes);
 }
 
-/**
- * Probes /healthz every 10 ms until `until` settles, from a thread of its own: the posting clients'
- * work (encoding 15 MiB, decoding the answers) must not delay the probe's own event loop.
- */
-async function probeWhile(url: string, until: Promise<unknown>): Promise<number[]> {
-  const code = `
-    const { parentPort } = require("node:worker_threads");
-    const lat = [];
-    let stop = false;
-    parentPort.once("message", () => (stop = true));
-    (async () => {
-      while (!stop) {
-        const t = performance.now();
-        try {
-          const r = await fetch(${JSON.stringify(url)} + "/healthz");
-          await r.arrayBuffer();
-          lat.push(performance.now() - t);
-        } catch {
-          // Counted as the longest wait there is: a refused or reset probe.
-          lat.push(Infinity);
-        }
-        await new Promise((res) => setTimeout(res, 10));
-      }
-      parentPort.postMessage(lat);
-    })();`;
-  const w = new Worker(code, { eval: true });
-  const out = new Promise<number[]>((resolve) => w.once("message", resolve));
-  await until.catch(() => {});
-  w.postMessage("stop");
-  const lat = await out;
-  await w.terminate();
-  return lat;
-}
 
 /** Four clients post `shape` at once over `route`; /healthz is probed every 10 ms meanwhile. */
 async function attack(url: string, route: Route, shape: string, mib: number): Promise<string> {

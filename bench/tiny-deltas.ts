@@ -25,13 +25,13 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Worker } from "node:worker_threads";
 import { Agent, fetch as patientFetch } from "undici";
 import { writeGatewayConfig, MODEL } from "./lib/configs.js";
 import { envNum } from "./lib/load.js";
 import { cleanEnv, freePort, ROOT, startChild, stopAll, waitForOutput } from "./lib/proc.js";
 import { clkTck, cpuTicks } from "./lib/procfs.js";
 import { startGateway } from "./lib/services.js";
+import { probeWhile } from "./lib/healthz-probe.js";
 
 const CLIENTS = envNum("CLIENTS", 4);
 const DELTAS = envNum("DELTAS", 200_000);
@@ -41,35 +41,6 @@ const log = (s: string) => process.stderr.write(`tiny-deltas: ${s}\n`);
 
 const patient = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
 
-/** Probes /healthz every 10 ms until `until` settles, from a thread of its own (bench/hostile.ts's probe). */
-async function probeWhile(url: string, until: Promise<unknown>): Promise<number[]> {
-  const code = `
-    const { parentPort } = require("node:worker_threads");
-    const lat = [];
-    let stop = false;
-    parentPort.once("message", () => (stop = true));
-    (async () => {
-      while (!stop) {
-        const t = performance.now();
-        try {
-          const r = await fetch(${JSON.stringify(url)} + "/healthz");
-          await r.arrayBuffer();
-          lat.push(performance.now() - t);
-        } catch {
-          lat.push(Infinity);
-        }
-        await new Promise((res) => setTimeout(res, 10));
-      }
-      parentPort.postMessage(lat);
-    })();`;
-  const w = new Worker(code, { eval: true });
-  const out = new Promise<number[]>((resolve) => w.once("message", resolve));
-  await until.catch(() => {});
-  w.postMessage("stop");
-  const lat = await out;
-  await w.terminate();
-  return lat;
-}
 
 /** One streamed call: its status and whole body text. */
 async function oneCall(url: string, deltas?: number): Promise<{ status: number; text: string }> {
