@@ -37,6 +37,10 @@ export async function testPolicy(args: string[]): Promise<number> {
     process.stderr.write(`${err.message}\n`);
     return 1;
   }
+  // Named here, in the operator's own terminal: the engine's error does not echo a policy id (it
+  // answers EvaluatePolicy's clients too).
+  if (values.policy !== undefined && !config.policies.some((p) => p.id === values.policy))
+    throw new UsageError(`unknown policy '${values.policy}' (the configuration has: ${config.policies.map((p) => p.id).join(", ") || "none"})`, policyTestSpec.name);
   const engine = compilePolicyEngine(config, {
     askGuard: async () => {
       throw new Error("kt policy test does not call guard models; run it through the gateway's EvaluatePolicy");

@@ -1,4 +1,4 @@
-import { heldAnswerOf, heldBodyOf, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
+import { hashedPlaceholder, heldAnswerOf, heldBodyOf, type Chunk, type JsonObject, type Operation } from "../wire/index.js";
 import type { GatewayConfig } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
 import { hasTokenPrompt, refuseTokenPrompt, requestSegments, responseSegments, withTexts, type TextSegment } from "./body-texts.js";
@@ -241,13 +241,13 @@ export function compilePolicyEngine(config: GatewayConfig, deps: PolicyEngineDep
     },
     evaluationRules(direction, policyId) {
       if (policyId !== undefined && !config.policies.some((p) => p.id === policyId))
-        throw new GatewayError("KT_ERR_INVALID_REQUEST", `unknown policy '${policyId}'`, { param: "policy_id" });
+        throw new GatewayError("KT_ERR_INVALID_REQUEST", `unknown policy '${hashedPlaceholder("unknown-policy", policyId)}'`, { param: "policy_id" });
       const chosen = (direction === "request" ? requestRules : responseRules).filter((r) => policyId === undefined || r.policy === policyId);
       return chosen.some((r) => r.kind === "content_filter" && r.engine !== "builtin") ? undefined : chosen.map((r) => r.source);
     },
     async evaluateText(text, direction, policyId, signal, maxFindings) {
       if (policyId !== undefined && !config.policies.some((p) => p.id === policyId))
-        throw new GatewayError("KT_ERR_INVALID_REQUEST", `unknown policy '${policyId}'`, { param: "policy_id" });
+        throw new GatewayError("KT_ERR_INVALID_REQUEST", `unknown policy '${hashedPlaceholder("unknown-policy", policyId)}'`, { param: "policy_id" });
       const chosen = (direction === "request" ? requestRules : responseRules).filter((r) => policyId === undefined || r.policy === policyId);
       const role = direction === "request" ? "user" : "assistant";
       const r = await runChain(chosen, {

@@ -1,7 +1,6 @@
-import { createHash } from "node:crypto";
 import type { Target } from "../config/index.js";
 import { GatewayError } from "../errors/index.js";
-import type { Operation } from "../wire/index.js";
+import { hashedPlaceholder, type Operation } from "../wire/index.js";
 import { UpstreamClient } from "../upstream/index.js";
 import { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitOptions, type CircuitState } from "./circuit-breaker.js";
 import { noteAttempt, noteCircuit, noteProbe, watchRegistry, unwatchRegistry } from "./routing-telemetry.js";
@@ -95,13 +94,7 @@ const TARGET_FAULTS: ReadonlySet<string> = new Set([
  */
 export function recordedModelName(registry: TargetRegistry, model: string): string {
   if (registry.serves(model)) return model;
-  return `unknown-model:${createHash("sha256").update(model).digest("hex").slice(0, 16)}`;
-}
-
-/** A model name for an error message: printable and at most 64 characters. */
-function boundedModelName(model: string): string {
-  const printable = model.replace(/[^\x20-\x7e]/g, "?");
-  return printable.length > 64 ? `${printable.slice(0, 61)}...` : printable;
+  return hashedPlaceholder("unknown-model", model);
 }
 
 /** Faults no request content can cause: they open the shared circuit without a quorum of principals. */
@@ -145,7 +138,8 @@ export class TargetRegistry {
   /** The targets that may serve `model` for `op`; throws a 404/400 GatewayError when none do. */
   resolve(model: string, op: Operation): TargetState[] {
     const all = this.byName.get(model);
-    if (!all) throw new GatewayError("KT_ERR_UNKNOWN_MODEL", `The model \`${boundedModelName(model)}\` does not exist.`, { param: "model" });
+    // Named as its record names it: the client's text is not echoed (src/wire/client-text.ts).
+    if (!all) throw new GatewayError("KT_ERR_UNKNOWN_MODEL", `The model \`${hashedPlaceholder("unknown-model", model)}\` does not exist.`, { param: "model" });
     const group = all.filter((s) => s.target.kind === "any" || s.target.kind === op);
     if (group.length === 0) {
       const other = op === "chat" ? "/v1/completions" : "/v1/chat/completions";

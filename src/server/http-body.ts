@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import { GatewayError } from "../errors/index.js";
 import { parseHeldBody, TOO_MANY_VALUES } from "../policy/index.js";
-import { nestingExceeds, releaseSharedMemory, sharedMemory, SharedMemoryBoundError, SharedMemoryTooLargeError, type CancelSignal } from "../wire/index.js";
+import { jsonSyntaxDetail, nestingExceeds, releaseSharedMemory, sharedMemory, SharedMemoryBoundError, SharedMemoryTooLargeError, type CancelSignal } from "../wire/index.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 
@@ -92,8 +92,7 @@ function parseSmall(bytes: Buffer, size: number, maxDepth: number): unknown {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    const detail = err instanceof SyntaxError ? err.message.replace(/\s*"[^"]*"\s*/g, " ").slice(0, 120) : "invalid JSON";
-    throw new GatewayError("KT_ERR_MALFORMED_JSON", `the request body is not valid JSON (${detail.trim()})`);
+    throw new GatewayError("KT_ERR_MALFORMED_JSON", `the request body is not valid JSON (${jsonSyntaxDetail(err)})`);
   }
   return parsed;
 }

@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import type { ChatPipeline, Runtime } from "../chat/index.js";
-import { rawChunkOf, releaseHeldBody, type CallContext, type Chunk, type Operation, type Principal, type RequestOrigin } from "../wire/index.js";
+import { hashedPlaceholder, rawChunkOf, releaseHeldBody, type CallContext, type Chunk, type Operation, type Principal, type RequestOrigin } from "../wire/index.js";
 import { GatewayError, toGatewayError } from "../errors/index.js";
 import { SSE_DONE, sseData } from "../upstream/index.js";
 import { AuthFailure, duplicateAuthorization, repeatedAuthorization, type Authenticator } from "./auth.js";
@@ -73,16 +73,20 @@ async function handle(deps: ShimDeps, req: NodeRequest, res: NodeResponse): Prom
       await authenticate(deps.auth(), deps, req, "models", originOf(req, "/v1/models/{model}"));
       const id = decodePathPart(path.slice("/v1/models/".length));
       const m = modelList(deps.runtime()).data.find((x) => x.id === id);
-      if (!m) throw new GatewayError("KT_ERR_UNKNOWN_MODEL", `The model \`${id}\` does not exist.`, { param: "model" });
+      if (!m) throw new GatewayError("KT_ERR_UNKNOWN_MODEL", `The model \`${hashedPlaceholder("unknown-model", id)}\` does not exist.`, { param: "model" });
       return sendJson(res, 200, m);
     }
-    throw new GatewayError("KT_ERR_ROUTE_NOT_FOUND", `no route for ${method} ${path}`);
+    // Neither the path nor an HTTP/2 client's free-form :method is echoed (src/wire/client-text.ts).
+    throw new GatewayError("KT_ERR_ROUTE_NOT_FOUND", `no route for ${STANDARD_METHODS.has(method) ? method : "this method"} at this path (${hashedPlaceholder("path", path)})`);
   } catch (err) {
     const e = toGatewayError(err);
     if (!res.headersSent) sendError(res, e);
     else res.destroy();
   }
 }
+
+/** Methods a route-not-found answer may name. */
+const STANDARD_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
 
 function allow(method: string, expected: string): void {
   if (method !== expected) throw new GatewayError("KT_ERR_METHOD_NOT_ALLOWED", `use ${expected} for this route`);

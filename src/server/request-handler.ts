@@ -8,7 +8,7 @@ import { AuthFailure, duplicateAuthorization, repeatedAuthorization, type Authen
 import { chatOperationOf } from "./connect/auth-interceptor.js";
 import { admittedByKey, admittedKey, answeredKey, bodyFaultKey, frontDoorOf, principalKey, refusedOnHeadersKey, remoteAddressKey, remotePortKey, rpcOrigin } from "./connect/call-context.js";
 import { heldAnswerKey, heldChatKey, heldEvaluateKey, heldRpcMethod, holdRpcRequest, releaseUntakenOnClose, withHeldAnswer } from "./connect/held-rpc.js";
-import { faultOfAnswer, undecodableRefusal } from "./connect/rpc-fault.js";
+import { echoingRefusal, faultOfAnswer, undecodableRefusal } from "./connect/rpc-fault.js";
 
 export interface ConnectServices {
   routes: (router: ConnectRouter) => void;
@@ -173,10 +173,12 @@ function auditUnavailable(handler: UniversalHandler, uReq: UniversalServerReques
 /**
  * A call Connect answered with an error before its interceptors ran (or, for a stream, before its
  * handler): the front door's own refusal on the headers (the credential's fingerprint, counted in
- * its address's window like any failed authentication), else the body fault the front door met
- * reading it, else the error read back from the answer. A message Connect could not decode is
- * answered again, INVALID_ARGUMENT without the client's bytes (Connect says INTERNAL for protobuf
- * and quotes the body's start or a field's value for JSON: rpc-fault.ts). Then it is recorded.
+ * its address's window like any failed authentication), else the error read back from the
+ * answer when it is one answered again, else the body fault the front door met reading it, else
+ * the error read back. A message Connect could not decode is answered again, INVALID_ARGUMENT
+ * without the client's bytes (Connect says INTERNAL for protobuf and quotes the body's start or a
+ * field's value for JSON: rpc-fault.ts), and so is a header Connect refused quoting it (a timeout,
+ * a compression: echoingRefusal). Then it is recorded.
  * Secrets never: the record holds codes, the key's id or a fingerprint.
  */
 async function settleRefused(
@@ -187,15 +189,18 @@ async function settleRefused(
   record: ((r: Refusal) => Promise<void> | void) | undefined,
 ): Promise<UniversalServerResponse> {
   const refusal = values.get(refusedOnHeadersKey);
-  let fault: GatewayError | undefined = refusal ?? values.get(bodyFaultKey);
+  let fault: GatewayError | undefined = refusal;
   if (fault === undefined) {
+    // Read even when the front door met a fault in the body: Connect checks a call's headers
+    // (timeout, compression) before it reads the body, and that refusal is what went out.
+    const bodyFault = values.get(bodyFaultKey);
     const read = await faultOfAnswer(uRes);
     ({ fault, res: uRes } = read);
-    const undecodable = read.error && undecodableRefusal(read.error, handler.method.input.typeName, uReq.method, uReq.url);
-    if (undecodable) {
-      fault = undecodable;
-      uRes = await answerAgain(handler, uReq, undecodable);
-    }
+    const again = read.error && (undecodableRefusal(read.error, handler.method.input.typeName, uReq.method, uReq.url) ?? echoingRefusal(read.error));
+    if (again) {
+      fault = again;
+      uRes = await answerAgain(handler, uReq, again);
+    } else if (bodyFault !== undefined) fault = bodyFault;
   }
   // A 405 (a method the RPC is not served with) is not an API call; nor is an answer without an error.
   if (record === undefined || fault === undefined || uRes.status === 405) return uRes;
@@ -233,6 +238,10 @@ const EMPTY_JSON = new Uint8Array([0x7b, 0x7d]);
  * refused again with Connect's own error instead of the refusal meant).
  */
 function refusedMessage(uReq: UniversalServerRequest, contentType: string | string[] | null | undefined): void {
+  // A refusal is answered at once, so it needs no deadline; and Connect checks the timeout before
+  // the interceptor runs: one it cannot parse would be answered instead of the refusal meant.
+  uReq.header.delete("connect-timeout-ms");
+  uReq.header.delete("grpc-timeout");
   if (uReq.method === "POST") refusedBody(uReq, contentType);
   else if (uReq.method === "GET") refusedQuery(uReq);
 }

@@ -28,3 +28,4 @@ export { coalescedChunk, upstreamEventsOf } from "./coalesced-chunk.js";
 export { loopTurn, nextTurn, queuedUnits, SLICE_MS } from "./loop-turns.js";
 export { isJsonObject } from "./is-json-object.js";
 export { isoTime, isoTimeMs, jsonString, jsonTenths, jsonValue } from "./json-text.js";
+export { hashedPlaceholder, jsonSyntaxDetail } from "./client-text.js";

@@ -1,6 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import type { HeldBody, JsonObject, Operation } from "../../wire/index.js";
-import { nestingExceeds, sharedMemoryClass } from "../../wire/index.js";
+import { jsonSyntaxDetail, nestingExceeds, sharedMemoryClass } from "../../wire/index.js";
 import { requestSegments, withTexts, type TextSegment } from "../body-texts.js";
 import { runChainHere, type ChainResult } from "../chain-runner.js";
 import type { CompiledRule, RuleSource } from "../compiled-rule.js";
@@ -369,8 +369,7 @@ export function parseBody(job: ParseBodyJob): ParseBodyResult {
   try {
     body = JSON.parse(text);
   } catch (err) {
-    const detail = err instanceof SyntaxError ? err.message.replace(/\s*"[^"]*"\s*/g, " ").slice(0, 120).trim() : "invalid JSON";
-    return { fault: "json", detail };
+    return { fault: "json", detail: jsonSyntaxDetail(err) };
   }
   parses++;
   const r = skeletonWithStrings(body, job.body.holdMin, job.body.nonce);

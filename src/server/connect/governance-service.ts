@@ -28,6 +28,7 @@ import {
 import type { GatewayConfig } from "../../config/index.js";
 import { ConfigError, formatConfigIssue } from "../../config/index.js";
 import { readUsage } from "../../limits/index.js";
+import { hashedPlaceholder } from "../../wire/index.js";
 import { ApplyError, type Gateway } from "../gateway.js";
 import { toConnectError } from "./connect-errors.js";
 import { heldEvaluateKey, heldGone, releaseHeldEvaluate, runHeldRpcJob } from "./held-rpc.js";
@@ -137,7 +138,7 @@ export function governanceService(gateway: Gateway, audit?: () => AuditRpcs | un
       const policy = gateway.runtime().policy;
       try {
         if (req.policyId !== undefined && !gateway.runtime().config.policies.some((p) => p.id === req.policyId))
-          throw new ConnectError(`unknown policy '${req.policyId}'`, Code.NotFound);
+          throw new ConnectError(`unknown policy '${hashedPlaceholder("unknown-policy", req.policyId)}'`, Code.NotFound);
         if (held) {
           // A large text (held-rpc.ts): a worker runs the chain and encodes the whole answer; the
           // small one returned here is replaced by it on the way out.

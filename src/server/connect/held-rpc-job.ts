@@ -61,7 +61,8 @@ function inflate(bytes: Uint8Array, encoding: string | undefined, maxBytes: numb
   if (encoding === "gzip") return gunzipSync(bytes, { maxOutputLength: maxBytes });
   if (encoding === "br") return brotliDecompressSync(bytes, { maxOutputLength: maxBytes });
   if (encoding === undefined || encoding === "identity") return bytes;
-  throw new Error(`unsupported compression ${encoding}`);
+  // The encoding is the client's header: not echoed.
+  throw new Error("its compression is not gzip or br");
 }
 
 function frame(message: Uint8Array, enveloped: boolean): Uint8Array {

@@ -27,9 +27,10 @@ export async function faultOfAnswer(res: UniversalServerResponse): Promise<{ fau
   if (res.status === 415) return { fault: new GatewayError("KT_ERR_UNSUPPORTED_MEDIA_TYPE", "unsupported content type for this RPC"), res };
   if (res.status !== 200) {
     const code = CONNECT_STATUS.get(res.status) ?? Code.Unknown;
-    // A Connect unary error: its body is read only when it may be a decoding error (400, 500),
-    // the one kind the front door answers again (undecodableRefusal).
-    if (res.status !== 400 && res.status !== 500) return { fault: faultOfCode(code), res };
+    // A Connect unary error: its body is read only when it may be one the front door answers
+    // again: a decoding error (400, 500: undecodableRefusal) or one quoting a header (400, 501:
+    // echoingRefusal).
+    if (res.status !== 400 && res.status !== 500 && res.status !== 501) return { fault: faultOfCode(code), res };
     return unaryError(res, code);
   }
   if (res.trailer !== undefined) {
@@ -110,6 +111,24 @@ export function undecodableRefusal(error: ConnectError, inputType: string, metho
   if (error.code === Code.InvalidArgument && raw.startsWith("cannot decode ")) return new GatewayError("KT_ERR_MALFORMED_JSON", undecodableJson(inputType, raw));
   if (error.code === Code.Internal && method === "GET" && raw === "internal error" && notBase64Query(url))
     return new GatewayError("KT_ERR_MALFORMED_JSON", "the request message (the query's message parameter, base64=1) is not valid base64");
+  return undefined;
+}
+
+/**
+ * Connect's refusals that quote a request header (@connectrpc/connect 2.x): a timeout it cannot
+ * parse (`protocol error: invalid connect timeout value: <the header>`, the same for grpc-timeout)
+ * and a compression it does not know (`unknown compression "<the header>": …`). Told anew in fixed
+ * words: a header can hold anything, and an error is logged further than the request. Undefined
+ * for every other refusal.
+ */
+export function echoingRefusal(error: ConnectError): GatewayError | undefined {
+  const raw = error.rawMessage;
+  if (error.code === Code.InvalidArgument && raw.startsWith("protocol error: invalid connect timeout value: "))
+    return new GatewayError("KT_ERR_INVALID_REQUEST", "the connect-timeout-ms header is not a timeout (1 to 10 digits, in milliseconds)");
+  if (error.code === Code.InvalidArgument && raw.startsWith("protocol error: invalid grpc timeout value: "))
+    return new GatewayError("KT_ERR_INVALID_REQUEST", "the grpc-timeout header is not a timeout (1 to 8 digits and a unit: H, M, S, m, u or n)");
+  if (error.code === Code.Unimplemented && raw.startsWith("unknown compression "))
+    return new GatewayError("KT_ERR_INVALID_REQUEST", "the message's compression is not supported: use gzip, br or identity");
   return undefined;
 }
 
