@@ -21,6 +21,11 @@ describe("content classifier: the text it reads", () => {
     expect(wordsOf("b0mb k!ll m3th")).toEqual(["bomb", "kill", "meth"]);
     expect(wordsOf("don't café naïve")).toEqual(["dont", "cafe", "naive"]);
     expect(wordsOf("version 1.2.3 on port 8080")).toEqual(["version", "123", "on", "port", "8080"]);
+    // A short chain ("a", "I") that ends when a longer word ends must not overwrite that word's first letter.
+    expect(wordsOf("how to make a bomb")).toEqual(["how", "to", "make", "a", "bomb"]);
+    expect(wordsOf("I kill people")).toEqual(["i", "kill", "people"]);
+    expect(wordsOf("x y bomb")).toEqual(["x", "y", "bomb"]);
+    expect(wordsOf("a b c bomb")).toEqual(["abc", "bomb"]);
   });
 
   it("reads the same words with the same end offsets for every way of cutting the text (property)", () => {

@@ -128,6 +128,8 @@ export type WordSink = (buf: Uint16Array, len: number, end: number) => void;
 export class WordReader {
   private readonly word = new Uint16Array(MAX_WORD);
   private readonly chain = new Uint16Array(MAX_WORD);
+  /** A short chain's letters go out one by one through this buffer, never through `word`, which may hold the word being ended. */
+  private readonly single = new Uint16Array(1);
   private len = 0;
   private hasLetter = false;
   private hasDigit = false;
@@ -265,12 +267,12 @@ export class WordReader {
   }
 
   private flushChain(): void {
-    const { chain, word, sink } = this;
+    const { chain, single, sink } = this;
     if (this.chainLen >= 3) sink(chain, this.chainLen, this.chainEnd);
     else
       for (let k = 0; k < this.chainLen; k++) {
-        word[0] = chain[k]!;
-        sink(word, 1, this.chainEnd);
+        single[0] = chain[k]!;
+        sink(single, 1, this.chainEnd);
       }
     this.chainLen = 0;
   }

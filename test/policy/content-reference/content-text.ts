@@ -1,4 +1,8 @@
-/** Frozen copy (main at ea5e070) of src/policy/content/content-text.ts: the content-classifier oracle. Do not optimise. */
+/**
+ * Frozen copy (main at ea5e070) of src/policy/content/content-text.ts: the content-classifier oracle. Do not optimise.
+ * One change since: round 17's fix of a short chain's letters being written over the first letter of the
+ * word being ended (`a bomb` read as `a aomb`), made in both copies because it changes what the words are.
+ */
 /**
  * The classifier's view of a text: words, lower-cased and folded, read the same however they were
  * spelled apart. `pipe-bomb`, `pipe\nbomb`, `pipe  bomb` and `pipe bomb` give the same two words;
@@ -58,6 +62,7 @@ export type WordSink = (buf: Uint16Array, len: number, end: number) => void;
 export class WordReader {
   private readonly word = new Uint16Array(MAX_WORD);
   private readonly chain = new Uint16Array(MAX_WORD);
+  private readonly single = new Uint16Array(1);
   private len = 0;
   private hasLetter = false;
   private hasDigit = false;
@@ -150,12 +155,12 @@ export class WordReader {
   }
 
   private flushChain(): void {
-    const { chain, word, sink } = this;
+    const { chain, single, sink } = this;
     if (this.chainLen >= 3) sink(chain, this.chainLen, this.chainEnd);
     else
       for (let k = 0; k < this.chainLen; k++) {
-        word[0] = chain[k]!;
-        sink(word, 1, this.chainEnd);
+        single[0] = chain[k]!;
+        sink(single, 1, this.chainEnd);
       }
     this.chainLen = 0;
   }
