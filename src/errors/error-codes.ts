@@ -7,6 +7,8 @@ import { Code } from "@connectrpc/connect";
  */
 export const errorCodes = {
   KT_ERR_MALFORMED_JSON: { status: 400, type: "invalid_request_error", code: "invalid_json", grpc: Code.InvalidArgument },
+  // An RPC message in protobuf binary (gRPC, gRPC-Web, Connect application/proto) that cannot be decoded.
+  KT_ERR_MALFORMED_PROTOBUF: { status: 400, type: "invalid_request_error", code: "invalid_protobuf", grpc: Code.InvalidArgument },
   KT_ERR_INVALID_REQUEST: { status: 400, type: "invalid_request_error", code: "invalid_request", grpc: Code.InvalidArgument },
   KT_ERR_UNAUTHENTICATED: { status: 401, type: "authentication_error", code: "invalid_api_key", grpc: Code.Unauthenticated },
   KT_ERR_FORBIDDEN: { status: 403, type: "permission_error", code: "insufficient_scope", grpc: Code.PermissionDenied },

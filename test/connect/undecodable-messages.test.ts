@@ -105,9 +105,10 @@ policy:
     expect(text).not.toContain("SECRETMARK");
   }
 
-  function expectRecorded(added: Rec[], fields: Rec): void {
+  /** `errorCode`: KT_ERR_MALFORMED_PROTOBUF for a protobuf message, KT_ERR_MALFORMED_JSON for a JSON one. */
+  function expectRecorded(added: Rec[], fields: Rec, errorCode = "KT_ERR_MALFORMED_JSON"): void {
     expect(added).toHaveLength(1);
-    expect(added[0]).toMatchObject({ outcome: "error", errorCode: "KT_ERR_MALFORMED_JSON", grpcStatus: Code.InvalidArgument, model: "", ...fields });
+    expect(added[0]).toMatchObject({ outcome: "error", errorCode, grpcStatus: Code.InvalidArgument, model: "", ...fields });
     expectNoEcho(JSON.stringify(added));
   }
 
@@ -125,9 +126,9 @@ policy:
       const added = await recordsOf(() => client.createChatCompletion(sendsAsIs(ChatCompletionRequestSchema, truncatedChat())).catch((e) => (err = ConnectError.from(e))));
       expect(err?.code).toBe(Code.InvalidArgument);
       expect(err!.rawMessage).toBe("the request message is not a valid keeptrusts.v1.ChatCompletionRequest in protobuf binary (premature EOF)");
-      expect(err!.metadata.get("x-kt-error-code")).toBe("invalid_json");
+      expect(err!.metadata.get("x-kt-error-code")).toBe("invalid_protobuf");
       expectNoEcho(shown(err!));
-      expectRecorded(added, { principal: "app", operation: "chat", frontDoor, stream: false });
+      expectRecorded(added, { principal: "app", operation: "chat", frontDoor, stream: false }, "KT_ERR_MALFORMED_PROTOBUF");
     });
 
     it.each(transports)("%s, streamed: INVALID_ARGUMENT, recorded once", async (_name, frontDoor, transport) => {
@@ -143,7 +144,7 @@ policy:
       expect(err?.code).toBe(Code.InvalidArgument);
       expect(err!.rawMessage).toMatch(/^the request message is not a valid keeptrusts\.v1\.ChatCompletionRequest in protobuf binary/);
       expectNoEcho(shown(err!));
-      expectRecorded(added, { principal: "app", operation: "chat", frontDoor, stream: true });
+      expectRecorded(added, { principal: "app", operation: "chat", frontDoor, stream: true }, "KT_ERR_MALFORMED_PROTOBUF");
     });
 
     it("Connect GET (?encoding=proto&base64=1&message=…): INVALID_ARGUMENT, recorded once", async () => {
@@ -165,7 +166,7 @@ policy:
       expect(err?.code).toBe(Code.InvalidArgument);
       expect(err!.rawMessage).toBe("the request message is not a valid keeptrusts.v1.ListModelsRequest in protobuf binary (premature EOF)");
       expectNoEcho(shown(err!));
-      expectRecorded(added, { principal: "app", operation: "models", frontDoor: "connect" });
+      expectRecorded(added, { principal: "app", operation: "models", frontDoor: "connect" }, "KT_ERR_MALFORMED_PROTOBUF");
     });
   });
 
@@ -221,7 +222,7 @@ policy:
       expect(r.code).toBe("invalid_argument");
       expect(JSON.parse(r.body).message).toMatch(/^the request message is not a valid keeptrusts\.v1\.ChatCompletionRequest in protobuf binary/);
       expectNoEcho(r.all);
-      expectRecorded(added, { principal: "app", frontDoor: "connect" });
+      expectRecorded(added, { principal: "app", frontDoor: "connect" }, "KT_ERR_MALFORMED_PROTOBUF");
     });
 
     it.each(Object.entries(bad))("%s: gRPC and gRPC-Web (+proto) answer grpc-status 3", async (_name, bytes) => {
@@ -235,7 +236,7 @@ policy:
         expect(r.code, type).toBe(String(Code.InvalidArgument));
         expect(safeDecode(r.all)).toContain("the request message is not a valid keeptrusts.v1.ChatCompletionRequest in protobuf binary");
         expectNoEcho(r.all);
-        expectRecorded(added, { principal: "app", frontDoor });
+        expectRecorded(added, { principal: "app", frontDoor }, "KT_ERR_MALFORMED_PROTOBUF");
       }
     });
 
@@ -246,7 +247,7 @@ policy:
       expect(r.status).toBe(400);
       expect(r.code).toBe("invalid_argument");
       expectNoEcho(r.all);
-      expectRecorded(added, { principal: "app", operation: "models", frontDoor: "connect" });
+      expectRecorded(added, { principal: "app", operation: "models", frontDoor: "connect" }, "KT_ERR_MALFORMED_PROTOBUF");
     });
 
     it("Connect GET whose message is not base64: HTTP 400 invalid_argument, not INTERNAL", async () => {
@@ -256,7 +257,7 @@ policy:
       expect(r.code).toBe("invalid_argument");
       expect(JSON.parse(r.body).message).toMatch(/not valid base64/);
       expectNoEcho(r.all);
-      expectRecorded(added, { principal: "app", operation: "models" });
+      expectRecorded(added, { principal: "app", operation: "models" }, "KT_ERR_MALFORMED_PROTOBUF");
     });
 
     it("a Governance call (EvaluatePolicy, application/proto) too, as an access record", async () => {
@@ -266,7 +267,7 @@ policy:
       expect(r.code).toBe("invalid_argument");
       expect(JSON.parse(r.body).message).toBe("the request message is not a valid keeptrusts.v1.EvaluatePolicyRequest in protobuf binary (premature EOF)");
       expectNoEcho(r.all);
-      expectRecorded(added, { kind: "access", principal: "adm", operation: "GovernanceService/EvaluatePolicy" });
+      expectRecorded(added, { kind: "access", principal: "adm", operation: "GovernanceService/EvaluatePolicy" }, "KT_ERR_MALFORMED_PROTOBUF");
     });
   });
 
@@ -334,8 +335,9 @@ policy:
         const added = await recordsOf(() => client.createChatCompletion(sendsAsIs(ChatCompletionRequestSchema, bytes)).catch((e) => (err = ConnectError.from(e))));
         expect(err?.code, frontDoor).toBe(Code.InvalidArgument);
         expect(err!.rawMessage).toBe("the request message is not a valid keeptrusts.v1.ChatCompletionRequest in protobuf binary (premature EOF)");
+        expect(err!.metadata.get("x-kt-error-code")).toBe("invalid_protobuf");
         expectNoEcho(shown(err!));
-        expectRecorded(added, { principal: "app", frontDoor });
+        expectRecorded(added, { principal: "app", frontDoor }, "KT_ERR_MALFORMED_PROTOBUF");
       }
     });
 

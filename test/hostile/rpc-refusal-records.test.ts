@@ -104,10 +104,10 @@ policy:
     expect(JSON.stringify(added)).not.toContain("nope");
   });
 
-  it("gRPC (protobuf): a message Connect cannot parse is INVALID_ARGUMENT (Connect says INTERNAL; the front door answers again), recorded as what the client got", async () => {
+  it("gRPC (protobuf): a message Connect cannot parse is INVALID_ARGUMENT (Connect says INTERNAL; the front door answers again), recorded KT_ERR_MALFORMED_PROTOBUF", async () => {
     const { answer, added } = await call(CHAT, { "content-type": "application/grpc", ...key }, envelope(Buffer.from([0xff, 0xff, 0xff])));
     expect(answer.grpcStatus).toBe(String(Code.InvalidArgument));
-    expect(added).toMatchObject([{ principal: "app", errorCode: "KT_ERR_MALFORMED_JSON", grpcStatus: Code.InvalidArgument, frontDoor: "grpc" }]);
+    expect(added).toMatchObject([{ principal: "app", errorCode: "KT_ERR_MALFORMED_PROTOBUF", grpcStatus: Code.InvalidArgument, frontDoor: "grpc" }]);
   });
 
   it("a body over max_body_bytes: Connect 429 resource_exhausted, gRPC RESOURCE_EXHAUSTED; recorded KT_ERR_BODY_TOO_LARGE", async () => {

@@ -147,11 +147,13 @@ function refused(err: unknown): { body: AsyncIterable<Uint8Array>; fault: Gatewa
 }
 
 /**
- * A message a worker could not decode: INVALID_ARGUMENT, recorded as KT_ERR_MALFORMED_JSON, with
- * the worker's words (never the body's: undecodable-message.ts), as a small message's refusal.
+ * A message a worker could not decode: INVALID_ARGUMENT, recorded as KT_ERR_MALFORMED_JSON or
+ * KT_ERR_MALFORMED_PROTOBUF by its content type's codec, with the worker's words (never the
+ * body's: undecodable-message.ts), as a small message's refusal.
  */
-function undecodable(message: string): { body: AsyncIterable<Uint8Array>; fault: GatewayError } {
-  const fault = new GatewayError("KT_ERR_MALFORMED_JSON", message);
+function undecodable(message: string, contentType: string): { body: AsyncIterable<Uint8Array>; fault: GatewayError } {
+  const json = contentType === "application/json" || contentType.endsWith("+json");
+  const fault = new GatewayError(json ? "KT_ERR_MALFORMED_JSON" : "KT_ERR_MALFORMED_PROTOBUF", message);
   return { body: failing(toConnectError(fault)), fault };
 }
 
@@ -189,7 +191,7 @@ export async function holdRpcRequest(
     }
     if ("fault" in d) {
       releaseSharedMemory(raw.shared);
-      return undecodable(d.fault);
+      return undecodable(d.fault, contentType);
     }
     // The text stays held for the handler, which releases it when done (or, if it never runs,
     // the front door once the response has closed: releaseUntakenOnClose).
@@ -206,7 +208,7 @@ export async function holdRpcRequest(
     // The message's bytes are read once: the worker wrote the OpenAI body to memory of its own.
     releaseSharedMemory(raw.shared);
   }
-  if ("fault" in out) return undecodable(out.fault);
+  if ("fault" in out) return undecodable(out.fault, contentType);
   const held: HeldChat = out.convert
     ? { convert: out.convert }
     : { body: adoptHeldBody(out.json!.skeleton as JsonObject, out.json!.bytes, out.json!.length, hold, out.json!.extraBytes, owner, signal) };

@@ -99,7 +99,8 @@ const EMPTY: AsyncIterator<Uint8Array> = { next: async () => ({ done: true, valu
 
 /**
  * Connect's refusal of a message it could not decode, told anew without the client's bytes
- * (undecodable-message.ts): INVALID_ARGUMENT, whatever the codec. Connect answers a protobuf
+ * (undecodable-message.ts): INVALID_ARGUMENT, whatever the codec, recorded KT_ERR_MALFORMED_PROTOBUF
+ * or KT_ERR_MALFORMED_JSON by the codec. Connect answers a protobuf
  * message it cannot parse with INTERNAL ("parse binary: premature EOF") and a Connect GET's
  * message that is not base64 with a bare INTERNAL; a JSON one with INVALID_ARGUMENT quoting the
  * body's first characters or the offending value. Undefined for every other refusal, which keeps
@@ -107,10 +108,11 @@ const EMPTY: AsyncIterator<Uint8Array> = { next: async () => ({ done: true, valu
  */
 export function undecodableRefusal(error: ConnectError, inputType: string, method: string, url: string): GatewayError | undefined {
   const raw = error.rawMessage;
-  if (error.code === Code.Internal && raw.startsWith("parse binary: ")) return new GatewayError("KT_ERR_MALFORMED_JSON", undecodableProtobuf(inputType, raw.slice("parse binary: ".length)));
+  if (error.code === Code.Internal && raw.startsWith("parse binary: ")) return new GatewayError("KT_ERR_MALFORMED_PROTOBUF", undecodableProtobuf(inputType, raw.slice("parse binary: ".length)));
   if (error.code === Code.InvalidArgument && raw.startsWith("cannot decode ")) return new GatewayError("KT_ERR_MALFORMED_JSON", undecodableJson(inputType, raw));
   if (error.code === Code.Internal && method === "GET" && raw === "internal error" && notBase64Query(url))
-    return new GatewayError("KT_ERR_MALFORMED_JSON", "the request message (the query's message parameter, base64=1) is not valid base64");
+    // Recorded by the codec the query names (encoding=json, else proto).
+    return new GatewayError(/[?&]encoding=json(&|$)/.test(url) ? "KT_ERR_MALFORMED_JSON" : "KT_ERR_MALFORMED_PROTOBUF", "the request message (the query's message parameter, base64=1) is not valid base64");
   return undefined;
 }
 
