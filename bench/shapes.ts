@@ -12,7 +12,8 @@
  * CPU time of this thread's process (process.cpuUsage: not wall time, which on a shared machine is
  * mostly the wait for a core), best of ROUNDS (default 3). PII engines run as EvaluatePolicy and
  * the chat guard do (scanSource: normalised view, scan, offsets mapped back); the classifier as
- * judgeText does (ContentClassifier.score); the lexicon as scoreText.
+ * judgeText does (ContentClassifier.score); the lexicon (test/fixtures/lexicon: the retired phrase
+ * engine, no longer in any request path, kept as a scanner workload) as scoreText.
  *
  *   nice npx tsx bench/shapes.ts                      # everything (a few minutes on a loaded machine)
  *   ENGINES=full,classifier SHAPES=pem,zw nice npx tsx bench/shapes.ts
@@ -24,7 +25,8 @@
  */
 import { builtinPiiTypes, recognisersFor, type BuiltinPiiType } from "../src/policy/pii/index.js";
 import { compileScanner, scanSource } from "../src/policy/scan/index.js";
-import { benignPatterns, ContentClassifier, defaultClassifier, harmfulEntries, scoreText, warmUpLexicon } from "../src/policy/content/index.js";
+import { ContentClassifier, defaultClassifier } from "../src/policy/content/index.js";
+import { benignPatterns, harmfulEntries, scoreText, warmUpLexicon } from "../test/fixtures/lexicon/index.js";
 import { prose } from "./prose.js";
 import { nameShapes } from "./lib/name-shapes.js";
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { contentCategories } from "../../src/config/index.js";
-import { benignPatterns, defaultThresholds, harmfulEntries, judgeText } from "../../src/policy/content/index.js";
+import { defaultThresholds, judgeText } from "../../src/policy/content/index.js";
+import { benignPatterns, harmfulEntries } from "../fixtures/lexicon/index.js";
 import { benign, harmful } from "./content-corpus.js";
 
 /** Categories the built-in engine (the classifier, `engine: builtin`) blocks at its default thresholds. */
@@ -30,9 +31,9 @@ describe("built-in content filter (the classifier at its default thresholds)", (
   });
 });
 
-// The phrase lexicon (src/policy/content/lexicon.ts) is no longer a request-path engine: the
-// classifier replaced it as `engine: builtin`. It stays as the scanner tests' largest recogniser
-// set (required literals, first words, the frontier); its patterns must stay bounded for those.
+// The phrase lexicon (test/fixtures/lexicon) is no longer a product engine: the classifier replaced
+// it as `engine: builtin`. It stays as the scanner tests' largest recogniser set (required
+// literals, first words, the frontier); its patterns must stay bounded for those.
 describe("phrase lexicon", () => {
   it("keeps every quantifier bounded", () => {
     for (const p of [...harmfulEntries.map((x) => x.pattern), ...benignPatterns]) {

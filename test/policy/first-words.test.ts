@@ -1,7 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { benignPatterns, harmfulEntries, WEAK_CAP } from "../../src/policy/content/index.js";
-import { lexiconSpec, scoreText } from "../../src/policy/content/builtin-engine.js";
+import { benignPatterns, harmfulEntries, lexiconSpec, scoreText, WEAK_CAP } from "../fixtures/lexicon/index.js";
 import { firstWords, wordPrefixes } from "../../src/policy/scan/first-words.js";
 import { compileScanner, type Recogniser } from "../../src/policy/scan/index.js";
 import { benign as benignSentences, harmful as harmfulSentences } from "./content-corpus.js";

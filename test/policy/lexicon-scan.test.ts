@@ -1,9 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { benignPatterns, harmfulEntries, scoreText } from "../../src/policy/content/index.js";
-import { lexicon, lexiconScan, lexiconSpec } from "../../src/policy/content/builtin-engine.js";
-import { compileLexiconScan } from "../../src/policy/content/lexicon-scan.js";
-import { requiredWords } from "../../src/policy/content/required-words.js";
+import { benignPatterns, compileLexiconScan, harmfulEntries, lexicon, lexiconScan, lexiconSpec, requiredWords, scoreText } from "../fixtures/lexicon/index.js";
 import { compileScanner, PackedFindings, type Recogniser } from "../../src/policy/scan/index.js";
 import { benign as benignSentences, harmful as harmfulSentences } from "./content-corpus.js";
 

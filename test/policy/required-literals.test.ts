@@ -1,7 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { harmfulEntries, benignPatterns } from "../../src/policy/content/index.js";
-import { lexicon, lexiconSpec, scoreText } from "../../src/policy/content/builtin-engine.js";
+import { benignPatterns, harmfulEntries, lexicon, lexiconSpec, scoreText } from "../fixtures/lexicon/index.js";
 import { compileScanner, prefilterFor, requiredLiterals } from "../../src/policy/scan/index.js";
 import { benign as benignSentences, harmful as harmfulSentences } from "./content-corpus.js";
 

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compilePolicyEngine } from "../../src/policy/index.js";
-import { ScanPool, runContentJob, runPiiJob, scanPool, type PiiJob } from "../../src/policy/pool/index.js";
-import { builtinPiiTypes } from "../../src/config/index.js";
+import { ScanPool, runPiiJob, scanPool, type PiiJob } from "../../src/policy/pool/index.js";
+import { builtinPiiTypes, contentCategories } from "../../src/config/index.js";
+import { defaultThresholds, judgeText } from "../../src/policy/content/index.js";
 import { configWith } from "./helpers.js";
 
 const pool = new ScanPool(2);
@@ -9,7 +10,7 @@ const pool = new ScanPool(2);
 beforeAll(async () => {
   pool.warm();
   scanPool().warm();
-  await pool.run({ kind: "content", texts: ["warm"] });
+  await pool.run({ kind: "judge", text: "warm", categories: [...contentCategories], thresholds: defaultThresholds() });
 }, 120_000);
 afterAll(() => pool.close());
 
@@ -33,11 +34,12 @@ describe("scan worker pool", { timeout: 120_000 }, () => {
     expect(pooled.map((r) => [...r.found])).toEqual(inline.map((r) => [...r.found]));
     // email, card, ssn, ticket in the first text; email and ip in the JSON one; none in the third.
     expect(pooled.map((r) => r.found.length / 3)).toEqual([4, 2, 0]);
-    const content = { kind: "content" as const, texts: ["I will kill you and stab you with a knife", "a calm day"] };
-    const c1 = runContentJob(content);
-    const c2 = await pool.run(content);
-    expect(c2.map((r) => ({ ...r, matches: [...r.matches] }))).toEqual(c1.map((r) => ({ ...r, matches: [...r.matches] })));
-    expect(c2[0]!.matches.length).toBeGreaterThan(0);
+    // The classifier in a worker judges exactly as inline.
+    for (const text of ["I will kill you and stab you with a knife", "a calm day"]) {
+      const judge = { kind: "judge" as const, text, categories: [...contentCategories], thresholds: defaultThresholds() };
+      expect(await pool.run(judge)).toEqual(judgeText(text, judge.categories, judge.thresholds));
+    }
+    expect((await pool.run({ kind: "judge", text: "I will kill you and stab you with a knife", categories: [...contentCategories], thresholds: defaultThresholds() })).fired.length).toBeGreaterThan(0);
   });
 
   it("scans a large worst-case text while the event loop keeps turning", async () => {

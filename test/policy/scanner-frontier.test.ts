@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { lexicon } from "../../src/policy/content/builtin-engine.js";
+import { lexicon } from "../fixtures/lexicon/index.js";
 import { builtinPiiTypes, customRecogniser, recognisersFor } from "../../src/policy/pii/index.js";
 import { compileScanner, RIGHT_CONTEXT, type Finding, type Scanner } from "../../src/policy/scan/index.js";
 import { tailSource } from "../../src/policy/scan/prefix.js";

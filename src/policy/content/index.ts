@@ -1,5 +1,3 @@
-export { IncrementalScorer, lexiconEntry, scoreText, warmUpLexicon, type ContentMatch, type ContentScore } from "./builtin-engine.js";
-export { DEFAULT_THRESHOLD, benignPatterns, harmfulEntries, MAX_PHRASE, WEAK_CAP, type LexiconEntry } from "./lexicon.js";
 export { ContentClassifier, defaultClassifier, loadClassifier, projectRoot, STRIDE, type ClassifierModel } from "./classifier.js";
 export { defaultThresholds, judgeText, verdictOf, warmUpClassifier, type ClassifierVerdict } from "./content-judge.js";
 export { foldText, wordsOf } from "./content-text.js";

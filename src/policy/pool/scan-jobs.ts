@@ -2,7 +2,7 @@ import type { ContentCategory } from "../../config/index.js";
 import type { TextSegment } from "../body-texts.js";
 import { firstFindings, runChainHere } from "../chain-runner.js";
 import { compilePiiScanner, compileRule, type CompiledRule, type Phase, type PiiScanSpec, type RuleSource } from "../compiled-rule.js";
-import { judgeText, lexiconEntry, scoreText, type ClassifierVerdict } from "../content/index.js";
+import { judgeText, type ClassifierVerdict } from "../content/index.js";
 import type { GovernanceEvent } from "../governance-event.js";
 import type { Edit } from "../redaction.js";
 import { scanSource, type Scanner } from "../scan/index.js";
@@ -27,18 +27,6 @@ export interface PiiJob {
 export interface PiiTextResult {
   /** Findings as [start, end, recogniser index] triples, in the text's own offsets. */
   found: Int32Array;
-}
-
-export interface ContentJob {
-  kind: "content";
-  texts: string[];
-}
-
-export interface ContentTextResult {
-  scores: Partial<Record<ContentCategory, number>>;
-  categories: ContentCategory[];
-  /** Matches as [category index, start, end] triples. */
-  matches: Int32Array;
 }
 
 /**
@@ -82,8 +70,8 @@ export interface JudgeJob {
   thresholds: Record<ContentCategory, number>;
 }
 
-export type ScanJob = PiiJob | ContentJob | ChainJob | JudgeJob | BodyJob;
-export type ScanResult = PiiTextResult[] | ContentTextResult[] | ChainJobResult | ClassifierVerdict | ParseBodyResult | BodyChainResult | TextSegment[] | ArrayBuffer | SharedArrayBuffer | number | boolean;
+export type ScanJob = PiiJob | ChainJob | JudgeJob | BodyJob;
+export type ScanResult = PiiTextResult[] | ChainJobResult | ClassifierVerdict | ParseBodyResult | BodyChainResult | TextSegment[] | ArrayBuffer | SharedArrayBuffer | number | boolean;
 
 const compiledSpecs = new Map<string, Scanner>();
 
@@ -110,24 +98,6 @@ export function runPiiJob(job: PiiJob, scanner?: Scanner): PiiTextResult[] {
       found[k * 3 + 2] = f.recogniser;
     });
     return { found };
-  });
-}
-
-export function runContentJob(job: ContentJob): ContentTextResult[] {
-  return job.texts.map((text) => {
-    const { scores, found } = scoreText(text);
-    const categories: ContentCategory[] = [];
-    const packed = new Int32Array(found.length * 3);
-    const d = found.data;
-    for (let k = 0; k < found.length; k++) {
-      const category = lexiconEntry(d[k * 3 + 2]!).category;
-      let c = categories.indexOf(category);
-      if (c === -1) c = categories.push(category) - 1;
-      packed[k * 3] = c;
-      packed[k * 3 + 1] = d[k * 3]!;
-      packed[k * 3 + 2] = d[k * 3 + 1]!;
-    }
-    return { scores, categories, matches: packed };
   });
 }
 
@@ -206,8 +176,6 @@ export function runScanJob(job: ScanJob): ScanResult | Promise<ScanResult> {
   switch (job.kind) {
     case "pii":
       return runPiiJob(job);
-    case "content":
-      return runContentJob(job);
     case "chain":
       return runChainJob(job);
     case "judge":
@@ -237,7 +205,6 @@ export function transferList(result: ScanResult): ArrayBuffer[] {
   else if (Array.isArray(result))
     for (const r of result as unknown[]) {
       if (r && typeof r === "object" && "found" in r) out.push((r as PiiTextResult).found.buffer as ArrayBuffer);
-      else if (r && typeof r === "object" && "matches" in r) out.push((r as ContentTextResult).matches.buffer as ArrayBuffer);
     }
   else if ("findings" in result && result.findings instanceof Int32Array) {
     out.push(result.findings.buffer as ArrayBuffer);

@@ -12,8 +12,6 @@ import type { BodyChainJob, BodyChainResult, BodySegmentsJob, FollowJob, ModuleJ
 import {
   type ChainJob,
   type ChainJobResult,
-  type ContentJob,
-  type ContentTextResult,
   type JudgeJob,
   type PiiJob,
   type PiiTextResult,
@@ -185,7 +183,6 @@ export class ScanPool {
   }
 
   run(job: PiiJob, cancel?: CancelSignal): Promise<PiiTextResult[]>;
-  run(job: ContentJob, cancel?: CancelSignal): Promise<ContentTextResult[]>;
   run(job: ChainJob, cancel?: CancelSignal): Promise<ChainJobResult>;
   run(job: JudgeJob, cancel?: CancelSignal): Promise<ClassifierVerdict>;
   run(job: ParseBodyJob, cancel?: CancelSignal): Promise<ParseBodyResult>;

@@ -18,9 +18,7 @@ if (port) {
       // Not permitted: the workers run at the process's priority.
     }
   }
-  // The content filter's engine is the classifier: warmed here. The phrase lexicon is only used by
-  // `content` jobs (scoreText), which no request path sends; it compiles on the first one instead
-  // of costing every worker about a second of CPU at start.
+  // The content filter's engine is the classifier: warmed here.
   warmUpClassifier();
   port.on("message", async (msg: { id: number; job: PoolJob } | { forget: string }) => {
     // A request is done with its held body or answer (scan-pool.ts): no answer is expected.
