@@ -346,3 +346,54 @@ export function prefilterFor(patterns: readonly string[], flags: string): RegExp
   const ignoreCase = flags.includes("i");
   return new RegExp(trieSource([...all].map((x) => tokens(x, ignoreCase))), flags.replace(/[gy]/g, ""));
 }
+
+/** Whether every character `src` (an atom) can match is an ASCII digit: `\\d`, `7`, `[0-9]`, `[2-9\\d]`. */
+function digitAtom(src: string): boolean {
+  if (src === "\\d") return true;
+  if (src.length === 1) return src >= "0" && src <= "9";
+  if (src[0] !== "[" || src[1] === "^") return false;
+  const body = src.slice(1, -1);
+  if (body.length === 0) return false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === "\\") {
+      if (body[i + 1] !== "d") return false;
+      i++;
+      continue;
+    }
+    if (c < "0" || c > "9") return false;
+    if (body[i + 1] === "-" && i + 2 < body.length) {
+      const e = body[i + 2]!;
+      if (e < "0" || e > "9") return false;
+      i += 2;
+    }
+  }
+  return true;
+}
+
+/** Whether every string `n` matches holds an ASCII digit (erring towards false). */
+function needsDigit(n: Node): boolean {
+  switch (n.t) {
+    case "atom":
+      return digitAtom(n.src);
+    case "assert":
+    case "look":
+      return false;
+    case "seq":
+      return n.items.some(needsDigit);
+    case "alt":
+      return n.options.every(needsDigit);
+    case "rep":
+      return n.min >= 1 && needsDigit(n.body);
+  }
+}
+
+/**
+ * Whether every match of `pattern` contains an ASCII digit (0-9), under any flags: `\\d` is
+ * [0-9] with or without u and i, and no letter folds to a digit. False when unsure (a pattern
+ * outside the parsed subset, a digit written as an escape such as \\x30).
+ */
+export function requiresDigit(pattern: string): boolean {
+  const node = parsePattern(pattern);
+  return node !== undefined && needsDigit(node);
+}

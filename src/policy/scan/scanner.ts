@@ -2,7 +2,7 @@ import { CODES, firstPairs, OTHER } from "./first-pairs.js";
 import { firstWords, wordPrefixes } from "./first-words.js";
 import { tailLeads, tailSource, tailSupported } from "./prefix.js";
 import type { CandidateKinds, Recogniser } from "./recogniser.js";
-import { prefilterFor } from "./required-literals.js";
+import { prefilterFor, requiresDigit } from "./required-literals.js";
 
 export interface Finding {
   type: string;
@@ -556,7 +556,16 @@ export interface ScannerOptions {
    * compare against).
    */
   tailLeads?: boolean;
+  /**
+   * Pass over, in a text without an ASCII digit, the sources whose every pattern needs one
+   * (requiresDigit: digit-led shapes, numbered and named streets, dates of birth) instead of
+   * seeking their candidates (default true; false seeks them, which tests compare against).
+   */
+  digitSkip?: boolean;
 }
+
+/** Any ASCII digit: one native pass over a text (~10 instructions a character), where each digit-led seek reads it again. */
+const DIGIT = /[0-9]/;
 
 export function compileScanner(recognisers: readonly Recogniser[], opts: ScannerOptions = {}): Scanner {
   const ci = opts.ignoreCase === true ? "i" : "";
@@ -624,6 +633,20 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
     decided: plain && members.every((i) => recognisers[i]!.decided !== undefined && !recognisers[i]!.possible) ? members.map((i) => recognisers[i]!.decided!) : undefined,
     maxLength: Math.max(...members.map((i) => recognisers[i]!.maxLength)),
   }));
+  // Sources none of whose members can match without an ASCII digit (standalone patterns left
+  // out: their flags and engine are their own). In a text with no digit, every candidate of such
+  // a source is a place where none of its patterns matches (a seek's own decision stands for
+  // its pattern, Recogniser.decided): they are not sought at all. On a chat answer without
+  // numbers that is the digit-led seek's, the streets' and the dates' passes over the text.
+  const needsDigits = new Uint8Array(sources.length);
+  let digitSources = 0;
+  if (opts.digitSkip !== false)
+    sources.forEach((s, k) => {
+      if (s.members.every((i) => !recognisers[i]!.standalone && requiresDigit(recognisers[i]!.pattern))) {
+        needsDigits[k] = 1;
+        digitSources++;
+      }
+    });
   const sticky = recognisers.map((r) =>
     r.standalone ? new RegExp(r.pattern, "y" + ci + (r.flags ?? "")) : new RegExp(prefix + r.pattern, "y" + ci),
   );
@@ -970,8 +993,12 @@ export function compileScanner(recognisers: readonly Recogniser[], opts: Scanner
       // Next candidate of the combined regex, and of each source; each is re-run only once the
       // cursor passes it.
       cPos = combined ? -2 : -1;
-      for (let k = 0; k < oPos.length; k++) oPos[k] = -2;
-      undecided.fill(0);
+      const skip = digitSources !== 0 && !DIGIT.test(text);
+      for (let k = 0; k < oPos.length; k++) {
+        oPos[k] = skip && needsDigits[k] === 1 ? -1 : -2;
+        // A plain store: TypedArray.prototype.fill is a runtime call (~110 instructions a scan).
+        undecided[k] = 0;
+      }
       scan = {};
     }
     resumeText = undefined;
