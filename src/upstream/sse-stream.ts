@@ -40,6 +40,26 @@ interface Controller {
   readonly paused: boolean;
 }
 
+/**
+ * An event of this many characters or more is queued as its text and parsed when the consumer
+ * takes it, in the consumer's turn (nextTurn), not where its last read lands: every stream whose
+ * large event completes in one poll phase parsed it there, one after another (four streams of
+ * 900 KiB deltas: 0.8-7 ms each, in one turn with the first slice of one of them). A model's
+ * events are a few hundred characters: for them this is one comparison.
+ */
+const PARSE_LATER_CHARS = 32 * 1024;
+
+/**
+ * A large event as it came (see PARSE_LATER_CHARS). Not a chunk: delta coalescing never merges it
+ * (it has no `choices`, so plainChoice refuses it and stops there).
+ */
+class LaterEvent {
+  constructor(
+    readonly data: string,
+    readonly event: string | undefined,
+  ) {}
+}
+
 /** Chunks decoded ahead of the consumer before the upstream read pauses (TCP backpressure), and where it resumes. */
 const HIGH_WATER = 64;
 const LOW_WATER = 16;
@@ -90,7 +110,7 @@ class SseStream implements AsyncIterableIterator<Chunk> {
   private refused: { status: number; contentType: string; parts: Buffer[]; size: number } | undefined;
   private readonly decoder = new SseDecoder();
   private readonly parser: ChunkParser;
-  private queue: Chunk[] = [];
+  private queue: (Chunk | LaterEvent)[] = [];
   private head = 0;
   private waiters: Waiter[] = [];
   /** [DONE] seen: what follows is not read for the consumer. */
@@ -173,10 +193,11 @@ class SseStream implements AsyncIterableIterator<Chunk> {
           this.done = true;
           break;
         }
-        const chunk = this.parser.parse(ev.data, ev.event);
-        // Relayed as it came when nothing changes it (the shim's relay, rawChunkOf).
-        if (this.post.keepRaw) keepRawChunk(chunk, ev.data);
-        this.queue.push(chunk);
+        if (ev.data.length >= PARSE_LATER_CHARS) {
+          this.queue.push(new LaterEvent(ev.data, ev.event));
+          continue;
+        }
+        this.queue.push(this.parsed(ev.data, ev.event));
       }
       const over = this.decoder.overflow;
       if (over && !this.done) throw new GatewayError("KT_ERR_UPSTREAM_PROTOCOL", `target '${this.post.targetId}' sent ${over.message}`);
@@ -261,15 +282,47 @@ class SseStream implements AsyncIterableIterator<Chunk> {
     }
   }
 
+  /** One event's chunk; throws an upstream fault (not JSON, a mid-stream error). */
+  private parsed(data: string, event: string | undefined): Chunk {
+    const chunk = this.parser.parse(data, event);
+    // Relayed as it came when nothing changes it (the shim's relay, rawChunkOf).
+    if (this.post.keepRaw) keepRawChunk(chunk, data);
+    return chunk;
+  }
+
+  /**
+   * A large event that did not parse, found as the consumer took it: as a malformed event found
+   * on its read, what came before it went out, the error is next, and the upstream is dropped
+   * (what was queued after it is not handed on).
+   */
+  private failLater(err: unknown): typeof FAILED {
+    this.failure = err;
+    this.queue = [];
+    this.head = 0;
+    if (!this.ended) {
+      this.ended = true;
+      this.detach();
+      this.controller?.abort(err as Error);
+    }
+    return FAILED;
+  }
+
   /** The next result when one is ready (the caller checked); FAILED: the failure is next (taken()). */
   private take(): IteratorResult<Chunk> | typeof FAILED {
     if (this.head < this.queue.length) {
       let value = this.queue[this.head]!;
-      if (this.post.keepRaw || this.queue.length - this.head < COALESCE_BACKLOG) this.queue[this.head++] = undefined as unknown as Chunk;
+      if (value instanceof LaterEvent) {
+        this.queue[this.head++] = undefined as unknown as Chunk;
+        try {
+          value = this.parsed(value.data, value.event);
+        } catch (err) {
+          return this.failLater(err);
+        }
+      } else if (this.post.keepRaw || this.queue.length - this.head < COALESCE_BACKLOG) this.queue[this.head++] = undefined as unknown as Chunk;
       else {
         // A guard reads the chunks, and they come faster than it takes them: deltas queued behind
-        // this one go with it (delta-coalescing.ts).
-        const c = takeCoalesced(this.queue, this.head, this.queue.length);
+        // this one go with it (delta-coalescing.ts; a LaterEvent behind them stops the run).
+        const c = takeCoalesced(this.queue as Chunk[], this.head, this.queue.length);
         value = c.chunk;
         for (let i = 0; i < c.taken; i++) this.queue[this.head++] = undefined as unknown as Chunk;
       }

@@ -75,3 +75,42 @@ describe("upstream stream: an event larger than the bound", () => {
     await expect.poll(() => closedEarly).toBe(before + 1);
   });
 });
+
+describe("upstream stream: large events, parsed as the consumer takes them", () => {
+  const read = async (stream: AsyncIterable<Chunk>) => {
+    const got: string[] = [];
+    let error: unknown;
+    try {
+      for await (const c of stream) got.push(String((c as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content));
+    } catch (err) {
+      error = err;
+    }
+    return { got, error };
+  };
+
+  it("hands on a large event's chunk whole and in order, beside small ones", async () => {
+    const large = "The quarterly report, \"quoted\"\nand escaped \\ text. ".repeat(12_000);
+    answer = (res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.end(event("one") + event(large) + event("two") + event(large.slice(0, 40_000)) + "data: [DONE]\n\n");
+    };
+    const { got, error } = await read(await openSseStream(pool, post, new AbortController().signal, () => undefined));
+    expect(error).toBeUndefined();
+    expect(got).toEqual(["one", large, "two", large.slice(0, 40_000)]);
+  });
+
+  it("ends the stream with KT_ERR_UPSTREAM_PROTOCOL at a large event that is not JSON, after the chunks before it, and drops the upstream", async () => {
+    const before = closedEarly;
+    answer = (res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.on("error", () => {});
+      // Not JSON: the string is never closed. The upstream then keeps its body open.
+      res.write(event("one") + `data: {"choices":[{"index":0,"delta":{"content":"${"a".repeat(100_000)}\n\n` + event("after"));
+    };
+    const { got, error } = await read(await openSseStream(pool, post, new AbortController().signal, () => undefined));
+    expect(got).toEqual(["one"]);
+    expect((error as { code?: string }).code).toBe("KT_ERR_UPSTREAM_PROTOCOL");
+    expect(String((error as Error).message)).toContain("not JSON");
+    await expect.poll(() => closedEarly).toBe(before + 1);
+  });
+});
