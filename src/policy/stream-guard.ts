@@ -1,5 +1,5 @@
 import type { Chunk, JsonObject, Operation } from "../wire/index.js";
-import { isJsonObject, loopTurn, nextTurn } from "../wire/index.js";
+import { isJsonObject, loopTurn, runQueued } from "../wire/index.js";
 import type { CompiledRule } from "./compiled-rule.js";
 import type { AskGuard } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";
@@ -14,20 +14,17 @@ import { CHOICE_SKIP, isLargeChunk, isWholeText, sliceChunk, TOP_SKIP } from "./
 
 
 /**
- * Where the next slice of a large chunk waits: a turn of the event loop, as before, and then, when
- * the turn has already done SLICE_MS of work, its place in the loop's shared queue (nextTurn).
- * Each stream waiting out a turn alone ran its slice in the same check phase as every other
- * stream's: four streams in 900 KiB deltas made turns of four slices (49 ms tasks, /healthz p99
- * 210 ms in round 14's quiet run; in process, PEM lines, turns of 94-139 ms CPU on a loaded
- * machine). Now the slices of a turn stop after about SLICE_MS, whoever's they are, and the loop
- * polls: the same four streams' longest turn 14-15 ms.
+ * Where each slice of a large chunk runs, the first included: a turn of the event loop after the
+ * previous step of its stream (as before), and then in the loop's shared queue of work
+ * (runQueued), whose slices stop after about SLICE_MS, whoever's they are. Before, a slice took its
+ * place with nextTurn() and ran a few promise steps after its release, when the queue's clock had
+ * already let the other streams' slices go: four streams in 900 KiB deltas of name-like words
+ * still made turns of 20-47 ms of main-thread CPU (load ~7), and the first slice ran where the
+ * chunk was read, in the turn of its parse. The work now runs inside the release, and the clock
+ * counts it.
  */
-function sliceTurn(): Promise<void> {
-  return loopTurn().then(queuedTurn);
-}
-
-function queuedTurn(): Promise<void> | undefined {
-  return nextTurn();
+function sliceTurn<T>(work: () => T): Promise<Awaited<T>> {
+  return loopTurn().then(() => runQueued(work));
 }
 
 /** A step of a text's path inside a choice: a key, a tool call by its `index`, or an array position. */
@@ -549,7 +546,7 @@ class IncrementalChunks implements AsyncIterableIterator<Chunk> {
   next(): Promise<IteratorResult<Chunk>> {
     if (this.flushing) return Promise.resolve(this.flushed());
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    if (this.sliceAt < this.slices.length) return sliceTurn().then(this.onSlice);
+    if (this.sliceAt < this.slices.length) return sliceTurn(this.onSlice);
     const r = this.it.next();
     this.reading = r;
     return r.then(this.onRead, this.onFail);
@@ -558,7 +555,7 @@ class IncrementalChunks implements AsyncIterableIterator<Chunk> {
   private read(r: IteratorResult<Chunk>): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> {
     this.reading = undefined;
     if (r.done) return this.end();
-    let value = r.value;
+    const value = r.value;
     if (isLargeChunk(value)) {
       try {
         this.slices = sliceChunk(value);
@@ -566,13 +563,15 @@ class IncrementalChunks implements AsyncIterableIterator<Chunk> {
         // An upstream fault (chunk-slices.ts): the upstream is stopped as on a block.
         return this.fail(e);
       }
-      this.sliceAt = 1;
-      value = this.slices[0]!;
+      // The first slice waits its turn too (see sliceTurn): guarded here, it ran in the turn that
+      // read and parsed the chunk and cut it, and in the poll phase where its last read landed.
+      this.sliceAt = 0;
+      return sliceTurn(this.onSlice);
     }
     return this.guarded(value);
   }
 
-  /** The next slice of a large chunk, a turn of the event loop after the previous one. */
+  /** The next slice of a large chunk, a turn of the event loop after the previous one (or after its read). */
   private readonly onSlice = (): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> => {
     if (this.ended) return { value: undefined, done: true };
     const value = this.slices[this.sliceAt]!;
@@ -663,10 +662,8 @@ async function* guardSteps(
           continue;
         }
         const slices = sliceChunk(chunk);
-        for (let i = 0; i < slices.length; i++) {
-          if (i > 0) await sliceTurn();
-          held.push(guard.transform(slices[i]!));
-        }
+        // Each slice in its place in the queue of work, the first too (as IncrementalChunks does).
+        for (const slice of slices) held.push(await sliceTurn(() => guard.transform(slice)));
       }
       held.push(...(await guard.end()));
     } catch (e) {
@@ -696,10 +693,10 @@ async function* guardSteps(
       }
       pending = undefined;
       if (next.done) break;
-      const slices = isLargeChunk(next.value) ? sliceChunk(next.value) : [next.value];
-      for (let i = 0; i < slices.length; i++) {
-        if (i > 0) await sliceTurn();
-        const out = guard.transform(slices[i]!);
+      const large = isLargeChunk(next.value);
+      const slices = large ? sliceChunk(next.value) : [next.value];
+      for (const slice of slices) {
+        const out = large ? await sliceTurn(() => guard.transform(slice)) : guard.transform(slice);
         if (guard.holding) after.push(out);
         else yield out;
       }

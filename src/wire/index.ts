@@ -25,7 +25,7 @@ export {
 export { nestingExceeds } from "./json-nesting.js";
 export { keepRawChunk, namesModelOnce, rawChunkOf } from "./raw-body.js";
 export { coalescedChunk, upstreamEventsOf } from "./coalesced-chunk.js";
-export { loopTurn, nextTurn, queuedUnits, SLICE_MS } from "./loop-turns.js";
+export { loopTurn, nextTurn, queuedUnits, runQueued, SLICE_MS } from "./loop-turns.js";
 export { isJsonObject } from "./is-json-object.js";
 export { isoTime, isoTimeMs, jsonString, jsonTenths, jsonValue } from "./json-text.js";
 export { hashedPlaceholder, jsonSyntaxDetail } from "./client-text.js";

@@ -99,9 +99,37 @@ export function nextTurn(afterPoll = false): Promise<void> | undefined {
 }
 
 /**
- * Lets waiters go, oldest first, for about SLICE_MS. Each released unit runs in the microtasks
- * that follow; this loop takes its next step after the released unit's first step, so the time
- * it reads includes the work it let go.
+ * Runs `work` in a slice of queued work, never inline, and settles with what it returns (or
+ * throws). For work cut into steps whose every step must take its place (a large stream chunk's
+ * slices): a nextTurn() waiter's work runs in the microtasks after its release, a few promise
+ * steps later (an adopted promise, a `then`), by when runSlice has already read its clock and let
+ * the next waiters go (a scratch run of four streams of 3 ms steps, each waiting a turn and then
+ * its place as the guard's slices did: three steps a turn, not one or two). `work` here
+ * runs inside the release itself, so the slice's clock counts it: a pass lets go work until about
+ * SLICE_MS has run, and at most one step more.
+ */
+export function runQueued<T>(work: () => T): Promise<Awaited<T>> {
+  return new Promise<Awaited<T>>((resolve, reject) => {
+    queue.push(() => {
+      try {
+        resolve(work() as Awaited<T>);
+      } catch (e) {
+        reject(e);
+      }
+    });
+    born.push(-1);
+    if (!sliceScheduled) {
+      sliceScheduled = true;
+      setImmediate(runSlice);
+    }
+  });
+}
+
+/**
+ * Lets waiters go, oldest first, for about SLICE_MS. A released unit runs in the microtasks that
+ * follow; this loop takes its next step after the released unit's first step, so the time it reads
+ * includes the work it let go when that work is in that first step (a `then` on the waiter itself,
+ * or runQueued's work, which runs in the release), not work a few promise steps further on.
  */
 async function runSlice(): Promise<void> {
   const t0 = performance.now();

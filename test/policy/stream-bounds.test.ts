@@ -140,6 +140,45 @@ describe("large chunks", () => {
   }
 });
 
+describe("large chunks, the read's turn", () => {
+  const big = (n: number) => "Write to jane.doe@example.com or call (415) 555-2671 about the quarterly report. ".repeat(Math.ceil(n / 80)).slice(0, n);
+
+  it("guard no slice in the turn the chunk was read in, the first included", async () => {
+    // The first slice ran where the chunk was read: in the poll phase of the upstream's last read,
+    // after the event's parse, for every stream whose event completed there (issue #13).
+    let turn = 0;
+    let ticking = true;
+    const tick = () => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const body = big(4 * SLICE_CHARS);
+    let readIn = -1;
+    async function* upstream(): AsyncIterable<Chunk> {
+      yield role();
+      const chunk = text(body);
+      readIn = turn;
+      yield chunk;
+      yield text("", "stop");
+    }
+    let firstTextIn = -1;
+    const out: Chunk[] = [];
+    for await (const c of engine.guardStream(upstream(), "chat", "incremental", () => {})) {
+      if (firstTextIn < 0 && contentOf([c]) !== "") firstTextIn = turn;
+      out.push(c);
+    }
+    ticking = false;
+    expect(readIn).toBeGreaterThanOrEqual(0);
+    expect(firstTextIn).toBeGreaterThan(readIn);
+    // Decided as the same text in word-sized pieces is.
+    const small: Chunk[] = [];
+    for await (const c of engine.guardStream(from([role(), ...body.split(/(?= )/).map((p) => text(p)), text("", "stop")]), "chat", "incremental", () => {})) small.push(c);
+    expect(contentOf(out)).toBe(contentOf(small));
+    expect(contentOf(out)).not.toContain("jane.doe@example.com");
+  });
+});
+
 // Round 14's review: choices whose `index` is not a number (the guard keys them by position, and a
 // slice after the first held only the choices with text left, at other positions), and chunks of
 // thousands of choices (quadratic in the slicer and in the guard's flush: seconds on one chunk).

@@ -1,6 +1,6 @@
 import net from "node:net";
 import { describe, expect, it } from "vitest";
-import { nextTurn, queuedUnits, SLICE_MS } from "../../src/wire/index.js";
+import { nextTurn, queuedUnits, runQueued, SLICE_MS } from "../../src/wire/index.js";
 
 /** Synchronous work for `ms` of the clock: a unit heavier than a slice, whatever the machine's speed. */
 function busy(ms: number): void {
@@ -40,6 +40,53 @@ describe("loop turns (src/wire/loop-turns.ts)", () => {
     // Once the backlog is worked off, the next turn runs units at once again.
     await freshTurn();
     expect(nextTurn()).toBeUndefined();
+  });
+
+  it("runQueued runs work inside the slice's pass, which counts it: units of a slice's length each go one a turn, in order", async () => {
+    // A nextTurn() waiter's work runs a few promise steps after its release, when the pass has
+    // already read its clock and let the next waiters go: four streams' large-chunk slices all ran
+    // in one pass (issue #13, the stream row). runQueued's work runs in the release itself.
+    await freshTurn();
+    let turn = 0;
+    let ticking = true;
+    const tick = () => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const ran: { unit: number; turn: number }[] = [];
+    const units = Array.from({ length: 8 }, (_, i) =>
+      runQueued(() => {
+        busy(SLICE_MS);
+        ran.push({ unit: i, turn });
+        return i * 10;
+      }),
+    );
+    // Never inline, even on an idle loop.
+    expect(ran).toEqual([]);
+    expect(queuedUnits()).toBe(8);
+    expect(await Promise.all(units)).toEqual([0, 10, 20, 30, 40, 50, 60, 70]);
+    ticking = false;
+    expect(ran.map((r) => r.unit)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // Each unit spent the pass's whole budget: the next went in a later turn.
+    for (let i = 1; i < ran.length; i++) expect(ran[i]!.turn).toBeGreaterThan(ran[i - 1]!.turn);
+    // Short units share a pass.
+    await freshTurn();
+    const short: number[] = [];
+    const before = turn;
+    ticking = true;
+    setImmediate(tick);
+    await Promise.all(Array.from({ length: 8 }, () => runQueued(() => void short.push(turn))));
+    ticking = false;
+    expect(new Set(short).size).toBeLessThan(8);
+    expect(short[0]).toBeGreaterThanOrEqual(before);
+  });
+
+  it("runQueued settles with what the work throws", async () => {
+    await expect(runQueued(() => {
+      throw new Error("bad slice");
+    })).rejects.toThrow("bad slice");
+    await expect(runQueued(() => Promise.resolve(7))).resolves.toBe(7);
   });
 
   it("between slices the loop polls: a connection made while a backlog waits is accepted before the backlog is done", async () => {
