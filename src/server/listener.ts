@@ -89,8 +89,15 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
     server.setTimeout(idle, (x?: unknown) => {
       if (x instanceof net.Socket && !((inFlight.get(x) ?? 0) > 0)) x.destroy();
     });
-    server.on("session", (s) => trackSession(h2sessions, s, idle));
-    server.on("secureConnection", (s: net.Socket) => trackSocket(sockets, s));
+    // The socket under each new session (Node makes the session within its own 'secureConnection'
+    // listener, which runs after this prepended one): a session sent away closes it itself.
+    let arriving: net.Socket | undefined;
+    server.prependListener("secureConnection", (s: net.Socket) => (arriving = s));
+    server.on("session", (s) => trackSession(h2sessions, s, idle, arriving));
+    server.on("secureConnection", (s: net.Socket) => {
+      arriving = undefined;
+      trackSocket(sockets, s);
+    });
     await listenOn(server, opts.host, opts.port);
     const listener = makeListener(server, sockets, h2sessions);
     return {
@@ -126,7 +133,9 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
   // A session may carry this many streams at once (Node's default is 2^32-1): one connection must
   // not open an unbounded number of calls; the pipeline also bounds requests in total.
   const h2 = http2.createServer({ maxSessionMemory: 32, settings: { maxHeaderListSize: 32 * 1024, maxConcurrentStreams: H2_MAX_STREAMS } }, handler);
-  h2.on("session", (s) => trackSession(h2sessions, s, idle));
+  // The socket under each new session (set while h2 makes it: see sniff).
+  let arriving: net.Socket | undefined;
+  h2.on("session", (s) => trackSession(h2sessions, s, idle, arriving));
   // A new connection is only counted here; the rest of its set-up (and reading it at all) waits
   // for its turn (src/wire/loop-turns.ts). Node accepts every pending connection of a poll in one
   // go and runs this listener for each: when 3,000 arrive at once, doing the set-up inline (socket
@@ -171,7 +180,9 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
         }
         // The HTTP/2 session reads the socket natively and takes the unshifted bytes itself;
         // resuming here would have the JS side steal frames from it.
+        arriving = socket;
         h2.emit("connection", socket);
+        arriving = undefined;
       } else {
         h1.emit("connection", socket);
         socket.resume();
@@ -230,7 +241,7 @@ function trackSocket(set: Set<net.Socket>, s: net.Socket) {
  * it fires with a stream open, it is armed again and the check runs after the next quiet spell.
  * A client that resets the streams it opens too fast is sent away (see reset-budget.ts).
  */
-function trackSession(set: Set<http2.Http2Session>, s: http2.Http2Session, idleMs: number) {
+function trackSession(set: Set<http2.Http2Session>, s: http2.Http2Session, idleMs: number, socket: net.Socket | undefined) {
   set.add(s);
   s.once("close", () => set.delete(s));
   let open = 0;
@@ -242,6 +253,15 @@ function trackSession(set: Set<http2.Http2Session>, s: http2.Http2Session, idleM
     // GOAWAY first, then destroy without an error: an error would be passed to every stream
     // still open on the session, and a stream with no 'error' listener would throw it.
     s.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, lastId);
+    if (socket) {
+      // Marked closed first: Node then reads and drops what the client still sends instead of
+      // closing the socket with bytes unread, which the kernel turns into a TCP reset that
+      // discards the GOAWAY not yet sent (a flooding client keeps writing). close() adds a
+      // GOAWAY NO_ERROR after ours. The socket goes within a second whatever the client does,
+      // as a connection refused on its first read does.
+      s.close();
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    }
     s.destroy();
   };
   s.on("stream", (stream: http2.ServerHttp2Stream) => {
