@@ -68,6 +68,15 @@ describe("shared candidate finders", () => {
     expect(seekDigitLed("IBAN GB82", 0)).toBe(5);
     expect(seekDigitLed("no digits here", 0)).toBe(-1);
   });
+
+  it("the digit-led seek finds a lone digit wherever it stands, by hand, by regex or by indexOf (each distance from `from`)", () => {
+    for (const len of [20, 100, 140, 300])
+      for (let k = 0; k < len; k++)
+        for (const from of [0, 3, 17]) {
+          const text = ",".repeat(k) + "7" + ",".repeat(len - k - 1);
+          expect(seekDigitLed(text, from), `${len} ${k} ${from}`).toBe(k >= from ? k : -1);
+        }
+  });
 });
 
 describe("phone: the NANP short cut", () => {
