@@ -98,8 +98,22 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
       arriving = undefined;
       trackSocket(sockets, s);
     });
-    await listenOn(server, opts.host, opts.port);
-    const listener = makeListener(server, sockets, h2sessions);
+    // The secure server never listens itself: a front server accepts each connection paused and
+    // hands it over in its turn of the loop (src/wire/loop-turns.ts), as plaintext connections are
+    // (below): the TLS socket's set-up, and the handshake's reads that follow, of 3,000
+    // connections arriving at once are not done in one pass of the loop. Alone, a connection is
+    // handed over at once. TLS and ALPN are the secure server's own, unchanged.
+    const front = net.createServer({ pauseOnConnect: true }, (socket) => {
+      const turn = nextTurn();
+      if (turn) void turn.then(() => secure(socket));
+      else secure(socket);
+    });
+    const secure = (socket: net.Socket) => {
+      if (socket.destroyed) return;
+      server.emit("connection", socket);
+    };
+    await listenOn(front, opts.host, opts.port);
+    const listener = makeListener(front, sockets, h2sessions);
     return {
       ...listener,
       startDrain,
