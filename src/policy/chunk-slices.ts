@@ -255,8 +255,12 @@ const LATER = Symbol("later");
  *
  * Throws KT_ERR_UPSTREAM_PROTOCOL for more than MAX_CHUNK_CHOICES choices, a string read whole
  * longer than SLICE_CHARS, or a `usage` of more than SLICE_CHARS of text.
+ *
+ * `limit` (SLICE_CHARS unless said) is what each slice may cost; a smaller one cuts finer (the
+ * stream guard's rest of a chunk whose slices run slow) and refuses nothing more: a whole string
+ * longer than it goes alone in a slice.
  */
-export function sliceChunk(chunk: Chunk): Chunk[] {
+export function sliceChunk(chunk: Chunk, limit = SLICE_CHARS): Chunk[] {
   const list = (Array.isArray(chunk.choices) ? chunk.choices : []) as unknown[];
   if (list.length > MAX_CHUNK_CHOICES) throw fault(`a stream chunk of ${list.length} choices (a server sends one per chunk; at most ${MAX_CHUNK_CHOICES} are guarded in one)`);
   if (isJsonObject(chunk.usage) && usageCost(chunk.usage, SLICE_CHARS) > SLICE_CHARS)
@@ -267,7 +271,7 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
   if (top > SLICE_CHARS) throw fault(`a stream chunk whose fields beside its choices hold more than ${SLICE_CHARS} characters of text`);
   const pieces: Piece[] = [];
   const path: Step[] = [];
-  let room = SLICE_CHARS - top;
+  let room = limit - top;
   // guardNode's walk: the first slice's copy of a choice's field, and the pieces left for later.
   const walk = (node: unknown, choice: number, key: string | undefined): unknown => {
     if (typeof node === "string") {
@@ -345,7 +349,7 @@ export function sliceChunk(chunk: Chunk): Chunk[] {
   while (k < pieces.length) {
     // The next slice: pieces in order from the first not yet sent, while they fit.
     const choices = new Map<number, JsonObject>();
-    let room = SLICE_CHARS;
+    let room = limit;
     while (k < pieces.length) {
       const p = pieces[k]!;
       let end: number;

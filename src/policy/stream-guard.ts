@@ -1,5 +1,5 @@
 import type { Chunk, JsonObject, Operation } from "../wire/index.js";
-import { isJsonObject, loopTurn, runQueued } from "../wire/index.js";
+import { isJsonObject, loopTurn, runQueued, SLICE_MS } from "../wire/index.js";
 import type { CompiledRule } from "./compiled-rule.js";
 import type { AskGuard } from "./content/index.js";
 import type { GovernanceEvent } from "./governance-event.js";
@@ -10,7 +10,7 @@ import { logprobsText, promptLogprobsText } from "./logprobs.js";
 import { scanSource } from "./scan/index.js";
 import { blockedMessage } from "./policy-error.js";
 import { applyRedactions, replacementFor } from "./redaction.js";
-import { CHOICE_SKIP, isLargeChunk, isWholeText, sliceChunk, TOP_SKIP } from "./chunk-slices.js";
+import { CHOICE_SKIP, isLargeChunk, isWholeText, SLICE_CHARS, sliceChunk, TOP_SKIP } from "./chunk-slices.js";
 
 
 /**
@@ -26,6 +26,17 @@ import { CHOICE_SKIP, isLargeChunk, isWholeText, sliceChunk, TOP_SKIP } from "./
 function sliceTurn<T>(work: () => T): Promise<Awaited<T>> {
   return loopTurn().then(() => runQueued(work));
 }
+
+/**
+ * A slice that took longer than this (wall clock, ms) has the rest of its chunk cut into slices of
+ * FINE_SLICE_CHARS. SLICE_CHARS is ~4 ms of the worst shape's scan once the code is warm, but the
+ * first slices of a shape the process has not seen yet run in V8's unoptimised tiers: in the
+ * stream row, the first slices of name-like words took 12-27 ms of CPU each (in process, load ~7),
+ * the longest turns left. A loaded machine slows them too. Cut finer, the rest of such a chunk
+ * costs more in all (a slice's fixed cost, ~8% more for half the size) but no one step is long.
+ */
+const SLOW_SLICE_MS = 2 * SLICE_MS;
+const FINE_SLICE_CHARS = SLICE_CHARS / 4;
 
 /** A step of a text's path inside a choice: a key, a tool call by its `index`, or an array position. */
 type Step = { key: string } | { tool: number } | { at: number };
@@ -535,6 +546,8 @@ class IncrementalChunks implements AsyncIterableIterator<Chunk> {
   /** The slices of a large chunk still to guard (chunk-slices.ts), from sliceAt on. */
   private slices: Chunk[] = [];
   private sliceAt = 0;
+  /** The slices left were cut finer (see SLOW_SLICE_MS). */
+  private fine = false;
 
   constructor(
     private readonly guard: StreamGuard,
@@ -566,6 +579,7 @@ class IncrementalChunks implements AsyncIterableIterator<Chunk> {
       // The first slice waits its turn too (see sliceTurn): guarded here, it ran in the turn that
       // read and parsed the chunk and cut it, and in the poll phase where its last read landed.
       this.sliceAt = 0;
+      this.fine = false;
       return sliceTurn(this.onSlice);
     }
     return this.guarded(value);
@@ -580,8 +594,28 @@ class IncrementalChunks implements AsyncIterableIterator<Chunk> {
       this.slices = [];
       this.sliceAt = 0;
     }
-    return this.guarded(value);
+    const t0 = performance.now();
+    const out = this.guarded(value);
+    if (!this.fine && this.sliceAt < this.slices.length && performance.now() - t0 > SLOW_SLICE_MS) this.refine();
+    return out;
   };
+
+  /** The slices left, cut into slices of FINE_SLICE_CHARS (each exactly as sliceChunk cuts a chunk). */
+  private refine(): void {
+    this.fine = true;
+    const rest: Chunk[] = [];
+    for (let i = this.sliceAt; i < this.slices.length; i++) {
+      const slice = this.slices[i]!;
+      // sliceChunk refuses nothing on a smaller limit that it passed on SLICE_CHARS; kept whole if it did.
+      try {
+        rest.push(...sliceChunk(slice, FINE_SLICE_CHARS));
+      } catch {
+        rest.push(slice);
+      }
+    }
+    this.slices = rest;
+    this.sliceAt = 0;
+  }
 
   private guarded(value: Chunk): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> {
     let out: Chunk;

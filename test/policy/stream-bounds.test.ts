@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Chunk } from "../../src/wire/index.js";
 import { builtinPiiTypes, compilePolicyEngine } from "../../src/policy/index.js";
 import { ViewBuilder } from "../../src/policy/scan/index.js";
@@ -176,6 +176,68 @@ describe("large chunks, the read's turn", () => {
     for await (const c of engine.guardStream(from([role(), ...body.split(/(?= )/).map((p) => text(p)), text("", "stop")]), "chat", "incremental", () => {})) small.push(c);
     expect(contentOf(out)).toBe(contentOf(small));
     expect(contentOf(out)).not.toContain("jane.doe@example.com");
+  });
+});
+
+describe("large chunks, slow slices", () => {
+  const big = (n: number) => "Write to jane.doe@example.com or call (415) 555-2671 about the quarterly report. ".repeat(Math.ceil(n / 80)).slice(0, n);
+  /** Runs `f` with a clock that moves `step` ms at each reading: every slice looks fast, or slow. */
+  async function withClock<T>(step: number, f: () => Promise<T>): Promise<T> {
+    let clock = performance.now();
+    const spy = vi.spyOn(performance, "now").mockImplementation(() => (clock += step));
+    try {
+      return await f();
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  it("cut the rest of a chunk finer once a slice ran long, deciding as the small pieces do", async () => {
+    // Cold code (the first slices of a shape the process has not seen) or a loaded machine: a
+    // slice of SLICE_CHARS took 12-27 ms. Here every reading of the clock is 10 ms after the one
+    // before, so every slice looks slow.
+    const body = big(4 * SLICE_CHARS);
+    const textEvents = (cs: Chunk[]) => cs.filter((c) => contentOf([c]) !== "").length;
+    const run = async () => {
+      const out: Chunk[] = [];
+      for await (const c of engine.guardStream(from([role(), text(body), text("", "stop")]), "chat", "incremental", () => {})) out.push(c);
+      return out;
+    };
+    const normal = await withClock(0.001, run);
+    const slow = await withClock(10, run);
+    expect(textEvents(normal)).toBeLessThanOrEqual(6);
+    // A first slice of SLICE_CHARS, then the rest in slices of a quarter of it.
+    expect(textEvents(slow)).toBeGreaterThanOrEqual(3 * 4);
+    expect(contentOf(slow)).toBe(contentOf(normal));
+    const small: Chunk[] = [];
+    for await (const c of engine.guardStream(from([role(), ...body.split(/(?= )/).map((p) => text(p)), text("", "stop")]), "chat", "incremental", () => {})) small.push(c);
+    expect(contentOf(slow)).toBe(contentOf(small));
+    expect(contentOf(slow)).not.toContain("jane.doe@example.com");
+    // The finish reason still comes once, last.
+    const finishes = slow.flatMap((c) => (c.choices as any[]).filter((x) => x.finish_reason != null).map((x) => x.finish_reason));
+    expect(finishes).toEqual(["stop"]);
+  });
+
+  it("cut finer, keep a function's name whole and the tool call's arguments in order", async () => {
+    const args = JSON.stringify({ note: big(3 * SLICE_CHARS) });
+    const name = "save_" + "n".repeat(SLICE_CHARS / 2);
+    const chunk: Chunk = { ...base, choices: [{ index: 0, delta: { content: big(SLICE_CHARS), tool_calls: [{ index: 2, id: "call_1", type: "function", function: { name, arguments: args } }] }, logprobs: null, finish_reason: null }] };
+    const run = async () => {
+      const out: Chunk[] = [];
+      for await (const c of engine.guardStream(from([role(), chunk, { ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: "tool_calls" }] }]), "chat", "incremental", () => {})) out.push(c);
+      return out;
+    };
+    const normal = await withClock(0.001, run);
+    const slow = await withClock(10, run);
+    expect(slow.length).toBeGreaterThan(normal.length);
+    const calls = (cs: Chunk[]) => cs.flatMap((c) => (c.choices as any[]).flatMap((x) => x.delta?.tool_calls ?? []));
+    const argsOf = (cs: Chunk[]) => calls(cs).map((t) => t.function?.arguments ?? "").join("");
+    const namesOf = (cs: Chunk[]) => calls(cs).map((t) => t.function?.name).filter((n) => n !== undefined);
+    expect(argsOf(slow)).toBe(argsOf(normal));
+    expect(namesOf(slow)).toEqual(namesOf(normal));
+    expect(namesOf(slow)).toEqual([name]);
+    for (const t of calls(slow)) expect(t.index).toBe(2);
+    expect(contentOf(slow)).toBe(contentOf(normal));
   });
 });
 
