@@ -4,7 +4,7 @@ import { nameShapes } from "../../bench/lib/name-shapes.js";
 import { prose } from "../../bench/prose.js";
 import { builtinPiiTypes, recognisersFor, type BuiltinPiiType } from "../../src/policy/pii/index.js";
 import { location } from "../../src/policy/pii/location.js";
-import { person, personPattern, plainMatchEnd } from "../../src/policy/pii/person.js";
+import { person, personPattern, plainMatchEnd, plainRunWords } from "../../src/policy/pii/person.js";
 import { secrets } from "../../src/policy/pii/secret.js";
 import { streetAddress, typeAtEnd } from "../../src/policy/pii/street-address.js";
 import { gazetteers } from "../../src/policy/pii/gazetteer.js";
@@ -338,6 +338,56 @@ describe("the end of person's match over a run of plain words, read by hand", ()
       { numRuns: 3000, seed: 1321 },
     );
     expect(answered).toBeGreaterThan(1000);
+  });
+
+  /**
+   * The run from a later word of the run read last is taken from it (runFrom): at every position
+   * in order, the end and the words are those read afresh (the memory dropped before each).
+   */
+  function reusedAsFresh(t: string): number {
+    // A run read in a text no case is: the memory of t's runs is gone.
+    const other = "Qz!";
+    const fresh: [number, number[][] | undefined][] = [];
+    for (let p = 0; p < t.length; p++) {
+      plainMatchEnd(other, 0);
+      const e = plainMatchEnd(t, p);
+      fresh.push([e, e === -1 ? undefined : plainRunWords()]);
+    }
+    plainMatchEnd(other, 0);
+    // Answers inside the run answered before: those runFrom may give.
+    let inside = 0;
+    let lastEnd = -1;
+    for (let p = 0; p < t.length; p++) {
+      const e = plainMatchEnd(t, p);
+      expect(e, `${JSON.stringify(t)} at ${p}`).toBe(fresh[p]![0]);
+      if (e !== -1) {
+        expect(plainRunWords(), `${JSON.stringify(t)} at ${p}`).toEqual(fresh[p]![1]);
+        if (p < lastEnd) inside++;
+        lastEnd = e;
+      }
+    }
+    return inside;
+  }
+
+  // Mostly runs of plain words (where runFrom answers), with what stops or spoils a run among them.
+  const plainPiece = fc.constantFrom(
+    ..."Jane Doe Smith Will Ann Lee Bob Kim Jo Abcdefghijklmnopqrstu Abcdefghijklmnopqrstuv".split(" "),
+    ..."de van al and x Q. Zoë Éva JANE McDonald Doe's Doe- Doe_ B1 A".split(" "),
+  );
+  const plainSep = fc.constantFrom(" ", " ", " ", ", ", ", ", ". ", ",", "  ", " and ", "-", "\n", "");
+  const plainTexts = fc.array(fc.tuple(plainPiece, plainSep).map(([w, s]) => w + s), { minLength: 1, maxLength: 14 }).map((a) => a.join(""));
+
+  it("reads a run from a later word of the last run as it reads it afresh (property)", () => {
+    let answered = 0;
+    fc.assert(
+      fc.property(plainTexts, (t) => {
+        answered += reusedAsFresh(t);
+      }),
+      { numRuns: 2000, seed: 1323 },
+    );
+    expect(answered).toBeGreaterThan(300);
+    for (const [, f] of nameShapes) reusedAsFresh(f(2 * 1024));
+    expect(reusedAsFresh("Jane Doe, John Smith, Ann Lee, Bob Ray, Tom Fox, Sue May Kim Lee Jo")).toBeGreaterThan(10);
   });
 
   it("on the bench's random name shapes and the words of the soup", () => {
