@@ -67,6 +67,14 @@ describe("recognisers: recall on generated valid values", () => {
     }
     const phones = ["(415) 555-2671", "415-555-2671", "415.555.2671", "+1 415 555 2671", "1-800-555-0199", "+44 20 7946 0958", "+49 30 901820", "+33 1 23 45 67 89", "+81-3-1234-5678"];
     for (const p of phones) expect(types(`Call me at ${p} tomorrow`), p).toContainEqual({ type: "phone", value: p });
+    // A list of numbers with only spaces between them: every one is found (each was refused as the
+    // continuation of the one before it, so a list leaked whole).
+    const lists: [string, string][] = [["(415) 555-2671", "(415) 555-2672"], ["415-555-2671", "415-555-2672"], ["415.555.2671", "415.555.2672"], ["+1 415 555 2671", "+1 415 555 2672"], ["1-800-555-0199", "1-800-555-0198"], ["+44 20 7946 0958", "+33 1 23 45 67 89"], ["212 555 0147", "212 555 0148"]];
+    for (const [a, b] of lists)
+      for (const gap of [" ", "  ", "   "]) {
+        const found = types(`phones: ${a}${gap}${b}${gap}${a} end`).map((f) => f.value);
+        expect(found, `${a}${gap}${b}`).toEqual([a, b, a]);
+      }
     for (let i = 0; i < 100; i++) {
       const ip = [0, 1, 2, 3].map(() => Math.floor(r() * 256)).join(".");
       expect(types(`host ${ip} is down`)).toContainEqual({ type: "ip_address", value: ip });
@@ -108,6 +116,8 @@ describe("recognisers: look-alikes survive", () => {
     "Pi is 3.14159265358979",
     "NHS number 9434765918 fails its check digit",
     "Big number 1234567890123",
+    "Digits grouped by spaces continue a number: 123 456 7890 123 and 4111 1111 1112",
+    "An id cut at its own dash: 415-555-2671-1234",
   ];
   it.each(survivors)("%s", (text) => {
     expect(types(text)).toEqual([]);

@@ -1,6 +1,6 @@
 import { getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString, type CountryCode, type PhoneNumber } from "libphonenumber-js/min";
 import type { Recogniser } from "../scan/index.js";
-import { digitLedKinds, K_CONTINUES, K_LEAD, runIn, seekDigitLed } from "./candidates.js";
+import { after as runThen, digitLedKinds, K_CONTINUES, K_LEAD, runIn, seekDigitLed } from "./candidates.js";
 import { codeAt } from "./chars.js";
 
 /**
@@ -34,6 +34,42 @@ function isDigit(c: number): boolean {
 /** What may stand between a number and a phone number that continues it: " .-/(". */
 function isNumberGap(c: number): boolean {
   return c === 32 || c === 46 || c === 45 || c === 47 || c === 40;
+}
+
+/**
+ * Whether a number starting at `start` continues a number before it: a digit, then one to three
+ * of " .-/(". Except after spaces only when it is written as a number of its own (`415-555-2671
+ * 415-555-2672`, `+1 415 555 2671 +1 415 555 2672`, `(415) 555-2671 (415) 555-2672`, `415 555 2671
+ * 415 555 2672`): it opens with `+` or `(`, its first group of at most four digits is closed by `-`
+ * or `.`, or it is exactly three, three and four digits apart. Other digits grouped by spaces after
+ * a number (`4111 1111 …`, `123 456 7890 123`) still continue it: a list, not a new number.
+ */
+function continuesNumber(text: string, start: number): boolean {
+  let b = start - 1;
+  let spaces = true;
+  while (b >= 0 && start - b <= 3 && isNumberGap(text.charCodeAt(b))) {
+    if (text.charCodeAt(b) !== 32) spaces = false;
+    b--;
+  }
+  if (!(b >= 0 && b < start - 1 && isDigit(text.charCodeAt(b)))) return false;
+  return !(spaces && opensNumber(text, start));
+}
+
+/** `+`, `(`, one to four digits and then `-` or `.` and a digit, or the whole of `ddd ddd dddd`. */
+function opensNumber(text: string, start: number): boolean {
+  const c = text.charCodeAt(start);
+  if (c === 43 || c === 40) return true;
+  let i = start;
+  while (i < start + 4 && i < text.length && isDigit(text.charCodeAt(i))) i++;
+  const s = i < text.length ? text.charCodeAt(i) : 0;
+  if (i > start && (s === 45 || s === 46) && i + 1 < text.length && isDigit(text.charCodeAt(i + 1))) return true;
+  // A number grouped as the North American one is written (3, 3, 4), and nothing more.
+  return i === start + 3 && s === 32 && digitsAt(text, i + 1, 3) && codeAt(text, i + 4) === 32 && digitsAt(text, i + 5, 4) && !isDigit(codeAt(text, i + 9));
+}
+
+function digitsAt(text: string, at: number, n: number): boolean {
+  for (let k = 0; k < n; k++) if (!isDigit(codeAt(text, at + k))) return false;
+  return true;
 }
 
 function isAlnum(c: number): boolean {
@@ -229,7 +265,7 @@ function slowValidate(text: string, start: number, end: number, plus: boolean, w
     if (isAlnum(after) && after !== 120 && after !== 88 && after !== 101 && after !== 69) continue;
     if (k < groups.length) {
       const b = g.end + 1 < text.length ? text.charCodeAt(g.end + 1) : 0;
-      if ((after === 45 || after === 46 || after === 47) && isDigit(b)) return -1;
+      if ((after === 45 || after === 46 || after === 47) && isDigit(b)) continue;
     }
     const written = groups.slice(0, k).map((x) => x.digits);
     const digits = written.join("");
@@ -255,12 +291,14 @@ export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIO
     // Starts at `+`, `(` or a digit not continuing a number; then digits, spaces, dots, dashes,
     // slashes and parentheses, ending on a digit; maybe an extension.
     pattern:
-      String.raw`[+(\d](?<![A-Za-z0-9+][+(\d]|\d[ .\-/(]{1,3}[+(\d])[\d ().\-/]{5,24}\d` +
+      String.raw`[+(\d](?<![A-Za-z0-9+][+(\d])(?:(?<!\d[ .\-/(]{1,3}[+(\d])|(?<=\d {1,3}[+(\d])(?:(?<=[+(])|(?=\d{0,3}[.\-]\d|\d{2} \d{3} \d{4}(?!\d))))` +
+      String.raw`[\d ().\-/]{5,24}\d` +
       String.raw`(?:[ \t]{0,2}[,;]?[ \t]{0,2}(?:[Ee][Xx][Tt](?:[Ee][Nn][Ss][Ii][Oo][Nn])?\.?|[Xx]|#)[ \t]{0,2}[.:]?[ \t]{0,2}\d{1,6})?`,
     maxLength: 1 + 24 + 1 + 30,
     seek: seekDigitLed,
     // Not right after another number and one separator: the validator's first rule refuses that.
-    kinds: { of: digitLedKinds, admits: (k) => (k & K_LEAD) !== 0 || (runIn(k, 1, Infinity) && (k & K_CONTINUES) === 0) },
+    // After a number, only a first group of up to four digits closed by `-` or `.`, or of three and a space (continuesNumber).
+    kinds: { of: digitLedKinds, admits: (k) => (k & K_LEAD) !== 0 || (runIn(k, 1, Infinity) && ((k & K_CONTINUES) === 0 || (runIn(k, 1, 4) && (runThen(k, "-") || runThen(k, "."))) || (runIn(k, 3, 3) && runThen(k, " ")))) },
     lookbehind: 32,
     // The pattern's lookbehind and the validator's first two rules, read in place: most digit runs
     // follow another number (random digits, a list of numbers) or hold too few digits.
@@ -273,9 +311,7 @@ export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIO
         const b = text.charCodeAt(start - 1);
         if (isDigit(b) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b === 43) return false;
       }
-      let b = start - 1;
-      while (b >= 0 && start - b <= 3 && isNumberGap(text.charCodeAt(b))) b--;
-      if (b >= 0 && b < start - 1 && isDigit(text.charCodeAt(b))) return false;
+      if (continuesNumber(text, start)) return false;
       // Digits the pattern's body can hold: it ends within 25 characters of the start.
       let nd = isDigit(c0) ? 1 : 0;
       let i = start + 1;
@@ -297,9 +333,7 @@ export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIO
     },
     validate(text, start, end) {
       // Not after another number and a short run of separators: part of a longer sequence.
-      let b = start - 1;
-      while (b >= 0 && start - b <= 3 && isNumberGap(text.charCodeAt(b))) b--;
-      if (b >= 0 && b < start - 1 && isDigit(text.charCodeAt(b))) return -1;
+      if (continuesNumber(text, start)) return -1;
       const plus = text.charCodeAt(start) === 43;
       // The digit groups, with the digits and parentheses up to each group's end, read once into
       // the shared arrays (no strings: the phone shape repeated is a candidate every 15 characters).
@@ -339,9 +373,10 @@ export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIO
         const after = gEndK < text.length ? text.charCodeAt(gEndK) : 0;
         if (isAlnum(after) && after !== 120 && after !== 88 && after !== 101 && after !== 69) continue;
         if (k < ng) {
-          // Stopping before the number's own continuation (`-1234`) would cut an id in two.
+          // Stopping before the number's own continuation (`-1234`) would cut an id in two; a
+          // shorter run may still end at a space (the first of `415-555-2671 415-555-2672`).
           const b = gEndK + 1 < text.length ? text.charCodeAt(gEndK + 1) : 0;
-          if ((after === 45 || after === 46 || after === 47) && isDigit(b)) return -1;
+          if ((after === 45 || after === 46 || after === 47) && isDigit(b)) continue;
         }
         const dl = gDigits[k - 1]!;
         if (dl < 7 || dl > 17) continue;
