@@ -137,5 +137,34 @@ export function buildCorpus(seed = 17): Example[] {
   const trainNlp = nlp.filter((x) => x.split === "train").slice(0, 30000);
   const testNlp = nlp.filter((x) => x.split === "test").slice(0, 3000);
   for (const x of [...trainNlp, ...testNlp]) out.push({ text: x.text, labels: [], family: "nlp-corpus", split: x.split });
+  for (const text of tokenSoup(r, 6000)) out.push({ text, labels: [], family: "token-soup", split: "train" });
+  return out;
+}
+
+/** Everyday tokens with no meaning of harm: numbers, pronouns, greetings, function words, addresses, symbols. */
+const SOUP = [
+  "I", "i", "me", "you", "it", "we", "they", "he", "she", "him", "her", "us", "them", "my", "your",
+  "the", "a", "an", "and", "or", "to", "of", "in", "on", "is", "are", "ok", "okay", "yes", "no", "hi", "hello", "hey", "thanks",
+  "please", "this", "that", "here", "there", "now", "then", "so", "well", "just", "what", "why", "how",
+  "alice@example.com", "bob", "jane", "%40", "%20", "@", "?", "!", "#", "&", "=", "-", "+", ".", ",", "...", ":)", "lol",
+];
+
+/**
+ * Short runs of everyday tokens (`40 40?`, `me you`, `%40 @ it`): the gateway judges every clause
+ * and sentence alone, and clauses this short carry no evidence of harm; without examples of them
+ * the model's scores there sit near its bias, and random short fragments fired (issue found by the
+ * stream guard's property test after the round-17 retrain). Training only.
+ */
+function tokenSoup(r: () => number, n: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const len = 1 + Math.floor(r() * 6);
+    let t = "";
+    for (let k = 0; k < len; k++) {
+      const tok = r() < 0.3 ? String(Math.floor(r() * (r() < 0.5 ? 100 : 10000))) : SOUP[Math.floor(r() * SOUP.length)]!;
+      t += tok + [" ", " ", "", "? ", ". ", ", ", "\n"][Math.floor(r() * 7)]!;
+    }
+    out.push(t.trim());
+  }
   return out;
 }
