@@ -5,7 +5,8 @@ import tls from "node:tls";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { listen, type Listener } from "../../src/server/listener.js";
-import { nextTurn, queuedUnits, SLICE_MS } from "../../src/wire/index.js";
+import { nextTurn, SLICE_MS } from "../../src/wire/index.js";
+import { busy, freshTurn } from "../helpers/loop-turns.js";
 
 // New connections are accepted paused and set up in their turn of the event loop (src/wire/
 // loop-turns.ts), so a burst of thousands is not set up in one pass while requests wait. The TLS
@@ -22,17 +23,6 @@ afterEach(async () => {
   await listener?.close();
   listener = undefined;
 });
-
-function busy(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end);
-}
-
-async function freshTurn(): Promise<void> {
-  while (queuedUnits() > 0) await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
-}
 
 const handler = (_req: unknown, res: { writeHead(s: number, h: Record<string, string>): void; end(b: string): void }) => {
   res.writeHead(200, { "content-type": "text/plain" });

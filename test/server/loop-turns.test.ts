@@ -1,19 +1,7 @@
 import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { nextTurn, queuedUnits, runQueued, SLICE_MS } from "../../src/wire/index.js";
-
-/** Synchronous work for `ms` of the clock: a unit heavier than a slice, whatever the machine's speed. */
-function busy(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end);
-}
-
-/** A fresh turn: nothing queued, no inline work counted yet. */
-async function freshTurn(): Promise<void> {
-  while (queuedUnits() > 0) await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
-}
+import { busy, freshTurn } from "../helpers/loop-turns.js";
 
 describe("loop turns (src/wire/loop-turns.ts)", () => {
   it("an idle loop runs a unit at once: no promise, no deferral", async () => {
