@@ -11,6 +11,7 @@
  *
  *   npm run build:server && npx tsx bench/h2-attacks.ts                   # both attacks, 8 s each
  *   ATTACKS=rstflood SECONDS=10 AUTH=1 npx tsx bench/h2-attacks.ts       # HEADERS carry a valid key
+ *   ATTACKS=rstflood RST_CODE=0 npx tsx bench/h2-attacks.ts              # RST_STREAM(NO_ERROR) instead of CANCEL
  *   GW_PROF=/tmp/prof npx tsx bench/h2-attacks.ts                        # the gateway under --cpu-prof
  *
  * The gateway is the built one (dist/, through bin/kt.mjs), a child process preloading
@@ -114,7 +115,8 @@ function requestBlock(authority: string, auth: boolean): Buffer {
 }
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-const CANCEL = Buffer.from([0, 0, 0, 8]);
+/** The RST_STREAM's error code: CANCEL (8) unless RST_CODE says otherwise (0: NO_ERROR). */
+const RST_CODE = Buffer.from([0, 0, 0, Number(process.env.RST_CODE ?? 8)]);
 
 interface FloodStats {
   sessions: number;
@@ -166,7 +168,7 @@ function floodSession(port: number, until: number, stats: FloodStats): Promise<v
       if (done) return;
       if (Date.now() > until || next > 2 ** 31 - 2 * batch) return finish();
       const parts: Buffer[] = [];
-      for (let i = 0; i < batch; i++, next += 2) parts.push(frame(1, 0x4, next, block), frame(3, 0, next, CANCEL));
+      for (let i = 0; i < batch; i++, next += 2) parts.push(frame(1, 0x4, next, block), frame(3, 0, next, RST_CODE));
       stats.streams += batch;
       socket.write(Buffer.concat(parts), () => setImmediate(pump));
     };

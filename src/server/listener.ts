@@ -104,6 +104,7 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
     // connections arriving at once are not done in one pass of the loop. Alone, a connection is
     // handed over at once. TLS and ALPN are the secure server's own, unchanged.
     const front = net.createServer({ pauseOnConnect: true }, (socket) => {
+      socket.on("error", ignoreSocketError);
       const turn = nextTurn();
       if (turn) void turn.then(() => secure(socket));
       else secure(socket);
@@ -157,6 +158,7 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
   // few milliseconds, the loop polls (and serves /healthz) between them. Alone, a connection is
   // set up at once, as before.
   const front = net.createServer({ pauseOnConnect: true }, (socket) => {
+    socket.on("error", ignoreSocketError);
     trackSocket(sockets, socket);
     const turn = nextTurn();
     if (turn) void turn.then(() => sniff(socket));
@@ -231,6 +233,16 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
     },
   };
 }
+
+/**
+ * Every accepted socket's own 'error' listener. A socket has no other while it waits its turn, is
+ * sniffed, is refused on its first read, or is drained after its session was sent away (the
+ * servers' listeners go with the session): a client's TCP reset then (read ECONNRESET) was an
+ * unhandled 'error' event, which ends the process — found by bench/h2-attacks.ts, whose flooding
+ * clients close with bytes unread. The servers' own listeners still run while attached; the socket
+ * closes either way.
+ */
+function ignoreSocketError(): void {}
 
 /** One 'close' listener per set, shared by its sockets: no closure per accepted connection. */
 const untrackers = new WeakMap<Set<net.Socket>, (this: net.Socket) => void>();
