@@ -1,6 +1,7 @@
 export { Authenticator, isLoopback } from "./auth.js";
 export { ApplyError, DEFAULT_MAX_BODY_BYTES, parseListen, startGateway, type Gateway, type GatewayOptions, type PreparedConfig, type ReloadResult } from "./gateway.js";
 export { listen, type Listener, type ListenerOptions } from "./listener.js";
+export { isPeerReset } from "./peer-reset.js";
 export { createOpenAiShim, sendError, sendJson } from "./openai-shim.js";
 export { createRequestHandler, type ConnectServices } from "./request-handler.js";
 export { auditRpcs, connectServices } from "./connect/index.js";
