@@ -86,23 +86,26 @@ export async function runGateway(args: string[]): Promise<number> {
   joinClusterMetrics();
   const metricsExport = await startMetricsExport();
   const { ApplyError, isPeerReset } = await import("../server/index.js");
+  const { errorSummary } = await import("../errors/index.js");
   // A promise rejected in some request's path that nobody awaited must not end the process (and
   // every other request with it): log it and go on.
   process.on("unhandledRejection", (reason) => {
-    const r = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
-    log.error({ error: r }, "unhandled rejection (the gateway keeps running)");
+    // Name, code and frames only: a message may quote a client's text (errorSummary says why).
+    log.error({ error: errorSummary(reason) }, "unhandled rejection (the gateway keeps running)");
   });
   // A socket's 'error' that no listener takes is thrown as an uncaught exception: one peer's reset
   // (a client or upstream closing with bytes unread) would end the process and every request with
   // it, as a rapid-reset flood once did (6ec1a84 gave those sockets a listener; this is the net for
   // a path not yet found). The socket is gone either way. Any other uncaught exception is a bug of
-  // unknown reach: Node's default (its stack on stderr, exit code 1), and the supervisor restarts.
+  // unknown reach: a fatal line (its name, code and frames: not its message, which may quote a
+  // client's text) and exit code 1, as Node's default, for the supervisor to restart.
   process.on("uncaughtException", (err) => {
     if (isPeerReset(err)) {
       log.warn({ code: err.code, syscall: err.syscall }, "a connection's reset reached no listener (the gateway keeps running)");
       return;
     }
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? String(err)) : String(err)}\n`);
+    log.fatal({ error: errorSummary(err) }, "uncaught exception (the gateway exits)");
+    flushLogs();
     process.exit(1);
   });
   // Signals are caught from here on: one that arrives while the gateway starts (its port may

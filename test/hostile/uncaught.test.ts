@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { errorSummary } from "../../src/errors/index.js";
 import { isPeerReset } from "../../src/server/index.js";
 import { startFakeOpenLLM, type FakeOpenLLM } from "../fixtures/fake-openllm.js";
 import { startChildGateway } from "../helpers/child-gateway.js";
@@ -10,7 +11,7 @@ import { MODEL } from "../helpers/harness.js";
 
 // A socket 'error' that no listener takes is thrown as an uncaught exception. A peer's reset must
 // not end the gateway (every other request would go with it); any other uncaught exception still
-// ends it with code 1, as Node's default does, for the supervisor to restart.
+// ends it with code 1, as Node's default does, for the supervisor to restart, logged without its message.
 const FAULT = fileURLToPath(new URL("../fixtures/uncaught-fault.mjs", import.meta.url));
 
 let fake: FakeOpenLLM;
@@ -52,6 +53,23 @@ describe("uncaught exceptions", { timeout: 60_000 }, () => {
     expect(isPeerReset("ECONNRESET")).toBe(false);
   });
 
+  it("logs an unexpected error by its name, code and frames, never its message", () => {
+    let parseError: unknown;
+    try {
+      JSON.parse("card 4111 1111 1111 1111");
+    } catch (e) {
+      parseError = e;
+    }
+    // V8's message quotes the text it failed on.
+    expect(String((parseError as Error).message)).toContain("4111");
+    const s = errorSummary(parseError);
+    expect(s.name).toBe("SyntaxError");
+    expect(s.frames).toContain("uncaught.test.ts");
+    expect(JSON.stringify(s)).not.toContain("4111");
+    expect(errorSummary(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET", syscall: "read" }))).toMatchObject({ name: "Error", code: "ECONNRESET", syscall: "read" });
+    expect(errorSummary("alice@example.com")).toEqual({ name: "string" });
+  });
+
   it("a peer's reset that reached no listener leaves the gateway serving", async () => {
     const gw = await startChildGateway(config, { NODE_OPTIONS: `--import ${FAULT}`, KT_TEST_FAULT: "reset" });
     try {
@@ -76,7 +94,12 @@ describe("uncaught exceptions", { timeout: 60_000 }, () => {
     try {
       gw.proc.kill("SIGUSR2");
       expect(await exitWithin(gw.proc, 10_000)).toBe(1);
-      expect(gw.stderr()).toContain("a bug nobody caught");
+      // A fatal line with the error's name and where it was thrown, not its message (which can
+      // quote a client's text).
+      expect(gw.stderr()).toContain("uncaught exception (the gateway exits)");
+      expect(gw.stderr()).toContain("TypeError");
+      expect(gw.stderr()).toContain("uncaught-fault.mjs");
+      expect(gw.stderr()).not.toContain("a bug nobody caught");
     } finally {
       await gw.stop();
     }
