@@ -168,7 +168,7 @@ export function phoneReference(regions: readonly string[] = DEFAULT_PHONE_REGION
     // Starts at `+`, `(` or a digit not continuing a number; then digits, spaces, dots, dashes,
     // slashes and parentheses, ending on a digit; maybe an extension.
     pattern:
-      String.raw`[+(\d](?<![A-Za-z0-9+][+(\d])(?:(?<!\d[ .\-/(]{1,3}[+(\d])|(?<=\d {1,3}[+(\d])(?:(?<=[+(])|(?=\d{0,3}[.\-]\d|\d{2} \d{3} \d{4}(?!\d))))` +
+      String.raw`[+(\d](?<![A-Za-z0-9+][+(\d])(?:(?<!\d[ .\-/(]{1,3}[+(\d])|(?<=\d(?: {1,3}| [\/\-] )[+(\d])(?:(?<=[+(])|(?=\d{0,3}[.\-]\d|\d{2} \d{3} \d{4}(?!\d)|\d{9}(?!\d))))` +
       String.raw`[\d ().\-/]{5,24}\d` +
       String.raw`(?:[ \t]{0,2}[,;]?[ \t]{0,2}(?:[Ee][Xx][Tt](?:[Ee][Nn][Ss][Ii][Oo][Nn])?\.?|[Xx]|#)[ \t]{0,2}[.:]?[ \t]{0,2}\d{1,6})?`,
     maxLength: 1 + 24 + 1 + 30,
@@ -177,7 +177,7 @@ export function phoneReference(regions: readonly string[] = DEFAULT_PHONE_REGION
     validate(text, start, end) {
       // Not after another number and a short run of separators: part of a longer sequence.
       const gap = /\d([ .\-/(]{1,3})$/.exec(text.slice(Math.max(0, start - 4), start));
-      if (gap && !(/^ +$/.test(gap[1]!) && /^(?:[+(]|\d{1,4}[.\-]\d|\d{3} \d{3} \d{4}(?!\d))/.test(text.slice(start, start + 13)))) return -1;
+      if (gap && !(/^(?: +| [/-] )$/.test(gap[1]!) && /^(?:[+(]|\d{1,4}[.\-]\d|\d{3} \d{3} \d{4}(?!\d)|\d{10}(?!\d))/.test(text.slice(start, start + 13)))) return -1;
       const plus = text.charCodeAt(start) === 43;
       // Cheap first: most candidates are short numbers, dates and amounts.
       let nd = 0;

@@ -71,10 +71,12 @@ describe("recognisers: recall on generated valid values", () => {
     // continuation of the one before it, so a list leaked whole).
     const lists: [string, string][] = [["(415) 555-2671", "(415) 555-2672"], ["415-555-2671", "415-555-2672"], ["415.555.2671", "415.555.2672"], ["+1 415 555 2671", "+1 415 555 2672"], ["1-800-555-0199", "1-800-555-0198"], ["+44 20 7946 0958", "+33 1 23 45 67 89"], ["212 555 0147", "212 555 0148"]];
     for (const [a, b] of lists)
-      for (const gap of [" ", "  ", "   "]) {
+      for (const gap of [" ", "  ", "   ", " / ", " - "]) {
         const found = types(`phones: ${a}${gap}${b}${gap}${a} end`).map((f) => f.value);
         expect(found, `${a}${gap}${b}`).toEqual([a, b, a]);
       }
+    // Bare ten-digit numbers need a phone word before them, a list of them too.
+    expect(types("call 4155552671 4155552672 or 2125550147").map((f) => f.value)).toEqual(["4155552671", "4155552672", "2125550147"]);
     for (let i = 0; i < 100; i++) {
       const ip = [0, 1, 2, 3].map(() => Math.floor(r() * 256)).join(".");
       expect(types(`host ${ip} is down`)).toContainEqual({ type: "ip_address", value: ip });
@@ -118,6 +120,7 @@ describe("recognisers: look-alikes survive", () => {
     "Big number 1234567890123",
     "Digits grouped by spaces continue a number: 123 456 7890 123 and 4111 1111 1112",
     "An id cut at its own dash: 415-555-2671-1234",
+    "Ten-digit ids, no word before them: 4155552671 4155552672",
   ];
   it.each(survivors)("%s", (text) => {
     expect(types(text)).toEqual([]);

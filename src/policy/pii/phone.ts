@@ -38,10 +38,11 @@ function isNumberGap(c: number): boolean {
 
 /**
  * Whether a number starting at `start` continues a number before it: a digit, then one to three
- * of " .-/(". Except after spaces only when it is written as a number of its own (`415-555-2671
- * 415-555-2672`, `+1 415 555 2671 +1 415 555 2672`, `(415) 555-2671 (415) 555-2672`, `415 555 2671
- * 415 555 2672`): it opens with `+` or `(`, its first group of at most four digits is closed by `-`
- * or `.`, or it is exactly three, three and four digits apart. Other digits grouped by spaces after
+ * of " .-/(". Except after a list's separator (spaces, ` / `, ` - `) when it is written as a number
+ * of its own (`415-555-2671 415-555-2672`, `+1 415 555 2671 / +1 415 555 2672`, `(415) 555-2671
+ * (415) 555-2672`, `415 555 2671 415 555 2672`): it opens with `+` or `(`, its first group of at
+ * most four digits is closed by `-` or `.`, or it is exactly three, three and four digits apart,
+ * or ten digits. Other digits grouped by spaces after
  * a number (`4111 1111 …`, `123 456 7890 123`) still continue it: a list, not a new number.
  */
 function continuesNumber(text: string, start: number): boolean {
@@ -52,10 +53,13 @@ function continuesNumber(text: string, start: number): boolean {
     b--;
   }
   if (!(b >= 0 && b < start - 1 && isDigit(text.charCodeAt(b)))) return false;
-  return !(spaces && opensNumber(text, start));
+  // A list's separator: spaces, or ` / ` or ` - ` (a number's own dashes and slashes have no spaces around them).
+  const mid = text.charCodeAt(b + 2);
+  const listGap = spaces || (start - b === 4 && text.charCodeAt(b + 1) === 32 && (mid === 47 || mid === 45) && text.charCodeAt(b + 3) === 32);
+  return !(listGap && opensNumber(text, start));
 }
 
-/** `+`, `(`, one to four digits and then `-` or `.` and a digit, or the whole of `ddd ddd dddd`. */
+/** `+`, `(`, one to four digits and then `-` or `.` and a digit, or the whole of `ddd ddd dddd` or of ten digits. */
 function opensNumber(text: string, start: number): boolean {
   const c = text.charCodeAt(start);
   if (c === 43 || c === 40) return true;
@@ -64,7 +68,9 @@ function opensNumber(text: string, start: number): boolean {
   const s = i < text.length ? text.charCodeAt(i) : 0;
   if (i > start && (s === 45 || s === 46) && i + 1 < text.length && isDigit(text.charCodeAt(i + 1))) return true;
   // A number grouped as the North American one is written (3, 3, 4), and nothing more.
-  return i === start + 3 && s === 32 && digitsAt(text, i + 1, 3) && codeAt(text, i + 4) === 32 && digitsAt(text, i + 5, 4) && !isDigit(codeAt(text, i + 9));
+  if (i === start + 3 && s === 32 && digitsAt(text, i + 1, 3) && codeAt(text, i + 4) === 32 && digitsAt(text, i + 5, 4) && !isDigit(codeAt(text, i + 9))) return true;
+  // Ten digits and nothing more (a bare number still needs a phone word before it: the validator).
+  return digitsAt(text, start, 10) && !isDigit(codeAt(text, start + 10));
 }
 
 function digitsAt(text: string, at: number, n: number): boolean {
@@ -291,14 +297,14 @@ export function phoneRecogniser(regions: readonly string[] = DEFAULT_PHONE_REGIO
     // Starts at `+`, `(` or a digit not continuing a number; then digits, spaces, dots, dashes,
     // slashes and parentheses, ending on a digit; maybe an extension.
     pattern:
-      String.raw`[+(\d](?<![A-Za-z0-9+][+(\d])(?:(?<!\d[ .\-/(]{1,3}[+(\d])|(?<=\d {1,3}[+(\d])(?:(?<=[+(])|(?=\d{0,3}[.\-]\d|\d{2} \d{3} \d{4}(?!\d))))` +
+      String.raw`[+(\d](?<![A-Za-z0-9+][+(\d])(?:(?<!\d[ .\-/(]{1,3}[+(\d])|(?<=\d(?: {1,3}| [\/\-] )[+(\d])(?:(?<=[+(])|(?=\d{0,3}[.\-]\d|\d{2} \d{3} \d{4}(?!\d)|\d{9}(?!\d))))` +
       String.raw`[\d ().\-/]{5,24}\d` +
       String.raw`(?:[ \t]{0,2}[,;]?[ \t]{0,2}(?:[Ee][Xx][Tt](?:[Ee][Nn][Ss][Ii][Oo][Nn])?\.?|[Xx]|#)[ \t]{0,2}[.:]?[ \t]{0,2}\d{1,6})?`,
     maxLength: 1 + 24 + 1 + 30,
     seek: seekDigitLed,
     // Not right after another number and one separator: the validator's first rule refuses that.
     // After a number, only a first group of up to four digits closed by `-` or `.`, or of three and a space (continuesNumber).
-    kinds: { of: digitLedKinds, admits: (k) => (k & K_LEAD) !== 0 || (runIn(k, 1, Infinity) && ((k & K_CONTINUES) === 0 || (runIn(k, 1, 4) && (runThen(k, "-") || runThen(k, "."))) || (runIn(k, 3, 3) && runThen(k, " ")))) },
+    kinds: { of: digitLedKinds, admits: (k) => (k & K_LEAD) !== 0 || (runIn(k, 1, Infinity) && ((k & K_CONTINUES) === 0 || (runIn(k, 1, 4) && (runThen(k, "-") || runThen(k, "."))) || (runIn(k, 3, 3) && runThen(k, " ")) || runIn(k, 10, 10))) },
     lookbehind: 32,
     // The pattern's lookbehind and the validator's first two rules, read in place: most digit runs
     // follow another number (random digits, a list of numbers) or hold too few digits.
