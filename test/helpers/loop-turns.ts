@@ -12,3 +12,22 @@ export async function freshTurn(): Promise<void> {
   await new Promise((r) => setImmediate(r));
   await new Promise((r) => setImmediate(r));
 }
+
+/** Counts turns of the event loop (a setImmediate chain) from now until `stop()`. */
+export function turnCounter(): { readonly turns: number; stop(): void } {
+  let turns = 0;
+  let ticking = true;
+  const tick = () => {
+    turns++;
+    if (ticking) setImmediate(tick);
+  };
+  setImmediate(tick);
+  return {
+    get turns() {
+      return turns;
+    },
+    stop() {
+      ticking = false;
+    },
+  };
+}

@@ -4,6 +4,7 @@ import { builtinPiiTypes, compilePolicyEngine } from "../../src/policy/index.js"
 import { ViewBuilder } from "../../src/policy/scan/index.js";
 import { isLargeChunk, MAX_CHUNK_CHOICES, SLICE_CHARS, sliceChunk, STRING_COST } from "../../src/policy/chunk-slices.js";
 import { configWith } from "./helpers.js";
+import { turnCounter } from "../helpers/loop-turns.js";
 
 // Two ways a streamed answer used to hold the main thread: a view that grew with the answer (each
 // chunk's scan then read all of it: quadratic), and a large delta guarded in one synchronous step.
@@ -117,16 +118,10 @@ describe("large chunks", () => {
   for (const mode of ["incremental", "buffered"] as const) {
     it(`are guarded slice by slice with the event loop turning between them (${mode}), deciding as the small pieces do`, async () => {
       const body = big(8 * SLICE_CHARS);
-      let turns = 0;
-      let ticking = true;
-      const tick = () => {
-        turns++;
-        if (ticking) setImmediate(tick);
-      };
-      setImmediate(tick);
+      const loop = turnCounter();
       const out: Chunk[] = [];
       for await (const c of engine.guardStream(from([role(), text(body), text("", "stop")]), "chat", mode, () => {})) out.push(c);
-      ticking = false;
+      loop.stop();
       // The same text as the answer sent in word-sized pieces gives.
       const pieces = body.split(/(?= )/);
       const small: Chunk[] = [];
@@ -134,7 +129,7 @@ describe("large chunks", () => {
       expect(contentOf(out)).toBe(contentOf(small));
       expect(contentOf(out)).not.toContain("jane.doe@example.com");
       // One turn of the loop at least between each two of the eight slices.
-      expect(turns).toBeGreaterThanOrEqual(7);
+      expect(loop.turns).toBeGreaterThanOrEqual(7);
       expect(out.length).toBeGreaterThanOrEqual(8);
     });
   }
@@ -146,29 +141,23 @@ describe("large chunks, the read's turn", () => {
   it("guard no slice in the turn the chunk was read in, the first included", async () => {
     // The first slice ran where the chunk was read: in the poll phase of the upstream's last read,
     // after the event's parse, for every stream whose event completed there (issue #13).
-    let turn = 0;
-    let ticking = true;
-    const tick = () => {
-      turn++;
-      if (ticking) setImmediate(tick);
-    };
-    setImmediate(tick);
+    const loop = turnCounter();
     const body = big(4 * SLICE_CHARS);
     let readIn = -1;
     async function* upstream(): AsyncIterable<Chunk> {
       yield role();
       const chunk = text(body);
-      readIn = turn;
+      readIn = loop.turns;
       yield chunk;
       yield text("", "stop");
     }
     let firstTextIn = -1;
     const out: Chunk[] = [];
     for await (const c of engine.guardStream(upstream(), "chat", "incremental", () => {})) {
-      if (firstTextIn < 0 && contentOf([c]) !== "") firstTextIn = turn;
+      if (firstTextIn < 0 && contentOf([c]) !== "") firstTextIn = loop.turns;
       out.push(c);
     }
-    ticking = false;
+    loop.stop();
     expect(readIn).toBeGreaterThanOrEqual(0);
     expect(firstTextIn).toBeGreaterThan(readIn);
     // Decided as the same text in word-sized pieces is.
@@ -287,18 +276,12 @@ describe("large chunks, choices", () => {
     const n = 400;
     const chunks: Chunk[] = Array.from({ length: n }, (_, i) => ({ ...base, choices: [{ index: i, delta: { content: `hello ${i} jane.doe@example.com ` }, finish_reason: null }] }));
     for (const mode of ["incremental", "buffered"] as const) {
-      let turns = 0;
-      let ticking = true;
-      const tick = () => {
-        turns++;
-        if (ticking) setImmediate(tick);
-      };
-      setImmediate(tick);
+      const loop = turnCounter();
       const out: Chunk[] = [];
       // The source gives no turn of the loop: any turn is the guard's.
       for await (const c of engine.guardStream(from(chunks), "chat", mode, () => {})) out.push(c);
-      ticking = false;
-      expect(turns).toBeGreaterThanOrEqual(n / 16 - 1);
+      loop.stop();
+      expect(loop.turns).toBeGreaterThanOrEqual(n / 16 - 1);
       const got = new Map<number, string>();
       for (const c of out) for (const ch of c.choices as any[]) got.set(ch.index, (got.get(ch.index) ?? "") + (ch.delta?.content ?? ""));
       expect(got.size).toBe(n);
